@@ -1,0 +1,133 @@
+// Package database opens, creates and migrates a service's own Postgres database.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Open returns a traced pool for url and checks that the server answers.
+// Query spans carry the SQL text but never argument values.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: parse DATABASE_URL: %w", err)
+	}
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableQuerySpanNamePrefix())
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: open pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database: cannot reach %s (is Postgres running, and did `migrate` create the database?): %w", redact(url), err)
+	}
+	return pool, nil
+}
+
+// EnsureDatabase creates the database named in url if it does not exist,
+// connecting to the server's "postgres" database to do so.
+func EnsureDatabase(ctx context.Context, dbURL string) error {
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		return fmt.Errorf("database: parse DATABASE_URL: %w", err)
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("database: cannot reach Postgres at %s:%d (start it, or set DATABASE_URL): %w", cfg.Host, cfg.Port, err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("database: look up %q: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created concurrently
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("database: create %q: %w", name, err)
+	}
+	return nil
+}
+
+// Migrate applies every pending migration in migrations (goose files
+// NNNNN_name.sql at its root), holding a Postgres advisory lock so replicas
+// starting together migrate once.
+func Migrate(ctx context.Context, dbURL string, migrations fs.FS, log *slog.Logger) error {
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		return fmt.Errorf("database: parse DATABASE_URL: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	return migrateDB(ctx, db, migrations, log)
+}
+
+func migrateDB(ctx context.Context, db *sql.DB, migrations fs.FS, log *slog.Logger) error {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("database: migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("database: load migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("database: migrate: %w", err)
+	}
+	if log != nil {
+		for _, r := range results {
+			log.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration.String())
+		}
+	}
+	return nil
+}
+
+// redact hides the password of a connection URL for messages.
+func redact(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil || u.User == nil {
+		if i := strings.Index(dbURL, "@"); i >= 0 {
+			return "postgres://…" + dbURL[i:]
+		}
+		return dbURL
+	}
+	return u.Redacted()
+}
+
+// WithName returns the connection URL dbURL pointing at database name instead.
+func WithName(dbURL, name string) (string, error) {
+	u, err := url.Parse(dbURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("database: %s is not a postgres:// URL", redact(dbURL))
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}

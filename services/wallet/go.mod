@@ -1,0 +1,3 @@
+module github.com/meterflow/meterflow/services/wallet
+
+go 1.26.8

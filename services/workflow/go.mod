@@ -1,0 +1,3 @@
+module github.com/meterflow/meterflow/services/workflow
+
+go 1.26.8
