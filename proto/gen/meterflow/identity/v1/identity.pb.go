@@ -1010,6 +1010,235 @@ func (x *GetSigningKeysResponse) GetKeys() []*SigningKey {
 	return nil
 }
 
+// ListAuditEventsRequest filters and pages the audit log.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events about this target (e.g. a user id); empty for all.
+	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	Limit         int32  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListAuditEventsRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// ListAuditEventsResponse holds one page of audit events, newest first.
+type ListAuditEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// AuditEvent records one change made by an admin or an operator.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The acting user's id, or "cli" for the create-admin command.
+	ActorId string `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// What changed, e.g. "user.disable", "user.promote".
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	// Kind of the changed object, e.g. "user".
+	TargetType string `protobuf:"bytes,4,opt,name=target_type,json=targetType,proto3" json:"target_type,omitempty"`
+	TargetId   string `protobuf:"bytes,5,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	// Why, as given by the admin.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// JSON of the changed fields before and after the change.
+	BeforeJson    []byte                 `protobuf:"bytes,7,opt,name=before_json,json=beforeJson,proto3" json:"before_json,omitempty"`
+	AfterJson     []byte                 `protobuf:"bytes,8,opt,name=after_json,json=afterJson,proto3" json:"after_json,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetType() string {
+	if x != nil {
+		return x.TargetType
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetBeforeJson() []byte {
+	if x != nil {
+		return x.BeforeJson
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetAfterJson() []byte {
+	if x != nil {
+		return x.AfterJson
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
 var File_meterflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
@@ -1077,7 +1306,30 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"retired_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tretiredAt\"O\n" +
 	"\x16GetSigningKeysResponse\x125\n" +
-	"\x04keys\x18\x01 \x03(\v2!.meterflow.identity.v1.SigningKeyR\x04keys2\xf9\x05\n" +
+	"\x04keys\x18\x01 \x03(\v2!.meterflow.identity.v1.SigningKeyR\x04keys\"c\n" +
+	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"u\n" +
+	"\x17ListAuditEventsResponse\x129\n" +
+	"\x06events\x18\x01 \x03(\v2!.meterflow.identity.v1.AuditEventR\x06events\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"\xa0\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bactor_id\x18\x02 \x01(\tR\aactorId\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x1f\n" +
+	"\vtarget_type\x18\x04 \x01(\tR\n" +
+	"targetType\x12\x1b\n" +
+	"\ttarget_id\x18\x05 \x01(\tR\btargetId\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vbefore_json\x18\a \x01(\fR\n" +
+	"beforeJson\x12\x1d\n" +
+	"\n" +
+	"after_json\x18\b \x01(\fR\tafterJson\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt2\xeb\x06\n" +
 	"\x0fIdentityService\x12U\n" +
 	"\x06SignUp\x12$.meterflow.identity.v1.SignUpRequest\x1a%.meterflow.identity.v1.SignUpResponse\x12R\n" +
 	"\x05Login\x12#.meterflow.identity.v1.LoginRequest\x1a$.meterflow.identity.v1.LoginResponse\x12X\n" +
@@ -1087,7 +1339,8 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\tListUsers\x12'.meterflow.identity.v1.ListUsersRequest\x1a(.meterflow.identity.v1.ListUsersResponse\x12a\n" +
 	"\n" +
 	"UpdateUser\x12(.meterflow.identity.v1.UpdateUserRequest\x1a).meterflow.identity.v1.UpdateUserResponse\x12m\n" +
-	"\x0eGetSigningKeys\x12,.meterflow.identity.v1.GetSigningKeysRequest\x1a-.meterflow.identity.v1.GetSigningKeysResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
+	"\x0eGetSigningKeys\x12,.meterflow.identity.v1.GetSigningKeysRequest\x1a-.meterflow.identity.v1.GetSigningKeysResponse\x12p\n" +
+	"\x0fListAuditEvents\x12-.meterflow.identity.v1.ListAuditEventsRequest\x1a..meterflow.identity.v1.ListAuditEventsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_meterflow_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -1101,31 +1354,34 @@ func file_meterflow_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_meterflow_identity_v1_identity_proto_rawDescData
 }
 
-var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_meterflow_identity_v1_identity_proto_goTypes = []any{
-	(*User)(nil),                   // 0: meterflow.identity.v1.User
-	(*TokenPair)(nil),              // 1: meterflow.identity.v1.TokenPair
-	(*SignUpRequest)(nil),          // 2: meterflow.identity.v1.SignUpRequest
-	(*SignUpResponse)(nil),         // 3: meterflow.identity.v1.SignUpResponse
-	(*LoginRequest)(nil),           // 4: meterflow.identity.v1.LoginRequest
-	(*LoginResponse)(nil),          // 5: meterflow.identity.v1.LoginResponse
-	(*RefreshRequest)(nil),         // 6: meterflow.identity.v1.RefreshRequest
-	(*RefreshResponse)(nil),        // 7: meterflow.identity.v1.RefreshResponse
-	(*LogoutRequest)(nil),          // 8: meterflow.identity.v1.LogoutRequest
-	(*LogoutResponse)(nil),         // 9: meterflow.identity.v1.LogoutResponse
-	(*GetUserRequest)(nil),         // 10: meterflow.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),        // 11: meterflow.identity.v1.GetUserResponse
-	(*ListUsersRequest)(nil),       // 12: meterflow.identity.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),      // 13: meterflow.identity.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),      // 14: meterflow.identity.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),     // 15: meterflow.identity.v1.UpdateUserResponse
-	(*GetSigningKeysRequest)(nil),  // 16: meterflow.identity.v1.GetSigningKeysRequest
-	(*SigningKey)(nil),             // 17: meterflow.identity.v1.SigningKey
-	(*GetSigningKeysResponse)(nil), // 18: meterflow.identity.v1.GetSigningKeysResponse
-	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
+	(*User)(nil),                    // 0: meterflow.identity.v1.User
+	(*TokenPair)(nil),               // 1: meterflow.identity.v1.TokenPair
+	(*SignUpRequest)(nil),           // 2: meterflow.identity.v1.SignUpRequest
+	(*SignUpResponse)(nil),          // 3: meterflow.identity.v1.SignUpResponse
+	(*LoginRequest)(nil),            // 4: meterflow.identity.v1.LoginRequest
+	(*LoginResponse)(nil),           // 5: meterflow.identity.v1.LoginResponse
+	(*RefreshRequest)(nil),          // 6: meterflow.identity.v1.RefreshRequest
+	(*RefreshResponse)(nil),         // 7: meterflow.identity.v1.RefreshResponse
+	(*LogoutRequest)(nil),           // 8: meterflow.identity.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 9: meterflow.identity.v1.LogoutResponse
+	(*GetUserRequest)(nil),          // 10: meterflow.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),         // 11: meterflow.identity.v1.GetUserResponse
+	(*ListUsersRequest)(nil),        // 12: meterflow.identity.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),       // 13: meterflow.identity.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),       // 14: meterflow.identity.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),      // 15: meterflow.identity.v1.UpdateUserResponse
+	(*GetSigningKeysRequest)(nil),   // 16: meterflow.identity.v1.GetSigningKeysRequest
+	(*SigningKey)(nil),              // 17: meterflow.identity.v1.SigningKey
+	(*GetSigningKeysResponse)(nil),  // 18: meterflow.identity.v1.GetSigningKeysResponse
+	(*ListAuditEventsRequest)(nil),  // 19: meterflow.identity.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 20: meterflow.identity.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 21: meterflow.identity.v1.AuditEvent
+	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
-	19, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	22, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 2: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	0,  // 3: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
@@ -1134,29 +1390,33 @@ var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	0,  // 6: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
 	0,  // 7: meterflow.identity.v1.ListUsersResponse.users:type_name -> meterflow.identity.v1.User
 	0,  // 8: meterflow.identity.v1.UpdateUserResponse.user:type_name -> meterflow.identity.v1.User
-	19, // 9: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	22, // 9: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
 	17, // 10: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
-	2,  // 11: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
-	4,  // 12: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
-	6,  // 13: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
-	8,  // 14: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
-	10, // 15: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
-	12, // 16: meterflow.identity.v1.IdentityService.ListUsers:input_type -> meterflow.identity.v1.ListUsersRequest
-	14, // 17: meterflow.identity.v1.IdentityService.UpdateUser:input_type -> meterflow.identity.v1.UpdateUserRequest
-	16, // 18: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
-	3,  // 19: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
-	5,  // 20: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
-	7,  // 21: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
-	9,  // 22: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
-	11, // 23: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 24: meterflow.identity.v1.IdentityService.ListUsers:output_type -> meterflow.identity.v1.ListUsersResponse
-	15, // 25: meterflow.identity.v1.IdentityService.UpdateUser:output_type -> meterflow.identity.v1.UpdateUserResponse
-	18, // 26: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	21, // 11: meterflow.identity.v1.ListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
+	22, // 12: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	2,  // 13: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
+	4,  // 14: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
+	6,  // 15: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
+	8,  // 16: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
+	10, // 17: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
+	12, // 18: meterflow.identity.v1.IdentityService.ListUsers:input_type -> meterflow.identity.v1.ListUsersRequest
+	14, // 19: meterflow.identity.v1.IdentityService.UpdateUser:input_type -> meterflow.identity.v1.UpdateUserRequest
+	16, // 20: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
+	19, // 21: meterflow.identity.v1.IdentityService.ListAuditEvents:input_type -> meterflow.identity.v1.ListAuditEventsRequest
+	3,  // 22: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
+	5,  // 23: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
+	7,  // 24: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
+	9,  // 25: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
+	11, // 26: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
+	13, // 27: meterflow.identity.v1.IdentityService.ListUsers:output_type -> meterflow.identity.v1.ListUsersResponse
+	15, // 28: meterflow.identity.v1.IdentityService.UpdateUser:output_type -> meterflow.identity.v1.UpdateUserResponse
+	18, // 29: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
+	20, // 30: meterflow.identity.v1.IdentityService.ListAuditEvents:output_type -> meterflow.identity.v1.ListAuditEventsResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_identity_v1_identity_proto_init() }
@@ -1171,7 +1431,7 @@ func file_meterflow_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_identity_v1_identity_proto_rawDesc), len(file_meterflow_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IdentityService_SignUp_FullMethodName         = "/meterflow.identity.v1.IdentityService/SignUp"
-	IdentityService_Login_FullMethodName          = "/meterflow.identity.v1.IdentityService/Login"
-	IdentityService_Refresh_FullMethodName        = "/meterflow.identity.v1.IdentityService/Refresh"
-	IdentityService_Logout_FullMethodName         = "/meterflow.identity.v1.IdentityService/Logout"
-	IdentityService_GetUser_FullMethodName        = "/meterflow.identity.v1.IdentityService/GetUser"
-	IdentityService_ListUsers_FullMethodName      = "/meterflow.identity.v1.IdentityService/ListUsers"
-	IdentityService_UpdateUser_FullMethodName     = "/meterflow.identity.v1.IdentityService/UpdateUser"
-	IdentityService_GetSigningKeys_FullMethodName = "/meterflow.identity.v1.IdentityService/GetSigningKeys"
+	IdentityService_SignUp_FullMethodName          = "/meterflow.identity.v1.IdentityService/SignUp"
+	IdentityService_Login_FullMethodName           = "/meterflow.identity.v1.IdentityService/Login"
+	IdentityService_Refresh_FullMethodName         = "/meterflow.identity.v1.IdentityService/Refresh"
+	IdentityService_Logout_FullMethodName          = "/meterflow.identity.v1.IdentityService/Logout"
+	IdentityService_GetUser_FullMethodName         = "/meterflow.identity.v1.IdentityService/GetUser"
+	IdentityService_ListUsers_FullMethodName       = "/meterflow.identity.v1.IdentityService/ListUsers"
+	IdentityService_UpdateUser_FullMethodName      = "/meterflow.identity.v1.IdentityService/UpdateUser"
+	IdentityService_GetSigningKeys_FullMethodName  = "/meterflow.identity.v1.IdentityService/GetSigningKeys"
+	IdentityService_ListAuditEvents_FullMethodName = "/meterflow.identity.v1.IdentityService/ListAuditEvents"
 )
 
 // IdentityServiceClient is the client API for IdentityService service.
@@ -54,6 +55,8 @@ type IdentityServiceClient interface {
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
 	// GetSigningKeys returns the public keys that verify access tokens. Any service.
 	GetSigningKeys(ctx context.Context, in *GetSigningKeysRequest, opts ...grpc.CallOption) (*GetSigningKeysResponse, error)
+	// ListAuditEvents returns the audit log of admin changes, newest first. Admin.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
 type identityServiceClient struct {
@@ -144,6 +147,16 @@ func (c *identityServiceClient) GetSigningKeys(ctx context.Context, in *GetSigni
 	return out, nil
 }
 
+func (c *identityServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, IdentityService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IdentityServiceServer is the server API for IdentityService service.
 // All implementations must embed UnimplementedIdentityServiceServer
 // for forward compatibility.
@@ -169,6 +182,8 @@ type IdentityServiceServer interface {
 	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
 	// GetSigningKeys returns the public keys that verify access tokens. Any service.
 	GetSigningKeys(context.Context, *GetSigningKeysRequest) (*GetSigningKeysResponse, error)
+	// ListAuditEvents returns the audit log of admin changes, newest first. Admin.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedIdentityServiceServer()
 }
 
@@ -202,6 +217,9 @@ func (UnimplementedIdentityServiceServer) UpdateUser(context.Context, *UpdateUse
 }
 func (UnimplementedIdentityServiceServer) GetSigningKeys(context.Context, *GetSigningKeysRequest) (*GetSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSigningKeys not implemented")
+}
+func (UnimplementedIdentityServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
 }
 func (UnimplementedIdentityServiceServer) mustEmbedUnimplementedIdentityServiceServer() {}
 func (UnimplementedIdentityServiceServer) testEmbeddedByValue()                         {}
@@ -368,6 +386,24 @@ func _IdentityService_GetSigningKeys_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IdentityService_ServiceDesc is the grpc.ServiceDesc for IdentityService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -406,6 +442,10 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSigningKeys",
 			Handler:    _IdentityService_GetSigningKeys_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _IdentityService_ListAuditEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

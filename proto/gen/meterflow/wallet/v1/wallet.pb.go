@@ -1552,6 +1552,371 @@ func (x *AdminGetWalletsResponse) GetWallets() []*Wallet {
 	return nil
 }
 
+// AuditEvent records one admin action on a wallet (same shape as identity's).
+type AuditEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ActorId string                 `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// For example wallet.adjust.
+	Action     string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	TargetType string `protobuf:"bytes,4,opt,name=target_type,json=targetType,proto3" json:"target_type,omitempty"`
+	TargetId   string `protobuf:"bytes,5,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	Reason     string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// JSON snapshots of the target before and after the action.
+	BeforeJson    []byte                 `protobuf:"bytes,7,opt,name=before_json,json=beforeJson,proto3" json:"before_json,omitempty"`
+	AfterJson     []byte                 `protobuf:"bytes,8,opt,name=after_json,json=afterJson,proto3" json:"after_json,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetType() string {
+	if x != nil {
+		return x.TargetType
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetBeforeJson() []byte {
+	if x != nil {
+		return x.BeforeJson
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetAfterJson() []byte {
+	if x != nil {
+		return x.AfterJson
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// ListAuditEventsRequest filters and pages the audit trail.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target's id (a user id for wallet actions); empty for all.
+	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	Limit         int32  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListAuditEventsRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// ListAuditEventsResponse holds one page.
+type ListAuditEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// AdminGetStatsRequest is empty.
+type AdminGetStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminGetStatsRequest) Reset() {
+	*x = AdminGetStatsRequest{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGetStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGetStatsRequest) ProtoMessage() {}
+
+func (x *AdminGetStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGetStatsRequest.ProtoReflect.Descriptor instead.
+func (*AdminGetStatsRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{29}
+}
+
+// AdminGetStatsResponse holds money totals. "Today" starts at 00:00 UTC;
+// "30d" is the last 30 days up to now.
+type AdminGetStatsResponse struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	TotalBalanceCents  int64                  `protobuf:"varint,1,opt,name=total_balance_cents,json=totalBalanceCents,proto3" json:"total_balance_cents,omitempty"`
+	TotalHeldCents     int64                  `protobuf:"varint,2,opt,name=total_held_cents,json=totalHeldCents,proto3" json:"total_held_cents,omitempty"`
+	OpenHoldsCount     int64                  `protobuf:"varint,3,opt,name=open_holds_count,json=openHoldsCount,proto3" json:"open_holds_count,omitempty"`
+	DepositsTodayCents int64                  `protobuf:"varint,4,opt,name=deposits_today_cents,json=depositsTodayCents,proto3" json:"deposits_today_cents,omitempty"`
+	FeesTodayCents     int64                  `protobuf:"varint,5,opt,name=fees_today_cents,json=feesTodayCents,proto3" json:"fees_today_cents,omitempty"`
+	Deposits_30DCents  int64                  `protobuf:"varint,6,opt,name=deposits_30d_cents,json=deposits30dCents,proto3" json:"deposits_30d_cents,omitempty"`
+	Fees_30DCents      int64                  `protobuf:"varint,7,opt,name=fees_30d_cents,json=fees30dCents,proto3" json:"fees_30d_cents,omitempty"`
+	Currency           string                 `protobuf:"bytes,8,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *AdminGetStatsResponse) Reset() {
+	*x = AdminGetStatsResponse{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGetStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGetStatsResponse) ProtoMessage() {}
+
+func (x *AdminGetStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGetStatsResponse.ProtoReflect.Descriptor instead.
+func (*AdminGetStatsResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AdminGetStatsResponse) GetTotalBalanceCents() int64 {
+	if x != nil {
+		return x.TotalBalanceCents
+	}
+	return 0
+}
+
+func (x *AdminGetStatsResponse) GetTotalHeldCents() int64 {
+	if x != nil {
+		return x.TotalHeldCents
+	}
+	return 0
+}
+
+func (x *AdminGetStatsResponse) GetOpenHoldsCount() int64 {
+	if x != nil {
+		return x.OpenHoldsCount
+	}
+	return 0
+}
+
+func (x *AdminGetStatsResponse) GetDepositsTodayCents() int64 {
+	if x != nil {
+		return x.DepositsTodayCents
+	}
+	return 0
+}
+
+func (x *AdminGetStatsResponse) GetFeesTodayCents() int64 {
+	if x != nil {
+		return x.FeesTodayCents
+	}
+	return 0
+}
+
+func (x *AdminGetStatsResponse) GetDeposits_30DCents() int64 {
+	if x != nil {
+		return x.Deposits_30DCents
+	}
+	return 0
+}
+
+func (x *AdminGetStatsResponse) GetFees_30DCents() int64 {
+	if x != nil {
+		return x.Fees_30DCents
+	}
+	return 0
+}
+
+func (x *AdminGetStatsResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
 var File_meterflow_wallet_v1_wallet_proto protoreflect.FileDescriptor
 
 const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
@@ -1662,7 +2027,41 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x16AdminGetWalletsRequest\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\"P\n" +
 	"\x17AdminGetWalletsResponse\x125\n" +
-	"\awallets\x18\x01 \x03(\v2\x1b.meterflow.wallet.v1.WalletR\awallets2\xe3\b\n" +
+	"\awallets\x18\x01 \x03(\v2\x1b.meterflow.wallet.v1.WalletR\awallets\"\xa0\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bactor_id\x18\x02 \x01(\tR\aactorId\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x1f\n" +
+	"\vtarget_type\x18\x04 \x01(\tR\n" +
+	"targetType\x12\x1b\n" +
+	"\ttarget_id\x18\x05 \x01(\tR\btargetId\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vbefore_json\x18\a \x01(\fR\n" +
+	"beforeJson\x12\x1d\n" +
+	"\n" +
+	"after_json\x18\b \x01(\fR\tafterJson\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"c\n" +
+	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"s\n" +
+	"\x17ListAuditEventsResponse\x127\n" +
+	"\x06events\x18\x01 \x03(\v2\x1f.meterflow.wallet.v1.AuditEventR\x06events\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"\x16\n" +
+	"\x14AdminGetStatsRequest\"\xe7\x02\n" +
+	"\x15AdminGetStatsResponse\x12.\n" +
+	"\x13total_balance_cents\x18\x01 \x01(\x03R\x11totalBalanceCents\x12(\n" +
+	"\x10total_held_cents\x18\x02 \x01(\x03R\x0etotalHeldCents\x12(\n" +
+	"\x10open_holds_count\x18\x03 \x01(\x03R\x0eopenHoldsCount\x120\n" +
+	"\x14deposits_today_cents\x18\x04 \x01(\x03R\x12depositsTodayCents\x12(\n" +
+	"\x10fees_today_cents\x18\x05 \x01(\x03R\x0efeesTodayCents\x12,\n" +
+	"\x12deposits_30d_cents\x18\x06 \x01(\x03R\x10deposits30dCents\x12$\n" +
+	"\x0efees_30d_cents\x18\a \x01(\x03R\ffees30dCents\x12\x1a\n" +
+	"\bcurrency\x18\b \x01(\tR\bcurrency2\xb9\n" +
+	"\n" +
 	"\rWalletService\x12Z\n" +
 	"\tGetWallet\x12%.meterflow.wallet.v1.GetWalletRequest\x1a&.meterflow.wallet.v1.GetWalletResponse\x12o\n" +
 	"\x10ListTransactions\x12,.meterflow.wallet.v1.ListTransactionsRequest\x1a-.meterflow.wallet.v1.ListTransactionsResponse\x12`\n" +
@@ -1674,7 +2073,9 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\aRelease\x12#.meterflow.wallet.v1.ReleaseRequest\x1a$.meterflow.wallet.v1.ReleaseResponse\x12f\n" +
 	"\rAdjustBalance\x12).meterflow.wallet.v1.AdjustBalanceRequest\x1a*.meterflow.wallet.v1.AdjustBalanceResponse\x12~\n" +
 	"\x15AdminListTransactions\x121.meterflow.wallet.v1.AdminListTransactionsRequest\x1a2.meterflow.wallet.v1.AdminListTransactionsResponse\x12l\n" +
-	"\x0fAdminGetWallets\x12+.meterflow.wallet.v1.AdminGetWalletsRequest\x1a,.meterflow.wallet.v1.AdminGetWalletsResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1;walletv1b\x06proto3"
+	"\x0fAdminGetWallets\x12+.meterflow.wallet.v1.AdminGetWalletsRequest\x1a,.meterflow.wallet.v1.AdminGetWalletsResponse\x12l\n" +
+	"\x0fListAuditEvents\x12+.meterflow.wallet.v1.ListAuditEventsRequest\x1a,.meterflow.wallet.v1.ListAuditEventsResponse\x12f\n" +
+	"\rAdminGetStats\x12).meterflow.wallet.v1.AdminGetStatsRequest\x1a*.meterflow.wallet.v1.AdminGetStatsResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1;walletv1b\x06proto3"
 
 var (
 	file_meterflow_wallet_v1_wallet_proto_rawDescOnce sync.Once
@@ -1688,7 +2089,7 @@ func file_meterflow_wallet_v1_wallet_proto_rawDescGZIP() []byte {
 	return file_meterflow_wallet_v1_wallet_proto_rawDescData
 }
 
-var file_meterflow_wallet_v1_wallet_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_meterflow_wallet_v1_wallet_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_meterflow_wallet_v1_wallet_proto_goTypes = []any{
 	(*Wallet)(nil),                        // 0: meterflow.wallet.v1.Wallet
 	(*Transaction)(nil),                   // 1: meterflow.wallet.v1.Transaction
@@ -1716,53 +2117,64 @@ var file_meterflow_wallet_v1_wallet_proto_goTypes = []any{
 	(*AdminListTransactionsResponse)(nil), // 23: meterflow.wallet.v1.AdminListTransactionsResponse
 	(*AdminGetWalletsRequest)(nil),        // 24: meterflow.wallet.v1.AdminGetWalletsRequest
 	(*AdminGetWalletsResponse)(nil),       // 25: meterflow.wallet.v1.AdminGetWalletsResponse
-	(*timestamppb.Timestamp)(nil),         // 26: google.protobuf.Timestamp
+	(*AuditEvent)(nil),                    // 26: meterflow.wallet.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),        // 27: meterflow.wallet.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 28: meterflow.wallet.v1.ListAuditEventsResponse
+	(*AdminGetStatsRequest)(nil),          // 29: meterflow.wallet.v1.AdminGetStatsRequest
+	(*AdminGetStatsResponse)(nil),         // 30: meterflow.wallet.v1.AdminGetStatsResponse
+	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
 }
 var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
-	26, // 0: meterflow.wallet.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
-	26, // 1: meterflow.wallet.v1.TopUp.created_at:type_name -> google.protobuf.Timestamp
-	26, // 2: meterflow.wallet.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 0: meterflow.wallet.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
+	31, // 1: meterflow.wallet.v1.TopUp.created_at:type_name -> google.protobuf.Timestamp
+	31, // 2: meterflow.wallet.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: meterflow.wallet.v1.GetWalletResponse.wallet:type_name -> meterflow.wallet.v1.Wallet
 	1,  // 4: meterflow.wallet.v1.ListTransactionsResponse.transactions:type_name -> meterflow.wallet.v1.Transaction
 	2,  // 5: meterflow.wallet.v1.CreateTopUpResponse.top_up:type_name -> meterflow.wallet.v1.TopUp
 	2,  // 6: meterflow.wallet.v1.GetTopUpResponse.top_up:type_name -> meterflow.wallet.v1.TopUp
-	26, // 7: meterflow.wallet.v1.ReserveRequest.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 7: meterflow.wallet.v1.ReserveRequest.expires_at:type_name -> google.protobuf.Timestamp
 	3,  // 8: meterflow.wallet.v1.ReserveResponse.hold:type_name -> meterflow.wallet.v1.Hold
 	3,  // 9: meterflow.wallet.v1.CaptureResponse.hold:type_name -> meterflow.wallet.v1.Hold
 	1,  // 10: meterflow.wallet.v1.CaptureResponse.transaction:type_name -> meterflow.wallet.v1.Transaction
 	3,  // 11: meterflow.wallet.v1.ReleaseResponse.hold:type_name -> meterflow.wallet.v1.Hold
 	1,  // 12: meterflow.wallet.v1.AdjustBalanceResponse.transaction:type_name -> meterflow.wallet.v1.Transaction
-	26, // 13: meterflow.wallet.v1.AdminListTransactionsRequest.created_from:type_name -> google.protobuf.Timestamp
-	26, // 14: meterflow.wallet.v1.AdminListTransactionsRequest.created_to:type_name -> google.protobuf.Timestamp
+	31, // 13: meterflow.wallet.v1.AdminListTransactionsRequest.created_from:type_name -> google.protobuf.Timestamp
+	31, // 14: meterflow.wallet.v1.AdminListTransactionsRequest.created_to:type_name -> google.protobuf.Timestamp
 	1,  // 15: meterflow.wallet.v1.AdminListTransactionsResponse.transactions:type_name -> meterflow.wallet.v1.Transaction
 	0,  // 16: meterflow.wallet.v1.AdminGetWalletsResponse.wallets:type_name -> meterflow.wallet.v1.Wallet
-	4,  // 17: meterflow.wallet.v1.WalletService.GetWallet:input_type -> meterflow.wallet.v1.GetWalletRequest
-	6,  // 18: meterflow.wallet.v1.WalletService.ListTransactions:input_type -> meterflow.wallet.v1.ListTransactionsRequest
-	8,  // 19: meterflow.wallet.v1.WalletService.CreateTopUp:input_type -> meterflow.wallet.v1.CreateTopUpRequest
-	10, // 20: meterflow.wallet.v1.WalletService.GetTopUp:input_type -> meterflow.wallet.v1.GetTopUpRequest
-	12, // 21: meterflow.wallet.v1.WalletService.HandleStripeEvent:input_type -> meterflow.wallet.v1.HandleStripeEventRequest
-	14, // 22: meterflow.wallet.v1.WalletService.Reserve:input_type -> meterflow.wallet.v1.ReserveRequest
-	16, // 23: meterflow.wallet.v1.WalletService.Capture:input_type -> meterflow.wallet.v1.CaptureRequest
-	18, // 24: meterflow.wallet.v1.WalletService.Release:input_type -> meterflow.wallet.v1.ReleaseRequest
-	20, // 25: meterflow.wallet.v1.WalletService.AdjustBalance:input_type -> meterflow.wallet.v1.AdjustBalanceRequest
-	22, // 26: meterflow.wallet.v1.WalletService.AdminListTransactions:input_type -> meterflow.wallet.v1.AdminListTransactionsRequest
-	24, // 27: meterflow.wallet.v1.WalletService.AdminGetWallets:input_type -> meterflow.wallet.v1.AdminGetWalletsRequest
-	5,  // 28: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
-	7,  // 29: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
-	9,  // 30: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
-	11, // 31: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
-	13, // 32: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
-	15, // 33: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
-	17, // 34: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
-	19, // 35: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
-	21, // 36: meterflow.wallet.v1.WalletService.AdjustBalance:output_type -> meterflow.wallet.v1.AdjustBalanceResponse
-	23, // 37: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
-	25, // 38: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
-	28, // [28:39] is the sub-list for method output_type
-	17, // [17:28] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	31, // 17: meterflow.wallet.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	26, // 18: meterflow.wallet.v1.ListAuditEventsResponse.events:type_name -> meterflow.wallet.v1.AuditEvent
+	4,  // 19: meterflow.wallet.v1.WalletService.GetWallet:input_type -> meterflow.wallet.v1.GetWalletRequest
+	6,  // 20: meterflow.wallet.v1.WalletService.ListTransactions:input_type -> meterflow.wallet.v1.ListTransactionsRequest
+	8,  // 21: meterflow.wallet.v1.WalletService.CreateTopUp:input_type -> meterflow.wallet.v1.CreateTopUpRequest
+	10, // 22: meterflow.wallet.v1.WalletService.GetTopUp:input_type -> meterflow.wallet.v1.GetTopUpRequest
+	12, // 23: meterflow.wallet.v1.WalletService.HandleStripeEvent:input_type -> meterflow.wallet.v1.HandleStripeEventRequest
+	14, // 24: meterflow.wallet.v1.WalletService.Reserve:input_type -> meterflow.wallet.v1.ReserveRequest
+	16, // 25: meterflow.wallet.v1.WalletService.Capture:input_type -> meterflow.wallet.v1.CaptureRequest
+	18, // 26: meterflow.wallet.v1.WalletService.Release:input_type -> meterflow.wallet.v1.ReleaseRequest
+	20, // 27: meterflow.wallet.v1.WalletService.AdjustBalance:input_type -> meterflow.wallet.v1.AdjustBalanceRequest
+	22, // 28: meterflow.wallet.v1.WalletService.AdminListTransactions:input_type -> meterflow.wallet.v1.AdminListTransactionsRequest
+	24, // 29: meterflow.wallet.v1.WalletService.AdminGetWallets:input_type -> meterflow.wallet.v1.AdminGetWalletsRequest
+	27, // 30: meterflow.wallet.v1.WalletService.ListAuditEvents:input_type -> meterflow.wallet.v1.ListAuditEventsRequest
+	29, // 31: meterflow.wallet.v1.WalletService.AdminGetStats:input_type -> meterflow.wallet.v1.AdminGetStatsRequest
+	5,  // 32: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
+	7,  // 33: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
+	9,  // 34: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
+	11, // 35: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
+	13, // 36: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
+	15, // 37: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
+	17, // 38: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
+	19, // 39: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
+	21, // 40: meterflow.wallet.v1.WalletService.AdjustBalance:output_type -> meterflow.wallet.v1.AdjustBalanceResponse
+	23, // 41: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
+	25, // 42: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
+	28, // 43: meterflow.wallet.v1.WalletService.ListAuditEvents:output_type -> meterflow.wallet.v1.ListAuditEventsResponse
+	30, // 44: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
+	32, // [32:45] is the sub-list for method output_type
+	19, // [19:32] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_wallet_v1_wallet_proto_init() }
@@ -1776,7 +2188,7 @@ func file_meterflow_wallet_v1_wallet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_wallet_v1_wallet_proto_rawDesc), len(file_meterflow_wallet_v1_wallet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

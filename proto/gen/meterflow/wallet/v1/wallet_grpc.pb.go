@@ -30,6 +30,8 @@ const (
 	WalletService_AdjustBalance_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdjustBalance"
 	WalletService_AdminListTransactions_FullMethodName = "/meterflow.wallet.v1.WalletService/AdminListTransactions"
 	WalletService_AdminGetWallets_FullMethodName       = "/meterflow.wallet.v1.WalletService/AdminGetWallets"
+	WalletService_ListAuditEvents_FullMethodName       = "/meterflow.wallet.v1.WalletService/ListAuditEvents"
+	WalletService_AdminGetStats_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdminGetStats"
 )
 
 // WalletServiceClient is the client API for WalletService service.
@@ -63,6 +65,10 @@ type WalletServiceClient interface {
 	AdminListTransactions(ctx context.Context, in *AdminListTransactionsRequest, opts ...grpc.CallOption) (*AdminListTransactionsResponse, error)
 	// AdminGetWallets returns the wallets of the given users. Admin.
 	AdminGetWallets(ctx context.Context, in *AdminGetWalletsRequest, opts ...grpc.CallOption) (*AdminGetWalletsResponse, error)
+	// ListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// AdminGetStats returns totals for the admin console. Admin.
+	AdminGetStats(ctx context.Context, in *AdminGetStatsRequest, opts ...grpc.CallOption) (*AdminGetStatsResponse, error)
 }
 
 type walletServiceClient struct {
@@ -183,6 +189,26 @@ func (c *walletServiceClient) AdminGetWallets(ctx context.Context, in *AdminGetW
 	return out, nil
 }
 
+func (c *walletServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, WalletService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *walletServiceClient) AdminGetStats(ctx context.Context, in *AdminGetStatsRequest, opts ...grpc.CallOption) (*AdminGetStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminGetStatsResponse)
+	err := c.cc.Invoke(ctx, WalletService_AdminGetStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WalletServiceServer is the server API for WalletService service.
 // All implementations must embed UnimplementedWalletServiceServer
 // for forward compatibility.
@@ -214,6 +240,10 @@ type WalletServiceServer interface {
 	AdminListTransactions(context.Context, *AdminListTransactionsRequest) (*AdminListTransactionsResponse, error)
 	// AdminGetWallets returns the wallets of the given users. Admin.
 	AdminGetWallets(context.Context, *AdminGetWalletsRequest) (*AdminGetWalletsResponse, error)
+	// ListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// AdminGetStats returns totals for the admin console. Admin.
+	AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error)
 	mustEmbedUnimplementedWalletServiceServer()
 }
 
@@ -256,6 +286,12 @@ func (UnimplementedWalletServiceServer) AdminListTransactions(context.Context, *
 }
 func (UnimplementedWalletServiceServer) AdminGetWallets(context.Context, *AdminGetWalletsRequest) (*AdminGetWalletsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetWallets not implemented")
+}
+func (UnimplementedWalletServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedWalletServiceServer) AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminGetStats not implemented")
 }
 func (UnimplementedWalletServiceServer) mustEmbedUnimplementedWalletServiceServer() {}
 func (UnimplementedWalletServiceServer) testEmbeddedByValue()                       {}
@@ -476,6 +512,42 @@ func _WalletService_AdminGetWallets_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WalletService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WalletService_AdminGetStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminGetStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).AdminGetStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_AdminGetStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).AdminGetStats(ctx, req.(*AdminGetStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WalletService_ServiceDesc is the grpc.ServiceDesc for WalletService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -526,6 +598,14 @@ var WalletService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminGetWallets",
 			Handler:    _WalletService_AdminGetWallets_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _WalletService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "AdminGetStats",
+			Handler:    _WalletService_AdminGetStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

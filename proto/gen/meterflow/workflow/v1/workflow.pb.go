@@ -1084,8 +1084,10 @@ type AdminCreateWorkflowRequest struct {
 	FeeCents        *int64                 `protobuf:"varint,7,opt,name=fee_cents,json=feeCents,proto3,oneof" json:"fee_cents,omitempty"`
 	TimeoutMs       *int64                 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3,oneof" json:"timeout_ms,omitempty"`
 	Active          *bool                  `protobuf:"varint,9,opt,name=active,proto3,oneof" json:"active,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Why the admin made the change; recorded in the audit log.
+	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdminCreateWorkflowRequest) Reset() {
@@ -1181,6 +1183,13 @@ func (x *AdminCreateWorkflowRequest) GetActive() bool {
 	return false
 }
 
+func (x *AdminCreateWorkflowRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // AdminCreateWorkflowResponse holds the new workflow.
 type AdminCreateWorkflowResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1238,8 +1247,10 @@ type AdminUpdateWorkflowRequest struct {
 	FeeCents        *int64                 `protobuf:"varint,7,opt,name=fee_cents,json=feeCents,proto3,oneof" json:"fee_cents,omitempty"`
 	TimeoutMs       *int64                 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3,oneof" json:"timeout_ms,omitempty"`
 	Active          *bool                  `protobuf:"varint,9,opt,name=active,proto3,oneof" json:"active,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Why the admin made the change; recorded in the audit log.
+	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdminUpdateWorkflowRequest) Reset() {
@@ -1335,6 +1346,13 @@ func (x *AdminUpdateWorkflowRequest) GetActive() bool {
 	return false
 }
 
+func (x *AdminUpdateWorkflowRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // AdminUpdateWorkflowResponse holds the workflow after the change.
 type AdminUpdateWorkflowResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1378,6 +1396,233 @@ func (x *AdminUpdateWorkflowResponse) GetWorkflow() *AdminWorkflow {
 		return x.Workflow
 	}
 	return nil
+}
+
+// AuditEvent is one admin change, with snapshots that never hold secrets.
+type AuditEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ActorId string                 `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// workflow.create or workflow.update.
+	Action     string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	TargetType string `protobuf:"bytes,4,opt,name=target_type,json=targetType,proto3" json:"target_type,omitempty"`
+	TargetId   string `protobuf:"bytes,5,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	Reason     string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// JSON snapshot before the change; empty for a create.
+	BeforeJson []byte `protobuf:"bytes,7,opt,name=before_json,json=beforeJson,proto3" json:"before_json,omitempty"`
+	// JSON snapshot after the change.
+	AfterJson     []byte                 `protobuf:"bytes,8,opt,name=after_json,json=afterJson,proto3" json:"after_json,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetType() string {
+	if x != nil {
+		return x.TargetType
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetBeforeJson() []byte {
+	if x != nil {
+		return x.BeforeJson
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetAfterJson() []byte {
+	if x != nil {
+		return x.AfterJson
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// ListAuditEventsRequest filters and pages the audit log.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A workflow slug; empty for all.
+	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	Limit         int32  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListAuditEventsRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// ListAuditEventsResponse holds one page.
+type ListAuditEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
 }
 
 var File_meterflow_workflow_v1_workflow_proto protoreflect.FileDescriptor
@@ -1469,7 +1714,7 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x03run\x18\x01 \x01(\v2\x1a.meterflow.workflow.v1.RunR\x03run\"\x1b\n" +
 	"\x19AdminListWorkflowsRequest\"`\n" +
 	"\x1aAdminListWorkflowsResponse\x12B\n" +
-	"\tworkflows\x18\x01 \x03(\v2$.meterflow.workflow.v1.AdminWorkflowR\tworkflows\"\xe8\x02\n" +
+	"\tworkflows\x18\x01 \x03(\v2$.meterflow.workflow.v1.AdminWorkflowR\tworkflows\"\x80\x03\n" +
 	"\x1aAdminCreateWorkflowRequest\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -1481,13 +1726,15 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\tfee_cents\x18\a \x01(\x03H\x00R\bfeeCents\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"timeout_ms\x18\b \x01(\x03H\x01R\ttimeoutMs\x88\x01\x01\x12\x1b\n" +
-	"\x06active\x18\t \x01(\bH\x02R\x06active\x88\x01\x01B\f\n" +
+	"\x06active\x18\t \x01(\bH\x02R\x06active\x88\x01\x01\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reasonB\f\n" +
 	"\n" +
 	"_fee_centsB\r\n" +
 	"\v_timeout_msB\t\n" +
 	"\a_active\"_\n" +
 	"\x1bAdminCreateWorkflowResponse\x12@\n" +
-	"\bworkflow\x18\x01 \x01(\v2$.meterflow.workflow.v1.AdminWorkflowR\bworkflow\"\xd5\x03\n" +
+	"\bworkflow\x18\x01 \x01(\v2$.meterflow.workflow.v1.AdminWorkflowR\bworkflow\"\xed\x03\n" +
 	"\x1aAdminUpdateWorkflowRequest\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12%\n" +
@@ -1499,7 +1746,9 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\tfee_cents\x18\a \x01(\x03H\x05R\bfeeCents\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"timeout_ms\x18\b \x01(\x03H\x06R\ttimeoutMs\x88\x01\x01\x12\x1b\n" +
-	"\x06active\x18\t \x01(\bH\aR\x06active\x88\x01\x01B\a\n" +
+	"\x06active\x18\t \x01(\bH\aR\x06active\x88\x01\x01\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reasonB\a\n" +
 	"\x05_nameB\x0e\n" +
 	"\f_descriptionB\x0e\n" +
 	"\f_webhook_urlB\x13\n" +
@@ -1510,7 +1759,30 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\v_timeout_msB\t\n" +
 	"\a_active\"_\n" +
 	"\x1bAdminUpdateWorkflowResponse\x12@\n" +
-	"\bworkflow\x18\x01 \x01(\v2$.meterflow.workflow.v1.AdminWorkflowR\bworkflow2\xd7\a\n" +
+	"\bworkflow\x18\x01 \x01(\v2$.meterflow.workflow.v1.AdminWorkflowR\bworkflow\"\xa0\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bactor_id\x18\x02 \x01(\tR\aactorId\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x1f\n" +
+	"\vtarget_type\x18\x04 \x01(\tR\n" +
+	"targetType\x12\x1b\n" +
+	"\ttarget_id\x18\x05 \x01(\tR\btargetId\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vbefore_json\x18\a \x01(\fR\n" +
+	"beforeJson\x12\x1d\n" +
+	"\n" +
+	"after_json\x18\b \x01(\fR\tafterJson\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"c\n" +
+	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"u\n" +
+	"\x17ListAuditEventsResponse\x129\n" +
+	"\x06events\x18\x01 \x03(\v2!.meterflow.workflow.v1.AuditEventR\x06events\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor2\xc9\b\n" +
 	"\x0fWorkflowService\x12j\n" +
 	"\rListWorkflows\x12+.meterflow.workflow.v1.ListWorkflowsRequest\x1a,.meterflow.workflow.v1.ListWorkflowsResponse\x12[\n" +
 	"\bStartRun\x12&.meterflow.workflow.v1.StartRunRequest\x1a'.meterflow.workflow.v1.StartRunResponse\x12U\n" +
@@ -1520,7 +1792,8 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\vAdminGetRun\x12).meterflow.workflow.v1.AdminGetRunRequest\x1a*.meterflow.workflow.v1.AdminGetRunResponse\x12y\n" +
 	"\x12AdminListWorkflows\x120.meterflow.workflow.v1.AdminListWorkflowsRequest\x1a1.meterflow.workflow.v1.AdminListWorkflowsResponse\x12|\n" +
 	"\x13AdminCreateWorkflow\x121.meterflow.workflow.v1.AdminCreateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminCreateWorkflowResponse\x12|\n" +
-	"\x13AdminUpdateWorkflow\x121.meterflow.workflow.v1.AdminUpdateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminUpdateWorkflowResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
+	"\x13AdminUpdateWorkflow\x121.meterflow.workflow.v1.AdminUpdateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminUpdateWorkflowResponse\x12p\n" +
+	"\x0fListAuditEvents\x12-.meterflow.workflow.v1.ListAuditEventsRequest\x1a..meterflow.workflow.v1.ListAuditEventsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
 	file_meterflow_workflow_v1_workflow_proto_rawDescOnce sync.Once
@@ -1534,7 +1807,7 @@ func file_meterflow_workflow_v1_workflow_proto_rawDescGZIP() []byte {
 	return file_meterflow_workflow_v1_workflow_proto_rawDescData
 }
 
-var file_meterflow_workflow_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_meterflow_workflow_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
 	(*Workflow)(nil),                    // 0: meterflow.workflow.v1.Workflow
 	(*AdminWorkflow)(nil),               // 1: meterflow.workflow.v1.AdminWorkflow
@@ -1557,13 +1830,16 @@ var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
 	(*AdminCreateWorkflowResponse)(nil), // 18: meterflow.workflow.v1.AdminCreateWorkflowResponse
 	(*AdminUpdateWorkflowRequest)(nil),  // 19: meterflow.workflow.v1.AdminUpdateWorkflowRequest
 	(*AdminUpdateWorkflowResponse)(nil), // 20: meterflow.workflow.v1.AdminUpdateWorkflowResponse
-	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
+	(*AuditEvent)(nil),                  // 21: meterflow.workflow.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),      // 22: meterflow.workflow.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),     // 23: meterflow.workflow.v1.ListAuditEventsResponse
+	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
 }
 var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
-	21, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
-	21, // 1: meterflow.workflow.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	21, // 2: meterflow.workflow.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	21, // 3: meterflow.workflow.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	24, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
+	24, // 1: meterflow.workflow.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	24, // 2: meterflow.workflow.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	24, // 3: meterflow.workflow.v1.Run.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: meterflow.workflow.v1.ListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.Workflow
 	2,  // 5: meterflow.workflow.v1.StartRunResponse.run:type_name -> meterflow.workflow.v1.Run
 	2,  // 6: meterflow.workflow.v1.GetRunResponse.run:type_name -> meterflow.workflow.v1.Run
@@ -1573,29 +1849,33 @@ var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	1,  // 10: meterflow.workflow.v1.AdminListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.AdminWorkflow
 	1,  // 11: meterflow.workflow.v1.AdminCreateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
 	1,  // 12: meterflow.workflow.v1.AdminUpdateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
-	3,  // 13: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
-	5,  // 14: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
-	7,  // 15: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
-	9,  // 16: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
-	11, // 17: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
-	13, // 18: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
-	15, // 19: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
-	17, // 20: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
-	19, // 21: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
-	4,  // 22: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
-	6,  // 23: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
-	8,  // 24: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
-	10, // 25: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
-	12, // 26: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
-	14, // 27: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
-	16, // 28: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
-	18, // 29: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
-	20, // 30: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	24, // 13: meterflow.workflow.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	21, // 14: meterflow.workflow.v1.ListAuditEventsResponse.events:type_name -> meterflow.workflow.v1.AuditEvent
+	3,  // 15: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
+	5,  // 16: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
+	7,  // 17: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
+	9,  // 18: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
+	11, // 19: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
+	13, // 20: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
+	15, // 21: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
+	17, // 22: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
+	19, // 23: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
+	22, // 24: meterflow.workflow.v1.WorkflowService.ListAuditEvents:input_type -> meterflow.workflow.v1.ListAuditEventsRequest
+	4,  // 25: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
+	6,  // 26: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
+	8,  // 27: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
+	10, // 28: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
+	12, // 29: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
+	14, // 30: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
+	16, // 31: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
+	18, // 32: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
+	20, // 33: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
+	23, // 34: meterflow.workflow.v1.WorkflowService.ListAuditEvents:output_type -> meterflow.workflow.v1.ListAuditEventsResponse
+	25, // [25:35] is the sub-list for method output_type
+	15, // [15:25] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_workflow_v1_workflow_proto_init() }
@@ -1612,7 +1892,7 @@ func file_meterflow_workflow_v1_workflow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_workflow_v1_workflow_proto_rawDesc), len(file_meterflow_workflow_v1_workflow_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	WorkflowService_AdminListWorkflows_FullMethodName  = "/meterflow.workflow.v1.WorkflowService/AdminListWorkflows"
 	WorkflowService_AdminCreateWorkflow_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminCreateWorkflow"
 	WorkflowService_AdminUpdateWorkflow_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminUpdateWorkflow"
+	WorkflowService_ListAuditEvents_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/ListAuditEvents"
 )
 
 // WorkflowServiceClient is the client API for WorkflowService service.
@@ -56,6 +57,8 @@ type WorkflowServiceClient interface {
 	AdminCreateWorkflow(ctx context.Context, in *AdminCreateWorkflowRequest, opts ...grpc.CallOption) (*AdminCreateWorkflowResponse, error)
 	// AdminUpdateWorkflow changes the fields that are set. Admin.
 	AdminUpdateWorkflow(ctx context.Context, in *AdminUpdateWorkflowRequest, opts ...grpc.CallOption) (*AdminUpdateWorkflowResponse, error)
+	// ListAuditEvents pages the admin change log of workflows, newest first. Admin.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
 type workflowServiceClient struct {
@@ -156,6 +159,16 @@ func (c *workflowServiceClient) AdminUpdateWorkflow(ctx context.Context, in *Adm
 	return out, nil
 }
 
+func (c *workflowServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, WorkflowService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkflowServiceServer is the server API for WorkflowService service.
 // All implementations must embed UnimplementedWorkflowServiceServer
 // for forward compatibility.
@@ -182,6 +195,8 @@ type WorkflowServiceServer interface {
 	AdminCreateWorkflow(context.Context, *AdminCreateWorkflowRequest) (*AdminCreateWorkflowResponse, error)
 	// AdminUpdateWorkflow changes the fields that are set. Admin.
 	AdminUpdateWorkflow(context.Context, *AdminUpdateWorkflowRequest) (*AdminUpdateWorkflowResponse, error)
+	// ListAuditEvents pages the admin change log of workflows, newest first. Admin.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedWorkflowServiceServer()
 }
 
@@ -218,6 +233,9 @@ func (UnimplementedWorkflowServiceServer) AdminCreateWorkflow(context.Context, *
 }
 func (UnimplementedWorkflowServiceServer) AdminUpdateWorkflow(context.Context, *AdminUpdateWorkflowRequest) (*AdminUpdateWorkflowResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminUpdateWorkflow not implemented")
+}
+func (UnimplementedWorkflowServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
 }
 func (UnimplementedWorkflowServiceServer) mustEmbedUnimplementedWorkflowServiceServer() {}
 func (UnimplementedWorkflowServiceServer) testEmbeddedByValue()                         {}
@@ -402,6 +420,24 @@ func _WorkflowService_AdminUpdateWorkflow_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkflowService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkflowServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkflowService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkflowServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkflowService_ServiceDesc is the grpc.ServiceDesc for WorkflowService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -444,6 +480,10 @@ var WorkflowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminUpdateWorkflow",
 			Handler:    _WorkflowService_AdminUpdateWorkflow_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _WorkflowService_ListAuditEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,166 @@
+// Package app wires the identity service: used by cmd/identity and, in
+// process, by the gateway's end-to-end tests, exactly as in production.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/database"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/services/identity/internal/grpcapi"
+	"github.com/meterflow/meterflow/services/identity/internal/identity"
+	"github.com/meterflow/meterflow/services/identity/internal/postgres"
+)
+
+// App is a configured identity service, ready to serve.
+type App struct {
+	// Registry holds the process's Prometheus metrics, served on MetricsAddr.
+	Registry *prometheus.Registry
+	// KeyID is the kid of the key this process signs access tokens with.
+	KeyID string
+
+	cfg    Config
+	log    *slog.Logger
+	svc    *identity.Service
+	pool   *pgxpool.Pool
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// New opens the database, registers the signing key as the active one
+// (retiring the others) and builds the gRPC server. It does not listen and
+// does not migrate.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.warnings {
+		log.WarnContext(ctx, w)
+	}
+	key := cfg.SigningKey
+	if key == nil {
+		var err error
+		if key, err = identity.GenerateKey(); err != nil {
+			return nil, err
+		}
+		log.WarnContext(ctx, "JWT_SIGNING_KEY_FILE is not set: signing with an ephemeral key; access tokens stop verifying after a restart")
+	}
+	hasher, err := identity.NewHasher(identity.Argon2Params(cfg.Argon2))
+	if err != nil {
+		return nil, err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	signer := identity.NewSigner(key, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL)
+	svc := identity.NewService(identity.Config{
+		Store: postgres.New(pool), Hasher: hasher, Signer: signer,
+		RefreshTTL: cfg.RefreshTokenTTL, Throttle: identity.DefaultLoginThrottle, Now: cfg.Now,
+	})
+	if err := svc.ActivateSigningKey(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%w (has `identity migrate` run?)", err)
+	}
+	log.InfoContext(ctx, "signing key active", "kid", signer.KeyID())
+
+	keys := cfg.Keys
+	if keys == nil {
+		keys = identity.NewKeySet(svc)
+	}
+	reg := telemetry.NewRegistry()
+	srv, hs := grpcservice.NewServer(grpcservice.Options{
+		Logger:  log,
+		Metrics: telemetry.NewGRPCServerMetrics(reg),
+		Auth: &callauth.Server{
+			Service: Service,
+			Secret:  cfg.InternalAuthSecret,
+			Users:   callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+			Policy:  grpcapi.Policy,
+		},
+	})
+	identityv1.RegisterIdentityServiceServer(srv, grpcapi.NewServer(svc, grpcapi.NewMetrics(reg)))
+	return &App{Registry: reg, KeyID: signer.KeyID(), cfg: cfg, log: log, svc: svc, pool: pool, grpc: srv, health: hs}, nil
+}
+
+// Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) until
+// ctx ends, then drains for up to cfg.ShutdownGrace. It also prunes expired
+// rows every PruneInterval.
+func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	grace := a.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		a.pruneLoop(pruneCtx)
+	}()
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.MetricsHandler(a.Registry), grace)
+	stopPrune()
+	<-pruned
+	return err
+}
+
+// PruneInterval is how often Serve deletes expired refresh tokens and
+// stale login-failure counters.
+const PruneInterval = 10 * time.Minute
+
+func (a *App) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Prune(ctx); err != nil && ctx.Err() == nil {
+				a.log.ErrorContext(ctx, "prune failed", "err", err)
+			}
+		}
+	}
+}
+
+// Prune deletes refresh tokens expired more than a day ago and login
+// failure counters older than the throttle window. Serve runs it
+// periodically; it is exported for tests and operators.
+func (a *App) Prune(ctx context.Context) error {
+	tokens, failures, err := a.svc.Prune(ctx)
+	if err != nil {
+		return err
+	}
+	if tokens > 0 || failures > 0 {
+		a.log.InfoContext(ctx, "pruned expired rows", "refresh_tokens", tokens, "login_failure_counters", failures)
+	}
+	return nil
+}
+
+// Close releases the database pool.
+func (a *App) Close() {
+	a.pool.Close()
+}
+
+// Migrate creates the database if it is missing and applies the migrations.
+func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	if databaseURL == "" {
+		return errors.New("DATABASE_URL is empty")
+	}
+	if err := database.EnsureDatabase(ctx, databaseURL); err != nil {
+		return err
+	}
+	return database.Migrate(ctx, databaseURL, migrationsFS, log)
+}

@@ -1,0 +1,182 @@
+package app
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/services/identity/internal/identity"
+)
+
+// Service is this process's name: the audience of its service tokens.
+const Service = "identity"
+
+// DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
+// production (a warning is logged); production refuses to start without it.
+const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"
+
+// Argon2Params are the argon2id cost parameters of new password hashes.
+type Argon2Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// DefaultArgon2Params is OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+var DefaultArgon2Params = Argon2Params(identity.DefaultArgon2Params)
+
+// Config is everything the identity process needs; ConfigFromEnv reads it
+// from the environment, tests build it directly.
+type Config struct {
+	// Env is APP_ENV: "development" or "production".
+	Env         string
+	GRPCAddr    string
+	MetricsAddr string
+	DatabaseURL string
+	// InternalAuthSecret verifies the service tokens of callers.
+	InternalAuthSecret []byte
+	JWTIssuer          string
+	JWTAudience        string
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	// SigningKey signs access tokens (JWT_SIGNING_KEY_FILE). When nil, New
+	// generates an ephemeral key in development and fails in production.
+	SigningKey    ed25519.PrivateKey
+	Argon2        Argon2Params
+	ShutdownGrace time.Duration
+	// Keys verifies access tokens. Optional: when nil, identity's own
+	// published keys are read from its database (the same set that
+	// GetSigningKeys serves); tests may inject authtest.Keys.
+	Keys callauth.KeySet
+	// Now is the clock of the identity rules (token times, throttling, key
+	// retirement); time.Now when nil. Tests use it to move time forward.
+	Now func() time.Time
+	// warnings collected while reading the environment, logged by New.
+	warnings []string
+}
+
+// Production reports whether APP_ENV is production.
+func (c Config) Production() bool { return c.Env == "production" }
+
+// ConfigFromEnv reads the configuration from environment variables with
+// local defaults (see README). In production every secret is required.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Env:         getenv("APP_ENV", "development"),
+		GRPCAddr:    getenv("GRPC_ADDR", "127.0.0.1:50051"),
+		MetricsAddr: getenvAllowEmpty("METRICS_ADDR", "127.0.0.1:9091"),
+		DatabaseURL: getenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_identity?sslmode=disable"),
+		JWTIssuer:   getenv("JWT_ISSUER", "meterflow-identity"),
+		JWTAudience: getenv("JWT_AUDIENCE", "meterflow-api"),
+	}
+	if c.Env != "development" && c.Env != "production" {
+		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
+	}
+	var errs []error
+	durations := []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"ACCESS_TOKEN_TTL", 15 * time.Minute, &c.AccessTokenTTL},
+		{"REFRESH_TOKEN_TTL", 720 * time.Hour, &c.RefreshTokenTTL},
+		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
+	}
+	for _, d := range durations {
+		v, err := envDuration(d.name, d.def)
+		errs = append(errs, err)
+		*d.dst = v
+	}
+	mem, err := envUint("ARGON2_MEMORY_KIB", uint64(DefaultArgon2Params.MemoryKiB), 32)
+	errs = append(errs, err)
+	iter, err := envUint("ARGON2_ITERATIONS", uint64(DefaultArgon2Params.Iterations), 32)
+	errs = append(errs, err)
+	par, err := envUint("ARGON2_PARALLELISM", uint64(DefaultArgon2Params.Parallelism), 8)
+	errs = append(errs, err)
+	c.Argon2 = Argon2Params{MemoryKiB: uint32(mem), Iterations: uint32(iter), Parallelism: uint8(par)}
+
+	switch secret := os.Getenv("INTERNAL_AUTH_SECRET"); {
+	case secret != "":
+		c.InternalAuthSecret = []byte(secret)
+	case c.Production():
+		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET is required in production"))
+	default:
+		c.InternalAuthSecret = []byte(DevInternalAuthSecret)
+		c.warnings = append(c.warnings, "INTERNAL_AUTH_SECRET is not set: using the fixed development secret")
+	}
+	if path := os.Getenv("JWT_SIGNING_KEY_FILE"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("JWT_SIGNING_KEY_FILE: %w", err))
+		} else if c.SigningKey, err = identity.ParsePrivateKeyPEM(data); err != nil {
+			errs = append(errs, fmt.Errorf("JWT_SIGNING_KEY_FILE %s: %w", path, err))
+		}
+	} else if c.Production() {
+		errs = append(errs, errors.New("JWT_SIGNING_KEY_FILE is required in production (create one with `identity keygen --out FILE`)"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.validate()
+}
+
+// validate checks the values New relies on.
+func (c Config) validate() error {
+	var errs []error
+	if len(c.InternalAuthSecret) < callauth.MinSecretLen {
+		errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET must be at least %d bytes", callauth.MinSecretLen))
+	}
+	if c.JWTIssuer == "" || c.JWTAudience == "" {
+		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE must not be empty"))
+	}
+	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 {
+		errs = append(errs, errors.New("ACCESS_TOKEN_TTL and REFRESH_TOKEN_TTL must be positive"))
+	}
+	if c.Production() && c.SigningKey == nil {
+		errs = append(errs, errors.New("JWT_SIGNING_KEY_FILE is required in production"))
+	}
+	return errors.Join(errs...)
+}
+
+func getenv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// getenvAllowEmpty distinguishes unset (default) from set to "" (disabled).
+func getenvAllowEmpty(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive duration such as 15m, not %q", name, v)
+	}
+	return d, nil
+}
+
+func envUint(name string, def uint64, bits int) (uint64, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, bits)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%s must be a positive integer, not %q", name, v)
+	}
+	return n, nil
+}

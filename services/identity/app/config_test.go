@@ -1,0 +1,72 @@
+package app_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meterflow/meterflow/services/identity/app"
+)
+
+// These tests set environment variables, so they cannot run in parallel.
+
+func TestConfigFromEnvDefaults(t *testing.T) {
+	for _, name := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "JWT_SIGNING_KEY_FILE", "ACCESS_TOKEN_TTL", "ARGON2_MEMORY_KIB", "METRICS_ADDR"} {
+		t.Setenv(name, "")
+	}
+	cfg, err := app.ConfigFromEnv()
+	if err != nil {
+		t.Fatalf("ConfigFromEnv: %v", err)
+	}
+	if cfg.Production() || cfg.AccessTokenTTL != 15*time.Minute || cfg.RefreshTokenTTL != 720*time.Hour ||
+		cfg.Argon2 != app.DefaultArgon2Params || cfg.GRPCAddr != "127.0.0.1:50051" || len(cfg.InternalAuthSecret) < 32 ||
+		cfg.SigningKey != nil || cfg.JWTIssuer != "meterflow-identity" || cfg.JWTAudience != "meterflow-api" {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	if app.DefaultArgon2Params != (app.Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}) {
+		t.Fatalf("DefaultArgon2Params = %+v", app.DefaultArgon2Params)
+	}
+}
+
+func TestConfigFromEnvProductionNeedsSecrets(t *testing.T) {
+	t.Setenv("APP_ENV", "production")
+	t.Setenv("INTERNAL_AUTH_SECRET", "")
+	t.Setenv("JWT_SIGNING_KEY_FILE", "")
+	_, err := app.ConfigFromEnv()
+	if err == nil || !strings.Contains(err.Error(), "INTERNAL_AUTH_SECRET") || !strings.Contains(err.Error(), "JWT_SIGNING_KEY_FILE") {
+		t.Fatalf("err = %v, want both secrets named", err)
+	}
+
+	key := filepath.Join(t.TempDir(), "key.pem")
+	if _, err := app.GenerateKeyFile(key); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 32))
+	t.Setenv("JWT_SIGNING_KEY_FILE", key)
+	t.Setenv("ARGON2_MEMORY_KIB", "65536")
+	cfg, err := app.ConfigFromEnv()
+	if err != nil || cfg.SigningKey == nil || cfg.Argon2.MemoryKiB != 65536 {
+		t.Fatalf("ConfigFromEnv = %+v, %v", cfg, err)
+	}
+}
+
+func TestConfigFromEnvRejectsBadValues(t *testing.T) {
+	tests := []struct{ name, value string }{
+		{"ACCESS_TOKEN_TTL", "soon"},
+		{"REFRESH_TOKEN_TTL", "-1h"},
+		{"ARGON2_ITERATIONS", "0"},
+		{"ARGON2_PARALLELISM", "300"},
+		{"INTERNAL_AUTH_SECRET", "short"},
+		{"JWT_SIGNING_KEY_FILE", "/nonexistent/key.pem"},
+		{"APP_ENV", "staging"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(tt.name, tt.value)
+			if _, err := app.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), tt.name) {
+				t.Fatalf("%s=%q: err = %v", tt.name, tt.value, err)
+			}
+		})
+	}
+}

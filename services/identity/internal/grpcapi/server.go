@@ -1,0 +1,163 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	"github.com/meterflow/meterflow/services/identity/internal/identity"
+)
+
+// Server implements identityv1.IdentityServiceServer on the identity service.
+type Server struct {
+	identityv1.UnimplementedIdentityServiceServer
+	svc     *identity.Service
+	metrics *Metrics
+}
+
+// NewServer returns the gRPC server of svc, counting into m.
+func NewServer(svc *identity.Service, m *Metrics) *Server {
+	return &Server{svc: svc, metrics: m}
+}
+
+// SignUp implements identityv1.IdentityServiceServer.
+func (s *Server) SignUp(ctx context.Context, req *identityv1.SignUpRequest) (*identityv1.SignUpResponse, error) {
+	sess, err := s.svc.SignUp(ctx, req.GetEmail(), req.GetPassword())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.metrics.signups.Inc()
+	return &identityv1.SignUpResponse{User: toProtoUser(sess.User), Tokens: toProtoTokens(sess.Tokens)}, nil
+}
+
+// Login implements identityv1.IdentityServiceServer.
+func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
+	sess, err := s.svc.Login(ctx, req.GetEmail(), req.GetPassword())
+	var terr *identity.ThrottledError
+	switch {
+	case err == nil:
+		s.metrics.logins.WithLabelValues("success").Inc()
+	case errors.Is(err, identity.ErrInvalidCredentials):
+		s.metrics.logins.WithLabelValues("invalid").Inc()
+	case errors.As(err, &terr):
+		s.metrics.logins.WithLabelValues("throttled").Inc()
+	default:
+		s.metrics.logins.WithLabelValues("error").Inc()
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &identityv1.LoginResponse{User: toProtoUser(sess.User), Tokens: toProtoTokens(sess.Tokens)}, nil
+}
+
+// Refresh implements identityv1.IdentityServiceServer.
+func (s *Server) Refresh(ctx context.Context, req *identityv1.RefreshRequest) (*identityv1.RefreshResponse, error) {
+	toks, err := s.svc.Refresh(ctx, req.GetRefreshToken())
+	switch {
+	case err == nil:
+		s.metrics.refresh.WithLabelValues("success").Inc()
+	case errors.Is(err, identity.ErrInvalidToken):
+		s.metrics.refresh.WithLabelValues("invalid").Inc()
+		if errors.Is(err, identity.ErrTokenReused) {
+			s.metrics.reuse.Inc()
+		}
+	default:
+		s.metrics.refresh.WithLabelValues("error").Inc()
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &identityv1.RefreshResponse{Tokens: toProtoTokens(toks)}, nil
+}
+
+// Logout implements identityv1.IdentityServiceServer.
+func (s *Server) Logout(ctx context.Context, req *identityv1.LogoutRequest) (*identityv1.LogoutResponse, error) {
+	if err := s.svc.Logout(ctx, req.GetRefreshToken()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &identityv1.LogoutResponse{}, nil
+}
+
+// GetUser implements identityv1.IdentityServiceServer.
+func (s *Server) GetUser(ctx context.Context, req *identityv1.GetUserRequest) (*identityv1.GetUserResponse, error) {
+	u, err := s.svc.GetUser(ctx, callerID(ctx), req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &identityv1.GetUserResponse{User: toProtoUser(u)}, nil
+}
+
+// ListUsers implements identityv1.IdentityServiceServer.
+func (s *Server) ListUsers(ctx context.Context, req *identityv1.ListUsersRequest) (*identityv1.ListUsersResponse, error) {
+	page, err := s.svc.ListUsers(ctx, callerID(ctx), req.GetQuery(), int(req.GetLimit()), req.GetCursor())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &identityv1.ListUsersResponse{NextCursor: page.NextCursor, Users: make([]*identityv1.User, len(page.Items))}
+	for i, u := range page.Items {
+		out.Users[i] = toProtoUser(u)
+	}
+	return out, nil
+}
+
+// UpdateUser implements identityv1.IdentityServiceServer.
+func (s *Server) UpdateUser(ctx context.Context, req *identityv1.UpdateUserRequest) (*identityv1.UpdateUserResponse, error) {
+	u, err := s.svc.UpdateUser(ctx, callerID(ctx), identity.UserChange{
+		ID: req.GetId(), IsActive: req.IsActive, IsAdmin: req.IsAdmin, Reason: req.GetReason(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &identityv1.UpdateUserResponse{User: toProtoUser(u)}, nil
+}
+
+// ListAuditEvents implements identityv1.IdentityServiceServer.
+func (s *Server) ListAuditEvents(ctx context.Context, req *identityv1.ListAuditEventsRequest) (*identityv1.ListAuditEventsResponse, error) {
+	page, err := s.svc.ListAuditEvents(ctx, callerID(ctx), req.GetTargetId(), int(req.GetLimit()), req.GetCursor())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &identityv1.ListAuditEventsResponse{NextCursor: page.NextCursor, Events: make([]*identityv1.AuditEvent, len(page.Items))}
+	for i, e := range page.Items {
+		out.Events[i] = &identityv1.AuditEvent{
+			Id: e.ID, ActorId: e.ActorID, Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,
+			Reason: e.Reason, BeforeJson: e.Before, AfterJson: e.After, CreatedAt: timestamppb.New(e.CreatedAt),
+		}
+	}
+	return out, nil
+}
+
+// GetSigningKeys implements identityv1.IdentityServiceServer.
+func (s *Server) GetSigningKeys(ctx context.Context, _ *identityv1.GetSigningKeysRequest) (*identityv1.GetSigningKeysResponse, error) {
+	keys, err := s.svc.SigningKeys(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &identityv1.GetSigningKeysResponse{Keys: make([]*identityv1.SigningKey, len(keys))}
+	for i, k := range keys {
+		pk := &identityv1.SigningKey{Kid: k.Kid, PublicKey: k.PublicKey}
+		if k.RetiredAt != nil {
+			pk.RetiredAt = timestamppb.New(*k.RetiredAt)
+		}
+		out.Keys[i] = pk
+	}
+	return out, nil
+}
+
+// callerID is the verified user of the call; the call policy guarantees
+// one for user and admin methods, "" elsewhere.
+func callerID(ctx context.Context) string {
+	p, _ := callauth.UserFrom(ctx)
+	return p.UserID
+}
+
+func toProtoUser(u identity.User) *identityv1.User {
+	return &identityv1.User{Id: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: timestamppb.New(u.CreatedAt)}
+}
+
+func toProtoTokens(t identity.Tokens) *identityv1.TokenPair {
+	return &identityv1.TokenPair{AccessToken: t.Access, RefreshToken: t.Refresh, ExpiresIn: int64(t.ExpiresIn.Seconds())}
+}

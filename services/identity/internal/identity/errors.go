@@ -1,0 +1,72 @@
+// Package identity holds the rules of accounts, passwords, logins, refresh
+// tokens and signing keys. It knows neither gRPC nor Postgres: the store it
+// needs is the Store interface, implemented in internal/postgres.
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors of the identity rules; the transport maps each once.
+var (
+	// ErrEmailTaken: another user has this email in any letter case.
+	ErrEmailTaken = errors.New("email is already registered")
+	// ErrInvalidCredentials covers unknown email, wrong password and a
+	// disabled account alike, so a caller cannot tell them apart.
+	ErrInvalidCredentials = errors.New("invalid email or password")
+	// ErrInvalidToken: the refresh token is unknown, expired, rotated or revoked.
+	ErrInvalidToken = errors.New("invalid refresh token")
+	// ErrTokenReused: an already-rotated refresh token was presented; its
+	// whole family has been revoked. It is also an ErrInvalidToken.
+	ErrTokenReused = fmt.Errorf("%w: reuse of a rotated token", ErrInvalidToken)
+	// ErrNotFound: no such user (or one the caller may not see).
+	ErrNotFound = errors.New("not found")
+	// ErrForbidden: the caller is not an active admin.
+	ErrForbidden = errors.New("admin role required")
+	// ErrUnauthorized: the caller's account no longer exists or is disabled.
+	ErrUnauthorized = errors.New("account is disabled or gone")
+	// ErrSelfChange: an admin tried to disable or demote themselves.
+	ErrSelfChange = errors.New("admins cannot disable or demote themselves; ask another admin")
+)
+
+// FieldError names one invalid input field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists the invalid fields of a request.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Error implements error.
+func (e *ValidationError) Error() string {
+	msg := "invalid input"
+	for i, f := range e.Fields {
+		if i == 0 {
+			msg += ": "
+		} else {
+			msg += "; "
+		}
+		msg += f.Field + ": " + f.Message
+	}
+	return msg
+}
+
+func invalid(field, msg string) error {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: msg}}}
+}
+
+// ThrottledError says a login was refused because the account has too many
+// recent failures; RetryAfter is how long until the next attempt may run.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *ThrottledError) Error() string {
+	return "too many failed logins for this account; retry later"
+}

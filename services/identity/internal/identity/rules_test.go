@@ -1,0 +1,110 @@
+package identity
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestThrottleWait(t *testing.T) {
+	t.Parallel()
+	th := DefaultLoginThrottle
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		f    LoginFailures
+		want time.Duration
+	}{
+		{"no failures", LoginFailures{}, 0},
+		{"4 failures just now", LoginFailures{Count: 4, Last: now}, 0},
+		{"5 failures just now", LoginFailures{Count: 5, Last: now}, time.Second},
+		{"5 failures 400ms ago", LoginFailures{Count: 5, Last: now.Add(-400 * time.Millisecond)}, 600 * time.Millisecond},
+		{"5 failures 1s ago", LoginFailures{Count: 5, Last: now.Add(-time.Second)}, 0},
+		{"6 failures", LoginFailures{Count: 6, Last: now}, 2 * time.Second},
+		{"10 failures", LoginFailures{Count: 10, Last: now}, 32 * time.Second},
+		{"11 failures: capped", LoginFailures{Count: 11, Last: now}, time.Minute},
+		{"1000 failures: capped", LoginFailures{Count: 1000, Last: now}, time.Minute},
+		{"1000 failures a minute ago", LoginFailures{Count: 1000, Last: now.Add(-time.Minute)}, 0},
+		{"outside the window", LoginFailures{Count: 7, Last: now.Add(-16 * time.Minute)}, 0},
+	}
+	for _, tt := range tests {
+		if got := th.Wait(tt.f, now); got != tt.want {
+			t.Errorf("%s: Wait = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	if got := th.next(LoginFailures{Count: 9, Last: now.Add(-15 * time.Minute)}, now); got.Count != 1 {
+		t.Errorf("next after the window = %d, want a new run of 1", got.Count)
+	}
+	if got := th.next(LoginFailures{Count: 9, Last: now.Add(-time.Minute)}, now); got.Count != 10 || !got.Last.Equal(now) {
+		t.Errorf("next = %+v, want 10 at now", got)
+	}
+}
+
+func TestValidateCredentials(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		email, password string
+		want            string // comma-separated invalid fields
+	}{
+		{"a@example.com", "12345678", ""},
+		{"a.b+tag@sub.example.co", strings.Repeat("ü", 128), ""},
+		{"a@example.com", "1234567", "password"},
+		{"a@example.com", strings.Repeat("ü", 129), "password"},
+		{"a@example.com", "bad\xffutf8!", "password"},
+		{"", "12345678", "email"},
+		{"a", "12345678", "email"},
+		{"A <a@example.com>", "12345678", "email"},
+		{"a@example.com (comment)", "12345678", "email"},
+		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 190) + ".com", "12345678", "email"},
+		{"x", "y", "email,password"},
+	}
+	for _, tt := range tests {
+		var got []string
+		if err := ValidateCredentials(tt.email, tt.password); err != nil {
+			for _, f := range err.(*ValidationError).Fields {
+				got = append(got, f.Field)
+			}
+		}
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("ValidateCredentials(%q, %q) fields = %v, want %q", tt.email, tt.password, got, tt.want)
+		}
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := Cursor{CreatedAt: time.Date(2026, 11, 25, 20, 30, 1, 123456000, time.UTC), ID: "0b8f3f4e-5a41-4c6e-9d55-3f0c7e0b9a11"}
+	got, err := decodeCursor(encodeCursor(c))
+	if err != nil || !got.CreatedAt.Equal(c.CreatedAt) || got.ID != c.ID {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"%%%", "bm9wZQ", encodeCursor(Cursor{ID: "not-a-uuid"})} {
+		if _, err := decodeCursor(bad); err == nil {
+			t.Errorf("decodeCursor(%q) accepted", bad)
+		}
+	}
+}
+
+func TestAuditEventsForChange(t *testing.T) {
+	t.Parallel()
+	before := User{ID: "u", IsActive: true, IsAdmin: false}
+	tests := []struct {
+		ch   UserChange
+		want string
+	}{
+		{UserChange{IsActive: new(false)}, "user.disable"},
+		{UserChange{IsAdmin: new(true)}, "user.promote"},
+		{UserChange{IsActive: new(false), IsAdmin: new(true)}, "user.disable,user.promote"},
+		{UserChange{IsActive: new(true), IsAdmin: new(false)}, ""},
+		{UserChange{}, ""},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, ev := range AuditEventsForChange(before, tt.ch.Apply(before), "admin", "why", time.Now()) {
+			got = append(got, ev.Action)
+		}
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("%+v: actions = %v, want %q", tt.ch, got, tt.want)
+		}
+	}
+}

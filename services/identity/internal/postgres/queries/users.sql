@@ -1,0 +1,27 @@
+-- name: InsertUser :one
+INSERT INTO users (id, email, password_hash, is_admin, is_active, created_at, updated_at)
+VALUES ($1, $2, $3, $4, true, $5, $5)
+RETURNING *;
+
+-- name: UserByEmail :one
+SELECT * FROM users WHERE lower(email) = lower(@email::text);
+
+-- name: UserByID :one
+SELECT * FROM users WHERE id = $1;
+
+-- name: UserByIDForUpdate :one
+SELECT * FROM users WHERE id = $1 FOR UPDATE;
+
+-- name: SetUserFlags :one
+UPDATE users SET is_active = $2, is_admin = $3, updated_at = $4
+WHERE id = $1
+RETURNING *;
+
+-- name: ListUsers :many
+-- Keyset pagination, newest first; strpos avoids LIKE's wildcard escaping.
+SELECT * FROM users
+WHERE (@query::text = '' OR strpos(lower(email), lower(@query::text)) > 0)
+  AND (sqlc.narg(after_created_at)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, @after_id::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT @row_limit;

@@ -1,0 +1,345 @@
+// Package postgres implements identity.Store on Postgres with sqlc queries.
+package postgres
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/meterflow/meterflow/services/identity/internal/identity"
+	"github.com/meterflow/meterflow/services/identity/internal/postgres/db"
+)
+
+// Store is the Postgres identity.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+}
+
+var _ identity.Store = (*Store)(nil)
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, q: db.New()}
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// mapErr turns "no rows" and unique violations of the email index into the
+// business package's errors.
+func mapErr(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return identity.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "users_email_lower_key" {
+		return identity.ErrEmailTaken
+	}
+	return err
+}
+
+func toUser(u db.User) identity.User {
+	return identity.User{
+		ID: u.ID.String(), Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+// parseID parses a user id; malformed ids cannot exist, so they are ErrNotFound.
+func parseID(id string) (uuid.UUID, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return uuid.UUID{}, identity.ErrNotFound
+	}
+	return u, nil
+}
+
+// CreateUser implements identity.Store.
+func (s *Store) CreateUser(ctx context.Context, u identity.NewUser, first *identity.RefreshToken, audit *identity.AuditEvent, now time.Time) (identity.User, error) {
+	id, err := parseID(u.ID)
+	if err != nil {
+		return identity.User{}, fmt.Errorf("user id: %w", err)
+	}
+	var out identity.User
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := s.q.InsertUser(ctx, tx, db.InsertUserParams{ID: id, Email: u.Email, PasswordHash: u.PasswordHash, IsAdmin: u.IsAdmin, CreatedAt: now})
+		if err != nil {
+			return mapErr(err)
+		}
+		out = toUser(row)
+		if first != nil {
+			t := *first
+			t.UserID = out.ID
+			if err := s.insertRefreshToken(ctx, tx, t, now); err != nil {
+				return err
+			}
+		}
+		if audit != nil {
+			return s.insertAudit(ctx, tx, *audit)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AccountByEmail implements identity.Store.
+func (s *Store) AccountByEmail(ctx context.Context, email string) (identity.Account, error) {
+	row, err := s.q.UserByEmail(ctx, s.pool, email)
+	if err != nil {
+		return identity.Account{}, mapErr(err)
+	}
+	return identity.Account{User: toUser(row), PasswordHash: row.PasswordHash}, nil
+}
+
+// UserByID implements identity.Store.
+func (s *Store) UserByID(ctx context.Context, id string) (identity.User, error) {
+	uid, err := parseID(id)
+	if err != nil {
+		return identity.User{}, err
+	}
+	row, err := s.q.UserByID(ctx, s.pool, uid)
+	if err != nil {
+		return identity.User{}, mapErr(err)
+	}
+	return toUser(row), nil
+}
+
+// InsertRefreshToken implements identity.Store.
+func (s *Store) InsertRefreshToken(ctx context.Context, t identity.RefreshToken, now time.Time) error {
+	return s.insertRefreshToken(ctx, s.pool, t, now)
+}
+
+func (s *Store) insertRefreshToken(ctx context.Context, q db.DBTX, t identity.RefreshToken, now time.Time) error {
+	family, err := uuid.Parse(t.FamilyID)
+	if err != nil {
+		return fmt.Errorf("refresh token family: %w", err)
+	}
+	user, err := uuid.Parse(t.UserID)
+	if err != nil {
+		return fmt.Errorf("refresh token user: %w", err)
+	}
+	return s.q.InsertRefreshToken(ctx, q, db.InsertRefreshTokenParams{
+		TokenHash: t.Hash, FamilyID: family, UserID: user, CreatedAt: now, ExpiresAt: t.ExpiresAt,
+	})
+}
+
+// RotateRefreshToken implements identity.Store.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next identity.RefreshToken, now time.Time, check func(identity.User) error) (identity.User, error) {
+	var out identity.User
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := s.q.RotateRefreshToken(ctx, tx, db.RotateRefreshTokenParams{Now: now, TokenHash: oldHash})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return s.whyNotRotated(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		u, err := s.q.UserByID(ctx, tx, row.UserID)
+		if err != nil {
+			return mapErr(err)
+		}
+		out = toUser(u)
+		if err := check(out); err != nil {
+			return err
+		}
+		next.FamilyID, next.UserID = row.FamilyID.String(), out.ID
+		return s.insertRefreshToken(ctx, tx, next, now)
+	})
+	return out, err
+}
+
+// whyNotRotated tells a reused token from an unknown, expired or revoked one.
+func (s *Store) whyNotRotated(ctx context.Context, q db.DBTX, hash []byte) error {
+	t, err := s.q.RefreshTokenByHash(ctx, q, hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return identity.ErrInvalidToken
+	}
+	if err != nil {
+		return err
+	}
+	if t.RotatedAt != nil {
+		return identity.ErrTokenReused
+	}
+	return identity.ErrInvalidToken
+}
+
+// RevokeFamily implements identity.Store.
+func (s *Store) RevokeFamily(ctx context.Context, tokenHash []byte, now time.Time) error {
+	return s.q.RevokeFamilyOfToken(ctx, s.pool, db.RevokeFamilyOfTokenParams{Now: now, TokenHash: tokenHash})
+}
+
+// ClaimLoginAttempt implements identity.Store.
+func (s *Store) ClaimLoginAttempt(ctx context.Context, key string, decide func(identity.LoginFailures) (identity.LoginFailures, time.Duration)) (time.Duration, error) {
+	var wait time.Duration
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The row must exist to be locked: a first attempt creates it
+		// (concurrent first attempts both end up locking the same row).
+		if err := s.q.EnsureLoginThrottle(ctx, tx, key); err != nil {
+			return err
+		}
+		row, err := s.q.LoginThrottleForUpdate(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		next, w := decide(identity.LoginFailures{Count: int(row.Failures), Last: row.LastFailureAt})
+		wait = w
+		if w > 0 {
+			return nil
+		}
+		return s.q.SetLoginThrottle(ctx, tx, db.SetLoginThrottleParams{EmailKey: key, Failures: int32(next.Count), LastFailureAt: next.Last})
+	})
+	return wait, err
+}
+
+// ResetLoginFailures implements identity.Store.
+func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
+	return s.q.ResetLoginThrottle(ctx, s.pool, key)
+}
+
+// ListUsers implements identity.Store.
+func (s *Store) ListUsers(ctx context.Context, q identity.UserQuery) ([]identity.User, error) {
+	p := db.ListUsersParams{Query: q.Query, RowLimit: int32(q.Limit)}
+	if q.After != nil {
+		id, err := uuid.Parse(q.After.ID)
+		if err != nil {
+			return nil, fmt.Errorf("cursor id: %w", err)
+		}
+		p.AfterCreatedAt, p.AfterID = &q.After.CreatedAt, id
+	}
+	rows, err := s.q.ListUsers(ctx, s.pool, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]identity.User, len(rows))
+	for i, r := range rows {
+		out[i] = toUser(r)
+	}
+	return out, nil
+}
+
+// UpdateUser implements identity.Store.
+func (s *Store) UpdateUser(ctx context.Context, ch identity.UserChange, now time.Time) (identity.User, error) {
+	id, err := parseID(ch.ID)
+	if err != nil {
+		return identity.User{}, err
+	}
+	var out identity.User
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := s.q.UserByIDForUpdate(ctx, tx, id)
+		if err != nil {
+			return mapErr(err)
+		}
+		before := toUser(row)
+		after := ch.Apply(before)
+		events := identity.AuditEventsForChange(before, after, ch.ActorID, ch.Reason, now)
+		if len(events) == 0 {
+			out = before
+			return nil
+		}
+		updated, err := s.q.SetUserFlags(ctx, tx, db.SetUserFlagsParams{ID: id, IsActive: after.IsActive, IsAdmin: after.IsAdmin, UpdatedAt: now})
+		if err != nil {
+			return err
+		}
+		out = toUser(updated)
+		if before.IsActive && !after.IsActive {
+			if err := s.q.RevokeUserTokens(ctx, tx, db.RevokeUserTokensParams{Now: now, UserID: id}); err != nil {
+				return err
+			}
+		}
+		for _, ev := range events {
+			if err := s.insertAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) insertAudit(ctx context.Context, q db.DBTX, ev identity.AuditEvent) error {
+	return s.q.InsertAuditEvent(ctx, q, db.InsertAuditEventParams{
+		ID: uuid.New(), ActorID: ev.ActorID, Action: ev.Action, TargetType: ev.TargetType, TargetID: ev.TargetID,
+		Reason: ev.Reason, Before: ev.Before, After: ev.After, CreatedAt: ev.CreatedAt,
+	})
+}
+
+// ListAuditEvents implements identity.Store.
+func (s *Store) ListAuditEvents(ctx context.Context, q identity.AuditQuery) ([]identity.AuditEvent, error) {
+	p := db.ListAuditEventsParams{TargetID: q.TargetID, RowLimit: int32(q.Limit)}
+	if q.After != nil {
+		id, err := uuid.Parse(q.After.ID)
+		if err != nil {
+			return nil, fmt.Errorf("cursor id: %w", err)
+		}
+		p.AfterCreatedAt, p.AfterID = &q.After.CreatedAt, id
+	}
+	rows, err := s.q.ListAuditEvents(ctx, s.pool, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]identity.AuditEvent, len(rows))
+	for i, r := range rows {
+		out[i] = identity.AuditEvent{
+			ID: r.ID.String(), ActorID: r.ActorID, Action: r.Action, TargetType: r.TargetType, TargetID: r.TargetID,
+			Reason: r.Reason, Before: r.Before, After: r.After, CreatedAt: r.CreatedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+// ActivateSigningKey implements identity.Store.
+func (s *Store) ActivateSigningKey(ctx context.Context, kid string, pub ed25519.PublicKey, now time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := s.q.LockSigningKeys(ctx, tx); err != nil {
+			return err
+		}
+		if err := s.q.UpsertActiveSigningKey(ctx, tx, db.UpsertActiveSigningKeyParams{Kid: kid, PublicKey: pub, Now: now}); err != nil {
+			return err
+		}
+		return s.q.RetireOtherSigningKeys(ctx, tx, db.RetireOtherSigningKeysParams{Now: now, Kid: kid})
+	})
+}
+
+// PublishedSigningKeys implements identity.Store.
+func (s *Store) PublishedSigningKeys(ctx context.Context, retiredAfter time.Time) ([]identity.SigningKey, error) {
+	rows, err := s.q.PublishedSigningKeys(ctx, s.pool, retiredAfter)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]identity.SigningKey, len(rows))
+	for i, r := range rows {
+		out[i] = identity.SigningKey{Kid: r.Kid, PublicKey: ed25519.PublicKey(r.PublicKey), ActivatedAt: r.ActivatedAt.UTC(), RetiredAt: r.RetiredAt}
+	}
+	return out, nil
+}
+
+// Prune implements identity.Store.
+func (s *Store) Prune(ctx context.Context, tokensExpiredBefore, failuresBefore time.Time) (tokens, failures int64, err error) {
+	tokens, err = s.q.DeleteExpiredRefreshTokens(ctx, s.pool, tokensExpiredBefore)
+	if err != nil {
+		return 0, 0, err
+	}
+	failures, err = s.q.DeleteStaleLoginThrottle(ctx, s.pool, failuresBefore)
+	return tokens, failures, err
+}
