@@ -1239,6 +1239,122 @@ func (x *AuditEvent) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// AdminGetUserStatsRequest is empty.
+type AdminGetUserStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminGetUserStatsRequest) Reset() {
+	*x = AdminGetUserStatsRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGetUserStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGetUserStatsRequest) ProtoMessage() {}
+
+func (x *AdminGetUserStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGetUserStatsRequest.ProtoReflect.Descriptor instead.
+func (*AdminGetUserStatsRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{22}
+}
+
+// AdminGetUserStatsResponse holds user counts. "Today" starts at 00:00 UTC;
+// "30d" is the last 30 days up to now.
+type AdminGetUserStatsResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	UsersTotal int64                  `protobuf:"varint,1,opt,name=users_total,json=usersTotal,proto3" json:"users_total,omitempty"`
+	// Users not disabled (is_active).
+	UsersActive   int64 `protobuf:"varint,2,opt,name=users_active,json=usersActive,proto3" json:"users_active,omitempty"`
+	Admins        int64 `protobuf:"varint,3,opt,name=admins,proto3" json:"admins,omitempty"`
+	NewUsersToday int64 `protobuf:"varint,4,opt,name=new_users_today,json=newUsersToday,proto3" json:"new_users_today,omitempty"`
+	NewUsers_30D  int64 `protobuf:"varint,5,opt,name=new_users_30d,json=newUsers30d,proto3" json:"new_users_30d,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminGetUserStatsResponse) Reset() {
+	*x = AdminGetUserStatsResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGetUserStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGetUserStatsResponse) ProtoMessage() {}
+
+func (x *AdminGetUserStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGetUserStatsResponse.ProtoReflect.Descriptor instead.
+func (*AdminGetUserStatsResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AdminGetUserStatsResponse) GetUsersTotal() int64 {
+	if x != nil {
+		return x.UsersTotal
+	}
+	return 0
+}
+
+func (x *AdminGetUserStatsResponse) GetUsersActive() int64 {
+	if x != nil {
+		return x.UsersActive
+	}
+	return 0
+}
+
+func (x *AdminGetUserStatsResponse) GetAdmins() int64 {
+	if x != nil {
+		return x.Admins
+	}
+	return 0
+}
+
+func (x *AdminGetUserStatsResponse) GetNewUsersToday() int64 {
+	if x != nil {
+		return x.NewUsersToday
+	}
+	return 0
+}
+
+func (x *AdminGetUserStatsResponse) GetNewUsers_30D() int64 {
+	if x != nil {
+		return x.NewUsers_30D
+	}
+	return 0
+}
+
 var File_meterflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
@@ -1329,7 +1445,15 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"after_json\x18\b \x01(\fR\tafterJson\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt2\xeb\x06\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x1a\n" +
+	"\x18AdminGetUserStatsRequest\"\xc3\x01\n" +
+	"\x19AdminGetUserStatsResponse\x12\x1f\n" +
+	"\vusers_total\x18\x01 \x01(\x03R\n" +
+	"usersTotal\x12!\n" +
+	"\fusers_active\x18\x02 \x01(\x03R\vusersActive\x12\x16\n" +
+	"\x06admins\x18\x03 \x01(\x03R\x06admins\x12&\n" +
+	"\x0fnew_users_today\x18\x04 \x01(\x03R\rnewUsersToday\x12\"\n" +
+	"\rnew_users_30d\x18\x05 \x01(\x03R\vnewUsers30d2\xe3\a\n" +
 	"\x0fIdentityService\x12U\n" +
 	"\x06SignUp\x12$.meterflow.identity.v1.SignUpRequest\x1a%.meterflow.identity.v1.SignUpResponse\x12R\n" +
 	"\x05Login\x12#.meterflow.identity.v1.LoginRequest\x1a$.meterflow.identity.v1.LoginResponse\x12X\n" +
@@ -1340,7 +1464,8 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"UpdateUser\x12(.meterflow.identity.v1.UpdateUserRequest\x1a).meterflow.identity.v1.UpdateUserResponse\x12m\n" +
 	"\x0eGetSigningKeys\x12,.meterflow.identity.v1.GetSigningKeysRequest\x1a-.meterflow.identity.v1.GetSigningKeysResponse\x12p\n" +
-	"\x0fListAuditEvents\x12-.meterflow.identity.v1.ListAuditEventsRequest\x1a..meterflow.identity.v1.ListAuditEventsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
+	"\x0fListAuditEvents\x12-.meterflow.identity.v1.ListAuditEventsRequest\x1a..meterflow.identity.v1.ListAuditEventsResponse\x12v\n" +
+	"\x11AdminGetUserStats\x12/.meterflow.identity.v1.AdminGetUserStatsRequest\x1a0.meterflow.identity.v1.AdminGetUserStatsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_meterflow_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -1354,34 +1479,36 @@ func file_meterflow_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_meterflow_identity_v1_identity_proto_rawDescData
 }
 
-var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_meterflow_identity_v1_identity_proto_goTypes = []any{
-	(*User)(nil),                    // 0: meterflow.identity.v1.User
-	(*TokenPair)(nil),               // 1: meterflow.identity.v1.TokenPair
-	(*SignUpRequest)(nil),           // 2: meterflow.identity.v1.SignUpRequest
-	(*SignUpResponse)(nil),          // 3: meterflow.identity.v1.SignUpResponse
-	(*LoginRequest)(nil),            // 4: meterflow.identity.v1.LoginRequest
-	(*LoginResponse)(nil),           // 5: meterflow.identity.v1.LoginResponse
-	(*RefreshRequest)(nil),          // 6: meterflow.identity.v1.RefreshRequest
-	(*RefreshResponse)(nil),         // 7: meterflow.identity.v1.RefreshResponse
-	(*LogoutRequest)(nil),           // 8: meterflow.identity.v1.LogoutRequest
-	(*LogoutResponse)(nil),          // 9: meterflow.identity.v1.LogoutResponse
-	(*GetUserRequest)(nil),          // 10: meterflow.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),         // 11: meterflow.identity.v1.GetUserResponse
-	(*ListUsersRequest)(nil),        // 12: meterflow.identity.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),       // 13: meterflow.identity.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),       // 14: meterflow.identity.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),      // 15: meterflow.identity.v1.UpdateUserResponse
-	(*GetSigningKeysRequest)(nil),   // 16: meterflow.identity.v1.GetSigningKeysRequest
-	(*SigningKey)(nil),              // 17: meterflow.identity.v1.SigningKey
-	(*GetSigningKeysResponse)(nil),  // 18: meterflow.identity.v1.GetSigningKeysResponse
-	(*ListAuditEventsRequest)(nil),  // 19: meterflow.identity.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 20: meterflow.identity.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 21: meterflow.identity.v1.AuditEvent
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
+	(*User)(nil),                      // 0: meterflow.identity.v1.User
+	(*TokenPair)(nil),                 // 1: meterflow.identity.v1.TokenPair
+	(*SignUpRequest)(nil),             // 2: meterflow.identity.v1.SignUpRequest
+	(*SignUpResponse)(nil),            // 3: meterflow.identity.v1.SignUpResponse
+	(*LoginRequest)(nil),              // 4: meterflow.identity.v1.LoginRequest
+	(*LoginResponse)(nil),             // 5: meterflow.identity.v1.LoginResponse
+	(*RefreshRequest)(nil),            // 6: meterflow.identity.v1.RefreshRequest
+	(*RefreshResponse)(nil),           // 7: meterflow.identity.v1.RefreshResponse
+	(*LogoutRequest)(nil),             // 8: meterflow.identity.v1.LogoutRequest
+	(*LogoutResponse)(nil),            // 9: meterflow.identity.v1.LogoutResponse
+	(*GetUserRequest)(nil),            // 10: meterflow.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),           // 11: meterflow.identity.v1.GetUserResponse
+	(*ListUsersRequest)(nil),          // 12: meterflow.identity.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),         // 13: meterflow.identity.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),         // 14: meterflow.identity.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),        // 15: meterflow.identity.v1.UpdateUserResponse
+	(*GetSigningKeysRequest)(nil),     // 16: meterflow.identity.v1.GetSigningKeysRequest
+	(*SigningKey)(nil),                // 17: meterflow.identity.v1.SigningKey
+	(*GetSigningKeysResponse)(nil),    // 18: meterflow.identity.v1.GetSigningKeysResponse
+	(*ListAuditEventsRequest)(nil),    // 19: meterflow.identity.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),   // 20: meterflow.identity.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                // 21: meterflow.identity.v1.AuditEvent
+	(*AdminGetUserStatsRequest)(nil),  // 22: meterflow.identity.v1.AdminGetUserStatsRequest
+	(*AdminGetUserStatsResponse)(nil), // 23: meterflow.identity.v1.AdminGetUserStatsResponse
+	(*timestamppb.Timestamp)(nil),     // 24: google.protobuf.Timestamp
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
-	22, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	24, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 2: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	0,  // 3: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
@@ -1390,10 +1517,10 @@ var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	0,  // 6: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
 	0,  // 7: meterflow.identity.v1.ListUsersResponse.users:type_name -> meterflow.identity.v1.User
 	0,  // 8: meterflow.identity.v1.UpdateUserResponse.user:type_name -> meterflow.identity.v1.User
-	22, // 9: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	24, // 9: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
 	17, // 10: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
 	21, // 11: meterflow.identity.v1.ListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
-	22, // 12: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	24, // 12: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
 	2,  // 13: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
 	4,  // 14: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
 	6,  // 15: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
@@ -1403,17 +1530,19 @@ var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	14, // 19: meterflow.identity.v1.IdentityService.UpdateUser:input_type -> meterflow.identity.v1.UpdateUserRequest
 	16, // 20: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
 	19, // 21: meterflow.identity.v1.IdentityService.ListAuditEvents:input_type -> meterflow.identity.v1.ListAuditEventsRequest
-	3,  // 22: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
-	5,  // 23: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
-	7,  // 24: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
-	9,  // 25: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
-	11, // 26: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 27: meterflow.identity.v1.IdentityService.ListUsers:output_type -> meterflow.identity.v1.ListUsersResponse
-	15, // 28: meterflow.identity.v1.IdentityService.UpdateUser:output_type -> meterflow.identity.v1.UpdateUserResponse
-	18, // 29: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	20, // 30: meterflow.identity.v1.IdentityService.ListAuditEvents:output_type -> meterflow.identity.v1.ListAuditEventsResponse
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
+	22, // 22: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
+	3,  // 23: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
+	5,  // 24: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
+	7,  // 25: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
+	9,  // 26: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
+	11, // 27: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
+	13, // 28: meterflow.identity.v1.IdentityService.ListUsers:output_type -> meterflow.identity.v1.ListUsersResponse
+	15, // 29: meterflow.identity.v1.IdentityService.UpdateUser:output_type -> meterflow.identity.v1.UpdateUserResponse
+	18, // 30: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
+	20, // 31: meterflow.identity.v1.IdentityService.ListAuditEvents:output_type -> meterflow.identity.v1.ListAuditEventsResponse
+	23, // 32: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
+	23, // [23:33] is the sub-list for method output_type
+	13, // [13:23] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1431,7 +1560,7 @@ func file_meterflow_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_identity_v1_identity_proto_rawDesc), len(file_meterflow_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

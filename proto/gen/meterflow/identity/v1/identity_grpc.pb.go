@@ -19,15 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IdentityService_SignUp_FullMethodName          = "/meterflow.identity.v1.IdentityService/SignUp"
-	IdentityService_Login_FullMethodName           = "/meterflow.identity.v1.IdentityService/Login"
-	IdentityService_Refresh_FullMethodName         = "/meterflow.identity.v1.IdentityService/Refresh"
-	IdentityService_Logout_FullMethodName          = "/meterflow.identity.v1.IdentityService/Logout"
-	IdentityService_GetUser_FullMethodName         = "/meterflow.identity.v1.IdentityService/GetUser"
-	IdentityService_ListUsers_FullMethodName       = "/meterflow.identity.v1.IdentityService/ListUsers"
-	IdentityService_UpdateUser_FullMethodName      = "/meterflow.identity.v1.IdentityService/UpdateUser"
-	IdentityService_GetSigningKeys_FullMethodName  = "/meterflow.identity.v1.IdentityService/GetSigningKeys"
-	IdentityService_ListAuditEvents_FullMethodName = "/meterflow.identity.v1.IdentityService/ListAuditEvents"
+	IdentityService_SignUp_FullMethodName            = "/meterflow.identity.v1.IdentityService/SignUp"
+	IdentityService_Login_FullMethodName             = "/meterflow.identity.v1.IdentityService/Login"
+	IdentityService_Refresh_FullMethodName           = "/meterflow.identity.v1.IdentityService/Refresh"
+	IdentityService_Logout_FullMethodName            = "/meterflow.identity.v1.IdentityService/Logout"
+	IdentityService_GetUser_FullMethodName           = "/meterflow.identity.v1.IdentityService/GetUser"
+	IdentityService_ListUsers_FullMethodName         = "/meterflow.identity.v1.IdentityService/ListUsers"
+	IdentityService_UpdateUser_FullMethodName        = "/meterflow.identity.v1.IdentityService/UpdateUser"
+	IdentityService_GetSigningKeys_FullMethodName    = "/meterflow.identity.v1.IdentityService/GetSigningKeys"
+	IdentityService_ListAuditEvents_FullMethodName   = "/meterflow.identity.v1.IdentityService/ListAuditEvents"
+	IdentityService_AdminGetUserStats_FullMethodName = "/meterflow.identity.v1.IdentityService/AdminGetUserStats"
 )
 
 // IdentityServiceClient is the client API for IdentityService service.
@@ -57,6 +58,8 @@ type IdentityServiceClient interface {
 	GetSigningKeys(ctx context.Context, in *GetSigningKeysRequest, opts ...grpc.CallOption) (*GetSigningKeysResponse, error)
 	// ListAuditEvents returns the audit log of admin changes, newest first. Admin.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// AdminGetUserStats counts users for the admin overview. Admin.
+	AdminGetUserStats(ctx context.Context, in *AdminGetUserStatsRequest, opts ...grpc.CallOption) (*AdminGetUserStatsResponse, error)
 }
 
 type identityServiceClient struct {
@@ -157,6 +160,16 @@ func (c *identityServiceClient) ListAuditEvents(ctx context.Context, in *ListAud
 	return out, nil
 }
 
+func (c *identityServiceClient) AdminGetUserStats(ctx context.Context, in *AdminGetUserStatsRequest, opts ...grpc.CallOption) (*AdminGetUserStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminGetUserStatsResponse)
+	err := c.cc.Invoke(ctx, IdentityService_AdminGetUserStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IdentityServiceServer is the server API for IdentityService service.
 // All implementations must embed UnimplementedIdentityServiceServer
 // for forward compatibility.
@@ -184,6 +197,8 @@ type IdentityServiceServer interface {
 	GetSigningKeys(context.Context, *GetSigningKeysRequest) (*GetSigningKeysResponse, error)
 	// ListAuditEvents returns the audit log of admin changes, newest first. Admin.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// AdminGetUserStats counts users for the admin overview. Admin.
+	AdminGetUserStats(context.Context, *AdminGetUserStatsRequest) (*AdminGetUserStatsResponse, error)
 	mustEmbedUnimplementedIdentityServiceServer()
 }
 
@@ -220,6 +235,9 @@ func (UnimplementedIdentityServiceServer) GetSigningKeys(context.Context, *GetSi
 }
 func (UnimplementedIdentityServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedIdentityServiceServer) AdminGetUserStats(context.Context, *AdminGetUserStatsRequest) (*AdminGetUserStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminGetUserStats not implemented")
 }
 func (UnimplementedIdentityServiceServer) mustEmbedUnimplementedIdentityServiceServer() {}
 func (UnimplementedIdentityServiceServer) testEmbeddedByValue()                         {}
@@ -404,6 +422,24 @@ func _IdentityService_ListAuditEvents_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_AdminGetUserStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminGetUserStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).AdminGetUserStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_AdminGetUserStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).AdminGetUserStats(ctx, req.(*AdminGetUserStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IdentityService_ServiceDesc is the grpc.ServiceDesc for IdentityService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -446,6 +482,10 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _IdentityService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "AdminGetUserStats",
+			Handler:    _IdentityService_AdminGetUserStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1625,6 +1625,228 @@ func (x *ListAuditEventsResponse) GetNextCursor() string {
 	return ""
 }
 
+// AdminGetRunStatsRequest sets the window of the counts.
+type AdminGetRunStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Runs created at or after this time; default: 24 hours ago.
+	Since *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	// How many of the most failing workflows to return; default 5, max 50.
+	TopFailing    int32 `protobuf:"varint,2,opt,name=top_failing,json=topFailing,proto3" json:"top_failing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminGetRunStatsRequest) Reset() {
+	*x = AdminGetRunStatsRequest{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGetRunStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGetRunStatsRequest) ProtoMessage() {}
+
+func (x *AdminGetRunStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGetRunStatsRequest.ProtoReflect.Descriptor instead.
+func (*AdminGetRunStatsRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AdminGetRunStatsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *AdminGetRunStatsRequest) GetTopFailing() int32 {
+	if x != nil {
+		return x.TopFailing
+	}
+	return 0
+}
+
+// RunStatusCount is the number of runs in one status.
+type RunStatusCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunStatusCount) Reset() {
+	*x = RunStatusCount{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunStatusCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunStatusCount) ProtoMessage() {}
+
+func (x *RunStatusCount) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunStatusCount.ProtoReflect.Descriptor instead.
+func (*RunStatusCount) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RunStatusCount) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RunStatusCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// WorkflowFailures is how often one workflow failed in the window.
+type WorkflowFailures struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workflow      string                 `protobuf:"bytes,1,opt,name=workflow,proto3" json:"workflow,omitempty"`
+	Failed        int64                  `protobuf:"varint,2,opt,name=failed,proto3" json:"failed,omitempty"`
+	Total         int64                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkflowFailures) Reset() {
+	*x = WorkflowFailures{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkflowFailures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkflowFailures) ProtoMessage() {}
+
+func (x *WorkflowFailures) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkflowFailures.ProtoReflect.Descriptor instead.
+func (*WorkflowFailures) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *WorkflowFailures) GetWorkflow() string {
+	if x != nil {
+		return x.Workflow
+	}
+	return ""
+}
+
+func (x *WorkflowFailures) GetFailed() int64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *WorkflowFailures) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// AdminGetRunStatsResponse holds the counts of the window.
+type AdminGetRunStatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ByStatus      []*RunStatusCount      `protobuf:"bytes,1,rep,name=by_status,json=byStatus,proto3" json:"by_status,omitempty"`
+	TopFailing    []*WorkflowFailures    `protobuf:"bytes,2,rep,name=top_failing,json=topFailing,proto3" json:"top_failing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminGetRunStatsResponse) Reset() {
+	*x = AdminGetRunStatsResponse{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGetRunStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGetRunStatsResponse) ProtoMessage() {}
+
+func (x *AdminGetRunStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGetRunStatsResponse.ProtoReflect.Descriptor instead.
+func (*AdminGetRunStatsResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AdminGetRunStatsResponse) GetByStatus() []*RunStatusCount {
+	if x != nil {
+		return x.ByStatus
+	}
+	return nil
+}
+
+func (x *AdminGetRunStatsResponse) GetTopFailing() []*WorkflowFailures {
+	if x != nil {
+		return x.TopFailing
+	}
+	return nil
+}
+
 var File_meterflow_workflow_v1_workflow_proto protoreflect.FileDescriptor
 
 const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
@@ -1782,7 +2004,22 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x17ListAuditEventsResponse\x129\n" +
 	"\x06events\x18\x01 \x03(\v2!.meterflow.workflow.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor2\xc9\b\n" +
+	"nextCursor\"l\n" +
+	"\x17AdminGetRunStatsRequest\x120\n" +
+	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1f\n" +
+	"\vtop_failing\x18\x02 \x01(\x05R\n" +
+	"topFailing\">\n" +
+	"\x0eRunStatusCount\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\\\n" +
+	"\x10WorkflowFailures\x12\x1a\n" +
+	"\bworkflow\x18\x01 \x01(\tR\bworkflow\x12\x16\n" +
+	"\x06failed\x18\x02 \x01(\x03R\x06failed\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\"\xa8\x01\n" +
+	"\x18AdminGetRunStatsResponse\x12B\n" +
+	"\tby_status\x18\x01 \x03(\v2%.meterflow.workflow.v1.RunStatusCountR\bbyStatus\x12H\n" +
+	"\vtop_failing\x18\x02 \x03(\v2'.meterflow.workflow.v1.WorkflowFailuresR\n" +
+	"topFailing2\xbe\t\n" +
 	"\x0fWorkflowService\x12j\n" +
 	"\rListWorkflows\x12+.meterflow.workflow.v1.ListWorkflowsRequest\x1a,.meterflow.workflow.v1.ListWorkflowsResponse\x12[\n" +
 	"\bStartRun\x12&.meterflow.workflow.v1.StartRunRequest\x1a'.meterflow.workflow.v1.StartRunResponse\x12U\n" +
@@ -1793,7 +2030,8 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x12AdminListWorkflows\x120.meterflow.workflow.v1.AdminListWorkflowsRequest\x1a1.meterflow.workflow.v1.AdminListWorkflowsResponse\x12|\n" +
 	"\x13AdminCreateWorkflow\x121.meterflow.workflow.v1.AdminCreateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminCreateWorkflowResponse\x12|\n" +
 	"\x13AdminUpdateWorkflow\x121.meterflow.workflow.v1.AdminUpdateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminUpdateWorkflowResponse\x12p\n" +
-	"\x0fListAuditEvents\x12-.meterflow.workflow.v1.ListAuditEventsRequest\x1a..meterflow.workflow.v1.ListAuditEventsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
+	"\x0fListAuditEvents\x12-.meterflow.workflow.v1.ListAuditEventsRequest\x1a..meterflow.workflow.v1.ListAuditEventsResponse\x12s\n" +
+	"\x10AdminGetRunStats\x12..meterflow.workflow.v1.AdminGetRunStatsRequest\x1a/.meterflow.workflow.v1.AdminGetRunStatsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
 	file_meterflow_workflow_v1_workflow_proto_rawDescOnce sync.Once
@@ -1807,7 +2045,7 @@ func file_meterflow_workflow_v1_workflow_proto_rawDescGZIP() []byte {
 	return file_meterflow_workflow_v1_workflow_proto_rawDescData
 }
 
-var file_meterflow_workflow_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_meterflow_workflow_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
 	(*Workflow)(nil),                    // 0: meterflow.workflow.v1.Workflow
 	(*AdminWorkflow)(nil),               // 1: meterflow.workflow.v1.AdminWorkflow
@@ -1833,13 +2071,17 @@ var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
 	(*AuditEvent)(nil),                  // 21: meterflow.workflow.v1.AuditEvent
 	(*ListAuditEventsRequest)(nil),      // 22: meterflow.workflow.v1.ListAuditEventsRequest
 	(*ListAuditEventsResponse)(nil),     // 23: meterflow.workflow.v1.ListAuditEventsResponse
-	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
+	(*AdminGetRunStatsRequest)(nil),     // 24: meterflow.workflow.v1.AdminGetRunStatsRequest
+	(*RunStatusCount)(nil),              // 25: meterflow.workflow.v1.RunStatusCount
+	(*WorkflowFailures)(nil),            // 26: meterflow.workflow.v1.WorkflowFailures
+	(*AdminGetRunStatsResponse)(nil),    // 27: meterflow.workflow.v1.AdminGetRunStatsResponse
+	(*timestamppb.Timestamp)(nil),       // 28: google.protobuf.Timestamp
 }
 var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
-	24, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
-	24, // 1: meterflow.workflow.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	24, // 2: meterflow.workflow.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	24, // 3: meterflow.workflow.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	28, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
+	28, // 1: meterflow.workflow.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	28, // 2: meterflow.workflow.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	28, // 3: meterflow.workflow.v1.Run.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: meterflow.workflow.v1.ListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.Workflow
 	2,  // 5: meterflow.workflow.v1.StartRunResponse.run:type_name -> meterflow.workflow.v1.Run
 	2,  // 6: meterflow.workflow.v1.GetRunResponse.run:type_name -> meterflow.workflow.v1.Run
@@ -1849,33 +2091,38 @@ var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	1,  // 10: meterflow.workflow.v1.AdminListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.AdminWorkflow
 	1,  // 11: meterflow.workflow.v1.AdminCreateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
 	1,  // 12: meterflow.workflow.v1.AdminUpdateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
-	24, // 13: meterflow.workflow.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	28, // 13: meterflow.workflow.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
 	21, // 14: meterflow.workflow.v1.ListAuditEventsResponse.events:type_name -> meterflow.workflow.v1.AuditEvent
-	3,  // 15: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
-	5,  // 16: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
-	7,  // 17: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
-	9,  // 18: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
-	11, // 19: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
-	13, // 20: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
-	15, // 21: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
-	17, // 22: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
-	19, // 23: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
-	22, // 24: meterflow.workflow.v1.WorkflowService.ListAuditEvents:input_type -> meterflow.workflow.v1.ListAuditEventsRequest
-	4,  // 25: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
-	6,  // 26: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
-	8,  // 27: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
-	10, // 28: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
-	12, // 29: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
-	14, // 30: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
-	16, // 31: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
-	18, // 32: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
-	20, // 33: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
-	23, // 34: meterflow.workflow.v1.WorkflowService.ListAuditEvents:output_type -> meterflow.workflow.v1.ListAuditEventsResponse
-	25, // [25:35] is the sub-list for method output_type
-	15, // [15:25] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	28, // 15: meterflow.workflow.v1.AdminGetRunStatsRequest.since:type_name -> google.protobuf.Timestamp
+	25, // 16: meterflow.workflow.v1.AdminGetRunStatsResponse.by_status:type_name -> meterflow.workflow.v1.RunStatusCount
+	26, // 17: meterflow.workflow.v1.AdminGetRunStatsResponse.top_failing:type_name -> meterflow.workflow.v1.WorkflowFailures
+	3,  // 18: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
+	5,  // 19: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
+	7,  // 20: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
+	9,  // 21: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
+	11, // 22: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
+	13, // 23: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
+	15, // 24: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
+	17, // 25: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
+	19, // 26: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
+	22, // 27: meterflow.workflow.v1.WorkflowService.ListAuditEvents:input_type -> meterflow.workflow.v1.ListAuditEventsRequest
+	24, // 28: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:input_type -> meterflow.workflow.v1.AdminGetRunStatsRequest
+	4,  // 29: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
+	6,  // 30: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
+	8,  // 31: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
+	10, // 32: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
+	12, // 33: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
+	14, // 34: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
+	16, // 35: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
+	18, // 36: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
+	20, // 37: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
+	23, // 38: meterflow.workflow.v1.WorkflowService.ListAuditEvents:output_type -> meterflow.workflow.v1.ListAuditEventsResponse
+	27, // 39: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:output_type -> meterflow.workflow.v1.AdminGetRunStatsResponse
+	29, // [29:40] is the sub-list for method output_type
+	18, // [18:29] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_workflow_v1_workflow_proto_init() }
@@ -1892,7 +2139,7 @@ func file_meterflow_workflow_v1_workflow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_workflow_v1_workflow_proto_rawDesc), len(file_meterflow_workflow_v1_workflow_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

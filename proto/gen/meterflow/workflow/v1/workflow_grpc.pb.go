@@ -29,6 +29,7 @@ const (
 	WorkflowService_AdminCreateWorkflow_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminCreateWorkflow"
 	WorkflowService_AdminUpdateWorkflow_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminUpdateWorkflow"
 	WorkflowService_ListAuditEvents_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/ListAuditEvents"
+	WorkflowService_AdminGetRunStats_FullMethodName    = "/meterflow.workflow.v1.WorkflowService/AdminGetRunStats"
 )
 
 // WorkflowServiceClient is the client API for WorkflowService service.
@@ -59,6 +60,8 @@ type WorkflowServiceClient interface {
 	AdminUpdateWorkflow(ctx context.Context, in *AdminUpdateWorkflowRequest, opts ...grpc.CallOption) (*AdminUpdateWorkflowResponse, error)
 	// ListAuditEvents pages the admin change log of workflows, newest first. Admin.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
+	AdminGetRunStats(ctx context.Context, in *AdminGetRunStatsRequest, opts ...grpc.CallOption) (*AdminGetRunStatsResponse, error)
 }
 
 type workflowServiceClient struct {
@@ -169,6 +172,16 @@ func (c *workflowServiceClient) ListAuditEvents(ctx context.Context, in *ListAud
 	return out, nil
 }
 
+func (c *workflowServiceClient) AdminGetRunStats(ctx context.Context, in *AdminGetRunStatsRequest, opts ...grpc.CallOption) (*AdminGetRunStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminGetRunStatsResponse)
+	err := c.cc.Invoke(ctx, WorkflowService_AdminGetRunStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkflowServiceServer is the server API for WorkflowService service.
 // All implementations must embed UnimplementedWorkflowServiceServer
 // for forward compatibility.
@@ -197,6 +210,8 @@ type WorkflowServiceServer interface {
 	AdminUpdateWorkflow(context.Context, *AdminUpdateWorkflowRequest) (*AdminUpdateWorkflowResponse, error)
 	// ListAuditEvents pages the admin change log of workflows, newest first. Admin.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
+	AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error)
 	mustEmbedUnimplementedWorkflowServiceServer()
 }
 
@@ -236,6 +251,9 @@ func (UnimplementedWorkflowServiceServer) AdminUpdateWorkflow(context.Context, *
 }
 func (UnimplementedWorkflowServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedWorkflowServiceServer) AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminGetRunStats not implemented")
 }
 func (UnimplementedWorkflowServiceServer) mustEmbedUnimplementedWorkflowServiceServer() {}
 func (UnimplementedWorkflowServiceServer) testEmbeddedByValue()                         {}
@@ -438,6 +456,24 @@ func _WorkflowService_ListAuditEvents_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkflowService_AdminGetRunStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminGetRunStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkflowServiceServer).AdminGetRunStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkflowService_AdminGetRunStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkflowServiceServer).AdminGetRunStats(ctx, req.(*AdminGetRunStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkflowService_ServiceDesc is the grpc.ServiceDesc for WorkflowService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -484,6 +520,10 @@ var WorkflowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _WorkflowService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "AdminGetRunStats",
+			Handler:    _WorkflowService_AdminGetRunStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,214 @@
+// Package app wires the workflow service: used by cmd/workflow and, in
+// process, by the gateway's end-to-end tests, exactly as in production.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/database"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/services/workflow/internal/grpcapi"
+	"github.com/meterflow/meterflow/services/workflow/internal/n8n"
+	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
+	"github.com/meterflow/meterflow/services/workflow/internal/queue"
+	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
+	"github.com/meterflow/meterflow/services/workflow/internal/walletclient"
+	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
+	"github.com/meterflow/meterflow/services/workflow/migrations"
+)
+
+// App is a configured workflow service, ready to serve.
+type App struct {
+	// Registry holds the process's Prometheus metrics, served on MetricsAddr.
+	Registry *prometheus.Registry
+
+	cfg      Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	conns    []*grpc.ClientConn
+	svc      *workflow.Service
+	workers  *river.Client[pgx.Tx]
+	grpc     *grpc.Server
+	health   *health.Server
+	closeOne sync.Once
+}
+
+// New opens the database, dials the wallet (and identity for signing keys
+// unless cfg.Keys is set) and builds the gRPC server, the job workers and
+// the settler. It does not listen and does not migrate, but fails when
+// the migrations (River's included) have not run.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.warnings {
+		log.WarnContext(ctx, w)
+	}
+	box, err := secretbox.New(cfg.SecretsKey)
+	if err != nil {
+		return nil, err
+	}
+	minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, pool: pool}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	if err := queue.Ready(ctx, pool); err != nil {
+		return nil, err
+	}
+	walletConn, err := grpcservice.Dial(cfg.WalletAddr, minter.Credentials("wallet"))
+	if err != nil {
+		return nil, err
+	}
+	a.conns = append(a.conns, walletConn)
+	keys := cfg.Keys
+	if keys == nil {
+		idConn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
+		if err != nil {
+			return nil, err
+		}
+		a.conns = append(a.conns, idConn)
+		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(idConn))
+	}
+	inserter, err := queue.NewInsertOnly(pool, log)
+	if err != nil {
+		return nil, err
+	}
+	a.Registry = telemetry.NewRegistry()
+	a.svc = &workflow.Service{
+		Store:            postgres.NewStore(pool, inserter),
+		Wallet:           walletclient.Client{API: walletv1.NewWalletServiceClient(walletConn)},
+		Caller:           n8n.New(cfg.AllowedHosts),
+		Secrets:          box,
+		Metrics:          newRunMetrics(a.Registry),
+		Log:              log,
+		DefaultFeeCents:  cfg.DefaultFeeCents,
+		AllowedHosts:     cfg.AllowedHosts,
+		SettleGrace:      cfg.SettleGrace,
+		AsyncStartWindow: cfg.AsyncStartWindow,
+	}
+	if a.workers, err = queue.NewWorkerClient(pool, a.svc, cfg.Workers, log); err != nil {
+		return nil, err
+	}
+	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
+		Logger:  log,
+		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
+		Auth: &callauth.Server{
+			Service: Service,
+			Secret:  cfg.InternalAuthSecret,
+			Users:   callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+			Policy:  grpcapi.Policy(),
+		},
+	})
+	workflowv1.RegisterWorkflowServiceServer(a.grpc, &grpcapi.Server{Service: a.svc})
+	ok = true
+	return a, nil
+}
+
+// Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set), works
+// off queued async runs and settles overdue runs until ctx ends; then it
+// drains gRPC and lets running jobs finish, each for up to cfg.ShutdownGrace.
+func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	// The queue gets its own context: canceling Start's context would cut
+	// jobs short; it is stopped explicitly below, after gRPC has drained.
+	if err := a.workers.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job workers: %w", err)
+	}
+	settleCtx, stopSettler := context.WithCancel(context.WithoutCancel(ctx))
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		a.svc.RunSettler(settleCtx, a.cfg.SettleInterval)
+	}()
+
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.MetricsHandler(a.Registry), a.grace())
+
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.grace())
+	defer cancel()
+	if serr := a.workers.Stop(stopCtx); serr != nil {
+		a.log.Warn("job workers did not stop in time; canceling them", "err", serr)
+		hardCtx, hardCancel := context.WithTimeout(context.Background(), a.grace())
+		_ = a.workers.StopAndCancel(hardCtx)
+		hardCancel()
+	}
+	stopSettler()
+	<-settled
+	return err
+}
+
+func (a *App) grace() time.Duration {
+	if a.cfg.ShutdownGrace > 0 {
+		return a.cfg.ShutdownGrace
+	}
+	return 10 * time.Second
+}
+
+// SettleOverdue runs one settler pass now (the same as the periodic one)
+// and returns how many runs it settled.
+func (a *App) SettleOverdue(ctx context.Context) (int, error) {
+	return a.svc.SettleOverdue(ctx)
+}
+
+// Close releases the database pool and client connections.
+func (a *App) Close() {
+	a.closeOne.Do(func() {
+		for _, c := range a.conns {
+			_ = c.Close()
+		}
+		a.pool.Close()
+	})
+}
+
+// Migrate creates the database if it is missing and applies the service's
+// migrations and River's.
+func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	if databaseURL == "" {
+		return errors.New("DATABASE_URL is empty")
+	}
+	if err := database.EnsureDatabase(ctx, databaseURL); err != nil {
+		return err
+	}
+	if err := database.Migrate(ctx, databaseURL, migrations.FS, log); err != nil {
+		return err
+	}
+	return MigrateQueue(ctx, databaseURL, log)
+}
+
+// MigrateQueue applies River's migrations (the job queue's tables). Tests
+// that make the database with dbtest.New(t, migrations.FS) call it next.
+func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	pool, err := database.Open(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return queue.Migrate(ctx, pool, log)
+}

@@ -1,0 +1,208 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
+	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
+)
+
+// Service is this process's name: the audience of its service tokens and
+// the issuer of the ones it sends to the wallet.
+const Service = "workflow"
+
+// DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
+// production (a warning is logged); production refuses to start without it.
+const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"
+
+// DevSecretsKey is WORKFLOW_SECRETS_KEY (base64) when it is unset outside
+// production (a warning is logged). Secrets sealed with it are not secret.
+const DevSecretsKey = "bWV0ZXJmbG93LWRldmVsb3BtZW50LWtleS0wMDAwMDA="
+
+// Config is everything the workflow process needs; ConfigFromEnv reads it
+// from the environment, tests build it directly.
+type Config struct {
+	// Env is APP_ENV: "development" or "production".
+	Env          string
+	GRPCAddr     string
+	MetricsAddr  string
+	DatabaseURL  string
+	IdentityAddr string
+	WalletAddr   string
+	// InternalAuthSecret signs our service tokens and verifies callers'.
+	InternalAuthSecret []byte
+	JWTIssuer          string
+	JWTAudience        string
+	// SecretsKey is the 32-byte AES-256-GCM key sealing workflows' auth
+	// header values (WORKFLOW_SECRETS_KEY, base64).
+	SecretsKey []byte
+	// DefaultFeeCents is the fee of a workflow created without one.
+	DefaultFeeCents int64
+	// AllowedHosts limits the webhook hosts; empty allows any.
+	AllowedHosts []string
+	// SettleGrace is how long after its deadline an unfinished run is settled.
+	SettleGrace time.Duration
+	// SettleInterval is the period of the settler's passes.
+	SettleInterval time.Duration
+	// AsyncStartWindow is how long a queued async run may wait for a worker.
+	AsyncStartWindow time.Duration
+	// Workers is the number of async runs executed at once by this process.
+	Workers       int
+	ShutdownGrace time.Duration
+	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
+	// against IdentityAddr is used; tests inject authtest.Keys.
+	Keys callauth.KeySet
+	// warnings collected while reading the environment, logged by New.
+	warnings []string
+}
+
+// Production reports whether APP_ENV is production.
+func (c Config) Production() bool { return c.Env == "production" }
+
+// ConfigFromEnv reads the configuration from environment variables with
+// local defaults (see README). In production every secret is required.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Env:          getenv("APP_ENV", "development"),
+		GRPCAddr:     getenv("GRPC_ADDR", "127.0.0.1:50053"),
+		MetricsAddr:  getenvAllowEmpty("METRICS_ADDR", "127.0.0.1:9093"),
+		DatabaseURL:  getenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_workflow?sslmode=disable"),
+		IdentityAddr: getenv("IDENTITY_ADDR", "127.0.0.1:50051"),
+		WalletAddr:   getenv("WALLET_ADDR", "127.0.0.1:50052"),
+		JWTIssuer:    getenv("JWT_ISSUER", "meterflow-identity"),
+		JWTAudience:  getenv("JWT_AUDIENCE", "meterflow-api"),
+		AllowedHosts: workflow.ParseHostPolicy(os.Getenv("WORKFLOW_ALLOWED_HOSTS")),
+	}
+	if c.Env != "development" && c.Env != "production" {
+		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
+	}
+	var errs []error
+	durations := []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"WORKFLOW_SETTLE_GRACE", 30 * time.Second, &c.SettleGrace},
+		{"WORKFLOW_SETTLE_INTERVAL", 15 * time.Second, &c.SettleInterval},
+		{"WORKFLOW_ASYNC_START_WINDOW", 10 * time.Minute, &c.AsyncStartWindow},
+		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
+	}
+	for _, d := range durations {
+		v, err := envDuration(d.name, d.def)
+		errs = append(errs, err)
+		*d.dst = v
+	}
+	fee, err := envInt("WORKFLOW_DEFAULT_FEE_CENTS", 10)
+	errs = append(errs, err)
+	c.DefaultFeeCents = fee
+	workers, err := envInt("WORKFLOW_WORKERS", 10)
+	errs = append(errs, err)
+	c.Workers = int(workers)
+
+	switch secret := os.Getenv("INTERNAL_AUTH_SECRET"); {
+	case secret != "":
+		c.InternalAuthSecret = []byte(secret)
+	case c.Production():
+		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET is required in production"))
+	default:
+		c.InternalAuthSecret = []byte(DevInternalAuthSecret)
+		c.warnings = append(c.warnings, "INTERNAL_AUTH_SECRET is not set: using the fixed development secret")
+	}
+	switch key := os.Getenv("WORKFLOW_SECRETS_KEY"); {
+	case key != "":
+		k, err := secretbox.ParseKey(key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WORKFLOW_SECRETS_KEY: %w", err))
+		}
+		c.SecretsKey = k
+	case c.Production():
+		errs = append(errs, errors.New("WORKFLOW_SECRETS_KEY is required in production (base64 of 32 random bytes: head -c 32 /dev/urandom | base64)"))
+	default:
+		c.SecretsKey, _ = secretbox.ParseKey(DevSecretsKey)
+		c.warnings = append(c.warnings, "WORKFLOW_SECRETS_KEY is not set: sealing webhook secrets with the fixed development key")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.validate()
+}
+
+// validate checks the values New relies on.
+func (c Config) validate() error {
+	var errs []error
+	if len(c.InternalAuthSecret) < callauth.MinSecretLen {
+		errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET must be at least %d bytes", callauth.MinSecretLen))
+	}
+	if c.Production() && string(c.InternalAuthSecret) == DevInternalAuthSecret {
+		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET must not be the development value in production"))
+	}
+	if len(c.SecretsKey) != secretbox.KeySize {
+		errs = append(errs, fmt.Errorf("WORKFLOW_SECRETS_KEY must decode to %d bytes", secretbox.KeySize))
+	}
+	if dev, _ := secretbox.ParseKey(DevSecretsKey); c.Production() && string(c.SecretsKey) == string(dev) {
+		errs = append(errs, errors.New("WORKFLOW_SECRETS_KEY must not be the development key in production"))
+	}
+	if c.JWTIssuer == "" || c.JWTAudience == "" {
+		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE must not be empty"))
+	}
+	if c.DefaultFeeCents < workflow.MinFeeCents || c.DefaultFeeCents > workflow.MaxFeeCents {
+		errs = append(errs, fmt.Errorf("WORKFLOW_DEFAULT_FEE_CENTS must be between %d and %d", workflow.MinFeeCents, workflow.MaxFeeCents))
+	}
+	if c.SettleGrace <= 0 || c.SettleInterval <= 0 || c.AsyncStartWindow <= 0 {
+		errs = append(errs, errors.New("WORKFLOW_SETTLE_GRACE, WORKFLOW_SETTLE_INTERVAL and WORKFLOW_ASYNC_START_WINDOW must be positive"))
+	}
+	if c.Workers < 1 || c.Workers > 1000 {
+		errs = append(errs, errors.New("WORKFLOW_WORKERS must be between 1 and 1000"))
+	}
+	if c.DatabaseURL == "" || c.WalletAddr == "" {
+		errs = append(errs, errors.New("DATABASE_URL and WALLET_ADDR must not be empty"))
+	}
+	if c.Keys == nil && c.IdentityAddr == "" {
+		errs = append(errs, errors.New("IDENTITY_ADDR must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+func getenv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// getenvAllowEmpty distinguishes unset (default) from set to "" (disabled).
+func getenvAllowEmpty(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive duration such as 30s, not %q", name, v)
+	}
+	return d, nil
+}
+
+func envInt(name string, def int64) (int64, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s must be a positive integer, not %q", name, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	key := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	secret := strings.Repeat("s", 40)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(*testing.T, Config)
+	}{
+		{"development defaults", nil, "", func(t *testing.T, c Config) {
+			if c.DefaultFeeCents != 10 || c.GRPCAddr != "127.0.0.1:50053" || c.MetricsAddr != "127.0.0.1:9093" ||
+				c.SettleGrace != 30*time.Second || len(c.SecretsKey) != 32 || len(c.warnings) != 2 || len(c.AllowedHosts) != 0 {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{"knobs", map[string]string{"WORKFLOW_DEFAULT_FEE_CENTS": "25", "WORKFLOW_ALLOWED_HOSTS": "a.example.com, b.example.com",
+			"WORKFLOW_SECRETS_KEY": key, "METRICS_ADDR": "", "WORKFLOW_SETTLE_GRACE": "5s"}, "", func(t *testing.T, c Config) {
+			if c.DefaultFeeCents != 25 || len(c.AllowedHosts) != 2 || c.MetricsAddr != "" || c.SettleGrace != 5*time.Second || c.SecretsKey[1] != 1 {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{"production needs the secrets", map[string]string{"APP_ENV": "production"}, "WORKFLOW_SECRETS_KEY is required in production", nil},
+		{"production refuses the development key", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
+			"WORKFLOW_SECRETS_KEY": DevSecretsKey}, "must not be the development key", nil},
+		{"production with secrets", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "WORKFLOW_SECRETS_KEY": key}, "", nil},
+		{"short key", map[string]string{"WORKFLOW_SECRETS_KEY": "AAAA"}, "WORKFLOW_SECRETS_KEY", nil},
+		{"bad fee", map[string]string{"WORKFLOW_DEFAULT_FEE_CENTS": "-1"}, "WORKFLOW_DEFAULT_FEE_CENTS", nil},
+		{"bad duration", map[string]string{"WORKFLOW_SETTLE_INTERVAL": "soon"}, "WORKFLOW_SETTLE_INTERVAL", nil},
+		{"bad env", map[string]string{"APP_ENV": "staging"}, "APP_ENV", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "WORKFLOW_SECRETS_KEY", "WORKFLOW_DEFAULT_FEE_CENTS",
+				"WORKFLOW_ALLOWED_HOSTS", "WORKFLOW_SETTLE_GRACE", "WORKFLOW_SETTLE_INTERVAL", "GRPC_ADDR", "DATABASE_URL"} {
+				t.Setenv(k, "")
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			if _, ok := tt.env["METRICS_ADDR"]; !ok {
+				t.Setenv("METRICS_ADDR", "127.0.0.1:9093")
+			}
+			c, err := ConfigFromEnv()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("err = %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			case tt.check != nil:
+				tt.check(t, c)
+			}
+		})
+	}
+}

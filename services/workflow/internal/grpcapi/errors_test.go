@@ -1,0 +1,53 @@
+package grpcapi
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
+)
+
+func TestToStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err    error
+		code   codes.Code
+		reason string
+	}{
+		{&workflow.ValidationError{Fields: []workflow.FieldError{{Field: "input", Message: "x"}}}, codes.InvalidArgument, rpcerr.ValidationFailed},
+		{workflow.ErrWorkflowNotFound, codes.NotFound, rpcerr.WorkflowNotFound},
+		{fmt.Errorf("get: %w", workflow.ErrRunNotFound), codes.NotFound, rpcerr.NotFound},
+		{workflow.ErrSlugTaken, codes.AlreadyExists, rpcerr.SlugTaken},
+		{workflow.ErrInsufficientFunds, codes.FailedPrecondition, rpcerr.InsufficientFunds},
+		{workflow.ErrIdempotencyKeyReused, codes.FailedPrecondition, rpcerr.IdempotencyKeyReused},
+		{workflow.ErrRequestInProgress, codes.Aborted, rpcerr.RequestInProgress},
+		{fmt.Errorf("%w: down", workflow.ErrWalletUnavailable), codes.Unavailable, rpcerr.ServiceUnavailable},
+		{context.Canceled, codes.Canceled, ""},
+		{fmt.Errorf("boom"), codes.Internal, rpcerr.Internal},
+	}
+	for _, tt := range tests {
+		err := toStatus(tt.err)
+		if status.Code(err) != tt.code || rpcerr.Reason(err) != tt.reason {
+			t.Errorf("toStatus(%v) = %v (%s), want %v %s", tt.err, status.Code(err), rpcerr.Reason(err), tt.code, tt.reason)
+		}
+	}
+	if f := rpcerr.Fields(toStatus(&workflow.ValidationError{Fields: []workflow.FieldError{{Field: "input", Message: "x"}}})); len(f) != 1 || f[0].Field != "input" {
+		t.Errorf("fields = %v", f)
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
+	if _, err := decodeCursor("garbage!"); status.Code(toStatus(err)) != codes.InvalidArgument {
+		t.Fatalf("bad cursor: %v", err)
+	}
+	c, err := decodeCursor("")
+	if c != nil || err != nil {
+		t.Fatalf("empty cursor = %v, %v", c, err)
+	}
+}

@@ -1,0 +1,27 @@
+// Package grpcapi serves the workflow service's gRPC API: proto to domain
+// mapping, the call policy and one error mapping.
+package grpcapi
+
+import (
+	"github.com/meterflow/meterflow/proto/callauth"
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+)
+
+// Policy says who may call each method (docs/trust-model.md): users' calls
+// and admins' calls come only through the gateway, with the user's own token.
+func Policy() callauth.Policy {
+	user := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.UserRequired}
+	admin := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.AdminRequired}
+	return callauth.Policy{
+		workflowv1.WorkflowService_ListWorkflows_FullMethodName:       user,
+		workflowv1.WorkflowService_StartRun_FullMethodName:            user,
+		workflowv1.WorkflowService_GetRun_FullMethodName:              user,
+		workflowv1.WorkflowService_ListRuns_FullMethodName:            user,
+		workflowv1.WorkflowService_AdminListRuns_FullMethodName:       admin,
+		workflowv1.WorkflowService_AdminGetRun_FullMethodName:         admin,
+		workflowv1.WorkflowService_AdminListWorkflows_FullMethodName:  admin,
+		workflowv1.WorkflowService_AdminCreateWorkflow_FullMethodName: admin,
+		workflowv1.WorkflowService_AdminUpdateWorkflow_FullMethodName: admin,
+		workflowv1.WorkflowService_ListAuditEvents_FullMethodName:     admin,
+	}
+}

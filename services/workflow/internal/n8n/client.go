@@ -1,0 +1,161 @@
+// Package n8n calls n8n webhooks: one POST per run, never redirected, never
+// retried, with a bounded answer, only to allowed hosts.
+package n8n
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
+)
+
+// MaxResponseBytes caps the answer read from n8n.
+const MaxResponseBytes = 1 << 20
+
+// UserAgent identifies our calls to n8n.
+const UserAgent = "meterflow/1"
+
+// ErrHostNotAllowed is returned by the dialer for hosts outside the allow-list.
+var ErrHostNotAllowed = errors.New("host not allowed")
+
+// Client performs webhook calls. It implements workflow.Caller.
+type Client struct {
+	http *http.Client
+}
+
+// New returns a client that connects only to hosts allowed by hosts. The
+// check is made when connecting, so a URL stored before the list changed,
+// or any other way to reach a foreign host, is refused too. Environment
+// proxies are ignored: the dialed address must be the webhook's host.
+func New(hosts workflow.HostPolicy) *Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	base := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			if !hosts.Allows(host) {
+				return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, host)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Client{http: &http.Client{
+		// otelhttp records method, URL host, status and timing; never bodies
+		// or request headers (the auth secret travels in one).
+		Transport: otelhttp.NewTransport(base,
+			otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return "n8n webhook" })),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// Call POSTs r.Body to r.URL and classifies the outcome.
+func (c *Client) Call(ctx context.Context, r workflow.Request) workflow.Response {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return workflow.Response{Class: "error", Error: "invalid webhook URL"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("X-Run-ID", r.RunID)
+	if r.HeaderName != "" {
+		req.Header.Set(r.HeaderName, r.HeaderValue)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return failure(ctx, err, r.Timeout)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		out := failure(ctx, err, r.Timeout)
+		out.HTTPStatus = resp.StatusCode
+		return out
+	}
+	if len(body) > MaxResponseBytes {
+		return workflow.Response{HTTPStatus: resp.StatusCode, Class: "too_large",
+			Error: fmt.Sprintf("response too large (over %d bytes)", MaxResponseBytes)}
+	}
+	out := workflow.Response{HTTPStatus: resp.StatusCode, Output: Output(body, resp.Header.Get("Content-Type")), Class: statusClass(resp.StatusCode)}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		out.OK = true
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		out.Error = fmt.Sprintf("n8n answered %d (a redirect; redirects are not followed)", resp.StatusCode)
+	default:
+		out.Error = fmt.Sprintf("n8n answered %d", resp.StatusCode)
+	}
+	return out
+}
+
+// failure turns a transport error into a run error without the URL (which
+// a user must not see) or any header.
+func failure(ctx context.Context, err error, timeout time.Duration) workflow.Response {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return workflow.Response{Class: "timeout", Error: fmt.Sprintf("timed out after %d ms", timeout.Milliseconds())}
+	case errors.Is(err, ErrHostNotAllowed):
+		return workflow.Response{Class: "error", Error: "webhook host is not allowed"}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return workflow.Response{Class: "refused", Error: "connection refused"}
+	case errors.Is(err, syscall.ECONNRESET):
+		return workflow.Response{Class: "error", Error: "connection reset by n8n"}
+	case errors.As(err, &dnsErr):
+		return workflow.Response{Class: "error", Error: "cannot resolve webhook host"}
+	}
+	return workflow.Response{Class: "error", Error: "request to n8n failed"}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "error"
+	}
+	return fmt.Sprintf("%dxx", code/100)
+}
+
+// Output returns an answer body as a JSON value: the body itself when it is
+// JSON, else the body as a JSON string; nil for an empty body.
+func Output(body []byte, contentType string) []byte {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	jsonType := contentType == "" || mt == "application/json" || strings.HasSuffix(mt, "+json")
+	// Postgres jsonb rejects \u0000; such answers are kept as text.
+	if jsonType && json.Valid(body) && !bytes.Contains(body, []byte(`\u0000`)) {
+		return bytes.TrimSpace(body)
+	}
+	s := strings.ToValidUTF8(string(body), string(utf8.RuneError))
+	s = strings.ReplaceAll(s, "\x00", "")
+	b, _ := json.Marshal(s)
+	return b
+}

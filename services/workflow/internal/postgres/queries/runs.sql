@@ -1,0 +1,82 @@
+-- name: InsertRun :one
+-- Inserts a run; on a repeated idempotency key nothing is inserted and no row returns.
+INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
+                  idempotency_key, request_hash, deadline_at)
+VALUES ($1, $2, $3, 'queued', 'pending', $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *;
+
+-- name: GetRun :one
+SELECT * FROM runs WHERE id = $1;
+
+-- name: GetRunByKey :one
+SELECT * FROM runs WHERE user_id = $1 AND idempotency_key = $2;
+
+-- name: ListRuns :many
+SELECT * FROM runs
+WHERE (sqlc.narg(user_id)::text IS NULL OR user_id = sqlc.narg(user_id))
+  AND (sqlc.narg(workflow)::text IS NULL OR workflow_slug = sqlc.narg(workflow))
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
+  AND (sqlc.narg(cursor_created)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(cursor_created)::timestamptz, sqlc.narg(cursor_id)::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(max_rows);
+
+-- name: MarkReserveRefused :one
+UPDATE runs
+SET status = 'failed', hold_state = 'none', error = $2, finished_at = now(), updated_at = now()
+WHERE id = $1 AND hold_state = 'pending'
+RETURNING *;
+
+-- name: MarkHeld :one
+UPDATE runs SET hold_state = 'held', updated_at = now()
+WHERE id = $1 AND hold_state = 'pending'
+RETURNING *;
+
+-- name: MarkRunning :one
+-- Written before the request to n8n is sent: a run found running afterwards
+-- may have reached n8n and is never sent again.
+UPDATE runs SET status = 'running', started_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'queued' AND hold_state = 'held'
+RETURNING *;
+
+-- name: RecordSuccess :one
+-- n8n answered 2xx: the capture is now due (the settler finishes it after a crash).
+UPDATE runs
+SET hold_state = 'capturing', http_status = $2, output = $3, updated_at = now()
+WHERE id = $1 AND status = 'running' AND hold_state = 'held'
+RETURNING *;
+
+-- name: RecordFailure :one
+-- The run failed before capture: it costs nothing and the release is now due.
+UPDATE runs
+SET status = 'failed', hold_state = 'releasing', charged_cents = 0, http_status = $2, output = $3,
+    error = $4, finished_at = now(), updated_at = now()
+WHERE id = $1 AND status IN ('queued', 'running') AND hold_state IN ('pending', 'held')
+RETURNING *;
+
+-- name: MarkCaptured :one
+UPDATE runs
+SET status = 'succeeded', hold_state = 'captured', charged_cents = fee_cents, finished_at = now(), updated_at = now()
+WHERE id = $1 AND hold_state = 'capturing'
+RETURNING *;
+
+-- name: MarkCaptureLost :one
+-- The hold was gone when the capture came (expired in the wallet): the run
+-- succeeded but was not charged.
+UPDATE runs
+SET status = 'succeeded', hold_state = 'released', charged_cents = 0, error = $2, finished_at = now(), updated_at = now()
+WHERE id = $1 AND hold_state = 'capturing'
+RETURNING *;
+
+-- name: MarkReleased :one
+UPDATE runs SET hold_state = 'released', updated_at = now()
+WHERE id = $1 AND hold_state = 'releasing'
+RETURNING *;
+
+-- name: ListUnsettled :many
+-- Runs whose deadline passed before the given time and whose hold is not final.
+SELECT * FROM runs
+WHERE hold_state IN ('pending', 'held', 'capturing', 'releasing') AND deadline_at < $1
+ORDER BY deadline_at
+LIMIT $2;

@@ -1,0 +1,107 @@
+package workflow
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store persists workflows, runs and audit events. Run transitions are
+// conditional: when the run is not in the expected state they return
+// ErrStateChanged and change nothing, so concurrent actors settle a run once.
+type Store interface {
+	CreateWorkflow(ctx context.Context, w Workflow, audit AuditEvent) (Workflow, error)
+	// UpdateWorkflow locks the workflow, applies change and writes the
+	// returned audit event in the same transaction.
+	UpdateWorkflow(ctx context.Context, slug string, change func(Workflow) (Workflow, AuditEvent, error)) (Workflow, error)
+	GetWorkflow(ctx context.Context, slug string) (Workflow, error)
+	ListWorkflows(ctx context.Context, activeOnly bool) ([]Workflow, error)
+	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	// CreateRun inserts r; when r's idempotency key is already used by the
+	// same user it inserts nothing and returns the existing run with created false.
+	CreateRun(ctx context.Context, r Run) (run Run, created bool, err error)
+	GetRun(ctx context.Context, id uuid.UUID) (Run, error)
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	ListUnsettled(ctx context.Context, deadlineBefore time.Time, limit int) ([]Run, error)
+
+	MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string) (Run, error)
+	MarkHeld(ctx context.Context, id uuid.UUID) (Run, error)
+	// MarkHeldAndEnqueue marks the run held and queues its job in one transaction.
+	MarkHeldAndEnqueue(ctx context.Context, id uuid.UUID) (Run, error)
+	MarkRunning(ctx context.Context, id uuid.UUID) (Run, error)
+	RecordSuccess(ctx context.Context, id uuid.UUID, httpStatus int, output []byte) (Run, error)
+	RecordFailure(ctx context.Context, id uuid.UUID, httpStatus int, output []byte, msg string) (Run, error)
+	MarkCaptured(ctx context.Context, id uuid.UUID) (Run, error)
+	MarkCaptureLost(ctx context.Context, id uuid.UUID, msg string) (Run, error)
+	MarkReleased(ctx context.Context, id uuid.UUID) (Run, error)
+}
+
+// Hold is a reserve request to the wallet.
+type Hold struct {
+	Key         string
+	UserID      string
+	AmountCents int64
+	ExpiresAt   time.Time
+	Description string
+	RefType     string
+	RefID       string
+}
+
+// Wallet holds, captures and releases fees. All three are idempotent by key.
+type Wallet interface {
+	// Reserve returns ErrInsufficientFunds when the available balance is too small.
+	Reserve(ctx context.Context, h Hold) error
+	// Capture returns ErrHoldGone when the hold was released or expired.
+	Capture(ctx context.Context, key string) error
+	// Release succeeds when the hold is released, also when it never existed.
+	Release(ctx context.Context, key string) error
+}
+
+// Request is one call of an n8n webhook.
+type Request struct {
+	URL         string
+	HeaderName  string
+	HeaderValue string
+	RunID       string
+	Body        []byte
+	Timeout     time.Duration
+}
+
+// Response is what came of a Request.
+type Response struct {
+	// OK is true for a 2xx answer that was read completely.
+	OK         bool
+	HTTPStatus int
+	// Output is the answer as a JSON value, nil when there was no body.
+	Output []byte
+	// Error says why the call failed, in words fit for the run's error field.
+	Error string
+	// Class is a low-cardinality outcome for metrics: 2xx, 3xx, 4xx, 5xx,
+	// timeout, refused, too_large, error.
+	Class string
+}
+
+// Caller performs webhook requests.
+type Caller interface {
+	Call(ctx context.Context, r Request) Response
+}
+
+// Sealer encrypts header secrets at rest, bound to the workflow's slug.
+type Sealer interface {
+	Seal(plaintext []byte, slug string) ([]byte, error)
+	Open(sealed []byte, slug string) ([]byte, error)
+}
+
+// Metrics receives run outcomes.
+type Metrics interface {
+	RunFinished(workflow string, status Status, d time.Duration)
+	N8NAnswered(workflow, class string)
+}
+
+// noMetrics discards outcomes when no Metrics is set.
+type noMetrics struct{}
+
+func (noMetrics) RunFinished(string, Status, time.Duration) {}
+func (noMetrics) N8NAnswered(string, string)                {}

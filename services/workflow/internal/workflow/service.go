@@ -1,0 +1,74 @@
+package workflow
+
+import (
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Timing constants of a run.
+const (
+	// syncSlack is what a sync call may take beyond the workflow's timeout
+	// (reserve, bookkeeping, capture): the whole call ends within timeout + 1 s.
+	syncSlack = time.Second
+	// settleReserve is kept free before the deadline for the capture or release.
+	settleReserve = 250 * time.Millisecond
+	// walletCallTimeout bounds each wallet call.
+	walletCallTimeout = 2 * time.Second
+	// holdSlack keeps the wallet's own hold expiry well after the settler's
+	// turn, so the settler, not the expiry, normally decides.
+	holdSlack = 5 * time.Minute
+)
+
+// Service runs the catalog and paid runs. Set the fields, then use it; it is
+// safe for concurrent use.
+type Service struct {
+	Store   Store
+	Wallet  Wallet
+	Caller  Caller
+	Secrets Sealer
+	Metrics Metrics
+	Log     *slog.Logger
+
+	// DefaultFeeCents is the fee of a workflow created without one.
+	DefaultFeeCents int64
+	// AllowedHosts limits webhook hosts; empty allows any.
+	AllowedHosts HostPolicy
+	// SettleGrace is how long after its deadline an unfinished run is settled.
+	SettleGrace time.Duration
+	// AsyncStartWindow is how long a queued async run may wait for a worker
+	// before it fails unstarted.
+	AsyncStartWindow time.Duration
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+}
+
+var tracer trace.Tracer = otel.Tracer("github.com/meterflow/meterflow/services/workflow/internal/workflow")
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) metrics() Metrics {
+	if s.Metrics == nil {
+		return noMetrics{}
+	}
+	return s.Metrics
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+// holdExpiry is when the wallet drops an open hold of r by itself.
+func (s *Service) holdExpiry(r Run) time.Time {
+	return r.DeadlineAt.Add(s.SettleGrace + holdSlack)
+}

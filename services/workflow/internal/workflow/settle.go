@@ -1,0 +1,119 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrUnsettled tells the job queue that a run's hold is still open (the
+// wallet was unreachable): retrying the job finishes it.
+var ErrUnsettled = errors.New("run hold not settled yet")
+
+// ExecuteQueued runs the queued async run id. It is the job of the durable
+// queue and may be retried: an attempt that finds the run already running
+// knows an earlier attempt may have reached n8n, so it fails and releases
+// the run instead of calling again. Errors before the request is sent, and
+// holds left open, are returned so the queue retries.
+func (s *Service) ExecuteQueued(ctx context.Context, id uuid.UUID) error {
+	r, err := s.Store.GetRun(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load run %s: %w", id, err)
+	}
+	ctx, span := s.runSpan(ctx, "workflow.ExecuteQueued", r)
+	defer span.End()
+	// The queue cancels a job's context on shutdown; a request in flight
+	// must still be booked, so only our own deadlines apply from here.
+	ctx = context.WithoutCancel(ctx)
+
+	switch {
+	case r.Status == StatusQueued && r.Hold == HoldHeld:
+		if s.now().Add(r.Timeout()).After(r.DeadlineAt.Add(-settleReserve)) {
+			r = s.fail(ctx, r, 0, nil, fmt.Sprintf("not started within %s of being queued", s.AsyncStartWindow))
+			return unsettled(r)
+		}
+		wf, err := s.Store.GetWorkflow(ctx, r.Workflow)
+		if errors.Is(err, ErrWorkflowNotFound) || (err == nil && !wf.Active) {
+			return unsettled(s.fail(ctx, r, 0, nil, "workflow is no longer active"))
+		}
+		if err != nil {
+			return fmt.Errorf("load workflow of run %s: %w", id, err)
+		}
+		done, err := s.execute(ctx, r, wf)
+		if err != nil {
+			return err
+		}
+		return unsettled(done)
+	case r.Status == StatusRunning && r.Hold == HoldHeld:
+		return unsettled(s.fail(ctx, r, 0, nil, "interrupted: the request may have reached n8n and is not sent again"))
+	case r.Hold == HoldCapturing:
+		return unsettled(s.capture(ctx, r, 1))
+	case r.Hold == HoldReleasing:
+		return unsettled(s.release(ctx, r, 1))
+	}
+	return nil
+}
+
+func unsettled(r Run) error {
+	if r.Hold == HoldCapturing || r.Hold == HoldReleasing {
+		return fmt.Errorf("run %s: %w", r.ID, ErrUnsettled)
+	}
+	return nil
+}
+
+// settleBatch bounds one settler pass.
+const settleBatch = 100
+
+// SettleOverdue finishes runs whose deadline plus SettleGrace has passed and
+// whose hold is not final (the process that ran them died, or the wallet was
+// unreachable): a recorded success is captured; anything else is failed as
+// interrupted and released. Conditional updates make concurrent settlers
+// (replicas) settle each run once; the wallet's capture and release are
+// idempotent by key. It returns how many runs it settled.
+func (s *Service) SettleOverdue(ctx context.Context) (int, error) {
+	runs, err := s.Store.ListUnsettled(ctx, s.now().Add(-s.SettleGrace), settleBatch)
+	if err != nil {
+		return 0, fmt.Errorf("list unsettled runs: %w", err)
+	}
+	n := 0
+	for _, r := range runs {
+		if ctx.Err() != nil {
+			break
+		}
+		var done Run
+		switch r.Hold {
+		case HoldPending, HoldHeld:
+			done = s.fail(ctx, r, 0, nil, "interrupted: the run did not finish before its deadline")
+		case HoldCapturing:
+			done = s.capture(ctx, r, 1)
+		case HoldReleasing:
+			done = s.release(ctx, r, 1)
+		default:
+			continue
+		}
+		if done.Hold == HoldCaptured || done.Hold == HoldReleased {
+			n++
+			s.log().WarnContext(ctx, "settled overdue run", "run_id", r.ID, "workflow", r.Workflow, "hold", string(done.Hold), "status", string(done.Status))
+		}
+	}
+	return n, nil
+}
+
+// RunSettler calls SettleOverdue now and then every interval until ctx ends.
+func (s *Service) RunSettler(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.SettleOverdue(ctx); err != nil && ctx.Err() == nil {
+			s.log().ErrorContext(ctx, "settler pass failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

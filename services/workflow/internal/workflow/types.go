@@ -1,0 +1,169 @@
+// Package workflow holds the workflow catalog and the rules of paid runs:
+// reserve the fee, call n8n once, capture on 2xx and release otherwise, and
+// settle whatever a crash left unfinished. It imports neither gRPC nor pgx.
+package workflow
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is a run's public state.
+type Status string
+
+// Run statuses.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+)
+
+// ParseStatus returns the status named s, or false for anything else.
+func ParseStatus(s string) (Status, bool) {
+	switch st := Status(s); st {
+	case StatusQueued, StatusRunning, StatusSucceeded, StatusFailed:
+		return st, true
+	}
+	return "", false
+}
+
+// Finished reports whether the run will not change any more (its hold may
+// still be settling in the background).
+func (s Status) Finished() bool { return s == StatusSucceeded || s == StatusFailed }
+
+// HoldState is the wallet hold of a run as this service knows it.
+type HoldState string
+
+// Hold states. Pending, held, capturing and releasing are unsettled: the
+// settler finishes them after the run's deadline plus the grace period.
+const (
+	// HoldPending: the reserve was sent but not confirmed; a hold may exist.
+	HoldPending HoldState = "pending"
+	// HoldNone: the wallet refused the reserve; there is no hold.
+	HoldNone HoldState = "none"
+	// HoldHeld: the fee is held.
+	HoldHeld HoldState = "held"
+	// HoldCapturing: n8n answered 2xx and the capture is due.
+	HoldCapturing HoldState = "capturing"
+	// HoldReleasing: the run failed and the release is due.
+	HoldReleasing HoldState = "releasing"
+	// HoldCaptured: the fee was charged.
+	HoldCaptured HoldState = "captured"
+	// HoldReleased: the hold was freed without charge.
+	HoldReleased HoldState = "released"
+)
+
+// Workflow is a catalog entry.
+type Workflow struct {
+	Slug           string
+	Name           string
+	Description    string
+	WebhookURL     string
+	AuthHeaderName string
+	// AuthHeaderValueEnc is the sealed header value; nil when none is set.
+	AuthHeaderValueEnc []byte
+	FeeCents           int64
+	TimeoutMS          int64
+	Active             bool
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// AuthConfigured reports whether a header secret is stored.
+func (w Workflow) AuthConfigured() bool {
+	return w.AuthHeaderName != "" && len(w.AuthHeaderValueEnc) > 0
+}
+
+// Timeout is the workflow's per-call timeout.
+func (w Workflow) Timeout() time.Duration { return time.Duration(w.TimeoutMS) * time.Millisecond }
+
+// Run is one paid call of a workflow.
+type Run struct {
+	ID           uuid.UUID
+	UserID       string
+	Workflow     string
+	Status       Status
+	Hold         HoldState
+	Async        bool
+	FeeCents     int64
+	ChargedCents int64
+	TimeoutMS    int64
+	// Input is the JSON object sent to n8n.
+	Input []byte
+	// Output is n8n's answer as a JSON value (a JSON string when it was not
+	// JSON); nil when there was none.
+	Output         []byte
+	HTTPStatus     int
+	Error          string
+	IdempotencyKey string
+	RequestHash    []byte
+	CreatedAt      time.Time
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+	DeadlineAt     time.Time
+}
+
+// Timeout is the per-call timeout the run was created with.
+func (r Run) Timeout() time.Duration { return time.Duration(r.TimeoutMS) * time.Millisecond }
+
+// Duration is the time from the request to n8n to the end of the run, if both are known.
+func (r Run) Duration() (time.Duration, bool) {
+	if r.StartedAt == nil || r.FinishedAt == nil {
+		return 0, false
+	}
+	return r.FinishedAt.Sub(*r.StartedAt), true
+}
+
+// HoldKey is the wallet reserve key of the run: its id.
+func (r Run) HoldKey() string { return r.ID.String() }
+
+// AuditEvent records one admin change.
+type AuditEvent struct {
+	ID         uuid.UUID
+	ActorID    string
+	Action     string
+	TargetType string
+	TargetID   string
+	Reason     string
+	// Before and After are JSON snapshots (never containing secrets); nil when absent.
+	Before    []byte
+	After     []byte
+	CreatedAt time.Time
+}
+
+// Audit actions.
+const (
+	ActionCreate = "workflow.create"
+	ActionUpdate = "workflow.update"
+)
+
+// Cursor is a keyset position in a newest-first list.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// RunFilter selects runs for a list.
+type RunFilter struct {
+	// UserID limits the list to one user's runs; empty means every user (admin).
+	UserID   string
+	Workflow string
+	Status   Status
+	Limit    int
+	After    *Cursor
+}
+
+// AuditFilter selects audit events for a list.
+type AuditFilter struct {
+	TargetID string
+	Limit    int
+	After    *Cursor
+}
+
+// Page bounds of every list.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)

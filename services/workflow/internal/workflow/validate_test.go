@@ -1,0 +1,116 @@
+package workflow
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestValidateWorkflow(t *testing.T) {
+	t.Parallel()
+	good := Workflow{Slug: "hello-1", Name: "Hello", WebhookURL: "https://n8n.example.com/webhook/hello", FeeCents: 10, TimeoutMS: 30000}
+	tests := []struct {
+		name   string
+		change func(*Workflow)
+		hosts  HostPolicy
+		field  string
+	}{
+		{"valid", func(*Workflow) {}, nil, ""},
+		{"valid with allowed host", func(*Workflow) {}, HostPolicy{"N8N.example.com"}, ""},
+		{"slug uppercase", func(w *Workflow) { w.Slug = "Hello" }, nil, "slug"},
+		{"slug empty", func(w *Workflow) { w.Slug = "" }, nil, "slug"},
+		{"slug too long", func(w *Workflow) { w.Slug = string(make([]byte, 65)) }, nil, "slug"},
+		{"name empty", func(w *Workflow) { w.Name = " " }, nil, "name"},
+		{"relative url", func(w *Workflow) { w.WebhookURL = "/webhook/x" }, nil, "webhook_url"},
+		{"ftp url", func(w *Workflow) { w.WebhookURL = "ftp://n8n.example.com/x" }, nil, "webhook_url"},
+		{"url with credentials", func(w *Workflow) { w.WebhookURL = "https://u:p@n8n.example.com/x" }, nil, "webhook_url"},
+		{"url without host", func(w *Workflow) { w.WebhookURL = "https:///x" }, nil, "webhook_url"},
+		{"host not allowed", func(*Workflow) {}, HostPolicy{"other.example.com"}, "webhook_url"},
+		{"fee zero", func(w *Workflow) { w.FeeCents = 0 }, nil, "fee_cents"},
+		{"fee negative", func(w *Workflow) { w.FeeCents = -1 }, nil, "fee_cents"},
+		{"timeout too small", func(w *Workflow) { w.TimeoutMS = 99 }, nil, "timeout_ms"},
+		{"timeout too large", func(w *Workflow) { w.TimeoutMS = 300001 }, nil, "timeout_ms"},
+		{"reserved header", func(w *Workflow) { w.AuthHeaderName = "X-Run-ID" }, nil, "auth_header_name"},
+		{"bad header name", func(w *Workflow) { w.AuthHeaderName = "X Key" }, nil, "auth_header_name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := good
+			tt.change(&w)
+			var e ValidationError
+			validateWorkflow(w, tt.hosts, &e)
+			if tt.field == "" {
+				if len(e.Fields) != 0 {
+					t.Fatalf("unexpected errors %v", e.Fields)
+				}
+				return
+			}
+			if len(e.Fields) != 1 || e.Fields[0].Field != tt.field {
+				t.Fatalf("errors = %v, want one on %s", e.Fields, tt.field)
+			}
+		})
+	}
+}
+
+func TestCanonicalObject(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{`{"b":1, "a": [1, 2.50]}`, `{"a":[1,2.50],"b":1}`, true},
+		{``, `{}`, true},
+		{`{"n":12345678901234567890}`, `{"n":12345678901234567890}`, true},
+		{`[1]`, ``, false},
+		{`"x"`, ``, false},
+		{`null`, ``, false},
+		{`{"a":1} {"b":2}`, ``, false},
+		{`{"a":`, ``, false},
+		{`{"a":"\u0000"}`, ``, false},
+	}
+	for _, tt := range tests {
+		got, err := canonicalObject([]byte(tt.in))
+		var verr *ValidationError
+		switch {
+		case tt.ok && (err != nil || string(got) != tt.want):
+			t.Errorf("canonicalObject(%s) = %s, %v; want %s", tt.in, got, err, tt.want)
+		case !tt.ok && (!errors.As(err, &verr) || verr.Fields[0].Field != "input"):
+			t.Errorf("canonicalObject(%s) err = %v, want validation error on input", tt.in, err)
+		}
+	}
+}
+
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	hash := []byte{1}
+	tests := []struct {
+		name    string
+		run     Run
+		hash    []byte
+		async   bool
+		wantErr error
+	}{
+		{"other body", Run{RequestHash: []byte{2}, Status: StatusSucceeded}, hash, false, ErrIdempotencyKeyReused},
+		{"refused for funds", Run{RequestHash: hash, Status: StatusFailed, Hold: HoldNone}, hash, false, ErrInsufficientFunds},
+		{"in flight sync", Run{RequestHash: hash, Status: StatusRunning, Hold: HoldHeld}, hash, false, ErrRequestInProgress},
+		{"in flight async", Run{RequestHash: hash, Status: StatusQueued, Hold: HoldHeld}, hash, true, nil},
+		{"still reserving async", Run{RequestHash: hash, Status: StatusQueued, Hold: HoldPending}, hash, true, ErrRequestInProgress},
+		{"finished", Run{RequestHash: hash, Status: StatusFailed, Hold: HoldReleased}, hash, false, nil},
+	}
+	for _, tt := range tests {
+		if _, err := replay(tt.run, tt.hash, tt.async); !errors.Is(err, tt.wantErr) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestParseHostPolicy(t *testing.T) {
+	t.Parallel()
+	p := ParseHostPolicy(" n8n.example.com, ,hooks.example.org ")
+	if len(p) != 2 || !p.Allows("N8N.example.com.") || p.Allows("evil.com") {
+		t.Fatalf("policy %v", p)
+	}
+	if !ParseHostPolicy("").Allows("anything") {
+		t.Fatal("empty policy must allow any host")
+	}
+}
