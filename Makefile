@@ -5,7 +5,10 @@ MODULES := proto gateway services/identity services/wallet services/workflow dep
 SERVICES := identity wallet workflow
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run test generate check-generated lint vet build admin bench fuzz drills
+# apt-get needs root; elsewhere use sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps run test generate check-generated lint vet build admin bench fuzz drills
 
 ## run: build, create and migrate the databases, start every process locally (Ctrl-C stops all)
 run: build
@@ -21,9 +24,13 @@ admin:
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=ops@example.com  (password on standard input)"; exit 2; }
 	@go run ./services/identity/cmd/identity create-admin --email "$(EMAIL)"
 
-## test: vet, the generated-code check and the race-enabled tests of every module
-test: vet check-generated
+## test: lint (buf lint, gofmt, vet), the generated-code check and the race-enabled tests of every module
+test: deps lint check-generated
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
+
+## deps: install what the tests need beyond Go: Debian's chromium for the admin console's browser test
+deps:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium (browser test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 ## generate: protobuf and sqlc code, byte for byte reproducible
 generate:
