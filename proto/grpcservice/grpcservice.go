@@ -51,6 +51,10 @@ func NewServer(o Options) (*grpc.Server, *health.Server) {
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// Clients pin one HTTP/2 connection through a Kubernetes Service;
+		// ageing connections out makes them reconnect and spread over new
+		// replicas. The grace outlasts the longest call (a sync run's 300 s cap).
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 2 * time.Minute, MaxConnectionAgeGrace: 6 * time.Minute}),
 	)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
