@@ -1,0 +1,270 @@
+// Package app wires the gateway: used by cmd/gateway and by the end-to-end
+// tests, exactly as in production.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/meterflow/meterflow/gateway/internal/api"
+	"github.com/meterflow/meterflow/gateway/internal/clientip"
+	"github.com/meterflow/meterflow/gateway/internal/openapi"
+	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
+	"github.com/meterflow/meterflow/proto/callauth"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/proto/telemetry"
+)
+
+// App is a configured gateway, ready to serve.
+type App struct {
+	// Registry holds the process's Prometheus metrics, served on AdminAddr.
+	Registry *prometheus.Registry
+
+	cfg     Config
+	log     *slog.Logger
+	conns   map[string]*grpc.ClientConn
+	redis   *redis.Client
+	limiter *ratelimit.Limiter
+	server  *api.Server
+
+	closeOnce sync.Once
+}
+
+// New dials the services (lazily: nothing fails if they are not up yet),
+// connects Redis and builds the HTTP app. It does not listen.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.warnings {
+		log.WarnContext(ctx, w)
+	}
+	ips, err := clientip.New(cfg.TrustedProxyHeader, cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Registry: telemetry.NewRegistry(), cfg: cfg, log: log, conns: map[string]*grpc.ClientConn{}}
+	for name, addr := range map[string]string{"identity": cfg.IdentityAddr, "wallet": cfg.WalletAddr, "workflow": cfg.WorkflowAddr} {
+		conn, err := grpcservice.Dial(addr, minter.Credentials(name))
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.conns[name] = conn
+	}
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	// Short timeouts and no retries: a slow Redis must cost a request
+	// milliseconds before the fallback limiter decides, not seconds.
+	ropts.DialTimeout = 250 * time.Millisecond
+	ropts.ReadTimeout = 250 * time.Millisecond
+	ropts.WriteTimeout = 250 * time.Millisecond
+	ropts.MaxRetries = 0
+	ropts.DialerRetries = 1
+	ropts.PoolTimeout = 250 * time.Millisecond
+	a.redis = redis.NewClient(ropts)
+	a.limiter, err = ratelimit.New(a.redis, ratelimit.Options{Prefix: cfg.RateLimitPrefix, Logger: log, Registry: a.Registry})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+
+	identity := identityv1.NewIdentityServiceClient(a.conns["identity"])
+	keys := cfg.Keys
+	if keys == nil {
+		keys = callauth.NewRemoteKeySet(identity)
+	}
+	tokens, err := api.NewTokenVerifier(callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, cfg.TokenCacheSize)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	doc, err := openapi.JSON()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.server, err = api.New(api.Deps{
+		Identity: identity,
+		Wallet:   walletv1.NewWalletServiceClient(a.conns["wallet"]),
+		Workflow: workflowv1.NewWorkflowServiceClient(a.conns["workflow"]),
+		Tokens:   tokens,
+		Limiter:  a.limiter,
+		ClientIP: ips,
+		Log:      log,
+		Registry: a.Registry,
+		Limits: api.Limits{
+			AuthPerMinute: cfg.AuthPerMinute, RunsPerMinute: cfg.RunsPerMinute, APIPerMinute: cfg.APIPerMinute,
+		},
+		CallTimeout:  cfg.CallTimeout,
+		RunTimeout:   cfg.RunTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		IdleTimeout:  cfg.IdleTimeout,
+		CORSOrigins:  cfg.CORSAllowedOrigins,
+		HSTSMaxAge:   cfg.HSTSMaxAge,
+		Ready:        a.ready,
+		OpenAPI:      doc,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Fiber returns the HTTP app, e.g. for app.Test in tests.
+func (a *App) Fiber() *fiber.App { return a.server.App() }
+
+// Routes lists "METHOD /path" of every public route, OpenAPI style.
+func (a *App) Routes() []string { return a.server.Routes() }
+
+// FallbackActive reports whether rate limits are being decided without Redis.
+func (a *App) FallbackActive() bool { return a.limiter.FallbackActive() }
+
+// dependency is one entry of the /readyz report.
+type dependency struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ready checks every dependency. A gRPC service down makes the gateway
+// unready (503): most routes could only answer 503. Redis down does not:
+// the fallback limiter keeps the gateway useful, so /readyz answers 200
+// with "status": "degraded" and "redis": down (documented in the README).
+func (a *App) ready(ctx context.Context) (int, any) {
+	type result struct {
+		name string
+		dep  dependency
+	}
+	results := make(chan result, len(a.conns)+1)
+	for name, conn := range a.conns {
+		go func() {
+			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			switch {
+			case err != nil:
+				results <- result{name, dependency{Status: "down", Error: "unreachable"}}
+			case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+				results <- result{name, dependency{Status: "down", Error: resp.GetStatus().String()}}
+			default:
+				results <- result{name, dependency{Status: "up"}}
+			}
+		}()
+	}
+	go func() {
+		if err := a.limiter.Ping(ctx); err != nil {
+			results <- result{"redis", dependency{Status: "down", Error: "unreachable; rate limits use the per-process fallback"}}
+			return
+		}
+		results <- result{"redis", dependency{Status: "up"}}
+	}()
+	deps := map[string]dependency{}
+	for range len(a.conns) + 1 {
+		r := <-results
+		deps[r.name] = r.dep
+	}
+	status, code := "ok", http.StatusOK
+	if deps["redis"].Status != "up" {
+		status = "degraded"
+	}
+	for name, d := range deps {
+		if name != "redis" && d.Status != "up" {
+			status, code = "unavailable", http.StatusServiceUnavailable
+		}
+	}
+	return code, map[string]any{"status": status, "dependencies": deps}
+}
+
+// Serve answers HTTP on lis (and serves the admin endpoints on AdminAddr
+// when set) until ctx ends, then shuts down, letting in-flight requests
+// finish for up to ShutdownGrace.
+func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 2)
+	go func() { errc <- a.server.App().Listener(lis) }()
+
+	var admin *http.Server
+	if a.cfg.AdminAddr != "" {
+		alis, err := net.Listen("tcp", a.cfg.AdminAddr)
+		if err != nil {
+			_ = a.server.App().Shutdown()
+			return fmt.Errorf("admin listener on %s: %w", a.cfg.AdminAddr, err)
+		}
+		admin = &http.Server{Handler: a.adminMux(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := admin.Serve(alis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin server: %w", err)
+			}
+		}()
+	}
+	a.log.InfoContext(ctx, "serving", "http", lis.Addr().String(), "admin", a.cfg.AdminAddr)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	grace := a.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := a.server.App().ShutdownWithContext(sctx); err != nil {
+		a.log.Warn("HTTP shutdown did not finish in time", "err", err)
+	}
+	if admin != nil {
+		_ = admin.Shutdown(sctx)
+	}
+	a.log.Info("stopped")
+	return runErr
+}
+
+// adminMux serves the operator endpoints, never exposed publicly.
+func (a *App) adminMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", telemetry.MetricsHandler(a.Registry))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// AdminHandler returns the admin endpoints' handler (metrics, pprof), for tests.
+func (a *App) AdminHandler() http.Handler { return a.adminMux() }
+
+// Close releases the connections; call after Serve returned.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		for _, c := range a.conns {
+			_ = c.Close()
+		}
+		if a.redis != nil {
+			_ = a.redis.Close()
+		}
+	})
+}

@@ -1,0 +1,217 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+)
+
+// Service is this process's name: the issuer of its service tokens.
+const Service = "gateway"
+
+// DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
+// production (a warning is logged); the services use the same value, so a
+// local stack works without settings. Production refuses to start without it.
+const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"
+
+// Config is everything the gateway needs; ConfigFromEnv reads it from the
+// environment (see README), tests build it directly.
+type Config struct {
+	// Env is APP_ENV: "development" or "production".
+	Env string
+	// HTTPAddr is the public listener (main uses it; Serve takes a listener).
+	HTTPAddr string
+	// AdminAddr serves /metrics and /debug/pprof; empty disables it.
+	AdminAddr    string
+	IdentityAddr string
+	WalletAddr   string
+	WorkflowAddr string
+	// RedisURL is the Redis of the shared rate limits.
+	RedisURL string
+	// RateLimitPrefix namespaces the rate-limit keys in Redis (tests use a unique one).
+	RateLimitPrefix string
+	// Per-minute budgets of the rate-limit classes; 0 disables a class.
+	AuthPerMinute int
+	RunsPerMinute int
+	APIPerMinute  int
+	// TrustedProxyHeader (e.g. X-Forwarded-For) is read only on connections from TrustedProxies (CIDRs, comma separated).
+	TrustedProxyHeader string
+	TrustedProxies     string
+	// CORSAllowedOrigins lists the origins allowed by CORS; empty allows none.
+	CORSAllowedOrigins []string
+	// HSTSMaxAge is the Strict-Transport-Security max-age in seconds; 0 sends none.
+	HSTSMaxAge int
+	// InternalAuthSecret signs the service tokens of calls to the services.
+	InternalAuthSecret []byte
+	JWTIssuer          string
+	JWTAudience        string
+	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
+	// against identity is used; tests may inject authtest.Keys.
+	Keys callauth.KeySet
+	// TokenCacheSize bounds the cache of verified access tokens (0 disables it).
+	TokenCacheSize int
+	// CallTimeout bounds ordinary service calls; RunTimeout caps sync runs.
+	CallTimeout time.Duration
+	RunTimeout  time.Duration
+	// HTTP server timeouts.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// ShutdownGrace is how long in-flight requests may finish on shutdown.
+	ShutdownGrace time.Duration
+
+	warnings []string
+}
+
+// Production reports whether APP_ENV is production.
+func (c Config) Production() bool { return c.Env == "production" }
+
+// ConfigFromEnv reads the configuration from environment variables with
+// local defaults. In production every secret is required.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Env:                getenv("APP_ENV", "development"),
+		HTTPAddr:           getenv("HTTP_ADDR", "127.0.0.1:8080"),
+		AdminAddr:          getenvAllowEmpty("ADMIN_ADDR", "127.0.0.1:9090"),
+		IdentityAddr:       getenv("IDENTITY_ADDR", "127.0.0.1:50051"),
+		WalletAddr:         getenv("WALLET_ADDR", "127.0.0.1:50052"),
+		WorkflowAddr:       getenv("WORKFLOW_ADDR", "127.0.0.1:50053"),
+		RedisURL:           getenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RateLimitPrefix:    getenv("RATE_LIMIT_REDIS_PREFIX", "meterflow:gateway:"),
+		TrustedProxyHeader: os.Getenv("TRUSTED_PROXY_HEADER"),
+		TrustedProxies:     os.Getenv("TRUSTED_PROXIES"),
+		JWTIssuer:          getenv("JWT_ISSUER", "meterflow-identity"),
+		JWTAudience:        getenv("JWT_AUDIENCE", "meterflow-api"),
+	}
+	if c.Env != "development" && c.Env != "production" {
+		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
+	}
+	for _, o := range strings.Split(os.Getenv("CORS_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+		}
+	}
+	var errs []error
+	ints := []struct {
+		name string
+		def  int
+		dst  *int
+	}{
+		{"RATE_LIMIT_AUTH_PER_MINUTE", 20, &c.AuthPerMinute},
+		{"RATE_LIMIT_RUNS_PER_MINUTE", 10, &c.RunsPerMinute},
+		{"RATE_LIMIT_API_PER_MINUTE", 600, &c.APIPerMinute},
+		{"TOKEN_CACHE_SIZE", 10_000, &c.TokenCacheSize},
+		{"HSTS_MAX_AGE", hstsDefault(c.Env), &c.HSTSMaxAge},
+	}
+	for _, i := range ints {
+		v, err := envInt(i.name, i.def)
+		errs = append(errs, err)
+		*i.dst = v
+	}
+	durations := []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"UPSTREAM_TIMEOUT", 5 * time.Second, &c.CallTimeout},
+		{"RUN_SYNC_TIMEOUT", 310 * time.Second, &c.RunTimeout},
+		{"HTTP_READ_TIMEOUT", 15 * time.Second, &c.ReadTimeout},
+		{"HTTP_WRITE_TIMEOUT", 15 * time.Second, &c.WriteTimeout},
+		{"HTTP_IDLE_TIMEOUT", 60 * time.Second, &c.IdleTimeout},
+		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
+	}
+	for _, d := range durations {
+		v, err := envDuration(d.name, d.def)
+		errs = append(errs, err)
+		*d.dst = v
+	}
+	switch secret := os.Getenv("INTERNAL_AUTH_SECRET"); {
+	case secret != "":
+		c.InternalAuthSecret = []byte(secret)
+	case c.Production():
+		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET is required in production"))
+	default:
+		c.InternalAuthSecret = []byte(DevInternalAuthSecret)
+		c.warnings = append(c.warnings, "INTERNAL_AUTH_SECRET is not set: using the fixed development secret")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.validate()
+}
+
+// hstsDefault: browsers must only be told to insist on HTTPS where it is
+// served (production, behind TLS); locally it would break plain-HTTP hosts.
+func hstsDefault(env string) int {
+	if env == "production" {
+		return 63072000 // two years
+	}
+	return 0
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if len(c.InternalAuthSecret) < callauth.MinSecretLen {
+		errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET must be at least %d bytes", callauth.MinSecretLen))
+	}
+	if c.Production() && string(c.InternalAuthSecret) == DevInternalAuthSecret {
+		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET must not be the development value in production"))
+	}
+	if c.JWTIssuer == "" || c.JWTAudience == "" {
+		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE must not be empty"))
+	}
+	if c.IdentityAddr == "" || c.WalletAddr == "" || c.WorkflowAddr == "" {
+		errs = append(errs, errors.New("IDENTITY_ADDR, WALLET_ADDR and WORKFLOW_ADDR must not be empty"))
+	}
+	if c.RedisURL == "" {
+		errs = append(errs, errors.New("REDIS_URL must not be empty"))
+	}
+	if c.AuthPerMinute < 0 || c.RunsPerMinute < 0 || c.APIPerMinute < 0 {
+		errs = append(errs, errors.New("rate limits must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func getenv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// getenvAllowEmpty distinguishes unset (default) from set to "" (disabled).
+func getenvAllowEmpty(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s must be a non-negative integer, not %q", name, v)
+	}
+	return n, nil
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive duration such as 5s, not %q", name, v)
+	}
+	return d, nil
+}

@@ -1,0 +1,362 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/meterflow/meterflow/gateway/internal/problem"
+	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/rpcerr"
+)
+
+// Content-Security-Policy of API answers: they are data, never pages.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+const (
+	localRequestID = "request_id"
+	localPrincipal = "principal"
+)
+
+// requestIDOK accepts ids a client or proxy may send: 1-128 characters of
+// a safe set, so a log line or header cannot be forged through it.
+func requestIDOK(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("-_.:/+=", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// requestID returns the request's id, choosing one on first use: also called
+// by the error handler for errors raised before any middleware ran.
+func requestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals(localRequestID).(string); ok {
+		return id
+	}
+	id := c.Get(fiber.HeaderXRequestID)
+	if !requestIDOK(id) {
+		id = uuid.NewString()
+	} else {
+		id = strings.Clone(id)
+	}
+	c.Locals(localRequestID, id)
+	return id
+}
+
+func (s *Server) setBaseHeaders(c *fiber.Ctx) {
+	c.Set(fiber.HeaderXRequestID, requestID(c))
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set("Cross-Origin-Resource-Policy", "same-origin")
+	c.Set(fiber.HeaderContentSecurityPolicy, apiCSP)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if s.d.HSTSMaxAge > 0 {
+		c.Set(fiber.HeaderStrictTransportSecurity, "max-age="+strconv.Itoa(s.d.HSTSMaxAge)+"; includeSubDomains")
+	}
+}
+
+func (s *Server) baseHeaders(c *fiber.Ctx) error {
+	s.setBaseHeaders(c)
+	return c.Next()
+}
+
+// clientIP is the request's client address (see clientip).
+func (s *Server) clientIP(c *fiber.Ctx) netip.Addr {
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	if s.d.ClientIP == nil {
+		return peer.Unmap()
+	}
+	return s.d.ClientIP.ClientIP(peer, func(h string) string { return c.Get(h) })
+}
+
+type headerCarrier struct{ c *fiber.Ctx }
+
+func (h headerCarrier) Get(k string) string { return h.c.Get(k) }
+func (h headerCarrier) Set(string, string)  {}
+func (h headerCarrier) Keys() []string      { return nil }
+
+var tracer = otel.Tracer("github.com/meterflow/meterflow/gateway")
+
+// trace starts the server span (otelhttp semantics) and puts it in the
+// user context, so the gRPC client spans become its children.
+func (s *Server) trace(c *fiber.Ctx) error {
+	ctx := otel.GetTextMapPropagator().Extract(context.Background(), propagation.TextMapCarrier(headerCarrier{c}))
+	method := strings.Clone(c.Method())
+	ctx, span := tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		semconv.HTTPRequestMethodKey.String(method),
+		semconv.URLPath(strings.Clone(c.Path())),
+		semconv.ClientAddress(s.clientIP(c).String()),
+	))
+	defer span.End()
+	c.SetUserContext(ctx)
+	err := c.Next()
+	route := s.routeLabel(c)
+	status := c.Response().StatusCode()
+	span.SetName(method + " " + route)
+	span.SetAttributes(semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	return err
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_http_requests_total",
+			Help: "HTTP requests answered, by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route template.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"route"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.latency} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// routeLabel is the matched route template, or "unmatched", so metrics
+// labels stay bounded whatever paths clients send.
+func (s *Server) routeLabel(c *fiber.Ctx) string {
+	if r := c.Route(); r != nil {
+		if label, ok := s.routes[r.Path]; ok {
+			return label
+		}
+	}
+	return "unmatched"
+}
+
+// observe writes the access log line and the request metrics.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	d := time.Since(start)
+	route := s.routeLabel(c)
+	status := c.Response().StatusCode()
+	// Copied: Fiber's strings point into buffers reused by the next request,
+	// and Prometheus keeps label values.
+	method := strings.Clone(c.Method())
+	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	s.metrics.latency.WithLabelValues(route).Observe(d.Seconds())
+	attrs := []any{
+		"method", method, "route", route, "status", status,
+		"duration_ms", float64(d.Microseconds()) / 1000, "request_id", requestID(c),
+		"client_ip", s.clientIP(c).String(),
+	}
+	if p, ok := c.Locals(localPrincipal).(callauth.Principal); ok {
+		attrs = append(attrs, "user_id", p.UserID)
+	}
+	s.d.Log.InfoContext(c.UserContext(), "http request", attrs...)
+	return err
+}
+
+// handleErrors turns a handler's error into the answer right here, so the
+// middleware around it (logs, metrics, traces) sees the final status.
+func (s *Server) handleErrors(c *fiber.Ctx) error {
+	if err := c.Next(); err != nil {
+		return s.errorHandler(c, err)
+	}
+	return nil
+}
+
+var errPanic = errors.New("panic in handler")
+
+func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.d.Log.ErrorContext(c.UserContext(), "panic in HTTP handler",
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()), "request_id", requestID(c))
+			err = errPanic
+		}
+	}()
+	return c.Next()
+}
+
+// errorHandler answers any error with a problem document. It is also
+// Fiber's ErrorHandler for errors raised before the middleware ran (a body
+// over the limit, an unreadable request), so it sets the base headers too.
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	if len(c.Response().Header.Peek(fiber.HeaderXRequestID)) == 0 {
+		s.setBaseHeaders(c)
+	}
+	return s.writeProblem(c, s.toProblem(c, err))
+}
+
+func (s *Server) toProblem(c *fiber.Ctx, err error) *problem.Problem {
+	var p *problem.Problem
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &p):
+		return p
+	case problem.IsStatus(err):
+		p = problem.FromGRPC(err, nil)
+		if p.Status >= 500 {
+			s.d.Log.ErrorContext(c.UserContext(), "service call failed", "err", err, "request_id", requestID(c))
+		}
+		return p
+	case errors.As(err, &fe):
+		return fiberProblem(fe)
+	default:
+		if !errors.Is(err, errPanic) {
+			s.d.Log.ErrorContext(c.UserContext(), "request failed", "err", err, "request_id", requestID(c))
+		}
+		return problem.New(http.StatusInternalServerError, rpcerr.Internal, "An internal error occurred.")
+	}
+}
+
+func fiberProblem(fe *fiber.Error) *problem.Problem {
+	switch fe.Code {
+	case http.StatusNotFound:
+		return problem.New(fe.Code, rpcerr.NotFound, "No such route.")
+	case http.StatusMethodNotAllowed:
+		return problem.New(fe.Code, problem.CodeMethodNotAllowed, "This route does not accept that method.")
+	case http.StatusRequestEntityTooLarge:
+		return problem.New(fe.Code, problem.CodePayloadTooLarge, "The request body is larger than 1 MiB.")
+	case http.StatusRequestTimeout:
+		return problem.New(fe.Code, problem.CodeRequestTimeout, "The request was not received in time.")
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return problem.New(fe.Code, problem.CodeHeadersTooLarge, "The request headers are too large.")
+	case http.StatusUnsupportedMediaType:
+		return problem.New(fe.Code, problem.CodeUnsupportedMediaType, "Unsupported media type.")
+	}
+	if fe.Code >= 400 && fe.Code < 500 {
+		return problem.New(fe.Code, problem.CodeBadRequest, "The request could not be read.")
+	}
+	return problem.New(http.StatusInternalServerError, rpcerr.Internal, "An internal error occurred.")
+}
+
+func (s *Server) writeProblem(c *fiber.Ctx, p *problem.Problem) error {
+	if p.Type == "" {
+		p.Type = problem.TypeBase + p.Code
+	}
+	if p.Title == "" {
+		p.Title = problem.Title(p.Code, p.Status)
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if p.Status == http.StatusTooManyRequests {
+		c.Set(fiber.HeaderRetryAfter, p.RetryAfterSeconds())
+	}
+	if p.Status == http.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="meterflow"`)
+	}
+	c.Status(p.Status)
+	c.Set(fiber.HeaderContentType, problem.ContentType)
+	return c.Send(body)
+}
+
+var errUnauthorized = problem.New(http.StatusUnauthorized, rpcerr.Unauthorized, "A valid access token is required.")
+
+// requireUser verifies the bearer access token and stores its principal.
+func (s *Server) requireUser(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return problem.New(http.StatusUnauthorized, rpcerr.Unauthorized, "A valid access token is required.")
+	}
+	p, err := s.d.Tokens.Verify(c.UserContext(), strings.Clone(strings.TrimSpace(tok)))
+	if err != nil {
+		return problem.New(http.StatusUnauthorized, rpcerr.Unauthorized, "A valid access token is required.")
+	}
+	c.Locals(localPrincipal, p)
+	return c.Next()
+}
+
+// requireAdmin checks the token's admin claim; the services check it again.
+func (s *Server) requireAdmin(c *fiber.Ctx) error {
+	p, _ := c.Locals(localPrincipal).(callauth.Principal)
+	if !p.Admin {
+		return problem.New(http.StatusForbidden, rpcerr.Forbidden, "This route is for administrators.")
+	}
+	return c.Next()
+}
+
+func principal(c *fiber.Ctx) callauth.Principal {
+	p, _ := c.Locals(localPrincipal).(callauth.Principal)
+	return p
+}
+
+// limitIP limits a route class per client IP.
+func (s *Server) limitIP(class string, perMinute int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return s.applyLimit(c, class, s.clientIP(c).String(), perMinute)
+	}
+}
+
+// limitUser limits a route class per verified user; it runs after requireUser.
+func (s *Server) limitUser(class string, perMinute int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return s.applyLimit(c, class, "user:"+principal(c).UserID, perMinute)
+	}
+}
+
+func (s *Server) applyLimit(c *fiber.Ctx, class, key string, perMinute int) error {
+	if s.d.Limiter == nil || perMinute <= 0 {
+		return c.Next()
+	}
+	d := s.d.Limiter.Allow(c.UserContext(), class, key, perMinute)
+	c.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	c.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	c.Set("RateLimit-Reset", strconv.FormatInt(int64((d.ResetAfter+time.Second-1)/time.Second), 10))
+	if !d.Allowed {
+		p := problem.New(http.StatusTooManyRequests, rpcerr.RateLimited, "Too many requests; retry after the time in Retry-After.")
+		p.RetryAfter = d.RetryAfter
+		return p
+	}
+	return c.Next()
+}
+
+// callCtx is the context of a service call made for the request: traced,
+// carrying the user's token when there is one, and with a deadline.
+func (s *Server) callCtx(c *fiber.Ctx, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx := c.UserContext()
+	if p, ok := c.Locals(localPrincipal).(callauth.Principal); ok && p.Token != "" {
+		ctx = callauth.WithUserToken(ctx, p.Token)
+	}
+	if timeout <= 0 {
+		timeout = s.d.CallTimeout
+	}
+	// The services can log the same request id as the gateway.
+	ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", requestID(c))
+	return context.WithTimeout(ctx, timeout)
+}

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+)
+
+func login(b bundle, t *testing.T, ip string) (*http.Response, []byte) {
+	req := newReq(http.MethodPost, "/v1/auth/login", `{"email":"a@example.com","password":"password1"}`)
+	req.Header.Set("X-Forwarded-For", ip)
+	return b.do(t, req)
+}
+
+func TestAuthFloodFromOneIP(t *testing.T) {
+	t.Parallel()
+	// app.Test connections come from 0.0.0.0; trusting it lets the test pick
+	// client addresses through X-Forwarded-For.
+	b := setup(t, setupOpts{limits: Limits{AuthPerMinute: 5, RunsPerMinute: 10, APIPerMinute: 100}, proxies: "0.0.0.0/32"})
+	for i := range 5 {
+		resp, body := login(b, t, "198.51.100.1")
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+		if resp.Header.Get("RateLimit-Limit") != "5" || resp.Header.Get("RateLimit-Remaining") != strconv.Itoa(4-i) {
+			t.Fatalf("request %d: RateLimit-Limit %q Remaining %q", i, resp.Header.Get("RateLimit-Limit"), resp.Header.Get("RateLimit-Remaining"))
+		}
+		if resp.Header.Get("RateLimit-Reset") == "" {
+			t.Fatal("RateLimit-Reset missing")
+		}
+	}
+	resp, body := login(b, t, "198.51.100.1")
+	wantProblem(t, resp, body, http.StatusTooManyRequests, "rate_limited")
+	ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
+	}
+	if resp.Header.Get("RateLimit-Remaining") != "0" || resp.Header.Get("RateLimit-Limit") != "5" {
+		t.Fatal("429 without RateLimit headers")
+	}
+	// Another client IP has its own budget; a spoofed header from an
+	// untrusted peer would not help (see clientip tests).
+	if resp, body := login(b, t, "198.51.100.2"); resp.StatusCode != 200 {
+		t.Fatalf("other IP: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestRedisDownFallbackStillLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{
+		limits:   Limits{AuthPerMinute: 3, RunsPerMinute: 10, APIPerMinute: 100},
+		redisURL: "redis://127.0.0.1:1/0", // nothing listens there
+	})
+	for i := range 3 {
+		resp, body := login(b, t, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+		if resp.Header.Get("RateLimit-Limit") != "3" {
+			t.Fatal("fallback answers without RateLimit headers")
+		}
+	}
+	resp, body := login(b, t, "")
+	wantProblem(t, resp, body, http.StatusTooManyRequests, "rate_limited")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("Retry-After missing")
+	}
+	if !b.limiter.FallbackActive() {
+		t.Fatal("the limiter does not report the fallback")
+	}
+}
+
+func TestRunLimitNeverReachesWorkflow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{limits: Limits{AuthPerMinute: 10, RunsPerMinute: 2, APIPerMinute: 100}})
+	tok := b.keys.test.AccessToken(t, "runner", false)
+	for i := range 2 {
+		resp, body := b.do(t, withToken(newReq(http.MethodPost, "/v1/workflows/echo/runs", `{"input":{"n":1}}`), tok))
+		if resp.StatusCode != 200 {
+			t.Fatalf("run %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := b.do(t, withToken(newReq(http.MethodPost, "/v1/workflows/echo/runs", `{"input":{"n":1}}`), tok))
+	wantProblem(t, resp, body, http.StatusTooManyRequests, "rate_limited")
+	if n := b.starts.Load(); n != 2 {
+		t.Fatalf("workflow saw %d runs, want 2", n)
+	}
+	// Another user is not limited by the first one's runs.
+	other := b.keys.test.AccessToken(t, "other", false)
+	if resp, body := b.do(t, withToken(newReq(http.MethodPost, "/v1/workflows/echo/runs", `{"input":{}}`), other)); resp.StatusCode != 200 {
+		t.Fatalf("other user: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestRunInputAndOutcome(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{workflow: func(req *workflowv1.StartRunRequest) (*workflowv1.StartRunResponse, error) {
+		status := "succeeded"
+		if string(req.GetInputJson()) == `{"fail":true}` {
+			status = "failed"
+		}
+		if req.GetAsync() {
+			status = "queued"
+		}
+		r := &workflowv1.Run{Id: "r1", Workflow: req.GetWorkflow(), Status: status, FeeCents: 10, InputJson: req.GetInputJson(), CreatedAt: timestamppb.Now()}
+		if status == "failed" {
+			r.Error = "n8n answered 500"
+			r.HttpStatus = 500
+		}
+		return &workflowv1.StartRunResponse{Run: r}, nil
+	}})
+	tok := b.keys.test.AccessToken(t, "u", false)
+	tests := []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"object input", "/v1/workflows/echo/runs", `{"input":{"a":[1,2]}}`, 200, ""},
+		{"absent input is {}", "/v1/workflows/echo/runs", `{}`, 200, ""},
+		{"array input", "/v1/workflows/echo/runs", `{"input":[1]}`, 400, "validation_failed"},
+		{"string input", "/v1/workflows/echo/runs", `{"input":"x"}`, 400, "validation_failed"},
+		{"null input", "/v1/workflows/echo/runs", `{"input":null}`, 400, "validation_failed"},
+		{"unknown field", "/v1/workflows/echo/runs", `{"input":{},"fee":0}`, 400, "validation_failed"},
+		{"failed run", "/v1/workflows/echo/runs", `{"input":{"fail":true}}`, 502, "workflow_failed"},
+		{"async", "/v1/workflows/echo/runs?async=true", `{"input":{}}`, 202, ""},
+		{"bad async", "/v1/workflows/echo/runs?async=maybe", `{"input":{}}`, 400, "validation_failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp, body := b.do(t, withToken(newReq(http.MethodPost, tt.path, tt.body), tok))
+			if tt.code != "" {
+				p := wantProblem(t, resp, body, tt.status, tt.code)
+				if tt.code == "workflow_failed" && (p.Run == nil || p.Run["status"] != "failed" || p.Run["charged_cents"] != 0.0) {
+					t.Fatalf("workflow_failed without the run: %s", body)
+				}
+				return
+			}
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			var run map[string]any
+			if err := json.Unmarshal(body, &run); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"id", "workflow", "status", "fee_cents", "charged_cents", "input", "output", "error", "http_status", "started_at", "finished_at", "duration_ms", "created_at"} {
+				if _, ok := run[k]; !ok {
+					t.Errorf("run lacks %q: %s", k, body)
+				}
+			}
+			if run["duration_ms"] != nil || run["started_at"] != nil {
+				t.Errorf("absent values must be null: %s", body)
+			}
+		})
+	}
+}
+
+func TestListParams(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	tok := b.keys.test.AccessToken(t, "u", false)
+	for _, q := range []string{"limit=0", "limit=201", "limit=abc", "limit=-1", "status=done", "workflow=x&status=nope"} {
+		resp, body := b.do(t, withToken(newReq(http.MethodGet, "/v1/runs?"+q, ""), tok))
+		wantProblem(t, resp, body, http.StatusBadRequest, "validation_failed")
+	}
+	resp, body := b.do(t, withToken(newReq(http.MethodGet, "/v1/wallet/transactions?kind=gift", ""), tok))
+	wantProblem(t, resp, body, http.StatusBadRequest, "validation_failed")
+	resp, body = b.do(t, withToken(newReq(http.MethodGet, "/v1/runs/not-a-uuid", ""), tok))
+	wantProblem(t, resp, body, http.StatusNotFound, "not_found")
+	req := withToken(newReq(http.MethodPost, "/v1/wallet/topups", `{"amount_cents":500}`), tok)
+	req.Header.Set("Idempotency-Key", string(make([]byte, 256)))
+	resp, body = b.do(t, req)
+	wantProblem(t, resp, body, http.StatusBadRequest, "validation_failed")
+}

@@ -1,0 +1,196 @@
+// Package api is the gateway's HTTP surface: the routes of the public
+// contract (shared/spec/api.md), their middleware, and the mapping of every
+// error to a problem document.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meterflow/meterflow/gateway/internal/clientip"
+	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+)
+
+// BodyLimit is the largest request body accepted (413 above).
+const BodyLimit = 1 << 20
+
+// Limits are the per-minute request budgets of the rate-limit classes.
+type Limits struct {
+	// AuthPerMinute applies per client IP to /v1/auth/*.
+	AuthPerMinute int
+	// RunsPerMinute applies per user to POST /v1/workflows/{slug}/runs.
+	RunsPerMinute int
+	// APIPerMinute applies per user to every other authenticated route.
+	APIPerMinute int
+}
+
+// Deps is what the HTTP layer needs from the process.
+type Deps struct {
+	Identity identityv1.IdentityServiceClient
+	Wallet   walletv1.WalletServiceClient
+	Workflow workflowv1.WorkflowServiceClient
+	Tokens   *TokenVerifier
+	Limiter  *ratelimit.Limiter
+	ClientIP *clientip.Resolver
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Limits   Limits
+
+	// CallTimeout bounds ordinary service calls.
+	CallTimeout time.Duration
+	// RunTimeout bounds synchronous runs; the workflow service enforces the
+	// workflow's own timeout, this is only the outer cap.
+	RunTimeout time.Duration
+
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+
+	CORSOrigins []string
+	// HSTSMaxAge in seconds; 0 sends no Strict-Transport-Security header.
+	HSTSMaxAge int
+
+	// Ready reports the dependencies for /readyz: HTTP status and JSON body.
+	Ready func(ctx context.Context) (int, any)
+	// OpenAPI is the OpenAPI document served at /openapi.json.
+	OpenAPI []byte
+}
+
+// Server holds the HTTP handlers.
+type Server struct {
+	d   Deps
+	app *fiber.App
+	// routes maps each route's Fiber path to its label (OpenAPI style).
+	routes  map[string]string
+	metrics *httpMetrics
+}
+
+// New builds the Fiber app with every route of the contract.
+func New(d Deps) (*Server, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.CallTimeout <= 0 {
+		d.CallTimeout = 5 * time.Second
+	}
+	if d.RunTimeout <= 0 {
+		d.RunTimeout = 310 * time.Second
+	}
+	s := &Server{d: d, routes: map[string]string{}}
+	m, err := newHTTPMetrics(d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.app = fiber.New(fiber.Config{
+		AppName:               "meterflow-gateway",
+		BodyLimit:             BodyLimit,
+		ReadTimeout:           d.ReadTimeout,
+		WriteTimeout:          d.WriteTimeout,
+		IdleTimeout:           d.IdleTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		StrictRouting:         false,
+		CaseSensitive:         true,
+		// Fiber would add a Server header naming itself; say nothing.
+		ServerHeader: "",
+	})
+	s.app.Use(s.baseHeaders, s.trace, s.observe, s.handleErrors, s.recoverPanics)
+	if len(d.CORSOrigins) > 0 {
+		s.app.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(d.CORSOrigins, ","),
+			AllowMethods:  "GET,POST,PATCH,OPTIONS",
+			AllowHeaders:  "Authorization,Content-Type,Idempotency-Key,X-Request-ID",
+			ExposeHeaders: "X-Request-ID,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After",
+			MaxAge:        600,
+		}))
+	}
+	s.register()
+	for _, r := range s.app.GetRoutes(true) {
+		s.routes[r.Path] = OpenAPIPath(r.Path)
+	}
+	return s, nil
+}
+
+// App returns the Fiber app (tests call App().Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Routes lists "METHOD /path" of every route, with OpenAPI-style {params};
+// HEAD twins of GET routes are left out.
+func (s *Server) Routes() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range s.app.GetRoutes(true) {
+		if r.Method == http.MethodHead {
+			continue
+		}
+		k := r.Method + " " + OpenAPIPath(r.Path)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// OpenAPIPath turns Fiber's ":param" segments into OpenAPI's "{param}".
+func OpenAPIPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, ":") {
+			segs[i] = "{" + strings.TrimSuffix(strings.TrimPrefix(s, ":"), "?") + "}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func (s *Server) register() {
+	a := s.app
+	user := []fiber.Handler{s.requireUser, s.limitUser("api", s.d.Limits.APIPerMinute)}
+	admin := []fiber.Handler{s.requireUser, s.requireAdmin, s.limitUser("api", s.d.Limits.APIPerMinute)}
+	with := func(mw []fiber.Handler, h fiber.Handler) []fiber.Handler {
+		return append(append([]fiber.Handler{}, mw...), h)
+	}
+
+	a.Get("/healthz", s.healthz)
+	a.Get("/readyz", s.readyz)
+	a.Get("/openapi.json", s.openapi)
+	a.Get("/docs", s.docsIndex)
+	a.Get("/docs/:asset", s.docsAsset)
+
+	authLimit := s.limitIP("auth", s.d.Limits.AuthPerMinute)
+	a.Post("/v1/auth/signup", authLimit, s.signup)
+	a.Post("/v1/auth/login", authLimit, s.login)
+	a.Post("/v1/auth/refresh", authLimit, s.refresh)
+	a.Post("/v1/auth/logout", authLimit, s.logout)
+	a.Get("/v1/me", with(user, s.me)...)
+
+	a.Get("/v1/wallet", with(user, s.getWallet)...)
+	a.Get("/v1/wallet/transactions", with(user, s.listTransactions)...)
+	a.Post("/v1/wallet/topups", with(user, s.createTopUp)...)
+	a.Get("/v1/wallet/topups/:id", with(user, s.getTopUp)...)
+	a.Post("/v1/webhooks/stripe", s.stripeWebhook)
+
+	a.Get("/v1/workflows", with(user, s.listWorkflows)...)
+	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser("runs", s.d.Limits.RunsPerMinute), s.startRun)
+	a.Get("/v1/runs", with(user, s.listRuns)...)
+	a.Get("/v1/runs/:id", with(user, s.getRun)...)
+
+	a.Get("/v1/admin/users", with(admin, s.adminListUsers)...)
+	a.Get("/v1/admin/users/:id", with(admin, s.adminGetUser)...)
+	a.Patch("/v1/admin/users/:id", with(admin, s.adminUpdateUser)...)
+	a.Post("/v1/admin/users/:id/adjustments", with(admin, s.adminAdjust)...)
+	a.Get("/v1/admin/transactions", with(admin, s.adminListTransactions)...)
+	a.Get("/v1/admin/runs", with(admin, s.adminListRuns)...)
+	a.Get("/v1/admin/workflows", with(admin, s.adminListWorkflows)...)
+	a.Post("/v1/admin/workflows", with(admin, s.adminCreateWorkflow)...)
+	a.Patch("/v1/admin/workflows/:slug", with(admin, s.adminUpdateWorkflow)...)
+}

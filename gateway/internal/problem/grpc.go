@@ -1,0 +1,130 @@
+package problem
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meterflow/meterflow/proto/rpcerr"
+)
+
+// Mapping is the HTTP side of one row of the error table.
+type Mapping struct {
+	Status int
+	Code   string
+}
+
+type rowKey struct {
+	code   codes.Code
+	reason string
+}
+
+// table is THE mapping of service errors to HTTP. A (code, reason) row wins
+// over the (code, "") default of the same gRPC code; codes without a row
+// become 500 internal, with no detail from the service.
+var table = map[rowKey]Mapping{
+	{codes.InvalidArgument, ""}:                          {http.StatusBadRequest, rpcerr.ValidationFailed},
+	{codes.InvalidArgument, rpcerr.InvalidSignature}:     {http.StatusBadRequest, rpcerr.InvalidSignature},
+	{codes.OutOfRange, ""}:                               {http.StatusBadRequest, rpcerr.ValidationFailed},
+	{codes.Unauthenticated, ""}:                          {http.StatusUnauthorized, rpcerr.Unauthorized},
+	{codes.Unauthenticated, rpcerr.InvalidCredentials}:   {http.StatusUnauthorized, rpcerr.InvalidCredentials},
+	{codes.Unauthenticated, rpcerr.InvalidToken}:         {http.StatusUnauthorized, rpcerr.InvalidToken},
+	{codes.PermissionDenied, ""}:                         {http.StatusForbidden, rpcerr.Forbidden},
+	{codes.NotFound, ""}:                                 {http.StatusNotFound, rpcerr.NotFound},
+	{codes.NotFound, rpcerr.WorkflowNotFound}:            {http.StatusNotFound, rpcerr.WorkflowNotFound},
+	{codes.AlreadyExists, ""}:                            {http.StatusConflict, rpcerr.Conflict},
+	{codes.AlreadyExists, rpcerr.EmailTaken}:             {http.StatusConflict, rpcerr.EmailTaken},
+	{codes.AlreadyExists, rpcerr.SlugTaken}:              {http.StatusConflict, rpcerr.SlugTaken},
+	{codes.FailedPrecondition, ""}:                       {http.StatusConflict, rpcerr.Conflict},
+	{codes.FailedPrecondition, rpcerr.InsufficientFunds}: {http.StatusPaymentRequired, rpcerr.InsufficientFunds},
+	{codes.FailedPrecondition, rpcerr.IdempotencyKeyReused}: {
+		http.StatusUnprocessableEntity, rpcerr.IdempotencyKeyReused,
+	},
+	{codes.FailedPrecondition, rpcerr.WorkflowFailed}: {http.StatusBadGateway, rpcerr.WorkflowFailed},
+	{codes.Aborted, ""}:                              {http.StatusConflict, rpcerr.Conflict},
+	{codes.Aborted, rpcerr.RequestInProgress}:        {http.StatusConflict, rpcerr.RequestInProgress},
+	{codes.Aborted, rpcerr.WorkflowFailed}:           {http.StatusBadGateway, rpcerr.WorkflowFailed},
+	{codes.ResourceExhausted, ""}:                    {http.StatusTooManyRequests, rpcerr.RateLimited},
+	{codes.Unavailable, ""}:                          {http.StatusServiceUnavailable, rpcerr.ServiceUnavailable},
+	{codes.Unavailable, rpcerr.PaymentProviderError}: {http.StatusBadGateway, rpcerr.PaymentProviderError},
+	{codes.Unavailable, rpcerr.WorkflowFailed}:       {http.StatusBadGateway, rpcerr.WorkflowFailed},
+	{codes.FailedPrecondition, rpcerr.PaymentProviderError}: {
+		http.StatusBadGateway, rpcerr.PaymentProviderError,
+	},
+	{codes.DeadlineExceeded, ""}: {http.StatusGatewayTimeout, CodeTimeout},
+	{codes.Canceled, ""}:         {http.StatusServiceUnavailable, rpcerr.ServiceUnavailable},
+}
+
+// internalMapping is what every unmapped code (Internal, Unknown, DataLoss,
+// Unimplemented, ...) becomes.
+var internalMapping = Mapping{http.StatusInternalServerError, rpcerr.Internal}
+
+// Override replaces the mapping of one reason on one route (e.g. an admin
+// adjustment's insufficient_funds is 422, not 402).
+type Override map[string]Mapping
+
+// Lookup returns the table row for a gRPC code and reason.
+func Lookup(c codes.Code, reason string, o Override) Mapping {
+	if m, ok := o[reason]; ok && reason != "" {
+		return m
+	}
+	if m, ok := table[rowKey{c, reason}]; ok {
+		return m
+	}
+	if m, ok := table[rowKey{c, ""}]; ok {
+		return m
+	}
+	return internalMapping
+}
+
+// IsStatus reports whether err carries a gRPC status.
+func IsStatus(err error) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &se)
+}
+
+// FromGRPC turns a service error into a problem. Messages of client errors
+// (4xx) are passed on as detail, as services write them for callers; 5xx
+// answers carry a generic detail so no internals leak.
+func FromGRPC(err error, o Override) *Problem {
+	st, _ := status.FromError(err)
+	reason := rpcerr.Reason(err)
+	m := Lookup(st.Code(), reason, o)
+	detail := st.Message()
+	if m.Status >= 500 {
+		detail = genericDetail(m)
+	}
+	p := New(m.Status, m.Code, detail)
+	for _, f := range rpcerr.Fields(err) {
+		p.Errors = append(p.Errors, FieldError{Field: f.Field, Message: f.Message})
+	}
+	if m.Status != http.StatusBadRequest {
+		p.Errors = nil
+	}
+	if m.Status == http.StatusTooManyRequests {
+		if d, ok := rpcerr.RetryAfter(err); ok {
+			p.RetryAfter = d
+		} else {
+			p.RetryAfter = time.Second
+		}
+	}
+	return p
+}
+
+func genericDetail(m Mapping) string {
+	switch m.Code {
+	case rpcerr.ServiceUnavailable:
+		return "A backend service is unavailable; retry later."
+	case rpcerr.PaymentProviderError:
+		return "The payment provider could not be reached or refused the request; retry later."
+	case rpcerr.WorkflowFailed:
+		return "The workflow failed; nothing was charged."
+	case CodeTimeout:
+		return "A backend service did not answer in time."
+	default:
+		return "An internal error occurred."
+	}
+}

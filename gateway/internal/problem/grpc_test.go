@@ -1,0 +1,91 @@
+package problem
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meterflow/meterflow/proto/rpcerr"
+)
+
+func TestFromGRPCTable(t *testing.T) {
+	t.Parallel()
+	adjust := Override{rpcerr.InsufficientFunds: {http.StatusUnprocessableEntity, rpcerr.InsufficientFunds}}
+	tests := []struct {
+		name       string
+		err        error
+		override   Override
+		wantStatus int
+		wantCode   string
+	}{
+		{"validation", rpcerr.Validation("bad", rpcerr.FieldViolation{Field: "email", Message: "invalid"}), nil, 400, "validation_failed"},
+		{"invalid argument without reason", status.Error(codes.InvalidArgument, "x"), nil, 400, "validation_failed"},
+		{"invalid signature", rpcerr.New(codes.InvalidArgument, rpcerr.InvalidSignature, "sig"), nil, 400, "invalid_signature"},
+		{"invalid credentials", rpcerr.New(codes.Unauthenticated, rpcerr.InvalidCredentials, "x"), nil, 401, "invalid_credentials"},
+		{"invalid token", rpcerr.New(codes.Unauthenticated, rpcerr.InvalidToken, "x"), nil, 401, "invalid_token"},
+		{"unauthenticated", rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "x"), nil, 401, "unauthorized"},
+		{"unauthenticated bare", status.Error(codes.Unauthenticated, "x"), nil, 401, "unauthorized"},
+		{"forbidden", rpcerr.New(codes.PermissionDenied, rpcerr.Forbidden, "x"), nil, 403, "forbidden"},
+		{"not found", rpcerr.New(codes.NotFound, rpcerr.NotFound, "x"), nil, 404, "not_found"},
+		{"workflow not found", rpcerr.New(codes.NotFound, rpcerr.WorkflowNotFound, "x"), nil, 404, "workflow_not_found"},
+		{"email taken", rpcerr.New(codes.AlreadyExists, rpcerr.EmailTaken, "x"), nil, 409, "email_taken"},
+		{"slug taken", rpcerr.New(codes.AlreadyExists, rpcerr.SlugTaken, "x"), nil, 409, "slug_taken"},
+		{"insufficient funds", rpcerr.New(codes.FailedPrecondition, rpcerr.InsufficientFunds, "x"), nil, 402, "insufficient_funds"},
+		{"insufficient funds on adjustment", rpcerr.New(codes.FailedPrecondition, rpcerr.InsufficientFunds, "x"), adjust, 422, "insufficient_funds"},
+		{"override leaves others alone", rpcerr.New(codes.NotFound, rpcerr.NotFound, "x"), adjust, 404, "not_found"},
+		{"idempotency key reused", rpcerr.New(codes.FailedPrecondition, rpcerr.IdempotencyKeyReused, "x"), nil, 422, "idempotency_key_reused"},
+		{"request in progress", rpcerr.New(codes.Aborted, rpcerr.RequestInProgress, "x"), nil, 409, "request_in_progress"},
+		{"rate limited", rpcerr.Throttled("slow down", 3*time.Second), nil, 429, "rate_limited"},
+		{"payment provider", rpcerr.New(codes.Unavailable, rpcerr.PaymentProviderError, "stripe down"), nil, 502, "payment_provider_error"},
+		{"workflow failed", rpcerr.New(codes.Aborted, rpcerr.WorkflowFailed, "x"), nil, 502, "workflow_failed"},
+		{"service down", status.Error(codes.Unavailable, "connection refused"), nil, 503, "service_unavailable"},
+		{"deadline", status.Error(codes.DeadlineExceeded, "slow"), nil, 504, "timeout"},
+		{"internal", status.Error(codes.Internal, "pq: relation users does not exist"), nil, 500, "internal"},
+		{"unknown", status.Error(codes.Unknown, "boom"), nil, 500, "internal"},
+		{"unimplemented", status.Error(codes.Unimplemented, "no"), nil, 500, "internal"},
+		{"data loss", status.Error(codes.DataLoss, "no"), nil, 500, "internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := FromGRPC(tt.err, tt.override)
+			if p.Status != tt.wantStatus || p.Code != tt.wantCode {
+				t.Fatalf("got %d %s, want %d %s", p.Status, p.Code, tt.wantStatus, tt.wantCode)
+			}
+			if p.Type != TypeBase+tt.wantCode || p.Title == "" {
+				t.Errorf("type %q title %q", p.Type, p.Title)
+			}
+			if p.Status >= 500 && strings.Contains(p.Detail, status.Convert(tt.err).Message()) {
+				t.Errorf("5xx detail leaks the service message: %q", p.Detail)
+			}
+		})
+	}
+}
+
+func TestFromGRPCDetails(t *testing.T) {
+	t.Parallel()
+	p := FromGRPC(rpcerr.Validation("bad input",
+		rpcerr.FieldViolation{Field: "email", Message: "not an email"},
+		rpcerr.FieldViolation{Field: "password", Message: "too short"}), nil)
+	if len(p.Errors) != 2 || p.Errors[0].Field != "email" || p.Errors[1].Message != "too short" {
+		t.Fatalf("errors = %+v", p.Errors)
+	}
+	if p.Detail != "bad input" {
+		t.Errorf("detail = %q", p.Detail)
+	}
+	r := FromGRPC(rpcerr.Throttled("x", 2500*time.Millisecond), nil)
+	if got := r.RetryAfterSeconds(); got != "3" {
+		t.Errorf("Retry-After = %s, want 3 (rounded up)", got)
+	}
+	if got := FromGRPC(status.Error(codes.ResourceExhausted, "x"), nil).RetryAfterSeconds(); got != "1" {
+		t.Errorf("Retry-After without RetryInfo = %s, want 1", got)
+	}
+	if IsStatus(errors.New("plain")) {
+		t.Error("a plain error is not a status")
+	}
+}
