@@ -1,0 +1,137 @@
+// Package app wires the wallet service: used by cmd/wallet and, in process,
+// by the gateway's end-to-end tests, exactly as in production.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/database"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/services/wallet/internal/grpcapi"
+	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
+	"github.com/meterflow/meterflow/services/wallet/internal/stripeclient"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
+	"github.com/meterflow/meterflow/services/wallet/migrations"
+)
+
+// WebhookTolerance is the oldest Stripe signature timestamp accepted.
+const WebhookTolerance = 300 * time.Second
+
+// App is a configured wallet service, ready to serve.
+type App struct {
+	// Registry holds the process's Prometheus metrics, served on MetricsAddr.
+	Registry *prometheus.Registry
+	// Wallet is the business service; tests and the CLI commands (verify,
+	// sweeps) call it directly.
+	Wallet *wallet.Service
+
+	cfg    Config
+	log    *slog.Logger
+	pool   *pgxpool.Pool
+	conns  []*grpc.ClientConn
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// New opens the database pool and builds the gRPC server. It does not
+// listen and does not migrate.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.warnings {
+		log.WarnContext(ctx, w)
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, pool: pool, Registry: telemetry.NewRegistry()}
+	keys := cfg.Keys
+	if keys == nil {
+		minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		conn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.conns = append(a.conns, conn)
+		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(conn))
+	}
+	store := postgres.New(pool)
+	a.Wallet = wallet.NewService(store, stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), wallet.Config{
+		Currency: cfg.Currency, TopUpMinCents: cfg.TopUpMinCents, TopUpMaxCents: cfg.TopUpMaxCents,
+		SuccessURL: cfg.CheckoutSuccessURL, CancelURL: cfg.CheckoutCancelURL,
+		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance,
+		HoldDefaultTTL: cfg.HoldDefaultTTL, HoldMaxTTL: 7 * 24 * time.Hour,
+		IdempotencyTTL: cfg.IdempotencyTTL, IdempotencyStale: 5 * time.Minute,
+	}, log, newWalletMetrics(a.Registry, store))
+	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
+		Logger:  log,
+		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
+		Auth: &callauth.Server{
+			Service: Service,
+			Secret:  cfg.InternalAuthSecret,
+			Users:   callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+			Policy:  grpcapi.Policy(),
+		},
+	})
+	walletv1.RegisterWalletServiceServer(a.grpc, grpcapi.NewServer(a.Wallet, log))
+	return a, nil
+}
+
+// Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) and
+// runs the hold and idempotency sweepers (when HoldSweepInterval > 0) until
+// ctx ends, then drains for up to cfg.ShutdownGrace.
+func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	grace := a.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	sweepCtx, stopSweeps := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if a.cfg.HoldSweepInterval > 0 {
+		wg.Go(func() { a.Wallet.RunSweepers(sweepCtx, a.cfg.HoldSweepInterval) })
+	}
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.MetricsHandler(a.Registry), grace)
+	stopSweeps()
+	wg.Wait()
+	return err
+}
+
+// Close releases the database pool and client connections.
+func (a *App) Close() {
+	for _, c := range a.conns {
+		_ = c.Close()
+	}
+	a.pool.Close()
+}
+
+// Migrate creates the database if it is missing and applies the migrations.
+func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	if databaseURL == "" {
+		return errors.New("DATABASE_URL is empty")
+	}
+	if err := database.EnsureDatabase(ctx, databaseURL); err != nil {
+		return err
+	}
+	return database.Migrate(ctx, databaseURL, migrations.FS, log)
+}

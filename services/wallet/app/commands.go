@@ -1,0 +1,107 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/meterflow/meterflow/proto/database"
+	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
+	"github.com/meterflow/meterflow/services/wallet/stripeevents"
+)
+
+// Mismatch is an account that breaks a ledger invariant (see Verify).
+type Mismatch = wallet.Mismatch
+
+// Verify checks every account of the database at databaseURL: the sum of its
+// ledger equals its balance, its held amount equals the sum of its open
+// holds, and its balance is not negative unless a withdrawal or chargeback
+// touched it. It returns the accounts that fail; `wallet verify` exits
+// non-zero when there is any.
+func Verify(ctx context.Context, databaseURL string) ([]Mismatch, error) {
+	pool, err := database.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	m, err := postgres.New(pool).Verify(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return m, nil
+}
+
+// DevPay finishes a pending top-up without Stripe: it reads the top-up from
+// the wallet database and posts a checkout.session.completed event for it,
+// signed with cfg.StripeWebhookSecret, to webhookURL (the gateway's
+// /v1/webhooks/stripe). It returns the HTTP status of the answer.
+func DevPay(ctx context.Context, cfg Config, topUpID, webhookURL string) (int, error) {
+	id, err := uuid.Parse(topUpID)
+	if err != nil {
+		return 0, fmt.Errorf("dev-pay: --topup must be a top-up id (UUID): %w", err)
+	}
+	if cfg.StripeWebhookSecret == "" {
+		return 0, fmt.Errorf("dev-pay: STRIPE_WEBHOOK_SECRET is empty")
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	t, err := postgres.New(pool).GetTopUp(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("dev-pay: top-up %s: %w", id, err)
+	}
+	if t.Status != wallet.TopUpPending || t.CheckoutSessionID == "" {
+		return 0, fmt.Errorf("dev-pay: top-up %s is %s (session %q); only a pending top-up with a session can be paid", id, t.Status, t.CheckoutSessionID)
+	}
+	payload := stripeevents.CheckoutSessionEvent("", "checkout.session.completed", stripeevents.Session{
+		ID: t.CheckoutSessionID, TopUpID: t.ID.String(), UserID: t.UserID.String(), AmountTotal: t.AmountCents,
+		Currency: t.Currency, PaymentStatus: "paid", PaymentIntentID: "pi_dev_" + t.ID.String(),
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(payload))
+	if err != nil {
+		return 0, fmt.Errorf("dev-pay: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", stripeevents.Sign(payload, cfg.StripeWebhookSecret, time.Now()))
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("dev-pay: post to %s: %w", webhookURL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("dev-pay: webhook answered %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	return resp.StatusCode, nil
+}
+
+// Healthcheck asks the standard gRPC health service at addr whether the
+// process is SERVING.
+func Healthcheck(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", addr, err)
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("healthcheck %s: %s", addr, resp.GetStatus())
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
+)
+
+// walletMetrics implements wallet.Metrics with Prometheus counters.
+type walletMetrics struct {
+	booked   *prometheus.CounterVec
+	webhooks *prometheus.CounterVec
+}
+
+func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletMetrics {
+	m := &walletMetrics{
+		booked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_ledger_cents_total",
+			Help: "Cents booked to the ledger, by kind (absolute values: deposits, fees, withdrawals, chargebacks, adjustments).",
+		}, []string{"kind", "direction"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_stripe_events_total",
+			Help: "Stripe webhook events handled, by type and result (applied, no_change, duplicate, unmatched, ignored, invalid_signature, malformed, error).",
+		}, []string{"type", "result"}),
+	}
+	openHolds := func(pick func(n, cents int64) int64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, cents, err := store.OpenHolds(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(pick(n, cents))
+		}
+	}
+	reg.MustRegister(m.booked, m.webhooks,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds", Help: "Holds currently open (computed at scrape; -1 if the database did not answer)."},
+			openHolds(func(n, _ int64) int64 { return n })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds_cents", Help: "Cents reserved by open holds (computed at scrape)."},
+			openHolds(func(_, c int64) int64 { return c })),
+	)
+	return m
+}
+
+// Booked implements wallet.Metrics.
+func (m *walletMetrics) Booked(kind string, cents int64) {
+	dir := "credit"
+	if cents < 0 {
+		dir, cents = "debit", -cents
+	}
+	m.booked.WithLabelValues(kind, dir).Add(float64(cents))
+}
+
+// WebhookEvent implements wallet.Metrics. Event types are bounded by what
+// Stripe sends to the endpoint (the endpoint's subscription), and only
+// signature-verified events reach here with their real type.
+func (m *walletMetrics) WebhookEvent(eventType, outcome string) {
+	m.webhooks.WithLabelValues(eventType, outcome).Inc()
+}

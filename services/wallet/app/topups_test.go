@@ -1,0 +1,174 @@
+package app_test
+
+import (
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	"github.com/meterflow/meterflow/proto/rpcerr"
+)
+
+func TestCreateTopUpIdempotency(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	user := uuid.NewString()
+	ctx := b.as(user, false)
+	req := &walletv1.CreateTopUpRequest{AmountCents: 1500, IdempotencyKey: "key-1", SuccessUrl: "https://app.example.com/ok"}
+	first, err := b.gateway.CreateTopUp(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.gateway.CreateTopUp(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(first, second) {
+		t.Fatalf("replay differs:\n%v\n%v", first, second)
+	}
+	if n := b.count(`SELECT count(*) FROM topups WHERE user_id = $1`, user); n != 1 {
+		t.Fatalf("top-ups (and so Stripe sessions) = %d, want 1", n)
+	}
+	// Same key, different body.
+	_, err = b.gateway.CreateTopUp(ctx, &walletv1.CreateTopUpRequest{AmountCents: 2000, IdempotencyKey: "key-1", SuccessUrl: "https://app.example.com/ok"})
+	wantErr(t, err, codes.FailedPrecondition, rpcerr.IdempotencyKeyReused)
+	// Keys are per user: another user's same key is a new request.
+	other := uuid.NewString()
+	if _, err := b.gateway.CreateTopUp(b.as(other, false), req); err != nil {
+		t.Fatal(err)
+	}
+	// No key: a new top-up every time.
+	for range 2 {
+		if _, err := b.gateway.CreateTopUp(ctx, &walletv1.CreateTopUpRequest{AmountCents: 1500}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.count(`SELECT count(*) FROM topups WHERE user_id = $1`, user); n != 3 {
+		t.Fatalf("top-ups = %d, want 3", n)
+	}
+}
+
+func TestCreateTopUpConcurrentSameKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	user := uuid.NewString()
+	ctx := b.as(user, false)
+	req := &walletv1.CreateTopUpRequest{AmountCents: 1000, IdempotencyKey: "same"}
+	var mu sync.Mutex
+	ids := map[string]bool{}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			resp, err := b.gateway.CreateTopUp(ctx, req)
+			switch {
+			case err == nil:
+				mu.Lock()
+				ids[resp.GetTopUp().GetId()] = true
+				mu.Unlock()
+			case isCode(err, codes.Aborted, rpcerr.RequestInProgress):
+			default:
+				t.Errorf("CreateTopUp: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(ids) != 1 {
+		t.Fatalf("distinct top-ups answered = %d, want 1", len(ids))
+	}
+	if n := b.count(`SELECT count(*) FROM topups WHERE user_id = $1`, user); n != 1 {
+		t.Fatalf("top-ups = %d, want 1", n)
+	}
+}
+
+func TestCreateTopUpValidation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := b.as(uuid.NewString(), false)
+	tests := []struct {
+		name  string
+		req   *walletv1.CreateTopUpRequest
+		field string
+	}{
+		{"below min", &walletv1.CreateTopUpRequest{AmountCents: 499}, "amount_cents"},
+		{"above max", &walletv1.CreateTopUpRequest{AmountCents: 100001}, "amount_cents"},
+		{"zero", &walletv1.CreateTopUpRequest{}, "amount_cents"},
+		{"relative success url", &walletv1.CreateTopUpRequest{AmountCents: 500, SuccessUrl: "/done"}, "success_url"},
+		{"javascript cancel url", &walletv1.CreateTopUpRequest{AmountCents: 500, CancelUrl: "javascript:alert(1)"}, "cancel_url"},
+		{"key too long", &walletv1.CreateTopUpRequest{AmountCents: 500, IdempotencyKey: string(make([]byte, 256))}, "idempotency_key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := b.gateway.CreateTopUp(ctx, tc.req)
+			wantErr(t, err, codes.InvalidArgument, rpcerr.ValidationFailed)
+			if f := rpcerr.Fields(err); len(f) != 1 || f[0].Field != tc.field {
+				t.Fatalf("fields = %v, want %s", f, tc.field)
+			}
+		})
+	}
+	if n := b.count(`SELECT count(*) FROM topups`); n != 0 {
+		t.Fatalf("top-ups = %d", n)
+	}
+	for _, amount := range []int64{500, 100000} {
+		if _, err := b.gateway.CreateTopUp(ctx, &walletv1.CreateTopUpRequest{AmountCents: amount}); err != nil {
+			t.Fatalf("amount %d: %v", amount, err)
+		}
+	}
+}
+
+func TestStripeUnreachableThenRetrySameKey(t *testing.T) {
+	t.Parallel()
+	// A port nothing listens on.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + lis.Addr().String()
+	lis.Close()
+	down := setup(t, func(o *options) { o.stripeBase = closed })
+	up := setup(t, func(o *options) { o.dbURL = down.dbURL; o.keys = down.keys })
+
+	user := uuid.NewString()
+	req := &walletv1.CreateTopUpRequest{AmountCents: 1000, IdempotencyKey: "retry-me"}
+	_, err = down.gateway.CreateTopUp(down.as(user, false), req)
+	wantErr(t, err, codes.Unavailable, rpcerr.PaymentProviderError)
+	if n := down.count(`SELECT count(*) FROM topups WHERE status <> 'failed'`); n != 0 {
+		t.Fatalf("top-ups left pending or paid = %d", n)
+	}
+	// Stripe is back (another replica on the same database): the same key works, once.
+	resp, err := up.gateway.CreateTopUp(up.as(user, false), req)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if resp.GetTopUp().GetStatus() != "pending" || resp.GetTopUp().GetCheckoutSessionId() == "" {
+		t.Fatalf("retry = %v", resp)
+	}
+	again, err := up.gateway.CreateTopUp(up.as(user, false), req)
+	if err != nil || !proto.Equal(again, resp) {
+		t.Fatalf("replay = %v, %v", again, err)
+	}
+	if n := up.count(`SELECT count(*) FROM topups WHERE checkout_session_id IS NOT NULL`); n != 1 {
+		t.Fatalf("sessions = %d, want 1", n)
+	}
+	// The failed attempt's top-up stays failed and never becomes paid.
+	up.wantBalance(user, 0, 0)
+}
+
+func TestGetTopUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	user := uuid.NewString()
+	tu := b.topUp(user, 600)
+	got, err := b.gateway.GetTopUp(b.as(user, false), &walletv1.GetTopUpRequest{Id: tu.GetId()})
+	if err != nil || got.GetTopUp().GetAmountCents() != 600 || got.GetTopUp().GetStatus() != "pending" || got.GetTopUp().GetCreatedAt() == nil {
+		t.Fatalf("GetTopUp = %v, %v", got, err)
+	}
+	for _, id := range []string{uuid.NewString(), "not-a-uuid", ""} {
+		_, err := b.gateway.GetTopUp(b.as(user, false), &walletv1.GetTopUpRequest{Id: id})
+		wantErr(t, err, codes.NotFound, rpcerr.NotFound)
+	}
+}

@@ -1,0 +1,31 @@
+package grpcapi
+
+import (
+	"github.com/meterflow/meterflow/proto/callauth"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+)
+
+// Policy says who may call each method (docs/trust-model.md). Hold
+// operations move a user's money without the user's token, so only the
+// workflow service may call them; the Stripe webhook comes only through the
+// gateway, and its payload is still verified against Stripe's signature.
+func Policy() callauth.Policy {
+	user := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.UserRequired}
+	admin := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.AdminRequired}
+	workflow := callauth.Rule{Callers: []string{"workflow"}, Access: callauth.ServiceOnly}
+	return callauth.Policy{
+		walletv1.WalletService_GetWallet_FullMethodName:             user,
+		walletv1.WalletService_ListTransactions_FullMethodName:      user,
+		walletv1.WalletService_CreateTopUp_FullMethodName:           user,
+		walletv1.WalletService_GetTopUp_FullMethodName:              user,
+		walletv1.WalletService_HandleStripeEvent_FullMethodName:     {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		walletv1.WalletService_Reserve_FullMethodName:               workflow,
+		walletv1.WalletService_Capture_FullMethodName:               workflow,
+		walletv1.WalletService_Release_FullMethodName:               workflow,
+		walletv1.WalletService_AdjustBalance_FullMethodName:         admin,
+		walletv1.WalletService_AdminListTransactions_FullMethodName: admin,
+		walletv1.WalletService_AdminGetWallets_FullMethodName:       admin,
+		walletv1.WalletService_ListAuditEvents_FullMethodName:       admin,
+		walletv1.WalletService_AdminGetStats_FullMethodName:         admin,
+	}
+}

@@ -1,0 +1,47 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
+)
+
+func TestToStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err    error
+		code   codes.Code
+		reason string
+	}{
+		{&wallet.ValidationError{Field: "amount_cents", Message: "too small"}, codes.InvalidArgument, rpcerr.ValidationFailed},
+		{fmt.Errorf("get top-up: %w", wallet.ErrNotFound), codes.NotFound, rpcerr.NotFound},
+		{fmt.Errorf("reserve: %w", wallet.ErrInsufficientFunds), codes.FailedPrecondition, rpcerr.InsufficientFunds},
+		{wallet.ErrIdempotencyKeyReused, codes.FailedPrecondition, rpcerr.IdempotencyKeyReused},
+		{wallet.ErrRequestInProgress, codes.Aborted, rpcerr.RequestInProgress},
+		{wallet.ErrHoldConflict, codes.FailedPrecondition, rpcerr.Conflict},
+		{fmt.Errorf("%w: too old", wallet.ErrInvalidSignature), codes.InvalidArgument, rpcerr.InvalidSignature},
+		{wallet.ErrMalformedEvent, codes.InvalidArgument, rpcerr.ValidationFailed},
+		{fmt.Errorf("%w: dial tcp: refused", wallet.ErrPaymentProvider), codes.Unavailable, rpcerr.PaymentProviderError},
+		{errors.New("commit: connection reset"), codes.Internal, rpcerr.Internal},
+		{context.Canceled, codes.Canceled, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			t.Parallel()
+			got := toStatus(tc.err)
+			if status.Code(got) != tc.code || rpcerr.Reason(got) != tc.reason {
+				t.Fatalf("toStatus(%v) = %s %q, want %s %q", tc.err, status.Code(got), rpcerr.Reason(got), tc.code, tc.reason)
+			}
+		})
+	}
+	if got := toStatus(errors.New("password=hunter2 host=db")); status.Convert(got).Message() != "internal error" {
+		t.Fatalf("internal errors leak their detail: %v", got)
+	}
+}

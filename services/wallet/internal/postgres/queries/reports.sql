@@ -1,0 +1,32 @@
+-- name: VerifyAccounts :many
+-- Every account whose ledger, holds or sign disagree with its balance.
+WITH ledger AS (
+    SELECT user_id, sum(amount_cents)::bigint AS total,
+           bool_or(kind IN ('withdrawal', 'chargeback')) AS may_be_negative
+    FROM transactions GROUP BY user_id
+), open_holds AS (
+    SELECT user_id, sum(amount_cents)::bigint AS total FROM holds WHERE status = 'held' GROUP BY user_id
+)
+SELECT a.user_id, a.balance_cents, a.held_cents,
+       COALESCE(l.total, 0)::bigint AS ledger_cents,
+       COALESCE(h.total, 0)::bigint AS open_holds_cents,
+       COALESCE(l.may_be_negative, false)::boolean AS may_be_negative
+FROM accounts a
+LEFT JOIN ledger l ON l.user_id = a.user_id
+LEFT JOIN open_holds h ON h.user_id = a.user_id
+WHERE a.balance_cents <> COALESCE(l.total, 0)
+   OR a.held_cents <> COALESCE(h.total, 0)
+   OR (a.balance_cents < 0 AND NOT COALESCE(l.may_be_negative, false));
+
+-- name: Stats :one
+SELECT
+    (SELECT COALESCE(sum(a.balance_cents), 0) FROM accounts a)::bigint AS total_balance_cents,
+    (SELECT COALESCE(sum(a.held_cents), 0) FROM accounts a)::bigint AS total_held_cents,
+    (SELECT count(*) FROM holds h WHERE h.status = 'held')::bigint AS open_holds,
+    (SELECT COALESCE(sum(t.amount_cents), 0) FROM transactions t WHERE t.kind = 'deposit' AND t.created_at >= @today::timestamptz)::bigint AS deposits_today_cents,
+    (SELECT COALESCE(-sum(t.amount_cents), 0) FROM transactions t WHERE t.kind = 'fee' AND t.created_at >= @today::timestamptz)::bigint AS fees_today_cents,
+    (SELECT COALESCE(sum(t.amount_cents), 0) FROM transactions t WHERE t.kind = 'deposit' AND t.created_at >= @month::timestamptz)::bigint AS deposits_30d_cents,
+    (SELECT COALESCE(-sum(t.amount_cents), 0) FROM transactions t WHERE t.kind = 'fee' AND t.created_at >= @month::timestamptz)::bigint AS fees_30d_cents;
+
+-- name: OpenHolds :one
+SELECT count(*)::bigint AS n, COALESCE(sum(amount_cents), 0)::bigint AS cents FROM holds WHERE status = 'held';

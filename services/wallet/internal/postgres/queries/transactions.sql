@@ -1,0 +1,33 @@
+-- name: InsertTransaction :one
+INSERT INTO transactions (id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING *;
+
+-- name: GetTransactionBySourceKey :one
+SELECT * FROM transactions WHERE source_key = $1;
+
+-- name: GetTransaction :one
+SELECT * FROM transactions WHERE id = $1;
+
+-- name: SourceKeyExists :one
+SELECT EXISTS (SELECT 1 FROM transactions WHERE source_key = $1);
+
+-- name: ListUserTransactions :many
+-- Keyset page, newest first; served by transactions_user_page / _user_kind_page.
+SELECT * FROM transactions
+WHERE user_id = @user_id
+  AND (@kind::text = '' OR kind = @kind::text)
+  AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT @row_limit;
+
+-- name: ListAllTransactions :many
+SELECT * FROM transactions
+WHERE (sqlc.narg('user_id')::uuid IS NULL OR user_id = sqlc.narg('user_id')::uuid)
+  AND (@kind::text = '' OR kind = @kind::text)
+  AND (@query::text = '' OR strpos(lower(description), lower(@query::text)) > 0 OR strpos(lower(reference_id), lower(@query::text)) > 0)
+  AND created_at >= @created_from::timestamptz
+  AND created_at < @created_to::timestamptz
+  AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT @row_limit;

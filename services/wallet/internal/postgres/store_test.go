@@ -1,0 +1,118 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
+	"github.com/meterflow/meterflow/services/wallet/migrations"
+)
+
+func TestBeginIdempotent(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.New(t, migrations.FS)
+	s := postgres.New(pool)
+	ctx := context.Background()
+	now := time.Now()
+	key := wallet.IdempotencyKey{UserID: uuid.New(), Scope: wallet.ScopeTopUp, Key: "k"}
+	begin := func(hash string, at time.Time) (wallet.IdempotencyState, uuid.UUID, error) {
+		id := uuid.New()
+		st, err := s.BeginIdempotent(ctx, wallet.IdempotencyBegin{
+			IdempotencyKey: key, RequestHash: []byte(hash), ResourceID: id,
+			StaleBefore: at.Add(-5 * time.Minute), ExpiredBefore: at.Add(-48 * time.Hour),
+		})
+		return st, id, err
+	}
+
+	st, id, err := begin("a", now)
+	if err != nil || st.Replay != nil || st.ResourceID != id {
+		t.Fatalf("first = %+v, %v", st, err)
+	}
+	first := id
+	if _, _, err := begin("a", now); !errors.Is(err, wallet.ErrRequestInProgress) {
+		t.Fatalf("repeat while processing: %v", err)
+	}
+	if _, _, err := begin("b", now); !errors.Is(err, wallet.ErrIdempotencyKeyReused) {
+		t.Fatalf("other request: %v", err)
+	}
+	// Ten minutes later the first request counts as abandoned: the repeat takes
+	// it over with the first request's resource id.
+	st, _, err = begin("a", now.Add(10*time.Minute))
+	if err != nil || st.ResourceID != first {
+		t.Fatalf("takeover = %+v, %v; want resource %s", st, err, first)
+	}
+	if _, _, err := begin("b", now.Add(10*time.Minute)); !errors.Is(err, wallet.ErrIdempotencyKeyReused) {
+		t.Fatalf("other request after takeover: %v", err)
+	}
+
+	// Completed: replayed, whatever the time within the TTL.
+	if _, err := s.CreateTopUp(ctx, wallet.TopUp{ID: first, UserID: key.UserID, AmountCents: 500, Currency: "usd"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttachCheckoutSession(ctx, first, wallet.CheckoutSession{ID: "cs_1", URL: "https://x"}, &key, []byte(`{"stored":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err = begin("a", now.Add(time.Hour))
+	if err != nil || string(st.Replay) != `{"stored":true}` {
+		t.Fatalf("replay = %+v, %v", st, err)
+	}
+	// Past the TTL the key is free again, even for another request.
+	st, id, err = begin("b", now.Add(49*time.Hour))
+	if err != nil || st.Replay != nil || st.ResourceID != id {
+		t.Fatalf("after TTL = %+v, %v", st, err)
+	}
+	if n, err := s.DeleteExpiredIdempotencyKeys(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("sweep = %d, %v", n, err)
+	}
+}
+
+func TestReleaseExpiredHoldsAcrossAccounts(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.New(t, migrations.FS)
+	s := postgres.New(pool)
+	ctx := context.Background()
+	users := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	for _, u := range users {
+		if _, err := s.Adjust(ctx, wallet.AdjustInput{ID: uuid.New(), AuditID: uuid.New(), ActorID: uuid.New(), UserID: u, AmountCents: 100, Reason: "seed", Currency: "usd"}); err != nil {
+			t.Fatal(err)
+		}
+		for i, exp := range []time.Duration{-time.Minute, -time.Second, time.Hour} {
+			if _, err := s.Reserve(ctx, wallet.ReserveInput{ID: uuid.New(), Key: u.String() + string(rune('a'+i)), UserID: u, AmountCents: 10, ExpiresAt: time.Now().Add(exp)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Batches of 4: two passes release the six expired holds, in any split.
+	total := 0
+	for {
+		n, err := s.ReleaseExpiredHolds(ctx, time.Now(), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	if total != 6 {
+		t.Fatalf("released %d, want 6", total)
+	}
+	ws, err := s.GetWallets(ctx, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if w := ws[u]; w.HeldCents != 10 || w.BalanceCents != 100 {
+			t.Fatalf("wallet %s = %+v", u, w)
+		}
+	}
+	if bad, err := s.Verify(ctx); err != nil || len(bad) != 0 {
+		t.Fatalf("verify = %+v, %v", bad, err)
+	}
+}

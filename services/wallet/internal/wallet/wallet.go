@@ -1,0 +1,167 @@
+// Package wallet holds the wallet's business rules: balances, holds, top-ups,
+// Stripe events and admin adjustments. It imports neither gRPC nor pgx; the
+// Store and PaymentProvider it needs are declared here and implemented by
+// internal/postgres and internal/stripeclient.
+package wallet
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Ledger kinds.
+const (
+	KindDeposit    = "deposit"
+	KindFee        = "fee"
+	KindWithdrawal = "withdrawal"
+	KindChargeback = "chargeback"
+	KindAdjustment = "adjustment"
+)
+
+// Hold statuses.
+const (
+	HoldHeld     = "held"
+	HoldCaptured = "captured"
+	HoldReleased = "released"
+)
+
+// Top-up statuses.
+const (
+	TopUpPending = "pending"
+	TopUpPaid    = "paid"
+	TopUpFailed  = "failed"
+	TopUpExpired = "expired"
+)
+
+// Idempotency scopes: one key space per user and route.
+const (
+	ScopeTopUp      = "topup"
+	ScopeAdjustment = "adjustment"
+)
+
+// Errors callers can cause; grpcapi maps each to one status.
+var (
+	// ErrNotFound: the hold, top-up or other object does not exist (or is not the caller's).
+	ErrNotFound = errors.New("not found")
+	// ErrInsufficientFunds: the available balance does not cover the amount.
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	// ErrIdempotencyKeyReused: the key was first used with a different request.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
+	// ErrRequestInProgress: the first request with this key has not finished.
+	ErrRequestInProgress = errors.New("a request with this idempotency key is still in progress")
+	// ErrHoldConflict: the hold is already in the opposite final state.
+	ErrHoldConflict = errors.New("hold is already settled the other way")
+	// ErrInvalidSignature: the Stripe-Signature header does not verify.
+	ErrInvalidSignature = errors.New("invalid Stripe signature")
+	// ErrMalformedEvent: a signed event lacks a field its handling needs.
+	ErrMalformedEvent = errors.New("stripe event lacks a required field")
+	// ErrPaymentProvider: Stripe could not be reached or refused the request.
+	ErrPaymentProvider = errors.New("payment provider error")
+)
+
+// ValidationError names one invalid input field.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+// Error implements error.
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+func invalid(field, msg string) error { return &ValidationError{Field: field, Message: msg} }
+
+// Wallet is one user's balance. Users without an account have a zero wallet.
+type Wallet struct {
+	UserID       uuid.UUID
+	BalanceCents int64
+	HeldCents    int64
+	Currency     string
+}
+
+// AvailableCents is what new holds may take.
+func (w Wallet) AvailableCents() int64 { return w.BalanceCents - w.HeldCents }
+
+// Transaction is one ledger row.
+type Transaction struct {
+	ID                uuid.UUID
+	UserID            uuid.UUID
+	Kind              string
+	AmountCents       int64
+	BalanceAfterCents int64
+	Description       string
+	ReferenceType     string
+	ReferenceID       string
+	CreatedAt         time.Time
+}
+
+// Hold reserves part of the available balance.
+type Hold struct {
+	ID            uuid.UUID
+	Key           string
+	UserID        uuid.UUID
+	AmountCents   int64
+	Status        string
+	ExpiresAt     time.Time
+	Description   string
+	ReferenceType string
+	ReferenceID   string
+	CreatedAt     time.Time
+}
+
+// TopUp is a Stripe Checkout payment into a wallet, with the bookkeeping that
+// makes repeated Stripe events harmless.
+type TopUp struct {
+	ID                uuid.UUID
+	UserID            uuid.UUID
+	AmountCents       int64
+	Currency          string
+	Status            string
+	CheckoutSessionID string
+	CheckoutURL       string
+	PaymentIntentID   string
+	CreditedCents     int64
+	Credited          bool
+	// AmountRefundedCents is the largest cumulative refund seen, all debited.
+	AmountRefundedCents int64
+	// ChargebackCents is the sum of lost disputes, all debited.
+	ChargebackCents int64
+	CreatedAt       time.Time
+}
+
+// AuditEvent records one admin action.
+type AuditEvent struct {
+	ID         uuid.UUID
+	ActorID    uuid.UUID
+	Action     string
+	TargetType string
+	TargetID   string
+	Reason     string
+	Before     []byte
+	After      []byte
+	CreatedAt  time.Time
+}
+
+// Stats are money totals for the admin console.
+type Stats struct {
+	TotalBalanceCents  int64
+	TotalHeldCents     int64
+	OpenHolds          int64
+	DepositsTodayCents int64
+	FeesTodayCents     int64
+	Deposits30dCents   int64
+	Fees30dCents       int64
+}
+
+// Mismatch is an account that breaks a ledger invariant.
+type Mismatch struct {
+	UserID         uuid.UUID
+	BalanceCents   int64
+	LedgerCents    int64
+	HeldCents      int64
+	OpenHoldsCents int64
+	// NegativeWithoutCause: the balance is below zero but no withdrawal or
+	// chargeback ever touched the account.
+	NegativeWithoutCause bool
+}

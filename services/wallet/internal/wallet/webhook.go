@@ -1,0 +1,256 @@
+package wallet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/stripe/stripe-go/v76/webhook"
+)
+
+// Stripe event types the wallet acts on.
+const (
+	EventCheckoutCompleted      = "checkout.session.completed"
+	EventCheckoutAsyncSucceeded = "checkout.session.async_payment_succeeded"
+	EventCheckoutAsyncFailed    = "checkout.session.async_payment_failed"
+	EventCheckoutExpired        = "checkout.session.expired"
+	EventChargeRefunded         = "charge.refunded"
+	EventChargeDisputeClosed    = "charge.dispute.closed"
+	topUpMetadataKey            = "topup_id"
+	referenceTopUp              = "topup"
+	maxEventPayloadBytes        = 1 << 20
+	disputeLost                 = "lost"
+	checkoutPaymentStatusPaid   = "paid"
+	outcomeInvalidSignature     = "invalid_signature"
+	outcomeMalformed            = "malformed"
+	outcomeFailed               = "error"
+	descriptionDeposit          = "Wallet top-up"
+	descriptionRefund           = "Refund of a top-up"
+	descriptionChargeback       = "Lost dispute on a top-up"
+)
+
+// The minimal shapes read from events. They are parsed by hand, not by
+// stripe-go's Event type, so any api_version works as long as these fields
+// are there.
+type stripeEvent struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Data struct {
+		Object json.RawMessage `json:"object"`
+	} `json:"data"`
+}
+
+type checkoutSessionObject struct {
+	ID                string            `json:"id"`
+	ClientReferenceID string            `json:"client_reference_id"`
+	Metadata          map[string]string `json:"metadata"`
+	AmountTotal       *int64            `json:"amount_total"`
+	Currency          string            `json:"currency"`
+	PaymentStatus     string            `json:"payment_status"`
+	PaymentIntent     expandableID      `json:"payment_intent"`
+}
+
+type chargeObject struct {
+	ID             string       `json:"id"`
+	PaymentIntent  expandableID `json:"payment_intent"`
+	AmountRefunded *int64       `json:"amount_refunded"`
+}
+
+type disputeObject struct {
+	ID            string       `json:"id"`
+	Status        string       `json:"status"`
+	Amount        *int64       `json:"amount"`
+	PaymentIntent expandableID `json:"payment_intent"`
+}
+
+// expandableID reads a Stripe reference that is either an id string or an
+// expanded object with an "id".
+type expandableID string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (e *expandableID) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*e = ""
+		return nil
+	}
+	if len(b) > 0 && b[0] == '{' {
+		var o struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*e = expandableID(o.ID)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*e = expandableID(s)
+	return nil
+}
+
+// HandleStripeEvent verifies a webhook's signature (300 s tolerance) before
+// reading anything, then applies the event exactly once. Events for sessions
+// or payments this deployment did not create, and types it does not handle,
+// succeed without writing. An error from the database is returned so the
+// webhook answers 5xx and Stripe retries.
+func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signature string) error {
+	if len(payload) > maxEventPayloadBytes {
+		return invalid("payload", "larger than 1 MiB")
+	}
+	if err := webhook.ValidatePayloadWithTolerance(payload, signature, s.cfg.WebhookSecret, s.cfg.WebhookTolerance); err != nil {
+		s.metrics.WebhookEvent("unknown", outcomeInvalidSignature)
+		return fmt.Errorf("%w: %w", ErrInvalidSignature, err)
+	}
+	var ev stripeEvent
+	if err := json.Unmarshal(payload, &ev); err != nil || ev.ID == "" || ev.Type == "" {
+		s.metrics.WebhookEvent("unknown", outcomeMalformed)
+		return fmt.Errorf("%w: event id, type or JSON", ErrMalformedEvent)
+	}
+	log := s.log.With("event_id", ev.ID, "event_type", ev.Type)
+	res, err := s.applyEvent(ctx, ev)
+	switch {
+	case errors.Is(err, ErrMalformedEvent):
+		s.metrics.WebhookEvent(ev.Type, outcomeMalformed)
+		log.ErrorContext(ctx, "signed Stripe event lacks needed fields", "err", err)
+		return err
+	case err != nil:
+		s.metrics.WebhookEvent(ev.Type, outcomeFailed)
+		return fmt.Errorf("stripe event %s: %w", ev.ID, err)
+	}
+	s.metrics.WebhookEvent(ev.Type, res.Outcome)
+	for _, t := range res.Written {
+		s.metrics.Booked(t.Kind, t.AmountCents)
+		log.InfoContext(ctx, "ledger row booked from Stripe", "kind", t.Kind, "amount_cents", t.AmountCents, "user_id", t.UserID, "topup_id", res.TopUp.ID)
+	}
+	if res.Outcome == OutcomeUnmatched {
+		log.InfoContext(ctx, "Stripe event for an unknown session or payment acknowledged")
+	}
+	return nil
+}
+
+func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, error) {
+	ref := EventRef{ID: ev.ID, Type: ev.Type}
+	log := s.log.With("event_id", ev.ID, "event_type", ev.Type)
+	switch ev.Type {
+	case EventCheckoutCompleted, EventCheckoutAsyncSucceeded, EventCheckoutAsyncFailed, EventCheckoutExpired:
+		var obj checkoutSessionObject
+		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" {
+			return EventResult{}, fmt.Errorf("%w: checkout session id", ErrMalformedEvent)
+		}
+		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{CheckoutSessionID: obj.ID}, func(t TopUp) (TopUpChange, error) {
+			return decideCheckout(ctx, log, ev.Type, obj, t)
+		})
+	case EventChargeRefunded:
+		var obj chargeObject
+		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.PaymentIntent == "" || obj.AmountRefunded == nil {
+			return EventResult{}, fmt.Errorf("%w: charge payment_intent and amount_refunded", ErrMalformedEvent)
+		}
+		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{PaymentIntentID: string(obj.PaymentIntent)}, func(t TopUp) (TopUpChange, error) {
+			return decideRefund(obj, t), nil
+		})
+	case EventChargeDisputeClosed:
+		var obj disputeObject
+		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" || obj.Status == "" {
+			return EventResult{}, fmt.Errorf("%w: dispute id and status", ErrMalformedEvent)
+		}
+		if obj.Status != disputeLost {
+			return EventResult{Outcome: OutcomeIgnored}, nil
+		}
+		if obj.PaymentIntent == "" || obj.Amount == nil || *obj.Amount <= 0 {
+			return EventResult{}, fmt.Errorf("%w: dispute payment_intent and amount", ErrMalformedEvent)
+		}
+		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{PaymentIntentID: string(obj.PaymentIntent)}, func(t TopUp) (TopUpChange, error) {
+			return decideDispute(obj, t), nil
+		})
+	default:
+		return EventResult{Outcome: OutcomeIgnored}, nil
+	}
+}
+
+// ErrNotOurs is returned by decide functions for events that name one of our
+// sessions but not our top-up or user: the store rolls back and reports the
+// event as unmatched.
+var ErrNotOurs = errors.New("event does not belong to this top-up")
+
+// unchanged returns t's bookkeeping as a change that changes nothing.
+func unchanged(t TopUp) TopUpChange {
+	return TopUpChange{
+		Status: t.Status, PaymentIntentID: t.PaymentIntentID, Credited: t.Credited, CreditedCents: t.CreditedCents,
+		AmountRefundedCents: t.AmountRefundedCents, ChargebackCents: t.ChargebackCents,
+	}
+}
+
+// decideCheckout applies a Checkout Session event to our top-up row. We
+// trust only our row: the session id found it, and the metadata top-up id and
+// the client_reference_id must name the same top-up and user, so one user's
+// session can never credit another.
+func decideCheckout(ctx context.Context, log interface {
+	ErrorContext(context.Context, string, ...any)
+}, typ string, obj checkoutSessionObject, t TopUp) (TopUpChange, error) {
+	if obj.Metadata[topUpMetadataKey] != t.ID.String() || obj.ClientReferenceID != t.UserID.String() {
+		log.ErrorContext(ctx, "Stripe session does not match our top-up; ignored", "topup_id", t.ID, "session_id", obj.ID)
+		return TopUpChange{}, ErrNotOurs
+	}
+	c := unchanged(t)
+	if c.PaymentIntentID == "" {
+		c.PaymentIntentID = string(obj.PaymentIntent)
+	}
+	credit := typ == EventCheckoutAsyncSucceeded || (typ == EventCheckoutCompleted && obj.PaymentStatus == checkoutPaymentStatusPaid)
+	switch {
+	case credit && !t.Credited:
+		if obj.AmountTotal == nil || *obj.AmountTotal <= 0 {
+			return TopUpChange{}, fmt.Errorf("%w: amount_total", ErrMalformedEvent)
+		}
+		amount := *obj.AmountTotal
+		if amount != t.AmountCents {
+			log.ErrorContext(ctx, "Stripe charged a different amount than requested; crediting what Stripe reports",
+				"topup_id", t.ID, "requested_cents", t.AmountCents, "amount_total", amount, "currency", obj.Currency)
+		}
+		c.Status, c.Credited, c.CreditedCents = TopUpPaid, true, amount
+		c.Entries = append(c.Entries, LedgerEntry{
+			Kind: KindDeposit, AmountCents: amount, Description: descriptionDeposit,
+			ReferenceType: referenceTopUp, ReferenceID: t.ID.String(), SourceKey: "deposit:" + t.ID.String(),
+		})
+	case typ == EventCheckoutAsyncFailed && t.Status == TopUpPending:
+		c.Status = TopUpFailed
+	case typ == EventCheckoutExpired && t.Status == TopUpPending:
+		c.Status = TopUpExpired
+	}
+	return c, nil
+}
+
+// decideRefund debits only the increase of the cumulative refunded amount
+// over the largest one seen, so repeated and out-of-order events never debit
+// twice.
+func decideRefund(obj chargeObject, t TopUp) TopUpChange {
+	c := unchanged(t)
+	refunded := *obj.AmountRefunded
+	if refunded <= t.AmountRefundedCents {
+		return c
+	}
+	delta := refunded - t.AmountRefundedCents
+	c.AmountRefundedCents = refunded
+	c.Entries = append(c.Entries, LedgerEntry{
+		Kind: KindWithdrawal, AmountCents: -delta, Description: descriptionRefund,
+		ReferenceType: referenceTopUp, ReferenceID: t.ID.String(),
+		SourceKey: fmt.Sprintf("withdrawal:%s:%d", t.ID, refunded),
+	})
+	return c
+}
+
+// decideDispute debits a lost dispute's amount once per dispute.
+func decideDispute(obj disputeObject, t TopUp) TopUpChange {
+	c := unchanged(t)
+	c.ChargebackCents += *obj.Amount
+	c.Entries = append(c.Entries, LedgerEntry{
+		Kind: KindChargeback, AmountCents: -*obj.Amount, Description: descriptionChargeback,
+		ReferenceType: referenceTopUp, ReferenceID: t.ID.String(), SourceKey: "chargeback:" + obj.ID,
+	})
+	return c
+}

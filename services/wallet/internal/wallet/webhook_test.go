@@ -1,0 +1,111 @@
+package wallet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestExpandableID(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{`"pi_1"`: "pi_1", `{"id":"pi_2","object":"payment_intent"}`: "pi_2", `null`: ""} {
+		var got struct {
+			PI expandableID `json:"pi"`
+		}
+		if err := json.Unmarshal([]byte(`{"pi":`+in+`}`), &got); err != nil || string(got.PI) != want {
+			t.Fatalf("%s: got %q, %v; want %q", in, got.PI, err, want)
+		}
+	}
+}
+
+func TestDecideCheckout(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	user := uuid.New()
+	pending := TopUp{ID: uuid.New(), UserID: user, AmountCents: 1000, Status: TopUpPending}
+	paid := pending
+	paid.Status, paid.Credited, paid.CreditedCents = TopUpPaid, true, 1000
+	amount := int64(1000)
+	obj := func(status string) checkoutSessionObject {
+		return checkoutSessionObject{ID: "cs_1", ClientReferenceID: user.String(), Metadata: map[string]string{"topup_id": pending.ID.String()},
+			AmountTotal: &amount, PaymentStatus: status, PaymentIntent: "pi_1"}
+	}
+	tests := []struct {
+		name       string
+		typ        string
+		obj        checkoutSessionObject
+		t          TopUp
+		wantStatus string
+		wantCredit int64
+		wantErr    error
+	}{
+		{"completed paid credits", EventCheckoutCompleted, obj("paid"), pending, TopUpPaid, 1000, nil},
+		{"completed unpaid waits", EventCheckoutCompleted, obj("unpaid"), pending, TopUpPending, 0, nil},
+		{"async succeeded credits", EventCheckoutAsyncSucceeded, obj("paid"), pending, TopUpPaid, 1000, nil},
+		{"second credit is a no-op", EventCheckoutAsyncSucceeded, obj("paid"), paid, TopUpPaid, 0, nil},
+		{"async failed", EventCheckoutAsyncFailed, obj("unpaid"), pending, TopUpFailed, 0, nil},
+		{"expired", EventCheckoutExpired, obj("unpaid"), pending, TopUpExpired, 0, nil},
+		{"expired never downgrades paid", EventCheckoutExpired, obj("unpaid"), paid, TopUpPaid, 0, nil},
+		{"other user", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.ClientReferenceID = uuid.NewString(); return o }(), pending, "", 0, ErrNotOurs},
+		{"other top-up", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.Metadata = nil; return o }(), pending, "", 0, ErrNotOurs},
+		{"no amount", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.AmountTotal = nil; return o }(), pending, "", 0, ErrMalformedEvent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := decideCheckout(context.Background(), log, tc.typ, tc.obj, tc.t)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.Status != tc.wantStatus {
+				t.Fatalf("change = %+v, %v; want status %s", c, err, tc.wantStatus)
+			}
+			var credited int64
+			for _, e := range c.Entries {
+				credited += e.AmountCents
+			}
+			if credited != tc.wantCredit {
+				t.Fatalf("credited %d, want %d", credited, tc.wantCredit)
+			}
+		})
+	}
+}
+
+func TestDecideRefund(t *testing.T) {
+	t.Parallel()
+	top := TopUp{ID: uuid.New(), AmountRefundedCents: 300}
+	for refunded, want := range map[int64]int64{200: 0, 300: 0, 500: -200, 1000: -700} {
+		r := refunded
+		c := decideRefund(chargeObject{AmountRefunded: &r}, top)
+		var got int64
+		for _, e := range c.Entries {
+			got += e.AmountCents
+		}
+		if got != want || (want != 0 && c.AmountRefundedCents != refunded) {
+			t.Fatalf("refunded %d: debit %d (seen %d), want %d", refunded, got, c.AmountRefundedCents, want)
+		}
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := Cursor{CreatedAt: mustTime(t, "2026-11-25T20:00:00.123456Z"), ID: uuid.New()}
+	got, err := ParseCursor(c.Encode())
+	if err != nil || !got.CreatedAt.Equal(c.CreatedAt) || got.ID != c.ID {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"!!", "e30", "bm9wZQ"} {
+		var ve *ValidationError
+		if _, err := ParseCursor(bad); !errors.As(err, &ve) || ve.Field != "cursor" {
+			t.Fatalf("ParseCursor(%q) = %v", bad, err)
+		}
+	}
+}
