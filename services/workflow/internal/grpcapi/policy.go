@@ -23,5 +23,6 @@ func Policy() callauth.Policy {
 		workflowv1.WorkflowService_AdminCreateWorkflow_FullMethodName: admin,
 		workflowv1.WorkflowService_AdminUpdateWorkflow_FullMethodName: admin,
 		workflowv1.WorkflowService_ListAuditEvents_FullMethodName:     admin,
+		workflowv1.WorkflowService_AdminGetRunStats_FullMethodName:    admin,
 	}
 }

@@ -25,6 +25,10 @@ type Store interface {
 	GetRun(ctx context.Context, id uuid.UUID) (Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
 	ListUnsettled(ctx context.Context, deadlineBefore time.Time, limit int) ([]Run, error)
+	// RunStats counts the runs created at or after since by status and
+	// returns at most topFailing workflows with failed runs in that window,
+	// both from one snapshot.
+	RunStats(ctx context.Context, since time.Time, topFailing int) (RunStats, error)
 
 	MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string) (Run, error)
 	MarkHeld(ctx context.Context, id uuid.UUID) (Run, error)

@@ -13,6 +13,40 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const countRunsByStatus = `-- name: CountRunsByStatus :many
+SELECT status, count(*)::bigint AS runs
+FROM runs
+WHERE created_at >= $1
+GROUP BY status
+`
+
+type CountRunsByStatusRow struct {
+	Status string
+	Runs   int64
+}
+
+// Runs created at or after since, per status; the window is a range scan of
+// runs_created.
+func (q *Queries) CountRunsByStatus(ctx context.Context, db DBTX, since time.Time) ([]CountRunsByStatusRow, error) {
+	rows, err := db.Query(ctx, countRunsByStatus, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CountRunsByStatusRow{}
+	for rows.Next() {
+		var i CountRunsByStatusRow
+		if err := rows.Scan(&i.Status, &i.Runs); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getRun = `-- name: GetRun :one
 SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at FROM runs WHERE id = $1
 `
@@ -575,4 +609,49 @@ func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessP
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const topFailingWorkflows = `-- name: TopFailingWorkflows :many
+SELECT workflow_slug,
+       (count(*) FILTER (WHERE status = 'failed'))::bigint AS failed,
+       count(*)::bigint AS total
+FROM runs
+WHERE created_at >= $1
+GROUP BY workflow_slug
+HAVING count(*) FILTER (WHERE status = 'failed') > 0
+ORDER BY failed DESC, workflow_slug
+LIMIT $2
+`
+
+type TopFailingWorkflowsParams struct {
+	Since   time.Time
+	MaxRows int32
+}
+
+type TopFailingWorkflowsRow struct {
+	WorkflowSlug string
+	Failed       int64
+	Total        int64
+}
+
+// The workflows with the most failed runs created at or after since (only
+// workflows that failed at least once), most failures first, then by slug.
+func (q *Queries) TopFailingWorkflows(ctx context.Context, db DBTX, arg TopFailingWorkflowsParams) ([]TopFailingWorkflowsRow, error) {
+	rows, err := db.Query(ctx, topFailingWorkflows, arg.Since, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TopFailingWorkflowsRow{}
+	for rows.Next() {
+		var i TopFailingWorkflowsRow
+		if err := rows.Scan(&i.WorkflowSlug, &i.Failed, &i.Total); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -80,3 +80,24 @@ SELECT * FROM runs
 WHERE hold_state IN ('pending', 'held', 'capturing', 'releasing') AND deadline_at < $1
 ORDER BY deadline_at
 LIMIT $2;
+
+-- name: CountRunsByStatus :many
+-- Runs created at or after since, per status; the window is a range scan of
+-- runs_created.
+SELECT status, count(*)::bigint AS runs
+FROM runs
+WHERE created_at >= sqlc.arg(since)
+GROUP BY status;
+
+-- name: TopFailingWorkflows :many
+-- The workflows with the most failed runs created at or after since (only
+-- workflows that failed at least once), most failures first, then by slug.
+SELECT workflow_slug,
+       (count(*) FILTER (WHERE status = 'failed'))::bigint AS failed,
+       count(*)::bigint AS total
+FROM runs
+WHERE created_at >= sqlc.arg(since)
+GROUP BY workflow_slug
+HAVING count(*) FILTER (WHERE status = 'failed') > 0
+ORDER BY failed DESC, workflow_slug
+LIMIT sqlc.arg(max_rows);
