@@ -17,7 +17,7 @@ const Service = "gateway"
 // DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
 // production (a warning is logged); the services use the same value, so a
 // local stack works without settings. Production refuses to start without it.
-const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"
+const DevInternalAuthSecret = callauth.DevInternalAuthSecret
 
 // Config is everything the gateway needs; ConfigFromEnv reads it from the
 // environment (see README), tests build it directly.

@@ -152,3 +152,8 @@ func (v AccessVerifier) Verify(ctx context.Context, token string) (Principal, er
 	}
 	return Principal{UserID: claims.Subject, Admin: claims.Admin, ExpiresAt: claims.ExpiresAt.Time, Token: token}, nil
 }
+
+// DevInternalAuthSecret is the INTERNAL_AUTH_SECRET every process uses when
+// the variable is unset outside production (each logs a warning), so a local
+// stack works without settings. Production refuses to start with it.
+const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"

@@ -17,7 +17,7 @@ const Service = "identity"
 
 // DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
 // production (a warning is logged); production refuses to start without it.
-const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"
+const DevInternalAuthSecret = callauth.DevInternalAuthSecret
 
 // Argon2Params are the argon2id cost parameters of new password hashes.
 type Argon2Params struct {

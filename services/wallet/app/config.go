@@ -16,7 +16,7 @@ const Service = "wallet"
 
 // DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
 // production (a warning is logged); production refuses to start without it.
-const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"
+const DevInternalAuthSecret = callauth.DevInternalAuthSecret
 
 // Development defaults of the Stripe settings. DevStripeSecretKey is what
 // stripe-mock accepts; DevWebhookSecret is what `wallet dev-pay` signs with.

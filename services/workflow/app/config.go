@@ -18,7 +18,7 @@ const Service = "workflow"
 
 // DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
 // production (a warning is logged); production refuses to start without it.
-const DevInternalAuthSecret = "meterflow-development-internal-auth-secret-not-for-production"
+const DevInternalAuthSecret = callauth.DevInternalAuthSecret
 
 // DevSecretsKey is WORKFLOW_SECRETS_KEY (base64) when it is unset outside
 // production (a warning is logged). Secrets sealed with it are not secret.
