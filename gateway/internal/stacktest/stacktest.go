@@ -44,6 +44,9 @@ type Options struct {
 	AuthPerMinute int // default 1000, so only tests about it hit it
 	RunsPerMinute int // default 10, as in production
 	APIPerMinute  int // default 600
+	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
+	// the local Redis. A dead address runs the gateway on its fallback limiter.
+	RedisURL string
 }
 
 // Stack is a running product.
@@ -54,9 +57,12 @@ type Stack struct {
 	IdentityAddr, WalletAddr, WorkflowAddr string
 	// IdentityConfig is identity's config (for identity.CreateAdmin).
 	IdentityConfig identity.Config
-	Gateway        *gateway.App
-	Wallet         *wallet.App
-	Workflow       *workflow.App
+	// Gateway, Identity, Wallet and Workflow are the running apps; each
+	// Registry (the gateway's AdminHandler) is that process's /metrics.
+	Gateway  *gateway.App
+	Identity *identity.App
+	Wallet   *wallet.App
+	Workflow *workflow.App
 }
 
 func listen(t testing.TB) net.Listener {
@@ -93,6 +99,9 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	if o.APIPerMinute == 0 {
 		o.APIPerMinute = 600
+	}
+	if o.RedisURL == "" {
+		o.RedisURL = redisURL()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -131,6 +140,7 @@ func Start(t testing.TB, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.Identity = ida
 	closers = append(closers, ida.Close)
 	serve("identity", idLis, ida.Serve)
 
@@ -174,7 +184,7 @@ func Start(t testing.TB, o Options) *Stack {
 
 	gw, err := gateway.New(ctx, gateway.Config{
 		Env: "development", IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, WorkflowAddr: s.WorkflowAddr,
-		RedisURL: redisURL(), RateLimitPrefix: "stacktest:" + randomHex() + ":",
+		RedisURL: o.RedisURL, RateLimitPrefix: "stacktest:" + randomHex() + ":",
 		AuthPerMinute: o.AuthPerMinute, RunsPerMinute: o.RunsPerMinute, APIPerMinute: o.APIPerMinute,
 		InternalAuthSecret: []byte(Secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api",
 		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
