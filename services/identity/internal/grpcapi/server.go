@@ -130,6 +130,18 @@ func (s *Server) ListAuditEvents(ctx context.Context, req *identityv1.ListAuditE
 	return out, nil
 }
 
+// AdminGetUserStats implements identityv1.IdentityServiceServer.
+func (s *Server) AdminGetUserStats(ctx context.Context, _ *identityv1.AdminGetUserStatsRequest) (*identityv1.AdminGetUserStatsResponse, error) {
+	st, err := s.svc.UserStats(ctx, callerID(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &identityv1.AdminGetUserStatsResponse{
+		UsersTotal: st.Total, UsersActive: st.Active, Admins: st.Admins,
+		NewUsersToday: st.NewToday, NewUsers_30D: st.New30d,
+	}, nil
+}
+
 // GetSigningKeys implements identityv1.IdentityServiceServer.
 func (s *Server) GetSigningKeys(ctx context.Context, _ *identityv1.GetSigningKeysRequest) (*identityv1.GetSigningKeysResponse, error) {
 	keys, err := s.svc.SigningKeys(ctx)

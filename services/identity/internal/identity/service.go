@@ -266,6 +266,22 @@ func (s *Service) ListAuditEvents(ctx context.Context, callerID, targetID string
 	return paginate(events, n, func(e AuditEvent) Cursor { return Cursor{CreatedAt: e.CreatedAt, ID: e.ID} }), nil
 }
 
+// UserStats counts users for the admin overview. Admin. "Today" starts at
+// 00:00 UTC, like the wallet's money totals, so the overview's numbers share
+// one calendar.
+func (s *Service) UserStats(ctx context.Context, callerID string) (UserStats, error) {
+	if err := s.requireAdmin(ctx, callerID); err != nil {
+		return UserStats{}, err
+	}
+	now := s.now().UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	st, err := s.store.UserStats(ctx, today, now.Add(-30*24*time.Hour))
+	if err != nil {
+		return UserStats{}, fmt.Errorf("user stats: %w", err)
+	}
+	return st, nil
+}
+
 // CreateAdmin makes email an admin from the command line: an existing user
 // (any letter case) is promoted and keeps its password; otherwise a new
 // active admin is created with password. Both write an audit event with

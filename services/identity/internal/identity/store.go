@@ -68,6 +68,9 @@ type Store interface {
 	// in one transaction.
 	UpdateUser(ctx context.Context, ch UserChange, now time.Time) (User, error)
 	ListAuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	// UserStats counts users; users created at or after todayStart and
+	// since30d count as new today and new in 30 days.
+	UserStats(ctx context.Context, todayStart, since30d time.Time) (UserStats, error)
 
 	// ActivateSigningKey registers kid as the active key (re-activating it if
 	// it was retired) and retires every other active key.
@@ -78,4 +81,10 @@ type Store interface {
 	// Prune deletes refresh tokens that expired before tokensExpiredBefore
 	// and failure counters last touched before failuresBefore.
 	Prune(ctx context.Context, tokensExpiredBefore, failuresBefore time.Time) (tokens, failures int64, err error)
+}
+
+// UserStats are the user counts of the admin overview.
+type UserStats struct {
+	Total, Active, Admins int64
+	NewToday, New30d      int64
 }

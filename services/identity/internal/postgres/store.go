@@ -217,6 +217,15 @@ func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 	return s.q.ResetLoginThrottle(ctx, s.pool, key)
 }
 
+// UserStats implements identity.Store.
+func (s *Store) UserStats(ctx context.Context, todayStart, since30d time.Time) (identity.UserStats, error) {
+	r, err := s.q.UserStats(ctx, s.pool, db.UserStatsParams{TodayStart: todayStart, Since30d: since30d})
+	if err != nil {
+		return identity.UserStats{}, err
+	}
+	return identity.UserStats{Total: r.UsersTotal, Active: r.UsersActive, Admins: r.Admins, NewToday: r.NewToday, New30d: r.New30d}, nil
+}
+
 // ListUsers implements identity.Store.
 func (s *Store) ListUsers(ctx context.Context, q identity.UserQuery) ([]identity.User, error) {
 	p := db.ListUsersParams{Query: q.Query, RowLimit: int32(q.Limit)}

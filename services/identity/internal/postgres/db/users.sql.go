@@ -186,3 +186,40 @@ func (q *Queries) UserByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) 
 	)
 	return i, err
 }
+
+const userStats = `-- name: UserStats :one
+SELECT count(*)                                            AS users_total,
+       count(*) FILTER (WHERE is_active)                   AS users_active,
+       count(*) FILTER (WHERE is_admin)                    AS admins,
+       count(*) FILTER (WHERE created_at >= $1::timestamptz)   AS new_today,
+       count(*) FILTER (WHERE created_at >= $2::timestamptz)     AS new_30d
+FROM users
+`
+
+type UserStatsParams struct {
+	TodayStart time.Time
+	Since30d   time.Time
+}
+
+type UserStatsRow struct {
+	UsersTotal  int64
+	UsersActive int64
+	Admins      int64
+	NewToday    int64
+	New30d      int64
+}
+
+// One scan of users for the admin overview; today and 30d are passed in so
+// the service's clock decides the windows.
+func (q *Queries) UserStats(ctx context.Context, db DBTX, arg UserStatsParams) (UserStatsRow, error) {
+	row := db.QueryRow(ctx, userStats, arg.TodayStart, arg.Since30d)
+	var i UserStatsRow
+	err := row.Scan(
+		&i.UsersTotal,
+		&i.UsersActive,
+		&i.Admins,
+		&i.NewToday,
+		&i.New30d,
+	)
+	return i, err
+}

@@ -25,3 +25,13 @@ WHERE (@query::text = '' OR strpos(lower(email), lower(@query::text)) > 0)
        OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, @after_id::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT @row_limit;
+
+-- name: UserStats :one
+-- One scan of users for the admin overview; today and 30d are passed in so
+-- the service's clock decides the windows.
+SELECT count(*)                                            AS users_total,
+       count(*) FILTER (WHERE is_active)                   AS users_active,
+       count(*) FILTER (WHERE is_admin)                    AS admins,
+       count(*) FILTER (WHERE created_at >= @today_start::timestamptz)   AS new_today,
+       count(*) FILTER (WHERE created_at >= @since_30d::timestamptz)     AS new_30d
+FROM users;
