@@ -49,6 +49,8 @@ export INTERNAL_AUTH_SECRET=$(cat "$state/internal-auth-secret")
 export WORKFLOW_SECRETS_KEY=${WORKFLOW_SECRETS_KEY:-$(cat "$state/workflow-secrets-key")}
 export JWT_SIGNING_KEY_FILE=$state/jwt-ed25519.pem
 export REDIS_URL=$redis_url
+# The console is served over plain http://127.0.0.1 here: no Secure cookie flag.
+export COOKIE_SECURE=${COOKIE_SECURE:-false}
 
 for svc in identity wallet workflow; do
 	say "migrating meterflow_$svc"

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/gateway/internal/api"
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/openapi"
@@ -133,6 +135,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	con, err := console.New(cfg.Console, console.Deps{
+		Identity: identity,
+		Wallet:   walletv1.NewWalletServiceClient(a.conns["wallet"]),
+		Workflow: workflowv1.NewWorkflowServiceClient(a.conns["workflow"]),
+		Users:    callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+		Redis:    a.redis,
+		Log:      log,
+		ClientIP: func(c *fiber.Ctx) string {
+			peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+			return ips.ClientIP(peer.Unmap(), func(h string) string { return c.Get(h) }).String()
+		},
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	con.Register(a.server.App().Group("/admin"))
 	return a, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/proto/callauth"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
 	// against identity is used; tests may inject authtest.Keys.
 	Keys callauth.KeySet
+	// Console configures the admin console at /admin (COOKIE_SECURE,
+	// CONSOLE_SESSION_TTL, CONSOLE_LOGIN_PER_MINUTE).
+	Console console.Config
 	// TokenCacheSize bounds the cache of verified access tokens (0 disables it).
 	TokenCacheSize int
 	// CallTimeout bounds ordinary service calls; RunTimeout caps sync runs.
@@ -139,6 +143,9 @@ func ConfigFromEnv() (Config, error) {
 		c.InternalAuthSecret = []byte(DevInternalAuthSecret)
 		c.warnings = append(c.warnings, "INTERNAL_AUTH_SECRET is not set: using the fixed development secret")
 	}
+	con, err := console.ConfigFromEnv(os.Getenv)
+	errs = append(errs, err)
+	c.Console = con
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,21 +120,33 @@ func TestJWTMiddleware(t *testing.T) {
 	}
 }
 
+// TestAdminRoutesNeedAdminClaim covers every /v1/admin route the router
+// serves, so a new one cannot be left open.
 func TestAdminRoutesNeedAdminClaim(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	user := b.keys.test.AccessToken(t, "user-1", false)
-	for _, r := range []struct{ method, path string }{
-		{"GET", "/v1/admin/users"}, {"GET", "/v1/admin/users/8a0c5c43-1f6b-4a43-9c39-0f8d5d6a9f11"},
-		{"PATCH", "/v1/admin/users/8a0c5c43-1f6b-4a43-9c39-0f8d5d6a9f11"},
-		{"POST", "/v1/admin/users/8a0c5c43-1f6b-4a43-9c39-0f8d5d6a9f11/adjustments"},
-		{"GET", "/v1/admin/transactions"}, {"GET", "/v1/admin/runs"}, {"GET", "/v1/admin/workflows"},
-		{"POST", "/v1/admin/workflows"}, {"PATCH", "/v1/admin/workflows/x"},
-	} {
-		resp, body := b.do(t, withToken(newReq(r.method, r.path, `{}`), user))
-		wantProblem(t, resp, body, http.StatusForbidden, "forbidden")
-		resp, body = b.do(t, newReq(r.method, r.path, `{}`))
-		wantProblem(t, resp, body, http.StatusUnauthorized, "unauthorized")
+	var admin []string
+	for _, r := range b.srv.Routes() {
+		if strings.Contains(r, " /v1/admin/") {
+			admin = append(admin, r)
+		}
+	}
+	if len(admin) < 10 || !slices.Contains(admin, "GET /v1/admin/audit") {
+		t.Fatalf("admin routes %v", admin)
+	}
+	for _, r := range admin {
+		method, path, _ := strings.Cut(r, " ")
+		path = strings.NewReplacer("{id}", "8a0c5c43-1f6b-4a43-9c39-0f8d5d6a9f11", "{slug}", "x").Replace(path)
+		t.Run(r, func(t *testing.T) {
+			t.Parallel()
+			resp, body := b.do(t, withToken(newReq(method, path, `{}`), user))
+			wantProblem(t, resp, body, http.StatusForbidden, "forbidden")
+			resp, body = b.do(t, withToken(newReq(method, path+"?format=csv", `{}`), user))
+			wantProblem(t, resp, body, http.StatusForbidden, "forbidden")
+			resp, body = b.do(t, newReq(method, path, `{}`))
+			wantProblem(t, resp, body, http.StatusUnauthorized, "unauthorized")
+		})
 	}
 }
 

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
+	"github.com/meterflow/meterflow/gateway/console"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
@@ -11,6 +14,9 @@ import (
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 	"github.com/meterflow/meterflow/proto/rpcerr"
 )
+
+// maxQueryBytes bounds free-text filters (?q=, ?workflow=).
+const maxQueryBytes = 500
 
 // recentItems is how many transactions and runs the admin user detail shows.
 const recentItems = 10
@@ -149,6 +155,11 @@ func (s *Server) adminAdjust(c *fiber.Ctx) error {
 }
 
 func (s *Server) adminListTransactions(c *fiber.Ctx) error {
+	c.Vary(fiber.HeaderAccept)
+	csvOut, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
 	limit, cursor, err := listParams(c)
 	if err != nil {
 		return err
@@ -161,18 +172,52 @@ func (s *Server) adminListTransactions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.callCtx(c, 0)
-	defer cancel()
-	resp, err := s.d.Wallet.AdminListTransactions(ctx, &walletv1.AdminListTransactionsRequest{
-		UserId: userID, Kind: kind, Query: c.Query("q"), Limit: limit, Cursor: cursor,
-	})
+	q, err := queryText(c, "q", maxQueryBytes)
 	if err != nil {
 		return err
 	}
-	return c.JSON(newList(toTransactions(resp.GetTransactions(), true), resp.GetNextCursor()))
+	from, err := queryTime(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := queryTime(c, "to")
+	if err != nil {
+		return err
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return validationField("to", "must be after from")
+	}
+	fetch := func(ctx context.Context, cursor string, limit int32) ([]*walletv1.Transaction, string, error) {
+		req := &walletv1.AdminListTransactionsRequest{UserId: userID, Kind: kind, Query: q, Limit: limit, Cursor: cursor}
+		if !from.IsZero() {
+			req.CreatedFrom = timestamppb.New(from)
+		}
+		if !to.IsZero() {
+			req.CreatedTo = timestamppb.New(to)
+		}
+		resp, err := s.d.Wallet.AdminListTransactions(ctx, req)
+		return resp.GetTransactions(), resp.GetNextCursor(), err
+	}
+	if csvOut {
+		return streamCSV(s, c, csvExport[*walletv1.Transaction]{
+			name: "transactions", newW: console.NewTransactionsCSV, write: (*console.CSVWriter).WriteTransactions, fetch: fetch, cursor: cursor,
+		})
+	}
+	ctx, cancel := s.callCtx(c, 0)
+	defer cancel()
+	txs, next, err := fetch(ctx, cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(newList(toTransactions(txs, true), next))
 }
 
 func (s *Server) adminListRuns(c *fiber.Ctx) error {
+	c.Vary(fiber.HeaderAccept)
+	csvOut, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
 	limit, cursor, err := listParams(c)
 	if err != nil {
 		return err
@@ -185,15 +230,28 @@ func (s *Server) adminListRuns(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.callCtx(c, 0)
-	defer cancel()
-	resp, err := s.d.Workflow.AdminListRuns(ctx, &workflowv1.AdminListRunsRequest{
-		UserId: userID, Workflow: c.Query("workflow"), Status: status, Limit: limit, Cursor: cursor,
-	})
+	workflow, err := queryText(c, "workflow", maxQueryBytes)
 	if err != nil {
 		return err
 	}
-	return c.JSON(newList(toRuns(resp.GetRuns(), true), resp.GetNextCursor()))
+	fetch := func(ctx context.Context, cursor string, limit int32) ([]*workflowv1.Run, string, error) {
+		resp, err := s.d.Workflow.AdminListRuns(ctx, &workflowv1.AdminListRunsRequest{
+			UserId: userID, Workflow: workflow, Status: status, Limit: limit, Cursor: cursor,
+		})
+		return resp.GetRuns(), resp.GetNextCursor(), err
+	}
+	if csvOut {
+		return streamCSV(s, c, csvExport[*workflowv1.Run]{
+			name: "runs", newW: console.NewRunsCSV, write: (*console.CSVWriter).WriteRuns, fetch: fetch, cursor: cursor,
+		})
+	}
+	ctx, cancel := s.callCtx(c, 0)
+	defer cancel()
+	runs, next, err := fetch(ctx, cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(newList(toRuns(runs, true), next))
 }
 
 func (s *Server) adminListWorkflows(c *fiber.Ctx) error {

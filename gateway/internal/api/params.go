@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -21,6 +22,11 @@ const (
 
 // listParams reads ?limit= and ?cursor=.
 func listParams(c *fiber.Ctx) (int32, string, error) {
+	return listParamsCursor(c, maxCursorBytes)
+}
+
+// listParamsCursor reads ?limit= and a ?cursor= of at most maxCursor bytes.
+func listParamsCursor(c *fiber.Ctx, maxCursor int) (int32, string, error) {
 	limit := defaultLimit
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -31,7 +37,7 @@ func listParams(c *fiber.Ctx) (int32, string, error) {
 		limit = n
 	}
 	cursor := c.Query("cursor")
-	if len(cursor) > maxCursorBytes {
+	if len(cursor) > maxCursor {
 		return 0, "", problem.Validation("cursor is not valid.",
 			problem.FieldError{Field: "cursor", Message: "invalid cursor"})
 	}
@@ -103,4 +109,27 @@ func slugParam(c *fiber.Ctx) string {
 // validationField is a 400 naming one field.
 func validationField(field, msg string) error {
 	return problem.Validation(field+": "+msg+".", problem.FieldError{Field: field, Message: msg})
+}
+
+// queryTime reads an optional RFC 3339 time filter.
+func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, validationField(name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+	}
+	return t, nil
+}
+
+// queryText reads an optional free-text query parameter of at most max
+// bytes, copied out of Fiber's request buffer.
+func queryText(c *fiber.Ctx, name string, max int) (string, error) {
+	v := c.Query(name)
+	if len(v) > max {
+		return "", validationField(name, "must be at most "+strconv.Itoa(max)+" bytes")
+	}
+	return strings.Clone(v), nil
 }

@@ -62,6 +62,9 @@ type Deps struct {
 	Ready func(ctx context.Context) (int, any)
 	// OpenAPI is the OpenAPI document served at /openapi.json.
 	OpenAPI []byte
+	// CSVMaxRows caps the rows of one CSV export of an admin listing;
+	// 0 means DefaultCSVMaxRows.
+	CSVMaxRows int
 }
 
 // Server holds the HTTP handlers.
@@ -190,6 +193,7 @@ func (s *Server) register() {
 	a.Post("/v1/admin/users/:id/adjustments", with(admin, s.adminAdjust)...)
 	a.Get("/v1/admin/transactions", with(admin, s.adminListTransactions)...)
 	a.Get("/v1/admin/runs", with(admin, s.adminListRuns)...)
+	a.Get("/v1/admin/audit", with(admin, s.adminListAudit)...)
 	a.Get("/v1/admin/workflows", with(admin, s.adminListWorkflows)...)
 	a.Post("/v1/admin/workflows", with(admin, s.adminCreateWorkflow)...)
 	a.Patch("/v1/admin/workflows/:slug", with(admin, s.adminUpdateWorkflow)...)

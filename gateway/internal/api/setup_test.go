@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,6 +107,11 @@ type setupOpts struct {
 	cors     []string
 	hsts     int
 	log      *slog.Logger
+	// wallet and workflowClient replace the default stubs.
+	wallet         walletv1.WalletServiceClient
+	workflowClient workflowv1.WorkflowServiceClient
+	csvMaxRows     int
+	writeTimeout   time.Duration
 }
 
 func redisURL() string {
@@ -160,10 +166,19 @@ func setup(t testing.TB, o setupOpts) bundle {
 		t.Fatal(err)
 	}
 	starts := &atomic.Int64{}
+	var wallet walletv1.WalletServiceClient = stubWallet{}
+	if o.wallet != nil {
+		wallet = o.wallet
+	}
+	var wf workflowv1.WorkflowServiceClient = stubWorkflow{starts: starts, startRun: o.workflow}
+	if o.workflowClient != nil {
+		wf = o.workflowClient
+	}
 	srv, err := New(Deps{
-		Identity: id, Wallet: stubWallet{}, Workflow: stubWorkflow{starts: starts, startRun: o.workflow},
+		Identity: id, Wallet: wallet, Workflow: wf,
 		Tokens: tv, Limiter: lim, ClientIP: ips, Registry: reg, Limits: o.limits,
 		OpenAPI: []byte(`{"openapi":"3.1.0"}`), CORSOrigins: o.cors, HSTSMaxAge: o.hsts, Log: o.log,
+		CSVMaxRows: o.csvMaxRows, WriteTimeout: o.writeTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

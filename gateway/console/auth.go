@@ -1,0 +1,193 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/gofiber/fiber/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	"github.com/meterflow/meterflow/proto/rpcerr"
+)
+
+func refreshRequest(tok string) *identityv1.RefreshRequest {
+	return &identityv1.RefreshRequest{RefreshToken: tok}
+}
+
+func logoutRequest(tok string) *identityv1.LogoutRequest {
+	return &identityv1.LogoutRequest{RefreshToken: tok}
+}
+
+// loginView is the login page's data.
+type loginView struct {
+	Email   string
+	Next    string
+	Error   string
+	Notice  string
+	LoginCT string
+}
+
+// loginToken returns the pre-session CSRF token of the login form, setting
+// a new one when the browser has none.
+func (c *Console) loginToken(x *fiber.Ctx) string {
+	tok := x.Cookies(LoginCookie)
+	if len(tok) < 32 {
+		tok = randomToken()
+		c.setCookie(x, LoginCookie, tok, time.Hour)
+	}
+	return tok
+}
+
+func (c *Console) loginPage(x *fiber.Ctx) error {
+	if s, err := c.loadSession(x.UserContext(), x.Cookies(SessionCookie)); err == nil && s != nil {
+		return x.Redirect(c.base+"/", fiber.StatusSeeOther)
+	}
+	v := loginView{Next: c.safeNext(x.Query("next")), LoginCT: c.loginToken(x)}
+	switch {
+	case x.Query("ended") != "":
+		v.Notice = "Your login has ended. Sign in again."
+	case x.Query("out") != "":
+		v.Notice = "You are signed out."
+	}
+	return c.renderLogin(x, fiber.StatusOK, v)
+}
+
+func (c *Console) renderLogin(x *fiber.Ctx, code int, v loginView) error {
+	return c.render(x, nil, code, "login", "Sign in", "", v)
+}
+
+// safeNext keeps a post-login target only when it is a console path, so
+// the login page cannot be used to send an admin elsewhere.
+func (c *Console) safeNext(next string) string {
+	if next == "" || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
+		return ""
+	}
+	if next == c.base || strings.HasPrefix(next, c.base+"/") {
+		if strings.HasPrefix(next, c.base+"/login") || strings.HasPrefix(next, c.base+"/logout") {
+			return ""
+		}
+		return next
+	}
+	return ""
+}
+
+func (c *Console) clientIP(x *fiber.Ctx) string {
+	if c.d.ClientIP != nil {
+		return c.d.ClientIP(x)
+	}
+	return x.IP()
+}
+
+func (c *Console) login(x *fiber.Ctx) error {
+	ctx := x.UserContext()
+	email := strings.TrimSpace(x.FormValue("email"))
+	v := loginView{Email: email, Next: c.safeNext(x.FormValue("next"))}
+	cookieTok := x.Cookies(LoginCookie)
+	if !equalTokens(cookieTok, x.FormValue("csrf")) {
+		v.LoginCT = c.loginToken(x)
+		v.Error = "The form expired. Please sign in again."
+		return c.renderLogin(x, fiber.StatusForbidden, v)
+	}
+	v.LoginCT = cookieTok
+	res, err := c.limiter.Allow(ctx, c.cfg.KeyPrefix+"login:"+c.clientIP(x), redis_rate.PerMinute(c.cfg.LoginPerMinute))
+	if err != nil {
+		c.log.ErrorContext(ctx, "console: login limiter failed", "err", err)
+		v.Error = "Sign-in is unavailable right now. Try again in a moment."
+		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
+	}
+	if res.Allowed == 0 {
+		v.Error = fmt.Sprintf("Too many attempts. Try again in %d seconds.", max(1, int(res.RetryAfter.Round(time.Second).Seconds())))
+		return c.renderLogin(x, fiber.StatusTooManyRequests, v)
+	}
+	password := x.FormValue("password")
+	if email == "" || password == "" {
+		v.Error = "Enter your email and password."
+		return c.renderLogin(x, fiber.StatusBadRequest, v)
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	resp, err := c.d.Identity.Login(cctx, &identityv1.LoginRequest{Email: email, Password: password})
+	if err != nil {
+		code, msg := loginFailure(err)
+		if code >= 500 {
+			c.log.ErrorContext(ctx, "console: login call failed", "err", err)
+		}
+		v.Error = msg
+		return c.renderLogin(x, code, v)
+	}
+	tokens := resp.GetTokens()
+	p, err := c.d.Users.Verify(cctx, tokens.GetAccessToken())
+	if err != nil {
+		c.log.ErrorContext(ctx, "console: fresh access token did not verify", "err", err)
+		_, _ = c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken()))
+		v.Error = "Sign-in is unavailable right now. Try again in a moment."
+		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
+	}
+	if !p.Admin || !resp.GetUser().GetIsAdmin() {
+		// End the login identity just started: a non-admin gets nothing here.
+		if _, err := c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken())); err != nil {
+			c.log.WarnContext(ctx, "console: could not revoke a non-admin's login", "err", err)
+		}
+		v.Error = "This account is not an administrator. The console is for admins only."
+		return c.renderLogin(x, fiber.StatusForbidden, v)
+	}
+	s := &session{
+		id: randomToken(), UserID: p.UserID, Email: resp.GetUser().GetEmail(),
+		Access: tokens.GetAccessToken(), Refresh: tokens.GetRefreshToken(), AccessExp: p.ExpiresAt,
+		CSRF: randomToken(), Expires: c.cfg.Now().Add(c.cfg.SessionTTL),
+	}
+	if err := c.saveSession(ctx, s); err != nil {
+		c.log.ErrorContext(ctx, "console: could not store a session", "err", err)
+		_, _ = c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken()))
+		v.Error = "Sign-in is unavailable right now. Try again in a moment."
+		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
+	}
+	c.setCookie(x, SessionCookie, s.id, c.cfg.SessionTTL)
+	c.setCookie(x, LoginCookie, "", -1)
+	next := v.Next
+	if next == "" {
+		next = c.base + "/"
+	}
+	return x.Redirect(next, fiber.StatusSeeOther)
+}
+
+// loginFailure words a failed identity Login for the login page.
+func loginFailure(err error) (int, string) {
+	switch status.Code(err) {
+	case codes.Unauthenticated:
+		if rpcerr.Reason(err) == rpcerr.Unauthorized {
+			return fiber.StatusForbidden, "This account is disabled."
+		}
+		return fiber.StatusUnauthorized, "Wrong email or password."
+	case codes.ResourceExhausted:
+		if d, ok := rpcerr.RetryAfter(err); ok && d > 0 {
+			return fiber.StatusTooManyRequests, fmt.Sprintf("Too many attempts. Try again in %d seconds.", max(1, int(d.Round(time.Second).Seconds())))
+		}
+		return fiber.StatusTooManyRequests, "Too many attempts. Try again later."
+	case codes.InvalidArgument:
+		return fiber.StatusBadRequest, "Wrong email or password."
+	}
+	return fiber.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment."
+}
+
+// logout revokes the login at identity and forgets the session.
+func (c *Console) logout(x *fiber.Ctx, s *session) error {
+	ctx, cancel := context.WithTimeout(x.UserContext(), c.cfg.CallTimeout)
+	defer cancel()
+	if _, err := c.d.Identity.Logout(ctx, logoutRequest(s.Refresh)); err != nil {
+		// The session goes anyway; the refresh token expires on its own.
+		c.log.WarnContext(ctx, "console: could not revoke the refresh token at logout", "err", err)
+	}
+	if err := c.deleteSession(ctx, s.id); err != nil && !errors.Is(err, context.Canceled) {
+		c.log.ErrorContext(ctx, "console: could not delete a session", "err", err)
+		return err
+	}
+	c.setCookie(x, SessionCookie, "", -1)
+	return x.Redirect(c.base+"/login?out=1", fiber.StatusSeeOther)
+}

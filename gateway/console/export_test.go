@@ -1,0 +1,28 @@
+package console
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Hooks for the external tests (package console_test), which cannot live in
+// this package: they start the whole stack, whose gateway imports the console.
+
+// Session is the stored session, for tests that age its tokens.
+type Session = session
+
+// LoadSession reads a stored session.
+func (c *Console) LoadSession(ctx context.Context, id string) (*Session, error) {
+	return c.loadSession(ctx, id)
+}
+
+// SaveSession stores s.
+func (c *Console) SaveSession(ctx context.Context, s *Session) error { return c.saveSession(ctx, s) }
+
+// Now is the console's clock.
+func (c *Console) Now() time.Time { return c.cfg.Now() }
+
+// SetClientIP replaces the client-IP resolver.
+func (c *Console) SetClientIP(f func(*fiber.Ctx) string) { c.d.ClientIP = f }

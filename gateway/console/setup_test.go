@@ -1,0 +1,218 @@
+package console_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"github.com/meterflow/meterflow/gateway/console"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+
+	"github.com/meterflow/meterflow/gateway/internal/stacktest"
+	"github.com/meterflow/meterflow/proto/callauth"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+	"github.com/meterflow/meterflow/proto/grpcservice"
+	identity "github.com/meterflow/meterflow/services/identity/app"
+)
+
+const adminPassword = "admin-password-1"
+
+// bundle is the whole stack plus a console served on its own loopback port.
+type bundle struct {
+	t        testing.TB
+	stack    *stacktest.Stack
+	console  *console.Console
+	app      *fiber.App
+	url      string // the console's base URL, e.g. http://127.0.0.1:1234/admin
+	identity identityv1.IdentityServiceClient
+	wallet   walletv1.WalletServiceClient
+	workflow workflowv1.WorkflowServiceClient
+	redis    *redis.Client
+	admin    string // the admin's email
+	adminID  string
+}
+
+func randomHex() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// setup starts the stack, creates an admin and serves a console with cfg.
+func setup(t testing.TB, cfg console.Config) *bundle {
+	t.Helper()
+	st := stacktest.Start(t, stacktest.Options{})
+	minter, err := callauth.NewMinter("gateway", []byte(stacktest.Secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(addr, name string) *grpc.ClientConn {
+		conn, err := grpcservice.Dial(addr, minter.Credentials(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	b := &bundle{t: t, stack: st}
+	b.identity = identityv1.NewIdentityServiceClient(dial(st.IdentityAddr, "identity"))
+	b.wallet = walletv1.NewWalletServiceClient(dial(st.WalletAddr, "wallet"))
+	b.workflow = workflowv1.NewWorkflowServiceClient(dial(st.WorkflowAddr, "workflow"))
+
+	redisURL := os.Getenv("TEST_REDIS_URL")
+	if redisURL == "" {
+		redisURL = "redis://127.0.0.1:6379/0"
+	}
+	ropts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.redis = redis.NewClient(ropts)
+	t.Cleanup(func() { _ = b.redis.Close() })
+
+	b.admin = "ops-" + randomHex() + "@example.com"
+	u, err := identity.CreateAdmin(context.Background(), st.IdentityConfig, b.admin, adminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.adminID = u.UserID
+
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "consoletest:" + randomHex() + ":"
+	}
+	c, err := console.New(cfg, console.Deps{
+		Identity: b.identity, Wallet: b.wallet, Workflow: b.workflow,
+		Users: callauth.AccessVerifier{Keys: callauth.NewRemoteKeySet(b.identity), Issuer: "meterflow-identity", Audience: "meterflow-api"},
+		Redis: b.redis,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.console = c
+	b.app = fiber.New(fiber.Config{DisableStartupMessage: true})
+	c.Register(b.app.Group("/admin"))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.app.Listener(lis) }()
+	t.Cleanup(func() { _ = b.app.ShutdownWithTimeout(2 * time.Second) })
+	b.url = "http://" + lis.Addr().String() + "/admin"
+	return b
+}
+
+// signUp creates a plain user through the public API and returns its id.
+func (b *bundle) signUp(email string) string {
+	b.t.Helper()
+	_, _, id := b.stack.Signup(b.t, email, "user-password-1")
+	return id
+}
+
+// browser is an HTTP client with a cookie jar that does not follow redirects.
+type browser struct {
+	t      testing.TB
+	base   string
+	client *http.Client
+}
+
+func (b *bundle) newBrowser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: b.t, base: b.url, client: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// page is a response with its body read.
+type page struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+func (br *browser) do(method, path string, form url.Values) page {
+	br.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, br.base+path, body)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := br.client.Do(req)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	return page{Status: resp.StatusCode, Header: resp.Header, Body: html.UnescapeString(string(raw))}
+}
+
+func (br *browser) get(path string) page { return br.do("GET", path, nil) }
+
+func (br *browser) post(path string, form url.Values) page { return br.do("POST", path, form) }
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf returns the CSRF token of the first form on p.
+func csrf(t testing.TB, p page) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no csrf field in page (status %d): %s", p.Status, p.Body)
+	}
+	return m[1]
+}
+
+// login signs in through the login form and returns the login response.
+func (br *browser) login(email, password string) page {
+	br.t.Helper()
+	lp := br.get("/login")
+	return br.post("/login", url.Values{"csrf": {csrf(br.t, lp)}, "email": {email}, "password": {password}})
+}
+
+// mustLogin signs in as the admin and returns the overview page.
+func (br *browser) mustLogin(email string) page {
+	br.t.Helper()
+	r := br.login(email, adminPassword)
+	if r.Status != http.StatusSeeOther {
+		br.t.Fatalf("login: status %d: %s", r.Status, r.Body)
+	}
+	p := br.get("/")
+	if p.Status != http.StatusOK {
+		br.t.Fatalf("overview after login: %d: %s", p.Status, p.Body)
+	}
+	return p
+}
+
+// sessionCookie returns the Set-Cookie line of the session cookie in h.
+func sessionCookie(h http.Header) string {
+	for _, line := range h.Values("Set-Cookie") {
+		if strings.HasPrefix(line, console.SessionCookie+"=") {
+			return line
+		}
+	}
+	return ""
+}

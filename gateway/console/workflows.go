@@ -1,0 +1,220 @@
+package console
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+)
+
+type workflowsView struct {
+	Rows []*workflowv1.AdminWorkflow
+}
+
+func (c *Console) workflows(x *fiber.Ctx, s *session) error {
+	ctx, cancel := c.call(x, s)
+	defer cancel()
+	r, err := c.d.Workflow.AdminListWorkflows(ctx, &workflowv1.AdminListWorkflowsRequest{})
+	if err != nil {
+		return err
+	}
+	return c.render(x, s, fiber.StatusOK, "workflows", "Workflows", "workflows", workflowsView{Rows: r.GetWorkflows()})
+}
+
+// workflowForm is the create/edit form. The auth secret is never sent back
+// to the browser: AuthConfigured only says whether one is stored.
+type workflowForm struct {
+	New            bool
+	Slug           string
+	Name           string
+	Description    string
+	WebhookURL     string
+	AuthHeaderName string
+	AuthConfigured bool
+	Fee            string
+	TimeoutMS      string
+	Active         bool
+	Reason         string
+	Error          string
+}
+
+func formFromWorkflow(w *workflowv1.AdminWorkflow) workflowForm {
+	return workflowForm{
+		Slug: w.GetSlug(), Name: w.GetName(), Description: w.GetDescription(), WebhookURL: w.GetWebhookUrl(),
+		AuthHeaderName: w.GetAuthHeaderName(), AuthConfigured: w.GetAuthConfigured(),
+		Fee: dollarsInput(w.GetFeeCents()), TimeoutMS: strconv.FormatInt(w.GetTimeoutMs(), 10), Active: w.GetActive(),
+	}
+}
+
+func readWorkflowForm(x *fiber.Ctx) workflowForm {
+	return workflowForm{
+		Slug: strings.TrimSpace(x.FormValue("slug")), Name: strings.TrimSpace(x.FormValue("name")),
+		Description: strings.TrimSpace(x.FormValue("description")), WebhookURL: strings.TrimSpace(x.FormValue("webhook_url")),
+		AuthHeaderName: strings.TrimSpace(x.FormValue("auth_header_name")),
+		Fee:            strings.TrimSpace(x.FormValue("fee")), TimeoutMS: strings.TrimSpace(x.FormValue("timeout_ms")),
+		Active: x.FormValue("active") == "on", Reason: strings.TrimSpace(x.FormValue("reason")),
+	}
+}
+
+// numbers parses the fee and timeout; empty means "the default" (nil).
+func (f workflowForm) numbers() (fee, timeout *int64, msg string) {
+	if f.Fee != "" {
+		v, err := parseDollars(f.Fee)
+		if err != nil || v < 0 {
+			return nil, nil, "Fee: enter dollars and cents, like 0.10."
+		}
+		fee = &v
+	}
+	if f.TimeoutMS != "" {
+		v, err := strconv.ParseInt(f.TimeoutMS, 10, 64)
+		if err != nil || v <= 0 {
+			return nil, nil, "Timeout: enter a whole number of milliseconds, like 30000."
+		}
+		timeout = &v
+	}
+	if len(f.Reason) > maxReason {
+		return nil, nil, "The reason is too long (at most 500 characters)."
+	}
+	return fee, timeout, ""
+}
+
+func (c *Console) workflowNew(x *fiber.Ctx, s *session) error {
+	return c.render(x, s, fiber.StatusOK, "workflow_form", "New workflow", "workflows", workflowForm{New: true, Active: true, TimeoutMS: "30000"})
+}
+
+// formError re-renders the form for errors the admin can fix, and passes
+// anything else on to the error page.
+func (c *Console) formError(x *fiber.Ctx, s *session, f workflowForm, err error) error {
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		f.Error = validationMessage(err)
+	case codes.AlreadyExists:
+		f.Error = "Slug: another workflow already uses " + f.Slug + "."
+	case codes.FailedPrecondition:
+		f.Error = status.Convert(err).Message()
+	default:
+		return err
+	}
+	title := "Edit workflow"
+	if f.New {
+		title = "New workflow"
+	}
+	return c.render(x, s, fiber.StatusBadRequest, "workflow_form", title, "workflows", f)
+}
+
+func (c *Console) workflowCreate(x *fiber.Ctx, s *session) error {
+	ctx, cancel := c.call(x, s)
+	defer cancel()
+	f := readWorkflowForm(x)
+	f.New = true
+	fee, timeout, msg := f.numbers()
+	if msg != "" {
+		f.Error = msg
+		return c.render(x, s, fiber.StatusBadRequest, "workflow_form", "New workflow", "workflows", f)
+	}
+	active := f.Active
+	r, err := c.d.Workflow.AdminCreateWorkflow(ctx, &workflowv1.AdminCreateWorkflowRequest{
+		Slug: f.Slug, Name: f.Name, Description: f.Description, WebhookUrl: f.WebhookURL,
+		AuthHeaderName: f.AuthHeaderName, AuthHeaderValue: x.FormValue("auth_header_value"),
+		FeeCents: fee, TimeoutMs: timeout, Active: &active, Reason: f.Reason,
+	})
+	if err != nil {
+		return c.formError(x, s, f, err)
+	}
+	return c.flashRedirect(x, s, "Workflow "+r.GetWorkflow().GetSlug()+" created.", c.base+"/workflows")
+}
+
+// findWorkflow returns the workflow with slug, or errNotFound.
+func (c *Console) findWorkflow(x *fiber.Ctx, s *session, slug string) (*workflowv1.AdminWorkflow, error) {
+	ctx, cancel := c.call(x, s)
+	defer cancel()
+	r, err := c.d.Workflow.AdminListWorkflows(ctx, &workflowv1.AdminListWorkflowsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range r.GetWorkflows() {
+		if w.GetSlug() == slug {
+			return w, nil
+		}
+	}
+	return nil, errNotFound
+}
+
+func (c *Console) workflowEdit(x *fiber.Ctx, s *session) error {
+	w, err := c.findWorkflow(x, s, x.Params("slug"))
+	if err != nil {
+		return err
+	}
+	return c.render(x, s, fiber.StatusOK, "workflow_form", "Edit "+w.GetSlug(), "workflows", formFromWorkflow(w))
+}
+
+func (c *Console) workflowUpdate(x *fiber.Ctx, s *session) error {
+	w, err := c.findWorkflow(x, s, x.Params("slug"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.call(x, s)
+	defer cancel()
+	f := readWorkflowForm(x)
+	f.Slug, f.AuthConfigured, f.Active = w.GetSlug(), w.GetAuthConfigured(), w.GetActive()
+	fee, timeout, msg := f.numbers()
+	if msg != "" {
+		f.Error = msg
+		return c.render(x, s, fiber.StatusBadRequest, "workflow_form", "Edit "+f.Slug, "workflows", f)
+	}
+	req := &workflowv1.AdminUpdateWorkflowRequest{
+		Slug: f.Slug, Name: &f.Name, Description: &f.Description, WebhookUrl: &f.WebhookURL,
+		AuthHeaderName: &f.AuthHeaderName, FeeCents: fee, TimeoutMs: timeout, Reason: f.Reason,
+	}
+	// An empty secret field keeps the stored secret: it is never shown, so
+	// the form cannot be pre-filled with it.
+	if v := x.FormValue("auth_header_value"); v != "" {
+		req.AuthHeaderValue = &v
+	}
+	if _, err := c.d.Workflow.AdminUpdateWorkflow(ctx, req); err != nil {
+		return c.formError(x, s, f, err)
+	}
+	return c.flashRedirect(x, s, "Workflow "+f.Slug+" saved.", c.base+"/workflows")
+}
+
+// activeView is the confirmation of an activation or a deactivation.
+type activeView struct {
+	Workflow *workflowv1.AdminWorkflow
+	Active   bool
+}
+
+func (c *Console) workflowActiveConfirm(x *fiber.Ctx, s *session) error {
+	w, err := c.findWorkflow(x, s, x.Params("slug"))
+	if err != nil {
+		return err
+	}
+	v := activeView{Workflow: w, Active: x.FormValue("active") == "true"}
+	title := "Deactivate " + w.GetSlug()
+	if v.Active {
+		title = "Activate " + w.GetSlug()
+	}
+	return c.render(x, s, fiber.StatusOK, "confirm_workflow", title, "workflows", v)
+}
+
+func (c *Console) workflowActive(x *fiber.Ctx, s *session) error {
+	ctx, cancel := c.call(x, s)
+	defer cancel()
+	slug := x.Params("slug")
+	active := x.FormValue("active") == "true"
+	reason := strings.TrimSpace(x.FormValue("reason"))
+	if len(reason) > maxReason {
+		return badRequest("The reason is too long (at most 500 characters).")
+	}
+	if _, err := c.d.Workflow.AdminUpdateWorkflow(ctx, &workflowv1.AdminUpdateWorkflowRequest{Slug: slug, Active: &active, Reason: reason}); err != nil {
+		return err
+	}
+	word := "deactivated"
+	if active {
+		word = "activated"
+	}
+	return c.flashRedirect(x, s, "Workflow "+slug+" "+word+".", c.base+"/workflows")
+}
