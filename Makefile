@@ -24,13 +24,19 @@ admin:
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=ops@example.com  (password on standard input)"; exit 2; }
 	@go run ./services/identity/cmd/identity create-admin --email "$(EMAIL)"
 
-## test: lint (buf lint, gofmt, vet), the generated-code check and the race-enabled tests of every module
+## test: lint (buf lint, gofmt, vet), the generated-code check, a brief run of every fuzz target and the race-enabled tests of every module
 test: deps lint check-generated
+	@echo "== every fuzz target, briefly (make fuzz runs them longer)"; FUZZTIME=5s .ci/fuzz.sh
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
 ## deps: install what the tests need beyond Go: Debian's chromium for the admin console's browser test
 deps:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium (browser test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+## fuzz: run every fuzz target for FUZZTIME each (default 30s): make fuzz FUZZTIME=2m
+FUZZTIME ?= 30s
+fuzz:
+	@FUZZTIME=$(FUZZTIME) .ci/fuzz.sh
 
 ## generate: protobuf and sqlc code, byte for byte reproducible
 generate:

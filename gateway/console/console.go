@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/gofiber/fiber/v2"
@@ -159,7 +160,7 @@ func (c *Console) Register(r fiber.Router) {
 			c.base = strings.TrimSuffix(g.Prefix, "/")
 		}
 	}
-	r.Use(securityHeaders)
+	r.Use(securityHeaders, requireUTF8)
 	r.Get("/static/console.css", serveCSS)
 	r.Get("/login", c.loginPage)
 	r.Post("/login", c.login)
@@ -196,6 +197,20 @@ func securityHeaders(c *fiber.Ctx) error {
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("Referrer-Policy", "same-origin")
 	c.Set("Cache-Control", "no-store")
+	return c.Next()
+}
+
+// requireUTF8 refuses query and form values that are not UTF-8: they would
+// travel on as protobuf strings, which cannot carry them, and the call
+// would fail as a 500 (e.g. a login form with a byte 0xff in the email).
+func requireUTF8(c *fiber.Ctx) error {
+	ok := true
+	check := func(k, v []byte) { ok = ok && utf8.Valid(k) && utf8.Valid(v) }
+	c.Request().URI().QueryArgs().VisitAll(check)
+	c.Request().PostArgs().VisitAll(check)
+	if !ok {
+		return c.Status(fiber.StatusBadRequest).SendString("The request holds text that is not UTF-8.")
+	}
 	return c.Next()
 }
 

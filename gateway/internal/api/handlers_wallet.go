@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/meterflow/meterflow/gateway/internal/problem"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 // Transaction kinds of the contract, for the ?kind= filters.
@@ -100,11 +103,16 @@ func (s *Server) getTopUp(c *fiber.Ctx) error {
 // verifies and applies the event. Any wallet failure is a 5xx, so Stripe
 // delivers the event again.
 func (s *Server) stripeWebhook(c *fiber.Ctx) error {
+	sig := string(c.Request().Header.Peek("Stripe-Signature"))
+	if !utf8.ValidString(sig) {
+		// A protobuf string cannot carry it, and no valid signature has such bytes.
+		return problem.New(http.StatusBadRequest, rpcerr.InvalidSignature, "The Stripe-Signature header does not verify.")
+	}
 	ctx, cancel := s.callCtx(c, stripeWebhookTimeout)
 	defer cancel()
 	_, err := s.d.Wallet.HandleStripeEvent(ctx, &walletv1.HandleStripeEventRequest{
 		Payload:   bytes.Clone(c.Body()),
-		Signature: string(c.Request().Header.Peek("Stripe-Signature")),
+		Signature: sig,
 	})
 	if err != nil {
 		return err

@@ -106,7 +106,7 @@ func New(d Deps) (*Server, error) {
 		// Fiber would add a Server header naming itself; say nothing.
 		ServerHeader: "",
 	})
-	s.app.Use(s.baseHeaders, s.trace, s.observe, s.handleErrors, s.recoverPanics)
+	s.app.Use(s.baseHeaders, s.trace, s.observe, s.handleErrors, s.recoverPanics, s.requireUTF8)
 	if len(d.CORSOrigins) > 0 {
 		s.app.Use(cors.New(cors.Config{
 			AllowOrigins:  strings.Join(d.CORSOrigins, ","),

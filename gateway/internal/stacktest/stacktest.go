@@ -47,6 +47,10 @@ type Options struct {
 	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
 	// the local Redis. A dead address runs the gateway on its fallback limiter.
 	RedisURL string
+	// LogWriter, when set, receives every log line of the four processes as
+	// JSON, at debug level, each tagged with "service" (the secrets test
+	// reads them all).
+	LogWriter io.Writer
 }
 
 // Stack is a running product.
@@ -121,6 +125,12 @@ func Start(t testing.TB, o Options) *Stack {
 		})
 	}
 	log := logger()
+	logFor := func(string) *slog.Logger { return log }
+	if o.LogWriter != nil {
+		// One handler, so concurrent lines from all processes never interleave.
+		base := slog.New(slog.NewJSONHandler(o.LogWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		logFor = func(service string) *slog.Logger { return base.With("service", service) }
+	}
 	idLis, walletLis, wfLis, gwLis := listen(t), listen(t), listen(t), listen(t)
 	s := &Stack{
 		URL:          "http://" + gwLis.Addr().String(),
@@ -136,7 +146,7 @@ func Start(t testing.TB, o Options) *Stack {
 		Argon2:        identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
 		ShutdownGrace: 2 * time.Second,
 	}
-	ida, err := identity.New(ctx, s.IdentityConfig, log)
+	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +164,7 @@ func Start(t testing.TB, o Options) *Stack {
 		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd",
 		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
 		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
-	}, log)
+	}, logFor("wallet"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +173,7 @@ func Start(t testing.TB, o Options) *Stack {
 	serve("wallet", walletLis, wa.Serve)
 
 	_, wfURL := dbtest.New(t, workflowmigrations.FS)
-	if err := workflow.MigrateQueue(ctx, wfURL, log); err != nil {
+	if err := workflow.MigrateQueue(ctx, wfURL, logFor("workflow")); err != nil {
 		t.Fatal(err)
 	}
 	wfCfg := workflow.Config{
@@ -174,7 +184,7 @@ func Start(t testing.TB, o Options) *Stack {
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
 		Workers: 2, ShutdownGrace: 2 * time.Second,
 	}
-	wfa, err := workflow.New(ctx, wfCfg, log)
+	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +200,7 @@ func Start(t testing.TB, o Options) *Stack {
 		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
 		ShutdownGrace: 2 * time.Second,
-	}, log)
+	}, logFor("gateway"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/stripe/stripe-go/v76/webhook"
 )
@@ -29,6 +30,10 @@ const (
 	descriptionDeposit          = "Wallet top-up"
 	descriptionRefund           = "Refund of a top-up"
 	descriptionChargeback       = "Lost dispute on a top-up"
+	// maxStripeAmountCents bounds the amounts read from events: far above
+	// any Stripe charge (at most 8 digits in USD), far below where the
+	// top-up's counters and the balance would overflow an int64.
+	maxStripeAmountCents = 99_999_999_999
 )
 
 // The minimal shapes read from events. They are parsed by hand, not by
@@ -108,7 +113,7 @@ func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signatu
 		return fmt.Errorf("%w: %w", ErrInvalidSignature, err)
 	}
 	var ev stripeEvent
-	if err := json.Unmarshal(payload, &ev); err != nil || ev.ID == "" || ev.Type == "" {
+	if err := json.Unmarshal(payload, &ev); err != nil || ev.ID == "" || ev.Type == "" || !nulFree(ev.ID, ev.Type) {
 		s.metrics.WebhookEvent("unknown", outcomeMalformed)
 		return fmt.Errorf("%w: event id, type or JSON", ErrMalformedEvent)
 	}
@@ -140,15 +145,18 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 	switch ev.Type {
 	case EventCheckoutCompleted, EventCheckoutAsyncSucceeded, EventCheckoutAsyncFailed, EventCheckoutExpired:
 		var obj checkoutSessionObject
-		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" {
-			return EventResult{}, fmt.Errorf("%w: checkout session id", ErrMalformedEvent)
+		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" ||
+			!nulFree(obj.ID, obj.ClientReferenceID, obj.Metadata[topUpMetadataKey], string(obj.PaymentIntent)) ||
+			(obj.AmountTotal != nil && *obj.AmountTotal > maxStripeAmountCents) {
+			return EventResult{}, fmt.Errorf("%w: checkout session id or amount_total", ErrMalformedEvent)
 		}
 		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{CheckoutSessionID: obj.ID}, func(t TopUp) (TopUpChange, error) {
 			return decideCheckout(ctx, log, ev.Type, obj, t)
 		})
 	case EventChargeRefunded:
 		var obj chargeObject
-		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.PaymentIntent == "" || obj.AmountRefunded == nil {
+		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.PaymentIntent == "" || obj.AmountRefunded == nil ||
+			!nulFree(string(obj.PaymentIntent)) || *obj.AmountRefunded > maxStripeAmountCents {
 			return EventResult{}, fmt.Errorf("%w: charge payment_intent and amount_refunded", ErrMalformedEvent)
 		}
 		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{PaymentIntentID: string(obj.PaymentIntent)}, func(t TopUp) (TopUpChange, error) {
@@ -156,13 +164,14 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 		})
 	case EventChargeDisputeClosed:
 		var obj disputeObject
-		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" || obj.Status == "" {
+		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" || obj.Status == "" ||
+			!nulFree(obj.ID, string(obj.PaymentIntent)) {
 			return EventResult{}, fmt.Errorf("%w: dispute id and status", ErrMalformedEvent)
 		}
 		if obj.Status != disputeLost {
 			return EventResult{Outcome: OutcomeIgnored}, nil
 		}
-		if obj.PaymentIntent == "" || obj.Amount == nil || *obj.Amount <= 0 {
+		if obj.PaymentIntent == "" || obj.Amount == nil || *obj.Amount <= 0 || *obj.Amount > maxStripeAmountCents {
 			return EventResult{}, fmt.Errorf("%w: dispute payment_intent and amount", ErrMalformedEvent)
 		}
 		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{PaymentIntentID: string(obj.PaymentIntent)}, func(t TopUp) (TopUpChange, error) {
@@ -171,6 +180,18 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 	default:
 		return EventResult{Outcome: OutcomeIgnored}, nil
 	}
+}
+
+// nulFree reports whether no string holds U+0000, which Postgres text
+// refuses: an event naming one is malformed, not a database failure that
+// Stripe would retry forever.
+func nulFree(ss ...string) bool {
+	for _, s := range ss {
+		if strings.IndexByte(s, 0) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrNotOurs is returned by decide functions for events that name one of our

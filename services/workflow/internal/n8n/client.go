@@ -150,12 +150,109 @@ func Output(body []byte, contentType string) []byte {
 	}
 	mt, _, _ := mime.ParseMediaType(contentType)
 	jsonType := contentType == "" || mt == "application/json" || strings.HasSuffix(mt, "+json")
-	// Postgres jsonb rejects \u0000; such answers are kept as text.
-	if jsonType && json.Valid(body) && !bytes.Contains(body, []byte(`\u0000`)) {
+	// Postgres jsonb refuses some JSON that encoding/json accepts (see
+	// jsonbSafe); such answers are kept as text, or storing the run would fail.
+	if jsonType && json.Valid(body) && jsonbSafe(body) {
 		return bytes.TrimSpace(body)
 	}
 	s := strings.ToValidUTF8(string(body), string(utf8.RuneError))
 	s = strings.ReplaceAll(s, "\x00", "")
 	b, _ := json.Marshal(s)
 	return b
+}
+
+// Bounds of the numbers kept as JSON: Postgres numeric overflows past about
+// 1e131072 and below 1e-16383, and no workflow answers with such numbers.
+const (
+	maxNumberBytes    = 1000
+	maxNumberExponent = 1000
+)
+
+// jsonbSafe reports whether a valid JSON document is also accepted by
+// Postgres jsonb, which refuses what encoding/json lets through: invalid
+// UTF-8, the \u0000 escape, unpaired UTF-16 surrogate escapes, and numbers
+// outside numeric's range. body must already be valid JSON.
+func jsonbSafe(body []byte) bool {
+	if !utf8.Valid(body) {
+		return false
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		ch := body[i]
+		switch {
+		case inString && ch == '"':
+			inString = false
+		case inString && ch == '\\':
+			if body[i+1] != 'u' {
+				i++
+				continue
+			}
+			r := hex4(body[i+2 : i+6])
+			i += 5
+			switch {
+			case r == 0, r >= 0xDC00 && r <= 0xDFFF:
+				return false
+			case r >= 0xD800 && r <= 0xDBFF:
+				// A high surrogate must be followed by a low one.
+				if i+6 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
+					return false
+				}
+				if lo := hex4(body[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+					return false
+				}
+				i += 6
+			}
+		case inString:
+		case ch == '"':
+			inString = true
+		case ch == '-' || (ch >= '0' && ch <= '9'):
+			j := i
+			for j < len(body) && strings.IndexByte("+-0123456789.eE", body[j]) >= 0 {
+				j++
+			}
+			if !numberInRange(body[i:j]) {
+				return false
+			}
+			i = j - 1
+		}
+	}
+	return true
+}
+
+// numberInRange bounds a JSON number's length and decimal exponent.
+func numberInRange(n []byte) bool {
+	if len(n) > maxNumberBytes {
+		return false
+	}
+	e := bytes.IndexAny(n, "eE")
+	if e < 0 {
+		return true
+	}
+	exp := bytes.TrimLeft(n[e+1:], "+-")
+	exp = bytes.TrimLeft(exp, "0")
+	if len(exp) > 4 {
+		return false
+	}
+	v := 0
+	for _, d := range exp {
+		v = v*10 + int(d-'0')
+	}
+	return v <= maxNumberExponent
+}
+
+// hex4 decodes the four hex digits of a \u escape (valid JSON guarantees them).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
 }

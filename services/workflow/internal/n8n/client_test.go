@@ -156,6 +156,14 @@ func TestOutput(t *testing.T) {
 		{"a\x00b", "text/plain", `"ab"`},
 		{`{"a":"\u0000"}`, "application/json", `"{\"a\":\"\\u0000\"}"`},
 		{"", "application/json", ``},
+		// Fuzzing found JSON that Postgres jsonb refuses, so the run could
+		// not be stored: such answers are kept as text.
+		{`{"a":"\ud800"}`, "application/json", `"{\"a\":\"\\ud800\"}"`},
+		{`"\udc00"`, "application/json", `"\"\\udc00\""`},
+		{`1e1000000`, "application/json", `"1e1000000"`},
+		{`[-1E-20000]`, "", `"[-1E-20000]"`},
+		{"\"\xff\"", "application/json", `"\"` + "\uFFFD" + `\""`},
+		{`{"s":"\ud83d\ude00","n":-1.5e300,"e":"\\u0000"}`, "application/json", `{"s":"\ud83d\ude00","n":-1.5e300,"e":"\\u0000"}`},
 	}
 	for _, tt := range tests {
 		if got := string(Output([]byte(tt.body), tt.ct)); got != tt.want {

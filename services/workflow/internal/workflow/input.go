@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 )
 
 // canonicalObject checks that raw is one JSON object and returns it in a
@@ -27,6 +29,9 @@ func canonicalObject(raw []byte) ([]byte, error) {
 	if _, ok := v.(map[string]any); !ok {
 		return nil, invalid("input", "must be a JSON object")
 	}
+	if !numbersFit(v) {
+		return nil, invalid("input", "has a number too long or out of range")
+	}
 	out, err := json.Marshal(v)
 	if err != nil {
 		return nil, invalid("input", "must be a JSON object")
@@ -36,6 +41,50 @@ func canonicalObject(raw []byte) ([]byte, error) {
 		return nil, invalid("input", "must not contain NUL characters")
 	}
 	return out, nil
+}
+
+// Bounds of the numbers an input may hold: Postgres numeric, behind the
+// jsonb column, overflows past about 1e131072 and below 1e-16383 (the insert
+// would fail with a server error), and no workflow needs such numbers.
+const (
+	maxNumberBytes    = 1000
+	maxNumberExponent = 1000
+)
+
+// numbersFit reports whether every number in a decoded value (UseNumber)
+// is at most maxNumberBytes long with a decimal exponent of at most
+// maxNumberExponent.
+func numbersFit(v any) bool {
+	switch x := v.(type) {
+	case json.Number:
+		n := string(x)
+		if len(n) > maxNumberBytes {
+			return false
+		}
+		e := strings.IndexAny(n, "eE")
+		if e < 0 {
+			return true
+		}
+		exp := strings.TrimLeft(strings.TrimLeft(n[e+1:], "+-"), "0")
+		if len(exp) > 4 {
+			return false
+		}
+		d, err := strconv.Atoi("0" + exp)
+		return err == nil && d <= maxNumberExponent
+	case map[string]any:
+		for _, e := range x {
+			if !numbersFit(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !numbersFit(e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // requestHash identifies a run request for idempotency: the workflow and the
