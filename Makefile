@@ -38,6 +38,10 @@ FUZZTIME ?= 30s
 fuzz:
 	@FUZZTIME=$(FUZZTIME) .ci/fuzz.sh
 
+## drills: the reliability drills (bank test, crashes, faults, outages; about 5 minutes)
+drills:
+	cd gateway && go test -race -tags drills -count=1 -timeout 30m ./internal/drills
+
 ## generate: protobuf and sqlc code, byte for byte reproducible
 generate:
 	cd proto && go tool buf generate

@@ -6,8 +6,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -130,4 +132,17 @@ func WithName(dbURL, name string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+// Unreachable reports whether err is a failure to reach the database rather
+// than a bug: a refused, reset or timed-out connection, or one cut in the
+// middle of an answer (pgx wraps the net.Error or io error, or reports
+// pgconn.ErrConnClosed when a COMMIT's connection was cut). Such an outage
+// is transient, so services answer Unavailable and callers may retry (with
+// their idempotency key: the outcome of a cut COMMIT is unknown) instead of
+// getting an Internal error. The reliability drills found the 500s.
+func Unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, pgconn.ErrConnClosed)
 }

@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"github.com/meterflow/meterflow/proto/database"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,6 +44,8 @@ func toStatus(err error) error {
 		return status.Error(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case database.Unreachable(err):
+		return rpcerr.New(codes.Unavailable, rpcerr.ServiceUnavailable, "the identity database is unreachable; try again shortly")
 	}
 	return rpcerr.New(codes.Internal, rpcerr.Internal, "internal error")
 }

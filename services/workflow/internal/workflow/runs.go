@@ -155,10 +155,18 @@ func (s *Service) reserveFailed(ctx context.Context, r Run, err error) (Run, err
 		}
 		return Run{}, ErrInsufficientFunds
 	}
-	// The outcome is unknown: a hold may exist. Fail the run and release
-	// (a release of a hold that never existed is a no-op).
+	// The outcome is unknown: a hold may exist, or its COMMIT may still be
+	// landing in the wallet's database. Fail the run now but leave the
+	// release to the settler (after deadline + grace): a release sent at
+	// once can find no hold yet, count it as never made, and miss the hold
+	// committed a moment later, which then stays held until the wallet's
+	// expiry (found by the reliability drills' cut COMMIT).
 	s.log().WarnContext(ctx, "reserve failed", "run_id", r.ID, "err", err)
-	s.fail(ctx, r, 0, nil, "wallet unavailable")
+	if failed, ferr := s.Store.RecordFailure(ctx, r.ID, 0, nil, "wallet unavailable"); ferr == nil {
+		s.finished(ctx, failed)
+	} else if !errors.Is(ferr, ErrStateChanged) {
+		s.log().ErrorContext(ctx, "record run failure", "run_id", r.ID, "err", ferr)
+	}
 	return Run{}, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
 }
 
