@@ -38,6 +38,10 @@ FUZZTIME ?= 30s
 fuzz:
 	@FUZZTIME=$(FUZZTIME) .ci/fuzz.sh
 
+## bench: the load harness (not in make test): its own stack on ports +10000 and meterflow_bench_* databases; writes bench/results/<date>.md and .json. make bench BENCH_FLAGS='-duration 10s -rounds 3'
+bench: build
+	go run ./bench/cmd/bench $(BENCH_FLAGS)
+
 ## drills: the reliability drills (bank test, crashes, faults, outages; about 5 minutes)
 drills:
 	cd gateway && go test -race -tags drills -count=1 -timeout 30m ./internal/drills

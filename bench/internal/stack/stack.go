@@ -1,0 +1,382 @@
+// Package stack starts Meterflow's processes the way deploy/local/run.sh
+// does (same binaries from bin/, same environment variables, stripe-mock
+// beside them), but on the bench's own ports and its own databases
+// (meterflow_bench_<service>), so a benchmark never touches the developer's
+// data or a running `make run`.
+package stack
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Services are the gRPC services in start order (identity first: the others
+// fetch its signing keys).
+var Services = []string{"identity", "wallet", "workflow"}
+
+// Config says where the stack runs.
+type Config struct {
+	// Root is the repository root (bin/ and services/ are under it).
+	Root string
+	// StateDir holds the bench's secrets and logs (under .local/, git-ignored).
+	StateDir string
+	// PostgresBase is MF_POSTGRES_URL's value: postgres://user@host:port, no database.
+	PostgresBase string
+	// RedisURL is the rate-limit store.
+	RedisURL string
+	// HTTPAddr and AdminAddr are the gateway's listeners.
+	HTTPAddr, AdminAddr string
+	// GRPCAddrs and MetricsAddrs are per service.
+	GRPCAddrs, MetricsAddrs map[string]string
+	// StripeMockPort is where the bench's own stripe-mock listens (HTTP; HTTPS on +1).
+	StripeMockPort int
+	// ExtraEnv is appended to every process's environment (rate limits, token TTL).
+	ExtraEnv []string
+}
+
+// Proc is one started process.
+type Proc struct {
+	Name string
+	Cmd  *exec.Cmd
+	// Ready is the time from exec to readiness (gRPC health SERVING, or the
+	// gateway's /readyz answering 200).
+	Ready time.Duration
+	done  chan struct{}
+}
+
+// Stack is the running set of processes.
+type Stack struct {
+	cfg   Config
+	env   []string
+	procs []*Proc
+}
+
+// DBName is the bench's database of a service.
+func DBName(svc string) string { return "meterflow_bench_" + svc }
+
+// DatabaseURL is the URL of the bench database db.
+func (c Config) DatabaseURL(db string) string {
+	return c.PostgresBase + "/" + db + "?sslmode=disable"
+}
+
+// CheckPorts fails with a clear message when any of the bench's ports is taken.
+func (c Config) CheckPorts() error {
+	addrs := []string{c.HTTPAddr, c.AdminAddr,
+		net.JoinHostPort("127.0.0.1", strconv.Itoa(c.StripeMockPort)),
+		net.JoinHostPort("127.0.0.1", strconv.Itoa(c.StripeMockPort+1))}
+	for _, s := range Services {
+		addrs = append(addrs, c.GRPCAddrs[s], c.MetricsAddrs[s])
+	}
+	var busy []string
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			busy = append(busy, a)
+			continue
+		}
+		l.Close()
+	}
+	if len(busy) > 0 {
+		return fmt.Errorf("ports already in use: %s (another bench, or something else; change -port-base)", strings.Join(busy, ", "))
+	}
+	return nil
+}
+
+// PingRedis fails with a clear message when Redis is not reachable.
+func PingRedis(ctx context.Context, url string) error {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cannot reach Redis at %s (start it, or set REDIS_URL): %w", opt.Addr, err)
+	}
+	return nil
+}
+
+// ResetDatabases drops and recreates the bench databases (never anything
+// not named meterflow_bench_*), so each invocation starts from empty tables.
+func (c Config) ResetDatabases(ctx context.Context, names ...string) error {
+	conn, err := pgx.Connect(ctx, c.DatabaseURL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to Postgres at %s: %w", c.PostgresBase, err)
+	}
+	defer conn.Close(ctx)
+	for _, n := range names {
+		if !strings.HasPrefix(n, "meterflow_bench_") {
+			return fmt.Errorf("refusing to drop %q: not a bench database", n)
+		}
+		id := pgx.Identifier{n}.Sanitize()
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop %s: %w", n, err)
+		}
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
+			return fmt.Errorf("create %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func randomB64(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// Prepare writes fresh secrets (as run.sh does, but under the bench's state
+// directory) and migrates the three databases with `bin/<svc> migrate`.
+func Prepare(ctx context.Context, c Config) (*Stack, error) {
+	if err := os.MkdirAll(filepath.Join(c.StateDir, "logs"), 0o700); err != nil {
+		return nil, err
+	}
+	for _, b := range append([]string{"gateway"}, Services...) {
+		if _, err := os.Stat(filepath.Join(c.Root, "bin", b)); err != nil {
+			return nil, fmt.Errorf("bin/%s missing: run `make build` first", b)
+		}
+	}
+	key := filepath.Join(c.StateDir, "jwt-ed25519.pem")
+	_ = os.Remove(key)
+	if out, err := exec.CommandContext(ctx, filepath.Join(c.Root, "bin", "identity"), "keygen", "--out", key).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("identity keygen: %w: %s", err, out)
+	}
+	s := &Stack{cfg: c}
+	s.env = append(os.Environ(),
+		"APP_ENV=development",
+		"INTERNAL_AUTH_SECRET="+randomB64(48),
+		"WORKFLOW_SECRETS_KEY="+randomB64(32),
+		"JWT_SIGNING_KEY_FILE="+key,
+		"REDIS_URL="+c.RedisURL,
+		"IDENTITY_ADDR="+c.GRPCAddrs["identity"],
+		"WALLET_ADDR="+c.GRPCAddrs["wallet"],
+		"WORKFLOW_ADDR="+c.GRPCAddrs["workflow"],
+		"HTTP_ADDR="+c.HTTPAddr,
+		"ADMIN_ADDR="+c.AdminAddr,
+		fmt.Sprintf("STRIPE_API_BASE=http://127.0.0.1:%d", c.StripeMockPort),
+	)
+	s.env = append(s.env, c.ExtraEnv...)
+	dbs := make([]string, 0, len(Services))
+	for _, svc := range Services {
+		dbs = append(dbs, DBName(svc))
+	}
+	if err := c.ResetDatabases(ctx, dbs...); err != nil {
+		return nil, err
+	}
+	for _, svc := range Services {
+		cmd := exec.CommandContext(ctx, filepath.Join(c.Root, "bin", svc), "migrate")
+		cmd.Env = s.ServiceEnv(svc)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s migrate: %w: %s", svc, err, lastLines(string(out), 10))
+		}
+	}
+	return s, nil
+}
+
+// ServiceEnv is the environment of service svc (or of a subcommand run
+// against its database).
+func (s *Stack) ServiceEnv(svc string) []string {
+	return append(append([]string(nil), s.env...),
+		"DATABASE_URL="+s.cfg.DatabaseURL(DBName(svc)),
+		"GRPC_ADDR="+s.cfg.GRPCAddrs[svc],
+		"METRICS_ADDR="+s.cfg.MetricsAddrs[svc],
+	)
+}
+
+// Start starts stripe-mock, then each service, then the gateway, one at a
+// time, timing each from exec to readiness.
+func (s *Stack) Start(ctx context.Context) error {
+	c := s.cfg
+	mock := filepath.Join(c.Root, "bin", "stripe-mock")
+	if _, err := os.Stat(mock); err != nil {
+		build := exec.CommandContext(ctx, "go", "build", "-o", mock, "github.com/stripe/stripe-mock")
+		build.Dir = filepath.Join(c.Root, "services", "wallet")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build stripe-mock: %w: %s", err, out)
+		}
+	}
+	mockAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.StripeMockPort))
+	if _, err := s.start(ctx, "stripe-mock", nil, func(ctx context.Context) bool {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", mockAddr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, mock, "-http-port", strconv.Itoa(c.StripeMockPort), "-https-port", strconv.Itoa(c.StripeMockPort+1)); err != nil {
+		return err
+	}
+	for _, svc := range Services {
+		addr := c.GRPCAddrs[svc]
+		if _, err := s.start(ctx, svc, s.ServiceEnv(svc), func(ctx context.Context) bool { return grpcServing(ctx, addr) },
+			filepath.Join(c.Root, "bin", svc), "serve"); err != nil {
+			return err
+		}
+	}
+	url := "http://" + c.HTTPAddr + "/readyz"
+	_, err := s.start(ctx, "gateway", s.env, func(ctx context.Context) bool { return httpOK(ctx, url) },
+		filepath.Join(c.Root, "bin", "gateway"), "serve")
+	return err
+}
+
+func (s *Stack) start(ctx context.Context, name string, env []string, ready func(context.Context) bool, bin string, args ...string) (*Proc, error) {
+	logPath := filepath.Join(s.cfg.StateDir, "logs", name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	if env == nil {
+		env = s.env
+	}
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// If the harness dies without stopping the stack, the kernel stops it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	begin := time.Now()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Proc{Name: name, Cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	s.procs = append(s.procs, p)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited during start; see %s:\n%s", name, logPath, tailFile(logPath, 15))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		ok := ready(pctx)
+		cancel()
+		if ok {
+			p.Ready = time.Since(begin)
+			return p, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("%s not ready after 20 s; see %s", name, logPath)
+}
+
+// Procs returns the started processes in start order.
+func (s *Stack) Procs() []*Proc { return s.procs }
+
+// Proc returns the process called name, or nil.
+func (s *Stack) Proc(name string) *Proc {
+	for _, p := range s.procs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Alive reports an error naming any process that has exited.
+func (s *Stack) Alive() error {
+	for _, p := range s.procs {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited; see %s", p.Name, filepath.Join(s.cfg.StateDir, "logs", p.Name+".log"))
+		default:
+		}
+	}
+	return nil
+}
+
+// Stop sends SIGTERM to every process (reverse start order), waits up to
+// 15 s each, then kills what is left.
+func (s *Stack) Stop() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.Cmd.Process.Kill()
+			<-p.done
+		}
+	}
+}
+
+// RSSKiB reads VmRSS of a process from /proc/<pid>/status.
+func RSSKiB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				break
+			}
+			return strconv.ParseInt(fields[0], 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS line")
+}
+
+func grpcServing(ctx context.Context, addr string) bool {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+}
+
+func httpOK(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return lastLines(string(b), n)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
