@@ -126,15 +126,15 @@ func TestDockerfiles(t *testing.T) {
 				t.Errorf("main package %s: %v", pkg, err)
 			}
 			// The workspace: go.work, go.work.sum and every module the
-			// processes need (all but this one).
+			// processes need (all but this one and the load harness).
 			copies := strings.Join(build.all("COPY"), "\n")
 			if !regexp.MustCompile(`(?m)^go\.work go\.work\.sum \./$`).MatchString(copies) {
 				t.Error("builder does not COPY go.work and go.work.sum")
 			}
 			for _, mod := range modules {
-				if mod == "deploy" {
-					if !strings.Contains(run, "go work edit -dropuse=./deploy") {
-						t.Error("builder keeps the deploy module (and its Kubernetes dependencies) in the workspace")
+				if mod == "deploy" || mod == "bench" {
+					if !strings.Contains(run, "-dropuse=./"+mod) {
+						t.Errorf("builder keeps the %s module (and its dependencies) in the workspace", mod)
 					}
 					continue
 				}

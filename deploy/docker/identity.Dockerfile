@@ -10,8 +10,8 @@ WORKDIR /src
 # lets an older 1.26 image fetch the exact toolchain go.work asks for.
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=auto
 # Only the workspace file and the process modules: the deploy module holds
-# manifest tests, and dropping it keeps its Kubernetes dependencies out of
-# the build. No blanket `go mod download` layer: the workspace also requires
+# manifest tests and bench the load harness; dropping them keeps their
+# dependencies (Kubernetes, vegeta) out of the build. No blanket `go mod download` layer: the workspace also requires
 # the code generators pinned as tools (buf, sqlc and their plugins), which no
 # binary links, so `go build` fetches exactly what this binary needs into a
 # BuildKit cache shared by the four images and kept across go.mod changes.
@@ -19,7 +19,7 @@ COPY go.work go.work.sum ./
 COPY proto/ proto/
 COPY gateway/ gateway/
 COPY services/ services/
-RUN go work edit -dropuse=./deploy
+RUN go work edit -dropuse=./deploy -dropuse=./bench
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags "-s -w" -o /out/identity ./services/identity/cmd/identity && mkdir -p /out/keys
