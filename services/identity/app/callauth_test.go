@@ -73,7 +73,7 @@ func TestCallsNeedServiceCredentials(t *testing.T) {
 	if resp, err := healthpb.NewHealthClient(hc).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health = %v, %v", resp, err)
 	}
-	if err := app.Healthcheck(context.Background(), b.addr); err != nil {
+	if err := grpcservice.Healthcheck(context.Background(), b.addr); err != nil {
 		t.Fatalf("Healthcheck: %v", err)
 	}
 }

@@ -4,13 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net"
 	"os"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meterflow/meterflow/proto/database"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
@@ -78,28 +73,4 @@ func GenerateKeyFile(path string) (string, error) {
 		return "", fmt.Errorf("keygen: write %s: %w", path, err)
 	}
 	return identity.KeyID(key.Public().(ed25519.PublicKey)), nil
-}
-
-// Healthcheck asks the standard gRPC health service at addr whether the
-// process is SERVING.
-func Healthcheck(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	// A listen address such as ":50051" or "0.0.0.0:50051" is dialed on loopback.
-	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
-		addr = net.JoinHostPort("127.0.0.1", port)
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer conn.Close()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		return fmt.Errorf("healthcheck %s: %w", addr, err)
-	}
-	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return fmt.Errorf("healthcheck %s: %s", addr, resp.GetStatus())
-	}
-	return nil
 }

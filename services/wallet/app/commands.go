@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meterflow/meterflow/proto/database"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
@@ -84,24 +81,4 @@ func DevPay(ctx context.Context, cfg Config, topUpID, webhookURL string) (int, e
 		return resp.StatusCode, fmt.Errorf("dev-pay: webhook answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
 	return resp.StatusCode, nil
-}
-
-// Healthcheck asks the standard gRPC health service at addr whether the
-// process is SERVING.
-func Healthcheck(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer conn.Close()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		return fmt.Errorf("healthcheck %s: %w", addr, err)
-	}
-	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return fmt.Errorf("healthcheck %s: %s", addr, resp.GetStatus())
-	}
-	return nil
 }

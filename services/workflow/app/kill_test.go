@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"github.com/meterflow/meterflow/proto/grpcservice"
 	"net"
 	"net/http"
 	"os"
@@ -20,7 +21,6 @@ import (
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
-	"github.com/meterflow/meterflow/services/workflow/app"
 	"github.com/meterflow/meterflow/services/workflow/migrations"
 )
 
@@ -88,7 +88,7 @@ func TestKilledMidRunIsSettledAfterRestart(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		deadline := time.Now().Add(15 * time.Second)
-		for app.Healthcheck(context.Background(), grpcAddr) != nil {
+		for grpcservice.Healthcheck(context.Background(), grpcAddr) != nil {
 			if time.Now().After(deadline) {
 				t.Fatalf("workflow did not become healthy:\n%s", procLogs.String())
 			}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/meterflow/meterflow/proto/grpcservice"
 	"io"
 	"net"
 	"os"
@@ -171,5 +172,5 @@ func healthcheck(ctx context.Context) error {
 	if addr == "" {
 		addr = "127.0.0.1:50051"
 	}
-	return app.Healthcheck(ctx, addr)
+	return grpcservice.Healthcheck(ctx, addr)
 }

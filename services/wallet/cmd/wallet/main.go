@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/meterflow/meterflow/proto/grpcservice"
 	"net"
 	"os"
 	"os/signal"
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("wallet: config: %w", err)
 		}
-		return app.Healthcheck(ctx, cfg.GRPCAddr)
+		return grpcservice.Healthcheck(ctx, cfg.GRPCAddr)
 	default:
 		return fmt.Errorf("unknown command %q (want serve, migrate, verify, dev-pay or healthcheck)", cmd)
 	}

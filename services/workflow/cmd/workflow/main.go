@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/meterflow/meterflow/proto/grpcservice"
 	"net"
 	"os"
 	"os/signal"
@@ -89,5 +90,5 @@ func healthcheck(ctx context.Context) error {
 	if addr == "" {
 		addr = "127.0.0.1:50053"
 	}
-	return app.Healthcheck(ctx, addr)
+	return grpcservice.Healthcheck(ctx, addr)
 }
