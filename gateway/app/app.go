@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"net/netip"
 	"sync"
 	"time"
@@ -99,7 +98,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if keys == nil {
 		keys = callauth.NewRemoteKeySet(identity)
 	}
-	tokens, err := api.NewTokenVerifier(callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, cfg.TokenCacheSize)
+	tokens, err := callauth.NewCachingVerifier(callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, cfg.TokenCacheSize)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -262,16 +261,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // adminMux serves the operator endpoints, never exposed publicly.
-func (a *App) adminMux() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", telemetry.MetricsHandler(a.Registry))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}
+func (a *App) adminMux() http.Handler { return telemetry.AdminHandler(a.Registry, a.cfg.Pprof) }
 
 // AdminHandler returns the admin endpoints' handler (metrics, pprof), for tests.
 func (a *App) AdminHandler() http.Handler { return a.adminMux() }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/telemetry"
 )
 
 // Service is this process's name: the issuer of its service tokens.
@@ -28,7 +29,10 @@ type Config struct {
 	// HTTPAddr is the public listener (main uses it; Serve takes a listener).
 	HTTPAddr string
 	// AdminAddr serves /metrics and /debug/pprof; empty disables it.
-	AdminAddr    string
+	AdminAddr string
+	// Pprof serves /debug/pprof on the same port (PPROF_ENABLED;
+	// default on in development, off in production).
+	Pprof        bool
 	IdentityAddr string
 	WalletAddr   string
 	WorkflowAddr string
@@ -94,6 +98,10 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if c.Env != "development" && c.Env != "production" {
 		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
+	}
+	var err error
+	if c.Pprof, err = telemetry.PprofEnabled(c.Production()); err != nil {
+		return Config{}, err
 	}
 	for _, o := range strings.Split(os.Getenv("CORS_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -70,8 +71,13 @@ type Server struct {
 	// Service is this service's name: the audience of its service tokens.
 	Service string
 	Secret  []byte
-	Users   AccessVerifier
-	Policy  Policy
+	// Users checks access tokens; a *CachingVerifier around an
+	// AccessVerifier in the services.
+	Users  UserVerifier
+	Policy Policy
+
+	initOnce sync.Once
+	services serviceTokenCache
 }
 
 // UnaryInterceptor checks both credentials against the policy.
@@ -93,8 +99,9 @@ func (s *Server) authenticate(ctx context.Context, method string) (Caller, error
 	if !ok {
 		return Caller{}, rpcerr.New(codes.PermissionDenied, rpcerr.Forbidden, "method is not open to any caller")
 	}
+	s.initOnce.Do(func() { s.services = newServiceTokenCache() })
 	md, _ := metadata.FromIncomingContext(ctx)
-	svc, err := verifyServiceToken(first(md, ServiceTokenKey), s.Secret, s.Service)
+	svc, err := s.services.verify(first(md, ServiceTokenKey), s.Secret, s.Service)
 	if err != nil {
 		return Caller{}, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "missing or invalid service token")
 	}
@@ -161,3 +168,15 @@ func (p perRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[string
 // is the mesh's or the network's job (docs/trust-model.md); the tokens are
 // short-lived and bound to one audience.
 func (perRPC) RequireTransportSecurity() bool { return false }
+
+// UserTokenCacheSize is how many verified access tokens a service's Server
+// remembers (about 200 bytes each).
+const UserTokenCacheSize = 10_000
+
+// NewServer returns the authenticator of service: service tokens signed
+// with secret, access tokens checked by users and remembered until they
+// expire (UserTokenCacheSize), method rules from policy.
+func NewServer(service string, secret []byte, users AccessVerifier, policy Policy) *Server {
+	cv, _ := NewCachingVerifier(users, UserTokenCacheSize) // size > 0: no error
+	return &Server{Service: service, Secret: secret, Users: cv, Policy: policy}
+}

@@ -85,8 +85,9 @@ func (m *Minter) Token(audience string) (string, error) {
 	return tok, nil
 }
 
-// verifyServiceToken returns the calling service named by a valid token for audience.
-func verifyServiceToken(token string, secret []byte, audience string) (string, error) {
+// verifyServiceToken returns the calling service named by a valid token
+// for audience, and the token's expiry.
+func verifyServiceToken(token string, secret []byte, audience string) (string, time.Time, error) {
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -95,10 +96,10 @@ func verifyServiceToken(token string, secret []byte, audience string) (string, e
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(Leeway),
 	)
-	if err != nil || claims.Issuer == "" {
-		return "", ErrInvalidToken
+	if err != nil || claims.Issuer == "" || claims.ExpiresAt == nil {
+		return "", time.Time{}, ErrInvalidToken
 	}
-	return claims.Issuer, nil
+	return claims.Issuer, claims.ExpiresAt.Time, nil
 }
 
 // AccessClaims are the claims of a user's access token.

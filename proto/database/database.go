@@ -23,6 +23,14 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
+// DefaultMaxConns is the pool size when DATABASE_URL sets no
+// pool_max_conns. pgxpool's own default (4 on a 2-core machine) queued paid
+// runs behind a few connections that mostly wait for WAL flushes; 16 lets
+// commits share flushes (group commit) and stays far below Postgres's
+// default max_connections of 100 with three services and a few replicas
+// (size it as replicas × pool_max_conns per database server).
+const DefaultMaxConns = 16
+
 // Open returns a traced pool for url and checks that the server answers.
 // Query spans carry the SQL text but never argument values.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
@@ -30,7 +38,10 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: parse DATABASE_URL: %w", err)
 	}
-	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableQuerySpanNamePrefix())
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableQuerySpanNamePrefix(), otelpgx.WithDisableAcquireTracer())
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: open pool: %w", err)

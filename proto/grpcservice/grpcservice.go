@@ -111,16 +111,15 @@ func Dial(target string, creds credentials.PerRPCCredentials) (*grpc.ClientConn,
 }
 
 // Serve runs srv on lis and, if metricsAddr is set, an HTTP server with
-// /metrics (and whatever else extra mounts) until ctx ends, then drains:
+// the admin handler (telemetry.AdminHandler: /metrics, maybe pprof) until
+// ctx ends, then drains:
 // health turns NOT_SERVING, in-flight calls get up to grace to finish.
-func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, srv *grpc.Server, hs *health.Server, metricsAddr string, metrics http.Handler, grace time.Duration) error {
+func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, srv *grpc.Server, hs *health.Server, metricsAddr string, admin http.Handler, grace time.Duration) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(lis) }()
 	var httpSrv *http.Server
 	if metricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", metrics)
-		httpSrv = &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		httpSrv = &http.Server{Addr: metricsAddr, Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := httpSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("metrics server on %s: %w", metricsAddr, err)

@@ -2,7 +2,11 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	httppprof "net/http/pprof"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,4 +60,36 @@ func (m *GRPCServerMetrics) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
 		return resp, err
 	}
+}
+
+// AdminHandler serves the operator endpoints of a process on its admin
+// (metrics) port: /metrics always and, when pprof is true, the
+// net/http/pprof profiles under /debug/pprof/. Profiles are off by default
+// in production (PPROF_ENABLED): they reveal code paths and cost CPU while
+// taken, and the admin port is reachable by whatever can scrape metrics.
+func AdminHandler(reg *prometheus.Registry, pprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", MetricsHandler(reg))
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
+	return mux
+}
+
+// PprofEnabled reads PPROF_ENABLED ("true"/"false"); unset means on
+// outside production and off in production.
+func PprofEnabled(production bool) (bool, error) {
+	v := os.Getenv("PPROF_ENABLED")
+	if v == "" {
+		return !production, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("PPROF_ENABLED must be true or false, not %q", v)
+	}
+	return b, nil
 }

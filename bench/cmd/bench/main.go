@@ -34,28 +34,29 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	root        string
-	out         string
-	duration    time.Duration
-	durations   map[string]time.Duration
-	warmup      time.Duration
-	rounds      int
-	portOffset  int
-	scenarios   map[string]bool
-	note        string
-	profile     bool
-	readConns   int
-	runConns    int
-	users       int
-	hotConns    int
-	hotLow      int
-	slowConns   int
-	slowDelay   time.Duration
-	loginConns  int
-	growthConns int
-	growthRows  int
-	smallRows   int
-	growthPages int
+	root          string
+	out           string
+	duration      time.Duration
+	durations     map[string]time.Duration
+	warmup        time.Duration
+	rounds        int
+	portOffset    int
+	scenarios     map[string]bool
+	note          string
+	profile       bool
+	profileAlways map[string]bool
+	readConns     int
+	runConns      int
+	users         int
+	hotConns      int
+	hotLow        int
+	slowConns     int
+	slowDelay     time.Duration
+	loginConns    int
+	growthConns   int
+	growthRows    int
+	smallRows     int
+	growthPages   int
 }
 
 // allScenarios in the order they run.
@@ -73,7 +74,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.portOffset, "port-offset", 10000, "added to the standard ports (8080, 9090, 50051-3, 9091-3, 12111) for the bench's stack")
 	only := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated subset of "+strings.Join(allScenarios, ","))
 	fs.StringVar(&o.note, "note", "", "free text written into the results (e.g. what else ran on the machine)")
-	fs.BoolVar(&o.profile, "profile", true, "after measuring, re-run the gateway side of each failed scenario with a CPU profile from ADMIN_ADDR/debug/pprof")
+	fs.BoolVar(&o.profile, "profile", true, "after measuring, re-run the gateway side of each failed scenario with CPU profiles of every process")
+	profAlways := fs.String("profile-scenarios", "", "comma-separated scenarios (or result keys) to profile even when they pass, e.g. run,hot")
 	fs.IntVar(&o.readConns, "read-conns", 64, "read: connections")
 	fs.IntVar(&o.runConns, "run-conns", 32, "run: connections")
 	fs.IntVar(&o.users, "users", 64, "run/read/login: distinct users")
@@ -88,6 +90,12 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.growthPages, "growth-pages", 20, "growth: list pages (limit 50) replayed per user")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	o.profileAlways = map[string]bool{}
+	for s := range strings.SplitSeq(*profAlways, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.profileAlways[s] = true
+		}
 	}
 	o.scenarios = map[string]bool{}
 	for s := range strings.SplitSeq(*only, ",") {

@@ -14,15 +14,21 @@ import (
 	"time"
 )
 
-// profileFailures re-runs the gateway side of every failed row for one
-// phase while the gateway's /debug/pprof/profile records, and keeps the
-// top entries for the report.
+// profiled are the processes profiled together, with the binary each
+// profile is read against.
+var profiled = []string{"gateway", "identity", "wallet", "workflow"}
+
+// profileFailures re-runs the gateway side of every failed row (and of
+// every scenario named by -profile-scenarios) for one phase while every
+// process's /debug/pprof/profile records, and keeps the top entries of
+// each process that was busy for the report.
 func (b *bench) profileFailures(ctx context.Context) {
 	dir := filepath.Join(b.cfg.StateDir, "profiles", b.rep.Started.Format("20060102-150405"))
 	done := map[string]bool{}
 	for _, r := range b.rep.Rows {
 		s, ok := b.profSides[r.Key]
-		if !ok || r.Pass == nil || *r.Pass || done[s.name] || ctx.Err() != nil {
+		forced := b.o.profileAlways[r.Key]
+		if !ok || r.Pass == nil || (*r.Pass && !forced) || done[s.name] || ctx.Err() != nil {
 			continue
 		}
 		done[s.name] = true
@@ -30,36 +36,52 @@ func (b *bench) profileFailures(ctx context.Context) {
 			b.rep.Notes = append(b.rep.Notes, "profile: "+err.Error())
 			return
 		}
-		file := filepath.Join(dir, r.Key+".pb.gz")
-		b.logf("profiling the gateway during %q (%v)", s.name, b.o.duration)
+		b.logf("profiling every process during %q (%v)", s.name, b.o.duration)
 		secs := max(1, int(b.o.duration.Seconds()))
 		var wg sync.WaitGroup
-		var perr error
-		wg.Go(func() {
-			perr = fetchProfile(ctx, "http://"+b.cfg.AdminAddr+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), file)
-		})
+		perr := make([]error, len(profiled))
+		files := make([]string, len(profiled))
+		for i, proc := range profiled {
+			addr := b.cfg.AdminAddr
+			if proc != "gateway" {
+				addr = b.cfg.MetricsAddrs[proc]
+			}
+			files[i] = filepath.Join(dir, r.Key+"."+proc+".pb.gz")
+			wg.Go(func() {
+				perr[i] = fetchProfile(ctx, "http://"+addr+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), files[i])
+			})
+		}
 		pgCtx, pgStop := context.WithCancel(ctx)
 		var pgText string
 		wg.Go(func() { pgText = pgActivity(pgCtx, b.cfg.DatabaseURL("postgres")) })
-		time.Sleep(100 * time.Millisecond) // the profile starts first
+		time.Sleep(100 * time.Millisecond) // the profiles start first
 		s.run(ctx, time.Duration(secs)*time.Second+200*time.Millisecond)
 		pgStop()
 		wg.Wait()
-		if perr != nil {
-			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("profile of %s: %v", r.Key, perr))
-			continue
+		for i, proc := range profiled {
+			if perr[i] != nil {
+				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("profile of %s in %s: %v", proc, r.Key, perr[i]))
+				continue
+			}
+			out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25",
+				filepath.Join(b.o.root, "bin", proc), files[i]).CombinedOutput()
+			if err != nil {
+				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("pprof of %s in %s: %v", proc, r.Key, err))
+				continue
+			}
+			if strings.Contains(string(out), "Total samples = 0 ") || !strings.Contains(string(out), "flat%") {
+				continue // idle during this scenario
+			}
+			rel, err := filepath.Rel(b.o.root, files[i])
+			if err != nil {
+				rel = files[i]
+			}
+			p := profileOut{Key: r.Key, Side: s.name, Process: proc, File: rel, Top: trimPprof(string(out))}
+			if i == 0 {
+				p.PG = pgText
+			}
+			b.rep.Profiles = append(b.rep.Profiles, p)
 		}
-		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=20",
-			filepath.Join(b.o.root, "bin", "gateway"), file).CombinedOutput()
-		if err != nil {
-			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("pprof of %s: %v", r.Key, err))
-			continue
-		}
-		rel, err := filepath.Rel(b.o.root, file)
-		if err != nil {
-			rel = file
-		}
-		b.rep.Profiles = append(b.rep.Profiles, profileOut{Key: r.Key, Side: s.name, File: rel, Top: trimPprof(string(out)), PG: pgText})
 	}
 }
 

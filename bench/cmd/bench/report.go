@@ -47,11 +47,12 @@ type rssRow struct {
 }
 
 type profileOut struct {
-	Key  string `json:"key"`
-	Side string `json:"side"`
-	File string `json:"file"`
-	Top  string `json:"top"`
-	PG   string `json:"pg_activity"`
+	Key     string `json:"key"`
+	Side    string `json:"side"`
+	Process string `json:"process"`
+	File    string `json:"file"`
+	Top     string `json:"top"`
+	PG      string `json:"pg_activity,omitempty"`
 }
 
 // report is everything one invocation measured; it is written as JSON and
@@ -329,9 +330,9 @@ func (r *report) markdown() string {
 		b.WriteString("\nErrors seen (samples):\n\n" + strings.Join(errs, "\n") + "\n")
 	}
 	if len(r.Profiles) > 0 {
-		b.WriteString("\n## Gateway CPU profiles of the failed scenarios\n\nTaken after the measurements, re-running the gateway side alone for one phase with `/debug/pprof/profile` on ADMIN_ADDR (the services expose no pprof, so run paths show only the gateway's share; beside each profile, what the services' Postgres connections were doing during the same phase).\n")
+		b.WriteString("\n## CPU profiles\n\nTaken after the measurements, re-running the gateway side of each failed (or `-profile-scenarios`) scenario alone for one phase while `/debug/pprof/profile` records in every process (gateway ADMIN_ADDR, services METRICS_ADDR, PPROF_ENABLED); processes that were idle are left out. After each gateway profile, what the services' Postgres connections were doing during the same phase.\n")
 		for _, p := range r.Profiles {
-			fmt.Fprintf(&b, "\n### %s (%s)\n\n`go tool pprof bin/gateway %s`\n\n```\n%s\n```\n", p.Key, p.Side, p.File, strings.TrimSpace(p.Top))
+			fmt.Fprintf(&b, "\n### %s (%s): %s\n\n`go tool pprof bin/%s %s`\n\n```\n%s\n```\n", p.Key, p.Side, p.Process, p.Process, p.File, strings.TrimSpace(p.Top))
 			if p.PG != "" {
 				fmt.Fprintf(&b, "\n```\n%s\n```\n", strings.TrimSpace(p.PG))
 			}

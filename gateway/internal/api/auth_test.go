@@ -188,7 +188,7 @@ func TestUserTokenForwarded(t *testing.T) {
 func TestTokenCache(t *testing.T) {
 	t.Parallel()
 	k := authtest.NewKeys(t)
-	tv, err := NewTokenVerifier(k.Verifier(), 2)
+	tv, err := callauth.NewCachingVerifier(k.Verifier(), 2)
 	if err != nil {
 		t.Fatal(err)
 	}

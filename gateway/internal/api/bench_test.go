@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/callauth/authtest"
 )
 
 // BenchmarkAuthPath measures the per-request cost of an authenticated
@@ -17,7 +20,11 @@ func BenchmarkAuthPath(b *testing.B) {
 			tok := bd.keys.test.AccessToken(b, "bench-user", false)
 			tv := bd.srv.d.Tokens
 			if !cached {
-				tv = &TokenVerifier{verifier: tv.verifier}
+				var err error
+				tv, err = callauth.NewCachingVerifier(callauth.AccessVerifier{Keys: bd.keys, Issuer: authtest.Issuer, Audience: authtest.Audience}, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
 			}
 			ctx := context.Background()
 			b.ResetTimer()

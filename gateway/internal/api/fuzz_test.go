@@ -90,7 +90,7 @@ func fuzzServer(tb testing.TB, identity identityv1.IdentityServiceClient) (*Serv
 		tb.Fatal(err)
 	}
 	k := &keys{test: authtest.NewKeys(tb), pub: pub, priv: priv}
-	tv, err := NewTokenVerifier(callauth.AccessVerifier{Keys: k, Issuer: authtest.Issuer, Audience: authtest.Audience}, 1000)
+	tv, err := callauth.NewCachingVerifier(callauth.AccessVerifier{Keys: k, Issuer: authtest.Issuer, Audience: authtest.Audience}, 1000)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
+	"github.com/meterflow/meterflow/proto/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -39,7 +40,7 @@ type Deps struct {
 	Identity identityv1.IdentityServiceClient
 	Wallet   walletv1.WalletServiceClient
 	Workflow workflowv1.WorkflowServiceClient
-	Tokens   *TokenVerifier
+	Tokens   *callauth.CachingVerifier
 	Limiter  *ratelimit.Limiter
 	ClientIP *clientip.Resolver
 	Log      *slog.Logger

@@ -161,7 +161,7 @@ func setup(t testing.TB, o setupOpts) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tv, err := NewTokenVerifier(callauth.AccessVerifier{Keys: k, Issuer: authtest.Issuer, Audience: authtest.Audience}, 1000)
+	tv, err := callauth.NewCachingVerifier(callauth.AccessVerifier{Keys: k, Issuer: authtest.Issuer, Audience: authtest.Audience}, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

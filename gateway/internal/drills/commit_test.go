@@ -22,12 +22,12 @@ func TestCommitCut(t *testing.T) {
 	b := newBank(t, s, bankConfig{users: 1})
 	u := b.users[0]
 	ctx := context.Background()
-	cut := func(edge string, skip int64) func() int64 {
+	cut := func(edge string, skip int64, statements bool) func() int64 {
 		name := "cut-" + randomHex()
 		bud := budget(name)
 		bud.skip.Store(skip)
 		bud.left.Store(1)
-		remove := s.toxic(t, edge, name, "commit_cut", "upstream", map[string]any{"budget": name})
+		remove := s.toxic(t, edge, name, "commit_cut", "upstream", map[string]any{"budget": name, "statements": statements})
 		return func() int64 { remove(); return bud.cut.Load() }
 	}
 	// until retries a request with the same idempotency key (bounded) until
@@ -56,7 +56,7 @@ func TestCommitCut(t *testing.T) {
 	// An adjustment whose COMMIT is cut, then replayed with its key.
 	adj := &adjOp{user: u, amount: 5000, reason: "commit-cut " + uuid.NewString(), txIDs: map[string]bool{}}
 	key := "adj-" + uuid.NewString()
-	done := cut(edgeWalletPG, 0)
+	done := cut(edgeWalletPG, 0, false)
 	first := s.do(ctx, "POST", "/v1/admin/users/"+u.id+"/adjustments", b.admin, map[string]any{"amount_cents": adj.amount, "reason": adj.reason}, map[string]string{"Idempotency-Key": key})
 	cuts += done()
 	t.Logf("adjustment at a cut COMMIT: %d %s", first.status, first.body)
@@ -73,16 +73,19 @@ func TestCommitCut(t *testing.T) {
 	adj.txIDs[r.json()["id"].(string)] = true
 	b.adjs = append(b.adjs, adj)
 
-	// Runs with their COMMITs cut: a sync run's reserve (1st wallet
-	// commit) and capture (2nd); an async run's insert with its queued job
-	// (the workflow service's sync path writes single statements, no COMMIT).
+	// Runs with their commits cut: a sync run's reserve (the 1st wallet
+	// statement, which commits on its own) and capture (the 2nd); an async
+	// run's held mark with its queued job (the workflow service's one
+	// explicit transaction; its sync path writes single statements) and
+	// its reserve.
 	for _, c := range []struct {
-		edge  string
-		skip  int64
-		async bool
-	}{{edgeWalletPG, 0, false}, {edgeWalletPG, 1, false}, {edgeWorkflowPG, 0, true}, {edgeWalletPG, 0, true}} {
+		edge       string
+		skip       int64
+		async      bool
+		statements bool
+	}{{edgeWalletPG, 0, false, true}, {edgeWalletPG, 1, false, true}, {edgeWorkflowPG, 0, true, false}, {edgeWalletPG, 0, true, true}} {
 		key := "run-" + uuid.NewString()
-		done := cut(c.edge, c.skip)
+		done := cut(c.edge, c.skip, c.statements)
 		path := "/v1/workflows/instant/runs"
 		if c.async {
 			path += "?async=true"
@@ -120,7 +123,7 @@ func TestCommitCut(t *testing.T) {
 	b.topUps = append(b.topUps, op)
 	ev := stripeevents.CheckoutSessionEvent("", "checkout.session.completed", stripeevents.Session{
 		ID: op.session, TopUpID: op.id, UserID: u.id, AmountTotal: 1000, Currency: "usd", PaymentStatus: "paid", PaymentIntentID: op.pi})
-	done = cut(edgeWalletPG, 0)
+	done = cut(edgeWalletPG, 0, false)
 	b.deliver(ctx, delivery{payload: ev, crediting: true, topUp: op})
 	cuts += done()
 

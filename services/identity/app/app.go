@@ -85,12 +85,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	srv, hs := grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(reg),
-		Auth: &callauth.Server{
-			Service: Service,
-			Secret:  cfg.InternalAuthSecret,
-			Users:   callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
-			Policy:  grpcapi.Policy,
-		},
+		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy),
 	})
 	identityv1.RegisterIdentityServiceServer(srv, grpcapi.NewServer(svc, grpcapi.NewMetrics(reg)))
 	return &App{Registry: reg, KeyID: signer.KeyID(), cfg: cfg, log: log, svc: svc, pool: pool, grpc: srv, health: hs}, nil
@@ -110,7 +105,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 		defer close(pruned)
 		a.pruneLoop(pruneCtx)
 	}()
-	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.MetricsHandler(a.Registry), grace)
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), grace)
 	stopPrune()
 	<-pruned
 	return err

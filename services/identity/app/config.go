@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/telemetry"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	Env         string
 	GRPCAddr    string
 	MetricsAddr string
+	// Pprof serves /debug/pprof on the same port (PPROF_ENABLED;
+	// default on in development, off in production).
+	Pprof       bool
 	DatabaseURL string
 	// InternalAuthSecret verifies the service tokens of callers.
 	InternalAuthSecret []byte
@@ -75,6 +79,10 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if c.Env != "development" && c.Env != "production" {
 		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
+	}
+	var err error
+	if c.Pprof, err = telemetry.PprofEnabled(c.Production()); err != nil {
+		return Config{}, err
 	}
 	var errs []error
 	durations := []struct {

@@ -87,12 +87,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
-		Auth: &callauth.Server{
-			Service: Service,
-			Secret:  cfg.InternalAuthSecret,
-			Users:   callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
-			Policy:  grpcapi.Policy(),
-		},
+		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
 	})
 	walletv1.RegisterWalletServiceServer(a.grpc, grpcapi.NewServer(a.Wallet, log))
 	return a, nil
@@ -111,7 +106,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	if a.cfg.HoldSweepInterval > 0 {
 		wg.Go(func() { a.Wallet.RunSweepers(sweepCtx, a.cfg.HoldSweepInterval) })
 	}
-	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.MetricsHandler(a.Registry), grace)
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), grace)
 	stopSweeps()
 	wg.Wait()
 	return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/telemetry"
 )
 
 // Service is this process's name: the audience of its service tokens.
@@ -33,6 +34,9 @@ type Config struct {
 	Env         string
 	GRPCAddr    string
 	MetricsAddr string
+	// Pprof serves /debug/pprof on the same port (PPROF_ENABLED;
+	// default on in development, off in production).
+	Pprof       bool
 	DatabaseURL string
 	// InternalAuthSecret verifies the service tokens of callers.
 	InternalAuthSecret []byte
@@ -91,6 +95,10 @@ func ConfigFromEnv() (Config, error) {
 	if c.Env != "development" && c.Env != "production" {
 		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
 	}
+	var err error
+	if c.Pprof, err = telemetry.PprofEnabled(c.Production()); err != nil {
+		return Config{}, err
+	}
 	var errs []error
 	for _, d := range []struct {
 		name string
@@ -107,7 +115,6 @@ func ConfigFromEnv() (Config, error) {
 		errs = append(errs, err)
 		*d.dst = v
 	}
-	var err error
 	c.TopUpMinCents, err = envInt("TOPUP_MIN_CENTS", 500)
 	errs = append(errs, err)
 	c.TopUpMaxCents, err = envInt("TOPUP_MAX_CENTS", 100000)

@@ -121,12 +121,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
-		Auth: &callauth.Server{
-			Service: Service,
-			Secret:  cfg.InternalAuthSecret,
-			Users:   callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
-			Policy:  grpcapi.Policy(),
-		},
+		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
 	})
 	workflowv1.RegisterWorkflowServiceServer(a.grpc, &grpcapi.Server{Service: a.svc})
 	ok = true
@@ -149,7 +144,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 		a.svc.RunSettler(settleCtx, a.cfg.SettleInterval)
 	}()
 
-	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.MetricsHandler(a.Registry), a.grace())
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.grace())
 
 	stopCtx, cancel := context.WithTimeout(context.Background(), a.grace())
 	defer cancel()

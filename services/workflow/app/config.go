@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/telemetry"
 	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -28,9 +29,12 @@ const DevSecretsKey = "bWV0ZXJmbG93LWRldmVsb3BtZW50LWtleS0wMDAwMDA="
 // from the environment, tests build it directly.
 type Config struct {
 	// Env is APP_ENV: "development" or "production".
-	Env          string
-	GRPCAddr     string
-	MetricsAddr  string
+	Env         string
+	GRPCAddr    string
+	MetricsAddr string
+	// Pprof serves /debug/pprof on the same port (PPROF_ENABLED;
+	// default on in development, off in production).
+	Pprof        bool
 	DatabaseURL  string
 	IdentityAddr string
 	WalletAddr   string
@@ -80,6 +84,10 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if c.Env != "development" && c.Env != "production" {
 		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
+	}
+	var err error
+	if c.Pprof, err = telemetry.PprofEnabled(c.Production()); err != nil {
+		return Config{}, err
 	}
 	var errs []error
 	durations := []struct {

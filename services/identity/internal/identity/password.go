@@ -1,9 +1,12 @@
 package identity
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 
 	"github.com/alexedwards/argon2id"
+	"golang.org/x/crypto/argon2"
 )
 
 // Argon2Params are the argon2id cost parameters of new password hashes.
@@ -35,12 +38,22 @@ func NewHasher(p Argon2Params) (*Hasher, error) {
 		Memory: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism,
 		SaltLength: 16, KeyLength: 32,
 	}}
-	dummy, err := argon2id.CreateHash(randomToken(), h.params)
-	if err != nil {
-		return nil, fmt.Errorf("identity: dummy hash: %w", err)
-	}
-	h.dummy = dummy
+	h.dummy = dummyHash(h.params)
 	return h, nil
+}
+
+// dummyHash returns an encoded argon2id hash with params and a random salt
+// and key. Checking a password against it runs argon2id with params exactly
+// as a real check does (the key never matches), and building it costs
+// nothing: computing a real hash at start would hold MemoryKiB of heap for
+// no use (it was most of the idle process's memory).
+func dummyHash(p *argon2id.Params) string {
+	salt := make([]byte, p.SaltLength)
+	key := make([]byte, p.KeyLength)
+	_, _ = rand.Read(salt) // crypto/rand.Read never fails
+	_, _ = rand.Read(key)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations, p.Parallelism,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // Hash returns the encoded argon2id hash of password.

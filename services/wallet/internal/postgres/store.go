@@ -64,6 +64,24 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
+// retry runs one statement (its own implicit transaction) again after a
+// deadlock or serialization failure, as inTx does for transactions.
+func (s *Store) retry(ctx context.Context, stmt func() error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = stmt(); !isRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// isInsufficientFunds reports reserve_hold's refusal (SQLSTATE MF001).
+func isInsufficientFunds(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "MF001"
+}
+
 func isRetryable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
@@ -133,139 +151,96 @@ func (s *Store) ListTransactions(ctx context.Context, f wallet.TransactionFilter
 	return out, nil
 }
 
-// errKeyTaken: another reserve inserted the same key concurrently.
-var errKeyTaken = errors.New("hold key taken concurrently")
 
 // Reserve implements wallet.Store.
 func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, error) {
-	if h, ok, err := s.existingHold(ctx, in); ok || err != nil {
-		return h, err
-	}
-	var out db.Hold
-	// The hold is inserted first so the account's row lock, taken by the
-	// conditional update, is held only until the commit right after it.
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	// One statement (reserve_hold): the account row is locked only for its
+	// own UPDATE and the commit, not across round trips.
+	var h db.Hold
+	err := s.retry(ctx, func() error {
 		var err error
-		out, err = s.q.InsertHold(ctx, tx, db.InsertHoldParams{
+		h, err = s.q.ReserveHold(ctx, s.pool, db.ReserveHoldParams{
 			ID: in.ID, Key: in.Key, UserID: in.UserID, AmountCents: in.AmountCents, ExpiresAt: in.ExpiresAt,
 			Description: in.Description, ReferenceType: in.ReferenceType, ReferenceID: in.ReferenceID,
 		})
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return errKeyTaken
-		case isForeignKeyViolation(err): // no account yet: nothing to reserve
-			return wallet.ErrInsufficientFunds
-		case err != nil:
-			return err
-		}
-		n, err := s.q.HoldFunds(ctx, tx, db.HoldFundsParams{Amount: in.AmountCents, UserID: in.UserID})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return wallet.ErrInsufficientFunds
-		}
-		return nil
+		return err
 	})
-	if errors.Is(err, errKeyTaken) || errors.Is(err, wallet.ErrInsufficientFunds) {
-		// A concurrent request with the same key may have won: answer with its hold.
-		if h, ok, herr := s.existingHold(ctx, in); ok || herr != nil {
-			return h, herr
-		}
-	}
-	if err != nil {
+	switch {
+	case isInsufficientFunds(err), isForeignKeyViolation(err): // no account yet: nothing to reserve
+		return wallet.Hold{}, wallet.ErrInsufficientFunds
+	case err != nil:
 		return wallet.Hold{}, err
 	}
-	return toHold(out), nil
-}
-
-func (s *Store) existingHold(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, bool, error) {
-	h, err := s.q.GetHoldByKey(ctx, s.pool, in.Key)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return wallet.Hold{}, false, nil
+	if h.ID != in.ID && (h.UserID != in.UserID || h.AmountCents != in.AmountCents) {
+		return wallet.Hold{}, wallet.ErrIdempotencyKeyReused
 	}
-	if err != nil {
-		return wallet.Hold{}, false, err
-	}
-	if h.UserID != in.UserID || h.AmountCents != in.AmountCents {
-		return wallet.Hold{}, true, wallet.ErrIdempotencyKeyReused
-	}
-	return toHold(h), true, nil
+	return toHold(h), nil
 }
 
 // Capture implements wallet.Store.
 func (s *Store) Capture(ctx context.Context, key string) (wallet.Hold, wallet.Transaction, bool, error) {
-	var (
-		h     db.Hold
-		fee   db.Transaction
-		fresh bool
-	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	var row db.CaptureHoldRow
+	err := s.retry(ctx, func() error {
 		var err error
-		h, err = s.q.SetHoldStatus(ctx, tx, db.SetHoldStatusParams{NewStatus: wallet.HoldCaptured, Key: key})
-		if errors.Is(err, pgx.ErrNoRows) {
-			h, err = s.q.GetHoldByKey(ctx, tx, key)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return wallet.ErrNotFound
-			case err != nil:
-				return err
-			case h.Status == wallet.HoldReleased:
-				return wallet.ErrHoldConflict
-			}
-			fee, err = s.q.GetTransactionBySourceKey(ctx, tx, ptr(feeKey(h.ID)))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		desc := h.Description
-		if desc == "" {
-			desc = "Workflow run fee"
-		}
-		fee, err = s.q.CaptureFundsAndBook(ctx, tx, db.CaptureFundsAndBookParams{
-			ID: newID(), UserID: h.UserID, Amount: h.AmountCents, FeeCents: -h.AmountCents, Description: desc,
-			ReferenceType: h.ReferenceType, ReferenceID: h.ReferenceID, SourceKey: feeKey(h.ID),
-		})
-		fresh = err == nil
+		row, err = s.q.CaptureHold(ctx, s.pool, db.CaptureHoldParams{Key: key, FeeID: newID(), DefaultDescription: "Workflow run fee"})
 		return err
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Not open: captured before (answer the same fee), released, or unknown.
+		h, err := s.q.GetHoldByKey(ctx, s.pool, key)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return wallet.Hold{}, wallet.Transaction{}, false, wallet.ErrNotFound
+		case err != nil:
+			return wallet.Hold{}, wallet.Transaction{}, false, err
+		case h.Status == wallet.HoldReleased:
+			return wallet.Hold{}, wallet.Transaction{}, false, wallet.ErrHoldConflict
+		}
+		fee, err := s.q.GetTransactionBySourceKey(ctx, s.pool, ptr(feeKey(h.ID)))
+		if err != nil {
+			return wallet.Hold{}, wallet.Transaction{}, false, err
+		}
+		return toHold(h), toTransaction(fee), false, nil
+	}
 	if err != nil {
 		return wallet.Hold{}, wallet.Transaction{}, false, err
 	}
-	return toHold(h), toTransaction(fee), fresh, nil
+	fee := db.Transaction{ID: row.ID, UserID: row.UserID, Kind: row.Kind, AmountCents: row.AmountCents,
+		BalanceAfterCents: row.BalanceAfterCents, Description: row.Description, ReferenceType: row.ReferenceType,
+		ReferenceID: row.ReferenceID, SourceKey: row.SourceKey, CreatedAt: row.CreatedAt}
+	h := wallet.Hold{ID: row.HoldID, Key: row.HoldKey, UserID: row.UserID, AmountCents: -row.AmountCents,
+		Status: wallet.HoldCaptured, ExpiresAt: row.HoldExpiresAt, Description: row.HoldDescription,
+		ReferenceType: row.ReferenceType, ReferenceID: row.ReferenceID, CreatedAt: row.HoldCreatedAt}
+	return h, toTransaction(fee), true, nil
 }
 
 func feeKey(holdID uuid.UUID) string { return "fee:" + holdID.String() }
 
 // Release implements wallet.Store.
 func (s *Store) Release(ctx context.Context, key string) (wallet.Hold, error) {
-	var h db.Hold
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	var row db.ReleaseHoldRow
+	err := s.retry(ctx, func() error {
 		var err error
-		h, err = s.q.SetHoldStatus(ctx, tx, db.SetHoldStatusParams{NewStatus: wallet.HoldReleased, Key: key})
-		if errors.Is(err, pgx.ErrNoRows) {
-			h, err = s.q.GetHoldByKey(ctx, tx, key)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return wallet.ErrNotFound
-			case err != nil:
-				return err
-			case h.Status == wallet.HoldCaptured:
-				return wallet.ErrHoldConflict
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		_, err = s.q.UnholdFunds(ctx, tx, db.UnholdFundsParams{Amount: h.AmountCents, UserID: h.UserID})
+		row, err = s.q.ReleaseHold(ctx, s.pool, key)
 		return err
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Not open: released before (answer it again), captured, or unknown.
+		h, err := s.q.GetHoldByKey(ctx, s.pool, key)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return wallet.Hold{}, wallet.ErrNotFound
+		case err != nil:
+			return wallet.Hold{}, err
+		case h.Status == wallet.HoldCaptured:
+			return wallet.Hold{}, wallet.ErrHoldConflict
+		}
+		return toHold(h), nil
+	}
 	if err != nil {
 		return wallet.Hold{}, err
 	}
-	return toHold(h), nil
+	return toHold(db.Hold(row)), nil
 }
 
 // ReleaseExpiredHolds implements wallet.Store. Accounts are updated in user

@@ -322,10 +322,10 @@ func (s *Store) MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string
 	return transition(r, err, "mark reserve refused")
 }
 
-// MarkHeld implements workflow.Store.
-func (s *Store) MarkHeld(ctx context.Context, id uuid.UUID) (workflow.Run, error) {
-	r, err := s.q.MarkHeld(ctx, s.pool, id)
-	return transition(r, err, "mark held")
+// MarkHeldRunning implements workflow.Store.
+func (s *Store) MarkHeldRunning(ctx context.Context, id uuid.UUID) (workflow.Run, error) {
+	r, err := s.q.MarkHeldRunning(ctx, s.pool, id)
+	return transition(r, err, "mark held and running")
 }
 
 // MarkHeldAndEnqueue implements workflow.Store: the run becomes held and its

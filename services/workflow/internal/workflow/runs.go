@@ -79,7 +79,7 @@ func (s *Service) StartRun(ctx context.Context, userID string, req StartRequest)
 		}
 		return queued, nil
 	}
-	held, err := s.Store.MarkHeld(ctx, run.ID)
+	running, err := s.Store.MarkHeldRunning(ctx, run.ID)
 	if errors.Is(err, ErrStateChanged) {
 		// Settled meanwhile (only after its deadline): answer what it became.
 		return s.Store.GetRun(ctx, run.ID)
@@ -88,7 +88,7 @@ func (s *Service) StartRun(ctx context.Context, userID string, req StartRequest)
 		s.fail(ctx, run, 0, nil, "internal error before the call")
 		return Run{}, fmt.Errorf("mark run %s held: %w", run.ID, err)
 	}
-	done, err := s.execute(ctx, held, wf)
+	done, err := s.execute(ctx, running, wf)
 	if err != nil {
 		span.SetStatus(codes.Error, "run bookkeeping failed")
 		return Run{}, err
@@ -170,9 +170,10 @@ func (s *Service) reserveFailed(ctx context.Context, r Run, err error) (Run, err
 	return Run{}, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
 }
 
-// execute marks a held run running, calls n8n once and books the outcome.
-// The running mark is written before the request: a run found running
-// later may have reached n8n and is never sent again.
+// execute marks a held run running (sync runs arrive running already),
+// calls n8n once and books the outcome. The running mark is written before
+// the request: a run found running later may have reached n8n and is never
+// sent again.
 func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) {
 	now := s.now()
 	callEnd := now.Add(r.Timeout())
@@ -192,12 +193,16 @@ func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) 
 		}
 		secret = string(b)
 	}
-	running, err := s.Store.MarkRunning(ctx, r.ID)
-	if errors.Is(err, ErrStateChanged) {
-		return s.Store.GetRun(ctx, r.ID)
-	}
-	if err != nil {
-		return Run{}, fmt.Errorf("mark run %s running: %w", r.ID, err)
+	running := r
+	if r.Status != StatusRunning {
+		var err error
+		running, err = s.Store.MarkRunning(ctx, r.ID)
+		if errors.Is(err, ErrStateChanged) {
+			return s.Store.GetRun(ctx, r.ID)
+		}
+		if err != nil {
+			return Run{}, fmt.Errorf("mark run %s running: %w", r.ID, err)
+		}
 	}
 
 	resp := s.Caller.Call(ctx, Request{

@@ -64,59 +64,6 @@ func (q *Queries) AddBalanceIfAvailable(ctx context.Context, db DBTX, arg AddBal
 	return i, err
 }
 
-const captureFundsAndBook = `-- name: CaptureFundsAndBook :one
-WITH acct AS (
-    UPDATE accounts
-    SET balance_cents = balance_cents - $8::bigint, held_cents = held_cents - $8::bigint, updated_at = now()
-    WHERE user_id = $2::uuid
-    RETURNING balance_cents
-)
-INSERT INTO transactions (id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key)
-SELECT $1::uuid, $2::uuid, 'fee', $3::bigint, acct.balance_cents, $4::text, $5::text, $6::text, $7::text
-FROM acct
-RETURNING id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key, created_at
-`
-
-type CaptureFundsAndBookParams struct {
-	ID            uuid.UUID
-	UserID        uuid.UUID
-	FeeCents      int64
-	Description   string
-	ReferenceType string
-	ReferenceID   string
-	SourceKey     string
-	Amount        int64
-}
-
-// Settles a hold and writes its fee row in one statement, so the account's
-// row lock is held for one round trip less.
-func (q *Queries) CaptureFundsAndBook(ctx context.Context, db DBTX, arg CaptureFundsAndBookParams) (Transaction, error) {
-	row := db.QueryRow(ctx, captureFundsAndBook,
-		arg.ID,
-		arg.UserID,
-		arg.FeeCents,
-		arg.Description,
-		arg.ReferenceType,
-		arg.ReferenceID,
-		arg.SourceKey,
-		arg.Amount,
-	)
-	var i Transaction
-	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.Kind,
-		&i.AmountCents,
-		&i.BalanceAfterCents,
-		&i.Description,
-		&i.ReferenceType,
-		&i.ReferenceID,
-		&i.SourceKey,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const ensureAccount = `-- name: EnsureAccount :exec
 INSERT INTO accounts (user_id, currency) VALUES ($1, $2)
 ON CONFLICT (user_id) DO NOTHING
@@ -179,27 +126,6 @@ func (q *Queries) GetAccounts(ctx context.Context, db DBTX, userIds []uuid.UUID)
 		return nil, err
 	}
 	return items, nil
-}
-
-const holdFunds = `-- name: HoldFunds :execrows
-UPDATE accounts
-SET held_cents = held_cents + $1, updated_at = now()
-WHERE user_id = $2 AND balance_cents - held_cents >= $1
-`
-
-type HoldFundsParams struct {
-	Amount int64
-	UserID uuid.UUID
-}
-
-// The whole reservation check in one conditional statement: the row lock it
-// takes serializes concurrent reserves of one account.
-func (q *Queries) HoldFunds(ctx context.Context, db DBTX, arg HoldFundsParams) (int64, error) {
-	result, err := db.Exec(ctx, holdFunds, arg.Amount, arg.UserID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
 }
 
 const lockAccount = `-- name: LockAccount :one

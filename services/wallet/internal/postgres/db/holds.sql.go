@@ -12,58 +12,88 @@ import (
 	"github.com/google/uuid"
 )
 
+const captureHold = `-- name: CaptureHold :one
+WITH h AS (
+    UPDATE holds SET status = 'captured', updated_at = now()
+    WHERE key = $1 AND status = 'held'
+    RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
+), acct AS (
+    UPDATE accounts a
+    SET balance_cents = a.balance_cents - h.amount_cents, held_cents = a.held_cents - h.amount_cents, updated_at = now()
+    FROM h
+    WHERE a.user_id = h.user_id
+    RETURNING a.balance_cents
+), fee AS (
+    INSERT INTO transactions (id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key)
+    SELECT $2::uuid, h.user_id, 'fee', -h.amount_cents, acct.balance_cents,
+        CASE WHEN h.description = '' THEN $3::text ELSE h.description END,
+        h.reference_type, h.reference_id, 'fee:' || h.id::text
+    FROM h, acct
+    RETURNING id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key, created_at
+)
+SELECT h.id AS hold_id, h.key AS hold_key, h.expires_at AS hold_expires_at, h.description AS hold_description, h.created_at AS hold_created_at,
+    fee.id, fee.user_id, fee.kind, fee.amount_cents, fee.balance_after_cents, fee.description,
+    fee.reference_type, fee.reference_id, fee.source_key, fee.created_at
+FROM h, fee
+`
+
+type CaptureHoldParams struct {
+	Key                string
+	FeeID              uuid.UUID
+	DefaultDescription string
+}
+
+type CaptureHoldRow struct {
+	HoldID            uuid.UUID
+	HoldKey           string
+	HoldExpiresAt     time.Time
+	HoldDescription   string
+	HoldCreatedAt     time.Time
+	ID                uuid.UUID
+	UserID            uuid.UUID
+	Kind              string
+	AmountCents       int64
+	BalanceAfterCents int64
+	Description       string
+	ReferenceType     string
+	ReferenceID       string
+	SourceKey         *string
+	CreatedAt         time.Time
+}
+
+// Captures an open hold in one statement: the hold turns captured, the
+// account's balance and held amount drop by the fee, and the fee's ledger
+// row is written with the balance after it. No row when the hold is not
+// open (already captured or released, or unknown): the caller looks it up.
+func (q *Queries) CaptureHold(ctx context.Context, db DBTX, arg CaptureHoldParams) (CaptureHoldRow, error) {
+	row := db.QueryRow(ctx, captureHold, arg.Key, arg.FeeID, arg.DefaultDescription)
+	var i CaptureHoldRow
+	err := row.Scan(
+		&i.HoldID,
+		&i.HoldKey,
+		&i.HoldExpiresAt,
+		&i.HoldDescription,
+		&i.HoldCreatedAt,
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.AmountCents,
+		&i.BalanceAfterCents,
+		&i.Description,
+		&i.ReferenceType,
+		&i.ReferenceID,
+		&i.SourceKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getHoldByKey = `-- name: GetHoldByKey :one
 SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at FROM holds WHERE key = $1
 `
 
 func (q *Queries) GetHoldByKey(ctx context.Context, db DBTX, key string) (Hold, error) {
 	row := db.QueryRow(ctx, getHoldByKey, key)
-	var i Hold
-	err := row.Scan(
-		&i.ID,
-		&i.Key,
-		&i.UserID,
-		&i.AmountCents,
-		&i.Status,
-		&i.ExpiresAt,
-		&i.Description,
-		&i.ReferenceType,
-		&i.ReferenceID,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const insertHold = `-- name: InsertHold :one
-INSERT INTO holds (id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id)
-VALUES ($1, $2, $3, $4, 'held', $5, $6, $7, $8)
-ON CONFLICT (key) DO NOTHING
-RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
-`
-
-type InsertHoldParams struct {
-	ID            uuid.UUID
-	Key           string
-	UserID        uuid.UUID
-	AmountCents   int64
-	ExpiresAt     time.Time
-	Description   string
-	ReferenceType string
-	ReferenceID   string
-}
-
-func (q *Queries) InsertHold(ctx context.Context, db DBTX, arg InsertHoldParams) (Hold, error) {
-	row := db.QueryRow(ctx, insertHold,
-		arg.ID,
-		arg.Key,
-		arg.UserID,
-		arg.AmountCents,
-		arg.ExpiresAt,
-		arg.Description,
-		arg.ReferenceType,
-		arg.ReferenceID,
-	)
 	var i Hold
 	err := row.Scan(
 		&i.ID,
@@ -127,6 +157,55 @@ func (q *Queries) LockExpiredHolds(ctx context.Context, db DBTX, arg LockExpired
 	return items, nil
 }
 
+const releaseHold = `-- name: ReleaseHold :one
+WITH h AS (
+    UPDATE holds SET status = 'released', updated_at = now()
+    WHERE key = $1 AND status = 'held'
+    RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
+), acct AS (
+    UPDATE accounts a
+    SET held_cents = a.held_cents - h.amount_cents, updated_at = now()
+    FROM h
+    WHERE a.user_id = h.user_id
+    RETURNING a.user_id
+)
+SELECT h.id, h.key, h.user_id, h.amount_cents, h.status, h.expires_at, h.description, h.reference_type, h.reference_id, h.created_at, h.updated_at FROM h, acct
+`
+
+type ReleaseHoldRow struct {
+	ID            uuid.UUID
+	Key           string
+	UserID        uuid.UUID
+	AmountCents   int64
+	Status        string
+	ExpiresAt     time.Time
+	Description   string
+	ReferenceType string
+	ReferenceID   string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Releases an open hold in one statement; no row when it is not open.
+func (q *Queries) ReleaseHold(ctx context.Context, db DBTX, key string) (ReleaseHoldRow, error) {
+	row := db.QueryRow(ctx, releaseHold, key)
+	var i ReleaseHoldRow
+	err := row.Scan(
+		&i.ID,
+		&i.Key,
+		&i.UserID,
+		&i.AmountCents,
+		&i.Status,
+		&i.ExpiresAt,
+		&i.Description,
+		&i.ReferenceType,
+		&i.ReferenceID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const releaseHoldByID = `-- name: ReleaseHoldByID :exec
 UPDATE holds SET status = 'released', updated_at = now() WHERE id = $1 AND status = 'held'
 `
@@ -136,21 +215,34 @@ func (q *Queries) ReleaseHoldByID(ctx context.Context, db DBTX, id uuid.UUID) er
 	return err
 }
 
-const setHoldStatus = `-- name: SetHoldStatus :one
-UPDATE holds SET status = $1, updated_at = now()
-WHERE key = $2 AND status = 'held'
-RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
+const reserveHold = `-- name: ReserveHold :one
+SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at FROM reserve_hold($1::uuid, $2::text, $3::uuid, $4::bigint, $5::timestamptz,
+    $6::text, $7::text, $8::text)
 `
 
-type SetHoldStatusParams struct {
-	NewStatus string
-	Key       string
+type ReserveHoldParams struct {
+	ID            uuid.UUID
+	Key           string
+	UserID        uuid.UUID
+	AmountCents   int64
+	ExpiresAt     time.Time
+	Description   string
+	ReferenceType string
+	ReferenceID   string
 }
 
-// Moves an open hold to captured or released; no row when it is not open,
-// which is what makes each transition happen exactly once.
-func (q *Queries) SetHoldStatus(ctx context.Context, db DBTX, arg SetHoldStatusParams) (Hold, error) {
-	row := db.QueryRow(ctx, setHoldStatus, arg.NewStatus, arg.Key)
+// One round trip; see reserve_hold in the migrations.
+func (q *Queries) ReserveHold(ctx context.Context, db DBTX, arg ReserveHoldParams) (Hold, error) {
+	row := db.QueryRow(ctx, reserveHold,
+		arg.ID,
+		arg.Key,
+		arg.UserID,
+		arg.AmountCents,
+		arg.ExpiresAt,
+		arg.Description,
+		arg.ReferenceType,
+		arg.ReferenceID,
+	)
 	var i Hold
 	err := row.Scan(
 		&i.ID,

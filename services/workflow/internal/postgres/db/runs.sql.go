@@ -410,6 +410,43 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, err
 	return i, err
 }
 
+const markHeldRunning = `-- name: MarkHeldRunning :one
+UPDATE runs SET hold_state = 'held', status = 'running', started_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'queued' AND hold_state = 'pending'
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+`
+
+// A sync run whose fee is held goes straight to running: one write instead
+// of MarkHeld then MarkRunning. Like MarkRunning, it is written before the
+// request to n8n is sent.
+func (q *Queries) MarkHeldRunning(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
+	row := db.QueryRow(ctx, markHeldRunning, id)
+	var i Run
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.WorkflowSlug,
+		&i.Status,
+		&i.HoldState,
+		&i.Async,
+		&i.FeeCents,
+		&i.ChargedCents,
+		&i.TimeoutMs,
+		&i.Input,
+		&i.Output,
+		&i.HttpStatus,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.RequestHash,
+		&i.CreatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+		&i.DeadlineAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const markReleased = `-- name: MarkReleased :one
 UPDATE runs SET hold_state = 'released', updated_at = now()
 WHERE id = $1 AND hold_state = 'releasing'

@@ -33,6 +33,14 @@ UPDATE runs SET hold_state = 'held', updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
 RETURNING *;
 
+-- name: MarkHeldRunning :one
+-- A sync run whose fee is held goes straight to running: one write instead
+-- of MarkHeld then MarkRunning. Like MarkRunning, it is written before the
+-- request to n8n is sent.
+UPDATE runs SET hold_state = 'held', status = 'running', started_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'queued' AND hold_state = 'pending'
+RETURNING *;
+
 -- name: MarkRunning :one
 -- Written before the request to n8n is sent: a run found running afterwards
 -- may have reached n8n and is never sent again.
