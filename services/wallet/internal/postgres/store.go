@@ -151,7 +151,6 @@ func (s *Store) ListTransactions(ctx context.Context, f wallet.TransactionFilter
 	return out, nil
 }
 
-
 // Reserve implements wallet.Store.
 func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, error) {
 	// One statement (reserve_hold): the account row is locked only for its
