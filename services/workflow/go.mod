@@ -16,7 +16,10 @@ require (
 	google.golang.org/protobuf v1.36.13-0.20261016172727-e9ee2a76ab8e
 )
 
-require github.com/stripe/stripe-go/v76 v76.25.0 // indirect
+require (
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+	github.com/stripe/stripe-go/v76 v76.25.0 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -252,10 +252,10 @@ func (b *bench) growth(ctx context.Context) error {
 		if err := seed.Runs(ctx, workflowURL, u.ID, instantSlug, n); err != nil {
 			return err
 		}
-		if err := seed.Analyze(ctx, walletURL, "accounts", "transactions"); err != nil {
+		if err := seed.Settle(ctx, walletURL, "accounts", "transactions"); err != nil {
 			return err
 		}
-		if err := seed.Analyze(ctx, workflowURL, "runs"); err != nil {
+		if err := seed.Settle(ctx, workflowURL, "runs"); err != nil {
 			return err
 		}
 		// The funding goes through the API, after the seeded history.

@@ -3,6 +3,7 @@ package app_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -134,4 +135,40 @@ func TestStartRunErrors(t *testing.T) {
 	if w := h.walletOf(t, ctx); w.GetBalanceCents() != 90 {
 		t.Fatalf("wallet = %v", w)
 	}
+}
+
+// TestCatalogChangesApplyAtOnce: the run path caches workflows
+// (WORKFLOW_CATALOG_TTL), but a change made through this process is seen
+// by the very next run: the new fee is charged, a deactivated workflow is
+// not found.
+func TestCatalogChangesApplyAtOnce(t *testing.T) {
+	t.Parallel()
+	h := setup(t, func(c *app.Config) { c.CatalogTTL = time.Hour })
+	rcv := newReceiver(t, answerJSON)
+	h.createWorkflow(t, "priced", rcv.URL, wfOpts{fee: 10})
+	userID, ctx := h.user(t)
+	h.fund(t, userID, 100)
+	for _, step := range []struct {
+		change *workflowv1.AdminUpdateWorkflowRequest
+		charge int64
+	}{
+		{nil, 10},
+		{&workflowv1.AdminUpdateWorkflowRequest{Slug: "priced", FeeCents: ptr[int64](25)}, 25},
+		{&workflowv1.AdminUpdateWorkflowRequest{Slug: "priced", Active: ptr(false)}, 0},
+	} {
+		if step.change != nil {
+			if _, err := h.wf.AdminUpdateWorkflow(h.adminCtx, step.change); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run, err := startRun(ctx, h, "priced", `{}`, "", false)
+		if step.charge == 0 {
+			wantCode(t, err, codes.NotFound, rpcerr.WorkflowNotFound)
+			continue
+		}
+		if err != nil || run.GetChargedCents() != step.charge {
+			t.Fatalf("run after %v: charged %d, %v; want %d", step.change, run.GetChargedCents(), err, step.charge)
+		}
+	}
+	h.checkLedger(t)
 }

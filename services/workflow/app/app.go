@@ -114,6 +114,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		AllowedHosts:     cfg.AllowedHosts,
 		SettleGrace:      cfg.SettleGrace,
 		AsyncStartWindow: cfg.AsyncStartWindow,
+		CatalogTTL:       cfg.CatalogTTL,
 	}
 	if a.workers, err = queue.NewWorkerClient(pool, a.svc, cfg.Workers, log); err != nil {
 		return nil, err

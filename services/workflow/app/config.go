@@ -51,6 +51,9 @@ type Config struct {
 	AllowedHosts []string
 	// SettleGrace is how long after its deadline an unfinished run is settled.
 	SettleGrace time.Duration
+	// CatalogTTL is how long the run path reuses a workflow it read
+	// (WORKFLOW_CATALOG_TTL).
+	CatalogTTL time.Duration
 	// SettleInterval is the period of the settler's passes.
 	SettleInterval time.Duration
 	// AsyncStartWindow is how long a queued async run may wait for a worker.
@@ -99,6 +102,7 @@ func ConfigFromEnv() (Config, error) {
 		{"WORKFLOW_SETTLE_INTERVAL", 15 * time.Second, &c.SettleInterval},
 		{"WORKFLOW_ASYNC_START_WINDOW", 10 * time.Minute, &c.AsyncStartWindow},
 		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
+		{"WORKFLOW_CATALOG_TTL", workflow.DefaultCatalogTTL, &c.CatalogTTL},
 	}
 	for _, d := range durations {
 		v, err := envDuration(d.name, d.def)

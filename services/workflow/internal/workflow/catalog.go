@@ -94,6 +94,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkf
 // UpdateWorkflow applies c to the workflow slug with its audit event.
 // Clearing the header name also clears the secret; setting a name needs a secret.
 func (s *Service) UpdateWorkflow(ctx context.Context, actorID, slug string, c WorkflowChange) (Workflow, error) {
+	defer s.forgetWorkflow(slug)
 	return s.Store.UpdateWorkflow(ctx, slug, func(cur Workflow) (Workflow, AuditEvent, error) {
 		w := cur
 		if c.Name != nil {

@@ -37,7 +37,7 @@ func (s *Service) StartRun(ctx context.Context, userID string, req StartRequest)
 	if err := checkIdempotencyKey(req.IdempotencyKey); err != nil {
 		return Run{}, err
 	}
-	wf, err := s.Store.GetWorkflow(ctx, req.Workflow)
+	wf, err := s.runWorkflow(ctx, req.Workflow)
 	if err == nil && !wf.Active {
 		err = ErrWorkflowNotFound
 	}

@@ -2,7 +2,10 @@ package workflow
 
 import (
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
@@ -41,8 +44,14 @@ type Service struct {
 	// AsyncStartWindow is how long a queued async run may wait for a worker
 	// before it fails unstarted.
 	AsyncStartWindow time.Duration
+	// CatalogTTL is how long the run path reuses a workflow it read
+	// (runWorkflow); 0 reads it on every run.
+	CatalogTTL time.Duration
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
+
+	catalogOnce sync.Once
+	catalog     *expirable.LRU[string, Workflow]
 }
 
 var tracer trace.Tracer = otel.Tracer("github.com/meterflow/meterflow/services/workflow/internal/workflow")

@@ -44,6 +44,7 @@ type Run struct {
 	FinishedAt     *time.Time
 	DeadlineAt     time.Time
 	UpdatedAt      time.Time
+	Unsettled      bool
 }
 
 type Workflow struct {

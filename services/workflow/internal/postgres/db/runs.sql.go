@@ -48,7 +48,7 @@ func (q *Queries) CountRunsByStatus(ctx context.Context, db DBTX, since time.Tim
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at FROM runs WHERE id = $1
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -75,12 +75,13 @@ func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
 
 const getRunByKey = `-- name: GetRunByKey :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at FROM runs WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetRunByKeyParams struct {
@@ -112,6 +113,7 @@ func (q *Queries) GetRunByKey(ctx context.Context, db DBTX, arg GetRunByKeyParam
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -121,7 +123,7 @@ INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cen
                   idempotency_key, request_hash, deadline_at)
 VALUES ($1, $2, $3, 'queued', 'pending', $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 type InsertRunParams struct {
@@ -173,12 +175,13 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
 
 const listRuns = `-- name: ListRuns :many
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at FROM runs
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs
 WHERE ($1::text IS NULL OR user_id = $1)
   AND ($2::text IS NULL OR workflow_slug = $2)
   AND ($3::text IS NULL OR status = $3)
@@ -234,6 +237,7 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 			&i.FinishedAt,
 			&i.DeadlineAt,
 			&i.UpdatedAt,
+			&i.Unsettled,
 		); err != nil {
 			return nil, err
 		}
@@ -246,8 +250,8 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 }
 
 const listUnsettled = `-- name: ListUnsettled :many
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at FROM runs
-WHERE hold_state IN ('pending', 'held', 'capturing', 'releasing') AND deadline_at < $1
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs
+WHERE unsettled AND deadline_at < $1
 ORDER BY deadline_at
 LIMIT $2
 `
@@ -257,7 +261,8 @@ type ListUnsettledParams struct {
 	Limit      int32
 }
 
-// Runs whose deadline passed before the given time and whose hold is not final.
+// Runs whose deadline passed before the given time and whose hold is not
+// final (unsettled: the partial index runs_unsettled_deadline).
 func (q *Queries) ListUnsettled(ctx context.Context, db DBTX, arg ListUnsettledParams) ([]Run, error) {
 	rows, err := db.Query(ctx, listUnsettled, arg.DeadlineAt, arg.Limit)
 	if err != nil {
@@ -288,6 +293,7 @@ func (q *Queries) ListUnsettled(ctx context.Context, db DBTX, arg ListUnsettledP
 			&i.FinishedAt,
 			&i.DeadlineAt,
 			&i.UpdatedAt,
+			&i.Unsettled,
 		); err != nil {
 			return nil, err
 		}
@@ -303,7 +309,7 @@ const markCaptureLost = `-- name: MarkCaptureLost :one
 UPDATE runs
 SET status = 'succeeded', hold_state = 'released', charged_cents = 0, error = $2, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'capturing'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 type MarkCaptureLostParams struct {
@@ -337,6 +343,7 @@ func (q *Queries) MarkCaptureLost(ctx context.Context, db DBTX, arg MarkCaptureL
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -345,7 +352,7 @@ const markCaptured = `-- name: MarkCaptured :one
 UPDATE runs
 SET status = 'succeeded', hold_state = 'captured', charged_cents = fee_cents, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'capturing'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -372,6 +379,7 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -379,7 +387,7 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 const markHeld = `-- name: MarkHeld :one
 UPDATE runs SET hold_state = 'held', updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -406,6 +414,7 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, err
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -413,7 +422,7 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, err
 const markHeldRunning = `-- name: MarkHeldRunning :one
 UPDATE runs SET hold_state = 'held', status = 'running', started_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'queued' AND hold_state = 'pending'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 // A sync run whose fee is held goes straight to running: one write instead
@@ -443,6 +452,7 @@ func (q *Queries) MarkHeldRunning(ctx context.Context, db DBTX, id uuid.UUID) (R
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -450,7 +460,7 @@ func (q *Queries) MarkHeldRunning(ctx context.Context, db DBTX, id uuid.UUID) (R
 const markReleased = `-- name: MarkReleased :one
 UPDATE runs SET hold_state = 'released', updated_at = now()
 WHERE id = $1 AND hold_state = 'releasing'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 func (q *Queries) MarkReleased(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -477,6 +487,7 @@ func (q *Queries) MarkReleased(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -485,7 +496,7 @@ const markReserveRefused = `-- name: MarkReserveRefused :one
 UPDATE runs
 SET status = 'failed', hold_state = 'none', error = $2, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 type MarkReserveRefusedParams struct {
@@ -517,6 +528,7 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -524,7 +536,7 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 const markRunning = `-- name: MarkRunning :one
 UPDATE runs SET status = 'running', started_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'queued' AND hold_state = 'held'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 // Written before the request to n8n is sent: a run found running afterwards
@@ -553,6 +565,7 @@ func (q *Queries) MarkRunning(ctx context.Context, db DBTX, id uuid.UUID) (Run, 
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -562,7 +575,7 @@ UPDATE runs
 SET status = 'failed', hold_state = 'releasing', charged_cents = 0, http_status = $2, output = $3,
     error = $4, finished_at = now(), updated_at = now()
 WHERE id = $1 AND status IN ('queued', 'running') AND hold_state IN ('pending', 'held')
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 type RecordFailureParams struct {
@@ -602,6 +615,7 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -610,7 +624,7 @@ const recordSuccess = `-- name: RecordSuccess :one
 UPDATE runs
 SET hold_state = 'capturing', http_status = $2, output = $3, updated_at = now()
 WHERE id = $1 AND status = 'running' AND hold_state = 'held'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
 type RecordSuccessParams struct {
@@ -644,6 +658,7 @@ func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessP
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
+		&i.Unsettled,
 	)
 	return i, err
 }

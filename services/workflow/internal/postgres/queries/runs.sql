@@ -83,9 +83,10 @@ WHERE id = $1 AND hold_state = 'releasing'
 RETURNING *;
 
 -- name: ListUnsettled :many
--- Runs whose deadline passed before the given time and whose hold is not final.
+-- Runs whose deadline passed before the given time and whose hold is not
+-- final (unsettled: the partial index runs_unsettled_deadline).
 SELECT * FROM runs
-WHERE hold_state IN ('pending', 'held', 'capturing', 'releasing') AND deadline_at < $1
+WHERE unsettled AND deadline_at < $1
 ORDER BY deadline_at
 LIMIT $2;
 

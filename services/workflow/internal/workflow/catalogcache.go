@@ -1,0 +1,52 @@
+package workflow
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+)
+
+// catalogCacheSize bounds the workflows the run path remembers.
+const catalogCacheSize = 1024
+
+// runWorkflow returns the workflow slug for a run: from the catalog cache
+// when it was read less than CatalogTTL ago, else from the store. A paid
+// run needs the workflow's fee, URL and active flag, which change rarely
+// and only through an admin; reading them once per CatalogTTL instead of
+// once per run takes a query off the hot path. This process forgets a
+// workflow as soon as it changes it; other replicas see a change within
+// CatalogTTL. Unknown slugs are not remembered.
+func (s *Service) runWorkflow(ctx context.Context, slug string) (Workflow, error) {
+	if !s.catalogOn() {
+		return s.Store.GetWorkflow(ctx, slug)
+	}
+	if w, ok := s.catalog.Get(slug); ok {
+		return w, nil
+	}
+	w, err := s.Store.GetWorkflow(ctx, slug)
+	if err != nil {
+		return Workflow{}, err
+	}
+	s.catalog.Add(slug, w)
+	return w, nil
+}
+
+// forgetWorkflow drops slug from the catalog cache after a change here.
+func (s *Service) forgetWorkflow(slug string) {
+	if s.catalogOn() {
+		s.catalog.Remove(slug)
+	}
+}
+
+// catalogOn reports whether the cache is enabled, creating it on first use.
+func (s *Service) catalogOn() bool {
+	if s.CatalogTTL <= 0 {
+		return false
+	}
+	s.catalogOnce.Do(func() { s.catalog = expirable.NewLRU[string, Workflow](catalogCacheSize, nil, s.CatalogTTL) })
+	return true
+}
+
+// DefaultCatalogTTL is CATALOG_TTL's default.
+const DefaultCatalogTTL = time.Second
