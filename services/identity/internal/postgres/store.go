@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/meterflow/meterflow/proto/database"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 	"github.com/meterflow/meterflow/services/identity/internal/postgres/db"
 )
@@ -32,18 +33,7 @@ func New(pool *pgxpool.Pool) *Store {
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return database.InTx(ctx, s.pool, fn)
 }
 
 // mapErr turns "no rows" and unique violations of the email index into the

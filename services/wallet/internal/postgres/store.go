@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/meterflow/meterflow/proto/database"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -35,56 +35,16 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, q: db.New()} }
 // and nothing must be written.
 var errRollback = errors.New("rollback")
 
-// inTx runs fn in a READ COMMITTED transaction, retrying a few times on a
-// deadlock or serialization failure (the database picked us as the victim;
-// nothing was written).
+// inTx runs fn in a transaction, retried after a deadlock or
+// serialization failure (database.Retry).
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		err = s.tryTx(ctx, fn)
-		if !isRetryable(err) {
-			return err
-		}
-	}
-	return err
-}
-
-func (s *Store) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// retry runs one statement (its own implicit transaction) again after a
-// deadlock or serialization failure, as inTx does for transactions.
-func (s *Store) retry(ctx context.Context, stmt func() error) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = stmt(); !isRetryable(err) || ctx.Err() != nil {
-			return err
-		}
-	}
-	return err
+	return database.Retry(ctx, func() error { return database.InTx(ctx, s.pool, fn) })
 }
 
 // isInsufficientFunds reports reserve_hold's refusal (SQLSTATE MF001).
 func isInsufficientFunds(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "MF001"
-}
-
-func isRetryable(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 func isForeignKeyViolation(err error) bool {
@@ -156,7 +116,7 @@ func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hol
 	// One statement (reserve_hold): the account row is locked only for its
 	// own UPDATE and the commit, not across round trips.
 	var h db.Hold
-	err := s.retry(ctx, func() error {
+	err := database.Retry(ctx, func() error {
 		var err error
 		h, err = s.q.ReserveHold(ctx, s.pool, db.ReserveHoldParams{
 			ID: in.ID, Key: in.Key, UserID: in.UserID, AmountCents: in.AmountCents, ExpiresAt: in.ExpiresAt,
@@ -179,7 +139,7 @@ func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hol
 // Capture implements wallet.Store.
 func (s *Store) Capture(ctx context.Context, key string) (wallet.Hold, wallet.Transaction, bool, error) {
 	var row db.CaptureHoldRow
-	err := s.retry(ctx, func() error {
+	err := database.Retry(ctx, func() error {
 		var err error
 		row, err = s.q.CaptureHold(ctx, s.pool, db.CaptureHoldParams{Key: key, FeeID: newID(), DefaultDescription: "Workflow run fee"})
 		return err
@@ -218,7 +178,7 @@ func feeKey(holdID uuid.UUID) string { return "fee:" + holdID.String() }
 // Release implements wallet.Store.
 func (s *Store) Release(ctx context.Context, key string) (wallet.Hold, error) {
 	var row db.ReleaseHoldRow
-	err := s.retry(ctx, func() error {
+	err := database.Retry(ctx, func() error {
 		var err error
 		row, err = s.q.ReleaseHold(ctx, s.pool, key)
 		return err

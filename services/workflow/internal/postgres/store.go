@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/meterflow/meterflow/proto/database"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -85,18 +86,7 @@ func toAudit(e db.AuditEvent) workflow.AuditEvent {
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return database.InTx(ctx, s.pool, fn)
 }
 
 func (s *Store) insertAudit(ctx context.Context, tx pgx.Tx, e workflow.AuditEvent) error {
