@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/envconfig"
 	"github.com/meterflow/meterflow/proto/telemetry"
 )
 
@@ -83,18 +83,18 @@ func (c Config) Production() bool { return c.Env == "production" }
 // local defaults. In production every secret is required.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
-		Env:                getenv("APP_ENV", "development"),
-		HTTPAddr:           getenv("HTTP_ADDR", "127.0.0.1:8080"),
-		AdminAddr:          getenvAllowEmpty("ADMIN_ADDR", "127.0.0.1:9090"),
-		IdentityAddr:       getenv("IDENTITY_ADDR", "127.0.0.1:50051"),
-		WalletAddr:         getenv("WALLET_ADDR", "127.0.0.1:50052"),
-		WorkflowAddr:       getenv("WORKFLOW_ADDR", "127.0.0.1:50053"),
-		RedisURL:           getenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		RateLimitPrefix:    getenv("RATE_LIMIT_REDIS_PREFIX", "meterflow:gateway:"),
+		Env:                envconfig.String("APP_ENV", "development"),
+		HTTPAddr:           envconfig.String("HTTP_ADDR", "127.0.0.1:8080"),
+		AdminAddr:          envconfig.StringOrEmpty("ADMIN_ADDR", "127.0.0.1:9090"),
+		IdentityAddr:       envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
+		WalletAddr:         envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
+		WorkflowAddr:       envconfig.String("WORKFLOW_ADDR", "127.0.0.1:50053"),
+		RedisURL:           envconfig.String("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RateLimitPrefix:    envconfig.String("RATE_LIMIT_REDIS_PREFIX", "meterflow:gateway:"),
 		TrustedProxyHeader: os.Getenv("TRUSTED_PROXY_HEADER"),
 		TrustedProxies:     os.Getenv("TRUSTED_PROXIES"),
-		JWTIssuer:          getenv("JWT_ISSUER", "meterflow-identity"),
-		JWTAudience:        getenv("JWT_AUDIENCE", "meterflow-api"),
+		JWTIssuer:          envconfig.String("JWT_ISSUER", "meterflow-identity"),
+		JWTAudience:        envconfig.String("JWT_AUDIENCE", "meterflow-api"),
 	}
 	if c.Env != "development" && c.Env != "production" {
 		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
@@ -121,7 +121,7 @@ func ConfigFromEnv() (Config, error) {
 		{"HSTS_MAX_AGE", hstsDefault(c.Env), &c.HSTSMaxAge},
 	}
 	for _, i := range ints {
-		v, err := envInt(i.name, i.def)
+		v, err := envconfig.NonNegativeInt(i.name, i.def)
 		errs = append(errs, err)
 		*i.dst = v
 	}
@@ -138,7 +138,7 @@ func ConfigFromEnv() (Config, error) {
 		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
 	}
 	for _, d := range durations {
-		v, err := envDuration(d.name, d.def)
+		v, err := envconfig.Duration(d.name, d.def)
 		errs = append(errs, err)
 		*d.dst = v
 	}
@@ -190,43 +190,4 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("rate limits must not be negative"))
 	}
 	return errors.Join(errs...)
-}
-
-func getenv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// getenvAllowEmpty distinguishes unset (default) from set to "" (disabled).
-func getenvAllowEmpty(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s must be a non-negative integer, not %q", name, v)
-	}
-	return n, nil
-}
-
-func envDuration(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s must be a positive duration such as 5s, not %q", name, v)
-	}
-	return d, nil
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/envconfig"
 	"github.com/meterflow/meterflow/proto/telemetry"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
@@ -70,12 +70,12 @@ func (c Config) Production() bool { return c.Env == "production" }
 // local defaults (see README). In production every secret is required.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
-		Env:         getenv("APP_ENV", "development"),
-		GRPCAddr:    getenv("GRPC_ADDR", "127.0.0.1:50051"),
-		MetricsAddr: getenvAllowEmpty("METRICS_ADDR", "127.0.0.1:9091"),
-		DatabaseURL: getenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_identity?sslmode=disable"),
-		JWTIssuer:   getenv("JWT_ISSUER", "meterflow-identity"),
-		JWTAudience: getenv("JWT_AUDIENCE", "meterflow-api"),
+		Env:         envconfig.String("APP_ENV", "development"),
+		GRPCAddr:    envconfig.String("GRPC_ADDR", "127.0.0.1:50051"),
+		MetricsAddr: envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9091"),
+		DatabaseURL: envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_identity?sslmode=disable"),
+		JWTIssuer:   envconfig.String("JWT_ISSUER", "meterflow-identity"),
+		JWTAudience: envconfig.String("JWT_AUDIENCE", "meterflow-api"),
 	}
 	if c.Env != "development" && c.Env != "production" {
 		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
@@ -95,15 +95,15 @@ func ConfigFromEnv() (Config, error) {
 		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
 	}
 	for _, d := range durations {
-		v, err := envDuration(d.name, d.def)
+		v, err := envconfig.Duration(d.name, d.def)
 		errs = append(errs, err)
 		*d.dst = v
 	}
-	mem, err := envUint("ARGON2_MEMORY_KIB", uint64(DefaultArgon2Params.MemoryKiB), 32)
+	mem, err := envconfig.PositiveUint("ARGON2_MEMORY_KIB", uint64(DefaultArgon2Params.MemoryKiB), 32)
 	errs = append(errs, err)
-	iter, err := envUint("ARGON2_ITERATIONS", uint64(DefaultArgon2Params.Iterations), 32)
+	iter, err := envconfig.PositiveUint("ARGON2_ITERATIONS", uint64(DefaultArgon2Params.Iterations), 32)
 	errs = append(errs, err)
-	par, err := envUint("ARGON2_PARALLELISM", uint64(DefaultArgon2Params.Parallelism), 8)
+	par, err := envconfig.PositiveUint("ARGON2_PARALLELISM", uint64(DefaultArgon2Params.Parallelism), 8)
 	errs = append(errs, err)
 	c.Argon2 = Argon2Params{MemoryKiB: uint32(mem), Iterations: uint32(iter), Parallelism: uint8(par)}
 
@@ -148,43 +148,4 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("JWT_SIGNING_KEY_FILE is required in production"))
 	}
 	return errors.Join(errs...)
-}
-
-func getenv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// getenvAllowEmpty distinguishes unset (default) from set to "" (disabled).
-func getenvAllowEmpty(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s must be a positive duration such as 15m, not %q", name, v)
-	}
-	return d, nil
-}
-
-func envUint(name string, def uint64, bits int) (uint64, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseUint(v, 10, bits)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("%s must be a positive integer, not %q", name, v)
-	}
-	return n, nil
 }

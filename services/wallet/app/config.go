@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/envconfig"
 	"github.com/meterflow/meterflow/proto/telemetry"
 )
 
@@ -78,19 +78,19 @@ func (c Config) Production() bool { return c.Env == "production" }
 // local defaults (see README). In production every secret is required.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
-		Env:                 getenv("APP_ENV", "development"),
-		GRPCAddr:            getenv("GRPC_ADDR", "127.0.0.1:50052"),
-		MetricsAddr:         getenvAllowEmpty("METRICS_ADDR", "127.0.0.1:9092"),
-		DatabaseURL:         getenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_wallet?sslmode=disable"),
-		JWTIssuer:           getenv("JWT_ISSUER", "meterflow-identity"),
-		JWTAudience:         getenv("JWT_AUDIENCE", "meterflow-api"),
-		IdentityAddr:        getenv("IDENTITY_ADDR", "127.0.0.1:50051"),
+		Env:                 envconfig.String("APP_ENV", "development"),
+		GRPCAddr:            envconfig.String("GRPC_ADDR", "127.0.0.1:50052"),
+		MetricsAddr:         envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9092"),
+		DatabaseURL:         envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_wallet?sslmode=disable"),
+		JWTIssuer:           envconfig.String("JWT_ISSUER", "meterflow-identity"),
+		JWTAudience:         envconfig.String("JWT_AUDIENCE", "meterflow-api"),
+		IdentityAddr:        envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
 		StripeSecretKey:     os.Getenv("STRIPE_SECRET_KEY"),
 		StripeWebhookSecret: os.Getenv("STRIPE_WEBHOOK_SECRET"),
 		StripeAPIBase:       os.Getenv("STRIPE_API_BASE"),
-		Currency:            getenv("CURRENCY", "usd"),
-		CheckoutSuccessURL:  getenv("CHECKOUT_SUCCESS_URL", "http://localhost:8080/topup/success"),
-		CheckoutCancelURL:   getenv("CHECKOUT_CANCEL_URL", "http://localhost:8080/topup/cancel"),
+		Currency:            envconfig.String("CURRENCY", "usd"),
+		CheckoutSuccessURL:  envconfig.String("CHECKOUT_SUCCESS_URL", "http://localhost:8080/topup/success"),
+		CheckoutCancelURL:   envconfig.String("CHECKOUT_CANCEL_URL", "http://localhost:8080/topup/cancel"),
 	}
 	if c.Env != "development" && c.Env != "production" {
 		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
@@ -111,13 +111,17 @@ func ConfigFromEnv() (Config, error) {
 		{"HOLD_DEFAULT_TTL", 15 * time.Minute, &c.HoldDefaultTTL, false},
 		{"IDEMPOTENCY_TTL", 48 * time.Hour, &c.IdempotencyTTL, false},
 	} {
-		v, err := envDuration(d.name, d.def, d.zero)
+		read := envconfig.Duration
+		if d.zero {
+			read = envconfig.DurationOrZero
+		}
+		v, err := read(d.name, d.def)
 		errs = append(errs, err)
 		*d.dst = v
 	}
-	c.TopUpMinCents, err = envInt("TOPUP_MIN_CENTS", 500)
+	c.TopUpMinCents, err = envconfig.PositiveInt("TOPUP_MIN_CENTS", 500)
 	errs = append(errs, err)
-	c.TopUpMaxCents, err = envInt("TOPUP_MAX_CENTS", 100000)
+	c.TopUpMaxCents, err = envconfig.PositiveInt("TOPUP_MAX_CENTS", 100000)
 	errs = append(errs, err)
 
 	switch secret := os.Getenv("INTERNAL_AUTH_SECRET"); {
@@ -192,43 +196,4 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("IDEMPOTENCY_TTL must be at least 24h (the API promises keys are kept that long)"))
 	}
 	return errors.Join(errs...)
-}
-
-func getenv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// getenvAllowEmpty distinguishes unset (default) from set to "" (disabled).
-func getenvAllowEmpty(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration, zeroOK bool) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || (d == 0 && !zeroOK) {
-		return 0, fmt.Errorf("%s must be a positive duration such as 30s, not %q", name, v)
-	}
-	return d, nil
-}
-
-func envInt(name string, def int64) (int64, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s must be a positive integer, not %q", name, v)
-	}
-	return n, nil
 }

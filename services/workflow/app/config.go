@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/proto/envconfig"
 	"github.com/meterflow/meterflow/proto/telemetry"
 	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
@@ -75,14 +75,14 @@ func (c Config) Production() bool { return c.Env == "production" }
 // local defaults (see README). In production every secret is required.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
-		Env:          getenv("APP_ENV", "development"),
-		GRPCAddr:     getenv("GRPC_ADDR", "127.0.0.1:50053"),
-		MetricsAddr:  getenvAllowEmpty("METRICS_ADDR", "127.0.0.1:9093"),
-		DatabaseURL:  getenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_workflow?sslmode=disable"),
-		IdentityAddr: getenv("IDENTITY_ADDR", "127.0.0.1:50051"),
-		WalletAddr:   getenv("WALLET_ADDR", "127.0.0.1:50052"),
-		JWTIssuer:    getenv("JWT_ISSUER", "meterflow-identity"),
-		JWTAudience:  getenv("JWT_AUDIENCE", "meterflow-api"),
+		Env:          envconfig.String("APP_ENV", "development"),
+		GRPCAddr:     envconfig.String("GRPC_ADDR", "127.0.0.1:50053"),
+		MetricsAddr:  envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9093"),
+		DatabaseURL:  envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_workflow?sslmode=disable"),
+		IdentityAddr: envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
+		WalletAddr:   envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
+		JWTIssuer:    envconfig.String("JWT_ISSUER", "meterflow-identity"),
+		JWTAudience:  envconfig.String("JWT_AUDIENCE", "meterflow-api"),
 		AllowedHosts: workflow.ParseHostPolicy(os.Getenv("WORKFLOW_ALLOWED_HOSTS")),
 	}
 	if c.Env != "development" && c.Env != "production" {
@@ -105,14 +105,14 @@ func ConfigFromEnv() (Config, error) {
 		{"WORKFLOW_CATALOG_TTL", workflow.DefaultCatalogTTL, &c.CatalogTTL},
 	}
 	for _, d := range durations {
-		v, err := envDuration(d.name, d.def)
+		v, err := envconfig.Duration(d.name, d.def)
 		errs = append(errs, err)
 		*d.dst = v
 	}
-	fee, err := envInt("WORKFLOW_DEFAULT_FEE_CENTS", 10)
+	fee, err := envconfig.PositiveInt("WORKFLOW_DEFAULT_FEE_CENTS", 10)
 	errs = append(errs, err)
 	c.DefaultFeeCents = fee
-	workers, err := envInt("WORKFLOW_WORKERS", 10)
+	workers, err := envconfig.PositiveInt("WORKFLOW_WORKERS", 10)
 	errs = append(errs, err)
 	c.Workers = int(workers)
 
@@ -178,43 +178,4 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("IDENTITY_ADDR must not be empty"))
 	}
 	return errors.Join(errs...)
-}
-
-func getenv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// getenvAllowEmpty distinguishes unset (default) from set to "" (disabled).
-func getenvAllowEmpty(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s must be a positive duration such as 30s, not %q", name, v)
-	}
-	return d, nil
-}
-
-func envInt(name string, def int64) (int64, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s must be a positive integer, not %q", name, v)
-	}
-	return n, nil
 }
