@@ -20,7 +20,7 @@ type UserVerifier interface {
 // every service check the same token once per call).
 type CachingVerifier struct {
 	verifier UserVerifier
-	cache    *lru.Cache[[32]byte, Principal]
+	cache    *verified[Principal]
 }
 
 // NewCachingVerifier returns a verifier caching at most size tokens (0
@@ -28,7 +28,7 @@ type CachingVerifier struct {
 func NewCachingVerifier(v UserVerifier, size int) (*CachingVerifier, error) {
 	cv := &CachingVerifier{verifier: v}
 	if size > 0 {
-		c, err := lru.New[[32]byte, Principal](size)
+		c, err := newVerified(size, func(p Principal) time.Time { return p.ExpiresAt })
 		if err != nil {
 			return nil, err
 		}
@@ -43,21 +43,14 @@ func (cv *CachingVerifier) Verify(ctx context.Context, token string) (Principal,
 		return cv.verifier.Verify(ctx, token)
 	}
 	key := sha256.Sum256([]byte(token))
-	if p, ok := cv.cache.Get(key); ok {
-		// Expiry is checked strictly here (no leeway), so the cache never
-		// accepts a token the verifier would refuse.
-		if time.Now().Before(p.ExpiresAt) {
-			return p, nil
-		}
-		cv.cache.Remove(key)
+	if p, ok := cv.cache.get(key); ok {
+		return p, nil
 	}
 	p, err := cv.verifier.Verify(ctx, token)
 	if err != nil {
 		return Principal{}, err
 	}
-	if time.Now().Before(p.ExpiresAt) {
-		cv.cache.Add(key, p)
-	}
+	cv.cache.add(key, p)
 	return p, nil
 }
 
@@ -65,7 +58,7 @@ func (cv *CachingVerifier) Verify(ctx context.Context, token string) (Principal,
 // caller mints a new token only every few minutes (serviceTokenReuse), so
 // a handful of entries serve every call.
 type serviceTokenCache struct {
-	cache *lru.Cache[[32]byte, verifiedService]
+	cache *verified[verifiedService]
 }
 
 type verifiedService struct {
@@ -74,25 +67,57 @@ type verifiedService struct {
 }
 
 func newServiceTokenCache() serviceTokenCache {
-	c, _ := lru.New[[32]byte, verifiedService](256) // size > 0: no error
+	c, _ := newVerified(256, func(v verifiedService) time.Time { return v.expiresAt }) // size > 0: no error
 	return serviceTokenCache{cache: c}
 }
 
 // verify returns the calling service named by a valid token for audience.
 func (c serviceTokenCache) verify(token string, secret []byte, audience string) (string, error) {
 	key := sha256.Sum256([]byte(audience + "\x00" + token))
-	if v, ok := c.cache.Get(key); ok {
-		if time.Now().Before(v.expiresAt) {
-			return v.issuer, nil
-		}
-		c.cache.Remove(key)
+	if v, ok := c.cache.get(key); ok {
+		return v.issuer, nil
 	}
 	iss, exp, err := verifyServiceToken(token, secret, audience)
 	if err != nil {
 		return "", err
 	}
-	if time.Now().Before(exp) {
-		c.cache.Add(key, verifiedService{issuer: iss, expiresAt: exp})
-	}
+	c.cache.add(key, verifiedService{issuer: iss, expiresAt: exp})
 	return iss, nil
+}
+
+// verified is a bounded cache of verification results that answers only
+// until each result's expiry. Expiry is checked strictly (no leeway), so
+// the cache never accepts a token its verifier would refuse.
+type verified[V any] struct {
+	lru     *lru.Cache[[32]byte, V]
+	expires func(V) time.Time
+}
+
+func newVerified[V any](size int, expires func(V) time.Time) (*verified[V], error) {
+	c, err := lru.New[[32]byte, V](size)
+	if err != nil {
+		return nil, err
+	}
+	return &verified[V]{lru: c, expires: expires}, nil
+}
+
+// get returns the result for key while it has not expired.
+func (c *verified[V]) get(key [32]byte) (V, bool) {
+	v, ok := c.lru.Get(key)
+	if !ok {
+		return v, false
+	}
+	if !time.Now().Before(c.expires(v)) {
+		c.lru.Remove(key)
+		var zero V
+		return zero, false
+	}
+	return v, true
+}
+
+// add remembers v for key unless it has already expired.
+func (c *verified[V]) add(key [32]byte, v V) {
+	if time.Now().Before(c.expires(v)) {
+		c.lru.Add(key, v)
+	}
 }
