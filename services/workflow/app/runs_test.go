@@ -63,10 +63,14 @@ func TestRunsUntilTheFundsRunOut(t *testing.T) {
 	if w := h.walletOf(t, ctx); w.GetBalanceCents() != 0 || w.GetHeldCents() != 0 {
 		t.Fatalf("wallet = %v, want balance 0, held 0", w)
 	}
-	// The refused run is listed as failed and charged nothing.
+	// The refused run is listed as failed, charged nothing and never
+	// started (no started_at, no duration).
 	list, err := h.wf.ListRuns(ctx, &workflowv1.ListRunsRequest{Status: "failed"})
 	if err != nil || len(list.GetRuns()) != 1 || list.GetRuns()[0].GetChargedCents() != 0 || list.GetRuns()[0].GetError() != "insufficient funds" {
 		t.Fatalf("failed runs = %v, %v", list.GetRuns(), err)
+	}
+	if r := list.GetRuns()[0]; r.GetStartedAt() != nil || r.DurationMs != nil || r.GetFinishedAt() == nil {
+		t.Fatalf("refused run has timings %v, want finished_at only", r)
 	}
 	h.checkLedger(t)
 }

@@ -312,12 +312,6 @@ func (s *Store) MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string
 	return transition(r, err, "mark reserve refused")
 }
 
-// MarkHeldRunning implements workflow.Store.
-func (s *Store) MarkHeldRunning(ctx context.Context, id uuid.UUID) (workflow.Run, error) {
-	r, err := s.q.MarkHeldRunning(ctx, s.pool, id)
-	return transition(r, err, "mark held and running")
-}
-
 // MarkHeldAndEnqueue implements workflow.Store: the run becomes held and its
 // job is inserted in one transaction, so a committed held async run always
 // has a job and a job always finds its run.

@@ -31,8 +31,6 @@ type Store interface {
 	RunStats(ctx context.Context, since time.Time, topFailing int) (RunStats, error)
 
 	MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string) (Run, error)
-	// MarkHeldRunning marks a sync run held and running in one write.
-	MarkHeldRunning(ctx context.Context, id uuid.UUID) (Run, error)
 	// MarkHeldAndEnqueue marks the run held and queues its job in one transaction.
 	MarkHeldAndEnqueue(ctx context.Context, id uuid.UUID) (Run, error)
 	MarkRunning(ctx context.Context, id uuid.UUID) (Run, error)

@@ -46,11 +46,17 @@ func (s *Service) StartRun(ctx context.Context, userID string, req StartRequest)
 	}
 	hash := requestHash(wf.Slug, input)
 	deadline := s.now().Add(wf.Timeout() + syncSlack)
+	status := StatusRunning
 	if req.Async {
 		deadline = deadline.Add(s.AsyncStartWindow)
+		status = StatusQueued
 	}
+	// A sync run is recorded running from the start: the mark is durable
+	// before n8n is called, and the reserve's success needs no write of its
+	// own (the hold stays "pending" in this table until the outcome is
+	// recorded; a crash is settled the same way for pending and held).
 	run, created, err := s.Store.CreateRun(ctx, Run{
-		ID: uuid.Must(uuid.NewV7()), UserID: userID, Workflow: wf.Slug, Status: StatusQueued, Hold: HoldPending,
+		ID: uuid.Must(uuid.NewV7()), UserID: userID, Workflow: wf.Slug, Status: status, Hold: HoldPending,
 		Async: req.Async, FeeCents: wf.FeeCents, TimeoutMS: wf.TimeoutMS, Input: input,
 		IdempotencyKey: req.IdempotencyKey, RequestHash: hash, DeadlineAt: deadline,
 	})
@@ -79,16 +85,7 @@ func (s *Service) StartRun(ctx context.Context, userID string, req StartRequest)
 		}
 		return queued, nil
 	}
-	running, err := s.Store.MarkHeldRunning(ctx, run.ID)
-	if errors.Is(err, ErrStateChanged) {
-		// Settled meanwhile (only after its deadline): answer what it became.
-		return s.Store.GetRun(ctx, run.ID)
-	}
-	if err != nil {
-		s.fail(ctx, run, 0, nil, "internal error before the call")
-		return Run{}, fmt.Errorf("mark run %s held: %w", run.ID, err)
-	}
-	done, err := s.execute(ctx, running, wf)
+	done, err := s.execute(ctx, run, wf)
 	if err != nil {
 		span.SetStatus(codes.Error, "run bookkeeping failed")
 		return Run{}, err
@@ -107,7 +104,8 @@ func replay(existing Run, hash []byte, async bool) (Run, error) {
 	case existing.Hold == HoldNone:
 		return Run{}, ErrInsufficientFunds
 	case existing.Hold == HoldPending:
-		// The first request is still reserving: its answer (202 or 402) is not known yet.
+		// The first request is still reserving (its answer, 202 or 402, is
+		// not known yet) or, sync, still calling n8n.
 		return Run{}, ErrRequestInProgress
 	case async:
 		return existing, nil
@@ -170,8 +168,8 @@ func (s *Service) reserveFailed(ctx context.Context, r Run, err error) (Run, err
 	return Run{}, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
 }
 
-// execute marks a held run running (sync runs arrive running already),
-// calls n8n once and books the outcome. The running mark is written before
+// execute marks a held run running (sync runs are recorded running when
+// created), calls n8n once and books the outcome. The running mark is written before
 // the request: a run found running later may have reached n8n and is never
 // sent again.
 func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) {

@@ -39,7 +39,9 @@ type HoldState string
 // Hold states. Pending, held, capturing and releasing are unsettled: the
 // settler finishes them after the run's deadline plus the grace period.
 const (
-	// HoldPending: the reserve was sent but not confirmed; a hold may exist.
+	// HoldPending: the reserve was sent but its success is not recorded; a
+	// hold may exist. A sync run keeps it through the call to n8n (the
+	// process that reserved knows the outcome and records the next state).
 	HoldPending HoldState = "pending"
 	// HoldNone: the wallet refused the reserve; there is no hold.
 	HoldNone HoldState = "none"

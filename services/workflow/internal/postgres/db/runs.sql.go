@@ -120,8 +120,9 @@ func (q *Queries) GetRunByKey(ctx context.Context, db DBTX, arg GetRunByKeyParam
 
 const insertRun = `-- name: InsertRun :one
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at)
-VALUES ($1, $2, $3, 'queued', 'pending', $4, $5, $6, $7, $8, $9, $10)
+                  idempotency_key, request_hash, deadline_at, started_at)
+VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN 'queued' ELSE 'running' END, 'pending', $4, $5, $6, $7, $8, $9, $10,
+        CASE WHEN $4::boolean THEN NULL ELSE now() END)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
@@ -140,6 +141,9 @@ type InsertRunParams struct {
 }
 
 // Inserts a run; on a repeated idempotency key nothing is inserted and no row returns.
+// An async run starts queued; a sync run is recorded running at once (the
+// running mark is written before the request to n8n, as MarkRunning's is),
+// so its reserve needs no further write before the call.
 func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (Run, error) {
 	row := db.QueryRow(ctx, insertRun,
 		arg.ID,
@@ -419,44 +423,6 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, err
 	return i, err
 }
 
-const markHeldRunning = `-- name: MarkHeldRunning :one
-UPDATE runs SET hold_state = 'held', status = 'running', started_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'queued' AND hold_state = 'pending'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
-`
-
-// A sync run whose fee is held goes straight to running: one write instead
-// of MarkHeld then MarkRunning. Like MarkRunning, it is written before the
-// request to n8n is sent.
-func (q *Queries) MarkHeldRunning(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
-	row := db.QueryRow(ctx, markHeldRunning, id)
-	var i Run
-	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.WorkflowSlug,
-		&i.Status,
-		&i.HoldState,
-		&i.Async,
-		&i.FeeCents,
-		&i.ChargedCents,
-		&i.TimeoutMs,
-		&i.Input,
-		&i.Output,
-		&i.HttpStatus,
-		&i.Error,
-		&i.IdempotencyKey,
-		&i.RequestHash,
-		&i.CreatedAt,
-		&i.StartedAt,
-		&i.FinishedAt,
-		&i.DeadlineAt,
-		&i.UpdatedAt,
-		&i.Unsettled,
-	)
-	return i, err
-}
-
 const markReleased = `-- name: MarkReleased :one
 UPDATE runs SET hold_state = 'released', updated_at = now()
 WHERE id = $1 AND hold_state = 'releasing'
@@ -494,7 +460,7 @@ func (q *Queries) MarkReleased(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 
 const markReserveRefused = `-- name: MarkReserveRefused :one
 UPDATE runs
-SET status = 'failed', hold_state = 'none', error = $2, finished_at = now(), updated_at = now()
+SET status = 'failed', hold_state = 'none', error = $2, started_at = NULL, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
@@ -504,6 +470,8 @@ type MarkReserveRefusedParams struct {
 	Error string
 }
 
+// The wallet refused the fee: the run never started (a sync run's
+// started_at from the insert is cleared) and costs nothing.
 func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReserveRefusedParams) (Run, error) {
 	row := db.QueryRow(ctx, markReserveRefused, arg.ID, arg.Error)
 	var i Run
@@ -623,7 +591,7 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 const recordSuccess = `-- name: RecordSuccess :one
 UPDATE runs
 SET hold_state = 'capturing', http_status = $2, output = $3, updated_at = now()
-WHERE id = $1 AND status = 'running' AND hold_state = 'held'
+WHERE id = $1 AND status = 'running' AND hold_state IN ('pending', 'held')
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
 
@@ -634,6 +602,8 @@ type RecordSuccessParams struct {
 }
 
 // n8n answered 2xx: the capture is now due (the settler finishes it after a crash).
+// A sync run's hold is still recorded pending here: only the process that
+// saw its reserve succeed calls n8n and records the success.
 func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessParams) (Run, error) {
 	row := db.QueryRow(ctx, recordSuccess, arg.ID, arg.HttpStatus, arg.Output)
 	var i Run

@@ -1,8 +1,12 @@
 -- name: InsertRun :one
 -- Inserts a run; on a repeated idempotency key nothing is inserted and no row returns.
+-- An async run starts queued; a sync run is recorded running at once (the
+-- running mark is written before the request to n8n, as MarkRunning's is),
+-- so its reserve needs no further write before the call.
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at)
-VALUES ($1, $2, $3, 'queued', 'pending', $4, $5, $6, $7, $8, $9, $10)
+                  idempotency_key, request_hash, deadline_at, started_at)
+VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN 'queued' ELSE 'running' END, 'pending', $4, $5, $6, $7, $8, $9, $10,
+        CASE WHEN $4::boolean THEN NULL ELSE now() END)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -23,22 +27,16 @@ ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(max_rows);
 
 -- name: MarkReserveRefused :one
+-- The wallet refused the fee: the run never started (a sync run's
+-- started_at from the insert is cleared) and costs nothing.
 UPDATE runs
-SET status = 'failed', hold_state = 'none', error = $2, finished_at = now(), updated_at = now()
+SET status = 'failed', hold_state = 'none', error = $2, started_at = NULL, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
 RETURNING *;
 
 -- name: MarkHeld :one
 UPDATE runs SET hold_state = 'held', updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
-RETURNING *;
-
--- name: MarkHeldRunning :one
--- A sync run whose fee is held goes straight to running: one write instead
--- of MarkHeld then MarkRunning. Like MarkRunning, it is written before the
--- request to n8n is sent.
-UPDATE runs SET hold_state = 'held', status = 'running', started_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'queued' AND hold_state = 'pending'
 RETURNING *;
 
 -- name: MarkRunning :one
@@ -50,9 +48,11 @@ RETURNING *;
 
 -- name: RecordSuccess :one
 -- n8n answered 2xx: the capture is now due (the settler finishes it after a crash).
+-- A sync run's hold is still recorded pending here: only the process that
+-- saw its reserve succeed calls n8n and records the success.
 UPDATE runs
 SET hold_state = 'capturing', http_status = $2, output = $3, updated_at = now()
-WHERE id = $1 AND status = 'running' AND hold_state = 'held'
+WHERE id = $1 AND status = 'running' AND hold_state IN ('pending', 'held')
 RETURNING *;
 
 -- name: RecordFailure :one
