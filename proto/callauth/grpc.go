@@ -100,8 +100,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (Caller, error
 		return Caller{}, rpcerr.New(codes.PermissionDenied, rpcerr.Forbidden, "method is not open to any caller")
 	}
 	s.initOnce.Do(func() { s.services = newServiceTokenCache() })
-	md, _ := metadata.FromIncomingContext(ctx)
-	svc, err := s.services.verify(first(md, ServiceTokenKey), s.Secret, s.Service)
+	svc, err := s.services.verify(first(ctx, ServiceTokenKey), s.Secret, s.Service)
 	if err != nil {
 		return Caller{}, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "missing or invalid service token")
 	}
@@ -112,7 +111,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (Caller, error
 	if rule.Access == ServiceOnly {
 		return caller, nil
 	}
-	raw, found := strings.CutPrefix(first(md, UserTokenKey), "Bearer ")
+	raw, found := strings.CutPrefix(first(ctx, UserTokenKey), "Bearer ")
 	if !found || raw == "" {
 		return Caller{}, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "missing access token")
 	}
@@ -127,8 +126,10 @@ func (s *Server) authenticate(ctx context.Context, method string) (Caller, error
 	return caller, nil
 }
 
-func first(md metadata.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
+// first reads one incoming metadata value without copying the whole
+// metadata map (as metadata.FromIncomingContext does on every call).
+func first(ctx context.Context, key string) string {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
