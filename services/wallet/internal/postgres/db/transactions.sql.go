@@ -125,6 +125,10 @@ type ListAllTransactionsParams struct {
 	RowLimit        int32
 }
 
+// The operators' list (any filter, or a user with a search or dates). Its
+// created_at lower bound implies the predicate of the partial indexes
+// transactions_page_all and transactions_kind_page_all; a user's plain list
+// (ListUserTransactions) states no such bound and cannot use them.
 func (q *Queries) ListAllTransactions(ctx context.Context, db DBTX, arg ListAllTransactionsParams) ([]Transaction, error) {
 	rows, err := db.Query(ctx, listAllTransactions,
 		arg.UserID,
@@ -182,7 +186,8 @@ type ListUserTransactionsParams struct {
 	RowLimit        int32
 }
 
-// Keyset page, newest first; served by transactions_user_page / _user_kind_page.
+// Keyset page, newest first; served by transactions_user_page / _user_kind_page
+// (never by the operators' partial indexes: migration 00003).
 func (q *Queries) ListUserTransactions(ctx context.Context, db DBTX, arg ListUserTransactionsParams) ([]Transaction, error) {
 	rows, err := db.Query(ctx, listUserTransactions,
 		arg.UserID,

@@ -13,7 +13,8 @@ SELECT * FROM transactions WHERE id = $1;
 SELECT EXISTS (SELECT 1 FROM transactions WHERE source_key = $1);
 
 -- name: ListUserTransactions :many
--- Keyset page, newest first; served by transactions_user_page / _user_kind_page.
+-- Keyset page, newest first; served by transactions_user_page / _user_kind_page
+-- (never by the operators' partial indexes: migration 00003).
 SELECT * FROM transactions
 WHERE user_id = @user_id
   AND (@kind::text = '' OR kind = @kind::text)
@@ -22,6 +23,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT @row_limit;
 
 -- name: ListAllTransactions :many
+-- The operators' list (any filter, or a user with a search or dates). Its
+-- created_at lower bound implies the predicate of the partial indexes
+-- transactions_page_all and transactions_kind_page_all; a user's plain list
+-- (ListUserTransactions) states no such bound and cannot use them.
 SELECT * FROM transactions
 WHERE (sqlc.narg('user_id')::uuid IS NULL OR user_id = sqlc.narg('user_id')::uuid)
   AND (@kind::text = '' OR kind = @kind::text)

@@ -16,7 +16,7 @@ import (
 const countRunsByStatus = `-- name: CountRunsByStatus :many
 SELECT status, count(*)::bigint AS runs
 FROM runs
-WHERE created_at >= $1
+WHERE created_at >= $1 AND created_at > '-infinity'
 GROUP BY status
 `
 
@@ -26,7 +26,7 @@ type CountRunsByStatusRow struct {
 }
 
 // Runs created at or after since, per status; the window is a range scan of
-// runs_created.
+// runs_created_all (its predicate stated, so a generic plan can use it too).
 func (q *Queries) CountRunsByStatus(ctx context.Context, db DBTX, since time.Time) ([]CountRunsByStatusRow, error) {
 	rows, err := db.Query(ctx, countRunsByStatus, since)
 	if err != nil {
@@ -187,6 +187,7 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 const listRuns = `-- name: ListRuns :many
 SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs
 WHERE ($1::text IS NULL OR user_id = $1)
+  AND ($1::text IS NOT NULL OR created_at > '-infinity')
   AND ($2::text IS NULL OR workflow_slug = $2)
   AND ($3::text IS NULL OR status = $3)
   AND ($4::timestamptz IS NULL
@@ -204,6 +205,11 @@ type ListRunsParams struct {
 	MaxRows       int32
 }
 
+// Keyset page, newest first. A user's list is served by runs_user_created or
+// runs_user_workflow_created; only a list without a user states the
+// predicate of the operators' partial indexes (runs_created_all,
+// runs_workflow_created_all), so the planner cannot read a user's page from
+// them (migration 00003 says why).
 func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]Run, error) {
 	rows, err := db.Query(ctx, listRuns,
 		arg.UserID,
@@ -638,7 +644,7 @@ SELECT workflow_slug,
        (count(*) FILTER (WHERE status = 'failed'))::bigint AS failed,
        count(*)::bigint AS total
 FROM runs
-WHERE created_at >= $1
+WHERE created_at >= $1 AND created_at > '-infinity'
 GROUP BY workflow_slug
 HAVING count(*) FILTER (WHERE status = 'failed') > 0
 ORDER BY failed DESC, workflow_slug

@@ -17,8 +17,14 @@ SELECT * FROM runs WHERE id = $1;
 SELECT * FROM runs WHERE user_id = $1 AND idempotency_key = $2;
 
 -- name: ListRuns :many
+-- Keyset page, newest first. A user's list is served by runs_user_created or
+-- runs_user_workflow_created; only a list without a user states the
+-- predicate of the operators' partial indexes (runs_created_all,
+-- runs_workflow_created_all), so the planner cannot read a user's page from
+-- them (migration 00003 says why).
 SELECT * FROM runs
 WHERE (sqlc.narg(user_id)::text IS NULL OR user_id = sqlc.narg(user_id))
+  AND (sqlc.narg(user_id)::text IS NOT NULL OR created_at > '-infinity')
   AND (sqlc.narg(workflow)::text IS NULL OR workflow_slug = sqlc.narg(workflow))
   AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
   AND (sqlc.narg(cursor_created)::timestamptz IS NULL
@@ -92,10 +98,10 @@ LIMIT $2;
 
 -- name: CountRunsByStatus :many
 -- Runs created at or after since, per status; the window is a range scan of
--- runs_created.
+-- runs_created_all (its predicate stated, so a generic plan can use it too).
 SELECT status, count(*)::bigint AS runs
 FROM runs
-WHERE created_at >= sqlc.arg(since)
+WHERE created_at >= sqlc.arg(since) AND created_at > '-infinity'
 GROUP BY status;
 
 -- name: TopFailingWorkflows :many
@@ -105,7 +111,7 @@ SELECT workflow_slug,
        (count(*) FILTER (WHERE status = 'failed'))::bigint AS failed,
        count(*)::bigint AS total
 FROM runs
-WHERE created_at >= sqlc.arg(since)
+WHERE created_at >= sqlc.arg(since) AND created_at > '-infinity'
 GROUP BY workflow_slug
 HAVING count(*) FILTER (WHERE status = 'failed') > 0
 ORDER BY failed DESC, workflow_slug
