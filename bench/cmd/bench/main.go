@@ -47,6 +47,7 @@ type options struct {
 	profileAlways map[string]bool
 	readConns     int
 	runConns      int
+	runRate       int
 	users         int
 	hotConns      int
 	hotLow        int
@@ -78,6 +79,7 @@ func parseFlags(args []string) (options, error) {
 	profAlways := fs.String("profile-scenarios", "", "comma-separated scenarios (or result keys) to profile even when they pass, e.g. run,hot")
 	fs.IntVar(&o.readConns, "read-conns", 64, "read: connections")
 	fs.IntVar(&o.runConns, "run-conns", 32, "run: connections")
+	fs.IntVar(&o.runRate, "run-rate", 1000, "run, open loop: runs started per second whether or not earlier ones answered (0: skip)")
 	fs.IntVar(&o.users, "users", 64, "run/read/login: distinct users")
 	fs.IntVar(&o.hotConns, "hot-conns", 32, "hot wallet: callers")
 	fs.IntVar(&o.hotLow, "hot-low-conns", 8, "hot wallet: the low caller count the loss is measured against")
@@ -127,6 +129,9 @@ func parseFlags(args []string) (options, error) {
 		if n < 1 || n > 1024 {
 			return o, errors.New("connection, user and page counts must be 1–1024")
 		}
+	}
+	if o.runRate < 0 || o.runRate > 100_000 {
+		return o, errors.New("-run-rate must be 0 (skip) to 100000")
 	}
 	if o.hotLow >= o.hotConns {
 		return o, errors.New("-hot-low-conns must be below -hot-conns")

@@ -153,6 +153,14 @@ func (r *report) run(sys, lim load.Stats, conns int) {
 		Pass:  ptr(sys.Throughput >= 1000 && sys.P99Ms <= 25 && sys.Errors == 0)})
 }
 
+func (r *report) runRate(sys, lim load.Stats, perSecond int) {
+	r.Rows = append(r.Rows, row{Key: "run-rate", Scenario: fmt.Sprintf("run, open loop: %s paid sync runs/s offered, many users", thousands(perSecond)),
+		Goal:     fmt.Sprintf("%s runs/s served, p99 ≤ 25 ms, zero errors", thousands(perSecond)),
+		Measured: measured(sys, "runs/s"), Limit: measured(lim, "req/s"),
+		Ratio: fmt.Sprintf("%s of the offered rate", pct(sys.Throughput/float64(perSecond))),
+		Pass:  ptr(sys.Throughput >= 0.99*float64(perSecond) && sys.P99Ms <= 25 && sys.Errors == 0)})
+}
+
 func (r *report) hot(hi, rawHi, lo, rawLo load.Stats, hiN, loN int) {
 	rr := ratio(hi.Throughput, rawHi.Throughput)
 	r.Rows = append(r.Rows, row{Key: "hot", Scenario: fmt.Sprintf("hot wallet: one user, %d callers", hiN),

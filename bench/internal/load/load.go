@@ -2,7 +2,9 @@
 // sending its next request as soon as the previous one answered. HTTP load
 // goes through vegeta (rate 0 = as fast as the workers go, workers = max
 // workers = connections); non-HTTP work (the raw Postgres limit) goes
-// through Func with the same accounting.
+// through Func with the same accounting. HTTPRate is the open-loop
+// counterpart: requests start at a fixed rate whether or not earlier ones
+// have answered, so latency is measured at that offered load.
 package load
 
 import (
@@ -131,20 +133,33 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // whether a status code is the expected success. Each caller owns one
 // keep-alive connection.
 func HTTP(ctx context.Context, name string, callers int, d time.Duration, tr vegeta.Targeter, ok func(code int) bool) Sample {
+	return attack(ctx, name, callers, callers, vegeta.ConstantPacer{}, d, tr, ok)
+}
+
+// HTTPRate starts perSecond requests a second for d (open loop), with up to
+// maxInFlight requests (and connections) at once; when the target cannot
+// keep up, the requests in flight pile up to that bound and the achieved
+// rate falls below the offered one. Sample.Callers is maxInFlight.
+func HTTPRate(ctx context.Context, name string, perSecond, maxInFlight int, d time.Duration, tr vegeta.Targeter, ok func(code int) bool) Sample {
+	return attack(ctx, name, min(perSecond/100+1, maxInFlight), maxInFlight,
+		vegeta.ConstantPacer{Freq: perSecond, Per: time.Second}, d, tr, ok)
+}
+
+func attack(ctx context.Context, name string, workers, maxWorkers int, pacer vegeta.Pacer, d time.Duration, tr vegeta.Targeter, ok func(code int) bool) Sample {
 	atk := vegeta.NewAttacker(
-		vegeta.Workers(uint64(callers)),
-		vegeta.MaxWorkers(uint64(callers)),
-		vegeta.Connections(callers),
-		vegeta.MaxConnections(callers),
+		vegeta.Workers(uint64(workers)),
+		vegeta.MaxWorkers(uint64(maxWorkers)),
+		vegeta.Connections(maxWorkers),
+		vegeta.MaxConnections(maxWorkers),
 		vegeta.KeepAlive(true),
 		vegeta.HTTP2(false),
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.Timeout(60*time.Second),
 		vegeta.MaxBody(0),
 	)
-	s := Sample{Name: name, Callers: callers, Codes: map[string]int{}, ErrorText: map[string]int{}}
+	s := Sample{Name: name, Callers: maxWorkers, Codes: map[string]int{}, ErrorText: map[string]int{}}
 	begin := time.Now()
-	results := atk.Attack(tr, vegeta.ConstantPacer{}, d, name)
+	results := atk.Attack(tr, pacer, d, name)
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
 	var end time.Time

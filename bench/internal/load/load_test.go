@@ -3,9 +3,13 @@ package load
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 func TestPercentile(t *testing.T) {
@@ -84,5 +88,25 @@ func TestFuncCountsErrorsAndStops(t *testing.T) {
 	}
 	if s.Elapsed < 200*time.Millisecond || s.Window != 160*time.Millisecond {
 		t.Errorf("elapsed %v window %v: want ≥ 200ms and the last 80%% (160ms)", s.Elapsed, s.Window)
+	}
+}
+
+func TestHTTPRateOffersItsRateOpenLoop(t *testing.T) {
+	t.Parallel()
+	// The receiver answers slower than the rate's interval: a closed loop
+	// of a few callers could not reach the rate, an open loop does.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: srv.URL})
+	s := HTTPRate(context.Background(), "rate", 200, 64, time.Second, tr, func(code int) bool { return code == http.StatusNoContent })
+	// 200 requests are due in the second; a loaded machine may start a few late.
+	if s.OK+s.Errors < 150 || s.OK+s.Errors > 201 || s.Errors != 0 {
+		t.Errorf("ok %d, errors %d (%v); want about 200 requests, no errors", s.OK, s.Errors, s.ErrorText)
+	}
+	if s.Callers != 64 {
+		t.Errorf("callers = %d, want the in-flight bound 64", s.Callers)
 	}
 }
