@@ -45,15 +45,18 @@ ANALYZE transactions;`)
 			})
 		}
 	}
-	operators := func(kind string) func(*dbtest.Recorder) {
+	operators := func(userID *uuid.UUID, kind, query string, from time.Time) func(*dbtest.Recorder) {
 		return func(r *dbtest.Recorder) {
 			_, _ = db.New().ListAllTransactions(ctx, r, db.ListAllTransactionsParams{
-				Kind: kind, CreatedFrom: farPast, CreatedTo: farFuture, BeforeCreatedAt: farFuture, BeforeID: uuid.Max, RowLimit: 51,
+				UserID: userID, Kind: kind, Query: query, CreatedFrom: from, CreatedTo: farFuture,
+				BeforeCreatedAt: farFuture, BeforeID: uuid.Max, RowLimit: 51,
 			})
 		}
 	}
-	// A user's list may use either user index (the planner's call); the
-	// operators' lists use the partial "_all" indexes.
+	lastWeek := time.Now().Add(-7 * 24 * time.Hour)
+	// A list of one user's rows may use either user index (the planner's
+	// call), also when an operator asks with dates or a search; lists
+	// across users use the partial "_all" indexes.
 	tests := []struct {
 		name       string
 		list       func(*dbtest.Recorder)
@@ -63,8 +66,11 @@ ANALYZE transactions;`)
 		{"heavy user", user(heavy, ""), "transactions_user_", ""},
 		{"heavy user, fees", user(heavy, "fee"), "transactions_user_", ""},
 		{"light user", user(light, ""), "transactions_user_", ""},
-		{"operators, every row", operators(""), "transactions_", "_all"},
-		{"operators, deposits", operators("deposit"), "transactions_", "_all"},
+		{"operators, every row", operators(nil, "", "", farPast), "transactions_", "_all"},
+		{"operators, deposits", operators(nil, "deposit", "", farPast), "transactions_", "_all"},
+		{"operators, last week", operators(nil, "", "", lastWeek), "transactions_", "_all"},
+		{"operators, heavy user, last week", operators(&heavy, "", "", lastWeek), "transactions_user_", ""},
+		{"operators, heavy user, search", operators(&heavy, "", "run", farPast), "transactions_user_", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,10 +105,11 @@ func (q *Queries) InsertTransaction(ctx context.Context, db DBTX, arg InsertTran
 const listAllTransactions = `-- name: ListAllTransactions :many
 SELECT id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key, created_at FROM transactions
 WHERE ($1::uuid IS NULL OR user_id = $1::uuid)
+  AND ($1::uuid IS NOT NULL OR created_at > '-infinity')
   AND ($2::text = '' OR kind = $2::text)
   AND ($3::text = '' OR strpos(lower(description), lower($3::text)) > 0 OR strpos(lower(reference_id), lower($3::text)) > 0)
-  AND created_at >= $4::timestamptz
-  AND created_at < $5::timestamptz
+  AND (created_at, id) >= ($4::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)
+  AND (created_at, id) < ($5::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)
   AND (created_at, id) < ($6::timestamptz, $7::uuid)
 ORDER BY created_at DESC, id DESC
 LIMIT $8
@@ -125,10 +126,13 @@ type ListAllTransactionsParams struct {
 	RowLimit        int32
 }
 
-// The operators' list (any filter, or a user with a search or dates). Its
-// created_at lower bound implies the predicate of the partial indexes
-// transactions_page_all and transactions_kind_page_all; a user's plain list
-// (ListUserTransactions) states no such bound and cannot use them.
+// The operators' list (any filter, or a user with a search or dates). Only
+// without a user does it state the predicate of the partial indexes
+// transactions_page_all and transactions_kind_page_all; the date bounds are
+// row comparisons, which the planner does not take as implying that
+// predicate, so a list with a user is read from the user's indexes
+// (migration 00003). (created_at, id) >= (t, nil uuid) is created_at >= t,
+// and (created_at, id) < (t, nil uuid) is created_at < t.
 func (q *Queries) ListAllTransactions(ctx context.Context, db DBTX, arg ListAllTransactionsParams) ([]Transaction, error) {
 	rows, err := db.Query(ctx, listAllTransactions,
 		arg.UserID,
