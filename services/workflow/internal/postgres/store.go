@@ -203,7 +203,7 @@ func (s *Store) ListAuditEvents(ctx context.Context, f workflow.AuditFilter) ([]
 // CreateRun implements workflow.Store.
 func (s *Store) CreateRun(ctx context.Context, r workflow.Run) (workflow.Run, bool, error) {
 	row, err := s.q.InsertRun(ctx, s.pool, db.InsertRunParams{
-		ID: r.ID, UserID: r.UserID, WorkflowSlug: r.Workflow, Async: r.Async, FeeCents: r.FeeCents,
+		ID: r.ID, UserID: r.UserID, WorkflowSlug: r.Workflow, Status: string(r.Status), Async: r.Async, FeeCents: r.FeeCents,
 		TimeoutMs: r.TimeoutMS, Input: r.Input, IdempotencyKey: text(r.IdempotencyKey),
 		RequestHash: r.RequestHash, DeadlineAt: r.DeadlineAt,
 	})

@@ -121,8 +121,8 @@ func (q *Queries) GetRunByKey(ctx context.Context, db DBTX, arg GetRunByKeyParam
 const insertRun = `-- name: InsertRun :one
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
                   idempotency_key, request_hash, deadline_at, started_at)
-VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN 'queued' ELSE 'running' END, 'pending', $4, $5, $6, $7, $8, $9, $10,
-        CASE WHEN $4::boolean THEN NULL ELSE now() END)
+VALUES ($1, $2, $3, $11, 'pending', $4, $5, $6, $7, $8, $9, $10,
+        CASE WHEN $11::text = 'running' THEN now() END)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
 `
@@ -138,6 +138,7 @@ type InsertRunParams struct {
 	IdempotencyKey pgtype.Text
 	RequestHash    []byte
 	DeadlineAt     time.Time
+	Status         string
 }
 
 // Inserts a run; on a repeated idempotency key nothing is inserted and no row returns.
@@ -156,6 +157,7 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		arg.IdempotencyKey,
 		arg.RequestHash,
 		arg.DeadlineAt,
+		arg.Status,
 	)
 	var i Run
 	err := row.Scan(

@@ -5,8 +5,8 @@
 -- so its reserve needs no further write before the call.
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
                   idempotency_key, request_hash, deadline_at, started_at)
-VALUES ($1, $2, $3, CASE WHEN $4::boolean THEN 'queued' ELSE 'running' END, 'pending', $4, $5, $6, $7, $8, $9, $10,
-        CASE WHEN $4::boolean THEN NULL ELSE now() END)
+VALUES ($1, $2, $3, $11, 'pending', $4, $5, $6, $7, $8, $9, $10,
+        CASE WHEN $11::text = 'running' THEN now() END)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
