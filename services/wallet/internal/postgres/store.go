@@ -146,14 +146,9 @@ func (s *Store) Capture(ctx context.Context, key string) (wallet.Hold, wallet.Tr
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not open: captured before (answer the same fee), released, or unknown.
-		h, err := s.q.GetHoldByKey(ctx, s.pool, key)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return wallet.Hold{}, wallet.Transaction{}, false, wallet.ErrNotFound
-		case err != nil:
+		h, err := s.closedHold(ctx, key, wallet.HoldReleased)
+		if err != nil {
 			return wallet.Hold{}, wallet.Transaction{}, false, err
-		case h.Status == wallet.HoldReleased:
-			return wallet.Hold{}, wallet.Transaction{}, false, wallet.ErrHoldConflict
 		}
 		fee, err := s.q.GetTransactionBySourceKey(ctx, s.pool, ptr(feeKey(h.ID)))
 		if err != nil {
@@ -175,6 +170,22 @@ func (s *Store) Capture(ctx context.Context, key string) (wallet.Hold, wallet.Tr
 
 func feeKey(holdID uuid.UUID) string { return "fee:" + holdID.String() }
 
+// closedHold looks up the hold key that a capture or release found no
+// longer open: ErrNotFound when there is none, ErrHoldConflict when it
+// ended the other way (conflicting).
+func (s *Store) closedHold(ctx context.Context, key, conflicting string) (db.Hold, error) {
+	h, err := s.q.GetHoldByKey(ctx, s.pool, key)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return db.Hold{}, wallet.ErrNotFound
+	case err != nil:
+		return db.Hold{}, err
+	case h.Status == conflicting:
+		return db.Hold{}, wallet.ErrHoldConflict
+	}
+	return h, nil
+}
+
 // Release implements wallet.Store.
 func (s *Store) Release(ctx context.Context, key string) (wallet.Hold, error) {
 	var row db.ReleaseHoldRow
@@ -185,14 +196,9 @@ func (s *Store) Release(ctx context.Context, key string) (wallet.Hold, error) {
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Not open: released before (answer it again), captured, or unknown.
-		h, err := s.q.GetHoldByKey(ctx, s.pool, key)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return wallet.Hold{}, wallet.ErrNotFound
-		case err != nil:
+		h, err := s.closedHold(ctx, key, wallet.HoldCaptured)
+		if err != nil {
 			return wallet.Hold{}, err
-		case h.Status == wallet.HoldCaptured:
-			return wallet.Hold{}, wallet.ErrHoldConflict
 		}
 		return toHold(h), nil
 	}
