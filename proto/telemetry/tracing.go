@@ -27,7 +27,9 @@ func SetupTracing(ctx context.Context, service string, extra ...sdktrace.SpanPro
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	exporting := len(extra) > 0
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		exporting = true
 		exp, err := otlptracegrpc.New(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: OTLP exporter (check OTEL_EXPORTER_OTLP_ENDPOINT): %w", err)
@@ -37,7 +39,7 @@ func SetupTracing(ctx context.Context, service string, extra ...sdktrace.SpanPro
 	for _, p := range extra {
 		opts = append(opts, sdktrace.WithSpanProcessor(p))
 	}
-	if len(opts) == 1 {
+	if !exporting {
 		// Nothing exports: record nothing. Spans are still created with
 		// trace and span ids, so logs and the traceparent sent downstream
 		// still carry them, but no attributes or events are kept for no

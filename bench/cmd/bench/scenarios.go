@@ -184,11 +184,12 @@ func (b *bench) runScenarios(ctx context.Context) {
 		// describe latency at an offered load; closed loop, the latency is
 		// set by the caller count instead (Little's law).
 		b.logf("scenario run-rate: paid sync runs started at %d/s (open loop, at most %d in flight), %d users", o.runRate, runRateInFlight, len(b.users))
-		name := fmt.Sprintf("gateway paid sync runs, %d/s offered", o.runRate)
-		sys := rateSide(name, true, o.runRate, b.runTargeter(instantSlug, b.users), http.StatusOK)
-		res := b.compare(ctx, "run-rate", sys,
-			rateSide(fmt.Sprintf("receiver directly, %d/s offered", o.runRate), false, o.runRate, b.receiverTargeter("/instant"), http.StatusOK))
-		b.rep.runRate(res[name], res[fmt.Sprintf("receiver directly, %d/s offered", o.runRate)], o.runRate)
+		sysName := fmt.Sprintf("gateway paid sync runs, %d/s offered", o.runRate)
+		limName := fmt.Sprintf("receiver directly, %d/s offered", o.runRate)
+		res := b.compare(ctx, "run-rate",
+			rateSide(sysName, true, o.runRate, b.runTargeter(instantSlug, b.users), http.StatusOK),
+			rateSide(limName, false, o.runRate, b.receiverTargeter("/instant"), http.StatusOK))
+		b.rep.runRate(res[sysName], res[limName], o.runRate)
 	}
 	if o.scenarios["hot"] && ctx.Err() == nil {
 		b.logf("scenario hot: one user's paid runs, %d and %d callers, beside raw pgx on one row", o.hotConns, o.hotLow)

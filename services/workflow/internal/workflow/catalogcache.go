@@ -15,8 +15,9 @@ const catalogCacheSize = 1024
 // run needs the workflow's fee, URL and active flag, which change rarely
 // and only through an admin; reading them once per CatalogTTL instead of
 // once per run takes a query off the hot path. This process forgets a
-// workflow as soon as it changes it; other replicas see a change within
-// CatalogTTL. Unknown slugs are not remembered.
+// workflow as soon as it changes it (a run that read the old version while
+// the change committed may put it back, for at most CatalogTTL); other
+// replicas see a change within CatalogTTL. Unknown slugs are not remembered.
 func (s *Service) runWorkflow(ctx context.Context, slug string) (Workflow, error) {
 	if !s.catalogOn() {
 		return s.Store.GetWorkflow(ctx, slug)
@@ -48,5 +49,5 @@ func (s *Service) catalogOn() bool {
 	return true
 }
 
-// DefaultCatalogTTL is CATALOG_TTL's default.
+// DefaultCatalogTTL is WORKFLOW_CATALOG_TTL's default.
 const DefaultCatalogTTL = time.Second
