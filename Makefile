@@ -1,7 +1,7 @@
 # The project's verbs. Every tool is pinned in a go.mod `tool` line and run
 # with `go tool`; nothing needs installing beyond Go, Postgres and Redis.
 SHELL := /usr/bin/env bash
-MODULES := proto gateway services/identity services/wallet services/workflow deploy
+MODULES := proto platform gateway services/identity services/wallet services/workflow deploy
 SERVICES := identity wallet workflow
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 

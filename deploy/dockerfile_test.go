@@ -185,7 +185,7 @@ func TestDockerignore(t *testing.T) {
 		}
 	}
 	// The builder copies these: they must stay in the context.
-	for _, keep := range []string{"go.work", "go.work.sum", "proto", "gateway", "services"} {
+	for _, keep := range []string{"go.work", "go.work.sum", "proto", "platform", "gateway", "services"} {
 		if slices.Contains(lines, keep) {
 			t.Errorf(".dockerignore excludes %s, which the images are built from", keep)
 		}

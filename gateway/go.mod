@@ -52,6 +52,7 @@ require (
 	github.com/mattn/go-colorable v0.1.16 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/mattn/go-runewidth v0.0.16 // indirect
+	github.com/meterflow/meterflow/platform v0.0.0-00010101000000-000000000000
 	github.com/mfridman/interpolate v0.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pressly/goose/v3 v3.30.0 // indirect
@@ -97,3 +98,5 @@ replace (
 	github.com/meterflow/meterflow/services/wallet => ../services/wallet
 	github.com/meterflow/meterflow/services/workflow => ../services/workflow
 )
+
+replace github.com/meterflow/meterflow/platform => ../platform

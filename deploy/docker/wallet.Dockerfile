@@ -17,6 +17,7 @@ ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=auto
 # BuildKit cache shared by the four images and kept across go.mod changes.
 COPY go.work go.work.sum ./
 COPY proto/ proto/
+COPY platform/ platform/
 COPY gateway/ gateway/
 COPY services/ services/
 RUN go work edit -dropuse=./deploy -dropuse=./bench

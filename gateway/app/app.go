@@ -24,12 +24,12 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/openapi"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
-	"github.com/meterflow/meterflow/proto/grpcservice"
-	"github.com/meterflow/meterflow/proto/telemetry"
 )
 
 // App is a configured gateway, ready to serve.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterflow/meterflow/proto/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/callauth/authtest"
 )
 
 func testConfig(t *testing.T) Config {

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/meterflow/meterflow/gateway/console"
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/envconfig"
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 // Service is this process's name: the issuer of its service tokens.

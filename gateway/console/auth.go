@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 func refreshRequest(tok string) *identityv1.RefreshRequest {

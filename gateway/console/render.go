@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
 //go:embed templates/*.html

@@ -22,11 +22,11 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/meterflow/meterflow/gateway/internal/stacktest"
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/grpcservice"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
-	"github.com/meterflow/meterflow/proto/grpcservice"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 )
 

@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/google/uuid v1.6.0
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/meterflow/meterflow/proto v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
@@ -16,10 +17,7 @@ require (
 	google.golang.org/protobuf v1.36.13-0.20261016172727-e9ee2a76ab8e
 )
 
-require (
-	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
-	github.com/stripe/stripe-go/v76 v76.25.0 // indirect
-)
+require github.com/stripe/stripe-go/v76 v76.25.0 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -34,6 +32,7 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/meterflow/meterflow/platform v0.0.0-00010101000000-000000000000
 	github.com/meterflow/meterflow/services/wallet v0.0.0-00010101000000-000000000000
 	github.com/mfridman/interpolate v0.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -69,3 +68,5 @@ require (
 replace github.com/meterflow/meterflow/proto => ../../proto
 
 replace github.com/meterflow/meterflow/services/wallet => ../wallet
+
+replace github.com/meterflow/meterflow/platform => ../../platform

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/callauth/authtest"
 )
 
 // BenchmarkAuthPath measures the per-request cost of an authenticated

@@ -13,7 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
 )
 
 // CSV exports of the admin listings (Accept: text/csv or ?format=csv).

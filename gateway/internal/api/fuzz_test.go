@@ -20,12 +20,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 // fuzzRoutes are the public routes that read a body, path or query

@@ -9,8 +9,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 // Run statuses of the contract, for the ?status= filters.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	"google.golang.org/grpc/codes"
 
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"

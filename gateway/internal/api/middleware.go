@@ -23,8 +23,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
 // Content-Security-Policy of API answers: they are data, never pages.

@@ -15,7 +15,7 @@ import (
 	swaggerui "github.com/swaggest/swgui/v5/static"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
 //go:embed docsassets/index.html docsassets/init.js

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
 // List paging bounds of the contract.

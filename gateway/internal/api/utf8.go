@@ -7,7 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
 // requireUTF8 refuses a request whose decoded path or query parameters are

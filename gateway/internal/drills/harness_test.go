@@ -29,8 +29,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	gateway "github.com/meterflow/meterflow/gateway/app"
-	"github.com/meterflow/meterflow/proto/database/dbtest"
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
 	walletmigrations "github.com/meterflow/meterflow/services/wallet/migrations"

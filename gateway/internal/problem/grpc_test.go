@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
 func TestFromGRPCTable(t *testing.T) {

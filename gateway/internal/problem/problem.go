@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
 // TypeBase prefixes every problem type URI: TypeBase + code.

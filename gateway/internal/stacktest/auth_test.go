@@ -16,9 +16,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/grpcservice"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
-	"github.com/meterflow/meterflow/proto/grpcservice"
 )
 
 func wantProblem(t *testing.T, r Response, status int, code string) map[string]any {

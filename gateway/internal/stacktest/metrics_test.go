@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )
 

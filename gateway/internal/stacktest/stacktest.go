@@ -22,8 +22,8 @@ import (
 	"time"
 
 	gateway "github.com/meterflow/meterflow/gateway/app"
-	"github.com/meterflow/meterflow/proto/database/dbtest"
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
 	wallet "github.com/meterflow/meterflow/services/wallet/app"

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	"github.com/meterflow/meterflow/services/identity/app"
 	"github.com/meterflow/meterflow/services/identity/migrations"

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/meterflow/meterflow/proto/database"
+	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 	"github.com/meterflow/meterflow/services/identity/internal/postgres"
 	"github.com/meterflow/meterflow/services/identity/migrations"

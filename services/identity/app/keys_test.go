@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	"github.com/meterflow/meterflow/services/identity/app"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"

@@ -14,12 +14,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/callauth/authtest"
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
-	"github.com/meterflow/meterflow/proto/grpcservice"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 	"github.com/meterflow/meterflow/services/identity/app"
 	"github.com/meterflow/meterflow/services/identity/migrations"
 )

@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 func TestAdminGetUserStats(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/meterflow/meterflow/proto/database"
+	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"

@@ -7,9 +7,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/envconfig"
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 // Service is this process's name: the audience of its service tokens.

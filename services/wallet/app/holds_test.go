@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 func TestConcurrentReservesNeverOverdraw(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 func TestCreateTopUpIdempotency(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 	"github.com/meterflow/meterflow/services/wallet/app"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )

@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )
 

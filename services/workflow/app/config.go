@@ -6,9 +6,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/envconfig"
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )

@@ -2,7 +2,7 @@ package app_test
 
 import (
 	"context"
-	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/platform/grpcservice"
 	"net"
 	"net/http"
 	"os"
@@ -15,9 +15,9 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/callauth/authtest"
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"

@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 )
 
 // failOnRequest answers 500 when the input has "fail": true, else like n8n's 200.

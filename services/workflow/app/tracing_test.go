@@ -7,7 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 // TestRunIsTraced checks the run span's attributes and that the n8n call is

@@ -13,7 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/platform/grpcservice"
 	"io"
 	"net"
 	"os"
@@ -23,7 +23,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/identity/app"
 )
 

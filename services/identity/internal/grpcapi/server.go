@@ -6,7 +6,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )

@@ -12,14 +12,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/platform/grpcservice"
 	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/wallet/app"
 )
 

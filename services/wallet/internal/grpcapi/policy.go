@@ -1,7 +1,7 @@
 package grpcapi
 
 import (
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 )
 

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
-	"github.com/meterflow/meterflow/proto/rpcerr"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 

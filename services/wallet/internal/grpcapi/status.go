@@ -3,12 +3,12 @@ package grpcapi
 import (
 	"context"
 	"errors"
-	"github.com/meterflow/meterflow/proto/database"
+	"github.com/meterflow/meterflow/platform/database"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/proto/rpcerr"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 

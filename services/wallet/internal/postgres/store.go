@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/meterflow/meterflow/proto/database"
+	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )

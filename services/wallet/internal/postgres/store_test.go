@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 	"github.com/meterflow/meterflow/services/wallet/migrations"

@@ -10,14 +10,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/meterflow/meterflow/proto/grpcservice"
+	"github.com/meterflow/meterflow/platform/grpcservice"
 	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/workflow/app"
 )
 

@@ -3,7 +3,7 @@
 package grpcapi
 
 import (
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/workflow/migrations"
 )

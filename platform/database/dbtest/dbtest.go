@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/meterflow/meterflow/proto/database"
+	"github.com/meterflow/meterflow/platform/database"
 )
 
 // AdminURL is the server the test databases are created on: TEST_DATABASE_URL,

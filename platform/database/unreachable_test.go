@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/meterflow/meterflow/proto/database"
+	"github.com/meterflow/meterflow/platform/database"
 )
 
 // TestUnreachable: the errors pgx returns when Postgres cannot be reached

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 )
 
 func TestNewGivesAMigratedPrivateDatabase(t *testing.T) {

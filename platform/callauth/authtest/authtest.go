@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/meterflow/meterflow/proto/callauth"
+	"github.com/meterflow/meterflow/platform/callauth"
 )
 
 // Defaults used by Issuer, matching the processes' defaults.

@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/proto/callauth"
-	"github.com/meterflow/meterflow/proto/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 )
 

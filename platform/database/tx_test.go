@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/meterflow/meterflow/proto/database"
-	"github.com/meterflow/meterflow/proto/database/dbtest"
+	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 )
 
 func TestRetry(t *testing.T) {

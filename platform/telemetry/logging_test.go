@@ -8,7 +8,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/meterflow/meterflow/proto/telemetry"
+	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 func TestLoggerAddsTraceIDs(t *testing.T) {
