@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
+	"github.com/meterflow/meterflow/platform/envconfig"
 )
 
 func testConfig(t *testing.T) Config {
@@ -24,20 +26,17 @@ func testConfig(t *testing.T) Config {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
 	return Config{
-		Env:                "development",
-		IdentityAddr:       "127.0.0.1:1", // nothing listens: services are down
-		WalletAddr:         "127.0.0.1:1",
-		WorkflowAddr:       "127.0.0.1:1",
-		RedisURL:           redisURL,
-		RateLimitPrefix:    "test:gateway:app:" + t.Name() + ":" + time.Now().Format(time.RFC3339Nano) + ":",
-		AuthPerMinute:      20,
-		RunsPerMinute:      10,
-		APIPerMinute:       600,
-		InternalAuthSecret: []byte(authtest.Secret),
-		JWTIssuer:          authtest.Issuer,
-		JWTAudience:        authtest.Audience,
-		TokenCacheSize:     100,
-		CallTimeout:        2 * time.Second,
+		Common:          envconfig.Common{Env: "development", InternalAuthSecret: []byte(authtest.Secret), JWTIssuer: authtest.Issuer, JWTAudience: authtest.Audience},
+		IdentityAddr:    "127.0.0.1:1", // nothing listens: services are down
+		WalletAddr:      "127.0.0.1:1",
+		WorkflowAddr:    "127.0.0.1:1",
+		RedisURL:        redisURL,
+		RateLimitPrefix: "test:gateway:app:" + t.Name() + ":" + time.Now().Format(time.RFC3339Nano) + ":",
+		AuthPerMinute:   20,
+		RunsPerMinute:   10,
+		APIPerMinute:    600,
+		TokenCacheSize:  100,
+		CallTimeout:     2 * time.Second,
 	}
 }
 
@@ -253,7 +252,7 @@ func TestConfigFromEnvProduction(t *testing.T) {
 	if _, err := ConfigFromEnv(); err == nil {
 		t.Fatal("production without INTERNAL_AUTH_SECRET must fail")
 	}
-	t.Setenv("INTERNAL_AUTH_SECRET", DevInternalAuthSecret)
+	t.Setenv("INTERNAL_AUTH_SECRET", callauth.DevInternalAuthSecret)
 	if _, err := ConfigFromEnv(); err == nil {
 		t.Fatal("production with the development secret must fail")
 	}
@@ -272,7 +271,7 @@ func TestConfigFromEnvProduction(t *testing.T) {
 }
 
 func TestConfigFromEnvDefaults(t *testing.T) {
-	t.Setenv("APP_ENV", "")
+	t.Setenv("APP_ENV", "development")
 	t.Setenv("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example")
 	cfg, err := ConfigFromEnv()
 	if err != nil {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -10,29 +9,22 @@ import (
 	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
-	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 // Service is this process's name: the issuer of its service tokens.
 const Service = "gateway"
 
-// DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
-// production (a warning is logged); the services use the same value, so a
-// local stack works without settings. Production refuses to start without it.
-const DevInternalAuthSecret = callauth.DevInternalAuthSecret
-
 // Config is everything the gateway needs; ConfigFromEnv reads it from the
 // environment (see README), tests build it directly.
 type Config struct {
-	// Env is APP_ENV: "development" or "production".
-	Env string
+	// Common holds APP_ENV, INTERNAL_AUTH_SECRET (signs the service tokens
+	// of calls to the services), JWT_ISSUER/JWT_AUDIENCE, SHUTDOWN_GRACE
+	// (how long in-flight requests may finish) and PPROF_ENABLED.
+	envconfig.Common
 	// HTTPAddr is the public listener (main uses it; Serve takes a listener).
 	HTTPAddr string
 	// AdminAddr serves /metrics and /debug/pprof; empty disables it.
-	AdminAddr string
-	// Pprof serves /debug/pprof on the same port (PPROF_ENABLED;
-	// default on in development, off in production).
-	Pprof        bool
+	AdminAddr    string
 	IdentityAddr string
 	WalletAddr   string
 	WorkflowAddr string
@@ -51,10 +43,6 @@ type Config struct {
 	CORSAllowedOrigins []string
 	// HSTSMaxAge is the Strict-Transport-Security max-age in seconds; 0 sends none.
 	HSTSMaxAge int
-	// InternalAuthSecret signs the service tokens of calls to the services.
-	InternalAuthSecret []byte
-	JWTIssuer          string
-	JWTAudience        string
 	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
 	// against identity is used; tests may inject authtest.Keys.
 	Keys callauth.KeySet
@@ -82,8 +70,9 @@ func (c Config) Production() bool { return c.Env == "production" }
 // ConfigFromEnv reads the configuration from environment variables with
 // local defaults. In production every secret is required.
 func ConfigFromEnv() (Config, error) {
+	common, commonErr := envconfig.ReadCommon()
 	c := Config{
-		Env:                envconfig.String("APP_ENV", "development"),
+		Common:             common,
 		HTTPAddr:           envconfig.String("HTTP_ADDR", "127.0.0.1:8080"),
 		AdminAddr:          envconfig.StringOrEmpty("ADMIN_ADDR", "127.0.0.1:9090"),
 		IdentityAddr:       envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
@@ -93,22 +82,13 @@ func ConfigFromEnv() (Config, error) {
 		RateLimitPrefix:    envconfig.String("RATE_LIMIT_REDIS_PREFIX", "meterflow:gateway:"),
 		TrustedProxyHeader: os.Getenv("TRUSTED_PROXY_HEADER"),
 		TrustedProxies:     os.Getenv("TRUSTED_PROXIES"),
-		JWTIssuer:          envconfig.String("JWT_ISSUER", "meterflow-identity"),
-		JWTAudience:        envconfig.String("JWT_AUDIENCE", "meterflow-api"),
-	}
-	if c.Env != "development" && c.Env != "production" {
-		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
-	}
-	var err error
-	if c.Pprof, err = telemetry.PprofEnabled(c.Production()); err != nil {
-		return Config{}, err
 	}
 	for _, o := range strings.Split(os.Getenv("CORS_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
 		}
 	}
-	var errs []error
+	errs := []error{commonErr}
 	ints := []struct {
 		name string
 		def  int
@@ -118,7 +98,7 @@ func ConfigFromEnv() (Config, error) {
 		{"RATE_LIMIT_RUNS_PER_MINUTE", 10, &c.RunsPerMinute},
 		{"RATE_LIMIT_API_PER_MINUTE", 600, &c.APIPerMinute},
 		{"TOKEN_CACHE_SIZE", 10_000, &c.TokenCacheSize},
-		{"HSTS_MAX_AGE", hstsDefault(c.Env), &c.HSTSMaxAge},
+		{"HSTS_MAX_AGE", hstsDefault(c.Production()), &c.HSTSMaxAge},
 	}
 	for _, i := range ints {
 		v, err := envconfig.NonNegativeInt(i.name, i.def)
@@ -135,21 +115,11 @@ func ConfigFromEnv() (Config, error) {
 		{"HTTP_READ_TIMEOUT", 15 * time.Second, &c.ReadTimeout},
 		{"HTTP_WRITE_TIMEOUT", 15 * time.Second, &c.WriteTimeout},
 		{"HTTP_IDLE_TIMEOUT", 60 * time.Second, &c.IdleTimeout},
-		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
 	}
 	for _, d := range durations {
 		v, err := envconfig.Duration(d.name, d.def)
 		errs = append(errs, err)
 		*d.dst = v
-	}
-	switch secret := os.Getenv("INTERNAL_AUTH_SECRET"); {
-	case secret != "":
-		c.InternalAuthSecret = []byte(secret)
-	case c.Production():
-		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET is required in production"))
-	default:
-		c.InternalAuthSecret = []byte(DevInternalAuthSecret)
-		c.warnings = append(c.warnings, "INTERNAL_AUTH_SECRET is not set: using the fixed development secret")
 	}
 	con, err := console.ConfigFromEnv(os.Getenv)
 	errs = append(errs, err)
@@ -162,24 +132,15 @@ func ConfigFromEnv() (Config, error) {
 
 // hstsDefault: browsers must only be told to insist on HTTPS where it is
 // served (production, behind TLS); locally it would break plain-HTTP hosts.
-func hstsDefault(env string) int {
-	if env == "production" {
+func hstsDefault(production bool) int {
+	if production {
 		return 63072000 // two years
 	}
 	return 0
 }
 
 func (c Config) validate() error {
-	var errs []error
-	if len(c.InternalAuthSecret) < callauth.MinSecretLen {
-		errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET must be at least %d bytes", callauth.MinSecretLen))
-	}
-	if c.Production() && string(c.InternalAuthSecret) == DevInternalAuthSecret {
-		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET must not be the development value in production"))
-	}
-	if c.JWTIssuer == "" || c.JWTAudience == "" {
-		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE must not be empty"))
-	}
+	errs := []error{c.Common.Validate()}
 	if c.IdentityAddr == "" || c.WalletAddr == "" || c.WorkflowAddr == "" {
 		errs = append(errs, errors.New("IDENTITY_ADDR, WALLET_ADDR and WORKFLOW_ADDR must not be empty"))
 	}

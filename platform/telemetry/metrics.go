@@ -2,11 +2,8 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	httppprof "net/http/pprof"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,18 +75,4 @@ func AdminHandler(reg *prometheus.Registry, pprof bool) http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	}
 	return mux
-}
-
-// PprofEnabled reads PPROF_ENABLED ("true"/"false"); unset means on
-// outside production and off in production.
-func PprofEnabled(production bool) (bool, error) {
-	v := os.Getenv("PPROF_ENABLED")
-	if v == "" {
-		return !production, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("PPROF_ENABLED must be true or false, not %q", v)
-	}
-	return b, nil
 }

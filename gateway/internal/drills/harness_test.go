@@ -30,6 +30,7 @@ import (
 
 	gateway "github.com/meterflow/meterflow/gateway/app"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
@@ -309,11 +310,9 @@ func startStack(t testing.TB, o options) *stack {
 	}
 	_, idURL := dbtest.New(t, identitymigrations.FS)
 	s.identity = identity.Config{
-		Env: "development", DatabaseURL: idURL, InternalAuthSecret: []byte(secret),
-		JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api",
+		Common: envconfig.Common{Env: "development", InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}, DatabaseURL: idURL,
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 720 * time.Hour,
-		Argon2:        identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
-		ShutdownGrace: 2 * time.Second,
+		Argon2: identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
 	}
 	ida, err := identity.New(ctx, s.identity, log)
 	if err != nil {
@@ -392,13 +391,11 @@ func startStack(t testing.TB, o options) *stack {
 	}
 	ru.Host = gwRedis
 	gw, err := gateway.New(ctx, gateway.Config{
-		Env: "development", IdentityAddr: idAddr, WalletAddr: gwWallet, WorkflowAddr: gwWorkflow,
+		Common: envconfig.Common{Env: "development", InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}, IdentityAddr: idAddr, WalletAddr: gwWallet, WorkflowAddr: gwWorkflow,
 		RedisURL: ru.String(), RateLimitPrefix: "drills:" + randomHex() + ":",
 		AuthPerMinute: 100000, RunsPerMinute: 100000, APIPerMinute: 100000,
-		InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api",
 		TokenCacheSize: 1000, CallTimeout: o.callTimeout, RunTimeout: 20 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
-		ShutdownGrace: 2 * time.Second,
 	}, log)
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 
 	gateway "github.com/meterflow/meterflow/gateway/app"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
@@ -137,14 +138,14 @@ func Start(t testing.TB, o Options) *Stack {
 		IdentityAddr: idLis.Addr().String(), WalletAddr: walletLis.Addr().String(), WorkflowAddr: wfLis.Addr().String(),
 	}
 
+	// What every process of a deployment shares.
+	common := envconfig.Common{Env: "development", InternalAuthSecret: []byte(Secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}
 	_, idURL := dbtest.New(t, identitymigrations.FS)
 	s.IdentityConfig = identity.Config{
-		Env: "development", DatabaseURL: idURL, InternalAuthSecret: []byte(Secret),
-		JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api",
+		Common: common, DatabaseURL: idURL,
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		// Cheap hashes: the tests hash many passwords; production cost is the identity's benchmark's business.
-		Argon2:        identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
-		ShutdownGrace: 2 * time.Second,
+		Argon2: identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
 	}
 	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
 	if err != nil {
@@ -157,9 +158,7 @@ func Start(t testing.TB, o Options) *Stack {
 	stripeBase := stripemocktest.Start(t)
 	_, walletURL := dbtest.New(t, walletmigrations.FS)
 	wa, err := wallet.New(ctx, wallet.Config{
-		Env: "development", DatabaseURL: walletURL, InternalAuthSecret: []byte(Secret),
-		JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", IdentityAddr: s.IdentityAddr,
-		ShutdownGrace:   2 * time.Second,
+		Common: common, DatabaseURL: walletURL, IdentityAddr: s.IdentityAddr,
 		StripeSecretKey: "sk_test_123", StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripeBase,
 		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd",
 		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
@@ -177,12 +176,11 @@ func Start(t testing.TB, o Options) *Stack {
 		t.Fatal(err)
 	}
 	wfCfg := workflow.Config{
-		Env: "development", DatabaseURL: wfURL, InternalAuthSecret: []byte(Secret),
-		JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api",
+		Common: common, DatabaseURL: wfURL,
 		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
 		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
-		Workers: 2, ShutdownGrace: 2 * time.Second,
+		Workers: 2,
 	}
 	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
 	if err != nil {
@@ -193,13 +191,11 @@ func Start(t testing.TB, o Options) *Stack {
 	serve("workflow", wfLis, wfa.Serve)
 
 	gw, err := gateway.New(ctx, gateway.Config{
-		Env: "development", IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, WorkflowAddr: s.WorkflowAddr,
+		Common: common, IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, WorkflowAddr: s.WorkflowAddr,
 		RedisURL: o.RedisURL, RateLimitPrefix: "stacktest:" + randomHex() + ":",
 		AuthPerMinute: o.AuthPerMinute, RunsPerMinute: o.RunsPerMinute, APIPerMinute: o.APIPerMinute,
-		InternalAuthSecret: []byte(Secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api",
 		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
-		ShutdownGrace: 2 * time.Second,
 	}, logFor("gateway"))
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	for _, w := range cfg.warnings {
+	for _, w := range cfg.Warnings {
 		log.WarnContext(ctx, w)
 	}
 	key := cfg.SigningKey

@@ -9,16 +9,11 @@ import (
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
-	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
 
 // Service is this process's name: the audience of its service tokens.
 const Service = "identity"
-
-// DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
-// production (a warning is logged); production refuses to start without it.
-const DevInternalAuthSecret = callauth.DevInternalAuthSecret
 
 // Argon2Params are the argon2id cost parameters of new password hashes.
 type Argon2Params struct {
@@ -33,25 +28,18 @@ var DefaultArgon2Params = Argon2Params(identity.DefaultArgon2Params)
 // Config is everything the identity process needs; ConfigFromEnv reads it
 // from the environment, tests build it directly.
 type Config struct {
-	// Env is APP_ENV: "development" or "production".
-	Env         string
-	GRPCAddr    string
-	MetricsAddr string
-	// Pprof serves /debug/pprof on the same port (PPROF_ENABLED;
-	// default on in development, off in production).
-	Pprof       bool
-	DatabaseURL string
-	// InternalAuthSecret verifies the service tokens of callers.
-	InternalAuthSecret []byte
-	JWTIssuer          string
-	JWTAudience        string
-	AccessTokenTTL     time.Duration
-	RefreshTokenTTL    time.Duration
+	// Common holds APP_ENV, INTERNAL_AUTH_SECRET (verifies the service
+	// tokens of callers), JWT_ISSUER/JWT_AUDIENCE, SHUTDOWN_GRACE, PPROF_ENABLED.
+	envconfig.Common
+	GRPCAddr        string
+	MetricsAddr     string
+	DatabaseURL     string
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
 	// SigningKey signs access tokens (JWT_SIGNING_KEY_FILE). When nil, New
 	// generates an ephemeral key in development and fails in production.
-	SigningKey    ed25519.PrivateKey
-	Argon2        Argon2Params
-	ShutdownGrace time.Duration
+	SigningKey ed25519.PrivateKey
+	Argon2     Argon2Params
 	// Keys verifies access tokens. Optional: when nil, identity's own
 	// published keys are read from its database (the same set that
 	// GetSigningKeys serves); tests may inject authtest.Keys.
@@ -69,22 +57,14 @@ func (c Config) Production() bool { return c.Env == "production" }
 // ConfigFromEnv reads the configuration from environment variables with
 // local defaults (see README). In production every secret is required.
 func ConfigFromEnv() (Config, error) {
+	common, commonErr := envconfig.ReadCommon()
 	c := Config{
-		Env:         envconfig.String("APP_ENV", "development"),
+		Common:      common,
 		GRPCAddr:    envconfig.String("GRPC_ADDR", "127.0.0.1:50051"),
 		MetricsAddr: envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9091"),
 		DatabaseURL: envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_identity?sslmode=disable"),
-		JWTIssuer:   envconfig.String("JWT_ISSUER", "meterflow-identity"),
-		JWTAudience: envconfig.String("JWT_AUDIENCE", "meterflow-api"),
 	}
-	if c.Env != "development" && c.Env != "production" {
-		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
-	}
-	var err error
-	if c.Pprof, err = telemetry.PprofEnabled(c.Production()); err != nil {
-		return Config{}, err
-	}
-	var errs []error
+	errs := []error{commonErr}
 	durations := []struct {
 		name string
 		def  time.Duration
@@ -92,7 +72,6 @@ func ConfigFromEnv() (Config, error) {
 	}{
 		{"ACCESS_TOKEN_TTL", 15 * time.Minute, &c.AccessTokenTTL},
 		{"REFRESH_TOKEN_TTL", 720 * time.Hour, &c.RefreshTokenTTL},
-		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
 	}
 	for _, d := range durations {
 		v, err := envconfig.Duration(d.name, d.def)
@@ -107,15 +86,6 @@ func ConfigFromEnv() (Config, error) {
 	errs = append(errs, err)
 	c.Argon2 = Argon2Params{MemoryKiB: uint32(mem), Iterations: uint32(iter), Parallelism: uint8(par)}
 
-	switch secret := os.Getenv("INTERNAL_AUTH_SECRET"); {
-	case secret != "":
-		c.InternalAuthSecret = []byte(secret)
-	case c.Production():
-		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET is required in production"))
-	default:
-		c.InternalAuthSecret = []byte(DevInternalAuthSecret)
-		c.warnings = append(c.warnings, "INTERNAL_AUTH_SECRET is not set: using the fixed development secret")
-	}
 	if path := os.Getenv("JWT_SIGNING_KEY_FILE"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -134,13 +104,7 @@ func ConfigFromEnv() (Config, error) {
 
 // validate checks the values New relies on.
 func (c Config) validate() error {
-	var errs []error
-	if len(c.InternalAuthSecret) < callauth.MinSecretLen {
-		errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET must be at least %d bytes", callauth.MinSecretLen))
-	}
-	if c.JWTIssuer == "" || c.JWTAudience == "" {
-		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE must not be empty"))
-	}
+	errs := []error{c.Common.Validate()}
 	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 {
 		errs = append(errs, errors.New("ACCESS_TOKEN_TTL and REFRESH_TOKEN_TTL must be positive"))
 	}

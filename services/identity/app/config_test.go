@@ -6,15 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/services/identity/app"
 )
 
 // These tests set environment variables, so they cannot run in parallel.
 
 func TestConfigFromEnvDefaults(t *testing.T) {
-	for _, name := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "JWT_SIGNING_KEY_FILE", "ACCESS_TOKEN_TTL", "ARGON2_MEMORY_KIB", "METRICS_ADDR"} {
+	for _, name := range []string{"INTERNAL_AUTH_SECRET", "JWT_SIGNING_KEY_FILE", "ACCESS_TOKEN_TTL", "ARGON2_MEMORY_KIB", "METRICS_ADDR"} {
 		t.Setenv(name, "")
 	}
+	t.Setenv("APP_ENV", "development")
 	cfg, err := app.ConfigFromEnv()
 	if err != nil {
 		t.Fatalf("ConfigFromEnv: %v", err)
@@ -30,7 +32,9 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 }
 
 func TestConfigFromEnvProductionNeedsSecrets(t *testing.T) {
-	t.Setenv("APP_ENV", "production")
+	// Production is the default: only an explicit APP_ENV=development takes
+	// development defaults.
+	t.Setenv("APP_ENV", "")
 	t.Setenv("INTERNAL_AUTH_SECRET", "")
 	t.Setenv("JWT_SIGNING_KEY_FILE", "")
 	_, err := app.ConfigFromEnv()
@@ -46,8 +50,13 @@ func TestConfigFromEnvProductionNeedsSecrets(t *testing.T) {
 	t.Setenv("JWT_SIGNING_KEY_FILE", key)
 	t.Setenv("ARGON2_MEMORY_KIB", "65536")
 	cfg, err := app.ConfigFromEnv()
-	if err != nil || cfg.SigningKey == nil || cfg.Argon2.MemoryKiB != 65536 {
+	if err != nil || cfg.SigningKey == nil || cfg.Argon2.MemoryKiB != 65536 || !cfg.Production() {
 		t.Fatalf("ConfigFromEnv = %+v, %v", cfg, err)
+	}
+	// Identity accepted the development service-token secret in production.
+	t.Setenv("INTERNAL_AUTH_SECRET", callauth.DevInternalAuthSecret)
+	if _, err := app.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "INTERNAL_AUTH_SECRET must not be the development value") {
+		t.Fatalf("err = %v, want the development secret refused", err)
 	}
 }
 
@@ -63,6 +72,7 @@ func TestConfigFromEnvRejectsBadValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("APP_ENV", "development")
 			t.Setenv(tt.name, tt.value)
 			if _, err := app.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), tt.name) {
 				t.Fatalf("%s=%q: err = %v", tt.name, tt.value, err)

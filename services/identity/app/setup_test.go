@@ -17,6 +17,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
@@ -72,17 +73,13 @@ func startOn(t testing.TB, pool *pgxpool.Pool, url string, key ed25519.PrivateKe
 	t.Helper()
 	clk := &clock{}
 	cfg := app.Config{
-		Env:                "development",
-		DatabaseURL:        url,
-		InternalAuthSecret: []byte(authtest.Secret),
-		JWTIssuer:          authtest.Issuer,
-		JWTAudience:        authtest.Audience,
-		AccessTokenTTL:     15 * time.Minute,
-		RefreshTokenTTL:    720 * time.Hour,
-		SigningKey:         key,
-		Argon2:             argon,
-		ShutdownGrace:      time.Second,
-		Now:                clk.Now,
+		Common:          envconfig.Common{Env: "development", InternalAuthSecret: []byte(authtest.Secret), JWTIssuer: authtest.Issuer, JWTAudience: authtest.Audience, ShutdownGrace: time.Second},
+		DatabaseURL:     url,
+		AccessTokenTTL:  15 * time.Minute,
+		RefreshTokenTTL: 720 * time.Hour,
+		SigningKey:      key,
+		Argon2:          argon,
+		Now:             clk.Now,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/services/wallet/app"
 )
 
@@ -19,6 +20,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{
 			name: "development defaults",
+			env:  map[string]string{"APP_ENV": "development"},
 			check: func(t *testing.T, c app.Config) {
 				if c.StripeSecretKey != app.DevStripeSecretKey || c.StripeWebhookSecret != app.DevWebhookSecret || c.StripeAPIBase != app.DevStripeAPIBase {
 					t.Fatalf("stripe = %q %q %q", c.StripeSecretKey, c.StripeWebhookSecret, c.StripeAPIBase)
@@ -30,7 +32,7 @@ func TestConfigFromEnv(t *testing.T) {
 		},
 		{
 			name: "development with a real test key talks to Stripe",
-			env:  map[string]string{"STRIPE_SECRET_KEY": "sk_test_real"},
+			env:  map[string]string{"APP_ENV": "development", "STRIPE_SECRET_KEY": "sk_test_real"},
 			check: func(t *testing.T, c app.Config) {
 				if c.StripeAPIBase != "" {
 					t.Fatalf("api base = %q, want Stripe's own", c.StripeAPIBase)
@@ -50,7 +52,41 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name:    "production with development secrets",
 			env:     map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "STRIPE_SECRET_KEY": app.DevStripeSecretKey, "STRIPE_WEBHOOK_SECRET": "whsec_x"},
-			wantErr: "refused in production",
+			wantErr: "STRIPE_SECRET_KEY must not be the development value in production",
+		},
+		{
+			name:    "production with the development internal secret",
+			env:     map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": callauth.DevInternalAuthSecret, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+			wantErr: "INTERNAL_AUTH_SECRET must not be the development value in production",
+		},
+		{
+			// The reproduced hole: no APP_ENV, a live key, the public webhook secret.
+			name:    "no APP_ENV is production",
+			env:     map[string]string{"INTERNAL_AUTH_SECRET": secret, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": app.DevWebhookSecret},
+			wantErr: "STRIPE_WEBHOOK_SECRET must not be the development value in production",
+		},
+		{
+			name:    "no APP_ENV and no secrets",
+			wantErr: "INTERNAL_AUTH_SECRET is required in production",
+		},
+		{
+			name:    "a live key never runs with the development webhook secret",
+			env:     map[string]string{"APP_ENV": "development", "STRIPE_SECRET_KEY": "rk_live_x", "STRIPE_WEBHOOK_SECRET": app.DevWebhookSecret},
+			wantErr: "never runs with a live Stripe key",
+		},
+		{
+			name:    "a live key in development gets no default webhook secret",
+			env:     map[string]string{"APP_ENV": "development", "STRIPE_SECRET_KEY": "sk_live_x"},
+			wantErr: "STRIPE_WEBHOOK_SECRET is required",
+		},
+		{
+			name: "a restricted test key may use the development webhook secret",
+			env:  map[string]string{"APP_ENV": "development", "STRIPE_SECRET_KEY": "rk_test_x"},
+			check: func(t *testing.T, c app.Config) {
+				if c.StripeWebhookSecret != app.DevWebhookSecret {
+					t.Fatalf("webhook secret = %q", c.StripeWebhookSecret)
+				}
+			},
 		},
 		{
 			name:    "production without internal secret",
@@ -61,11 +97,11 @@ func TestConfigFromEnv(t *testing.T) {
 			name: "production complete",
 			env:  map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
 		},
-		{name: "bad min", env: map[string]string{"TOPUP_MIN_CENTS": "abc"}, wantErr: "TOPUP_MIN_CENTS"},
-		{name: "min above max", env: map[string]string{"TOPUP_MIN_CENTS": "900", "TOPUP_MAX_CENTS": "800"}, wantErr: "TOPUP_MIN_CENTS"},
-		{name: "short idempotency ttl", env: map[string]string{"IDEMPOTENCY_TTL": "1h"}, wantErr: "IDEMPOTENCY_TTL"},
-		{name: "bad api base", env: map[string]string{"STRIPE_API_BASE": "localhost:12111"}, wantErr: "STRIPE_API_BASE"},
-		{name: "sweeper off", env: map[string]string{"HOLD_SWEEP_INTERVAL": "0s"}, check: func(t *testing.T, c app.Config) {
+		{name: "bad min", env: map[string]string{"APP_ENV": "development", "TOPUP_MIN_CENTS": "abc"}, wantErr: "TOPUP_MIN_CENTS"},
+		{name: "min above max", env: map[string]string{"APP_ENV": "development", "TOPUP_MIN_CENTS": "900", "TOPUP_MAX_CENTS": "800"}, wantErr: "TOPUP_MIN_CENTS"},
+		{name: "short idempotency ttl", env: map[string]string{"APP_ENV": "development", "IDEMPOTENCY_TTL": "1h"}, wantErr: "IDEMPOTENCY_TTL"},
+		{name: "bad api base", env: map[string]string{"APP_ENV": "development", "STRIPE_API_BASE": "localhost:12111"}, wantErr: "STRIPE_API_BASE"},
+		{name: "sweeper off", env: map[string]string{"APP_ENV": "development", "HOLD_SWEEP_INTERVAL": "0s"}, check: func(t *testing.T, c app.Config) {
 			if c.HoldSweepInterval != 0 {
 				t.Fatalf("interval = %s", c.HoldSweepInterval)
 			}

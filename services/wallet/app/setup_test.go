@@ -18,6 +18,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
@@ -67,8 +68,7 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 		o.keys = authtest.NewKeys(t)
 	}
 	cfg := app.Config{
-		Env: "development", DatabaseURL: o.dbURL, InternalAuthSecret: []byte(authtest.Secret),
-		JWTIssuer: authtest.Issuer, JWTAudience: authtest.Audience, Keys: o.keys, ShutdownGrace: time.Second,
+		Common: envconfig.Common{Env: "development", InternalAuthSecret: []byte(authtest.Secret), JWTIssuer: authtest.Issuer, JWTAudience: authtest.Audience, ShutdownGrace: time.Second}, DatabaseURL: o.dbURL, Keys: o.keys,
 		StripeSecretKey: "sk_test_123", StripeWebhookSecret: webhookSecret, StripeAPIBase: o.stripeBase,
 		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd",
 		CheckoutSuccessURL: "http://localhost:8080/topup/success", CheckoutCancelURL: "http://localhost:8080/topup/cancel",

@@ -8,7 +8,6 @@ import (
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
-	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -17,10 +16,6 @@ import (
 // the issuer of the ones it sends to the wallet.
 const Service = "workflow"
 
-// DevInternalAuthSecret is INTERNAL_AUTH_SECRET when it is unset outside
-// production (a warning is logged); production refuses to start without it.
-const DevInternalAuthSecret = callauth.DevInternalAuthSecret
-
 // DevSecretsKey is WORKFLOW_SECRETS_KEY (base64) when it is unset outside
 // production (a warning is logged). Secrets sealed with it are not secret.
 const DevSecretsKey = "bWV0ZXJmbG93LWRldmVsb3BtZW50LWtleS0wMDAwMDA="
@@ -28,20 +23,15 @@ const DevSecretsKey = "bWV0ZXJmbG93LWRldmVsb3BtZW50LWtleS0wMDAwMDA="
 // Config is everything the workflow process needs; ConfigFromEnv reads it
 // from the environment, tests build it directly.
 type Config struct {
-	// Env is APP_ENV: "development" or "production".
-	Env         string
-	GRPCAddr    string
-	MetricsAddr string
-	// Pprof serves /debug/pprof on the same port (PPROF_ENABLED;
-	// default on in development, off in production).
-	Pprof        bool
+	// Common holds APP_ENV, INTERNAL_AUTH_SECRET (signs our service tokens
+	// and verifies callers'), JWT_ISSUER/JWT_AUDIENCE, SHUTDOWN_GRACE,
+	// PPROF_ENABLED.
+	envconfig.Common
+	GRPCAddr     string
+	MetricsAddr  string
 	DatabaseURL  string
 	IdentityAddr string
 	WalletAddr   string
-	// InternalAuthSecret signs our service tokens and verifies callers'.
-	InternalAuthSecret []byte
-	JWTIssuer          string
-	JWTAudience        string
 	// SecretsKey is the 32-byte AES-256-GCM key sealing workflows' auth
 	// header values (WORKFLOW_SECRETS_KEY, base64).
 	SecretsKey []byte
@@ -59,8 +49,7 @@ type Config struct {
 	// AsyncStartWindow is how long a queued async run may wait for a worker.
 	AsyncStartWindow time.Duration
 	// Workers is the number of async runs executed at once by this process.
-	Workers       int
-	ShutdownGrace time.Duration
+	Workers int
 	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
 	// against IdentityAddr is used; tests inject authtest.Keys.
 	Keys callauth.KeySet
@@ -74,25 +63,17 @@ func (c Config) Production() bool { return c.Env == "production" }
 // ConfigFromEnv reads the configuration from environment variables with
 // local defaults (see README). In production every secret is required.
 func ConfigFromEnv() (Config, error) {
+	common, commonErr := envconfig.ReadCommon()
 	c := Config{
-		Env:          envconfig.String("APP_ENV", "development"),
+		Common:       common,
 		GRPCAddr:     envconfig.String("GRPC_ADDR", "127.0.0.1:50053"),
 		MetricsAddr:  envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9093"),
 		DatabaseURL:  envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_workflow?sslmode=disable"),
 		IdentityAddr: envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
 		WalletAddr:   envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
-		JWTIssuer:    envconfig.String("JWT_ISSUER", "meterflow-identity"),
-		JWTAudience:  envconfig.String("JWT_AUDIENCE", "meterflow-api"),
 		AllowedHosts: workflow.ParseHostPolicy(os.Getenv("WORKFLOW_ALLOWED_HOSTS")),
 	}
-	if c.Env != "development" && c.Env != "production" {
-		return Config{}, fmt.Errorf("APP_ENV must be development or production, not %q", c.Env)
-	}
-	var err error
-	if c.Pprof, err = telemetry.PprofEnabled(c.Production()); err != nil {
-		return Config{}, err
-	}
-	var errs []error
+	errs := []error{commonErr}
 	durations := []struct {
 		name string
 		def  time.Duration
@@ -101,7 +82,6 @@ func ConfigFromEnv() (Config, error) {
 		{"WORKFLOW_SETTLE_GRACE", 30 * time.Second, &c.SettleGrace},
 		{"WORKFLOW_SETTLE_INTERVAL", 15 * time.Second, &c.SettleInterval},
 		{"WORKFLOW_ASYNC_START_WINDOW", 10 * time.Minute, &c.AsyncStartWindow},
-		{"SHUTDOWN_GRACE", 10 * time.Second, &c.ShutdownGrace},
 		{"WORKFLOW_CATALOG_TTL", workflow.DefaultCatalogTTL, &c.CatalogTTL},
 	}
 	for _, d := range durations {
@@ -116,27 +96,12 @@ func ConfigFromEnv() (Config, error) {
 	errs = append(errs, err)
 	c.Workers = int(workers)
 
-	switch secret := os.Getenv("INTERNAL_AUTH_SECRET"); {
-	case secret != "":
-		c.InternalAuthSecret = []byte(secret)
-	case c.Production():
-		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET is required in production"))
-	default:
-		c.InternalAuthSecret = []byte(DevInternalAuthSecret)
-		c.warnings = append(c.warnings, "INTERNAL_AUTH_SECRET is not set: using the fixed development secret")
-	}
-	switch key := os.Getenv("WORKFLOW_SECRETS_KEY"); {
-	case key != "":
-		k, err := secretbox.ParseKey(key)
-		if err != nil {
+	key, err := c.Secret("WORKFLOW_SECRETS_KEY", DevSecretsKey, "base64 of 32 random bytes: head -c 32 /dev/urandom | base64")
+	errs = append(errs, err)
+	if key != "" {
+		if c.SecretsKey, err = secretbox.ParseKey(key); err != nil {
 			errs = append(errs, fmt.Errorf("WORKFLOW_SECRETS_KEY: %w", err))
 		}
-		c.SecretsKey = k
-	case c.Production():
-		errs = append(errs, errors.New("WORKFLOW_SECRETS_KEY is required in production (base64 of 32 random bytes: head -c 32 /dev/urandom | base64)"))
-	default:
-		c.SecretsKey, _ = secretbox.ParseKey(DevSecretsKey)
-		c.warnings = append(c.warnings, "WORKFLOW_SECRETS_KEY is not set: sealing webhook secrets with the fixed development key")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
@@ -146,22 +111,12 @@ func ConfigFromEnv() (Config, error) {
 
 // validate checks the values New relies on.
 func (c Config) validate() error {
-	var errs []error
-	if len(c.InternalAuthSecret) < callauth.MinSecretLen {
-		errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET must be at least %d bytes", callauth.MinSecretLen))
-	}
-	if c.Production() && string(c.InternalAuthSecret) == DevInternalAuthSecret {
-		errs = append(errs, errors.New("INTERNAL_AUTH_SECRET must not be the development value in production"))
-	}
+	errs := []error{c.Common.Validate()}
 	if len(c.SecretsKey) != secretbox.KeySize {
 		errs = append(errs, fmt.Errorf("WORKFLOW_SECRETS_KEY must decode to %d bytes", secretbox.KeySize))
 	}
-	if dev, _ := secretbox.ParseKey(DevSecretsKey); c.Production() && string(c.SecretsKey) == string(dev) {
-		errs = append(errs, errors.New("WORKFLOW_SECRETS_KEY must not be the development key in production"))
-	}
-	if c.JWTIssuer == "" || c.JWTAudience == "" {
-		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE must not be empty"))
-	}
+	dev, _ := secretbox.ParseKey(DevSecretsKey)
+	errs = append(errs, c.RefuseDevValue("WORKFLOW_SECRETS_KEY", string(c.SecretsKey), string(dev)))
 	if c.DefaultFeeCents < workflow.MinFeeCents || c.DefaultFeeCents > workflow.MaxFeeCents {
 		errs = append(errs, fmt.Errorf("WORKFLOW_DEFAULT_FEE_CENTS must be between %d and %d", workflow.MinFeeCents, workflow.MaxFeeCents))
 	}

@@ -15,13 +15,13 @@ func TestConfigFromEnv(t *testing.T) {
 		wantErr string
 		check   func(*testing.T, Config)
 	}{
-		{"development defaults", nil, "", func(t *testing.T, c Config) {
+		{"development defaults", map[string]string{"APP_ENV": "development"}, "", func(t *testing.T, c Config) {
 			if c.DefaultFeeCents != 10 || c.GRPCAddr != "127.0.0.1:50053" || c.MetricsAddr != "127.0.0.1:9093" ||
-				c.SettleGrace != 30*time.Second || len(c.SecretsKey) != 32 || len(c.warnings) != 2 || len(c.AllowedHosts) != 0 {
+				c.SettleGrace != 30*time.Second || len(c.SecretsKey) != 32 || len(c.Warnings) != 2 || len(c.AllowedHosts) != 0 {
 				t.Errorf("config = %+v", c)
 			}
 		}},
-		{"knobs", map[string]string{"WORKFLOW_DEFAULT_FEE_CENTS": "25", "WORKFLOW_ALLOWED_HOSTS": "a.example.com, b.example.com",
+		{"knobs", map[string]string{"APP_ENV": "development", "WORKFLOW_DEFAULT_FEE_CENTS": "25", "WORKFLOW_ALLOWED_HOSTS": "a.example.com, b.example.com",
 			"WORKFLOW_SECRETS_KEY": key, "METRICS_ADDR": "", "WORKFLOW_SETTLE_GRACE": "5s"}, "", func(t *testing.T, c Config) {
 			if c.DefaultFeeCents != 25 || len(c.AllowedHosts) != 2 || c.MetricsAddr != "" || c.SettleGrace != 5*time.Second || c.SecretsKey[1] != 1 {
 				t.Errorf("config = %+v", c)
@@ -29,11 +29,12 @@ func TestConfigFromEnv(t *testing.T) {
 		}},
 		{"production needs the secrets", map[string]string{"APP_ENV": "production"}, "WORKFLOW_SECRETS_KEY is required in production", nil},
 		{"production refuses the development key", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
-			"WORKFLOW_SECRETS_KEY": DevSecretsKey}, "must not be the development key", nil},
+			"WORKFLOW_SECRETS_KEY": DevSecretsKey}, "WORKFLOW_SECRETS_KEY must not be the development value in production", nil},
+		{"no APP_ENV is production", nil, "WORKFLOW_SECRETS_KEY is required in production", nil},
 		{"production with secrets", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "WORKFLOW_SECRETS_KEY": key}, "", nil},
-		{"short key", map[string]string{"WORKFLOW_SECRETS_KEY": "AAAA"}, "WORKFLOW_SECRETS_KEY", nil},
-		{"bad fee", map[string]string{"WORKFLOW_DEFAULT_FEE_CENTS": "-1"}, "WORKFLOW_DEFAULT_FEE_CENTS", nil},
-		{"bad duration", map[string]string{"WORKFLOW_SETTLE_INTERVAL": "soon"}, "WORKFLOW_SETTLE_INTERVAL", nil},
+		{"short key", map[string]string{"APP_ENV": "development", "WORKFLOW_SECRETS_KEY": "AAAA"}, "WORKFLOW_SECRETS_KEY", nil},
+		{"bad fee", map[string]string{"APP_ENV": "development", "WORKFLOW_DEFAULT_FEE_CENTS": "-1"}, "WORKFLOW_DEFAULT_FEE_CENTS", nil},
+		{"bad duration", map[string]string{"APP_ENV": "development", "WORKFLOW_SETTLE_INTERVAL": "soon"}, "WORKFLOW_SETTLE_INTERVAL", nil},
 		{"bad env", map[string]string{"APP_ENV": "staging"}, "APP_ENV", nil},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,14 @@ import (
 	"github.com/meterflow/meterflow/services/workflow/app"
 	"github.com/meterflow/meterflow/services/workflow/migrations"
 )
+
+// TestMain runs the package in local development: the harness takes the
+// wallet's and the workflow's development defaults from ConfigFromEnv
+// (stripe-mock's key, the development secrets), which production refuses.
+func TestMain(m *testing.M) {
+	_ = os.Setenv("APP_ENV", "development")
+	os.Exit(m.Run())
+}
 
 // syncBuffer is a log sink that tests can read while the services write.
 type syncBuffer struct {
