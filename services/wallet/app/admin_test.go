@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -90,10 +91,14 @@ func TestAdjustBalanceValidation(t *testing.T) {
 		req   *walletv1.AdjustBalanceRequest
 		field string
 	}{
-		{"zero", &walletv1.AdjustBalanceRequest{UserId: user, Reason: "x"}, "amount_cents"},
-		{"no reason", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: "  "}, "reason"},
-		{"long reason", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: strings.Repeat("é", 501)}, "reason"},
-		{"bad user", &walletv1.AdjustBalanceRequest{UserId: "nope", AmountCents: 5, Reason: "x"}, "user_id"},
+		{"zero", &walletv1.AdjustBalanceRequest{UserId: user, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
+		{"no reason", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: "  ", IdempotencyKey: "k"}, "reason"},
+		{"long reason", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: strings.Repeat("é", 501), IdempotencyKey: "k"}, "reason"},
+		{"bad user", &walletv1.AdjustBalanceRequest{UserId: "nope", AmountCents: 5, Reason: "x", IdempotencyKey: "k"}, "user_id"},
+		{"no idempotency key", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: "x"}, "idempotency_key"},
+		{"credit over the cap", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 1_000_001, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
+		{"debit over the cap", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: -1_000_001, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
+		{"far over the cap", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: math.MinInt64, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +110,50 @@ func TestAdjustBalanceValidation(t *testing.T) {
 			}
 		})
 	}
+	// The cap itself is allowed, either way.
+	for i, amount := range []int64{1_000_000, -1_000_000} {
+		if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: amount, Reason: "at the cap", IdempotencyKey: fmt.Sprint("cap-", i)}); err != nil {
+			t.Fatalf("adjust %d: %v", amount, err)
+		}
+	}
+	b.wantBalance(user, 0, 0)
+	if n := b.count(`SELECT count(*) FROM transactions`); n != 2 {
+		t.Fatalf("ledger rows = %d, want the 2 at the cap", n)
+	}
+}
+
+// The user sees "Adjustment" and no reference: the reason and the admin's
+// id are internal. Admins see both.
+func TestUsersSeeAdjustmentWithoutAdminDetails(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	user, adminID := uuid.NewString(), uuid.NewString()
+	reason := "goodwill: ticket #4711, customer was rude"
+	adj, err := b.gateway.AdjustBalance(b.as(adminID, true), &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 250, Reason: reason, IdempotencyKey: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx := adj.GetTransaction(); tx.GetDescription() != reason || tx.GetReferenceType() != "admin" || tx.GetReferenceId() != adminID {
+		t.Fatalf("the admin's answer = %v", tx)
+	}
+	for _, kind := range []string{"", "adjustment"} {
+		own, err := b.gateway.ListTransactions(b.as(user, false), &walletv1.ListTransactionsRequest{Kind: kind})
+		if err != nil || len(own.GetTransactions()) != 1 {
+			t.Fatalf("user's list = %v, %v", own, err)
+		}
+		tx := own.GetTransactions()[0]
+		if tx.GetDescription() != "Adjustment" || tx.GetReferenceType() != "" || tx.GetReferenceId() != "" ||
+			tx.GetAmountCents() != 250 || tx.GetBalanceAfterCents() != 250 || tx.GetId() != adj.GetTransaction().GetId() {
+			t.Fatalf("the user sees %v", tx)
+		}
+	}
+	all, err := b.gateway.AdminListTransactions(b.admin, &walletv1.AdminListTransactionsRequest{UserId: user})
+	if err != nil || len(all.GetTransactions()) != 1 {
+		t.Fatalf("admin list = %v, %v", all, err)
+	}
+	if tx := all.GetTransactions()[0]; tx.GetDescription() != reason || tx.GetReferenceType() != "admin" || tx.GetReferenceId() != adminID {
+		t.Fatalf("the admin sees %v", tx)
+	}
 }
 
 func TestListsPageNewestFirst(t *testing.T) {
@@ -114,7 +163,7 @@ func TestListsPageNewestFirst(t *testing.T) {
 	for i := range 5 {
 		b.fund(alice, int64(100+i))
 	}
-	if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: bob, AmountCents: 777, Reason: "special refund R-42"}); err != nil {
+	if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: bob, AmountCents: 777, Reason: "special refund R-42", IdempotencyKey: "adj-bob"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.workflow.Reserve(context.Background(), &walletv1.ReserveRequest{Key: "f", UserId: alice, AmountCents: 50, Description: "run of invoice-bot"}); err != nil {

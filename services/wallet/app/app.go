@@ -77,10 +77,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(conn))
 	}
 	store := postgres.New(pool)
+	origins, _ := cfg.returnOrigins() // checked by validate
 	a.Wallet = wallet.NewService(store, stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), wallet.Config{
 		Currency: cfg.Currency, TopUpMinCents: cfg.TopUpMinCents, TopUpMaxCents: cfg.TopUpMaxCents,
-		SuccessURL: cfg.CheckoutSuccessURL, CancelURL: cfg.CheckoutCancelURL,
-		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance,
+		SuccessURL: cfg.CheckoutSuccessURL, CancelURL: cfg.CheckoutCancelURL, ReturnOrigins: origins,
+		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance, AdjustmentMaxCents: cfg.AdjustmentMaxCents,
 		HoldDefaultTTL: cfg.HoldDefaultTTL, HoldMaxTTL: 7 * 24 * time.Hour,
 		IdempotencyTTL: cfg.IdempotencyTTL, IdempotencyStale: 5 * time.Minute,
 	}, log, newWalletMetrics(a.Registry, store))

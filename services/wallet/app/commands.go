@@ -37,6 +37,39 @@ func Verify(ctx context.Context, databaseURL string) ([]Mismatch, error) {
 	return m, nil
 }
 
+// TopUp is a Stripe Checkout top-up (see ParkedTopUps).
+type TopUp = wallet.TopUp
+
+// parkedPage is how many parked top-ups ParkedTopUps reads per query.
+const parkedPage = 500
+
+// ParkedTopUps returns every parked top-up of the database at databaseURL,
+// most recently parked first: top-ups for which Stripe reported another
+// currency, which wait for an operator (`wallet parked`; README, "Parked
+// top-ups").
+func ParkedTopUps(ctx context.Context, databaseURL string) ([]TopUp, error) {
+	pool, err := database.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	store := postgres.New(pool)
+	var out []TopUp
+	var after wallet.Cursor
+	for {
+		page, err := store.ListParkedTopUps(ctx, after, parkedPage)
+		if err != nil {
+			return nil, fmt.Errorf("list parked top-ups: %w", err)
+		}
+		out = append(out, page...)
+		if len(page) < parkedPage {
+			return out, nil
+		}
+		last := page[len(page)-1]
+		after = wallet.Cursor{CreatedAt: last.ParkedAt, ID: last.ID}
+	}
+}
+
 // DevPay finishes a pending top-up without Stripe: it reads the top-up from
 // the wallet database and posts a checkout.session.completed event for it,
 // signed with cfg.StripeWebhookSecret, to webhookURL (the gateway's

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
 // Service is this process's name: the audience of its service tokens.
@@ -48,6 +50,17 @@ type Config struct {
 	Currency           string
 	CheckoutSuccessURL string
 	CheckoutCancelURL  string
+	// CheckoutAllowedOrigins are origins a top-up request's own success_url
+	// and cancel_url may use besides those of CheckoutSuccessURL,
+	// CheckoutCancelURL and PublicBaseURL (CHECKOUT_ALLOWED_ORIGINS,
+	// comma-separated).
+	CheckoutAllowedOrigins []string
+	// PublicBaseURL is the gateway's public URL (PUBLIC_BASE_URL), optional
+	// here: its origin may be used by success_url and cancel_url.
+	PublicBaseURL string
+	// AdjustmentMaxCents caps an admin adjustment either way
+	// (ADJUSTMENT_MAX_CENTS).
+	AdjustmentMaxCents int64
 	// HoldSweepInterval is how often expired holds are released; 0 disables
 	// the sweeper in this process (tests call the sweep directly).
 	HoldSweepInterval time.Duration
@@ -73,6 +86,12 @@ func ConfigFromEnv() (Config, error) {
 		Currency:            envconfig.String("CURRENCY", "usd"),
 		CheckoutSuccessURL:  envconfig.String("CHECKOUT_SUCCESS_URL", "http://localhost:8080/topup/success"),
 		CheckoutCancelURL:   envconfig.String("CHECKOUT_CANCEL_URL", "http://localhost:8080/topup/cancel"),
+		PublicBaseURL:       os.Getenv("PUBLIC_BASE_URL"),
+	}
+	for _, o := range strings.Split(os.Getenv("CHECKOUT_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CheckoutAllowedOrigins = append(c.CheckoutAllowedOrigins, o)
+		}
 	}
 	errs := []error{commonErr}
 	for _, d := range []struct {
@@ -97,6 +116,8 @@ func ConfigFromEnv() (Config, error) {
 	c.TopUpMinCents, err = envconfig.PositiveInt("TOPUP_MIN_CENTS", 500)
 	errs = append(errs, err)
 	c.TopUpMaxCents, err = envconfig.PositiveInt("TOPUP_MAX_CENTS", 100000)
+	errs = append(errs, err)
+	c.AdjustmentMaxCents, err = envconfig.PositiveInt("ADJUSTMENT_MAX_CENTS", 1_000_000)
 	errs = append(errs, err)
 
 	if !c.Production() {
@@ -155,10 +176,11 @@ func (c Config) validate() error {
 	if len(c.Currency) != 3 {
 		errs = append(errs, fmt.Errorf("CURRENCY must be a three-letter ISO code such as usd, not %q", c.Currency))
 	}
-	for name, v := range map[string]string{"CHECKOUT_SUCCESS_URL": c.CheckoutSuccessURL, "CHECKOUT_CANCEL_URL": c.CheckoutCancelURL} {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s must be an absolute http(s) URL, not %q", name, v))
-		}
+	if _, err := c.returnOrigins(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AdjustmentMaxCents <= 0 {
+		errs = append(errs, errors.New("ADJUSTMENT_MAX_CENTS must be positive"))
 	}
 	if c.HoldDefaultTTL <= 0 {
 		errs = append(errs, errors.New("HOLD_DEFAULT_TTL must be positive"))
@@ -167,4 +189,40 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("IDEMPOTENCY_TTL must be at least 24h (the API promises keys are kept that long)"))
 	}
 	return errors.Join(errs...)
+}
+
+// returnOrigins is where a top-up request's own success_url and cancel_url
+// may point: the origins of the configured return pages and of
+// PUBLIC_BASE_URL, and CHECKOUT_ALLOWED_ORIGINS.
+func (c Config) returnOrigins() ([]string, error) {
+	var out []string
+	add := func(name, raw string, originOnly bool) error {
+		o, err := wallet.Origin(raw)
+		if err == nil && originOnly {
+			if u, _ := url.Parse(raw); (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+				err = errors.New("not an origin")
+			}
+		}
+		if err != nil {
+			if !originOnly {
+				return fmt.Errorf("%s must be an absolute http(s) URL without credentials, not %q", name, raw)
+			}
+			return fmt.Errorf("%s: %q must be an http(s) origin such as https://app.example.com", name, raw)
+		}
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+		return nil
+	}
+	var errs []error
+	for _, u := range []struct{ name, v string }{{"CHECKOUT_SUCCESS_URL", c.CheckoutSuccessURL}, {"CHECKOUT_CANCEL_URL", c.CheckoutCancelURL}} {
+		errs = append(errs, add(u.name, u.v, false))
+	}
+	if c.PublicBaseURL != "" {
+		errs = append(errs, add("PUBLIC_BASE_URL", c.PublicBaseURL, false))
+	}
+	for _, o := range c.CheckoutAllowedOrigins {
+		errs = append(errs, add("CHECKOUT_ALLOWED_ORIGINS", o, true))
+	}
+	return out, errors.Join(errs...)
 }

@@ -7,12 +7,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
 // walletMetrics implements wallet.Metrics with Prometheus counters.
 type walletMetrics struct {
 	booked   *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
+	unlinked *prometheus.CounterVec
 }
 
 func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletMetrics {
@@ -23,8 +25,12 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 		}, []string{"kind", "direction"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wallet_stripe_events_total",
-			Help: "Stripe webhook events handled, by type and result (applied, no_change, duplicate, unmatched, ignored, invalid_signature, malformed, error).",
+			Help: "Stripe webhook events handled, by type and result (applied, no_change, duplicate, unmatched, ignored, parked, invalid_signature, malformed, error).",
 		}, []string{"type", "result"}),
+		unlinked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_stripe_unlinked_payments_total",
+			Help: "Refunds and lost disputes whose PaymentIntent was not linked to a top-up yet, by result: matched (found through its metadata and applied), not_ours, retry (Stripe's API did not answer: refused so Stripe retries).",
+		}, []string{"result"}),
 	}
 	openHolds := func(pick func(n, cents int64) int64) func() float64 {
 		return func() float64 {
@@ -37,7 +43,10 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 			return float64(pick(n, cents))
 		}
 	}
-	reg.MustRegister(m.booked, m.webhooks,
+	for _, r := range []string{wallet.UnlinkedMatched, wallet.UnlinkedNotOurs, wallet.UnlinkedRetry} {
+		m.unlinked.WithLabelValues(r) // exported at 0 from the start, so alerts on increase() see the first one
+	}
+	reg.MustRegister(m.booked, m.webhooks, m.unlinked,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds", Help: "Holds currently open (computed at scrape; -1 if the database did not answer)."},
 			openHolds(func(n, _ int64) int64 { return n })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds_cents", Help: "Cents reserved by open holds (computed at scrape)."},
@@ -60,4 +69,9 @@ func (m *walletMetrics) Booked(kind string, cents int64) {
 // signature-verified events reach here with their real type.
 func (m *walletMetrics) WebhookEvent(eventType, outcome string) {
 	m.webhooks.WithLabelValues(eventType, outcome).Inc()
+}
+
+// UnlinkedPayment implements wallet.Metrics.
+func (m *walletMetrics) UnlinkedPayment(result string) {
+	m.unlinked.WithLabelValues(result).Inc()
 }

@@ -43,10 +43,13 @@ type bundle struct {
 	workflow walletv1.WalletServiceClient
 	identity walletv1.WalletServiceClient // a service that may call nothing here
 	admin    context.Context
+	// stripe is the stateful stripe-mock the wallet talks to; nil when a
+	// test gave its own API base.
+	stripe *stripemocktest.Stripe
 }
 
 type options struct {
-	stripeBase string // "" starts a stripe-mock
+	stripeBase string // "" starts a stateful stripe-mock (bundle.stripe)
 	sweep      time.Duration
 	dbURL      string // reuse another bundle's database
 	keys       *authtest.Keys
@@ -61,8 +64,10 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 	if o.dbURL == "" {
 		_, o.dbURL = dbtest.New(t, migrations.FS)
 	}
+	var stripe *stripemocktest.Stripe
 	if o.stripeBase == "" {
-		o.stripeBase = stripemocktest.Start(t)
+		stripe = stripemocktest.StartStateful(t)
+		o.stripeBase = stripe.URL
 	}
 	if o.keys == nil {
 		o.keys = authtest.NewKeys(t)
@@ -70,9 +75,10 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 	cfg := app.Config{
 		Common: envconfig.Common{Env: "development", InternalAuthSecret: []byte(authtest.Secret), JWTIssuer: authtest.Issuer, JWTAudience: authtest.Audience, ShutdownGrace: time.Second}, DatabaseURL: o.dbURL, Keys: o.keys,
 		StripeSecretKey: "sk_test_123", StripeWebhookSecret: webhookSecret, StripeAPIBase: o.stripeBase,
-		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd",
+		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd", AdjustmentMaxCents: 1_000_000,
 		CheckoutSuccessURL: "http://localhost:8080/topup/success", CheckoutCancelURL: "http://localhost:8080/topup/cancel",
-		HoldSweepInterval: o.sweep, HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 48 * time.Hour,
+		CheckoutAllowedOrigins: []string{"https://app.example.com"}, HoldSweepInterval: o.sweep,
+		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 48 * time.Hour,
 	}
 	var out io.Writer = io.Discard
 	if os.Getenv("WALLET_TEST_LOG") != "" { // show the service's logs when debugging a test
@@ -104,7 +110,7 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	b := &bundle{t: t, app: a, cfg: cfg, pool: pool, dbURL: o.dbURL, keys: o.keys}
+	b := &bundle{t: t, app: a, cfg: cfg, pool: pool, dbURL: o.dbURL, keys: o.keys, stripe: stripe}
 	b.gateway = b.client("gateway", lis.Addr().String())
 	b.workflow = b.client("workflow", lis.Addr().String())
 	b.identity = b.client("identity", lis.Addr().String())
@@ -130,7 +136,7 @@ func (b *bundle) as(userID string, admin bool) context.Context {
 // fund credits userID through an admin adjustment.
 func (b *bundle) fund(userID string, cents int64) {
 	b.t.Helper()
-	if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: userID, AmountCents: cents, Reason: "test funding"}); err != nil {
+	if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: userID, AmountCents: cents, Reason: "test funding", IdempotencyKey: uuid.NewString()}); err != nil {
 		b.t.Fatalf("fund %s: %v", userID, err)
 	}
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net"
+	"strings"
 	"sync"
 	"testing"
 
@@ -170,5 +171,59 @@ func TestGetTopUp(t *testing.T) {
 	for _, id := range []string{uuid.NewString(), "not-a-uuid", ""} {
 		_, err := b.gateway.GetTopUp(b.as(user, false), &walletv1.GetTopUpRequest{Id: id})
 		wantErr(t, err, codes.NotFound, rpcerr.NotFound)
+	}
+}
+
+// A top-up's own success_url and cancel_url send the paying user somewhere
+// after Checkout: only our own origins are allowed (the configured return
+// pages' and CHECKOUT_ALLOWED_ORIGINS; here http://localhost:8080 and
+// https://app.example.com).
+func TestCreateTopUpReturnURLsOnAllowedOriginsOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := b.as(uuid.NewString(), false)
+	tests := []struct {
+		url string
+		ok  bool
+	}{
+		{"https://app.example.com/wallet?topup=done", true},
+		{"https://APP.example.com:443/ok", true},
+		{"http://localhost:8080/elsewhere", true},
+		{"https://app.example.com/ok?session={CHECKOUT_SESSION_ID}", true},
+		{"https://evil.example.net/phish", false},
+		{"http://app.example.com/ok", false},           // another scheme is another origin
+		{"https://app.example.com:8443/ok", false},     // and so is another port
+		{"http://localhost:8081/topup/success", false}, // same host, other port
+		{"https://app.example.com.evil.net/ok", false},
+		{"https://app.example.com@evil.net/ok", false},
+		{"https://user:pw@app.example.com/ok", false},
+		{"//app.example.com/ok", false},
+		{"/topup/success", false},
+		{"javascript:alert(1)", false},
+		{"https://app.example.com/" + strings.Repeat("a", 2048), false},
+	}
+	for _, tc := range tests {
+		for _, field := range []string{"success_url", "cancel_url"} {
+			t.Run(field+" "+tc.url[:min(len(tc.url), 60)], func(t *testing.T) {
+				t.Parallel()
+				req := &walletv1.CreateTopUpRequest{AmountCents: 500}
+				if field == "success_url" {
+					req.SuccessUrl = tc.url
+				} else {
+					req.CancelUrl = tc.url
+				}
+				_, err := b.gateway.CreateTopUp(ctx, req)
+				if tc.ok {
+					if err != nil {
+						t.Fatalf("CreateTopUp: %v", err)
+					}
+					return
+				}
+				wantErr(t, err, codes.InvalidArgument, rpcerr.ValidationFailed)
+				if f := rpcerr.Fields(err); len(f) != 1 || f[0].Field != field {
+					t.Fatalf("fields = %v, want %s", f, field)
+				}
+			})
+		}
 	}
 }

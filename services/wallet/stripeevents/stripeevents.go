@@ -67,12 +67,38 @@ func CheckoutSessionEvent(id, typ string, s Session) []byte {
 	})
 }
 
+// Charge describes the charge a charge.refunded event is about.
+type Charge struct {
+	ID              string
+	PaymentIntentID string
+	Amount          int64
+	AmountRefunded  int64  // cumulative
+	Currency        string // "usd" when empty
+	// Metadata is the PaymentIntent's: Stripe copies it onto the charge
+	// when it makes the charge.
+	Metadata map[string]string
+}
+
 // ChargeRefundedEvent returns a charge.refunded event carrying the charge's
 // cumulative amount_refunded.
 func ChargeRefundedEvent(id, chargeID, paymentIntentID string, amount, amountRefunded int64) []byte {
+	return RefundedEvent(id, Charge{ID: chargeID, PaymentIntentID: paymentIntentID, Amount: amount, AmountRefunded: amountRefunded})
+}
+
+// RefundedEvent returns a charge.refunded event for c, with event id id
+// ("" for a random one).
+func RefundedEvent(id string, c Charge) []byte {
+	if c.Currency == "" {
+		c.Currency = "usd"
+	}
+	md := c.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
 	return envelope(id, "charge.refunded", map[string]any{
-		"id": chargeID, "object": "charge", "amount": amount, "amount_refunded": amountRefunded,
-		"payment_intent": paymentIntentID, "refunded": amountRefunded >= amount, "currency": "usd",
+		"id": c.ID, "object": "charge", "amount": c.Amount, "amount_refunded": c.AmountRefunded,
+		"payment_intent": c.PaymentIntentID, "refunded": c.AmountRefunded >= c.Amount, "currency": c.Currency,
+		"metadata": md,
 	})
 }
 

@@ -3,6 +3,7 @@
 //	wallet [serve]            serve gRPC (and metrics), sweep expired holds, until SIGINT/SIGTERM
 //	wallet migrate            create the database if missing, apply migrations
 //	wallet verify             check the ledger invariants of every account; exit 1 on any mismatch
+//	wallet parked             list the parked top-ups (another currency reported by Stripe)
 //	wallet dev-pay --topup ID send a signed checkout.session.completed for a pending top-up (local development)
 //	wallet healthcheck        exit 0 if the service on GRPC_ADDR is SERVING
 package main
@@ -18,6 +19,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/wallet/app"
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string) error {
 		return migrate(ctx)
 	case "verify":
 		return verify(ctx)
+	case "parked":
+		return parked(ctx)
 	case "dev-pay":
 		return devPay(ctx, args)
 	case "healthcheck":
@@ -54,7 +58,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		return grpcservice.Healthcheck(ctx, cfg.GRPCAddr)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, verify, dev-pay or healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, verify, parked, dev-pay or healthcheck)", cmd)
 	}
 }
 
@@ -112,6 +116,23 @@ func verify(ctx context.Context) error {
 		return fmt.Errorf("wallet verify: %d account(s) break the ledger invariants", len(bad))
 	}
 	fmt.Println("ok: every account's ledger sums to its balance and its holds to its held amount")
+	return nil
+}
+
+func parked(ctx context.Context) error {
+	cfg, err := app.ConfigFromEnv()
+	if err != nil {
+		return fmt.Errorf("wallet: config: %w", err)
+	}
+	tops, err := app.ParkedTopUps(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	for _, t := range tops {
+		fmt.Printf("PARKED topup=%s user=%s amount_cents=%d currency=%s parked_at=%s session=%s payment_intent=%s credited=%t reason=%q\n",
+			t.ID, t.UserID, t.AmountCents, t.Currency, t.ParkedAt.UTC().Format(time.RFC3339), t.CheckoutSessionID, t.PaymentIntentID, t.Credited, t.ParkedReason)
+	}
+	fmt.Printf("%d parked top-up(s)\n", len(tops))
 	return nil
 }
 

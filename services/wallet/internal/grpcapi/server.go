@@ -256,5 +256,5 @@ func holdPB(h wallet.Hold) *walletv1.Hold {
 }
 
 func topUpPB(t wallet.TopUp) *walletv1.TopUp {
-	return &walletv1.TopUp{Id: t.ID.String(), CheckoutSessionId: t.CheckoutSessionID, CheckoutUrl: t.CheckoutURL, AmountCents: t.AmountCents, Status: t.Status, CreatedAt: timestamppb.New(t.CreatedAt)}
+	return &walletv1.TopUp{Id: t.ID.String(), CheckoutSessionId: t.CheckoutSessionID, CheckoutUrl: t.CheckoutURL, AmountCents: t.AmountCents, Status: t.UserStatus(), CreatedAt: timestamppb.New(t.CreatedAt)}
 }

@@ -38,6 +38,8 @@ func toStatus(err error) error {
 		return rpcerr.New(codes.InvalidArgument, rpcerr.InvalidSignature, "the Stripe-Signature header does not verify")
 	case errors.Is(err, wallet.ErrMalformedEvent):
 		return rpcerr.Validation("the Stripe event lacks a field it needs", rpcerr.FieldViolation{Field: "payload", Message: "missing required Stripe fields"})
+	case errors.Is(err, wallet.ErrEventNotMatchedYet):
+		return rpcerr.New(codes.Unavailable, rpcerr.ServiceUnavailable, "the event's PaymentIntent cannot be matched to a top-up yet; deliver it again later")
 	case errors.Is(err, wallet.ErrPaymentProvider):
 		return rpcerr.New(codes.Unavailable, rpcerr.PaymentProviderError, "the payment provider could not create a checkout session; try again shortly")
 	case errors.Is(err, context.Canceled):

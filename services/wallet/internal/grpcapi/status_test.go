@@ -29,6 +29,7 @@ func TestToStatus(t *testing.T) {
 		{fmt.Errorf("%w: too old", wallet.ErrInvalidSignature), codes.InvalidArgument, rpcerr.InvalidSignature},
 		{wallet.ErrMalformedEvent, codes.InvalidArgument, rpcerr.ValidationFailed},
 		{fmt.Errorf("%w: dial tcp: refused", wallet.ErrPaymentProvider), codes.Unavailable, rpcerr.PaymentProviderError},
+		{fmt.Errorf("%w: PaymentIntent pi_1: %w", wallet.ErrEventNotMatchedYet, context.DeadlineExceeded), codes.Unavailable, rpcerr.ServiceUnavailable},
 		{errors.New("commit: connection reset"), codes.Internal, rpcerr.Internal},
 		{context.Canceled, codes.Canceled, ""},
 	}

@@ -352,6 +352,20 @@ func (s *Store) GetTopUp(ctx context.Context, id uuid.UUID) (wallet.TopUp, error
 	return toTopUp(row), nil
 }
 
+// ListParkedTopUps implements wallet.Store.
+func (s *Store) ListParkedTopUps(ctx context.Context, after wallet.Cursor, limit int) ([]wallet.TopUp, error) {
+	bt, bid := before(after)
+	rows, err := s.q.ListParkedTopUps(ctx, s.pool, db.ListParkedTopUpsParams{BeforeParkedAt: bt, BeforeID: bid, RowLimit: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wallet.TopUp, len(rows))
+	for i, r := range rows {
+		out[i] = toTopUp(r)
+	}
+	return out, nil
+}
+
 // DeleteExpiredIdempotencyKeys implements wallet.Store.
 func (s *Store) DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
 	return s.q.DeleteExpiredIdempotencyKeys(ctx, s.pool, before)
@@ -371,10 +385,13 @@ func (s *Store) ApplyTopUpEvent(ctx context.Context, ev wallet.EventRef, find wa
 			return errRollback
 		}
 		var row db.Topup
-		if find.CheckoutSessionID != "" {
+		switch {
+		case find.CheckoutSessionID != "":
 			row, err = s.q.LockTopUpBySession(ctx, tx, &find.CheckoutSessionID)
-		} else {
+		case find.PaymentIntentID != "":
 			row, err = s.q.LockTopUpByPaymentIntent(ctx, tx, &find.PaymentIntentID)
+		default:
+			row, err = s.q.LockTopUp(ctx, tx, find.TopUpID)
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			res.Outcome = wallet.OutcomeUnmatched
@@ -403,17 +420,11 @@ func (s *Store) ApplyTopUpEvent(ctx context.Context, ev wallet.EventRef, find wa
 				return errRollback
 			}
 		}
-		var creditedAt *time.Time
-		if row.CreditedAt != nil {
-			creditedAt = row.CreditedAt
-		} else if change.Credited {
-			now := time.Now()
-			creditedAt = &now
-		}
 		updated, err := s.q.UpdateTopUpState(ctx, tx, db.UpdateTopUpStateParams{
 			Status: change.Status, PaymentIntentID: nonEmpty(change.PaymentIntentID),
-			CreditedCents: change.CreditedCents, CreditedAt: creditedAt,
-			AmountRefundedCents: change.AmountRefundedCents, ChargebackCents: change.ChargebackCents, ID: row.ID,
+			CreditedCents: change.CreditedCents, CreditedAt: setOnce(row.CreditedAt, change.Credited),
+			AmountRefundedCents: change.AmountRefundedCents, ChargebackCents: change.ChargebackCents,
+			ParkedAt: setOnce(row.ParkedAt, change.Status == wallet.TopUpParked), ParkedReason: change.ParkedReason, ID: row.ID,
 		})
 		if err != nil {
 			return err
@@ -439,6 +450,15 @@ func (s *Store) ApplyTopUpEvent(ctx context.Context, ev wallet.EventRef, find wa
 		return wallet.EventResult{}, err
 	}
 	return res, nil
+}
+
+// setOnce keeps a time already set, or sets it to now when set is true.
+func setOnce(at *time.Time, set bool) *time.Time {
+	if at != nil || !set {
+		return at
+	}
+	now := time.Now()
+	return &now
 }
 
 // book writes one ledger entry and its balance change. Only Stripe-driven
@@ -607,7 +627,14 @@ func toTopUp(t db.Topup) wallet.TopUp {
 	return wallet.TopUp{ID: t.ID, UserID: t.UserID, AmountCents: t.AmountCents, Currency: t.Currency, Status: t.Status,
 		CheckoutSessionID: deref(t.CheckoutSessionID), CheckoutURL: t.CheckoutUrl, PaymentIntentID: deref(t.PaymentIntentID),
 		CreditedCents: t.CreditedCents, Credited: t.CreditedAt != nil, AmountRefundedCents: t.AmountRefundedCents,
-		ChargebackCents: t.ChargebackCents, CreatedAt: t.CreatedAt}
+		ChargebackCents: t.ChargebackCents, ParkedAt: derefTime(t.ParkedAt), ParkedReason: t.ParkedReason, CreatedAt: t.CreatedAt}
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 func newID() uuid.UUID {

@@ -1,22 +1,26 @@
-// Package stripeclient creates Stripe Checkout Sessions with stripe-go,
-// against Stripe or a stripe-mock at a configurable API base.
+// Package stripeclient talks to Stripe's API with stripe-go (Checkout
+// Sessions, PaymentIntents), against Stripe or a stripe-mock at a
+// configurable API base.
 package stripeclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/checkout/session"
+	"github.com/stripe/stripe-go/v76/paymentintent"
 
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
 // Client implements wallet.PaymentProvider.
 type Client struct {
-	sessions session.Client
+	sessions       session.Client
+	paymentIntents paymentintent.Client
 }
 
 var _ wallet.PaymentProvider = (*Client)(nil)
@@ -34,7 +38,8 @@ func New(secretKey, apiBase string) *Client {
 	if apiBase != "" {
 		cfg.URL = stripe.String(apiBase)
 	}
-	return &Client{sessions: session.Client{B: stripe.GetBackendWithConfig(stripe.APIBackend, cfg), Key: secretKey}}
+	b := stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
+	return &Client{sessions: session.Client{B: b, Key: secretKey}, paymentIntents: paymentintent.Client{B: b, Key: secretKey}}
 }
 
 // CreateCheckoutSession implements wallet.PaymentProvider: a payment-mode
@@ -57,9 +62,13 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, r wallet.CheckoutReq
 		PaymentIntentData: &stripe.CheckoutSessionPaymentIntentDataParams{},
 	}
 	params.Context = ctx
-	params.AddMetadata("topup_id", r.TopUpID.String())
-	params.PaymentIntentData.AddMetadata("topup_id", r.TopUpID.String())
-	params.PaymentIntentData.AddMetadata("user_id", r.UserID.String())
+	// The PaymentIntent's metadata is what lets a refund or dispute that
+	// arrives before the session's completion find its top-up; Stripe
+	// copies it onto the charge too.
+	params.AddMetadata(wallet.MetadataTopUpID, r.TopUpID.String())
+	params.AddMetadata(wallet.MetadataUserID, r.UserID.String())
+	params.PaymentIntentData.AddMetadata(wallet.MetadataTopUpID, r.TopUpID.String())
+	params.PaymentIntentData.AddMetadata(wallet.MetadataUserID, r.UserID.String())
 	if r.IdempotencyKey != "" {
 		params.SetIdempotencyKey(r.IdempotencyKey)
 	}
@@ -73,4 +82,22 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, r wallet.CheckoutReq
 	// The PaymentIntent is linked later, from the session's webhook events:
 	// Stripe creates it lazily, and stripe-mock returns one canned id for all.
 	return wallet.CheckoutSession{ID: s.ID, URL: s.URL}, nil
+}
+
+// PaymentIntentMetadata implements wallet.PaymentProvider.
+func (c *Client) PaymentIntentMetadata(ctx context.Context, id string) (map[string]string, error) {
+	params := &stripe.PaymentIntentParams{}
+	params.Context = ctx
+	pi, err := c.paymentIntents.Get(id, params)
+	var se *stripe.Error
+	if errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("stripe: payment intent %s: %w", id, wallet.ErrUnknownPaymentIntent)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stripe: retrieve payment intent: %w", err)
+	}
+	if pi.Metadata == nil {
+		return map[string]string{}, nil
+	}
+	return pi.Metadata, nil
 }

@@ -20,7 +20,12 @@ type Config struct {
 	TopUpMaxCents int64
 	SuccessURL    string
 	CancelURL     string
-	WebhookSecret string
+	// ReturnOrigins are the origins (see Origin) a top-up's own success_url
+	// and cancel_url may point to.
+	ReturnOrigins []string
+	// AdjustmentMaxCents caps an admin adjustment either way.
+	AdjustmentMaxCents int64
+	WebhookSecret      string
 	// WebhookTolerance is the oldest signature timestamp accepted.
 	WebhookTolerance time.Duration
 	// HoldDefaultTTL is the expiry of holds reserved without one.
@@ -39,12 +44,16 @@ type Metrics interface {
 	Booked(kind string, amountCents int64)
 	// WebhookEvent counts a processed Stripe event by type and outcome.
 	WebhookEvent(eventType, outcome string)
+	// UnlinkedPayment counts a refund or dispute whose PaymentIntent was not
+	// linked to a top-up yet, by what its metadata told (Unlinked*).
+	UnlinkedPayment(result string)
 }
 
 type noMetrics struct{}
 
 func (noMetrics) Booked(string, int64)        {}
 func (noMetrics) WebhookEvent(string, string) {}
+func (noMetrics) UnlinkedPayment(string)      {}
 
 // Service implements the wallet's use cases.
 type Service struct {
@@ -93,9 +102,14 @@ func (s *Service) AdminGetWallets(ctx context.Context, userIDs []uuid.UUID) ([]W
 	return out, nil
 }
 
-// ListTransactions pages the user's ledger, newest first.
+// ListTransactions pages the user's ledger, newest first, as the user
+// sees it (Transaction.ForOwner).
 func (s *Service) ListTransactions(ctx context.Context, userID uuid.UUID, kind string, limit int, cursor string) ([]Transaction, string, error) {
-	return s.AdminListTransactions(ctx, TransactionFilter{UserID: &userID, Kind: kind, Limit: limit}, cursor)
+	rows, next, err := s.AdminListTransactions(ctx, TransactionFilter{UserID: &userID, Kind: kind, Limit: limit}, cursor)
+	for i := range rows {
+		rows[i] = rows[i].ForOwner()
+	}
+	return rows, next, err
 }
 
 // AdminListTransactions pages every ledger with filters, newest first.
@@ -174,6 +188,9 @@ type AdjustInputRequest struct {
 
 // Adjust credits or debits a wallet for an admin, with an audit record. A
 // debit that the available balance does not cover is ErrInsufficientFunds.
+// The Idempotency-Key is required, so that a repeated request (a double
+// submit, a retry after a timeout) never moves money twice; the amount is
+// capped either way so that a typo cannot mint or erase a fortune.
 func (s *Service) Adjust(ctx context.Context, r AdjustInputRequest) (Transaction, error) {
 	userID, err := parseID("user_id", r.UserID)
 	if err != nil {
@@ -183,6 +200,10 @@ func (s *Service) Adjust(ctx context.Context, r AdjustInputRequest) (Transaction
 	switch {
 	case r.AmountCents == 0:
 		return Transaction{}, invalid("amount_cents", "must not be zero")
+	case r.AmountCents > s.cfg.AdjustmentMaxCents || r.AmountCents < -s.cfg.AdjustmentMaxCents:
+		return Transaction{}, invalid("amount_cents", fmt.Sprintf("must be at most %d cents either way", s.cfg.AdjustmentMaxCents))
+	case r.IdempotencyKey == "":
+		return Transaction{}, invalid("idempotency_key", "is required")
 	case reason == "":
 		return Transaction{}, invalid("reason", "is required")
 	case utf8.RuneCountInString(reason) > 500:

@@ -42,6 +42,9 @@ type Store interface {
 	AbandonTopUp(ctx context.Context, topUpID uuid.UUID, key *IdempotencyKey) error
 	// GetTopUp returns a top-up by id.
 	GetTopUp(ctx context.Context, id uuid.UUID) (TopUp, error)
+	// ListParkedTopUps returns one page of parked top-ups, most recently
+	// parked first.
+	ListParkedTopUps(ctx context.Context, after Cursor, limit int) ([]TopUp, error)
 	// DeleteExpiredIdempotencyKeys forgets records created before before.
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 
@@ -64,9 +67,15 @@ type Store interface {
 	Stats(ctx context.Context, today, month time.Time) (Stats, error)
 }
 
-// PaymentProvider creates Stripe Checkout Sessions.
+// PaymentProvider is what the wallet asks of Stripe's API.
 type PaymentProvider interface {
+	// CreateCheckoutSession creates a payment page. The session and its
+	// PaymentIntent both carry the top-up id in metadata["topup_id"] (and the
+	// user id in metadata["user_id"]).
 	CreateCheckoutSession(ctx context.Context, r CheckoutRequest) (CheckoutSession, error)
+	// PaymentIntentMetadata returns a PaymentIntent's metadata, or
+	// ErrUnknownPaymentIntent when Stripe does not know the id.
+	PaymentIntentMetadata(ctx context.Context, paymentIntentID string) (map[string]string, error)
 }
 
 // CheckoutRequest asks the provider for a payment page.
@@ -154,10 +163,11 @@ type EventRef struct {
 	Type string
 }
 
-// TopUpLookup finds the top-up an event is about.
+// TopUpLookup finds the top-up an event is about: by the first field set.
 type TopUpLookup struct {
 	CheckoutSessionID string
 	PaymentIntentID   string
+	TopUpID           uuid.UUID
 }
 
 // TopUpChange is what an event does to a top-up: its new bookkeeping and the
@@ -169,7 +179,9 @@ type TopUpChange struct {
 	CreditedCents       int64
 	AmountRefundedCents int64
 	ChargebackCents     int64
-	Entries             []LedgerEntry
+	// ParkedReason is set with Status TopUpParked.
+	ParkedReason string
+	Entries      []LedgerEntry
 }
 
 // LedgerEntry is one ledger row to write for an event. SourceKey is unique
@@ -190,6 +202,8 @@ const (
 	OutcomeDuplicate = "duplicate"
 	OutcomeUnmatched = "unmatched"
 	OutcomeIgnored   = "ignored"
+	// OutcomeParked: the event parked its top-up (another currency).
+	OutcomeParked = "parked"
 )
 
 // EventResult is what ApplyTopUpEvent did.
@@ -208,7 +222,7 @@ type AdjustInput struct {
 	AmountCents int64
 	Reason      string
 	Currency    string
-	// Key is empty when the request carried no Idempotency-Key.
+	// Key is the request's Idempotency-Key (Service.Adjust requires one).
 	Key         string
 	RequestHash []byte
 }

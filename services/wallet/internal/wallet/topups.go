@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,7 +15,8 @@ import (
 type CreateTopUpRequest struct {
 	UserID      uuid.UUID
 	AmountCents int64
-	// SuccessURL and CancelURL are optional absolute http(s) URLs.
+	// SuccessURL and CancelURL are optional absolute http(s) URLs on one of
+	// Config.ReturnOrigins.
 	SuccessURL     string
 	CancelURL      string
 	IdempotencyKey string
@@ -45,8 +45,8 @@ func (s *Service) CreateTopUp(ctx context.Context, r CreateTopUpRequest) (TopUp,
 		return TopUp{}, invalid("amount_cents", fmt.Sprintf("must be between %d and %d", s.cfg.TopUpMinCents, s.cfg.TopUpMaxCents))
 	}
 	for _, f := range []struct{ name, v string }{{"success_url", r.SuccessURL}, {"cancel_url", r.CancelURL}} {
-		if f.v != "" && !absoluteHTTPURL(f.v) {
-			return TopUp{}, invalid(f.name, "must be an absolute http or https URL")
+		if err := s.checkReturnURL(f.name, f.v); err != nil {
+			return TopUp{}, err
 		}
 	}
 	if err := checkIdempotencyKey(r.IdempotencyKey); err != nil {
@@ -146,11 +146,6 @@ func (s *Service) GetTopUp(ctx context.Context, userID uuid.UUID, id string) (To
 func stripeIdempotencyKey(userID uuid.UUID, clientKey string, topUpID uuid.UUID) string {
 	sum := sha256.Sum256([]byte(userID.String() + "\x00" + clientKey + "\x00" + topUpID.String()))
 	return "meterflow-topup-" + hex.EncodeToString(sum[:16])
-}
-
-func absoluteHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s) <= 2048
 }
 
 func toSnapshot(t TopUp) topUpSnapshot {

@@ -33,6 +33,10 @@ const (
 	TopUpPaid    = "paid"
 	TopUpFailed  = "failed"
 	TopUpExpired = "expired"
+	// TopUpParked: Stripe reported the payment in another currency than the
+	// top-up's. Nothing is credited or debited for it automatically any
+	// more; an operator resolves it (README, "Parked top-ups").
+	TopUpParked = "parked"
 )
 
 // Idempotency scopes: one key space per user and route.
@@ -59,6 +63,13 @@ var (
 	ErrMalformedEvent = errors.New("stripe event lacks a required field")
 	// ErrPaymentProvider: Stripe could not be reached or refused the request.
 	ErrPaymentProvider = errors.New("payment provider error")
+	// ErrEventNotMatchedYet: a refund or dispute names a PaymentIntent not
+	// linked to a top-up yet, and Stripe's API could not say whose it is.
+	// Answered with a 5xx so that Stripe delivers the event again.
+	ErrEventNotMatchedYet = errors.New("stripe event cannot be matched to a top-up yet")
+	// ErrUnknownPaymentIntent: Stripe's API does not know the PaymentIntent
+	// (returned by PaymentProvider.PaymentIntentMetadata).
+	ErrUnknownPaymentIntent = errors.New("no such PaymentIntent")
 )
 
 // ValidationError names one invalid input field.
@@ -96,6 +107,19 @@ type Transaction struct {
 	CreatedAt         time.Time
 }
 
+// descriptionAdjustment is what a user sees for an adjustment.
+const descriptionAdjustment = "Adjustment"
+
+// ForOwner is the row as the wallet's owner sees it. An adjustment reads
+// "Adjustment" without a reference: the admin's id and the internal reason
+// are for admins only (the admin lists and the audit log keep both).
+func (t Transaction) ForOwner() Transaction {
+	if t.Kind == KindAdjustment {
+		t.Description, t.ReferenceType, t.ReferenceID = descriptionAdjustment, "", ""
+	}
+	return t
+}
+
 // Hold reserves part of the available balance.
 type Hold struct {
 	ID            uuid.UUID
@@ -127,7 +151,20 @@ type TopUp struct {
 	AmountRefundedCents int64
 	// ChargebackCents is the sum of lost disputes, all debited.
 	ChargebackCents int64
-	CreatedAt       time.Time
+	// ParkedAt and ParkedReason are set when the top-up was parked.
+	ParkedAt     time.Time
+	ParkedReason string
+	CreatedAt    time.Time
+}
+
+// UserStatus is the status the top-up's owner sees: the public contract
+// knows pending, paid, failed and expired. A parked top-up is shown as
+// pending: the payment is not credited and waits for an operator.
+func (t TopUp) UserStatus() string {
+	if t.Status == TopUpParked {
+		return TopUpPending
+	}
+	return t.Status
 }
 
 // AuditEvent records one admin action.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/stripe/stripe-go/v76/webhook"
@@ -19,7 +20,6 @@ const (
 	EventCheckoutExpired        = "checkout.session.expired"
 	EventChargeRefunded         = "charge.refunded"
 	EventChargeDisputeClosed    = "charge.dispute.closed"
-	topUpMetadataKey            = "topup_id"
 	referenceTopUp              = "topup"
 	maxEventPayloadBytes        = 1 << 20
 	disputeLost                 = "lost"
@@ -34,6 +34,12 @@ const (
 	// any Stripe charge (at most 8 digits in USD), far below where the
 	// top-up's counters and the balance would overflow an int64.
 	maxStripeAmountCents = 99_999_999_999
+)
+
+// Metadata keys set on every Checkout Session and its PaymentIntent.
+const (
+	MetadataTopUpID = "topup_id"
+	MetadataUserID  = "user_id"
 )
 
 // The minimal shapes read from events. They are parsed by hand, not by
@@ -61,12 +67,16 @@ type chargeObject struct {
 	ID             string       `json:"id"`
 	PaymentIntent  expandableID `json:"payment_intent"`
 	AmountRefunded *int64       `json:"amount_refunded"`
+	Currency       string       `json:"currency"`
+	// Metadata is the PaymentIntent's, copied by Stripe when it made the charge.
+	Metadata map[string]string `json:"metadata"`
 }
 
 type disputeObject struct {
 	ID            string       `json:"id"`
 	Status        string       `json:"status"`
 	Amount        *int64       `json:"amount"`
+	Currency      string       `json:"currency"`
 	PaymentIntent expandableID `json:"payment_intent"`
 }
 
@@ -102,8 +112,10 @@ func (e *expandableID) UnmarshalJSON(b []byte) error {
 // HandleStripeEvent verifies a webhook's signature (300 s tolerance) before
 // reading anything, then applies the event exactly once. Events for sessions
 // or payments this deployment did not create, and types it does not handle,
-// succeed without writing. An error from the database is returned so the
-// webhook answers 5xx and Stripe retries.
+// succeed without writing. An error from the database, and
+// ErrEventNotMatchedYet for a refund or dispute whose owner Stripe's API
+// could not tell, are returned so the webhook answers 5xx and Stripe
+// retries.
 func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signature string) error {
 	if len(payload) > maxEventPayloadBytes {
 		return invalid("payload", "larger than 1 MiB")
@@ -128,6 +140,10 @@ func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signatu
 		s.metrics.WebhookEvent(ev.Type, outcomeFailed)
 		return fmt.Errorf("stripe event %s: %w", ev.ID, err)
 	}
+	if res.TopUp.Status == TopUpParked && (res.Outcome == OutcomeApplied || res.Outcome == OutcomeNoChange) {
+		logParked(ctx, log, res)
+		res.Outcome = OutcomeParked
+	}
 	s.metrics.WebhookEvent(ev.Type, res.Outcome)
 	for _, t := range res.Written {
 		s.metrics.Booked(t.Kind, t.AmountCents)
@@ -139,6 +155,19 @@ func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signatu
 	return nil
 }
 
+// logParked reports an event that parked its top-up, or that found it
+// parked and booked nothing: both need an operator (README, "Parked
+// top-ups").
+func logParked(ctx context.Context, log *slog.Logger, res EventResult) {
+	t := res.TopUp
+	msg := "Stripe event for a parked top-up: nothing credited or debited"
+	if res.Outcome == OutcomeApplied {
+		msg = "top-up parked: Stripe reported its payment in another currency; nothing credited or debited for it until an operator resolves it"
+	}
+	log.ErrorContext(ctx, msg, "topup_id", t.ID, "user_id", t.UserID, "amount_cents", t.AmountCents,
+		"currency", t.Currency, "parked_reason", t.ParkedReason)
+}
+
 func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, error) {
 	ref := EventRef{ID: ev.ID, Type: ev.Type}
 	log := s.log.With("event_id", ev.ID, "event_type", ev.Type)
@@ -146,7 +175,7 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 	case EventCheckoutCompleted, EventCheckoutAsyncSucceeded, EventCheckoutAsyncFailed, EventCheckoutExpired:
 		var obj checkoutSessionObject
 		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" ||
-			!nulFree(obj.ID, obj.ClientReferenceID, obj.Metadata[topUpMetadataKey], string(obj.PaymentIntent)) ||
+			!nulFree(obj.ID, obj.ClientReferenceID, obj.Metadata[MetadataTopUpID], string(obj.PaymentIntent)) ||
 			(obj.AmountTotal != nil && *obj.AmountTotal > maxStripeAmountCents) {
 			return EventResult{}, fmt.Errorf("%w: checkout session id or amount_total", ErrMalformedEvent)
 		}
@@ -155,27 +184,29 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 		})
 	case EventChargeRefunded:
 		var obj chargeObject
-		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.PaymentIntent == "" || obj.AmountRefunded == nil ||
-			!nulFree(string(obj.PaymentIntent)) || *obj.AmountRefunded > maxStripeAmountCents {
-			return EventResult{}, fmt.Errorf("%w: charge payment_intent and amount_refunded", ErrMalformedEvent)
+		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.PaymentIntent == "" || obj.AmountRefunded == nil || obj.Currency == "" ||
+			!nulFree(string(obj.PaymentIntent), obj.Currency) || *obj.AmountRefunded > maxStripeAmountCents {
+			return EventResult{}, fmt.Errorf("%w: charge payment_intent, amount_refunded and currency", ErrMalformedEvent)
 		}
-		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{PaymentIntentID: string(obj.PaymentIntent)}, func(t TopUp) (TopUpChange, error) {
-			return decideRefund(obj, t), nil
+		return s.applyPaymentEvent(ctx, log, ref, string(obj.PaymentIntent), obj.Metadata, func(t TopUp) TopUpChange {
+			return decideRefund(obj, t)
 		})
 	case EventChargeDisputeClosed:
 		var obj disputeObject
 		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" || obj.Status == "" ||
-			!nulFree(obj.ID, string(obj.PaymentIntent)) {
+			!nulFree(obj.ID, string(obj.PaymentIntent), obj.Currency) {
 			return EventResult{}, fmt.Errorf("%w: dispute id and status", ErrMalformedEvent)
 		}
 		if obj.Status != disputeLost {
 			return EventResult{Outcome: OutcomeIgnored}, nil
 		}
-		if obj.PaymentIntent == "" || obj.Amount == nil || *obj.Amount <= 0 || *obj.Amount > maxStripeAmountCents {
-			return EventResult{}, fmt.Errorf("%w: dispute payment_intent and amount", ErrMalformedEvent)
+		if obj.PaymentIntent == "" || obj.Amount == nil || *obj.Amount <= 0 || *obj.Amount > maxStripeAmountCents || obj.Currency == "" {
+			return EventResult{}, fmt.Errorf("%w: dispute payment_intent, amount and currency", ErrMalformedEvent)
 		}
-		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{PaymentIntentID: string(obj.PaymentIntent)}, func(t TopUp) (TopUpChange, error) {
-			return decideDispute(obj, t), nil
+		// A dispute carries no metadata of the PaymentIntent's: an unlinked
+		// one is looked up through Stripe's API.
+		return s.applyPaymentEvent(ctx, log, ref, string(obj.PaymentIntent), nil, func(t TopUp) TopUpChange {
+			return decideDispute(obj, t)
 		})
 	default:
 		return EventResult{Outcome: OutcomeIgnored}, nil
@@ -203,18 +234,29 @@ var ErrNotOurs = errors.New("event does not belong to this top-up")
 func unchanged(t TopUp) TopUpChange {
 	return TopUpChange{
 		Status: t.Status, PaymentIntentID: t.PaymentIntentID, Credited: t.Credited, CreditedCents: t.CreditedCents,
-		AmountRefundedCents: t.AmountRefundedCents, ChargebackCents: t.ChargebackCents,
+		AmountRefundedCents: t.AmountRefundedCents, ChargebackCents: t.ChargebackCents, ParkedReason: t.ParkedReason,
 	}
+}
+
+// sameCurrency compares ISO codes; Stripe writes them in lower case.
+func sameCurrency(a, b string) bool { return strings.EqualFold(a, b) }
+
+// park turns c into the parking of its top-up: amounts in another currency
+// than the top-up's must not be booked as cents of its own, whichever
+// event brings them.
+func park(c TopUpChange, reason string) TopUpChange {
+	c.Status, c.ParkedReason, c.Entries = TopUpParked, reason, nil
+	return c
 }
 
 // decideCheckout applies a Checkout Session event to our top-up row. We
 // trust only our row: the session id found it, and the metadata top-up id and
 // the client_reference_id must name the same top-up and user, so one user's
-// session can never credit another.
+// session can never credit another. A parked top-up is never credited.
 func decideCheckout(ctx context.Context, log interface {
 	ErrorContext(context.Context, string, ...any)
 }, typ string, obj checkoutSessionObject, t TopUp) (TopUpChange, error) {
-	if obj.Metadata[topUpMetadataKey] != t.ID.String() || obj.ClientReferenceID != t.UserID.String() {
+	if obj.Metadata[MetadataTopUpID] != t.ID.String() || obj.ClientReferenceID != t.UserID.String() {
 		log.ErrorContext(ctx, "Stripe session does not match our top-up; ignored", "topup_id", t.ID, "session_id", obj.ID)
 		return TopUpChange{}, ErrNotOurs
 	}
@@ -224,11 +266,16 @@ func decideCheckout(ctx context.Context, log interface {
 	}
 	credit := typ == EventCheckoutAsyncSucceeded || (typ == EventCheckoutCompleted && obj.PaymentStatus == checkoutPaymentStatusPaid)
 	switch {
+	case t.Status == TopUpParked:
+		// Parked stays parked: only an operator resolves it.
 	case credit && !t.Credited:
-		if obj.AmountTotal == nil || *obj.AmountTotal <= 0 {
-			return TopUpChange{}, fmt.Errorf("%w: amount_total", ErrMalformedEvent)
+		if obj.AmountTotal == nil || *obj.AmountTotal <= 0 || obj.Currency == "" {
+			return TopUpChange{}, fmt.Errorf("%w: amount_total and currency", ErrMalformedEvent)
 		}
 		amount := *obj.AmountTotal
+		if !sameCurrency(obj.Currency, t.Currency) {
+			return park(c, fmt.Sprintf("%s reported %d %s for a top-up of %d %s", typ, amount, obj.Currency, t.AmountCents, t.Currency)), nil
+		}
 		if amount != t.AmountCents {
 			log.ErrorContext(ctx, "Stripe charged a different amount than requested; crediting what Stripe reports",
 				"topup_id", t.ID, "requested_cents", t.AmountCents, "amount_total", amount, "currency", obj.Currency)
@@ -248,9 +295,16 @@ func decideCheckout(ctx context.Context, log interface {
 
 // decideRefund debits only the increase of the cumulative refunded amount
 // over the largest one seen, so repeated and out-of-order events never debit
-// twice.
+// twice. It may come before the top-up is credited (Stripe does not order
+// deliveries): the balance is then negative until the credit arrives.
 func decideRefund(obj chargeObject, t TopUp) TopUpChange {
 	c := unchanged(t)
+	switch {
+	case t.Status == TopUpParked:
+		return c
+	case !sameCurrency(obj.Currency, t.Currency):
+		return park(c, fmt.Sprintf("%s reported amount_refunded %d %s for a top-up in %s", EventChargeRefunded, *obj.AmountRefunded, obj.Currency, t.Currency))
+	}
 	refunded := *obj.AmountRefunded
 	if refunded <= t.AmountRefundedCents {
 		return c
@@ -268,6 +322,12 @@ func decideRefund(obj chargeObject, t TopUp) TopUpChange {
 // decideDispute debits a lost dispute's amount once per dispute.
 func decideDispute(obj disputeObject, t TopUp) TopUpChange {
 	c := unchanged(t)
+	switch {
+	case t.Status == TopUpParked:
+		return c
+	case !sameCurrency(obj.Currency, t.Currency):
+		return park(c, fmt.Sprintf("%s (lost) reported %d %s for a top-up in %s", EventChargeDisputeClosed, *obj.Amount, obj.Currency, t.Currency))
+	}
 	c.ChargebackCents += *obj.Amount
 	c.Entries = append(c.Entries, LedgerEntry{
 		Kind: KindChargeback, AmountCents: -*obj.Amount, Description: descriptionChargeback,

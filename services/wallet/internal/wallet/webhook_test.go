@@ -27,13 +27,15 @@ func TestDecideCheckout(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	user := uuid.New()
-	pending := TopUp{ID: uuid.New(), UserID: user, AmountCents: 1000, Status: TopUpPending}
+	pending := TopUp{ID: uuid.New(), UserID: user, AmountCents: 1000, Currency: "usd", Status: TopUpPending}
 	paid := pending
 	paid.Status, paid.Credited, paid.CreditedCents = TopUpPaid, true, 1000
+	parked := pending
+	parked.Status = TopUpParked
 	amount := int64(1000)
 	obj := func(status string) checkoutSessionObject {
 		return checkoutSessionObject{ID: "cs_1", ClientReferenceID: user.String(), Metadata: map[string]string{"topup_id": pending.ID.String()},
-			AmountTotal: &amount, PaymentStatus: status, PaymentIntent: "pi_1"}
+			AmountTotal: &amount, Currency: "usd", PaymentStatus: status, PaymentIntent: "pi_1"}
 	}
 	tests := []struct {
 		name       string
@@ -54,6 +56,11 @@ func TestDecideCheckout(t *testing.T) {
 		{"other user", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.ClientReferenceID = uuid.NewString(); return o }(), pending, "", 0, ErrNotOurs},
 		{"other top-up", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.Metadata = nil; return o }(), pending, "", 0, ErrNotOurs},
 		{"no amount", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.AmountTotal = nil; return o }(), pending, "", 0, ErrMalformedEvent},
+		{"no currency", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.Currency = ""; return o }(), pending, "", 0, ErrMalformedEvent},
+		{"upper-case currency credits", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.Currency = "USD"; return o }(), pending, TopUpPaid, 1000, nil},
+		{"another currency parks", EventCheckoutCompleted, func() checkoutSessionObject { o := obj("paid"); o.Currency = "eur"; return o }(), pending, TopUpParked, 0, nil},
+		{"parked is never credited", EventCheckoutAsyncSucceeded, obj("paid"), parked, TopUpParked, 0, nil},
+		{"parked does not expire", EventCheckoutExpired, obj("unpaid"), parked, TopUpParked, 0, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,10 +88,10 @@ func TestDecideCheckout(t *testing.T) {
 
 func TestDecideRefund(t *testing.T) {
 	t.Parallel()
-	top := TopUp{ID: uuid.New(), AmountRefundedCents: 300}
+	top := TopUp{ID: uuid.New(), Currency: "usd", AmountRefundedCents: 300}
 	for refunded, want := range map[int64]int64{200: 0, 300: 0, 500: -200, 1000: -700} {
 		r := refunded
-		c := decideRefund(chargeObject{AmountRefunded: &r}, top)
+		c := decideRefund(chargeObject{AmountRefunded: &r, Currency: "usd"}, top)
 		var got int64
 		for _, e := range c.Entries {
 			got += e.AmountCents

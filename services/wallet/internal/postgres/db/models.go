@@ -78,6 +78,8 @@ type Topup struct {
 	ChargebackCents     int64
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	ParkedAt            *time.Time
+	ParkedReason        string
 }
 
 type Transaction struct {

@@ -23,7 +23,7 @@ func (q *Queries) FailPendingTopUp(ctx context.Context, db DBTX, id uuid.UUID) e
 }
 
 const getTopUp = `-- name: GetTopUp :one
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at FROM topups WHERE id = $1
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE id = $1
 `
 
 func (q *Queries) GetTopUp(ctx context.Context, db DBTX, id uuid.UUID) (Topup, error) {
@@ -44,6 +44,8 @@ func (q *Queries) GetTopUp(ctx context.Context, db DBTX, id uuid.UUID) (Topup, e
 		&i.ChargebackCents,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ParkedAt,
+		&i.ParkedReason,
 	)
 	return i, err
 }
@@ -69,7 +71,7 @@ func (q *Queries) InsertStripeEvent(ctx context.Context, db DBTX, arg InsertStri
 const insertTopUp = `-- name: InsertTopUp :one
 INSERT INTO topups (id, user_id, amount_cents, currency, status)
 VALUES ($1, $2, $3, $4, 'pending')
-RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at
+RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason
 `
 
 type InsertTopUpParams struct {
@@ -102,12 +104,94 @@ func (q *Queries) InsertTopUp(ctx context.Context, db DBTX, arg InsertTopUpParam
 		&i.ChargebackCents,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ParkedAt,
+		&i.ParkedReason,
+	)
+	return i, err
+}
+
+const listParkedTopUps = `-- name: ListParkedTopUps :many
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups
+WHERE status = 'parked'
+  AND (parked_at, id) < ($1::timestamptz, $2::uuid)
+ORDER BY parked_at DESC, id DESC
+LIMIT $3
+`
+
+type ListParkedTopUpsParams struct {
+	BeforeParkedAt time.Time
+	BeforeID       uuid.UUID
+	RowLimit       int32
+}
+
+// Keyset page of parked top-ups, most recently parked first (topups_parked).
+func (q *Queries) ListParkedTopUps(ctx context.Context, db DBTX, arg ListParkedTopUpsParams) ([]Topup, error) {
+	rows, err := db.Query(ctx, listParkedTopUps, arg.BeforeParkedAt, arg.BeforeID, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Topup
+	for rows.Next() {
+		var i Topup
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.AmountCents,
+			&i.Currency,
+			&i.Status,
+			&i.CheckoutSessionID,
+			&i.CheckoutUrl,
+			&i.PaymentIntentID,
+			&i.CreditedCents,
+			&i.CreditedAt,
+			&i.AmountRefundedCents,
+			&i.ChargebackCents,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ParkedAt,
+			&i.ParkedReason,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockTopUp = `-- name: LockTopUp :one
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) LockTopUp(ctx context.Context, db DBTX, id uuid.UUID) (Topup, error) {
+	row := db.QueryRow(ctx, lockTopUp, id)
+	var i Topup
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.AmountCents,
+		&i.Currency,
+		&i.Status,
+		&i.CheckoutSessionID,
+		&i.CheckoutUrl,
+		&i.PaymentIntentID,
+		&i.CreditedCents,
+		&i.CreditedAt,
+		&i.AmountRefundedCents,
+		&i.ChargebackCents,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ParkedAt,
+		&i.ParkedReason,
 	)
 	return i, err
 }
 
 const lockTopUpByPaymentIntent = `-- name: LockTopUpByPaymentIntent :one
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at FROM topups WHERE payment_intent_id = $1 FOR UPDATE
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE payment_intent_id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockTopUpByPaymentIntent(ctx context.Context, db DBTX, paymentIntentID *string) (Topup, error) {
@@ -128,12 +212,14 @@ func (q *Queries) LockTopUpByPaymentIntent(ctx context.Context, db DBTX, payment
 		&i.ChargebackCents,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ParkedAt,
+		&i.ParkedReason,
 	)
 	return i, err
 }
 
 const lockTopUpBySession = `-- name: LockTopUpBySession :one
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at FROM topups WHERE checkout_session_id = $1 FOR UPDATE
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE checkout_session_id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockTopUpBySession(ctx context.Context, db DBTX, checkoutSessionID *string) (Topup, error) {
@@ -154,6 +240,8 @@ func (q *Queries) LockTopUpBySession(ctx context.Context, db DBTX, checkoutSessi
 		&i.ChargebackCents,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ParkedAt,
+		&i.ParkedReason,
 	)
 	return i, err
 }
@@ -163,7 +251,7 @@ UPDATE topups
 SET checkout_session_id = $1, checkout_url = $2,
     payment_intent_id = COALESCE(payment_intent_id, $3), updated_at = now()
 WHERE id = $4
-RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at
+RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason
 `
 
 type SetTopUpSessionParams struct {
@@ -196,6 +284,8 @@ func (q *Queries) SetTopUpSession(ctx context.Context, db DBTX, arg SetTopUpSess
 		&i.ChargebackCents,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ParkedAt,
+		&i.ParkedReason,
 	)
 	return i, err
 }
@@ -205,9 +295,10 @@ UPDATE topups
 SET status = $1, payment_intent_id = $2,
     credited_cents = $3, credited_at = $4,
     amount_refunded_cents = $5, chargeback_cents = $6,
+    parked_at = $7, parked_reason = $8,
     updated_at = now()
-WHERE id = $7
-RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at
+WHERE id = $9
+RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason
 `
 
 type UpdateTopUpStateParams struct {
@@ -217,6 +308,8 @@ type UpdateTopUpStateParams struct {
 	CreditedAt          *time.Time
 	AmountRefundedCents int64
 	ChargebackCents     int64
+	ParkedAt            *time.Time
+	ParkedReason        string
 	ID                  uuid.UUID
 }
 
@@ -228,6 +321,8 @@ func (q *Queries) UpdateTopUpState(ctx context.Context, db DBTX, arg UpdateTopUp
 		arg.CreditedAt,
 		arg.AmountRefundedCents,
 		arg.ChargebackCents,
+		arg.ParkedAt,
+		arg.ParkedReason,
 		arg.ID,
 	)
 	var i Topup
@@ -246,6 +341,8 @@ func (q *Queries) UpdateTopUpState(ctx context.Context, db DBTX, arg UpdateTopUp
 		&i.ChargebackCents,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ParkedAt,
+		&i.ParkedReason,
 	)
 	return i, err
 }

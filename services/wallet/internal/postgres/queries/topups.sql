@@ -23,11 +23,15 @@ SELECT * FROM topups WHERE checkout_session_id = $1 FOR UPDATE;
 -- name: LockTopUpByPaymentIntent :one
 SELECT * FROM topups WHERE payment_intent_id = $1 FOR UPDATE;
 
+-- name: LockTopUp :one
+SELECT * FROM topups WHERE id = $1 FOR UPDATE;
+
 -- name: UpdateTopUpState :one
 UPDATE topups
 SET status = @status, payment_intent_id = sqlc.narg('payment_intent_id'),
     credited_cents = @credited_cents, credited_at = sqlc.narg('credited_at'),
     amount_refunded_cents = @amount_refunded_cents, chargeback_cents = @chargeback_cents,
+    parked_at = sqlc.narg('parked_at'), parked_reason = @parked_reason,
     updated_at = now()
 WHERE id = @id
 RETURNING *;
@@ -35,3 +39,11 @@ RETURNING *;
 -- name: InsertStripeEvent :execrows
 INSERT INTO stripe_events (event_id, type) VALUES ($1, $2)
 ON CONFLICT (event_id) DO NOTHING;
+
+-- name: ListParkedTopUps :many
+-- Keyset page of parked top-ups, most recently parked first (topups_parked).
+SELECT * FROM topups
+WHERE status = 'parked'
+  AND (parked_at, id) < (@before_parked_at::timestamptz, @before_id::uuid)
+ORDER BY parked_at DESC, id DESC
+LIMIT @row_limit;
