@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -265,6 +266,43 @@ func TestConsoleHTTP(t *testing.T) {
 		bad := br.post("/users/"+userID+"/adjust/confirm", url.Values{"csrf": {csrf(t, after)}, "amount": {"1.234"}, "reason": {"x"}})
 		if bad.Status != http.StatusBadRequest || !strings.Contains(bad.Body, "enter dollars and cents") {
 			t.Fatalf("bad amount: %d %s", bad.Status, bad.Body)
+		}
+	})
+
+	t.Run("each adjustment form carries its own key, required, and the wallet's cap holds", func(t *testing.T) {
+		br := b.newBrowser()
+		br.mustLogin(b.admin)
+		up := br.get("/users/" + userID)
+		before := balance(t, b, userID)
+		confirm := func(amount string) url.Values {
+			t.Helper()
+			conf := br.post("/users/"+userID+"/adjust/confirm", url.Values{"csrf": {csrf(t, up)}, "amount": {amount}, "reason": {"goodwill credit"}})
+			if conf.Status != http.StatusOK {
+				t.Fatalf("confirm %s: %d %s", amount, conf.Status, conf.Body)
+			}
+			return hiddenFields(conf.Body, `/adjust"`)
+		}
+		first, second := confirm("1.00"), confirm("1.00")
+		if uuid.Validate(first.Get("key")) != nil || first.Get("key") == second.Get("key") {
+			t.Fatalf("form keys %q and %q: want a fresh UUID per rendered form", first.Get("key"), second.Get("key"))
+		}
+		// Without its key, the form books nothing.
+		keyless := url.Values{}
+		for k, v := range first {
+			if k != "key" {
+				keyless[k] = v
+			}
+		}
+		if p := br.post("/users/"+userID+"/adjust", keyless); p.Status != http.StatusBadRequest {
+			t.Fatalf("keyless apply: %d %s", p.Status, p.Body)
+		}
+		// Over ADJUSTMENT_MAX_CENTS ($10,000.00): the wallet refuses and says why.
+		over := br.post("/users/"+userID+"/adjust", confirm("10000.01"))
+		if over.Status != http.StatusBadRequest || !strings.Contains(over.Body, "at most 1000000 cents") {
+			t.Fatalf("over the cap: %d %s", over.Status, over.Body)
+		}
+		if got := balance(t, b, userID); got != before {
+			t.Fatalf("balance = %d, want %d (nothing booked)", got, before)
 		}
 	})
 

@@ -136,6 +136,12 @@ func (s *Server) adminAdjust(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if key == "" {
+		// Required here (the contract): a retried or double-submitted
+		// adjustment must never move money twice.
+		return problem.Validation("Idempotency-Key is required for adjustments.",
+			problem.FieldError{Field: "Idempotency-Key", Message: "required"})
+	}
 	var b adjustmentBody
 	if err := decodeJSON(c, &b); err != nil {
 		return err

@@ -62,7 +62,7 @@ func TestOutages(t *testing.T) {
 	s := startStack(t, options{callTimeout: 2 * time.Second})
 	admin := s.admin(t)
 	tok, uid := s.signup(t)
-	s.mustDo(t, 201, "POST", "/v1/admin/users/"+uid+"/adjustments", admin, map[string]any{"amount_cents": 1000, "reason": "outage drill"}, nil)
+	s.mustDo(t, 201, "POST", "/v1/admin/users/"+uid+"/adjustments", admin, map[string]any{"amount_cents": 1000, "reason": "outage drill"}, map[string]string{"Idempotency-Key": "outage-drill-funding"})
 	recv := startReceivers(t)
 	s.mustDo(t, 201, "POST", "/v1/admin/workflows", admin, map[string]any{
 		"slug": "instant", "name": "instant", "webhook_url": recv["instant"], "fee_cents": 1, "timeout_ms": 1000}, nil)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -90,14 +91,15 @@ func userID(t *testing.T, s *Stack, token string) string {
 	return r.JSON(t)["id"].(string)
 }
 
+// adjust posts an adjustment with Idempotency-Key key, or a fresh one when
+// key is "" (the header is required).
 func adjust(t *testing.T, s *Stack, admin, user string, cents int64, reason, key string) Response {
 	t.Helper()
-	req := Request{Method: "POST", Path: "/v1/admin/users/" + user + "/adjustments", Token: admin,
-		Body: map[string]any{"amount_cents": cents, "reason": reason}}
-	if key != "" {
-		req.Headers = map[string]string{"Idempotency-Key": key}
+	if key == "" {
+		key = uuid.NewString()
 	}
-	return s.Do(t, req)
+	return s.Do(t, Request{Method: "POST", Path: "/v1/admin/users/" + user + "/adjustments", Token: admin,
+		Body: map[string]any{"amount_cents": cents, "reason": reason}, Headers: map[string]string{"Idempotency-Key": key}})
 }
 
 func jsonObject(t *testing.T, raw json.RawMessage) map[string]any {
@@ -628,9 +630,46 @@ func TestAdjustmentRules(t *testing.T) {
 	if r := adjust(t, s, admin, uid, -250, "clawback", "adj-key-3"); r.Status != 201 || r.JSON(t)["balance_after_cents"].(float64) != 0 {
 		t.Fatalf("debit to zero: %d %s", r.Status, r.Body)
 	}
-	// Validation: zero amount, missing reason.
-	wantProblem(t, adjust(t, s, admin, uid, 0, "nothing", ""), 400, "validation_failed")
-	wantProblem(t, adjust(t, s, admin, uid, 5, "", ""), 400, "validation_failed")
+	// Validation: zero amount, missing reason, no Idempotency-Key, over
+	// ADJUSTMENT_MAX_CENTS (1,000,000) either way; each names its field.
+	for _, tc := range []struct {
+		name    string
+		cents   int64
+		reason  string
+		headers map[string]string
+		field   string
+	}{
+		{"zero", 0, "nothing", map[string]string{"Idempotency-Key": "v-1"}, "amount_cents"},
+		{"no reason", 5, "", map[string]string{"Idempotency-Key": "v-2"}, "reason"},
+		{"no key", 5, "goodwill", nil, "Idempotency-Key"},
+		{"credit over the cap", 1_000_001, "typo", map[string]string{"Idempotency-Key": "v-3"}, "amount_cents"},
+		{"debit over the cap", -1_000_001, "typo", map[string]string{"Idempotency-Key": "v-4"}, "amount_cents"},
+	} {
+		p := wantProblem(t, s.Do(t, Request{Method: "POST", Path: "/v1/admin/users/" + uid + "/adjustments", Token: admin,
+			Body: map[string]any{"amount_cents": tc.cents, "reason": tc.reason}, Headers: tc.headers}), 400, "validation_failed")
+		errs, _ := p["errors"].([]any)
+		if len(errs) != 1 || errs[0].(map[string]any)["field"] != tc.field {
+			t.Fatalf("%s: errors %v, want one naming %s", tc.name, p["errors"], tc.field)
+		}
+	}
+	if r := adjust(t, s, admin, uid, 1_000_000, "the most one adjustment may move", ""); r.Status != 201 {
+		t.Fatalf("adjustment at the cap: %d %s", r.Status, r.Body)
+	}
+	if w := balance(t, s, tok); w["balance_cents"].(float64) != 1_000_000 {
+		t.Fatalf("wallet after validation %v", w)
+	}
+
+	// The user sees "Adjustment" and no reference; admins see the reason
+	// and who booked it.
+	own := s.Do(t, Request{Method: "GET", Path: "/v1/wallet/transactions?kind=adjustment", Token: tok})
+	if own.Status != 200 || strings.Contains(string(own.Body), "refund of a failed batch") || strings.Contains(string(own.Body), "clawback") ||
+		strings.Count(string(own.Body), `"description":"Adjustment","reference":null`) != 3 {
+		t.Fatalf("the user's transactions: %d %s", own.Status, own.Body)
+	}
+	adm := s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?kind=adjustment&user_id=" + uid, Token: admin})
+	if adm.Status != 200 || !strings.Contains(string(adm.Body), `"description":"refund of a failed batch","reference":{"type":"admin","id":"`) {
+		t.Fatalf("the admin's transactions: %d %s", adm.Status, adm.Body)
+	}
 
 	// Disabling revokes every refresh token of the user: refresh is 401,
 	// and stays 401 after the account is enabled again.

@@ -189,7 +189,7 @@ func TestPaidRuns(t *testing.T) {
 		t.Fatalf("adjustment: %d %s", r.Status, r.Body)
 	}
 	wantProblem(t, s.Do(t, Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
-		Body: map[string]any{"amount_cents": -1000, "reason": "too much"}}), 422, "insufficient_funds")
+		Body: map[string]any{"amount_cents": -1000, "reason": "too much"}, Headers: map[string]string{"Idempotency-Key": "adj-2"}}), 422, "insufficient_funds")
 
 	// A paid sync run.
 	r = s.Do(t, Request{Method: "POST", Path: "/v1/workflows/echo/runs", Token: tok, Body: map[string]any{"input": map[string]any{"a": 1}}})
@@ -294,7 +294,7 @@ func TestRunRateLimit(t *testing.T) {
 		t.Fatalf("create workflow: %d %s", r.Status, r.Body)
 	}
 	if r := s.Do(t, Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
-		Body: map[string]any{"amount_cents": 100, "reason": "test"}}); r.Status != 201 {
+		Body: map[string]any{"amount_cents": 100, "reason": "test"}, Headers: map[string]string{"Idempotency-Key": "adj-1"}}); r.Status != 201 {
 		t.Fatalf("adjust: %d %s", r.Status, r.Body)
 	}
 	for i := range 3 {

@@ -208,9 +208,9 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 
 	// Admin adjustments: one booked, one refused.
 	want(do(Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
-		Body: map[string]any{"amount_cents": 500, "reason": "goodwill"}}), 201)
+		Body: map[string]any{"amount_cents": 500, "reason": "goodwill"}, Headers: map[string]string{"Idempotency-Key": "adj-1"}}), 201)
 	want(do(Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
-		Body: map[string]any{"amount_cents": -100000, "reason": "too much"}}), 422)
+		Body: map[string]any{"amount_cents": -100000, "reason": "too much"}, Headers: map[string]string{"Idempotency-Key": "adj-2"}}), 422)
 	want(do(Request{Method: "GET", Path: "/v1/admin/runs?limit=0", Token: admin}), 400)
 	want(do(Request{Method: "GET", Path: "/v1/admin/users/not-a-uuid", Token: admin}), 404)
 	want(do(Request{Method: "POST", Path: "/v1/auth/login", Body: "email=ada", Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}), 415)

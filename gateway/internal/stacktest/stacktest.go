@@ -160,7 +160,7 @@ func Start(t testing.TB, o Options) *Stack {
 	wa, err := wallet.New(ctx, wallet.Config{
 		Common: common, DatabaseURL: walletURL, IdentityAddr: s.IdentityAddr,
 		StripeSecretKey: "sk_test_123", StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripeBase,
-		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd",
+		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd", AdjustmentMaxCents: 1_000_000,
 		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
 		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
 	}, logFor("wallet"))

@@ -234,7 +234,7 @@ func TestRunIsOneTrace(t *testing.T) {
 		t.Fatalf("create workflow: %d %s", r.Status, r.Body)
 	}
 	if r := s.Do(t, Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
-		Body: map[string]any{"amount_cents": 100, "reason": "trace test"}}); r.Status != 201 {
+		Body: map[string]any{"amount_cents": 100, "reason": "trace test"}, Headers: map[string]string{"Idempotency-Key": "adj-trace"}}); r.Status != 201 {
 		t.Fatalf("adjustment: %d %s", r.Status, r.Body)
 	}
 
