@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -26,7 +27,7 @@ func Origin(raw string) (string, error) {
 		return "", errNotHTTPURL
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if host == "" {
+	if n, err := strconv.Atoi(port); host == "" || (port != "" && (err != nil || n < 1 || n > 65535)) {
 		return "", errNotHTTPURL
 	}
 	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
