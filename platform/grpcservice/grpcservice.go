@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
@@ -74,14 +75,24 @@ func recoverer(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
-// logErrors logs the calls that failed on our side; client errors are the
-// caller's to report.
+// logErrors logs, once and with the request's trace id, every call that
+// failed on our side, with its cause (rpcerr.InternalError keeps it);
+// client errors are the caller's to report. An Internal or Unknown error
+// leaves the process as a bare "internal error": no cause, message or
+// Go error text ever reaches the caller.
 func logErrors(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		resp, err := handler(ctx, req)
-		switch status.Code(err) {
+		switch code := status.Code(err); code {
 		case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
-			log.ErrorContext(ctx, "gRPC call failed", "method", info.FullMethod, "err", err)
+			cause := err
+			if c := rpcerr.Cause(err); c != nil {
+				cause = c
+			}
+			log.ErrorContext(ctx, "gRPC call failed", "method", info.FullMethod, "code", code.String(), "err", cause)
+			if code == codes.Internal || code == codes.Unknown {
+				return resp, rpcerr.New(codes.Internal, rpcerr.Internal, "internal error")
+			}
 		}
 		return resp, err
 	}
