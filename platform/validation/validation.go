@@ -29,7 +29,9 @@ func (e *Error) Error() string {
 }
 
 // Add records that field is invalid.
-func (e *Error) Add(field, msg string) { e.Fields = append(e.Fields, FieldError{Field: field, Message: msg}) }
+func (e *Error) Add(field, msg string) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: msg})
+}
 
 // Err returns e when it holds a field, else nil (so that a function can
 // collect every problem and return them at once).
