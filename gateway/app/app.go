@@ -24,6 +24,7 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/openapi"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
+	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	"github.com/meterflow/meterflow/platform/telemetry"
@@ -93,7 +94,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	identity := identityv1.NewIdentityServiceClient(a.conns["identity"])
+	// Every client's errors name their RPC (rpcclient), for the 5xx logs.
+	identity := identityv1.NewIdentityServiceClient(rpcclient.Wrap(a.conns["identity"]))
+	wallet := walletv1.NewWalletServiceClient(rpcclient.Wrap(a.conns["wallet"]))
+	workflow := workflowv1.NewWorkflowServiceClient(rpcclient.Wrap(a.conns["workflow"]))
 	keys := cfg.Keys
 	if keys == nil {
 		keys = callauth.NewRemoteKeySet(identity)
@@ -110,8 +114,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.server, err = api.New(api.Deps{
 		Identity: identity,
-		Wallet:   walletv1.NewWalletServiceClient(a.conns["wallet"]),
-		Workflow: workflowv1.NewWorkflowServiceClient(a.conns["workflow"]),
+		Wallet:   wallet,
+		Workflow: workflow,
 		Tokens:   tokens,
 		Limiter:  a.limiter,
 		ClientIP: ips,
@@ -136,8 +140,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	con, err := console.New(cfg.Console, console.Deps{
 		Identity: identity,
-		Wallet:   walletv1.NewWalletServiceClient(a.conns["wallet"]),
-		Workflow: workflowv1.NewWorkflowServiceClient(a.conns["workflow"]),
+		Wallet:   wallet,
+		Workflow: workflow,
 		Users:    callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
 		Redis:    a.redis,
 		Log:      log,

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 )
@@ -124,7 +125,11 @@ func friendly(err error) *pageError {
 	case codes.Unauthenticated:
 		return &pageError{Status: fiber.StatusUnauthorized, Title: "Signed out", Message: "Your login has ended. Sign in again."}
 	case codes.ResourceExhausted:
-		return &pageError{Status: fiber.StatusTooManyRequests, Title: "Too many attempts", Message: "Wait a minute and try again."}
+		// As in the API's table (internal/problem): only our own throttle is
+		// a rate limit; gRPC's message-size cap falls through to the 500.
+		if rpcerr.Reason(err) == rpcerr.RateLimited {
+			return &pageError{Status: fiber.StatusTooManyRequests, Title: "Too many attempts", Message: "Wait a minute and try again."}
+		}
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
 		return &pageError{Status: fiber.StatusServiceUnavailable, Title: "Service unavailable", Message: "A service did not answer. Try again in a moment."}
 	case codes.Unimplemented:
@@ -194,7 +199,11 @@ func (c *Console) page(h func(x *fiber.Ctx, s *session) error) fiber.Handler {
 func (c *Console) fail(x *fiber.Ctx, s *session, err error) error {
 	pe := friendly(err)
 	if pe.Status >= 500 {
-		c.log.ErrorContext(x.UserContext(), "console: page failed", "path", x.Path(), "err", err)
+		attrs := []any{"path", x.Path(), "err", err}
+		if m := rpcclient.Method(err); m != "" {
+			attrs = append(attrs, "method", m, "grpc_code", status.Code(err).String())
+		}
+		c.log.ErrorContext(x.UserContext(), "console: page failed", attrs...)
 	}
 	if pe.Status == fiber.StatusUnauthorized && s != nil {
 		_ = c.deleteSession(x.UserContext(), s.id)

@@ -21,8 +21,10 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
+	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 )
@@ -229,7 +231,10 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *problem.Problem {
 	case problem.IsStatus(err):
 		p = problem.FromGRPC(err, nil)
 		if p.Status >= 500 {
-			s.d.Log.ErrorContext(c.UserContext(), "service call failed", "err", err, "request_id", requestID(c))
+			// method names the RPC (rpcclient wraps the services' connections);
+			// e.g. a ResourceExhausted over the message-size cap lands here.
+			s.d.Log.ErrorContext(c.UserContext(), "service call failed", "method", rpcclient.Method(err),
+				"grpc_code", status.Code(err).String(), "err", err, "request_id", requestID(c))
 		}
 		return p
 	case errors.As(err, &fe):

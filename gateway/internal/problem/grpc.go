@@ -44,10 +44,16 @@ var table = map[rowKey]Mapping{
 		http.StatusUnprocessableEntity, rpcerr.IdempotencyKeyReused,
 	},
 	{codes.FailedPrecondition, rpcerr.WorkflowFailed}: {http.StatusBadGateway, rpcerr.WorkflowFailed},
-	{codes.Aborted, ""}:                              {http.StatusConflict, rpcerr.Conflict},
-	{codes.Aborted, rpcerr.RequestInProgress}:        {http.StatusConflict, rpcerr.RequestInProgress},
-	{codes.Aborted, rpcerr.WorkflowFailed}:           {http.StatusBadGateway, rpcerr.WorkflowFailed},
-	{codes.ResourceExhausted, ""}:                    {http.StatusTooManyRequests, rpcerr.RateLimited},
+	{codes.Aborted, ""}:                       {http.StatusConflict, rpcerr.Conflict},
+	{codes.Aborted, rpcerr.RequestInProgress}: {http.StatusConflict, rpcerr.RequestInProgress},
+	{codes.Aborted, rpcerr.WorkflowFailed}:    {http.StatusBadGateway, rpcerr.WorkflowFailed},
+	// Only our own throttles (rpcerr.Throttled) are the caller's rate limit.
+	// Any other ResourceExhausted is gRPC refusing a message over its size
+	// cap (grpcservice.MaxMessageBytes) or a resource running out inside
+	// the service: a defect on our side, which a retry would not cure, so
+	// a 500 logged with the method, never a 429 the client would wait on.
+	{codes.ResourceExhausted, ""}:                    internalMapping,
+	{codes.ResourceExhausted, rpcerr.RateLimited}:    {http.StatusTooManyRequests, rpcerr.RateLimited},
 	{codes.Unavailable, ""}:                          {http.StatusServiceUnavailable, rpcerr.ServiceUnavailable},
 	{codes.Unavailable, rpcerr.PaymentProviderError}: {http.StatusBadGateway, rpcerr.PaymentProviderError},
 	{codes.Unavailable, rpcerr.WorkflowFailed}:       {http.StatusBadGateway, rpcerr.WorkflowFailed},

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 )
 
@@ -41,6 +42,13 @@ func TestFromGRPCTable(t *testing.T) {
 		{"idempotency key reused", rpcerr.New(codes.FailedPrecondition, rpcerr.IdempotencyKeyReused, "x"), nil, 422, "idempotency_key_reused"},
 		{"request in progress", rpcerr.New(codes.Aborted, rpcerr.RequestInProgress, "x"), nil, 409, "request_in_progress"},
 		{"rate limited", rpcerr.Throttled("slow down", 3*time.Second), nil, 429, "rate_limited"},
+		{"rate limited without RetryInfo", rpcerr.New(codes.ResourceExhausted, rpcerr.RateLimited, "x"), nil, 429, "rate_limited"},
+		// gRPC's own message-size cap is not the caller's rate limit.
+		{"received message over the size cap", status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5242880 vs. 4194304)"), nil, 500, "internal"},
+		{"sent message over the size cap", status.Error(codes.ResourceExhausted, "grpc: trying to send message larger than max (5242880 vs. 4194304)"), nil, 500, "internal"},
+		{"size cap through a call error", &rpcclient.CallError{Method: "/meterflow.workflow.v1.WorkflowService/AdminListRuns", Err: status.Error(codes.ResourceExhausted, "grpc: received message larger than max")}, nil, 500, "internal"},
+		{"resource exhausted with another reason", rpcerr.New(codes.ResourceExhausted, "quota", "x"), nil, 500, "internal"},
+		{"throttle through a call error", &rpcclient.CallError{Method: "/m", Err: rpcerr.Throttled("slow down", time.Second)}, nil, 429, "rate_limited"},
 		{"payment provider", rpcerr.New(codes.Unavailable, rpcerr.PaymentProviderError, "stripe down"), nil, 502, "payment_provider_error"},
 		{"workflow failed", rpcerr.New(codes.Aborted, rpcerr.WorkflowFailed, "x"), nil, 502, "workflow_failed"},
 		{"service down", status.Error(codes.Unavailable, "connection refused"), nil, 503, "service_unavailable"},
@@ -82,8 +90,11 @@ func TestFromGRPCDetails(t *testing.T) {
 	if got := r.RetryAfterSeconds(); got != "3" {
 		t.Errorf("Retry-After = %s, want 3 (rounded up)", got)
 	}
-	if got := FromGRPC(status.Error(codes.ResourceExhausted, "x"), nil).RetryAfterSeconds(); got != "1" {
+	if got := FromGRPC(rpcerr.New(codes.ResourceExhausted, rpcerr.RateLimited, "x"), nil).RetryAfterSeconds(); got != "1" {
 		t.Errorf("Retry-After without RetryInfo = %s, want 1", got)
+	}
+	if p := FromGRPC(status.Error(codes.ResourceExhausted, "grpc: received message larger than max"), nil); p.RetryAfter != 0 {
+		t.Errorf("a message-size failure carries a retry delay %v", p.RetryAfter)
 	}
 	if IsStatus(errors.New("plain")) {
 		t.Error("a plain error is not a status")
