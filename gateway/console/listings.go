@@ -3,6 +3,7 @@ package console
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -10,16 +11,16 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
+	"github.com/meterflow/meterflow/gateway/internal/sizedpages"
 	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
-
-// csvPageSize is the page size of exports: the services' maximum.
-const csvPageSize = 200
 
 // exportTimeout bounds one streamed export.
 const exportTimeout = 5 * time.Minute
@@ -152,26 +153,33 @@ func startCSV(x *fiber.Ctx, name string, now time.Time) {
 	x.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+"-"+now.UTC().Format("20060102-150405")+`.csv"`)
 }
 
-// streamCSV sends pages as they come: the first page is read before the
-// answer starts (so a failing service still gets an error page), the rest
-// while the body streams. A failure or the row cap after the start can only
-// end the file early; a last row says so, so the cut is never silent.
-func (c *Console) streamCSV(x *fiber.Ctx, token string, write func(ctx context.Context, cw *CSVWriter, cursor string) (n int, next string, err error), cw func(w *bufio.Writer) *CSVWriter) {
+// streamCSV sends an export page by page: the first page is read before
+// the answer starts (so a failing service still gets an error page), the
+// rest while the body streams. Pages are sized by bytes (sizedpages), so
+// large rows never push one over gRPC's message cap. A failure or the row
+// cap after the start can only end the file early; a last row says so, so
+// the cut is never silent.
+func streamCSV[T proto.Message](c *Console, x *fiber.Ctx, s *session, name string, fetch sizedpages.Fetch[T], newW func(io.Writer) *CSVWriter, write func(*CSVWriter, []T) error) error {
 	limit := c.cfg.CSVMaxRows
-	log := c.log
+	pager := sizedpages.New(fetch)
+	ctx, cancel := c.call(x, s)
+	page, next, err := pager.Next(ctx, "", limit)
+	cancel()
+	if err != nil {
+		return err
+	}
+	startCSV(x, name, c.cfg.Now())
+	log, token := c.log, s.Access
 	x.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		ctx, cancel := context.WithTimeout(callauth.WithUserToken(context.Background(), token), exportTimeout)
 		defer cancel()
-		out := cw(w)
-		rows, cursor := 0, ""
+		out := newW(w)
+		rows := 0
 		for {
-			n, next, err := write(ctx, out, cursor)
-			rows += n
-			if err != nil {
-				log.ErrorContext(ctx, "console: CSV export failed midway", "rows", rows, "err", err)
-				_ = out.writeRow([]string{"# export incomplete: a service failed after " + strconv.Itoa(rows) + " rows; try again"})
-				break
+			if err := write(out, page); err != nil {
+				return // the client went away
 			}
+			rows += len(page)
 			if next == "" {
 				break
 			}
@@ -179,15 +187,20 @@ func (c *Console) streamCSV(x *fiber.Ctx, token string, write func(ctx context.C
 				_ = out.writeRow([]string{"# export stopped at " + strconv.Itoa(rows) + " rows; narrow the filters"})
 				break
 			}
-			cursor = next
 			_ = out.Flush()
 			if err := w.Flush(); err != nil {
 				return // the client went away
+			}
+			if page, next, err = pager.Next(ctx, next, limit-rows); err != nil {
+				log.ErrorContext(ctx, "console: CSV export failed midway", "rows", rows, "method", rpcclient.Method(err), "err", err)
+				_ = out.writeRow([]string{"# export incomplete: a service failed after " + strconv.Itoa(rows) + " rows; try again"})
+				break
 			}
 		}
 		_ = out.Flush()
 		_ = w.Flush()
 	})
+	return nil
 }
 
 func (c *Console) transactionsCSV(x *fiber.Ctx, s *session) error {
@@ -201,27 +214,14 @@ func (c *Console) transactionsCSV(x *fiber.Ctx, s *session) error {
 		return badRequest(f.Problem)
 	}
 	req := f.Req
-	req.Limit = csvPageSize
-	first, err := c.d.Wallet.AdminListTransactions(ctx, req)
-	if err != nil {
-		return err
+	fetch := func(ctx context.Context, cursor string, limit int32) ([]*walletv1.Transaction, string, error) {
+		r, err := c.d.Wallet.AdminListTransactions(ctx, &walletv1.AdminListTransactionsRequest{
+			UserId: req.GetUserId(), Kind: req.GetKind(), Query: req.GetQuery(),
+			CreatedFrom: req.GetCreatedFrom(), CreatedTo: req.GetCreatedTo(), Limit: limit, Cursor: cursor,
+		})
+		return r.GetTransactions(), r.GetNextCursor(), err
 	}
-	startCSV(x, "transactions", c.cfg.Now())
-	c.streamCSV(x, s.Access, func(ctx context.Context, cw *CSVWriter, cursor string) (int, string, error) {
-		page := first
-		if cursor != "" {
-			r := &walletv1.AdminListTransactionsRequest{
-				UserId: req.GetUserId(), Kind: req.GetKind(), Query: req.GetQuery(),
-				CreatedFrom: req.GetCreatedFrom(), CreatedTo: req.GetCreatedTo(), Limit: csvPageSize, Cursor: cursor,
-			}
-			var err error
-			if page, err = c.d.Wallet.AdminListTransactions(ctx, r); err != nil {
-				return 0, "", err
-			}
-		}
-		return len(page.GetTransactions()), page.GetNextCursor(), cw.WriteTransactions(page.GetTransactions())
-	}, func(w *bufio.Writer) *CSVWriter { return NewTransactionsCSV(w) })
-	return nil
+	return streamCSV(c, x, s, "transactions", fetch, NewTransactionsCSV, (*CSVWriter).WriteTransactions)
 }
 
 // runFilter is the runs page's filter form.
@@ -300,24 +300,13 @@ func (c *Console) runsCSV(x *fiber.Ctx, s *session) error {
 		return badRequest(f.Problem)
 	}
 	req := f.Req
-	req.Limit = csvPageSize
-	first, err := c.d.Workflow.AdminListRuns(ctx, req)
-	if err != nil {
-		return err
+	fetch := func(ctx context.Context, cursor string, limit int32) ([]*workflowv1.Run, string, error) {
+		r, err := c.d.Workflow.AdminListRuns(ctx, &workflowv1.AdminListRunsRequest{
+			UserId: req.GetUserId(), Workflow: req.GetWorkflow(), Status: req.GetStatus(), Limit: limit, Cursor: cursor,
+		})
+		return r.GetRuns(), r.GetNextCursor(), err
 	}
-	startCSV(x, "runs", c.cfg.Now())
-	c.streamCSV(x, s.Access, func(ctx context.Context, cw *CSVWriter, cursor string) (int, string, error) {
-		page := first
-		if cursor != "" {
-			r := &workflowv1.AdminListRunsRequest{UserId: req.GetUserId(), Workflow: req.GetWorkflow(), Status: req.GetStatus(), Limit: csvPageSize, Cursor: cursor}
-			var err error
-			if page, err = c.d.Workflow.AdminListRuns(ctx, r); err != nil {
-				return 0, "", err
-			}
-		}
-		return len(page.GetRuns()), page.GetNextCursor(), cw.WriteRuns(page.GetRuns())
-	}, func(w *bufio.Writer) *CSVWriter { return NewRunsCSV(w) })
-	return nil
+	return streamCSV(c, x, s, "runs", fetch, NewRunsCSV, (*CSVWriter).WriteRuns)
 }
 
 func (c *Console) run(x *fiber.Ctx, s *session) error {

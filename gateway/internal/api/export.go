@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/meterflow/meterflow/gateway/console"
 	"io"
 	"net"
 	"strconv"
@@ -12,7 +11,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/meterflow/meterflow/gateway/console"
+	"github.com/meterflow/meterflow/gateway/internal/sizedpages"
 	"github.com/meterflow/meterflow/platform/callauth"
 )
 
@@ -23,8 +25,6 @@ const (
 	// request cannot walk a whole ledger. Narrow larger exports with the
 	// filters (user, kind, date range).
 	DefaultCSVMaxRows = 100_000
-	// csvPageSize is the page size of the walk: the services' maximum.
-	csvPageSize = 200
 	// csvExportTimeout bounds a whole export, whatever the services' pace.
 	csvExportTimeout = 5 * time.Minute
 	mimeCSV          = "text/csv"
@@ -45,10 +45,10 @@ func wantsCSV(c *fiber.Ctx) (bool, error) {
 }
 
 // pageFetcher reads one page of a listing.
-type pageFetcher[T any] func(ctx context.Context, cursor string, limit int32) (items []T, next string, err error)
+type pageFetcher[T proto.Message] = sizedpages.Fetch[T]
 
 // csvExport describes one export.
-type csvExport[T any] struct {
+type csvExport[T proto.Message] struct {
 	// name starts the file name: name-YYYY-MM-DD.csv.
 	name  string
 	newW  func(io.Writer) *console.CSVWriter
@@ -63,16 +63,19 @@ type csvExport[T any] struct {
 // filter or a service that is down is still a problem document. The rest is
 // streamed as it is read (chunked): once the first bytes are out the status
 // cannot change, so a later failure aborts the response (the client sees an
-// incomplete transfer, never a silently short file) and is logged.
-func streamCSV[T any](s *Server, c *fiber.Ctx, e csvExport[T]) error {
+// incomplete transfer, never a silently short file) and is logged. Pages
+// are sized by bytes (sizedpages), so large rows never push one over gRPC's
+// message cap.
+func streamCSV[T proto.Message](s *Server, c *fiber.Ctx, e csvExport[T]) error {
 	maxRows := s.d.CSVMaxRows
 	if maxRows <= 0 {
 		maxRows = DefaultCSVMaxRows
 	}
+	pager := sizedpages.New(e.fetch)
 	first, next, err := func() ([]T, string, error) {
 		ctx, cancel := s.callCtx(c, 0)
 		defer cancel()
-		return e.fetch(ctx, e.cursor, int32(min(csvPageSize, maxRows)))
+		return pager.Next(ctx, e.cursor, maxRows)
 	}()
 	if err != nil {
 		return err
@@ -94,7 +97,7 @@ func streamCSV[T any](s *Server, c *fiber.Ctx, e csvExport[T]) error {
 	pr, pw := io.Pipe()
 	go func() {
 		defer cancel()
-		rows, truncated, err := writeCSVPages(ctx, pw, e, first, next, maxRows, callTimeout)
+		rows, truncated, err := writeCSVPages(ctx, pw, e, pager, first, next, maxRows, callTimeout)
 		switch {
 		case err != nil:
 			if !errors.Is(err, io.ErrClosedPipe) {
@@ -118,7 +121,7 @@ func streamCSV[T any](s *Server, c *fiber.Ctx, e csvExport[T]) error {
 // writeCSVPages writes the first page, then the following ones, flushing
 // after each page so rows leave as they are read. truncated reports that
 // the cap was reached with rows left.
-func writeCSVPages[T any](ctx context.Context, w io.Writer, e csvExport[T], page []T, next string, maxRows int, callTimeout time.Duration) (rows int, truncated bool, err error) {
+func writeCSVPages[T proto.Message](ctx context.Context, w io.Writer, e csvExport[T], pager *sizedpages.Pager[T], page []T, next string, maxRows int, callTimeout time.Duration) (rows int, truncated bool, err error) {
 	cw := e.newW(w)
 	for {
 		if len(page) > maxRows-rows {
@@ -138,7 +141,7 @@ func writeCSVPages[T any](ctx context.Context, w io.Writer, e csvExport[T], page
 			return rows, true, nil
 		}
 		pctx, cancel := context.WithTimeout(ctx, callTimeout)
-		page, next, err = e.fetch(pctx, next, int32(min(csvPageSize, maxRows-rows)))
+		page, next, err = pager.Next(pctx, next, maxRows-rows)
 		cancel()
 		if err != nil {
 			return rows, false, err
