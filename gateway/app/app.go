@@ -123,6 +123,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Registry: a.Registry,
 		Limits: api.Limits{
 			AuthPerMinute: cfg.AuthPerMinute, RunsPerMinute: cfg.RunsPerMinute, APIPerMinute: cfg.APIPerMinute,
+			TopUpsPerMinute: cfg.TopUpsPerMinute,
 		},
 		CallTimeout:  cfg.CallTimeout,
 		RunTimeout:   cfg.RunTimeout,

@@ -277,7 +277,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.AuthPerMinute != 20 || cfg.RunsPerMinute != 10 || cfg.APIPerMinute != 600 || cfg.HSTSMaxAge != 0 ||
+	if cfg.AuthPerMinute != 20 || cfg.RunsPerMinute != 10 || cfg.APIPerMinute != 600 || cfg.TopUpsPerMinute != 5 || cfg.HSTSMaxAge != 0 ||
 		len(cfg.CORSAllowedOrigins) != 2 || cfg.IdentityAddr != "127.0.0.1:50051" {
 		t.Fatalf("defaults = %+v", cfg)
 	}

@@ -36,6 +36,8 @@ type Config struct {
 	AuthPerMinute int
 	RunsPerMinute int
 	APIPerMinute  int
+	// TopUpsPerMinute limits top-up creation per user (each calls Stripe).
+	TopUpsPerMinute int
 	// TrustedProxyHeader (e.g. X-Forwarded-For) is read only on connections from TrustedProxies (CIDRs, comma separated).
 	TrustedProxyHeader string
 	TrustedProxies     string
@@ -97,6 +99,7 @@ func ConfigFromEnv() (Config, error) {
 		{"RATE_LIMIT_AUTH_PER_MINUTE", 20, &c.AuthPerMinute},
 		{"RATE_LIMIT_RUNS_PER_MINUTE", 10, &c.RunsPerMinute},
 		{"RATE_LIMIT_API_PER_MINUTE", 600, &c.APIPerMinute},
+		{"RATE_LIMIT_TOPUPS_PER_MINUTE", 5, &c.TopUpsPerMinute},
 		{"TOKEN_CACHE_SIZE", 10_000, &c.TokenCacheSize},
 		{"HSTS_MAX_AGE", hstsDefault(c.Production()), &c.HSTSMaxAge},
 	}
@@ -147,7 +150,7 @@ func (c Config) validate() error {
 	if c.RedisURL == "" {
 		errs = append(errs, errors.New("REDIS_URL must not be empty"))
 	}
-	if c.AuthPerMinute < 0 || c.RunsPerMinute < 0 || c.APIPerMinute < 0 {
+	if c.AuthPerMinute < 0 || c.RunsPerMinute < 0 || c.APIPerMinute < 0 || c.TopUpsPerMinute < 0 {
 		errs = append(errs, errors.New("rate limits must not be negative"))
 	}
 	return errors.Join(errs...)

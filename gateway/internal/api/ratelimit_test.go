@@ -1,13 +1,18 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
 
@@ -176,4 +181,66 @@ func TestListParams(t *testing.T) {
 	req.Header.Set("Idempotency-Key", string(make([]byte, 256)))
 	resp, body = b.do(t, req)
 	wantProblem(t, resp, body, http.StatusBadRequest, "validation_failed")
+}
+
+// topUpWallet counts the top-ups it opens (each would be a Stripe call).
+type topUpWallet struct {
+	stubWallet
+	created atomic.Int64
+}
+
+func (w *topUpWallet) CreateTopUp(_ context.Context, req *walletv1.CreateTopUpRequest, _ ...grpc.CallOption) (*walletv1.CreateTopUpResponse, error) {
+	w.created.Add(1)
+	return &walletv1.CreateTopUpResponse{TopUp: &walletv1.TopUp{
+		Id: uuid.NewString(), CheckoutSessionId: "cs_test", CheckoutUrl: "https://checkout.stripe.test/x", AmountCents: req.GetAmountCents(), Status: "pending",
+	}}, nil
+}
+
+func (w *topUpWallet) GetWallet(context.Context, *walletv1.GetWalletRequest, ...grpc.CallOption) (*walletv1.GetWalletResponse, error) {
+	return &walletv1.GetWalletResponse{Wallet: &walletv1.Wallet{Currency: "usd"}}, nil
+}
+
+// TestTopUpLimitNeverReachesWallet: top-up creation has its own low
+// per-user budget, answered with the contract's headers, before any call
+// that would reach Stripe; other wallet routes and other users keep theirs.
+func TestTopUpLimitNeverReachesWallet(t *testing.T) {
+	t.Parallel()
+	w := &topUpWallet{}
+	b := setup(t, setupOpts{wallet: w, limits: Limits{AuthPerMinute: 10, RunsPerMinute: 10, APIPerMinute: 100, TopUpsPerMinute: 3}})
+	tok := b.keys.test.AccessToken(t, "payer", false)
+	topUp := func(tok string, i int) (*http.Response, []byte) {
+		req := withToken(newReq(http.MethodPost, "/v1/wallet/topups", `{"amount_cents":500}`), tok)
+		req.Header.Set("Idempotency-Key", "topup-"+strconv.Itoa(i))
+		return b.do(t, req)
+	}
+	for i := range 3 {
+		resp, body := topUp(tok, i)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("top-up %d: %d %s", i, resp.StatusCode, body)
+		}
+		if resp.Header.Get("RateLimit-Limit") != "3" || resp.Header.Get("RateLimit-Remaining") != strconv.Itoa(2-i) || resp.Header.Get("RateLimit-Reset") == "" {
+			t.Fatalf("top-up %d: RateLimit-Limit %q Remaining %q Reset %q", i, resp.Header.Get("RateLimit-Limit"),
+				resp.Header.Get("RateLimit-Remaining"), resp.Header.Get("RateLimit-Reset"))
+		}
+	}
+	resp, body := topUp(tok, 3)
+	wantProblem(t, resp, body, http.StatusTooManyRequests, "rate_limited")
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
+	}
+	if resp.Header.Get("RateLimit-Limit") != "3" || resp.Header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("429 headers %v", resp.Header)
+	}
+	if n := w.created.Load(); n != 3 {
+		t.Fatalf("the wallet opened %d top-ups, want 3", n)
+	}
+	// The wallet itself is still readable (the api budget), and another
+	// user has a budget of their own.
+	resp, body = b.do(t, withToken(newReq(http.MethodGet, "/v1/wallet", ""), tok))
+	if resp.StatusCode != 200 || resp.Header.Get("RateLimit-Limit") != "100" {
+		t.Fatalf("GET /v1/wallet: %d %s (limit %q)", resp.StatusCode, body, resp.Header.Get("RateLimit-Limit"))
+	}
+	if resp, body := topUp(b.keys.test.AccessToken(t, "other", false), 0); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("other user: %d %s", resp.StatusCode, body)
+	}
 }

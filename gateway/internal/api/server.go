@@ -33,6 +33,11 @@ type Limits struct {
 	RunsPerMinute int
 	// APIPerMinute applies per user to every other authenticated route.
 	APIPerMinute int
+	// TopUpsPerMinute applies per user to POST /v1/wallet/topups, instead
+	// of APIPerMinute: each top-up opens a Stripe Checkout Session, an
+	// outgoing call to Stripe (with its own rate limits and our account's
+	// standing at stake) that a script must not be able to multiply.
+	TopUpsPerMinute int
 }
 
 // Deps is what the HTTP layer needs from the process.
@@ -179,7 +184,7 @@ func (s *Server) register() {
 
 	a.Get("/v1/wallet", with(user, s.getWallet)...)
 	a.Get("/v1/wallet/transactions", with(user, s.listTransactions)...)
-	a.Post("/v1/wallet/topups", with(user, s.createTopUp)...)
+	a.Post("/v1/wallet/topups", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.createTopUp)
 	a.Get("/v1/wallet/topups/:id", with(user, s.getTopUp)...)
 	a.Post("/v1/webhooks/stripe", s.stripeWebhook)
 

@@ -151,7 +151,7 @@ func setup(t testing.TB, o setupOpts) bundle {
 		t.Fatal(err)
 	}
 	if o.limits == (Limits{}) {
-		o.limits = Limits{AuthPerMinute: 1000, RunsPerMinute: 1000, APIPerMinute: 1000}
+		o.limits = Limits{AuthPerMinute: 1000, RunsPerMinute: 1000, APIPerMinute: 1000, TopUpsPerMinute: 1000}
 	}
 	id := stubIdentity{}
 	if o.identity != nil {

@@ -45,6 +45,8 @@ type Options struct {
 	AuthPerMinute int // default 1000, so only tests about it hit it
 	RunsPerMinute int // default 10, as in production
 	APIPerMinute  int // default 600
+	// TopUpsPerMinute is the per-user budget of top-up creation; default 5, as in production.
+	TopUpsPerMinute int
 	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
 	// the local Redis. A dead address runs the gateway on its fallback limiter.
 	RedisURL string
@@ -104,6 +106,9 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	if o.APIPerMinute == 0 {
 		o.APIPerMinute = 600
+	}
+	if o.TopUpsPerMinute == 0 {
+		o.TopUpsPerMinute = 5
 	}
 	if o.RedisURL == "" {
 		o.RedisURL = redisURL()
@@ -194,7 +199,8 @@ func Start(t testing.TB, o Options) *Stack {
 		Common: common, IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, WorkflowAddr: s.WorkflowAddr,
 		RedisURL: o.RedisURL, RateLimitPrefix: "stacktest:" + randomHex() + ":",
 		AuthPerMinute: o.AuthPerMinute, RunsPerMinute: o.RunsPerMinute, APIPerMinute: o.APIPerMinute,
-		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
+		TopUpsPerMinute: o.TopUpsPerMinute,
+		TokenCacheSize:  1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
 	}, logFor("gateway"))
 	if err != nil {
