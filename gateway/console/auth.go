@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 )
@@ -95,7 +96,7 @@ func (c *Console) login(x *fiber.Ctx) error {
 		return c.renderLogin(x, fiber.StatusForbidden, v)
 	}
 	v.LoginCT = cookieTok
-	res, err := c.limiter.Allow(ctx, c.cfg.KeyPrefix+"login:"+c.clientIP(x), redis_rate.PerMinute(c.cfg.LoginPerMinute))
+	res, err := c.limiter.Allow(ctx, c.cfg.KeyPrefix+"login:"+clientip.LimitKeyOf(c.clientIP(x)), redis_rate.PerMinute(c.cfg.LoginPerMinute))
 	if err != nil {
 		c.log.ErrorContext(ctx, "console: login limiter failed", "err", err)
 		v.Error = "Sign-in is unavailable right now. Try again in a moment."

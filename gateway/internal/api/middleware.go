@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/problem"
 	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -321,10 +322,11 @@ func principal(c *fiber.Ctx) callauth.Principal {
 	return p
 }
 
-// limitIP limits a route class per client IP.
+// limitIP limits a route class per client IP: an IPv6 client per /64
+// (clientip.LimitKey), or it could rotate through its own addresses.
 func (s *Server) limitIP(class string, perMinute int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		return s.applyLimit(c, class, s.clientIP(c).String(), perMinute)
+		return s.applyLimit(c, class, clientip.LimitKey(s.clientIP(c)), perMinute)
 	}
 }
 

@@ -244,3 +244,40 @@ func TestTopUpLimitNeverReachesWallet(t *testing.T) {
 		t.Fatalf("other user: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestAuthLimitKeysIPv6On64: the per-IP auth budget of an IPv6 client is
+// its /64's, so rotating through one's own addresses buys nothing; an
+// IPv4-mapped address is the IPv4 client.
+func TestAuthLimitKeysIPv6On64(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		spend, others []string // addresses spending the budget of 2, then more attempts
+		otherAllowed  bool
+	}{
+		{"same /64", []string{"2001:db8:1:2::1", "2001:db8:1:2::2"}, []string{"2001:db8:1:2:ffff:ffff:ffff:fffe"}, false},
+		{"other /64", []string{"2001:db8:1:2::1", "2001:db8:1:2::2"}, []string{"2001:db8:1:3::1"}, true},
+		{"mapped is ipv4", []string{"198.51.100.20", "::ffff:198.51.100.20"}, []string{"198.51.100.20"}, false},
+		{"ipv4 neighbours stay apart", []string{"198.51.100.30", "198.51.100.30"}, []string{"198.51.100.31"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{limits: Limits{AuthPerMinute: 2, RunsPerMinute: 10, APIPerMinute: 100}, proxies: "0.0.0.0/32"})
+			for i, ip := range tt.spend {
+				if resp, body := login(b, t, ip); resp.StatusCode != 200 {
+					t.Fatalf("attempt %d from %s: %d %s", i, ip, resp.StatusCode, body)
+				}
+			}
+			for _, ip := range tt.others {
+				resp, body := login(b, t, ip)
+				if tt.otherAllowed && resp.StatusCode != 200 {
+					t.Fatalf("%s: %d %s, want its own budget", ip, resp.StatusCode, body)
+				}
+				if !tt.otherAllowed {
+					wantProblem(t, resp, body, http.StatusTooManyRequests, "rate_limited")
+				}
+			}
+		})
+	}
+}

@@ -78,3 +78,28 @@ func (r *Resolver) ClientIP(peer netip.Addr, header func(string) string) netip.A
 	}
 	return peer
 }
+
+// LimitKey is the key that per-client-IP limits count a client under: an
+// IPv4 client's address, and an IPv6 client's /64. A /64 is what one
+// subscriber, one host or one cloud instance is usually given, so a single
+// client holds 2^64 addresses and could otherwise get a fresh budget for
+// every request. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4
+// client it names; a zone is dropped.
+func LimitKey(a netip.Addr) string {
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// LimitKeyOf is LimitKey of an address in text form; text that is not an
+// address is returned unchanged.
+func LimitKeyOf(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return s
+	}
+	return LimitKey(a)
+}

@@ -43,3 +43,33 @@ func TestClientIP(t *testing.T) {
 		t.Error("a bad CIDR must be refused")
 	}
 }
+
+func TestLimitKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, addr, want string
+	}{
+		{"ipv4", "198.51.100.7", "198.51.100.7"},
+		{"ipv4 loopback", "127.0.0.1", "127.0.0.1"},
+		{"ipv4-mapped ipv6 is the ipv4 client", "::ffff:198.51.100.7", "198.51.100.7"},
+		{"ipv6 keys on its /64", "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"same /64, other interface id", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"neighbouring /64 is another client", "2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"ipv6 loopback", "::1", "::/64"},
+		{"zone dropped", "fe80::1%eth0", "fe80::/64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := LimitKey(netip.MustParseAddr(tt.addr)); got != tt.want {
+				t.Fatalf("LimitKey(%s) = %s, want %s", tt.addr, got, tt.want)
+			}
+			if got := LimitKeyOf(tt.addr); got != tt.want {
+				t.Fatalf("LimitKeyOf(%s) = %s, want %s", tt.addr, got, tt.want)
+			}
+		})
+	}
+	if got := LimitKeyOf("not-an-ip"); got != "not-an-ip" {
+		t.Fatalf("LimitKeyOf of text = %q", got)
+	}
+}
