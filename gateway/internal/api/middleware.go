@@ -106,10 +106,17 @@ func (h headerCarrier) Keys() []string      { return nil }
 
 var tracer = otel.Tracer("github.com/meterflow/meterflow/gateway")
 
+// edgePropagator reads what a client may send of the W3C context: its trace
+// (traceparent, tracestate), so a client's trace continues through us. Not
+// its baggage: the process-wide propagator would carry a client's chosen
+// key=values into every internal call, where services and their
+// instrumentation may read or log them as if we had set them.
+var edgePropagator = propagation.TraceContext{}
+
 // trace starts the server span (otelhttp semantics) and puts it in the
 // user context, so the gRPC client spans become its children.
 func (s *Server) trace(c *fiber.Ctx) error {
-	ctx := otel.GetTextMapPropagator().Extract(context.Background(), propagation.TextMapCarrier(headerCarrier{c}))
+	ctx := edgePropagator.Extract(context.Background(), propagation.TextMapCarrier(headerCarrier{c}))
 	method := strings.Clone(c.Method())
 	ctx, span := tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 		semconv.HTTPRequestMethodKey.String(method),
