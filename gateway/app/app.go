@@ -226,7 +226,7 @@ func (a *App) ready(ctx context.Context) (int, any) {
 // finish for up to ShutdownGrace.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 2)
-	go func() { errc <- a.server.App().Listener(lis) }()
+	go func() { errc <- a.server.Serve(lis) }()
 
 	var admin *http.Server
 	if a.cfg.AdminAddr != "" {

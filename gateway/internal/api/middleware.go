@@ -266,7 +266,7 @@ func fiberProblem(fe *fiber.Error) *problem.Problem {
 	case http.StatusRequestTimeout:
 		return problem.New(fe.Code, problem.CodeRequestTimeout, "The request was not received in time.")
 	case http.StatusRequestHeaderFieldsTooLarge:
-		return problem.New(fe.Code, problem.CodeHeadersTooLarge, "The request headers are too large.")
+		return problem.New(fe.Code, problem.CodeHeadersTooLarge, "The request line and header fields are larger than 32 KiB.")
 	case http.StatusUnsupportedMediaType:
 		return problem.New(fe.Code, problem.CodeUnsupportedMediaType, "Unsupported media type.")
 	}
@@ -292,6 +292,9 @@ func (s *Server) writeProblem(c *fiber.Ctx, p *problem.Problem) error {
 	}
 	if p.Status == http.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="meterflow"`)
+	}
+	if closesConnection(p) {
+		closeGracefully(c)
 	}
 	c.Status(p.Status)
 	c.Set(fiber.HeaderContentType, problem.ContentType)

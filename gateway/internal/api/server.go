@@ -100,8 +100,11 @@ func New(d Deps) (*Server, error) {
 	}
 	s.metrics = m
 	s.app = fiber.New(fiber.Config{
-		AppName:               "meterflow-gateway",
-		BodyLimit:             BodyLimit,
+		AppName:   "meterflow-gateway",
+		BodyLimit: BodyLimit,
+		// The whole request head must fit (fasthttp's default, 4 KiB, reset
+		// the connection of a 5 KB query string): see requesthead.go.
+		ReadBufferSize:        MaxHeadBytes,
 		ReadTimeout:           d.ReadTimeout,
 		WriteTimeout:          d.WriteTimeout,
 		IdleTimeout:           d.IdleTimeout,
@@ -112,7 +115,7 @@ func New(d Deps) (*Server, error) {
 		// Fiber would add a Server header naming itself; say nothing.
 		ServerHeader: "",
 	})
-	s.app.Use(s.baseHeaders, s.trace, s.observe, s.handleErrors, s.recoverPanics, s.requireUTF8)
+	s.app.Use(s.baseHeaders, s.trace, s.observe, s.handleErrors, s.limitURI, s.recoverPanics, s.requireUTF8)
 	if len(d.CORSOrigins) > 0 {
 		s.app.Use(cors.New(cors.Config{
 			AllowOrigins:  strings.Join(d.CORSOrigins, ","),

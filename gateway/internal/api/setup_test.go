@@ -257,7 +257,7 @@ func (b bundle) listen(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = b.srv.App().Listener(lis) }()
+	go func() { _ = b.srv.Serve(lis) }()
 	t.Cleanup(func() { _ = b.srv.App().Shutdown() })
 	return lis.Addr().String()
 }

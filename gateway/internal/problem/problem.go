@@ -26,6 +26,7 @@ const (
 	CodeBadRequest           = "bad_request"
 	CodeRequestTimeout       = "request_timeout"
 	CodeHeadersTooLarge      = "headers_too_large"
+	CodeURITooLong           = "uri_too_long"
 )
 
 // FieldError names one invalid request field.
@@ -102,6 +103,7 @@ var titles = map[string]string{
 	CodeBadRequest:              "Bad request",
 	CodeRequestTimeout:          "Request timeout",
 	CodeHeadersTooLarge:         "Request headers too large",
+	CodeURITooLong:              "URI too long",
 }
 
 // Title is the human title of a code, or the HTTP status text.
