@@ -21,6 +21,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
@@ -103,15 +104,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Registry = telemetry.NewRegistry()
+	addrs := safehttp.AddressPolicy{AllowPrivate: cfg.AllowPrivate, AllowedCIDRs: cfg.AllowedCIDRs}
 	a.svc = &workflow.Service{
 		Store:            postgres.NewStore(pool, inserter),
 		Wallet:           walletclient.Client{API: walletv1.NewWalletServiceClient(walletConn)},
-		Caller:           n8n.New(cfg.AllowedHosts),
+		Caller:           n8n.New(n8n.Options{Hosts: cfg.AllowedHosts, Addresses: addrs}),
 		Secrets:          box,
 		Metrics:          newRunMetrics(a.Registry),
 		Log:              log,
 		DefaultFeeCents:  cfg.DefaultFeeCents,
 		AllowedHosts:     cfg.AllowedHosts,
+		CheckAddress:     addrs.Check,
 		SettleGrace:      cfg.SettleGrace,
 		AsyncStartWindow: cfg.AsyncStartWindow,
 		CatalogTTL:       cfg.CatalogTTL,

@@ -3,11 +3,13 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -37,8 +39,16 @@ type Config struct {
 	SecretsKey []byte
 	// DefaultFeeCents is the fee of a workflow created without one.
 	DefaultFeeCents int64
-	// AllowedHosts limits the webhook hosts; empty allows any.
+	// AllowedHosts limits the webhook hosts (WORKFLOW_ALLOWED_HOSTS); empty
+	// allows any, which only development accepts.
 	AllowedHosts []string
+	// AllowPrivate lets webhooks reach loopback and private addresses
+	// (WORKFLOW_ALLOW_PRIVATE; local development and tests, refused in
+	// production). Metadata, unspecified and multicast addresses stay refused.
+	AllowPrivate bool
+	// AllowedCIDRs are non-public ranges webhooks may reach anyway
+	// (WORKFLOW_ALLOWED_CIDRS), e.g. where a deployment's own n8n runs.
+	AllowedCIDRs []netip.Prefix
 	// SettleGrace is how long after its deadline an unfinished run is settled.
 	SettleGrace time.Duration
 	// CatalogTTL is how long the run path reuses a workflow it read
@@ -95,6 +105,7 @@ func ConfigFromEnv() (Config, error) {
 	workers, err := envconfig.PositiveInt("WORKFLOW_WORKERS", 10)
 	errs = append(errs, err)
 	c.Workers = int(workers)
+	errs = append(errs, c.readAddressPolicy())
 
 	key, err := c.Secret("WORKFLOW_SECRETS_KEY", DevSecretsKey, "base64 of 32 random bytes: head -c 32 /dev/urandom | base64")
 	errs = append(errs, err)
@@ -107,6 +118,38 @@ func ConfigFromEnv() (Config, error) {
 		return Config{}, err
 	}
 	return c, c.validate()
+}
+
+// readAddressPolicy reads WORKFLOW_ALLOW_PRIVATE and WORKFLOW_ALLOWED_CIDRS.
+func (c *Config) readAddressPolicy() error {
+	var errs []error
+	var err error
+	c.AllowPrivate, err = envconfig.Bool("WORKFLOW_ALLOW_PRIVATE", false)
+	errs = append(errs, err)
+	cidrs, cerr := safehttp.ParseCIDRs(os.Getenv("WORKFLOW_ALLOWED_CIDRS"))
+	if cerr != nil {
+		errs = append(errs, fmt.Errorf("WORKFLOW_ALLOWED_CIDRS: %w", cerr))
+	}
+	c.AllowedCIDRs = cidrs
+	return errors.Join(errs...)
+}
+
+// validateOutbound checks where webhooks may go: production names its n8n
+// hosts and reaches non-public addresses only through listed ranges.
+func (c Config) validateOutbound() error {
+	var errs []error
+	if c.Production() && len(c.AllowedHosts) == 0 {
+		errs = append(errs, errors.New("WORKFLOW_ALLOWED_HOSTS is required in production: the comma-separated host names of your n8n instances (e.g. n8n.example.com)"))
+	}
+	if c.Production() && c.AllowPrivate {
+		errs = append(errs, errors.New("WORKFLOW_ALLOW_PRIVATE=true is refused in production; list the private ranges your n8n runs in with WORKFLOW_ALLOWED_CIDRS"))
+	}
+	for _, p := range c.AllowedCIDRs {
+		if !p.IsValid() || p.Bits() == 0 {
+			errs = append(errs, fmt.Errorf("WORKFLOW_ALLOWED_CIDRS: %s would allow every address", p))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // validate checks the values New relies on.
@@ -132,5 +175,6 @@ func (c Config) validate() error {
 	if c.Keys == nil && c.IdentityAddr == "" {
 		errs = append(errs, errors.New("IDENTITY_ADDR must not be empty"))
 	}
+	errs = append(errs, c.validateOutbound())
 	return errors.Join(errs...)
 }

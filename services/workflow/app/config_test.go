@@ -17,7 +17,8 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"development defaults", map[string]string{"APP_ENV": "development"}, "", func(t *testing.T, c Config) {
 			if c.DefaultFeeCents != 10 || c.GRPCAddr != "127.0.0.1:50053" || c.MetricsAddr != "127.0.0.1:9093" ||
-				c.SettleGrace != 30*time.Second || len(c.SecretsKey) != 32 || len(c.Warnings) != 2 || len(c.AllowedHosts) != 0 {
+				c.SettleGrace != 30*time.Second || len(c.SecretsKey) != 32 || len(c.Warnings) != 2 || len(c.AllowedHosts) != 0 ||
+				c.AllowPrivate || len(c.AllowedCIDRs) != 0 {
 				t.Errorf("config = %+v", c)
 			}
 		}},
@@ -31,7 +32,30 @@ func TestConfigFromEnv(t *testing.T) {
 		{"production refuses the development key", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
 			"WORKFLOW_SECRETS_KEY": DevSecretsKey}, "WORKFLOW_SECRETS_KEY must not be the development value in production", nil},
 		{"no APP_ENV is production", nil, "WORKFLOW_SECRETS_KEY is required in production", nil},
-		{"production with secrets", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "WORKFLOW_SECRETS_KEY": key}, "", nil},
+		{"production with secrets", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "WORKFLOW_SECRETS_KEY": key,
+			"WORKFLOW_ALLOWED_HOSTS": "n8n.example.com"}, "", func(t *testing.T, c Config) {
+			if c.AllowPrivate || len(c.AllowedCIDRs) != 0 {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{"production needs the host allow-list", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
+			"WORKFLOW_SECRETS_KEY": key}, "WORKFLOW_ALLOWED_HOSTS is required in production", nil},
+		{"production refuses private addresses", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
+			"WORKFLOW_SECRETS_KEY": key, "WORKFLOW_ALLOWED_HOSTS": "n8n.internal", "WORKFLOW_ALLOW_PRIVATE": "true"}, "WORKFLOW_ALLOW_PRIVATE=true is refused in production", nil},
+		{"production with private ranges", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
+			"WORKFLOW_SECRETS_KEY": key, "WORKFLOW_ALLOWED_HOSTS": "n8n.n8n.svc.cluster.local", "WORKFLOW_ALLOWED_CIDRS": "10.96.0.0/12, fd00:10::/64"}, "", func(t *testing.T, c Config) {
+			if len(c.AllowedCIDRs) != 2 || c.AllowedCIDRs[0].String() != "10.96.0.0/12" {
+				t.Errorf("AllowedCIDRs = %v", c.AllowedCIDRs)
+			}
+		}},
+		{"development may allow private addresses", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOW_PRIVATE": "true"}, "", func(t *testing.T, c Config) {
+			if !c.AllowPrivate {
+				t.Error("AllowPrivate = false")
+			}
+		}},
+		{"bad allow private", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOW_PRIVATE": "yes please"}, "WORKFLOW_ALLOW_PRIVATE", nil},
+		{"bad CIDR", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "10.0.0.0/8,n8n.internal"}, "WORKFLOW_ALLOWED_CIDRS", nil},
+		{"CIDR allowing everything", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "0.0.0.0/0"}, "WORKFLOW_ALLOWED_CIDRS", nil},
 		{"short key", map[string]string{"APP_ENV": "development", "WORKFLOW_SECRETS_KEY": "AAAA"}, "WORKFLOW_SECRETS_KEY", nil},
 		{"bad fee", map[string]string{"APP_ENV": "development", "WORKFLOW_DEFAULT_FEE_CENTS": "-1"}, "WORKFLOW_DEFAULT_FEE_CENTS", nil},
 		{"bad duration", map[string]string{"APP_ENV": "development", "WORKFLOW_SETTLE_INTERVAL": "soon"}, "WORKFLOW_SETTLE_INTERVAL", nil},
@@ -40,7 +64,8 @@ func TestConfigFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, k := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "WORKFLOW_SECRETS_KEY", "WORKFLOW_DEFAULT_FEE_CENTS",
-				"WORKFLOW_ALLOWED_HOSTS", "WORKFLOW_SETTLE_GRACE", "WORKFLOW_SETTLE_INTERVAL", "GRPC_ADDR", "DATABASE_URL"} {
+				"WORKFLOW_ALLOWED_HOSTS", "WORKFLOW_SETTLE_GRACE", "WORKFLOW_SETTLE_INTERVAL", "GRPC_ADDR", "DATABASE_URL",
+				"WORKFLOW_ALLOW_PRIVATE", "WORKFLOW_ALLOWED_CIDRS"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tt.env {

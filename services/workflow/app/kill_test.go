@@ -75,6 +75,7 @@ func TestKilledMidRunIsSettledAfterRestart(t *testing.T) {
 		"APP_ENV=development", "DATABASE_URL="+dbURL, "GRPC_ADDR="+grpcAddr, "METRICS_ADDR=",
 		"WALLET_ADDR="+walletAddr, "IDENTITY_ADDR="+identityAddr, "INTERNAL_AUTH_SECRET="+authtest.Secret,
 		"WORKFLOW_SETTLE_GRACE=1s", "WORKFLOW_SETTLE_INTERVAL=200ms", "OTEL_EXPORTER_OTLP_ENDPOINT=",
+		"WORKFLOW_ALLOW_PRIVATE=true", // n8n is a local receiver
 	)
 	if out, err := commandWithEnv(bin, env, "migrate").CombinedOutput(); err != nil {
 		t.Fatalf("workflow migrate: %v\n%s", err, out)

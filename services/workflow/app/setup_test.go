@@ -137,6 +137,7 @@ func setup(t testing.TB, mod ...func(*app.Config)) *harness {
 	cfg.SettleGrace = time.Second
 	cfg.SettleInterval = 200 * time.Millisecond
 	cfg.ShutdownGrace = 5 * time.Second
+	cfg.AllowPrivate = true // the n8n receivers listen on loopback
 	for _, m := range mod {
 		m(&cfg)
 	}

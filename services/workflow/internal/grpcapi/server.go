@@ -52,7 +52,7 @@ func (s *Server) StartRun(ctx context.Context, req *workflowv1.StartRunRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &workflowv1.StartRunResponse{Run: runPB(r)}, nil
+	return &workflowv1.StartRunResponse{Run: runPB(r.ForUser())}, nil
 }
 
 // GetRun implements workflowv1.WorkflowServiceServer.
@@ -65,7 +65,7 @@ func (s *Server) GetRun(ctx context.Context, req *workflowv1.GetRunRequest) (*wo
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &workflowv1.GetRunResponse{Run: runPB(r)}, nil
+	return &workflowv1.GetRunResponse{Run: runPB(r.ForUser())}, nil
 }
 
 // ListRuns implements workflowv1.WorkflowServiceServer.
@@ -74,7 +74,7 @@ func (s *Server) ListRuns(ctx context.Context, req *workflowv1.ListRunsRequest) 
 	if err != nil {
 		return nil, err
 	}
-	runs, next, err := s.listRuns(ctx, p.UserID, req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor())
+	runs, next, err := s.listRuns(ctx, p.UserID, req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), workflow.Run.ForUser)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +83,19 @@ func (s *Server) ListRuns(ctx context.Context, req *workflowv1.ListRunsRequest) 
 
 // AdminListRuns implements workflowv1.WorkflowServiceServer.
 func (s *Server) AdminListRuns(ctx context.Context, req *workflowv1.AdminListRunsRequest) (*workflowv1.AdminListRunsResponse, error) {
-	runs, next, err := s.listRuns(ctx, req.GetUserId(), req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor())
+	runs, next, err := s.listRuns(ctx, req.GetUserId(), req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), asAdmin)
 	if err != nil {
 		return nil, err
 	}
 	return &workflowv1.AdminListRunsResponse{Runs: runs, NextCursor: next}, nil
 }
 
-func (s *Server) listRuns(ctx context.Context, userID, wf, st string, limit int32, cursor string) ([]*workflowv1.Run, string, error) {
+// asAdmin is the run as admins see it: whole.
+func asAdmin(r workflow.Run) workflow.Run { return r }
+
+// listRuns pages runs; view is what the caller may see of each
+// (workflow.Run.ForUser for a user's own list).
+func (s *Server) listRuns(ctx context.Context, userID, wf, st string, limit int32, cursor string, view func(workflow.Run) workflow.Run) ([]*workflowv1.Run, string, error) {
 	f := workflow.RunFilter{UserID: userID, Workflow: wf, Limit: int(limit)}
 	var verr workflow.ValidationError
 	if st != "" {
@@ -114,7 +119,7 @@ func (s *Server) listRuns(ctx context.Context, userID, wf, st string, limit int3
 	}
 	out := make([]*workflowv1.Run, len(runs))
 	for i, r := range runs {
-		out[i] = runPB(r)
+		out[i] = runPB(view(r))
 	}
 	next := ""
 	if len(runs) > 0 && len(runs) == effectiveLimit(limit) {

@@ -1,5 +1,6 @@
 // Package n8n calls n8n webhooks: one POST per run, never redirected, never
-// retried, with a bounded answer, only to allowed hosts.
+// retried, with a bounded answer, only to allowed hosts and addresses
+// (platform/safehttp).
 package n8n
 
 import (
@@ -17,57 +18,63 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
+	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
-// MaxResponseBytes caps the answer read from n8n.
+// MaxResponseBytes caps the answer read from n8n. A larger 2xx answer is
+// still a success (the work was done): its output is a workflow.Truncated
+// stand-in of at most this size.
 const MaxResponseBytes = 1 << 20
 
 // UserAgent identifies our calls to n8n.
 const UserAgent = "meterflow/1"
 
-// ErrHostNotAllowed is returned by the dialer for hosts outside the allow-list.
-var ErrHostNotAllowed = errors.New("host not allowed")
+// SpanName names the client span of every call.
+const SpanName = "n8n webhook"
+
+// Options configures New.
+type Options struct {
+	// Hosts is the host-name allow-list (WORKFLOW_ALLOWED_HOSTS).
+	Hosts workflow.HostPolicy
+	// Addresses decides which addresses may be dialed
+	// (WORKFLOW_ALLOW_PRIVATE, WORKFLOW_ALLOWED_CIDRS).
+	Addresses safehttp.AddressPolicy
+	// Resolver resolves host names; nil uses the system's (tests set one).
+	Resolver *net.Resolver
+}
 
 // Client performs webhook calls. It implements workflow.Caller.
 type Client struct {
 	http *http.Client
 }
 
-// New returns a client that connects only to hosts allowed by hosts. The
-// check is made when connecting, so a URL stored before the list changed,
-// or any other way to reach a foreign host, is refused too. Environment
-// proxies are ignored: the dialed address must be the webhook's host.
-func New(hosts workflow.HostPolicy) *Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	base := &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
+// New returns a client that connects only to hosts allowed by o.Hosts and,
+// whatever a name resolves to, only to addresses allowed by o.Addresses.
+// Both checks are made for every connection, so a URL stored before the
+// lists changed, a name that resolves differently later or a redirect is
+// refused too. Environment proxies are ignored: the dialed address must be
+// the webhook's.
+func New(o Options) *Client {
+	return &Client{http: safehttp.New(safehttp.Options{
+		Addresses: o.Addresses,
+		CheckHost: func(host string) error {
+			if !o.Hosts.Allows(host) {
+				return fmt.Errorf("%s is not in WORKFLOW_ALLOWED_HOSTS", host)
 			}
-			if !hosts.Allows(host) {
-				return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, host)
-			}
-			return dialer.DialContext(ctx, network, addr)
+			return nil
 		},
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &Client{http: &http.Client{
-		// otelhttp records method, URL host, status and timing; never bodies
-		// or request headers (the auth secret travels in one).
-		Transport: otelhttp.NewTransport(base,
-			otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return "n8n webhook" })),
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+		MaxResponseBytes: MaxResponseBytes,
+		// Each call has its own timeout (the workflow's); this only bounds
+		// a call whose context has none.
+		Timeout:  time.Duration(workflow.MaxTimeoutMS)*time.Millisecond + time.Second,
+		Resolver: o.Resolver,
+		// Spans carry the scheme and host only: the webhook path is often
+		// the webhook's only credential. Never bodies or headers (the auth
+		// secret travels in one).
+		SpanName:  SpanName,
+		Propagate: true,
+	})}
 }
 
 // Call POSTs r.Body to r.URL and classifies the outcome.
@@ -89,23 +96,28 @@ func (c *Client) Call(ctx context.Context, r workflow.Request) workflow.Response
 		return failure(ctx, err, r.Timeout)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
-	if err != nil {
+	body, err := io.ReadAll(resp.Body)
+	tooLarge := errors.Is(err, safehttp.ErrResponseTooLarge)
+	if err != nil && !tooLarge {
 		out := failure(ctx, err, r.Timeout)
 		out.HTTPStatus = resp.StatusCode
 		return out
 	}
-	if len(body) > MaxResponseBytes {
-		return workflow.Response{HTTPStatus: resp.StatusCode, Class: "too_large",
-			Error: fmt.Sprintf("response too large (over %d bytes)", MaxResponseBytes)}
+	out := workflow.Response{HTTPStatus: resp.StatusCode, Class: statusClass(resp.StatusCode)}
+	if tooLarge {
+		out.Output = workflow.Truncated(body, resp.ContentLength, MaxResponseBytes)
+		out.Class = "too_large"
+	} else {
+		out.Output = Output(body, resp.Header.Get("Content-Type"))
 	}
-	out := workflow.Response{HTTPStatus: resp.StatusCode, Output: Output(body, resp.Header.Get("Content-Type")), Class: statusClass(resp.StatusCode)}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		out.OK = true
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		out.Error = fmt.Sprintf("n8n answered %d (a redirect; redirects are not followed)", resp.StatusCode)
 	default:
+		// Never the body: n8n's error answers carry stack traces and the
+		// webhook's path. It stays in the output, which only admins see.
 		out.Error = fmt.Sprintf("n8n answered %d", resp.StatusCode)
 	}
 	return out
@@ -118,8 +130,10 @@ func failure(ctx context.Context, err error, timeout time.Duration) workflow.Res
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return workflow.Response{Class: "timeout", Error: fmt.Sprintf("timed out after %d ms", timeout.Milliseconds())}
-	case errors.Is(err, ErrHostNotAllowed):
-		return workflow.Response{Class: "error", Error: "webhook host is not allowed"}
+	case errors.Is(err, safehttp.ErrHostNotAllowed):
+		return workflow.Response{Class: "blocked", Error: "webhook host is not allowed"}
+	case errors.Is(err, safehttp.ErrAddressNotAllowed):
+		return workflow.Response{Class: "blocked", Error: "webhook address is not allowed"}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return workflow.Response{Class: "refused", Error: "connection refused"}
 	case errors.Is(err, syscall.ECONNRESET):

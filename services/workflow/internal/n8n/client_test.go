@@ -2,15 +2,19 @@ package n8n
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
@@ -52,15 +56,27 @@ func TestCall(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("/webhook/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(MaxResponseBytes+3))
+		_, _ = w.Write([]byte(`"` + strings.Repeat("x", MaxResponseBytes+1) + `"`))
+	})
+	mux.HandleFunc("/webhook/big-error", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte(strings.Repeat("x", MaxResponseBytes+1)))
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(strings.Repeat("e", 2*MaxResponseBytes)))
 	})
 	mux.HandleFunc("/webhook/empty", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
 	refused := closedPort(t)
-	c := New(nil)
+	c := New(Options{Addresses: safehttp.AddressPolicy{AllowPrivate: true}})
+	// A 2xx answer over the cap is a success: the work was done. Its output
+	// is the Truncated stand-in, as large as the cap allows.
+	bigHead, bigTail := `{"$truncated": {"preview": "\"`, `", "total_bytes": 1048579}}`
+	bigOutput := bigHead + strings.Repeat("x", MaxResponseBytes-len(bigHead)-len(bigTail)) + bigTail
+	errHead, errTail := `{"$truncated": {"preview": "`, `"}}`
+	bigError := errHead + strings.Repeat("e", MaxResponseBytes-len(errHead)-len(errTail)) + errTail
 	tests := []struct {
 		name       string
 		url        string
@@ -81,7 +97,8 @@ func TestCall(t *testing.T) {
 		{"redirect not followed", srv.URL + "/webhook/redirect", "", time.Second, false, 302, ``, "n8n answered 302 (a redirect; redirects are not followed)", "3xx"},
 		{"slow", srv.URL + "/webhook/slow", "", 200 * time.Millisecond, false, 0, ``, "timed out after 200 ms", "timeout"},
 		{"refused", "http://" + refused + "/webhook/x", "", time.Second, false, 0, ``, "connection refused", "refused"},
-		{"too large", srv.URL + "/webhook/big", "", 5 * time.Second, false, 200, ``, "response too large (over 1048576 bytes)", "too_large"},
+		{"too large 2xx succeeds, truncated", srv.URL + "/webhook/big", "", 5 * time.Second, true, 200, bigOutput, "", "too_large"},
+		{"too large 500 fails, truncated", srv.URL + "/webhook/big-error", "", 5 * time.Second, false, 500, bigError, "n8n answered 500", "too_large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,8 +108,12 @@ func TestCall(t *testing.T) {
 			})
 			if got.OK != tt.wantOK || got.HTTPStatus != tt.wantStatus || string(got.Output) != tt.wantOutput ||
 				got.Error != tt.wantError || got.Class != tt.wantClass {
-				t.Errorf("Call = %+v (output %s), want ok=%v status=%d output=%s error=%q class=%s",
-					got, got.Output, tt.wantOK, tt.wantStatus, tt.wantOutput, tt.wantError, tt.wantClass)
+				t.Errorf("Call = ok=%v status=%d error=%q class=%s output %.200s (%d bytes), want ok=%v status=%d output=%.200s (%d bytes) error=%q class=%s",
+					got.OK, got.HTTPStatus, got.Error, got.Class, got.Output, len(got.Output),
+					tt.wantOK, tt.wantStatus, tt.wantOutput, len(tt.wantOutput), tt.wantError, tt.wantClass)
+			}
+			if len(got.Output) > MaxResponseBytes || (len(got.Output) > 0 && !json.Valid(got.Output)) {
+				t.Errorf("output of %d bytes, valid JSON %v", len(got.Output), json.Valid(got.Output))
 			}
 		})
 	}
@@ -113,7 +134,7 @@ func TestCallSendsHeaders(t *testing.T) {
 		got <- r.Header.Clone()
 	}))
 	t.Cleanup(srv.Close)
-	res := New(nil).Call(context.Background(), workflow.Request{
+	res := New(Options{Addresses: safehttp.AddressPolicy{AllowPrivate: true}}).Call(context.Background(), workflow.Request{
 		URL: srv.URL, HeaderName: "X-N8N-Key", HeaderValue: "v", RunID: "abc", Body: []byte(`{"a":1}`), Timeout: time.Second,
 	})
 	if !res.OK {
@@ -135,14 +156,37 @@ func TestCallRefusesHostsOutsideAllowList(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	t.Cleanup(srv.Close)
-	c := New(workflow.HostPolicy{"n8n.example.com"})
+	dev := safehttp.AddressPolicy{AllowPrivate: true}
+	c := New(Options{Hosts: workflow.HostPolicy{"n8n.example.com"}, Addresses: dev})
 	res := c.Call(context.Background(), workflow.Request{URL: srv.URL, Body: []byte(`{}`), Timeout: time.Second})
-	if res.OK || res.Error != "webhook host is not allowed" || hits.Load() != 0 {
+	if res.OK || res.Error != "webhook host is not allowed" || res.Class != "blocked" || hits.Load() != 0 {
 		t.Fatalf("Call = %+v, hits %d", res, hits.Load())
 	}
-	ok := New(workflow.HostPolicy{"127.0.0.1"}).Call(context.Background(), workflow.Request{URL: srv.URL, Body: []byte(`{}`), Timeout: time.Second})
+	ok := New(Options{Hosts: workflow.HostPolicy{"127.0.0.1"}, Addresses: dev}).Call(context.Background(), workflow.Request{URL: srv.URL, Body: []byte(`{}`), Timeout: time.Second})
 	if !ok.OK {
 		t.Fatalf("allowed host: %+v", ok)
+	}
+}
+
+// TestCallRefusesPrivateAddresses: without WORKFLOW_ALLOW_PRIVATE or a
+// matching WORKFLOW_ALLOWED_CIDRS, loopback is out of reach, by address or
+// by a name that resolves to it, and the listed host names do not change that.
+func TestCallRefusesPrivateAddresses(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for _, u := range []string{srv.URL + "/webhook/x", "http://localhost:" + port + "/webhook/x"} {
+		c := New(Options{Hosts: workflow.HostPolicy{"127.0.0.1", "localhost"}})
+		res := c.Call(context.Background(), workflow.Request{URL: u, Body: []byte(`{}`), Timeout: time.Second})
+		if res.OK || res.Error != "webhook address is not allowed" || res.Class != "blocked" || hits.Load() != 0 {
+			t.Fatalf("%s: Call = %+v, hits %d", u, res, hits.Load())
+		}
+	}
+	cidr := safehttp.AddressPolicy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if res := New(Options{Addresses: cidr}).Call(context.Background(), workflow.Request{URL: srv.URL, Body: []byte(`{}`), Timeout: time.Second}); !res.OK {
+		t.Fatalf("allowed range: %+v", res)
 	}
 }
 

@@ -239,12 +239,22 @@ func (s *Store) ListRuns(ctx context.Context, f workflow.RunFilter) ([]workflow.
 	created, id := cursorArgs(f.After)
 	rows, err := s.q.ListRuns(ctx, s.pool, db.ListRunsParams{
 		UserID: text(f.UserID), Workflow: text(f.Workflow), Status: text(string(f.Status)),
-		CursorCreated: created, CursorID: id, MaxRows: int32(f.Limit),
+		CursorCreated: created, CursorID: id, MaxRows: int32(f.Limit), MaxValueBytes: workflow.MaxListValueBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	return toRuns(rows), nil
+	out := make([]workflow.Run, len(rows))
+	for i, r := range rows {
+		out[i] = toRun(db.Run{
+			ID: r.ID, UserID: r.UserID, WorkflowSlug: r.WorkflowSlug, Status: r.Status, HoldState: r.HoldState,
+			Async: r.Async, FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, TimeoutMs: r.TimeoutMs,
+			Input: r.Input, Output: r.Output, HttpStatus: r.HttpStatus, Error: r.Error, IdempotencyKey: r.IdempotencyKey,
+			RequestHash: r.RequestHash, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+			DeadlineAt: r.DeadlineAt,
+		})
+	}
+	return out, nil
 }
 
 func toRuns(rows []db.Run) []workflow.Run {
@@ -307,8 +317,8 @@ func transition(r db.Run, err error, what string) (workflow.Run, error) {
 }
 
 // MarkReserveRefused implements workflow.Store.
-func (s *Store) MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string) (workflow.Run, error) {
-	r, err := s.q.MarkReserveRefused(ctx, s.pool, db.MarkReserveRefusedParams{ID: id, Error: msg})
+func (s *Store) MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string, input []byte) (workflow.Run, error) {
+	r, err := s.q.MarkReserveRefused(ctx, s.pool, db.MarkReserveRefusedParams{ID: id, Error: msg, Input: input})
 	return transition(r, err, "mark reserve refused")
 }
 

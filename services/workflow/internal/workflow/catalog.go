@@ -68,7 +68,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkf
 		w.Active = *n.Active
 	}
 	var verr ValidationError
-	validateWorkflow(w, s.AllowedHosts, &verr)
+	s.validateWorkflow(w, &verr)
 	checkReason(n.Reason, &verr)
 	if msg := checkHeaderValue(n.AuthHeaderValue); msg != "" {
 		verr.add("auth_header_value", msg)
@@ -78,7 +78,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkf
 		return Workflow{}, err
 	}
 	if n.AuthHeaderValue != "" {
-		sealed, err := s.Secrets.Seal([]byte(n.AuthHeaderValue), w.Slug)
+		sealed, err := s.Secrets.Seal([]byte(n.AuthHeaderValue), authContext(w.Slug, w.WebhookURL))
 		if err != nil {
 			return Workflow{}, fmt.Errorf("seal auth header value: %w", err)
 		}
@@ -92,57 +92,25 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkf
 }
 
 // UpdateWorkflow applies c to the workflow slug with its audit event.
-// Clearing the header name also clears the secret; setting a name needs a secret.
+// Clearing the header name also clears the secret; setting a name needs a
+// secret. A new webhook URL without a new secret clears the secret: it was
+// given for the old URL, and sending it to the new one would hand it to
+// whoever runs that host. The header name stays, auth_configured becomes
+// false and runs fail, uncharged, until an admin enters the value again.
 func (s *Service) UpdateWorkflow(ctx context.Context, actorID, slug string, c WorkflowChange) (Workflow, error) {
 	defer s.forgetWorkflow(slug)
 	return s.Store.UpdateWorkflow(ctx, slug, func(cur Workflow) (Workflow, AuditEvent, error) {
-		w := cur
-		if c.Name != nil {
-			w.Name = strings.TrimSpace(*c.Name)
-		}
-		if c.Description != nil {
-			w.Description = *c.Description
-		}
-		if c.WebhookURL != nil {
-			w.WebhookURL = strings.TrimSpace(*c.WebhookURL)
-		}
-		if c.FeeCents != nil {
-			w.FeeCents = *c.FeeCents
-		}
-		if c.TimeoutMS != nil {
-			w.TimeoutMS = *c.TimeoutMS
-		}
-		if c.Active != nil {
-			w.Active = *c.Active
-		}
-		if c.AuthHeaderName != nil {
-			w.AuthHeaderName = strings.TrimSpace(*c.AuthHeaderName)
-		}
+		w := applyChange(cur, c)
 		var verr ValidationError
-		validateWorkflow(w, s.AllowedHosts, &verr)
+		s.validateWorkflow(w, &verr)
 		checkReason(c.Reason, &verr)
-		secretChanged := false
-		if c.AuthHeaderValue != nil {
-			if msg := checkHeaderValue(*c.AuthHeaderValue); msg != "" {
-				verr.add("auth_header_value", msg)
-			} else if *c.AuthHeaderValue == "" {
-				w.AuthHeaderValueEnc = nil
-				secretChanged = len(cur.AuthHeaderValueEnc) > 0
-			} else {
-				sealed, err := s.Secrets.Seal([]byte(*c.AuthHeaderValue), w.Slug)
-				if err != nil {
-					return Workflow{}, AuditEvent{}, fmt.Errorf("seal auth header value: %w", err)
-				}
-				w.AuthHeaderValueEnc = sealed
-				secretChanged = true
-			}
+		secretChanged, err := s.rekeySecret(cur, &w, c.AuthHeaderValue, &verr)
+		if err != nil {
+			return Workflow{}, AuditEvent{}, err
 		}
-		if w.AuthHeaderName == "" && len(w.AuthHeaderValueEnc) > 0 {
-			// Without a header name the secret could never be sent: drop it.
-			w.AuthHeaderValueEnc = nil
-			secretChanged = true
+		if w.AuthHeaderName != cur.AuthHeaderName || c.AuthHeaderValue != nil {
+			checkAuthPair(w.AuthHeaderName != "", len(w.AuthHeaderValueEnc) > 0, &verr)
 		}
-		checkAuthPair(w.AuthHeaderName != "", len(w.AuthHeaderValueEnc) > 0, &verr)
 		if err := verr.orNil(); err != nil {
 			return Workflow{}, AuditEvent{}, err
 		}
@@ -152,6 +120,101 @@ func (s *Service) UpdateWorkflow(ctx context.Context, actorID, slug string, c Wo
 		}
 		return w, ev, nil
 	})
+}
+
+// applyChange returns cur with the fields c sets.
+func applyChange(cur Workflow, c WorkflowChange) Workflow {
+	w := cur
+	set := func(dst *string, v *string, trim bool) {
+		if v != nil {
+			*dst = *v
+			if trim {
+				*dst = strings.TrimSpace(*v)
+			}
+		}
+	}
+	set(&w.Name, c.Name, true)
+	set(&w.Description, c.Description, false)
+	set(&w.WebhookURL, c.WebhookURL, true)
+	set(&w.AuthHeaderName, c.AuthHeaderName, true)
+	if c.FeeCents != nil {
+		w.FeeCents = *c.FeeCents
+	}
+	if c.TimeoutMS != nil {
+		w.TimeoutMS = *c.TimeoutMS
+	}
+	if c.Active != nil {
+		w.Active = *c.Active
+	}
+	return w
+}
+
+// rekeySecret decides the sealed header value of w, the updated cur:
+// a new value is sealed to w's slug and URL, an empty one clears it; with
+// no new value the stored one is dropped when the URL or the header name
+// is gone, and otherwise kept, resealed to slug and URL if it was sealed
+// to the slug alone (seal version 1). It reports whether the secret changed.
+func (s *Service) rekeySecret(cur Workflow, w *Workflow, value *string, verr *ValidationError) (bool, error) {
+	switch {
+	case value != nil && *value == "":
+		w.AuthHeaderValueEnc = nil
+		return len(cur.AuthHeaderValueEnc) > 0, nil
+	case value != nil:
+		if msg := checkHeaderValue(*value); msg != "" {
+			verr.add("auth_header_value", msg)
+			return false, nil
+		}
+		sealed, err := s.Secrets.Seal([]byte(*value), authContext(w.Slug, w.WebhookURL))
+		if err != nil {
+			return false, fmt.Errorf("seal auth header value: %w", err)
+		}
+		w.AuthHeaderValueEnc = sealed
+		return true, nil
+	case len(cur.AuthHeaderValueEnc) == 0:
+		return false, nil
+	case w.WebhookURL != cur.WebhookURL || w.AuthHeaderName == "":
+		// A new URL without a new secret, or no header to send it in.
+		w.AuthHeaderValueEnc = nil
+		return true, nil
+	}
+	plain, version, err := s.openSecret(cur)
+	if err != nil || version == sealVersion {
+		// Unreadable values are left as they are: runs report them.
+		return false, nil
+	}
+	sealed, err := s.Secrets.Seal(plain, authContext(w.Slug, w.WebhookURL))
+	if err != nil {
+		return false, fmt.Errorf("reseal auth header value: %w", err)
+	}
+	w.AuthHeaderValueEnc = sealed
+	return false, nil
+}
+
+// sealVersion is the version of the associated data new secrets are
+// sealed with: 2 binds slug and webhook URL, 1 (before it) the slug only.
+const sealVersion = 2
+
+// authContext is the associated data of a sealed auth header value: the
+// workflow's slug and webhook URL. A sealed value copied to another
+// workflow, or kept while the URL was changed behind the service's back
+// (in the database), does not open.
+func authContext(slug, webhookURL string) string {
+	return "meterflow/workflow-auth/v2\x00" + slug + "\x00" + webhookURL
+}
+
+// openSecret opens w's sealed header value and says which version sealed
+// it. Values sealed before version 2 (bound to the slug alone) still open;
+// an admin update of the workflow reseals them, and a URL change drops them
+// like any other.
+func (s *Service) openSecret(w Workflow) ([]byte, int, error) {
+	plain, err := s.Secrets.Open(w.AuthHeaderValueEnc, authContext(w.Slug, w.WebhookURL))
+	if err == nil {
+		return plain, sealVersion, nil
+	}
+	if plain, lerr := s.Secrets.Open(w.AuthHeaderValueEnc, w.Slug); lerr == nil {
+		return plain, 1, nil
+	}
+	return nil, 0, err
 }
 
 func checkAuthPair(hasName, hasValue bool, e *ValidationError) {

@@ -10,10 +10,14 @@ import (
 	"strings"
 )
 
-// canonicalObject checks that raw is one JSON object and returns it in a
-// canonical form (sorted keys, no insignificant space, numbers as written),
-// so equal inputs hash equally however the client spaced them.
+// canonicalObject checks that raw is one JSON object of at most
+// MaxInputBytes and returns it in a canonical form (sorted keys, no
+// insignificant space, numbers as written), so equal inputs hash equally
+// however the client spaced them.
 func canonicalObject(raw []byte) ([]byte, error) {
+	if len(raw) > MaxInputBytes {
+		return nil, invalid("input", "must be at most 262144 bytes (256 KiB) of JSON")
+	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return []byte("{}"), nil
 	}

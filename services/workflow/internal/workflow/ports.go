@@ -30,7 +30,9 @@ type Store interface {
 	// both from one snapshot.
 	RunStats(ctx context.Context, since time.Time, topFailing int) (RunStats, error)
 
-	MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string) (Run, error)
+	// MarkReserveRefused fails a run whose fee the wallet refused and
+	// replaces its input with input (the refusedInput preview).
+	MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string, input []byte) (Run, error)
 	// MarkHeldAndEnqueue marks the run held and queues its job in one transaction.
 	MarkHeldAndEnqueue(ctx context.Context, id uuid.UUID) (Run, error)
 	MarkRunning(ctx context.Context, id uuid.UUID) (Run, error)
@@ -82,7 +84,8 @@ type Response struct {
 	// Error says why the call failed, in words fit for the run's error field.
 	Error string
 	// Class is a low-cardinality outcome for metrics: 2xx, 3xx, 4xx, 5xx,
-	// timeout, refused, too_large, error.
+	// timeout, refused, too_large (over the response cap, 2xx or not),
+	// blocked (address or host not allowed), error.
 	Class string
 }
 
@@ -91,10 +94,12 @@ type Caller interface {
 	Call(ctx context.Context, r Request) Response
 }
 
-// Sealer encrypts header secrets at rest, bound to the workflow's slug.
+// Sealer encrypts header secrets at rest, bound to associated data (the
+// workflow's slug and webhook URL, see authContext): a value opens only
+// with the context it was sealed with.
 type Sealer interface {
-	Seal(plaintext []byte, slug string) ([]byte, error)
-	Open(sealed []byte, slug string) ([]byte, error)
+	Seal(plaintext []byte, context string) ([]byte, error)
+	Open(sealed []byte, context string) ([]byte, error)
 }
 
 // Metrics receives run outcomes.

@@ -146,7 +146,8 @@ func (s *Service) reserve(ctx context.Context, r Run) error {
 
 func (s *Service) reserveFailed(ctx context.Context, r Run, err error) (Run, error) {
 	if errors.Is(err, ErrInsufficientFunds) {
-		if _, err := s.Store.MarkReserveRefused(ctx, r.ID, "insufficient funds"); err != nil {
+		// The run costs nothing: it keeps only a preview of its input.
+		if _, err := s.Store.MarkReserveRefused(ctx, r.ID, "insufficient funds", refusedInput(r.Input)); err != nil {
 			s.log().ErrorContext(ctx, "record refused reserve", "run_id", r.ID, "err", err)
 		} else {
 			s.metrics().RunFinished(r.Workflow, StatusFailed, 0)
@@ -183,13 +184,18 @@ func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) 
 		return s.fail(ctx, r, 0, nil, "not started in time"), nil
 	}
 	var secret string
-	if wf.AuthConfigured() {
-		b, err := s.Secrets.Open(wf.AuthHeaderValueEnc, wf.Slug)
+	switch {
+	case wf.AuthConfigured():
+		b, _, err := s.openSecret(wf)
 		if err != nil {
-			s.log().ErrorContext(ctx, "cannot decrypt workflow auth secret (was WORKFLOW_SECRETS_KEY changed?)", "workflow", wf.Slug)
+			s.log().ErrorContext(ctx, "cannot decrypt workflow auth secret (was WORKFLOW_SECRETS_KEY changed, or the URL changed in the database?)", "workflow", wf.Slug)
 			return s.fail(ctx, r, 0, nil, "workflow misconfigured: auth secret unreadable"), nil
 		}
 		secret = string(b)
+	case wf.AuthHeaderName != "":
+		// The secret was cleared by a URL change: without it n8n would
+		// refuse the call, or a host that expects none would get the input.
+		return s.fail(ctx, r, 0, nil, "workflow misconfigured: auth header value must be entered again"), nil
 	}
 	running := r
 	if r.Status != StatusRunning {

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ type Service struct {
 	DefaultFeeCents int64
 	// AllowedHosts limits webhook hosts; empty allows any.
 	AllowedHosts HostPolicy
+	// CheckAddress judges a webhook URL whose host is an IP address when it
+	// is created or changed (the same policy the HTTP client applies to
+	// every address it dials); nil accepts any address.
+	CheckAddress func(netip.Addr) error
 	// SettleGrace is how long after its deadline an unfinished run is settled.
 	SettleGrace time.Duration
 	// AsyncStartWindow is how long a queued async run may wait for a worker

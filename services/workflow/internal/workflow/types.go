@@ -92,10 +92,13 @@ type Run struct {
 	FeeCents     int64
 	ChargedCents int64
 	TimeoutMS    int64
-	// Input is the JSON object sent to n8n.
+	// Input is the JSON object sent to n8n (a Truncated preview for a run
+	// refused before the call). Lists leave it nil when it is over
+	// MaxListValueBytes.
 	Input []byte
 	// Output is n8n's answer as a JSON value (a JSON string when it was not
-	// JSON); nil when there was none.
+	// JSON, a Truncated stand-in when it was over the response cap); nil
+	// when there was none, and in lists when it is over MaxListValueBytes.
 	Output         []byte
 	HTTPStatus     int
 	Error          string
@@ -105,6 +108,17 @@ type Run struct {
 	StartedAt      *time.Time
 	FinishedAt     *time.Time
 	DeadlineAt     time.Time
+}
+
+// ForUser is the run as the user who started it sees it. A failed run's
+// output is n8n's error answer (n8n's own errors carry stack traces, hints
+// and the webhook's path, which is often its only credential): only admins
+// see it; the user sees the short error ("n8n answered 500").
+func (r Run) ForUser() Run {
+	if r.Status == StatusFailed {
+		r.Output = nil
+	}
+	return r
 }
 
 // Timeout is the per-call timeout the run was created with.

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -33,7 +34,8 @@ var reservedHeaders = map[string]bool{
 	"upgrade": true, "trailer": true, "expect": true, "keep-alive": true, "proxy-connection": true,
 }
 
-// HostPolicy is the webhook host allow-list; empty allows any host.
+// HostPolicy is the webhook host allow-list; empty allows any host (local
+// development only: production requires WORKFLOW_ALLOWED_HOSTS).
 type HostPolicy []string
 
 // Allows reports whether host (no port) may be called.
@@ -61,7 +63,7 @@ func ParseHostPolicy(s string) HostPolicy {
 	return p
 }
 
-func validateWorkflow(w Workflow, hosts HostPolicy, e *ValidationError) {
+func (s *Service) validateWorkflow(w Workflow, e *ValidationError) {
 	if !slugRE.MatchString(w.Slug) {
 		e.add("slug", "must be 1-64 characters of a-z, 0-9 and -")
 	}
@@ -73,7 +75,7 @@ func validateWorkflow(w Workflow, hosts HostPolicy, e *ValidationError) {
 	if utf8.RuneCountInString(w.Description) > maxDescLen || !utf8.ValidString(w.Description) {
 		e.add("description", "must be valid text of at most 2000 characters")
 	}
-	if msg := checkWebhookURL(w.WebhookURL, hosts); msg != "" {
+	if msg := checkWebhookURL(w.WebhookURL, s.AllowedHosts, s.CheckAddress); msg != "" {
 		e.add("webhook_url", msg)
 	}
 	if w.AuthHeaderName != "" {
@@ -89,7 +91,11 @@ func validateWorkflow(w Workflow, hosts HostPolicy, e *ValidationError) {
 	}
 }
 
-func checkWebhookURL(raw string, hosts HostPolicy) string {
+// checkWebhookURL says what is wrong with a webhook URL, or "". A host that
+// is an IP address is judged by checkAddr at once, so an admin learns here,
+// not from failed runs, that the address is refused; host names are judged
+// where it counts, on the address dialed for every call.
+func checkWebhookURL(raw string, hosts HostPolicy, checkAddr func(netip.Addr) error) string {
 	if raw == "" {
 		return "is required"
 	}
@@ -110,6 +116,9 @@ func checkWebhookURL(raw string, hosts HostPolicy) string {
 	}
 	if !hosts.Allows(u.Hostname()) {
 		return "host is not in WORKFLOW_ALLOWED_HOSTS"
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && checkAddr != nil && checkAddr(ip) != nil {
+		return "address is not allowed (loopback, private, link-local, metadata or another non-public range; see WORKFLOW_ALLOWED_CIDRS)"
 	}
 	return ""
 }

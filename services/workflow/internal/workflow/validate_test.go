@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/meterflow/meterflow/platform/safehttp"
 )
 
 func TestValidateWorkflow(t *testing.T) {
@@ -31,6 +33,11 @@ func TestValidateWorkflow(t *testing.T) {
 		{"timeout too small", func(w *Workflow) { w.TimeoutMS = 99 }, nil, "timeout_ms"},
 		{"timeout too large", func(w *Workflow) { w.TimeoutMS = 300001 }, nil, "timeout_ms"},
 		{"reserved header", func(w *Workflow) { w.AuthHeaderName = "X-Run-ID" }, nil, "auth_header_name"},
+		{"loopback address", func(w *Workflow) { w.WebhookURL = "http://127.0.0.1:5678/webhook/x" }, nil, "webhook_url"},
+		{"metadata address", func(w *Workflow) { w.WebhookURL = "http://169.254.169.254/latest/meta-data/" }, nil, "webhook_url"},
+		{"mapped private address", func(w *Workflow) { w.WebhookURL = "http://[::ffff:10.0.0.1]/x" }, nil, "webhook_url"},
+		{"public address", func(w *Workflow) { w.WebhookURL = "https://93.184.215.14/webhook/x" }, nil, ""},
+		{"a name is judged when dialed", func(w *Workflow) { w.WebhookURL = "http://localhost:5678/webhook/x" }, nil, ""},
 		{"bad header name", func(w *Workflow) { w.AuthHeaderName = "X Key" }, nil, "auth_header_name"},
 	}
 	for _, tt := range tests {
@@ -39,7 +46,8 @@ func TestValidateWorkflow(t *testing.T) {
 			w := good
 			tt.change(&w)
 			var e ValidationError
-			validateWorkflow(w, tt.hosts, &e)
+			s := &Service{AllowedHosts: tt.hosts, CheckAddress: safehttp.AddressPolicy{}.Check}
+			s.validateWorkflow(w, &e)
 			if tt.field == "" {
 				if len(e.Fields) != 0 {
 					t.Fatalf("unexpected errors %v", e.Fields)

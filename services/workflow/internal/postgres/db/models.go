@@ -45,6 +45,8 @@ type Run struct {
 	DeadlineAt     time.Time
 	UpdatedAt      time.Time
 	Unsettled      bool
+	InputBytes     pgtype.Int4
+	OutputBytes    pgtype.Int4
 }
 
 type Workflow struct {

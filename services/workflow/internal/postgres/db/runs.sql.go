@@ -48,7 +48,7 @@ func (q *Queries) CountRunsByStatus(ctx context.Context, db DBTX, since time.Tim
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs WHERE id = $1
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes FROM runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -76,12 +76,14 @@ func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
 
 const getRunByKey = `-- name: GetRunByKey :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes FROM runs WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetRunByKeyParams struct {
@@ -114,17 +116,19 @@ func (q *Queries) GetRunByKey(ctx context.Context, db DBTX, arg GetRunByKeyParam
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
 
 const insertRun = `-- name: InsertRun :one
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at, started_at)
+                  idempotency_key, request_hash, deadline_at, started_at, input_bytes)
 VALUES ($1, $2, $3, $11, 'pending', $4, $5, $6, $7, $8, $9, $10,
-        CASE WHEN $11::text = 'running' THEN now() END)
+        CASE WHEN $11::text = 'running' THEN now() END, octet_length($7::jsonb::text))
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type InsertRunParams struct {
@@ -145,6 +149,8 @@ type InsertRunParams struct {
 // An async run starts queued; a sync run is recorded running at once (the
 // running mark is written before the request to n8n, as MarkRunning's is),
 // so its reserve needs no further write before the call.
+// input_bytes is the size of the input as stored (jsonb's text), which
+// ListRuns compares with its bound.
 func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (Run, error) {
 	row := db.QueryRow(ctx, insertRun,
 		arg.ID,
@@ -182,23 +188,32 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
 
 const listRuns = `-- name: ListRuns :many
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs
-WHERE ($1::text IS NULL OR user_id = $1)
-  AND ($1::text IS NOT NULL OR created_at > '-infinity')
-  AND ($2::text IS NULL OR workflow_slug = $2)
-  AND ($3::text IS NULL OR status = $3)
-  AND ($4::timestamptz IS NULL
-       OR (created_at, id) < ($4::timestamptz, $5::uuid))
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms,
+       (CASE WHEN coalesce(input_bytes, octet_length(input::text)) <= $1::int
+             THEN input END)::jsonb AS input,
+       (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= $1::int
+             THEN output END)::jsonb AS output,
+       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at
+FROM runs
+WHERE ($2::text IS NULL OR user_id = $2)
+  AND ($2::text IS NOT NULL OR created_at > '-infinity')
+  AND ($3::text IS NULL OR workflow_slug = $3)
+  AND ($4::text IS NULL OR status = $4)
+  AND ($5::timestamptz IS NULL
+       OR (created_at, id) < ($5::timestamptz, $6::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $6
+LIMIT $7
 `
 
 type ListRunsParams struct {
+	MaxValueBytes int32
 	UserID        pgtype.Text
 	Workflow      pgtype.Text
 	Status        pgtype.Text
@@ -207,13 +222,39 @@ type ListRunsParams struct {
 	MaxRows       int32
 }
 
+type ListRunsRow struct {
+	ID             uuid.UUID
+	UserID         string
+	WorkflowSlug   string
+	Status         string
+	HoldState      string
+	Async          bool
+	FeeCents       int64
+	ChargedCents   int64
+	TimeoutMs      int64
+	Input          []byte
+	Output         []byte
+	HttpStatus     int32
+	Error          string
+	IdempotencyKey pgtype.Text
+	RequestHash    []byte
+	CreatedAt      time.Time
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+	DeadlineAt     time.Time
+}
+
 // Keyset page, newest first. A user's list is served by runs_user_created or
 // runs_user_workflow_created; only a list without a user states the
 // predicate of the operators' partial indexes (runs_created_all,
 // runs_workflow_created_all), so the planner cannot read a user's page from
 // them (migration 00003 says why).
-func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]Run, error) {
+// An input or output over max_value_bytes is left out (NULL), so that a
+// page stays small whatever the runs hold; GetRun has every value. Runs
+// stored before migration 00004 have no sizes and are measured here.
+func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]ListRunsRow, error) {
 	rows, err := db.Query(ctx, listRuns,
+		arg.MaxValueBytes,
 		arg.UserID,
 		arg.Workflow,
 		arg.Status,
@@ -225,9 +266,9 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Run{}
+	items := []ListRunsRow{}
 	for rows.Next() {
-		var i Run
+		var i ListRunsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.UserID,
@@ -248,8 +289,6 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 			&i.StartedAt,
 			&i.FinishedAt,
 			&i.DeadlineAt,
-			&i.UpdatedAt,
-			&i.Unsettled,
 		); err != nil {
 			return nil, err
 		}
@@ -262,7 +301,7 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 }
 
 const listUnsettled = `-- name: ListUnsettled :many
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled FROM runs
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes FROM runs
 WHERE unsettled AND deadline_at < $1
 ORDER BY deadline_at
 LIMIT $2
@@ -306,6 +345,8 @@ func (q *Queries) ListUnsettled(ctx context.Context, db DBTX, arg ListUnsettledP
 			&i.DeadlineAt,
 			&i.UpdatedAt,
 			&i.Unsettled,
+			&i.InputBytes,
+			&i.OutputBytes,
 		); err != nil {
 			return nil, err
 		}
@@ -321,7 +362,7 @@ const markCaptureLost = `-- name: MarkCaptureLost :one
 UPDATE runs
 SET status = 'succeeded', hold_state = 'released', charged_cents = 0, error = $2, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'capturing'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type MarkCaptureLostParams struct {
@@ -356,6 +397,8 @@ func (q *Queries) MarkCaptureLost(ctx context.Context, db DBTX, arg MarkCaptureL
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
@@ -364,7 +407,7 @@ const markCaptured = `-- name: MarkCaptured :one
 UPDATE runs
 SET status = 'succeeded', hold_state = 'captured', charged_cents = fee_cents, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'capturing'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -392,6 +435,8 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
@@ -399,7 +444,7 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 const markHeld = `-- name: MarkHeld :one
 UPDATE runs SET hold_state = 'held', updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -427,6 +472,8 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, err
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
@@ -434,7 +481,7 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, err
 const markReleased = `-- name: MarkReleased :one
 UPDATE runs SET hold_state = 'released', updated_at = now()
 WHERE id = $1 AND hold_state = 'releasing'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 func (q *Queries) MarkReleased(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -462,26 +509,31 @@ func (q *Queries) MarkReleased(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
 
 const markReserveRefused = `-- name: MarkReserveRefused :one
 UPDATE runs
-SET status = 'failed', hold_state = 'none', error = $2, started_at = NULL, finished_at = now(), updated_at = now()
+SET status = 'failed', hold_state = 'none', error = $2, input = $3, input_bytes = octet_length($3::jsonb::text),
+    started_at = NULL, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type MarkReserveRefusedParams struct {
 	ID    uuid.UUID
 	Error string
+	Input []byte
 }
 
 // The wallet refused the fee: the run never started (a sync run's
-// started_at from the insert is cleared) and costs nothing.
+// started_at from the insert is cleared) and costs nothing; its input is
+// replaced by the short preview the domain made of it.
 func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReserveRefusedParams) (Run, error) {
-	row := db.QueryRow(ctx, markReserveRefused, arg.ID, arg.Error)
+	row := db.QueryRow(ctx, markReserveRefused, arg.ID, arg.Error, arg.Input)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -505,6 +557,8 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
@@ -512,7 +566,7 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 const markRunning = `-- name: MarkRunning :one
 UPDATE runs SET status = 'running', started_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'queued' AND hold_state = 'held'
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 // Written before the request to n8n is sent: a run found running afterwards
@@ -542,6 +596,8 @@ func (q *Queries) MarkRunning(ctx context.Context, db DBTX, id uuid.UUID) (Run, 
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
@@ -549,9 +605,9 @@ func (q *Queries) MarkRunning(ctx context.Context, db DBTX, id uuid.UUID) (Run, 
 const recordFailure = `-- name: RecordFailure :one
 UPDATE runs
 SET status = 'failed', hold_state = 'releasing', charged_cents = 0, http_status = $2, output = $3,
-    error = $4, finished_at = now(), updated_at = now()
+    output_bytes = octet_length($3::jsonb::text), error = $4, finished_at = now(), updated_at = now()
 WHERE id = $1 AND status IN ('queued', 'running') AND hold_state IN ('pending', 'held')
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type RecordFailureParams struct {
@@ -592,15 +648,17 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }
 
 const recordSuccess = `-- name: RecordSuccess :one
 UPDATE runs
-SET hold_state = 'capturing', http_status = $2, output = $3, updated_at = now()
+SET hold_state = 'capturing', http_status = $2, output = $3, output_bytes = octet_length($3::jsonb::text), updated_at = now()
 WHERE id = $1 AND status = 'running' AND hold_state IN ('pending', 'held')
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type RecordSuccessParams struct {
@@ -637,6 +695,8 @@ func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessP
 		&i.DeadlineAt,
 		&i.UpdatedAt,
 		&i.Unsettled,
+		&i.InputBytes,
+		&i.OutputBytes,
 	)
 	return i, err
 }

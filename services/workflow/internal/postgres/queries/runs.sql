@@ -3,10 +3,12 @@
 -- An async run starts queued; a sync run is recorded running at once (the
 -- running mark is written before the request to n8n, as MarkRunning's is),
 -- so its reserve needs no further write before the call.
+-- input_bytes is the size of the input as stored (jsonb's text), which
+-- ListRuns compares with its bound.
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at, started_at)
+                  idempotency_key, request_hash, deadline_at, started_at, input_bytes)
 VALUES ($1, $2, $3, $11, 'pending', $4, $5, $6, $7, $8, $9, $10,
-        CASE WHEN $11::text = 'running' THEN now() END)
+        CASE WHEN $11::text = 'running' THEN now() END, octet_length($7::jsonb::text))
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -22,7 +24,16 @@ SELECT * FROM runs WHERE user_id = $1 AND idempotency_key = $2;
 -- predicate of the operators' partial indexes (runs_created_all,
 -- runs_workflow_created_all), so the planner cannot read a user's page from
 -- them (migration 00003 says why).
-SELECT * FROM runs
+-- An input or output over max_value_bytes is left out (NULL), so that a
+-- page stays small whatever the runs hold; GetRun has every value. Runs
+-- stored before migration 00004 have no sizes and are measured here.
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms,
+       (CASE WHEN coalesce(input_bytes, octet_length(input::text)) <= sqlc.arg(max_value_bytes)::int
+             THEN input END)::jsonb AS input,
+       (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= sqlc.arg(max_value_bytes)::int
+             THEN output END)::jsonb AS output,
+       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at
+FROM runs
 WHERE (sqlc.narg(user_id)::text IS NULL OR user_id = sqlc.narg(user_id))
   AND (sqlc.narg(user_id)::text IS NOT NULL OR created_at > '-infinity')
   AND (sqlc.narg(workflow)::text IS NULL OR workflow_slug = sqlc.narg(workflow))
@@ -34,9 +45,11 @@ LIMIT sqlc.arg(max_rows);
 
 -- name: MarkReserveRefused :one
 -- The wallet refused the fee: the run never started (a sync run's
--- started_at from the insert is cleared) and costs nothing.
+-- started_at from the insert is cleared) and costs nothing; its input is
+-- replaced by the short preview the domain made of it.
 UPDATE runs
-SET status = 'failed', hold_state = 'none', error = $2, started_at = NULL, finished_at = now(), updated_at = now()
+SET status = 'failed', hold_state = 'none', error = $2, input = $3, input_bytes = octet_length($3::jsonb::text),
+    started_at = NULL, finished_at = now(), updated_at = now()
 WHERE id = $1 AND hold_state = 'pending'
 RETURNING *;
 
@@ -57,7 +70,7 @@ RETURNING *;
 -- A sync run's hold is still recorded pending here: only the process that
 -- saw its reserve succeed calls n8n and records the success.
 UPDATE runs
-SET hold_state = 'capturing', http_status = $2, output = $3, updated_at = now()
+SET hold_state = 'capturing', http_status = $2, output = $3, output_bytes = octet_length($3::jsonb::text), updated_at = now()
 WHERE id = $1 AND status = 'running' AND hold_state IN ('pending', 'held')
 RETURNING *;
 
@@ -65,7 +78,7 @@ RETURNING *;
 -- The run failed before capture: it costs nothing and the release is now due.
 UPDATE runs
 SET status = 'failed', hold_state = 'releasing', charged_cents = 0, http_status = $2, output = $3,
-    error = $4, finished_at = now(), updated_at = now()
+    output_bytes = octet_length($3::jsonb::text), error = $4, finished_at = now(), updated_at = now()
 WHERE id = $1 AND status IN ('queued', 'running') AND hold_state IN ('pending', 'held')
 RETURNING *;
 
