@@ -51,6 +51,7 @@ export JWT_SIGNING_KEY_FILE=$state/jwt-ed25519.pem
 export REDIS_URL=$redis_url
 # The console is served over plain http://127.0.0.1 here: no Secure cookie flag.
 export COOKIE_SECURE=${COOKIE_SECURE:-false}
+export WORKFLOW_ALLOW_PRIVATE=${WORKFLOW_ALLOW_PRIVATE:-true} # local n8n on loopback or a private address
 
 for svc in identity wallet workflow; do
 	say "migrating meterflow_$svc"

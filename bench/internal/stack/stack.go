@@ -167,6 +167,7 @@ func Prepare(ctx context.Context, c Config) (*Stack, error) {
 		"APP_ENV=development",
 		"INTERNAL_AUTH_SECRET="+randomB64(48),
 		"WORKFLOW_SECRETS_KEY="+randomB64(32),
+		"WORKFLOW_ALLOW_PRIVATE=true", // the bench's n8n stand-in listens on loopback
 		"JWT_SIGNING_KEY_FILE="+key,
 		"REDIS_URL="+c.RedisURL,
 		"IDENTITY_ADDR="+c.GRPCAddrs["identity"],

@@ -364,6 +364,7 @@ func startStack(t testing.TB, o options) *stack {
 			"WALLET_ADDR="+wfWallet, "WORKFLOW_SETTLE_GRACE="+settleGrace.String(),
 			"WORKFLOW_SETTLE_INTERVAL="+settleInterval.String(), "WORKFLOW_ASYNC_START_WINDOW="+asyncWindow.String(),
 			"WORKFLOW_WORKERS=8", "WORKFLOW_DEFAULT_FEE_CENTS=10",
+			"WORKFLOW_ALLOW_PRIVATE=true", // the drills' n8n receivers listen on loopback
 		)}
 	for _, p := range []*proc{s.wallet, s.workflow} {
 		closers = append(closers, p.stop) // also ends a process that never got ready
