@@ -187,9 +187,3 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
-
-// IsAddressNotAllowed reports whether err (from a request) is a refused
-// address or host name.
-func IsAddressNotAllowed(err error) bool {
-	return errors.Is(err, ErrAddressNotAllowed) || errors.Is(err, ErrHostNotAllowed)
-}
