@@ -35,6 +35,7 @@ type App struct {
 	cfg    Config
 	log    *slog.Logger
 	svc    *identity.Service
+	hasher *identity.Hasher
 	pool   *pgxpool.Pool
 	grpc   *grpc.Server
 	health *health.Server
@@ -58,7 +59,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		}
 		log.WarnContext(ctx, "JWT_SIGNING_KEY_FILE is not set: signing with an ephemeral key; access tokens stop verifying after a restart")
 	}
-	hasher, err := identity.NewHasher(identity.Argon2Params(cfg.Argon2))
+	hasher, err := identity.NewHasher(identity.Argon2Params(cfg.Argon2), cfg.hashConcurrency())
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +89,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy),
 	})
 	identityv1.RegisterIdentityServiceServer(srv, grpcapi.NewServer(svc, grpcapi.NewMetrics(reg)))
-	return &App{Registry: reg, KeyID: signer.KeyID(), cfg: cfg, log: log, svc: svc, pool: pool, grpc: srv, health: hs}, nil
+	return &App{Registry: reg, KeyID: signer.KeyID(), cfg: cfg, log: log, svc: svc, hasher: hasher, pool: pool, grpc: srv, health: hs}, nil
 }
 
 // Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) until
@@ -130,16 +131,17 @@ func (a *App) pruneLoop(ctx context.Context) {
 	}
 }
 
-// Prune deletes refresh tokens expired more than a day ago and login
-// failure counters older than the throttle window. Serve runs it
-// periodically; it is exported for tests and operators.
+// Prune deletes refresh tokens expired more than a day ago, login failure
+// counters older than the throttle window and remembered login clients
+// older than their exemption. Serve runs it periodically; it is exported
+// for tests and operators.
 func (a *App) Prune(ctx context.Context) error {
-	tokens, failures, err := a.svc.Prune(ctx)
+	n, err := a.svc.Prune(ctx)
 	if err != nil {
 		return err
 	}
-	if tokens > 0 || failures > 0 {
-		a.log.InfoContext(ctx, "pruned expired rows", "refresh_tokens", tokens, "login_failure_counters", failures)
+	if n.Tokens > 0 || n.Failures > 0 || n.KnownClients > 0 {
+		a.log.InfoContext(ctx, "pruned expired rows", "refresh_tokens", n.Tokens, "login_failure_counters", n.Failures, "known_login_clients", n.KnownClients)
 	}
 	return nil
 }

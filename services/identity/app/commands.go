@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -17,7 +18,7 @@ var migrationsFS = migrations.FS
 
 const defaultGrace = 10 * time.Second
 
-// AdminResult is what CreateAdmin did.
+// AdminResult is what CreateAdmin or CreateOrPromoteAdmin did.
 type AdminResult struct {
 	UserID   string
 	Email    string
@@ -26,13 +27,29 @@ type AdminResult struct {
 	Created bool
 }
 
-// CreateAdmin makes email an admin (the create-admin command): a new user
-// with password (validated as at sign-up), or, when the email exists in any
-// letter case, a promotion that leaves the user's password and is_active
-// unchanged. Either way an audit event with actor "cli" is written. The
-// database must be migrated.
+// ErrAccountExists: create-admin was given the email of an existing
+// account without --promote-existing; nothing was changed.
+var ErrAccountExists = errors.New("an account with this email already exists")
+
+// CreateAdmin is `identity create-admin`: it creates a new active admin
+// with password (validated as at sign-up) and its email marked verified.
+// An email that already has an account, in any letter case, is
+// ErrAccountExists and changes nothing. The database must be migrated.
 func CreateAdmin(ctx context.Context, cfg Config, email, password string) (AdminResult, error) {
-	hasher, err := identity.NewHasher(identity.Argon2Params(cfg.Argon2))
+	return createAdmin(ctx, cfg, email, password, false)
+}
+
+// CreateOrPromoteAdmin is `identity create-admin --promote-existing`: as
+// CreateAdmin, but an existing account is promoted to admin, its password
+// replaced with password, its email marked verified and every refresh
+// token of it revoked, in one transaction (a disabled account stays
+// disabled). Either way audit events with actor "cli" are written.
+func CreateOrPromoteAdmin(ctx context.Context, cfg Config, email, password string) (AdminResult, error) {
+	return createAdmin(ctx, cfg, email, password, true)
+}
+
+func createAdmin(ctx context.Context, cfg Config, email, password string, promoteExisting bool) (AdminResult, error) {
+	hasher, err := identity.NewHasher(identity.Argon2Params(cfg.Argon2), cfg.hashConcurrency())
 	if err != nil {
 		return AdminResult{}, err
 	}
@@ -42,7 +59,10 @@ func CreateAdmin(ctx context.Context, cfg Config, email, password string) (Admin
 	}
 	defer pool.Close()
 	svc := identity.NewService(identity.Config{Store: postgres.New(pool), Hasher: hasher, Now: cfg.Now})
-	u, created, err := svc.CreateAdmin(ctx, email, password)
+	u, created, err := svc.CreateAdmin(ctx, email, password, promoteExisting)
+	if errors.Is(err, identity.ErrEmailTaken) {
+		return AdminResult{}, ErrAccountExists
+	}
 	if err != nil {
 		return AdminResult{}, fmt.Errorf("create-admin: %w", err)
 	}

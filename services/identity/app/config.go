@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -40,6 +41,9 @@ type Config struct {
 	// generates an ephemeral key in development and fails in production.
 	SigningKey ed25519.PrivateKey
 	Argon2     Argon2Params
+	// HashConcurrency bounds the argon2id hashes running at once
+	// (ARGON2_MAX_CONCURRENT); 0 means runtime.GOMAXPROCS.
+	HashConcurrency int
 	// Keys verifies access tokens. Optional: when nil, identity's own
 	// published keys are read from its database (the same set that
 	// GetSigningKeys serves); tests may inject authtest.Keys.
@@ -49,6 +53,15 @@ type Config struct {
 	Now func() time.Time
 	// warnings collected while reading the environment, logged by New.
 	warnings []string
+}
+
+// hashConcurrency is HashConcurrency, or the number of usable cores when
+// it is unset.
+func (c Config) hashConcurrency() int {
+	if c.HashConcurrency > 0 {
+		return c.HashConcurrency
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // Production reports whether APP_ENV is production.
@@ -85,6 +98,9 @@ func ConfigFromEnv() (Config, error) {
 	par, err := envconfig.PositiveUint("ARGON2_PARALLELISM", uint64(DefaultArgon2Params.Parallelism), 8)
 	errs = append(errs, err)
 	c.Argon2 = Argon2Params{MemoryKiB: uint32(mem), Iterations: uint32(iter), Parallelism: uint8(par)}
+	hc, err := envconfig.PositiveUint("ARGON2_MAX_CONCURRENT", uint64(runtime.GOMAXPROCS(0)), 16)
+	errs = append(errs, err)
+	c.HashConcurrency = int(hc)
 
 	if path := os.Getenv("JWT_SIGNING_KEY_FILE"); path != "" {
 		data, err := os.ReadFile(path)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,23 @@ func TestConfigFromEnvRejectsBadValues(t *testing.T) {
 				t.Fatalf("%s=%q: err = %v", tt.name, tt.value, err)
 			}
 		})
+	}
+}
+
+func TestConfigFromEnvHashConcurrency(t *testing.T) {
+	t.Setenv("ARGON2_MAX_CONCURRENT", "")
+	cfg, err := app.ConfigFromEnv()
+	if err != nil || cfg.HashConcurrency != runtime.GOMAXPROCS(0) {
+		t.Fatalf("default = %d, %v; want GOMAXPROCS %d", cfg.HashConcurrency, err, runtime.GOMAXPROCS(0))
+	}
+	t.Setenv("ARGON2_MAX_CONCURRENT", "3")
+	if cfg, err := app.ConfigFromEnv(); err != nil || cfg.HashConcurrency != 3 {
+		t.Fatalf("ARGON2_MAX_CONCURRENT=3: %d, %v", cfg.HashConcurrency, err)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		t.Setenv("ARGON2_MAX_CONCURRENT", bad)
+		if _, err := app.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "ARGON2_MAX_CONCURRENT") {
+			t.Fatalf("ARGON2_MAX_CONCURRENT=%q: err = %v", bad, err)
+		}
 	}
 }

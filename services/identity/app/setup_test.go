@@ -68,8 +68,9 @@ func setup(t testing.TB) *bundle {
 	return startOn(t, pool, url, nil, fastArgon2)
 }
 
-// startOn starts a service on an existing database with key (nil: ephemeral).
-func startOn(t testing.TB, pool *pgxpool.Pool, url string, key ed25519.PrivateKey, argon app.Argon2Params) *bundle {
+// startOn starts a service on an existing database with key (nil:
+// ephemeral); opts change the configuration before it starts.
+func startOn(t testing.TB, pool *pgxpool.Pool, url string, key ed25519.PrivateKey, argon app.Argon2Params, opts ...func(*app.Config)) *bundle {
 	t.Helper()
 	clk := &clock{}
 	cfg := app.Config{
@@ -80,6 +81,9 @@ func startOn(t testing.TB, pool *pgxpool.Pool, url string, key ed25519.PrivateKe
 		SigningKey:      key,
 		Argon2:          argon,
 		Now:             clk.Now,
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())

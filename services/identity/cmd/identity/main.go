@@ -2,7 +2,8 @@
 //
 //	identity [serve]                 serve gRPC (and metrics) until SIGINT/SIGTERM
 //	identity migrate                 create the database if missing, apply migrations
-//	identity create-admin --email E  create or promote an admin; password on stdin
+//	identity create-admin --email E [--promote-existing]
+//	                                 create an admin (or promote an existing account); password on stdin
 //	identity keygen --out FILE       write a new Ed25519 signing key (PEM, mode 0600)
 //	identity healthcheck             exit 0 if the service on GRPC_ADDR is SERVING
 package main
@@ -97,12 +98,13 @@ func migrate(ctx context.Context) error {
 
 func createAdmin(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("create-admin", flag.ContinueOnError)
-	email := fs.String("email", "", "email of the admin to create or promote (password on standard input)")
+	email := fs.String("email", "", "email of the admin to create (password on standard input)")
+	promote := fs.Bool("promote-existing", false, "if the email already has an account: make it an admin, replace its password with the one given, mark its email verified and end all its logins")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *email == "" || fs.NArg() > 0 {
-		return errors.New("usage: identity create-admin --email E   (password on standard input)")
+		return errors.New("usage: identity create-admin --email E [--promote-existing]   (password on standard input)")
 	}
 	cfg, err := app.ConfigFromEnv()
 	if err != nil {
@@ -116,14 +118,23 @@ func createAdmin(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("identity create-admin: %w", err)
 	}
-	res, err := app.CreateAdmin(ctx, cfg, *email, password)
+	create := app.CreateAdmin
+	if *promote {
+		create = app.CreateOrPromoteAdmin
+	}
+	res, err := create(ctx, cfg, *email, password)
+	if errors.Is(err, app.ErrAccountExists) {
+		return fmt.Errorf("identity create-admin: an account with email %s already exists; nothing was changed.\n"+
+			"To make it an admin, run again with --promote-existing: the account's password is replaced with the one given,\n"+
+			"its email is marked verified and every login of it ends (whoever signed up with this email keeps no access)", strings.TrimSpace(*email))
+	}
 	if err != nil {
 		return err
 	}
 	if res.Created {
 		fmt.Printf("created admin %s (id %s)\n", res.Email, res.UserID)
 	} else {
-		fmt.Printf("promoted existing user %s (id %s) to admin; password unchanged\n", res.Email, res.UserID)
+		fmt.Printf("promoted existing user %s (id %s) to admin: password replaced, email marked verified, every refresh token revoked\n", res.Email, res.UserID)
 		if !res.IsActive {
 			fmt.Println("note: this account is disabled; enable it from another admin account")
 		}

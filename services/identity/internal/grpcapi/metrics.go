@@ -14,7 +14,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "identity_logins_total", Help: "Login attempts by result: success, invalid, throttled, error.",
+			Name: "identity_logins_total", Help: "Login attempts by result: success, invalid, throttled, busy (no hashing slot in time), error.",
 		}, []string{"result"}),
 		signups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "identity_signups_total", Help: "Users created by sign-up.",

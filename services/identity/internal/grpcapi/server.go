@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
@@ -35,7 +36,14 @@ func (s *Server) SignUp(ctx context.Context, req *identityv1.SignUpRequest) (*id
 
 // Login implements identityv1.IdentityServiceServer.
 func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
-	sess, err := s.svc.Login(ctx, req.GetEmail(), req.GetPassword())
+	lr := identity.LoginRequest{Email: req.GetEmail(), Password: req.GetPassword(), ClientIP: req.GetClientIp()}
+	if d := req.GetRefreshTtl(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return nil, rpcerr.Validation("invalid request", rpcerr.FieldViolation{Field: "refresh_ttl", Message: "is not a valid duration"})
+		}
+		lr.RefreshTTL = d.AsDuration()
+	}
+	sess, err := s.svc.Login(ctx, lr)
 	var terr *identity.ThrottledError
 	switch {
 	case err == nil:
@@ -44,6 +52,8 @@ func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*iden
 		s.metrics.logins.WithLabelValues("invalid").Inc()
 	case errors.As(err, &terr):
 		s.metrics.logins.WithLabelValues("throttled").Inc()
+	case errors.Is(err, identity.ErrBusy):
+		s.metrics.logins.WithLabelValues("busy").Inc()
 	default:
 		s.metrics.logins.WithLabelValues("error").Inc()
 	}
@@ -167,7 +177,10 @@ func callerID(ctx context.Context) string {
 }
 
 func toProtoUser(u identity.User) *identityv1.User {
-	return &identityv1.User{Id: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: timestamppb.New(u.CreatedAt)}
+	return &identityv1.User{
+		Id: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive, EmailVerified: u.EmailVerified(),
+		CreatedAt: timestamppb.New(u.CreatedAt),
+	}
 }
 
 func toProtoTokens(t identity.Tokens) *identityv1.TokenPair {

@@ -25,7 +25,11 @@ func toStatus(err error) error {
 		}
 		return rpcerr.Validation("invalid request", fields...)
 	case errors.As(err, &terr):
-		return rpcerr.Throttled("too many failed logins for this account; retry later", terr.RetryAfter)
+		return rpcerr.Throttled("too many failed logins; retry later", terr.RetryAfter)
+	case errors.Is(err, identity.ErrBusy):
+		// Retryable and not the caller's fault: Unavailable, which the
+		// gateway answers 503 (never 500, never 429).
+		return rpcerr.New(codes.Unavailable, rpcerr.ServiceUnavailable, "too many password checks at once; retry shortly")
 	case errors.Is(err, identity.ErrEmailTaken):
 		return rpcerr.New(codes.AlreadyExists, rpcerr.EmailTaken, "email is already registered")
 	case errors.Is(err, identity.ErrInvalidCredentials):

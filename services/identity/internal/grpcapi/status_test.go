@@ -31,6 +31,7 @@ func TestToStatus(t *testing.T) {
 		{identity.ErrNotFound, codes.NotFound, rpcerr.NotFound},
 		{identity.ErrForbidden, codes.PermissionDenied, rpcerr.Forbidden},
 		{identity.ErrSelfChange, codes.FailedPrecondition, rpcerr.Conflict},
+		{fmt.Errorf("login: %w", identity.ErrBusy), codes.Unavailable, rpcerr.ServiceUnavailable},
 		{fmt.Errorf("x: %w", context.Canceled), codes.Canceled, ""},
 		{context.DeadlineExceeded, codes.DeadlineExceeded, ""},
 		{errors.New("connection refused"), codes.Internal, rpcerr.Internal},

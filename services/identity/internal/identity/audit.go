@@ -72,9 +72,30 @@ func AuditEventsForChange(before, after User, actorID, reason string, now time.T
 	return out
 }
 
+// promoteExistingUser is create-admin --promote-existing's change of an
+// existing account: admin, the operator's password, email verified (the
+// operator vouches for the address). The refresh tokens are all revoked by
+// the store, so whoever held the account before keeps no login.
+func promoteExistingUser(before User, passwordHash string, now time.Time) AdminPromotion {
+	after := before
+	after.IsAdmin = true
+	if after.EmailVerifiedAt == nil {
+		after.EmailVerifiedAt = &now
+	}
+	const reason = "identity create-admin --promote-existing"
+	events := AuditEventsForChange(before, after, ActorCLI, reason, now)
+	b, _ := json.Marshal(map[string]any{"email_verified": before.EmailVerified()})
+	a, _ := json.Marshal(map[string]any{"email_verified": true, "password": "replaced", "refresh_tokens": "revoked"})
+	events = append(events, AuditEvent{
+		ActorID: ActorCLI, Action: "user.credentials_reset", TargetType: "user", TargetID: before.ID,
+		Reason: reason, Before: b, After: a, CreatedAt: now,
+	})
+	return AdminPromotion{After: after, PasswordHash: passwordHash, Audit: events}
+}
+
 // auditCreateAdmin is the event of an admin created by the command line.
 func auditCreateAdmin(u User, now time.Time) AuditEvent {
-	a, _ := json.Marshal(map[string]any{"email": u.Email, "is_admin": true, "is_active": true})
+	a, _ := json.Marshal(map[string]any{"email": u.Email, "is_admin": true, "is_active": true, "email_verified": true})
 	return AuditEvent{
 		ActorID: ActorCLI, Action: "user.create_admin", TargetType: "user", TargetID: u.ID,
 		Reason: "identity create-admin", After: a, CreatedAt: now,

@@ -29,6 +29,9 @@ var (
 	ErrUnauthorized = errors.New("account is disabled or gone")
 	// ErrSelfChange: an admin tried to disable or demote themselves.
 	ErrSelfChange = errors.New("admins cannot disable or demote themselves; ask another admin")
+	// ErrBusy: no password-hashing slot came free in time; the caller may
+	// retry shortly (it is not the caller's fault, nor a failure).
+	ErrBusy = errors.New("too many password checks at once; retry shortly")
 )
 
 // FieldError names one invalid input field.
@@ -60,13 +63,14 @@ func invalid(field, msg string) error {
 	return &ValidationError{Fields: []FieldError{{Field: field, Message: msg}}}
 }
 
-// ThrottledError says a login was refused because the account has too many
-// recent failures; RetryAfter is how long until the next attempt may run.
+// ThrottledError says a login was refused because of too many recent
+// failures (from this client, or on this account from unknown clients);
+// RetryAfter is how long until the next attempt may run.
 type ThrottledError struct {
 	RetryAfter time.Duration
 }
 
 // Error implements error.
 func (e *ThrottledError) Error() string {
-	return "too many failed logins for this account; retry later"
+	return "too many failed logins; retry later"
 }

@@ -1,9 +1,12 @@
 package identity
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 	"golang.org/x/crypto/argon2"
@@ -21,25 +24,74 @@ type Argon2Params struct {
 // (19 MiB, 2 iterations, 1 lane).
 var DefaultArgon2Params = Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
 
-// Hasher hashes and checks passwords with argon2id.
+// Hasher hashes and checks passwords with argon2id, at most a fixed number
+// at a time.
 type Hasher struct {
 	params *argon2id.Params
 	// dummy is a hash of a random password made with the same parameters:
 	// checking an unknown email against it costs what a real check costs.
 	dummy string
+	// slots bounds concurrent hashes: each holds MemoryKiB and a core for
+	// tens of milliseconds, so a burst of logins would otherwise take the
+	// process's memory and every core's time at once.
+	slots chan struct{}
 }
 
-// NewHasher returns a Hasher for p.
-func NewHasher(p Argon2Params) (*Hasher, error) {
+// Waiting for a hashing slot: a caller without a deadline waits at most
+// maxSlotWait; one with a deadline stops slotReserve before it, so that the
+// retryable refusal reaches it before its own deadline turns the call into
+// a timeout.
+const (
+	maxSlotWait = 5 * time.Second
+	slotReserve = 100 * time.Millisecond
+)
+
+// NewHasher returns a Hasher for p that runs at most maxConcurrent hashes
+// at once (at least 1).
+func NewHasher(p Argon2Params, maxConcurrent int) (*Hasher, error) {
 	if p.MemoryKiB < 8*uint32(p.Parallelism) || p.Iterations < 1 || p.Parallelism < 1 {
 		return nil, fmt.Errorf("identity: invalid argon2 parameters (memory %d KiB, iterations %d, parallelism %d)", p.MemoryKiB, p.Iterations, p.Parallelism)
 	}
 	h := &Hasher{params: &argon2id.Params{
 		Memory: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism,
 		SaltLength: 16, KeyLength: 32,
-	}}
+	}, slots: make(chan struct{}, max(1, maxConcurrent))}
 	h.dummy = dummyHash(h.params)
 	return h, nil
+}
+
+// Acquire waits for a hashing slot and returns the function that frees it
+// (calling it again does nothing).
+// It gives up with ErrBusy shortly before ctx's deadline (or after
+// maxSlotWait without one), and with ctx's error when ctx is canceled.
+func (h *Hasher) Acquire(ctx context.Context) (release func(), err error) {
+	var once sync.Once
+	release = func() { once.Do(func() { <-h.slots }) }
+	select {
+	case h.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	wait := maxSlotWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)-slotReserve)
+	}
+	if wait <= 0 {
+		return nil, ErrBusy
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return release, nil
+	case <-timer.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, ErrBusy
+		}
+		return nil, ctx.Err()
+	}
 }
 
 // dummyHash returns an encoded argon2id hash with params and a random salt
@@ -56,8 +108,19 @@ func dummyHash(p *argon2id.Params) string {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
-// Hash returns the encoded argon2id hash of password.
-func (h *Hasher) Hash(password string) (string, error) {
+// Hash returns the encoded argon2id hash of password, waiting for a slot
+// as Acquire does.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	release, err := h.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return h.hash(password)
+}
+
+// hash hashes password; the caller holds a slot.
+func (h *Hasher) hash(password string) (string, error) {
 	s, err := argon2id.CreateHash(password, h.params)
 	if err != nil {
 		return "", fmt.Errorf("identity: hash password: %w", err)
@@ -65,9 +128,10 @@ func (h *Hasher) Hash(password string) (string, error) {
 	return s, nil
 }
 
-// Check reports whether password matches hash. An empty hash is checked
-// against the dummy hash, so that unknown accounts cost the same time.
-func (h *Hasher) Check(password, hash string) bool {
+// check reports whether password matches hash; the caller holds a slot.
+// An empty hash is checked against the dummy hash, so that unknown
+// accounts cost the same time.
+func (h *Hasher) check(password, hash string) bool {
 	if hash == "" {
 		_, _ = argon2id.ComparePasswordAndHash(password, h.dummy)
 		return false

@@ -8,7 +8,7 @@ import (
 
 func TestThrottleWait(t *testing.T) {
 	t.Parallel()
-	th := DefaultLoginThrottle
+	th := DefaultLoginThrottle.Client
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
@@ -37,6 +37,67 @@ func TestThrottleWait(t *testing.T) {
 	}
 	if got := th.next(LoginFailures{Count: 9, Last: now.Add(-time.Minute)}, now); got.Count != 10 || !got.Last.Equal(now) {
 		t.Errorf("next = %+v, want 10 at now", got)
+	}
+}
+
+// TestThrottleDecide: the per-client backoff always applies; the account's
+// ceiling (20 failures, then one attempt a second) only to clients that
+// have not logged in to the account within 30 days.
+func TestThrottleDecide(t *testing.T) {
+	t.Parallel()
+	th := DefaultLoginThrottle
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	busy := LoginFailures{Count: 500, Last: now.Add(-100 * time.Millisecond)} // an account under attack
+	tests := []struct {
+		name string
+		st   LoginState
+		want time.Duration
+	}{
+		{"fresh", LoginState{}, 0},
+		{"client backed off", LoginState{Client: LoginFailures{Count: 7, Last: now}}, 4 * time.Second},
+		{"client backed off, even when known", LoginState{Client: LoginFailures{Count: 7, Last: now}, LastSuccess: now.Add(-time.Hour)}, 4 * time.Second},
+		{"account under its ceiling", LoginState{Account: LoginFailures{Count: 19, Last: now}}, 0},
+		{"account at its ceiling: a second", LoginState{Account: LoginFailures{Count: 20, Last: now}}, time.Second},
+		{"account under attack: at most a second", LoginState{Account: busy}, 900 * time.Millisecond},
+		{"account under attack, a second after its last failure", LoginState{Account: LoginFailures{Count: 500, Last: now.Add(-time.Second)}}, 0},
+		{"account under attack, known client", LoginState{Account: busy, LastSuccess: now.Add(-29 * 24 * time.Hour)}, 0},
+		{"account under attack, client known too long ago", LoginState{Account: busy, LastSuccess: now.Add(-31 * 24 * time.Hour)}, 900 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		next, got := th.Decide(tt.st, now)
+		if got != tt.want {
+			t.Errorf("%s: wait = %s, want %s", tt.name, got, tt.want)
+		}
+		switch {
+		case got > 0 && next != tt.st:
+			t.Errorf("%s: a refused attempt changed the counters: %+v", tt.name, next)
+		case got == 0 && (next.Client.Count != th.Client.next(tt.st.Client, now).Count || next.Account.Count != th.Account.next(tt.st.Account, now).Count):
+			t.Errorf("%s: an attempt was not counted on both levels: %+v", tt.name, next)
+		}
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                      "",
+		"203.0.113.7":           "203.0.113.7",
+		"::ffff:203.0.113.7":    "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6":  "2001:db8:1:2::/64",
+		"2001:db8:1:2::ffff":    "2001:db8:1:2::/64",
+		"fe80::1%eth0":          "fe80::/64",
+		"2001:db8:1:3::1":       "2001:db8:1:3::/64",
+		"::1":                   "::/64",
+		"2001:0db8:0001:0002::": "2001:db8:1:2::/64",
+	} {
+		if got, err := clientKey(in); err != nil || got != want {
+			t.Errorf("clientKey(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"203.0.113.7:443", "localhost", "1.2.3"} {
+		if _, err := clientKey(bad); err == nil {
+			t.Errorf("clientKey(%q) accepted", bad)
+		}
 	}
 }
 

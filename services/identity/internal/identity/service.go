@@ -73,68 +73,17 @@ func (s *Service) SignUp(ctx context.Context, email, password string) (Session, 
 	if err := ValidateCredentials(email, password); err != nil {
 		return Session{}, err
 	}
-	hash, err := s.hasher.Hash(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
-		return Session{}, err
+		return Session{}, fmt.Errorf("sign up: %w", err)
 	}
 	now := s.now()
-	refresh, rec := s.newRefreshToken(uuid.NewString(), now)
+	refresh, rec := s.newRefreshToken(uuid.NewString(), nil, now)
 	u, err := s.store.CreateUser(ctx, NewUser{ID: uuid.NewString(), Email: email, PasswordHash: hash}, &rec, nil, now)
 	if err != nil {
 		return Session{}, fmt.Errorf("sign up: %w", err)
 	}
 	return s.session(u, refresh, now)
-}
-
-// Login checks a password and starts a login family. Unknown email, wrong
-// password and disabled account are all ErrInvalidCredentials, each after
-// one argon2id computation; too many recent failures are a *ThrottledError.
-func (s *Service) Login(ctx context.Context, email, password string) (Session, error) {
-	if len(NormalizeEmail(email)) > MaxEmailLen {
-		// Not a possible account: skip the counter rather than store
-		// attacker-sized keys, but spend the same time.
-		s.hasher.Check(password, "")
-		return Session{}, ErrInvalidCredentials
-	}
-	key := emailKey(email)
-	// The attempt is counted as a failure before the password is checked
-	// and the counter reset on success: parallel guesses then queue on the
-	// counter's row lock instead of all passing one check.
-	wait, err := s.store.ClaimLoginAttempt(ctx, key, func(prev LoginFailures) (LoginFailures, time.Duration) {
-		now := s.now()
-		if w := s.throttle.Wait(prev, now); w > 0 {
-			return prev, w
-		}
-		return s.throttle.next(prev, now), 0
-	})
-	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
-	}
-	if wait > 0 {
-		return Session{}, &ThrottledError{RetryAfter: wait}
-	}
-
-	acc, err := s.store.AccountByEmail(ctx, NormalizeEmail(email))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		s.hasher.Check(password, "") // same cost as a real check
-		return Session{}, ErrInvalidCredentials
-	case err != nil:
-		return Session{}, fmt.Errorf("login: %w", err)
-	}
-	if !s.hasher.Check(password, acc.PasswordHash) || !acc.IsActive {
-		return Session{}, ErrInvalidCredentials
-	}
-	if err := s.store.ResetLoginFailures(ctx, key); err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
-	}
-	now := s.now()
-	refresh, rec := s.newRefreshToken(uuid.NewString(), now)
-	rec.UserID = acc.ID
-	if err := s.store.InsertRefreshToken(ctx, rec, now); err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
-	}
-	return s.session(acc.User, refresh, now)
 }
 
 // Refresh rotates a refresh token: the old one stops working and a new pair
@@ -146,12 +95,15 @@ func (s *Service) Refresh(ctx context.Context, token string) (Tokens, error) {
 	}
 	now := s.now()
 	oldHash := HashToken(token)
-	refresh, next := s.newRefreshToken("", now)
-	u, err := s.store.RotateRefreshToken(ctx, oldHash, next, now, func(u User) error {
+	var refresh string
+	u, err := s.store.RotateRefreshToken(ctx, oldHash, now, func(old RefreshToken, u User) (RefreshToken, error) {
 		if !u.IsActive {
-			return ErrInvalidToken
+			return RefreshToken{}, ErrInvalidToken
 		}
-		return nil
+		var next RefreshToken
+		refresh, next = s.newRefreshToken(old.FamilyID, old.LoginExpiresAt, now)
+		next.UserID = old.UserID
+		return next, nil
 	})
 	if errors.Is(err, ErrTokenReused) {
 		if rerr := s.store.RevokeFamily(ctx, oldHash, now); rerr != nil {
@@ -282,43 +234,6 @@ func (s *Service) UserStats(ctx context.Context, callerID string) (UserStats, er
 	return st, nil
 }
 
-// CreateAdmin makes email an admin from the command line: an existing user
-// (any letter case) is promoted and keeps its password; otherwise a new
-// active admin is created with password. Both write an audit event with
-// actor "cli". created reports which happened.
-func (s *Service) CreateAdmin(ctx context.Context, email, password string) (u User, created bool, err error) {
-	email = NormalizeEmail(email)
-	if msg := emailProblem(email); msg != "" {
-		return User{}, false, invalid("email", msg)
-	}
-	for range 2 { // a second round only if the user appeared in between
-		acc, err := s.store.AccountByEmail(ctx, email)
-		if err == nil {
-			u, err := s.store.UpdateUser(ctx, UserChange{ID: acc.ID, IsAdmin: new(true), ActorID: ActorCLI, Reason: "identity create-admin"}, s.now())
-			return u, false, err
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return User{}, false, err
-		}
-		if err := ValidateCredentials(email, password); err != nil {
-			return User{}, false, err
-		}
-		hash, err := s.hasher.Hash(password)
-		if err != nil {
-			return User{}, false, err
-		}
-		now := s.now()
-		nu := NewUser{ID: uuid.NewString(), Email: email, PasswordHash: hash, IsAdmin: true}
-		ev := auditCreateAdmin(User{ID: nu.ID, Email: email}, now)
-		u, err = s.store.CreateUser(ctx, nu, nil, &ev, now)
-		if errors.Is(err, ErrEmailTaken) {
-			continue
-		}
-		return u, err == nil, err
-	}
-	return User{}, false, ErrEmailTaken
-}
-
 // ActivateSigningKey registers the signer's key as the active one and
 // retires the others; called once at start.
 func (s *Service) ActivateSigningKey(ctx context.Context) error {
@@ -343,16 +258,21 @@ func (s *Service) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 // rotated token replayed just after expiry still revokes its family.
 const expiredTokenRetention = 24 * time.Hour
 
-// Prune deletes refresh tokens expired more than a day ago and login
-// failure counters older than the throttle window (which no longer count).
-// Safe to run on every replica at once.
-func (s *Service) Prune(ctx context.Context) (tokens, failures int64, err error) {
+// Prune deletes refresh tokens expired more than a day ago, login failure
+// counters older than the throttle window (which no longer count) and
+// remembered login clients older than their exemption. Safe to run on
+// every replica at once.
+func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 	now := s.now()
-	tokens, failures, err = s.store.Prune(ctx, now.Add(-expiredTokenRetention), now.Add(-s.throttle.Window))
+	n, err := s.store.Prune(ctx, PruneBefore{
+		TokensExpired: now.Add(-expiredTokenRetention),
+		Failures:      now.Add(-s.throttle.Window()),
+		KnownClients:  now.Add(-s.throttle.KnownClientTTL),
+	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("prune: %w", err)
+		return Pruned{}, fmt.Errorf("prune: %w", err)
 	}
-	return tokens, failures, nil
+	return n, nil
 }
 
 // requireAdmin checks the caller's stored flags, not only the token's adm
@@ -372,10 +292,15 @@ func (s *Service) requireAdmin(ctx context.Context, callerID string) error {
 }
 
 // newRefreshToken returns a new opaque token and its stored form in family
-// (UserID and, when family is "", FamilyID are filled in by the caller or store).
-func (s *Service) newRefreshToken(family string, now time.Time) (string, RefreshToken) {
+// (UserID is filled in by the caller or store): it lives REFRESH_TOKEN_TTL
+// from now, but never past loginEnd when the login has one.
+func (s *Service) newRefreshToken(family string, loginEnd *time.Time, now time.Time) (string, RefreshToken) {
 	tok := randomToken()
-	return tok, RefreshToken{Hash: HashToken(tok), FamilyID: family, ExpiresAt: now.Add(s.refreshTTL)}
+	exp := now.Add(s.refreshTTL)
+	if loginEnd != nil && loginEnd.Before(exp) {
+		exp = *loginEnd
+	}
+	return tok, RefreshToken{Hash: HashToken(tok), FamilyID: family, ExpiresAt: exp, LoginExpiresAt: loginEnd}
 }
 
 func (s *Service) session(u User, refresh string, now time.Time) (Session, error) {

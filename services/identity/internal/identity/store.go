@@ -12,6 +12,32 @@ type RefreshToken struct {
 	FamilyID  string
 	UserID    string
 	ExpiresAt time.Time
+	// LoginExpiresAt, when set, is the end of the whole login: no rotation
+	// gives a token of the family a later ExpiresAt.
+	LoginExpiresAt *time.Time
+}
+
+// AdminPromotion is what PromoteToAdmin stores: the user after the change,
+// the new password hash and the audit events of the change.
+type AdminPromotion struct {
+	After        User
+	PasswordHash string
+	Audit        []AuditEvent
+}
+
+// PruneBefore are the cut-offs of Store.Prune.
+type PruneBefore struct {
+	// TokensExpired: refresh tokens that expired before it.
+	TokensExpired time.Time
+	// Failures: failure counters last touched before it.
+	Failures time.Time
+	// KnownClients: remembered clients whose last login is before it.
+	KnownClients time.Time
+}
+
+// Pruned counts the rows Store.Prune deleted.
+type Pruned struct {
+	Tokens, Failures, KnownClients int64
 }
 
 // SigningKey is the public half of an access-token signing key.
@@ -48,25 +74,34 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 
 	InsertRefreshToken(ctx context.Context, t RefreshToken, now time.Time) error
-	// RotateRefreshToken marks the live token oldHash rotated and stores next
-	// in its family, if check accepts the token's user; all or nothing.
-	// A token that is unknown, expired or revoked is ErrInvalidToken; one
-	// already rotated is ErrTokenReused (nothing is revoked by the store).
-	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken, now time.Time, check func(User) error) (User, error)
+	// RotateRefreshToken marks the live token oldHash rotated and stores the
+	// token that next returns for it (old has its family, user and login
+	// end) and its user; next's error aborts it all. A token that is
+	// unknown, expired or revoked is ErrInvalidToken; one already rotated
+	// is ErrTokenReused (nothing is revoked by the store).
+	RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, next func(old RefreshToken, u User) (RefreshToken, error)) (User, error)
 	// RevokeFamily revokes every live token of the family of tokenHash;
 	// an unknown hash is not an error.
 	RevokeFamily(ctx context.Context, tokenHash []byte, now time.Time) error
 
-	// ClaimLoginAttempt locks the failure counter of key (zero if none),
-	// asks decide for the wait, and when it is 0 stores decide's new counter.
-	ClaimLoginAttempt(ctx context.Context, key string, decide func(LoginFailures) (LoginFailures, time.Duration)) (time.Duration, error)
-	ResetLoginFailures(ctx context.Context, key string) error
+	// ClaimLoginAttempt locks the account's and then the client's failure
+	// counters of key (zero if none), reads the client's last success on
+	// the account, asks decide for the wait, and when it is 0 stores
+	// decide's new counters; one transaction.
+	ClaimLoginAttempt(ctx context.Context, key LoginKey, decide func(LoginState) (LoginState, time.Duration)) (time.Duration, error)
+	// RecordLoginSuccess forgets the client's failures on the account and,
+	// when remember is set, stores now as the client's last success on it.
+	RecordLoginSuccess(ctx context.Context, key LoginKey, remember bool, now time.Time) error
 
 	ListUsers(ctx context.Context, q UserQuery) ([]User, error)
 	// UpdateUser applies ch under a row lock, revokes the user's refresh
 	// tokens if it disables the user, and writes AuditEventsForChange; all
 	// in one transaction.
 	UpdateUser(ctx context.Context, ch UserChange, now time.Time) (User, error)
+	// PromoteToAdmin locks the user id, stores what promote returns for it
+	// (admin flag, verified email, password hash), revokes every refresh
+	// token of the user and writes the audit events; one transaction.
+	PromoteToAdmin(ctx context.Context, id string, now time.Time, promote func(before User) AdminPromotion) (User, error)
 	ListAuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 	// UserStats counts users; users created at or after todayStart and
 	// since30d count as new today and new in 30 days.
@@ -78,9 +113,8 @@ type Store interface {
 	// PublishedSigningKeys returns the active key and keys retired after retiredAfter.
 	PublishedSigningKeys(ctx context.Context, retiredAfter time.Time) ([]SigningKey, error)
 
-	// Prune deletes refresh tokens that expired before tokensExpiredBefore
-	// and failure counters last touched before failuresBefore.
-	Prune(ctx context.Context, tokensExpiredBefore, failuresBefore time.Time) (tokens, failures int64, err error)
+	// Prune deletes the rows older than the cut-offs of b.
+	Prune(ctx context.Context, b PruneBefore) (Pruned, error)
 }
 
 // UserStats are the user counts of the admin overview.

@@ -16,13 +16,19 @@ const (
 
 // User is an account.
 type User struct {
-	ID        string
-	Email     string
-	IsAdmin   bool
-	IsActive  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID       string
+	Email    string
+	IsAdmin  bool
+	IsActive bool
+	// EmailVerifiedAt is when the user proved they own the email; nil
+	// until then.
+	EmailVerifiedAt *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
+
+// EmailVerified reports whether the email has been verified.
+func (u User) EmailVerified() bool { return u.EmailVerifiedAt != nil }
 
 // Account is a user with its password hash, as the store returns it for login.
 type Account struct {
@@ -32,10 +38,11 @@ type Account struct {
 
 // NewUser is a user about to be stored.
 type NewUser struct {
-	ID           string
-	Email        string
-	PasswordHash string
-	IsAdmin      bool
+	ID              string
+	Email           string
+	PasswordHash    string
+	IsAdmin         bool
+	EmailVerifiedAt *time.Time
 }
 
 // NormalizeEmail trims the address as it will be stored.

@@ -50,10 +50,15 @@ func mapErr(err error) error {
 }
 
 func toUser(u db.User) identity.User {
-	return identity.User{
+	out := identity.User{
 		ID: u.ID.String(), Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
+	if u.EmailVerifiedAt != nil {
+		t := u.EmailVerifiedAt.UTC()
+		out.EmailVerifiedAt = &t
+	}
+	return out
 }
 
 // parseID parses a user id; malformed ids cannot exist, so they are ErrNotFound.
@@ -73,7 +78,7 @@ func (s *Store) CreateUser(ctx context.Context, u identity.NewUser, first *ident
 	}
 	var out identity.User
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row, err := s.q.InsertUser(ctx, tx, db.InsertUserParams{ID: id, Email: u.Email, PasswordHash: u.PasswordHash, IsAdmin: u.IsAdmin, CreatedAt: now})
+		row, err := s.q.InsertUser(ctx, tx, db.InsertUserParams{ID: id, Email: u.Email, PasswordHash: u.PasswordHash, IsAdmin: u.IsAdmin, EmailVerifiedAt: u.EmailVerifiedAt, CreatedAt: now})
 		if err != nil {
 			return mapErr(err)
 		}
@@ -130,12 +135,12 @@ func (s *Store) insertRefreshToken(ctx context.Context, q db.DBTX, t identity.Re
 		return fmt.Errorf("refresh token user: %w", err)
 	}
 	return s.q.InsertRefreshToken(ctx, q, db.InsertRefreshTokenParams{
-		TokenHash: t.Hash, FamilyID: family, UserID: user, CreatedAt: now, ExpiresAt: t.ExpiresAt,
+		TokenHash: t.Hash, FamilyID: family, UserID: user, CreatedAt: now, ExpiresAt: t.ExpiresAt, LoginExpiresAt: t.LoginExpiresAt,
 	})
 }
 
 // RotateRefreshToken implements identity.Store.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next identity.RefreshToken, now time.Time, check func(identity.User) error) (identity.User, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, next func(old identity.RefreshToken, u identity.User) (identity.RefreshToken, error)) (identity.User, error) {
 	var out identity.User
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		row, err := s.q.RotateRefreshToken(ctx, tx, db.RotateRefreshTokenParams{Now: now, TokenHash: oldHash})
@@ -150,11 +155,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next ide
 			return mapErr(err)
 		}
 		out = toUser(u)
-		if err := check(out); err != nil {
+		old := identity.RefreshToken{Hash: oldHash, FamilyID: row.FamilyID.String(), UserID: out.ID, LoginExpiresAt: row.LoginExpiresAt}
+		t, err := next(old, out)
+		if err != nil {
 			return err
 		}
-		next.FamilyID, next.UserID = row.FamilyID.String(), out.ID
-		return s.insertRefreshToken(ctx, tx, next, now)
+		return s.insertRefreshToken(ctx, tx, t, now)
 	})
 	return out, err
 }
@@ -177,34 +183,6 @@ func (s *Store) whyNotRotated(ctx context.Context, q db.DBTX, hash []byte) error
 // RevokeFamily implements identity.Store.
 func (s *Store) RevokeFamily(ctx context.Context, tokenHash []byte, now time.Time) error {
 	return s.q.RevokeFamilyOfToken(ctx, s.pool, db.RevokeFamilyOfTokenParams{Now: now, TokenHash: tokenHash})
-}
-
-// ClaimLoginAttempt implements identity.Store.
-func (s *Store) ClaimLoginAttempt(ctx context.Context, key string, decide func(identity.LoginFailures) (identity.LoginFailures, time.Duration)) (time.Duration, error) {
-	var wait time.Duration
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// The row must exist to be locked: a first attempt creates it
-		// (concurrent first attempts both end up locking the same row).
-		if err := s.q.EnsureLoginThrottle(ctx, tx, key); err != nil {
-			return err
-		}
-		row, err := s.q.LoginThrottleForUpdate(ctx, tx, key)
-		if err != nil {
-			return err
-		}
-		next, w := decide(identity.LoginFailures{Count: int(row.Failures), Last: row.LastFailureAt})
-		wait = w
-		if w > 0 {
-			return nil
-		}
-		return s.q.SetLoginThrottle(ctx, tx, db.SetLoginThrottleParams{EmailKey: key, Failures: int32(next.Count), LastFailureAt: next.Last})
-	})
-	return wait, err
-}
-
-// ResetLoginFailures implements identity.Store.
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
-	return s.q.ResetLoginThrottle(ctx, s.pool, key)
 }
 
 // UserStats implements identity.Store.
@@ -262,11 +240,44 @@ func (s *Store) UpdateUser(ctx context.Context, ch identity.UserChange, now time
 		}
 		out = toUser(updated)
 		if before.IsActive && !after.IsActive {
-			if err := s.q.RevokeUserTokens(ctx, tx, db.RevokeUserTokensParams{Now: now, UserID: id}); err != nil {
+			if _, err := s.q.RevokeUserTokens(ctx, tx, db.RevokeUserTokensParams{Now: now, UserID: id}); err != nil {
 				return err
 			}
 		}
 		for _, ev := range events {
+			if err := s.insertAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PromoteToAdmin implements identity.Store.
+func (s *Store) PromoteToAdmin(ctx context.Context, userID string, now time.Time, promote func(before identity.User) identity.AdminPromotion) (identity.User, error) {
+	id, err := parseID(userID)
+	if err != nil {
+		return identity.User{}, err
+	}
+	var out identity.User
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := s.q.UserByIDForUpdate(ctx, tx, id)
+		if err != nil {
+			return mapErr(err)
+		}
+		p := promote(toUser(row))
+		updated, err := s.q.SetAdminCredentials(ctx, tx, db.SetAdminCredentialsParams{
+			ID: id, IsAdmin: p.After.IsAdmin, PasswordHash: p.PasswordHash, EmailVerifiedAt: p.After.EmailVerifiedAt, UpdatedAt: now,
+		})
+		if err != nil {
+			return err
+		}
+		out = toUser(updated)
+		if _, err := s.q.RevokeUserTokens(ctx, tx, db.RevokeUserTokensParams{Now: now, UserID: id}); err != nil {
+			return err
+		}
+		for _, ev := range p.Audit {
 			if err := s.insertAudit(ctx, tx, ev); err != nil {
 				return err
 			}
@@ -331,14 +342,4 @@ func (s *Store) PublishedSigningKeys(ctx context.Context, retiredAfter time.Time
 		out[i] = identity.SigningKey{Kid: r.Kid, PublicKey: ed25519.PublicKey(r.PublicKey), ActivatedAt: r.ActivatedAt.UTC(), RetiredAt: r.RetiredAt}
 	}
 	return out, nil
-}
-
-// Prune implements identity.Store.
-func (s *Store) Prune(ctx context.Context, tokensExpiredBefore, failuresBefore time.Time) (tokens, failures int64, err error) {
-	tokens, err = s.q.DeleteExpiredRefreshTokens(ctx, s.pool, tokensExpiredBefore)
-	if err != nil {
-		return 0, 0, err
-	}
-	failures, err = s.q.DeleteStaleLoginThrottle(ctx, s.pool, failuresBefore)
-	return tokens, failures, err
 }

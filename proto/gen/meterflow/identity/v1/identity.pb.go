@@ -9,6 +9,7 @@ package identityv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -24,12 +25,15 @@ const (
 
 // User is an account as the public API shows it.
 type User struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	IsAdmin       bool                   `protobuf:"varint,3,opt,name=is_admin,json=isAdmin,proto3" json:"is_admin,omitempty"`
-	IsActive      bool                   `protobuf:"varint,4,opt,name=is_active,json=isActive,proto3" json:"is_active,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Email     string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	IsAdmin   bool                   `protobuf:"varint,3,opt,name=is_admin,json=isAdmin,proto3" json:"is_admin,omitempty"`
+	IsActive  bool                   `protobuf:"varint,4,opt,name=is_active,json=isActive,proto3" json:"is_active,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Whether the user has proven they own the email (create-admin marks its
+	// admins verified).
+	EmailVerified bool `protobuf:"varint,6,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -97,6 +101,13 @@ func (x *User) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *User) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // TokenPair is what a successful sign-up, login or refresh returns.
@@ -269,9 +280,18 @@ func (x *SignUpResponse) GetTokens() *TokenPair {
 
 // LoginRequest holds the credentials to check.
 type LoginRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Email    string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// The end user's address as the gateway sees it (IPv4 or IPv6, no port).
+	// Login throttling is keyed on the account and this address; empty when
+	// unknown (all such attempts then share one client).
+	ClientIp string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// Optional: the login's refresh tokens stop working this long after the
+	// login, whatever their rotations (e.g. the admin console asks for its
+	// session's lifetime). Capped by identity's REFRESH_TOKEN_TTL; absent
+	// means REFRESH_TOKEN_TTL, restarted at every rotation.
+	RefreshTtl    *durationpb.Duration `protobuf:"bytes,4,opt,name=refresh_ttl,json=refreshTtl,proto3" json:"refresh_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -318,6 +338,20 @@ func (x *LoginRequest) GetPassword() string {
 		return x.Password
 	}
 	return ""
+}
+
+func (x *LoginRequest) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *LoginRequest) GetRefreshTtl() *durationpb.Duration {
+	if x != nil {
+		return x.RefreshTtl
+	}
+	return nil
 }
 
 // LoginResponse holds the user and a new token pair.
@@ -1359,14 +1393,15 @@ var File_meterflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"$meterflow/identity/v1/identity.proto\x12\x15meterflow.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n" +
+	"$meterflow/identity/v1/identity.proto\x12\x15meterflow.identity.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x01\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x19\n" +
 	"\bis_admin\x18\x03 \x01(\bR\aisAdmin\x12\x1b\n" +
 	"\tis_active\x18\x04 \x01(\bR\bisActive\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"r\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n" +
+	"\x0eemail_verified\x18\x06 \x01(\bR\remailVerified\"r\n" +
 	"\tTokenPair\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
@@ -1377,10 +1412,13 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"{\n" +
 	"\x0eSignUpResponse\x12/\n" +
 	"\x04user\x18\x01 \x01(\v2\x1b.meterflow.identity.v1.UserR\x04user\x128\n" +
-	"\x06tokens\x18\x02 \x01(\v2 .meterflow.identity.v1.TokenPairR\x06tokens\"@\n" +
+	"\x06tokens\x18\x02 \x01(\v2 .meterflow.identity.v1.TokenPairR\x06tokens\"\x99\x01\n" +
 	"\fLoginRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"z\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1b\n" +
+	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x12:\n" +
+	"\vrefresh_ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"refreshTtl\"z\n" +
 	"\rLoginResponse\x12/\n" +
 	"\x04user\x18\x01 \x01(\v2\x1b.meterflow.identity.v1.UserR\x04user\x128\n" +
 	"\x06tokens\x18\x02 \x01(\v2 .meterflow.identity.v1.TokenPairR\x06tokens\"5\n" +
@@ -1506,46 +1544,48 @@ var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 	(*AdminGetUserStatsRequest)(nil),  // 22: meterflow.identity.v1.AdminGetUserStatsRequest
 	(*AdminGetUserStatsResponse)(nil), // 23: meterflow.identity.v1.AdminGetUserStatsResponse
 	(*timestamppb.Timestamp)(nil),     // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 25: google.protobuf.Duration
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	24, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 2: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	0,  // 3: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
-	1,  // 4: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	1,  // 5: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	0,  // 6: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
-	0,  // 7: meterflow.identity.v1.ListUsersResponse.users:type_name -> meterflow.identity.v1.User
-	0,  // 8: meterflow.identity.v1.UpdateUserResponse.user:type_name -> meterflow.identity.v1.User
-	24, // 9: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	17, // 10: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
-	21, // 11: meterflow.identity.v1.ListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
-	24, // 12: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	2,  // 13: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
-	4,  // 14: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
-	6,  // 15: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
-	8,  // 16: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
-	10, // 17: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
-	12, // 18: meterflow.identity.v1.IdentityService.ListUsers:input_type -> meterflow.identity.v1.ListUsersRequest
-	14, // 19: meterflow.identity.v1.IdentityService.UpdateUser:input_type -> meterflow.identity.v1.UpdateUserRequest
-	16, // 20: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
-	19, // 21: meterflow.identity.v1.IdentityService.ListAuditEvents:input_type -> meterflow.identity.v1.ListAuditEventsRequest
-	22, // 22: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
-	3,  // 23: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
-	5,  // 24: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
-	7,  // 25: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
-	9,  // 26: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
-	11, // 27: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 28: meterflow.identity.v1.IdentityService.ListUsers:output_type -> meterflow.identity.v1.ListUsersResponse
-	15, // 29: meterflow.identity.v1.IdentityService.UpdateUser:output_type -> meterflow.identity.v1.UpdateUserResponse
-	18, // 30: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	20, // 31: meterflow.identity.v1.IdentityService.ListAuditEvents:output_type -> meterflow.identity.v1.ListAuditEventsResponse
-	23, // 32: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
-	23, // [23:33] is the sub-list for method output_type
-	13, // [13:23] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	25, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
+	0,  // 4: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
+	1,  // 5: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
+	1,  // 6: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
+	0,  // 7: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
+	0,  // 8: meterflow.identity.v1.ListUsersResponse.users:type_name -> meterflow.identity.v1.User
+	0,  // 9: meterflow.identity.v1.UpdateUserResponse.user:type_name -> meterflow.identity.v1.User
+	24, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	17, // 11: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
+	21, // 12: meterflow.identity.v1.ListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
+	24, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	2,  // 14: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
+	4,  // 15: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
+	6,  // 16: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
+	8,  // 17: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
+	10, // 18: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
+	12, // 19: meterflow.identity.v1.IdentityService.ListUsers:input_type -> meterflow.identity.v1.ListUsersRequest
+	14, // 20: meterflow.identity.v1.IdentityService.UpdateUser:input_type -> meterflow.identity.v1.UpdateUserRequest
+	16, // 21: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
+	19, // 22: meterflow.identity.v1.IdentityService.ListAuditEvents:input_type -> meterflow.identity.v1.ListAuditEventsRequest
+	22, // 23: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
+	3,  // 24: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
+	5,  // 25: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
+	7,  // 26: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
+	9,  // 27: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
+	11, // 28: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
+	13, // 29: meterflow.identity.v1.IdentityService.ListUsers:output_type -> meterflow.identity.v1.ListUsersResponse
+	15, // 30: meterflow.identity.v1.IdentityService.UpdateUser:output_type -> meterflow.identity.v1.UpdateUserResponse
+	18, // 31: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
+	20, // 32: meterflow.identity.v1.IdentityService.ListAuditEvents:output_type -> meterflow.identity.v1.ListAuditEventsResponse
+	23, // 33: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
+	24, // [24:34] is the sub-list for method output_type
+	14, // [14:24] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_identity_v1_identity_proto_init() }

@@ -10,6 +10,30 @@ import (
 	"time"
 )
 
+const deleteStaleKnownLoginClients = `-- name: DeleteStaleKnownLoginClients :execrows
+DELETE FROM login_known_clients WHERE last_success_at < $1::timestamptz
+`
+
+func (q *Queries) DeleteStaleKnownLoginClients(ctx context.Context, db DBTX, before time.Time) (int64, error) {
+	result, err := db.Exec(ctx, deleteStaleKnownLoginClients, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteStaleLoginClientThrottle = `-- name: DeleteStaleLoginClientThrottle :execrows
+DELETE FROM login_client_throttle WHERE last_failure_at < $1::timestamptz
+`
+
+func (q *Queries) DeleteStaleLoginClientThrottle(ctx context.Context, db DBTX, before time.Time) (int64, error) {
+	result, err := db.Exec(ctx, deleteStaleLoginClientThrottle, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteStaleLoginThrottle = `-- name: DeleteStaleLoginThrottle :execrows
 DELETE FROM login_throttle WHERE last_failure_at < $1::timestamptz
 `
@@ -22,15 +46,73 @@ func (q *Queries) DeleteStaleLoginThrottle(ctx context.Context, db DBTX, before 
 	return result.RowsAffected(), nil
 }
 
+const ensureLoginClientThrottle = `-- name: EnsureLoginClientThrottle :exec
+INSERT INTO login_client_throttle (email_key, client_key, failures, last_failure_at)
+VALUES ($1, $2, 0, to_timestamp(0))
+ON CONFLICT (email_key, client_key) DO NOTHING
+`
+
+type EnsureLoginClientThrottleParams struct {
+	EmailKey  string
+	ClientKey string
+}
+
+func (q *Queries) EnsureLoginClientThrottle(ctx context.Context, db DBTX, arg EnsureLoginClientThrottleParams) error {
+	_, err := db.Exec(ctx, ensureLoginClientThrottle, arg.EmailKey, arg.ClientKey)
+	return err
+}
+
 const ensureLoginThrottle = `-- name: EnsureLoginThrottle :exec
+
 INSERT INTO login_throttle (email_key, failures, last_failure_at)
 VALUES ($1, 0, to_timestamp(0))
 ON CONFLICT (email_key) DO NOTHING
 `
 
+// login_throttle: failures of one account from every client (the
+// account-wide ceiling). login_client_throttle: failures of one account
+// from one client address. login_known_clients: addresses that logged in.
 func (q *Queries) EnsureLoginThrottle(ctx context.Context, db DBTX, emailKey string) error {
 	_, err := db.Exec(ctx, ensureLoginThrottle, emailKey)
 	return err
+}
+
+const knownLoginClient = `-- name: KnownLoginClient :one
+SELECT last_success_at FROM login_known_clients WHERE email_key = $1 AND client_key = $2
+`
+
+type KnownLoginClientParams struct {
+	EmailKey  string
+	ClientKey string
+}
+
+// The last successful login of the account from the client, if any.
+func (q *Queries) KnownLoginClient(ctx context.Context, db DBTX, arg KnownLoginClientParams) (time.Time, error) {
+	row := db.QueryRow(ctx, knownLoginClient, arg.EmailKey, arg.ClientKey)
+	var last_success_at time.Time
+	err := row.Scan(&last_success_at)
+	return last_success_at, err
+}
+
+const loginClientThrottleForUpdate = `-- name: LoginClientThrottleForUpdate :one
+SELECT email_key, client_key, failures, last_failure_at FROM login_client_throttle WHERE email_key = $1 AND client_key = $2 FOR UPDATE
+`
+
+type LoginClientThrottleForUpdateParams struct {
+	EmailKey  string
+	ClientKey string
+}
+
+func (q *Queries) LoginClientThrottleForUpdate(ctx context.Context, db DBTX, arg LoginClientThrottleForUpdateParams) (LoginClientThrottle, error) {
+	row := db.QueryRow(ctx, loginClientThrottleForUpdate, arg.EmailKey, arg.ClientKey)
+	var i LoginClientThrottle
+	err := row.Scan(
+		&i.EmailKey,
+		&i.ClientKey,
+		&i.Failures,
+		&i.LastFailureAt,
+	)
+	return i, err
 }
 
 const loginThrottleForUpdate = `-- name: LoginThrottleForUpdate :one
@@ -44,12 +126,56 @@ func (q *Queries) LoginThrottleForUpdate(ctx context.Context, db DBTX, emailKey 
 	return i, err
 }
 
-const resetLoginThrottle = `-- name: ResetLoginThrottle :exec
-DELETE FROM login_throttle WHERE email_key = $1
+const rememberLoginClient = `-- name: RememberLoginClient :exec
+INSERT INTO login_known_clients (email_key, client_key, last_success_at)
+VALUES ($1, $2, $3)
+ON CONFLICT (email_key, client_key) DO UPDATE SET last_success_at = excluded.last_success_at
 `
 
-func (q *Queries) ResetLoginThrottle(ctx context.Context, db DBTX, emailKey string) error {
-	_, err := db.Exec(ctx, resetLoginThrottle, emailKey)
+type RememberLoginClientParams struct {
+	EmailKey      string
+	ClientKey     string
+	LastSuccessAt time.Time
+}
+
+func (q *Queries) RememberLoginClient(ctx context.Context, db DBTX, arg RememberLoginClientParams) error {
+	_, err := db.Exec(ctx, rememberLoginClient, arg.EmailKey, arg.ClientKey, arg.LastSuccessAt)
+	return err
+}
+
+const resetLoginClientThrottle = `-- name: ResetLoginClientThrottle :exec
+DELETE FROM login_client_throttle WHERE email_key = $1 AND client_key = $2
+`
+
+type ResetLoginClientThrottleParams struct {
+	EmailKey  string
+	ClientKey string
+}
+
+func (q *Queries) ResetLoginClientThrottle(ctx context.Context, db DBTX, arg ResetLoginClientThrottleParams) error {
+	_, err := db.Exec(ctx, resetLoginClientThrottle, arg.EmailKey, arg.ClientKey)
+	return err
+}
+
+const setLoginClientThrottle = `-- name: SetLoginClientThrottle :exec
+UPDATE login_client_throttle SET failures = $3, last_failure_at = $4
+WHERE email_key = $1 AND client_key = $2
+`
+
+type SetLoginClientThrottleParams struct {
+	EmailKey      string
+	ClientKey     string
+	Failures      int32
+	LastFailureAt time.Time
+}
+
+func (q *Queries) SetLoginClientThrottle(ctx context.Context, db DBTX, arg SetLoginClientThrottleParams) error {
+	_, err := db.Exec(ctx, setLoginClientThrottle,
+		arg.EmailKey,
+		arg.ClientKey,
+		arg.Failures,
+		arg.LastFailureAt,
+	)
 	return err
 }
 

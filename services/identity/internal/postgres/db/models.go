@@ -22,6 +22,19 @@ type AuditEvent struct {
 	CreatedAt  time.Time
 }
 
+type LoginClientThrottle struct {
+	EmailKey      string
+	ClientKey     string
+	Failures      int32
+	LastFailureAt time.Time
+}
+
+type LoginKnownClient struct {
+	EmailKey      string
+	ClientKey     string
+	LastSuccessAt time.Time
+}
+
 type LoginThrottle struct {
 	EmailKey      string
 	Failures      int32
@@ -29,13 +42,14 @@ type LoginThrottle struct {
 }
 
 type RefreshToken struct {
-	TokenHash []byte
-	FamilyID  uuid.UUID
-	UserID    uuid.UUID
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	RotatedAt *time.Time
-	RevokedAt *time.Time
+	TokenHash      []byte
+	FamilyID       uuid.UUID
+	UserID         uuid.UUID
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	RotatedAt      *time.Time
+	RevokedAt      *time.Time
+	LoginExpiresAt *time.Time
 }
 
 type SigningKey struct {
@@ -46,11 +60,12 @@ type SigningKey struct {
 }
 
 type User struct {
-	ID           uuid.UUID
-	Email        string
-	PasswordHash string
-	IsAdmin      bool
-	IsActive     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID              uuid.UUID
+	Email           string
+	PasswordHash    string
+	IsAdmin         bool
+	IsActive        bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	EmailVerifiedAt *time.Time
 }

@@ -25,16 +25,17 @@ func (q *Queries) DeleteExpiredRefreshTokens(ctx context.Context, db DBTX, befor
 }
 
 const insertRefreshToken = `-- name: InsertRefreshToken :exec
-INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at, login_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6)
 `
 
 type InsertRefreshTokenParams struct {
-	TokenHash []byte
-	FamilyID  uuid.UUID
-	UserID    uuid.UUID
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	TokenHash      []byte
+	FamilyID       uuid.UUID
+	UserID         uuid.UUID
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	LoginExpiresAt *time.Time
 }
 
 func (q *Queries) InsertRefreshToken(ctx context.Context, db DBTX, arg InsertRefreshTokenParams) error {
@@ -44,12 +45,13 @@ func (q *Queries) InsertRefreshToken(ctx context.Context, db DBTX, arg InsertRef
 		arg.UserID,
 		arg.CreatedAt,
 		arg.ExpiresAt,
+		arg.LoginExpiresAt,
 	)
 	return err
 }
 
 const refreshTokenByHash = `-- name: RefreshTokenByHash :one
-SELECT token_hash, family_id, user_id, created_at, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1
+SELECT token_hash, family_id, user_id, created_at, expires_at, rotated_at, revoked_at, login_expires_at FROM refresh_tokens WHERE token_hash = $1
 `
 
 func (q *Queries) RefreshTokenByHash(ctx context.Context, db DBTX, tokenHash []byte) (RefreshToken, error) {
@@ -63,6 +65,7 @@ func (q *Queries) RefreshTokenByHash(ctx context.Context, db DBTX, tokenHash []b
 		&i.ExpiresAt,
 		&i.RotatedAt,
 		&i.RevokedAt,
+		&i.LoginExpiresAt,
 	)
 	return i, err
 }
@@ -83,7 +86,7 @@ func (q *Queries) RevokeFamilyOfToken(ctx context.Context, db DBTX, arg RevokeFa
 	return err
 }
 
-const revokeUserTokens = `-- name: RevokeUserTokens :exec
+const revokeUserTokens = `-- name: RevokeUserTokens :execrows
 UPDATE refresh_tokens SET revoked_at = $1::timestamptz
 WHERE user_id = $2 AND revoked_at IS NULL
 `
@@ -93,16 +96,19 @@ type RevokeUserTokensParams struct {
 	UserID uuid.UUID
 }
 
-func (q *Queries) RevokeUserTokens(ctx context.Context, db DBTX, arg RevokeUserTokensParams) error {
-	_, err := db.Exec(ctx, revokeUserTokens, arg.Now, arg.UserID)
-	return err
+func (q *Queries) RevokeUserTokens(ctx context.Context, db DBTX, arg RevokeUserTokensParams) (int64, error) {
+	result, err := db.Exec(ctx, revokeUserTokens, arg.Now, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const rotateRefreshToken = `-- name: RotateRefreshToken :one
 UPDATE refresh_tokens SET rotated_at = $1::timestamptz
 WHERE token_hash = $2
   AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1::timestamptz
-RETURNING family_id, user_id
+RETURNING family_id, user_id, login_expires_at
 `
 
 type RotateRefreshTokenParams struct {
@@ -111,8 +117,9 @@ type RotateRefreshTokenParams struct {
 }
 
 type RotateRefreshTokenRow struct {
-	FamilyID uuid.UUID
-	UserID   uuid.UUID
+	FamilyID       uuid.UUID
+	UserID         uuid.UUID
+	LoginExpiresAt *time.Time
 }
 
 // The conditional update is the race guard: of two concurrent refreshes of
@@ -121,6 +128,6 @@ type RotateRefreshTokenRow struct {
 func (q *Queries) RotateRefreshToken(ctx context.Context, db DBTX, arg RotateRefreshTokenParams) (RotateRefreshTokenRow, error) {
 	row := db.QueryRow(ctx, rotateRefreshToken, arg.Now, arg.TokenHash)
 	var i RotateRefreshTokenRow
-	err := row.Scan(&i.FamilyID, &i.UserID)
+	err := row.Scan(&i.FamilyID, &i.UserID, &i.LoginExpiresAt)
 	return i, err
 }

@@ -13,17 +13,18 @@ import (
 )
 
 const insertUser = `-- name: InsertUser :one
-INSERT INTO users (id, email, password_hash, is_admin, is_active, created_at, updated_at)
-VALUES ($1, $2, $3, $4, true, $5, $5)
-RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at
+INSERT INTO users (id, email, password_hash, is_admin, is_active, email_verified_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, true, $5, $6, $6)
+RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at
 `
 
 type InsertUserParams struct {
-	ID           uuid.UUID
-	Email        string
-	PasswordHash string
-	IsAdmin      bool
-	CreatedAt    time.Time
+	ID              uuid.UUID
+	Email           string
+	PasswordHash    string
+	IsAdmin         bool
+	EmailVerifiedAt *time.Time
+	CreatedAt       time.Time
 }
 
 func (q *Queries) InsertUser(ctx context.Context, db DBTX, arg InsertUserParams) (User, error) {
@@ -32,6 +33,7 @@ func (q *Queries) InsertUser(ctx context.Context, db DBTX, arg InsertUserParams)
 		arg.Email,
 		arg.PasswordHash,
 		arg.IsAdmin,
+		arg.EmailVerifiedAt,
 		arg.CreatedAt,
 	)
 	var i User
@@ -43,12 +45,13 @@ func (q *Queries) InsertUser(ctx context.Context, db DBTX, arg InsertUserParams)
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at FROM users
+SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at FROM users
 WHERE ($1::text = '' OR strpos(lower(email), lower($1::text)) > 0)
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -86,6 +89,7 @@ func (q *Queries) ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) (
 			&i.IsActive,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.EmailVerifiedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -97,10 +101,46 @@ func (q *Queries) ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) (
 	return items, nil
 }
 
+const setAdminCredentials = `-- name: SetAdminCredentials :one
+UPDATE users SET is_admin = $2, password_hash = $3, email_verified_at = $4, updated_at = $5
+WHERE id = $1
+RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at
+`
+
+type SetAdminCredentialsParams struct {
+	ID              uuid.UUID
+	IsAdmin         bool
+	PasswordHash    string
+	EmailVerifiedAt *time.Time
+	UpdatedAt       time.Time
+}
+
+func (q *Queries) SetAdminCredentials(ctx context.Context, db DBTX, arg SetAdminCredentialsParams) (User, error) {
+	row := db.QueryRow(ctx, setAdminCredentials,
+		arg.ID,
+		arg.IsAdmin,
+		arg.PasswordHash,
+		arg.EmailVerifiedAt,
+		arg.UpdatedAt,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.IsAdmin,
+		&i.IsActive,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
+	)
+	return i, err
+}
+
 const setUserFlags = `-- name: SetUserFlags :one
 UPDATE users SET is_active = $2, is_admin = $3, updated_at = $4
 WHERE id = $1
-RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at
+RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at
 `
 
 type SetUserFlagsParams struct {
@@ -126,12 +166,13 @@ func (q *Queries) SetUserFlags(ctx context.Context, db DBTX, arg SetUserFlagsPar
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at FROM users WHERE lower(email) = lower($1::text)
+SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at FROM users WHERE lower(email) = lower($1::text)
 `
 
 func (q *Queries) UserByEmail(ctx context.Context, db DBTX, email string) (User, error) {
@@ -145,12 +186,13 @@ func (q *Queries) UserByEmail(ctx context.Context, db DBTX, email string) (User,
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const userByID = `-- name: UserByID :one
-SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at FROM users WHERE id = $1
+SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at FROM users WHERE id = $1
 `
 
 func (q *Queries) UserByID(ctx context.Context, db DBTX, id uuid.UUID) (User, error) {
@@ -164,12 +206,13 @@ func (q *Queries) UserByID(ctx context.Context, db DBTX, id uuid.UUID) (User, er
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const userByIDForUpdate = `-- name: UserByIDForUpdate :one
-SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at FROM users WHERE id = $1 FOR UPDATE
+SELECT id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at FROM users WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) UserByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (User, error) {
@@ -183,6 +226,7 @@ func (q *Queries) UserByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) 
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }

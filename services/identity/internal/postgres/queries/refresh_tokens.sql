@@ -1,6 +1,6 @@
 -- name: InsertRefreshToken :exec
-INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
-VALUES ($1, $2, $3, $4, $5);
+INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at, login_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: RotateRefreshToken :one
 -- The conditional update is the race guard: of two concurrent refreshes of
@@ -9,7 +9,7 @@ VALUES ($1, $2, $3, $4, $5);
 UPDATE refresh_tokens SET rotated_at = @now::timestamptz
 WHERE token_hash = @token_hash
   AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > @now::timestamptz
-RETURNING family_id, user_id;
+RETURNING family_id, user_id, login_expires_at;
 
 -- name: RefreshTokenByHash :one
 SELECT * FROM refresh_tokens WHERE token_hash = $1;
@@ -19,7 +19,7 @@ UPDATE refresh_tokens SET revoked_at = @now::timestamptz
 WHERE family_id = (SELECT family_id FROM refresh_tokens t WHERE t.token_hash = @token_hash)
   AND revoked_at IS NULL;
 
--- name: RevokeUserTokens :exec
+-- name: RevokeUserTokens :execrows
 UPDATE refresh_tokens SET revoked_at = @now::timestamptz
 WHERE user_id = @user_id AND revoked_at IS NULL;
 

@@ -1,6 +1,6 @@
 -- name: InsertUser :one
-INSERT INTO users (id, email, password_hash, is_admin, is_active, created_at, updated_at)
-VALUES ($1, $2, $3, $4, true, $5, $5)
+INSERT INTO users (id, email, password_hash, is_admin, is_active, email_verified_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, true, $5, $6, $6)
 RETURNING *;
 
 -- name: UserByEmail :one
@@ -14,6 +14,11 @@ SELECT * FROM users WHERE id = $1 FOR UPDATE;
 
 -- name: SetUserFlags :one
 UPDATE users SET is_active = $2, is_admin = $3, updated_at = $4
+WHERE id = $1
+RETURNING *;
+
+-- name: SetAdminCredentials :one
+UPDATE users SET is_admin = $2, password_hash = $3, email_verified_at = $4, updated_at = $5
 WHERE id = $1
 RETURNING *;
 
