@@ -22,7 +22,7 @@ build:
 ## admin: create or promote an admin on the local stack (password on stdin): make admin EMAIL=ops@example.com
 admin:
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=ops@example.com  (password on standard input)"; exit 2; }
-	@APP_ENV=development go run ./services/identity/cmd/identity create-admin --email "$(EMAIL)"
+	@APP_ENV=development go run ./services/identity/cmd/identity create-admin --promote-existing --email "$(EMAIL)"
 
 ## test: lint (buf lint, gofmt, vet), the generated-code check, a brief run of every fuzz target and the race-enabled tests of every module
 test: deps lint check-generated

@@ -203,3 +203,35 @@ func TestTokenCache(t *testing.T) {
 		t.Fatal("a tampered token verified")
 	}
 }
+
+// TestLoginSendsClientAddress: identity throttles guesses per account and
+// client address, so the gateway passes the address it resolved (through
+// trusted proxies only) with the credentials; the user carries
+// email_verified.
+func TestLoginSendsClientAddress(t *testing.T) {
+	t.Parallel()
+	var got []string
+	b := setup(t, setupOpts{proxies: "0.0.0.0/32", identity: &stubIdentity{login: func(req *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
+		got = append(got, req.GetClientIp())
+		return &identityv1.LoginResponse{
+			User:   &identityv1.User{Id: "u1", Email: req.GetEmail(), IsActive: true, EmailVerified: true},
+			Tokens: &identityv1.TokenPair{AccessToken: "a", RefreshToken: "r", ExpiresIn: 900},
+		}, nil
+	}}})
+	for _, xff := range []string{"198.51.100.1", "2001:db8::7", ""} {
+		req := newReq(http.MethodPost, "/v1/auth/login", `{"email":"a@example.com","password":"password1"}`)
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, body := b.do(t, req)
+		var out struct {
+			User map[string]any `json:"user"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != http.StatusOK || out.User["email_verified"] != true {
+			t.Fatalf("login: %d %s", resp.StatusCode, body)
+		}
+	}
+	if want := []string{"198.51.100.1", "2001:db8::7", "0.0.0.0"}; !slices.Equal(got, want) {
+		t.Fatalf("client_ip sent to identity = %q, want %q", got, want)
+	}
+}

@@ -38,7 +38,9 @@ func (s *Server) login(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callCtx(c, 0)
 	defer cancel()
-	resp, err := s.d.Identity.Login(ctx, &identityv1.LoginRequest{Email: b.Email, Password: b.Password})
+	// identity throttles guesses per account and client address, so the
+	// client address travels with the credentials.
+	resp, err := s.d.Identity.Login(ctx, &identityv1.LoginRequest{Email: b.Email, Password: b.Password, ClientIp: ipString(s.clientIP(c))})
 	if err != nil {
 		return err
 	}

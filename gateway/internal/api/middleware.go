@@ -98,6 +98,14 @@ func (s *Server) clientIP(c *fiber.Ctx) netip.Addr {
 	return s.d.ClientIP.ClientIP(peer, func(h string) string { return c.Get(h) })
 }
 
+// ipString is a's text, or "" when a is not an address (no peer).
+func ipString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
 type headerCarrier struct{ c *fiber.Ctx }
 
 func (h headerCarrier) Get(k string) string { return h.c.Get(k) }

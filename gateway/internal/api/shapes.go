@@ -15,11 +15,12 @@ import (
 // and numbers are null, never zero values.
 
 type userJSON struct {
-	ID        string  `json:"id"`
-	Email     string  `json:"email"`
-	IsAdmin   bool    `json:"is_admin"`
-	IsActive  bool    `json:"is_active"`
-	CreatedAt *string `json:"created_at"`
+	ID            string  `json:"id"`
+	Email         string  `json:"email"`
+	IsAdmin       bool    `json:"is_admin"`
+	IsActive      bool    `json:"is_active"`
+	EmailVerified bool    `json:"email_verified"`
+	CreatedAt     *string `json:"created_at"`
 }
 
 type tokenPairJSON struct {
@@ -164,7 +165,7 @@ func rawOrNull(b []byte) json.RawMessage {
 func toUser(u *identityv1.User) userJSON {
 	return userJSON{
 		ID: u.GetId(), Email: u.GetEmail(), IsAdmin: u.GetIsAdmin(), IsActive: u.GetIsActive(),
-		CreatedAt: timeJSON(u.GetCreatedAt()),
+		EmailVerified: u.GetEmailVerified(), CreatedAt: timeJSON(u.GetCreatedAt()),
 	}
 }
 

@@ -55,7 +55,7 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("token pair %s", r.Body)
 	}
 	user := pair["user"].(map[string]any)
-	if user["email"] != "Alice@Example.com" || user["is_admin"] != false || user["is_active"] != true {
+	if user["email"] != "Alice@Example.com" || user["is_admin"] != false || user["is_active"] != true || user["email_verified"] != false {
 		t.Fatalf("user %v", user)
 	}
 	if _, err := time.Parse(time.RFC3339, user["created_at"].(string)); err != nil || !strings.HasSuffix(user["created_at"].(string), "Z") {
@@ -82,6 +82,10 @@ func TestAuthFlow(t *testing.T) {
 		t.Fatalf("headers %v", r.Header)
 	}
 	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/me"}), 401, "unauthorized")
+	// An admin made with create-admin is verified (the operator vouches for the address).
+	if me := s.Do(t, Request{Method: "GET", Path: "/v1/me", Token: s.Admin(t)}).JSON(t); me["email_verified"] != true || me["is_admin"] != true {
+		t.Fatalf("/v1/me of a create-admin admin: %v", me)
+	}
 	// A well-formed token from a key identity never published (unknown kid),
 	// and a real token with its payload altered: both refused.
 	_, forgedKey, _ := ed25519.GenerateKey(nil)
