@@ -28,7 +28,8 @@ type process struct {
 
 var processes = []process{
 	{name: "gateway", httpPort: 8080, metricsPort: 9090, secretEnv: map[string]string{
-		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "REDIS_URL": "gateway-redis"}},
+		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "REDIS_URL": "gateway-redis",
+		"SESSION_ENCRYPTION_KEY": "gateway-session-key"}},
 	{name: "identity", grpcPort: 50051, metricsPort: 9091, secretEnv: map[string]string{
 		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "DATABASE_URL": "identity-db"}},
 	{name: "wallet", grpcPort: 50052, metricsPort: 9092, secretEnv: map[string]string{
@@ -266,7 +267,7 @@ func processEnv(t *testing.T, m *manifests, what string, c corev1.Container) (va
 }
 
 // secretVars are variables that only ever come from a Secret.
-var secretVars = []string{"INTERNAL_AUTH_SECRET", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY"}
+var secretVars = []string{"INTERNAL_AUTH_SECRET", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY"}
 
 func TestProcessConfiguration(t *testing.T) {
 	t.Parallel()
@@ -388,7 +389,7 @@ func TestSecretsAreReferencedNeverCommitted(t *testing.T) {
 			t.Errorf("Secret %s is part of the manifests (data keys: %d): secrets are created by the operator, never committed", s.Name, len(s.Data)+len(s.StringData))
 		}
 		refs := referencedSecrets(m)
-		for _, want := range []string{"meterflow-internal-auth", "identity-db", "wallet-db", "workflow-db", "identity-jwt", "wallet-stripe", "workflow-secrets-key", "gateway-redis", "meterflow-tls"} {
+		for _, want := range []string{"meterflow-internal-auth", "identity-db", "wallet-db", "workflow-db", "identity-jwt", "wallet-stripe", "workflow-secrets-key", "gateway-redis", "gateway-session-key", "meterflow-tls"} {
 			if !refs[want] {
 				t.Errorf("Secret %s is not referenced", want)
 			}

@@ -139,6 +139,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if len(cfg.Console.SessionKey) == 0 {
+		// validate refuses this in production.
+		cfg.Console.SessionKey = console.DevSessionKey()
+		log.WarnContext(ctx, "SESSION_ENCRYPTION_KEY is not set: admin console sessions are sealed with the published development key")
+	}
 	con, err := console.New(cfg.Console, console.Deps{
 		Identity: identity,
 		Wallet:   wallet,
@@ -148,7 +153,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Log:      log,
 		ClientIP: func(c *fiber.Ctx) string {
 			peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
-			return ips.ClientIP(peer.Unmap(), func(h string) string { return c.Get(h) }).String()
+			if a := ips.ClientIP(peer.Unmap(), func(h string) string { return c.Get(h) }); a.IsValid() {
+				return a.String()
+			}
+			return ""
 		},
 	})
 	if err != nil {

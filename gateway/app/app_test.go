@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/envconfig"
 )
@@ -257,6 +258,7 @@ func TestConfigFromEnvProduction(t *testing.T) {
 		t.Fatal("production with the development secret must fail")
 	}
 	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 40))
+	t.Setenv("SESSION_ENCRYPTION_KEY", testSessionKey)
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +270,37 @@ func TestConfigFromEnvProduction(t *testing.T) {
 	if _, err := ConfigFromEnv(); err == nil {
 		t.Fatal("a malformed limit must fail")
 	}
+}
+
+// testSessionKey is a SESSION_ENCRYPTION_KEY that is not the development one.
+const testSessionKey = "dGVzdC1zZXNzaW9uLWtleS0wMTIzNDU2Nzg5YWJjZGU="
+
+// TestConfigFromEnvSessionKey: production refuses to start without its own
+// console session key; development falls back to the published one.
+func TestConfigFromEnvSessionKey(t *testing.T) {
+	t.Setenv("APP_ENV", "production")
+	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 40))
+	for _, bad := range []string{"", console.DevSessionKeyBase64, "c2hvcnQ=", "not base64!"} {
+		t.Setenv("SESSION_ENCRYPTION_KEY", bad)
+		if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "SESSION_ENCRYPTION_KEY") {
+			t.Fatalf("production with SESSION_ENCRYPTION_KEY=%q: err = %v", bad, err)
+		}
+	}
+	t.Setenv("SESSION_ENCRYPTION_KEY", testSessionKey)
+	if cfg, err := ConfigFromEnv(); err != nil || len(cfg.Console.SessionKey) != 32 {
+		t.Fatalf("production with a key: %v", err)
+	}
+	t.Setenv("APP_ENV", "development")
+	t.Setenv("SESSION_ENCRYPTION_KEY", "")
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("development without a key: %v", err)
+	}
+	a.Close()
 }
 
 func TestConfigFromEnvDefaults(t *testing.T) {

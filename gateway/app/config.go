@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"strings"
@@ -49,7 +50,9 @@ type Config struct {
 	// against identity is used; tests may inject authtest.Keys.
 	Keys callauth.KeySet
 	// Console configures the admin console at /admin (COOKIE_SECURE,
-	// CONSOLE_SESSION_TTL, CONSOLE_LOGIN_PER_MINUTE).
+	// CONSOLE_SESSION_TTL, CONSOLE_IDLE_TIMEOUT, CONSOLE_LOGIN_PER_MINUTE,
+	// SESSION_ENCRYPTION_KEY: New seals sessions with the development key
+	// when it is empty, which validate refuses in production).
 	Console console.Config
 	// TokenCacheSize bounds the cache of verified access tokens (0 disables it).
 	TokenCacheSize int
@@ -144,6 +147,9 @@ func hstsDefault(production bool) int {
 
 func (c Config) validate() error {
 	errs := []error{c.Common.Validate()}
+	if c.Production() && (len(c.Console.SessionKey) == 0 || bytes.Equal(c.Console.SessionKey, console.DevSessionKey())) {
+		errs = append(errs, errors.New("SESSION_ENCRYPTION_KEY is required in production and must not be the development value (base64 of 32 random bytes: openssl rand -base64 32)"))
+	}
 	if c.IdentityAddr == "" || c.WalletAddr == "" || c.WorkflowAddr == "" {
 		errs = append(errs, errors.New("IDENTITY_ADDR, WALLET_ADDR and WORKFLOW_ADDR must not be empty"))
 	}

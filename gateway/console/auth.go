@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/platform/rpcerr"
@@ -113,7 +114,11 @@ func (c *Console) login(x *fiber.Ctx) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	resp, err := c.d.Identity.Login(cctx, &identityv1.LoginRequest{Email: email, Password: password})
+	// The client address keys identity's per-client throttle; the refresh
+	// lifetime makes the login's refresh token die with the session.
+	resp, err := c.d.Identity.Login(cctx, &identityv1.LoginRequest{
+		Email: email, Password: password, ClientIp: c.clientIP(x), RefreshTtl: durationpb.New(c.cfg.SessionTTL),
+	})
 	if err != nil {
 		code, msg := loginFailure(err)
 		if code >= 500 {
@@ -138,12 +143,18 @@ func (c *Console) login(x *fiber.Ctx) error {
 		v.Error = "This account is not an administrator. The console is for admins only."
 		return c.renderLogin(x, fiber.StatusForbidden, v)
 	}
+	// Expires is taken after identity started the login, so the session
+	// never outlives its refresh token by more than clock skew.
 	s := &session{
 		id: randomToken(), UserID: p.UserID, Email: resp.GetUser().GetEmail(),
 		Access: tokens.GetAccessToken(), Refresh: tokens.GetRefreshToken(), AccessExp: p.ExpiresAt,
 		CSRF: randomToken(), Expires: c.cfg.Now().Add(c.cfg.SessionTTL),
 	}
-	if err := c.saveSession(ctx, s); err != nil {
+	err = c.saveSession(ctx, s)
+	if err == nil {
+		err = c.touchSession(ctx, s)
+	}
+	if err != nil {
 		c.log.ErrorContext(ctx, "console: could not store a session", "err", err)
 		_, _ = c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken()))
 		v.Error = "Sign-in is unavailable right now. Try again in a moment."

@@ -3,7 +3,8 @@
 // no JavaScript) over the services' admin RPCs.
 //
 // The console is a gateway-internal client: it logs an admin in through
-// identity, keeps the admin's tokens in a server-side session (Redis) and
+// identity, keeps the admin's tokens in a server-side session (Redis,
+// sealed with AES-256-GCM) and
 // forwards the access token on every call (callauth.WithUserToken), so each
 // service checks the admin role itself, exactly as for the public admin API.
 package console
@@ -24,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/secretbox"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -53,8 +55,17 @@ type Config struct {
 	// CookieSecure sets the Secure flag on the console's cookies
 	// (COOKIE_SECURE, default true; false only for http://localhost).
 	CookieSecure bool
-	// SessionTTL is the absolute lifetime of a login (default 8h).
+	// SessionTTL is the absolute lifetime of a login (default 8h). The
+	// login's refresh token lives no longer (identity's refresh_ttl).
 	SessionTTL time.Duration
+	// IdleTimeout ends a login unused this long (CONSOLE_IDLE_TIMEOUT,
+	// default 30m).
+	IdleTimeout time.Duration
+	// SessionKey seals the sessions in Redis (AES-256-GCM; 32 bytes,
+	// SESSION_ENCRYPTION_KEY as base64). Required by New: the gateway
+	// supplies DevSessionKey outside production, and refuses to start
+	// without a key of its own in production.
+	SessionKey []byte
 	// LoginPerMinute caps login attempts per client IP (default 10).
 	LoginPerMinute int
 	// KeyPrefix prefixes every Redis key of the console (default "console:").
@@ -70,14 +81,26 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DevSessionKeyBase64 is the published development SESSION_ENCRYPTION_KEY
+// ("meterflow-dev-only-console-key!!"): it protects nothing, and
+// production refuses it.
+const DevSessionKeyBase64 = "bWV0ZXJmbG93LWRldi1vbmx5LWNvbnNvbGUta2V5ISE="
+
+// DevSessionKey returns the decoded DevSessionKeyBase64.
+func DevSessionKey() []byte {
+	k, _ := secretbox.ParseKey(DevSessionKeyBase64)
+	return k
+}
+
 // ConfigFromEnv reads COOKIE_SECURE (default true), CONSOLE_SESSION_TTL
-// (default 8h) and CONSOLE_LOGIN_PER_MINUTE (default 10) through getenv
-// (os.Getenv when nil).
+// (default 8h), CONSOLE_IDLE_TIMEOUT (default 30m),
+// CONSOLE_LOGIN_PER_MINUTE (default 10) and SESSION_ENCRYPTION_KEY (no
+// default here: see Config.SessionKey) through getenv (os.Getenv when nil).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	cfg := Config{CookieSecure: true, SessionTTL: 8 * time.Hour, LoginPerMinute: 10}
+	cfg := Config{CookieSecure: true, SessionTTL: 8 * time.Hour, IdleTimeout: 30 * time.Minute, LoginPerMinute: 10}
 	if v := getenv("COOKIE_SECURE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -91,6 +114,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("CONSOLE_SESSION_TTL: want a duration of at least 1m, got %q", v)
 		}
 		cfg.SessionTTL = d
+	}
+	if v := getenv("CONSOLE_IDLE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return Config{}, fmt.Errorf("CONSOLE_IDLE_TIMEOUT: want a duration of at least 1m, got %q", v)
+		}
+		cfg.IdleTimeout = d
+	}
+	if v := getenv("SESSION_ENCRYPTION_KEY"); v != "" {
+		k, err := secretbox.ParseKey(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("SESSION_ENCRYPTION_KEY: want base64 of 32 random bytes (openssl rand -base64 32): %w", err)
+		}
+		cfg.SessionKey = k
 	}
 	if v := getenv("CONSOLE_LOGIN_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -109,6 +146,7 @@ type Console struct {
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	limiter *redis_rate.Limiter
+	box     *secretbox.Box
 	base    string
 }
 
@@ -121,9 +159,18 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		return nil, errors.New("console: Redis is required for sessions")
 	case deps.Users.Keys == nil:
 		return nil, errors.New("console: an access-token verifier is required")
+	case len(cfg.SessionKey) == 0:
+		return nil, errors.New("console: a session encryption key is required (SESSION_ENCRYPTION_KEY)")
+	}
+	box, err := secretbox.New(cfg.SessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("console: SESSION_ENCRYPTION_KEY: %w", err)
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 8 * time.Hour
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Minute
 	}
 	if cfg.LoginPerMinute <= 0 {
 		cfg.LoginPerMinute = 10
@@ -148,7 +195,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Console{cfg: cfg, d: deps, log: log, pages: pages, limiter: redis_rate.NewLimiter(deps.Redis)}, nil
+	return &Console{cfg: cfg, d: deps, log: log, pages: pages, limiter: redis_rate.NewLimiter(deps.Redis), box: box}, nil
 }
 
 // Register mounts the console on r, normally app.Group("/admin").

@@ -26,3 +26,6 @@ func (c *Console) Now() time.Time { return c.cfg.Now() }
 
 // SetClientIP replaces the client-IP resolver.
 func (c *Console) SetClientIP(f func(*fiber.Ctx) string) { c.d.ClientIP = f }
+
+// KeyPrefix is the prefix of the console's Redis keys.
+func (c *Console) KeyPrefix() string { return c.cfg.KeyPrefix }

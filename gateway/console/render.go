@@ -180,6 +180,10 @@ func (c *Console) page(h func(x *fiber.Ctx, s *session) error) fiber.Handler {
 		if x.Method() == fiber.MethodPost && !equalTokens(s.CSRF, x.FormValue("csrf")) {
 			return c.render(x, s, fiber.StatusForbidden, "error", "Forbidden", "", &pageError{Status: 403, Title: "Form expired", Message: "The form's security token is missing or wrong, so nothing was changed. Reload the page and try again."})
 		}
+		if err := c.touchSession(ctx, s); err != nil {
+			// The page still works; at worst the session ends idle early.
+			c.log.WarnContext(ctx, "console: could not record session activity", "err", err)
+		}
 		s, err = c.freshAccess(ctx, s)
 		if errors.Is(err, errNoSession) {
 			c.setCookie(x, SessionCookie, "", -1)
@@ -206,7 +210,7 @@ func (c *Console) fail(x *fiber.Ctx, s *session, err error) error {
 		c.log.ErrorContext(x.UserContext(), "console: page failed", attrs...)
 	}
 	if pe.Status == fiber.StatusUnauthorized && s != nil {
-		_ = c.deleteSession(x.UserContext(), s.id)
+		c.endSession(x.UserContext(), s)
 		c.setCookie(x, SessionCookie, "", -1)
 		return x.Redirect(c.base+"/login?ended=1", fiber.StatusSeeOther)
 	}

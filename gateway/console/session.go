@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,7 +19,8 @@ import (
 )
 
 // Cookie names. The session cookie holds only a random id; everything else
-// stays in Redis. The pre-session cookie carries the login form's CSRF token.
+// stays in Redis, sealed. The pre-session cookie carries the login form's
+// CSRF token.
 const (
 	SessionCookie = "mf_admin"
 	LoginCookie   = "mf_admin_login"
@@ -68,7 +71,18 @@ func (c *Console) refreshLockKey(id string) string {
 	return c.sessionKey(id) + ":refresh"
 }
 
-// saveSession writes s with the time it has left to live.
+// A session is one Redis hash: sealedField holds the session sealed with
+// the session key (AES-256-GCM, bound to the Redis key, so a value copied
+// to another key does not open), seenField the console clock's Unix
+// milliseconds of the session's last page (the idle timer). Both live in
+// one key, so one DEL or one expiry removes both.
+const (
+	sealedField = "v"
+	seenField   = "seen"
+)
+
+// saveSession writes s, sealed, with the time it has left to live; the
+// last-seen time is left as it is.
 func (c *Console) saveSession(ctx context.Context, s *session) error {
 	ttl := s.Expires.Sub(c.cfg.Now())
 	if ttl <= 0 {
@@ -78,33 +92,126 @@ func (c *Console) saveSession(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	if err := c.d.Redis.Set(ctx, c.sessionKey(s.id), raw, ttl).Err(); err != nil {
+	key := c.sessionKey(s.id)
+	sealed, err := c.box.Seal(raw, key)
+	if err != nil {
+		return err
+	}
+	_, err = c.d.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, sealedField, sealed)
+		p.PExpire(ctx, key, ttl)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
 	return nil
 }
 
-// loadSession returns the live session of id, or errNoSession.
+// touchSession records now as the session's last activity.
+func (c *Console) touchSession(ctx context.Context, s *session) error {
+	now := c.cfg.Now()
+	ttl := s.Expires.Sub(now)
+	if ttl <= 0 {
+		return errNoSession
+	}
+	key := c.sessionKey(s.id)
+	_, err := c.d.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, seenField, now.UnixMilli())
+		p.PExpire(ctx, key, ttl) // a key that vanished meanwhile does not stay forever
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
+// loadSession returns the live session of id, or errNoSession. A session
+// past its absolute lifetime or idle for IdleTimeout is ended here, when
+// it is next seen: its refresh token is revoked at identity and it is
+// deleted.
 func (c *Console) loadSession(ctx context.Context, id string) (*session, error) {
 	if id == "" {
 		return nil, errNoSession
 	}
-	raw, err := c.d.Redis.Get(ctx, c.sessionKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
+	key := c.sessionKey(id)
+	vals, err := c.d.Redis.HMGet(ctx, key, sealedField, seenField).Result()
+	if err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		c.endLegacySession(ctx, key)
 		return nil, errNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
-	var s session
-	if err := json.Unmarshal(raw, &s); err != nil {
+	sealed, _ := vals[0].(string)
+	if sealed == "" {
 		return nil, errNoSession
 	}
-	if !c.cfg.Now().Before(s.Expires) {
+	s, err := c.openSession(key, sealed)
+	if err != nil {
+		c.log.WarnContext(ctx, "console: a stored session does not open (another SESSION_ENCRYPTION_KEY, or tampered); it is deleted", "err", err)
+		_ = c.d.Redis.Del(ctx, key).Err()
 		return nil, errNoSession
 	}
 	s.id = id
+	now := c.cfg.Now()
+	seen, _ := vals[1].(string)
+	lastSeen, err := strconv.ParseInt(seen, 10, 64)
+	if err != nil {
+		lastSeen = 0 // never touched or unreadable: idle
+	}
+	if !now.Before(s.Expires) || now.Sub(time.UnixMilli(lastSeen)) >= c.cfg.IdleTimeout {
+		c.endSession(ctx, s)
+		return nil, errNoSession
+	}
+	return s, nil
+}
+
+// openSession decrypts a stored session.
+func (c *Console) openSession(key, sealed string) (*session, error) {
+	raw, err := c.box.Open([]byte(sealed), key)
+	if err != nil {
+		return nil, err
+	}
+	var s session
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("decode session: %w", err)
+	}
 	return &s, nil
+}
+
+// endSession revokes the session's login at identity and deletes it. A
+// failed revocation is logged, not retried: the refresh token dies on its
+// own when the session would have (the console asks identity for a refresh
+// lifetime no longer than the session's).
+func (c *Console) endSession(ctx context.Context, s *session) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
+	defer cancel()
+	if s.Refresh != "" {
+		if _, err := c.d.Identity.Logout(cctx, logoutRequest(s.Refresh)); err != nil {
+			c.log.WarnContext(cctx, "console: could not revoke the refresh token of an ended session", "err", err)
+		}
+	}
+	if err := c.deleteSession(cctx, s.id); err != nil {
+		c.log.ErrorContext(cctx, "console: could not delete an ended session", "err", err)
+	}
+}
+
+// endLegacySession ends a session stored in clear text by a version before
+// sessions were sealed (a plain string key): its refresh token is revoked
+// and the key deleted, so an upgrade leaves no readable token behind.
+func (c *Console) endLegacySession(ctx context.Context, key string) {
+	raw, err := c.d.Redis.Get(ctx, key).Bytes()
+	var s session
+	if err == nil && json.Unmarshal(raw, &s) == nil && s.Refresh != "" {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
+		defer cancel()
+		if _, err := c.d.Identity.Logout(cctx, logoutRequest(s.Refresh)); err != nil {
+			c.log.WarnContext(cctx, "console: could not revoke the refresh token of a clear-text session", "err", err)
+		}
+	}
+	_ = c.d.Redis.Del(context.WithoutCancel(ctx), key).Err()
 }
 
 func (c *Console) deleteSession(ctx context.Context, id string) error {

@@ -95,6 +95,10 @@ func setup(t testing.TB, cfg console.Config) *bundle {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "consoletest:" + randomHex() + ":"
 	}
+	if cfg.SessionKey == nil {
+		cfg.SessionKey = make([]byte, 32)
+		_, _ = rand.Read(cfg.SessionKey)
+	}
 	c, err := console.New(cfg, console.Deps{
 		Identity: b.identity, Wallet: b.wallet, Workflow: b.workflow,
 		Users: callauth.AccessVerifier{Keys: callauth.NewRemoteKeySet(b.identity), Issuer: "meterflow-identity", Audience: "meterflow-api"},
