@@ -61,9 +61,9 @@ func NewHasher(p Argon2Params, maxConcurrent int) (*Hasher, error) {
 }
 
 // Acquire waits for a hashing slot and returns the function that frees it
-// (calling it again does nothing).
-// It gives up with ErrBusy shortly before ctx's deadline (or after
-// maxSlotWait without one), and with ctx's error when ctx is canceled.
+// (calling it again does nothing). It gives up with ErrBusy shortly before
+// ctx's deadline (or after maxSlotWait without one), and with ctx's error
+// when ctx is canceled.
 func (h *Hasher) Acquire(ctx context.Context) (release func(), err error) {
 	var once sync.Once
 	release = func() { once.Do(func() { <-h.slots }) }
