@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/gateway/console"
+	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/envconfig"
 )
