@@ -32,7 +32,7 @@ func TestRunsCSVLargeRows(t *testing.T) {
 	b := setup(t, console.Config{CookieSecure: true, LoginPerMinute: 1000})
 	runs := &grpcstub.Runs{N: 450, InputBytes: func(int) int { return rowBytes }}
 	conn := grpcstub.Start(t, func(s *grpc.Server) { workflowv1.RegisterWorkflowServiceServer(s, runs) })
-	c, err := console.New(console.Config{CookieSecure: true, LoginPerMinute: 1000, KeyPrefix: "consoletest:" + randomHex() + ":"}, console.Deps{
+	c, err := console.New(console.Config{CookieSecure: true, LoginPerMinute: 1000, KeyPrefix: "consoletest:" + randomHex() + ":", SessionKey: testKey(t)}, console.Deps{
 		Identity: b.identity, Wallet: b.wallet, Workflow: workflowv1.NewWorkflowServiceClient(conn),
 		Users: callauth.AccessVerifier{Keys: callauth.NewRemoteKeySet(b.identity), Issuer: "meterflow-identity", Audience: "meterflow-api"},
 		Redis: b.redis,

@@ -96,8 +96,7 @@ func setup(t testing.TB, cfg console.Config) *bundle {
 		cfg.KeyPrefix = "consoletest:" + randomHex() + ":"
 	}
 	if cfg.SessionKey == nil {
-		cfg.SessionKey = make([]byte, 32)
-		_, _ = rand.Read(cfg.SessionKey)
+		cfg.SessionKey = testKey(t)
 	}
 	c, err := console.New(cfg, console.Deps{
 		Identity: b.identity, Wallet: b.wallet, Workflow: b.workflow,
@@ -219,4 +218,14 @@ func sessionCookie(h http.Header) string {
 		}
 	}
 	return ""
+}
+
+// testKey is a fresh SESSION_ENCRYPTION_KEY.
+func testKey(t testing.TB) []byte {
+	t.Helper()
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

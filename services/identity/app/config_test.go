@@ -83,6 +83,7 @@ func TestConfigFromEnvRejectsBadValues(t *testing.T) {
 }
 
 func TestConfigFromEnvHashConcurrency(t *testing.T) {
+	t.Setenv("APP_ENV", "development")
 	t.Setenv("ARGON2_MAX_CONCURRENT", "")
 	cfg, err := app.ConfigFromEnv()
 	if err != nil || cfg.HashConcurrency != runtime.GOMAXPROCS(0) {
