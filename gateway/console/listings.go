@@ -44,7 +44,7 @@ func (c *Console) resolveUser(ctx context.Context, in string) (id, msg string, e
 	if !strings.Contains(in, "@") {
 		return "", "The user filter takes a user id or an email address.", nil
 	}
-	r, err := c.d.Identity.ListUsers(ctx, &identityv1.ListUsersRequest{Query: in, Limit: pageSize})
+	r, err := c.d.Identity.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{Query: in, Limit: pageSize})
 	if err != nil {
 		return "", "", err
 	}

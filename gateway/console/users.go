@@ -44,7 +44,7 @@ func (c *Console) users(x *fiber.Ctx, s *session) error {
 	defer cancel()
 	q := strings.TrimSpace(x.Query("q"))
 	cursor := x.Query("cursor")
-	resp, err := c.d.Identity.ListUsers(ctx, &identityv1.ListUsersRequest{Query: q, Limit: pageSize, Cursor: cursor})
+	resp, err := c.d.Identity.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{Query: q, Limit: pageSize, Cursor: cursor})
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (c *Console) flagsApply(x *fiber.Ctx, s *session) error {
 	if uuid.Validate(id) != nil {
 		return errNotFound
 	}
-	r, err := c.d.Identity.UpdateUser(ctx, &identityv1.UpdateUserRequest{Id: id, IsActive: a.IsActive, IsAdmin: a.IsAdmin, Reason: reason})
+	r, err := c.d.Identity.AdminUpdateUser(ctx, &identityv1.AdminUpdateUserRequest{Id: id, IsActive: a.IsActive, IsAdmin: a.IsAdmin, Reason: reason})
 	if err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ func (c *Console) adjustApply(x *fiber.Ctx, s *session) error {
 	if uuid.Validate(key) != nil {
 		return badRequest("The confirmation is incomplete. Start the adjustment again from the user's page.")
 	}
-	r, err := c.d.Wallet.AdjustBalance(ctx, &walletv1.AdjustBalanceRequest{UserId: id, AmountCents: amount, Reason: reason, IdempotencyKey: key})
+	r, err := c.d.Wallet.AdminAdjustBalance(ctx, &walletv1.AdminAdjustBalanceRequest{UserId: id, AmountCents: amount, Reason: reason, IdempotencyKey: key})
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,8 @@ func (fakeIdentity) GetUser(ctx context.Context, _ *identityv1.GetUserRequest) (
 	return &identityv1.GetUserResponse{User: &identityv1.User{Id: p.UserID, IsAdmin: p.Admin}}, nil
 }
 
-func (fakeIdentity) ListUsers(context.Context, *identityv1.ListUsersRequest) (*identityv1.ListUsersResponse, error) {
-	return &identityv1.ListUsersResponse{}, nil
+func (fakeIdentity) ListUsers(context.Context, *identityv1.AdminListUsersRequest) (*identityv1.AdminListUsersResponse, error) {
+	return &identityv1.AdminListUsersResponse{}, nil
 }
 
 func (fakeIdentity) Login(context.Context, *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
@@ -41,7 +41,7 @@ func TestServerPolicy(t *testing.T) {
 		Policy: callauth.Policy{
 			identityv1.IdentityService_Login_FullMethodName:     {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
 			identityv1.IdentityService_GetUser_FullMethodName:   {Callers: []string{"gateway"}, Access: callauth.UserRequired},
-			identityv1.IdentityService_ListUsers_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
+			identityv1.IdentityService_AdminListUsers_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
 		},
 	}
 	srv := grpc.NewServer(grpc.UnaryInterceptor(auth.UnaryInterceptor()))
@@ -87,8 +87,8 @@ func TestServerPolicy(t *testing.T) {
 		{"user call without user", func() error { _, err := gateway.GetUser(bg, &identityv1.GetUserRequest{}); return err }, codes.Unauthenticated},
 		{"user call with user", func() error { _, err := gateway.GetUser(user, &identityv1.GetUserRequest{}); return err }, codes.OK},
 		{"anonymous with user token", func() error { _, err := anonymous.GetUser(user, &identityv1.GetUserRequest{}); return err }, codes.Unauthenticated},
-		{"admin call as user", func() error { _, err := gateway.ListUsers(user, &identityv1.ListUsersRequest{}); return err }, codes.PermissionDenied},
-		{"admin call as admin", func() error { _, err := gateway.ListUsers(admin, &identityv1.ListUsersRequest{}); return err }, codes.OK},
+		{"admin call as user", func() error { _, err := gateway.ListUsers(user, &identityv1.AdminListUsersRequest{}); return err }, codes.PermissionDenied},
+		{"admin call as admin", func() error { _, err := gateway.ListUsers(admin, &identityv1.AdminListUsersRequest{}); return err }, codes.OK},
 		{"method outside policy", func() error { _, err := gateway.Logout(admin, &identityv1.LogoutRequest{}); return err }, codes.PermissionDenied},
 	}
 	for _, tc := range tests {

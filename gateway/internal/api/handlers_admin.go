@@ -34,7 +34,7 @@ func (s *Server) adminListUsers(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callCtx(c, 0)
 	defer cancel()
-	resp, err := s.d.Identity.ListUsers(ctx, &identityv1.ListUsersRequest{Query: c.Query("q"), Limit: limit, Cursor: cursor})
+	resp, err := s.d.Identity.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{Query: c.Query("q"), Limit: limit, Cursor: cursor})
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (s *Server) adminUpdateUser(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callCtx(c, 0)
 	defer cancel()
-	resp, err := s.d.Identity.UpdateUser(ctx, &identityv1.UpdateUserRequest{
+	resp, err := s.d.Identity.AdminUpdateUser(ctx, &identityv1.AdminUpdateUserRequest{
 		Id: id, IsActive: b.IsActive, IsAdmin: b.IsAdmin, Reason: b.Reason,
 	})
 	if err != nil {
@@ -151,7 +151,7 @@ func (s *Server) adminAdjust(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callCtx(c, 0)
 	defer cancel()
-	resp, err := s.d.Wallet.AdjustBalance(ctx, &walletv1.AdjustBalanceRequest{
+	resp, err := s.d.Wallet.AdminAdjustBalance(ctx, &walletv1.AdminAdjustBalanceRequest{
 		UserId: id, AmountCents: *b.AmountCents, Reason: b.Reason, IdempotencyKey: key,
 	})
 	if err != nil {

@@ -61,21 +61,21 @@ type Clients struct {
 func (c Clients) Sources(targetID, only string) []Source {
 	all := []Source{
 		{Name: SourceIdentity, Fetch: func(ctx context.Context, cursor string, limit int) ([]Event, string, error) {
-			r, err := c.Identity.ListAuditEvents(ctx, &identityv1.ListAuditEventsRequest{TargetId: targetID, Limit: int32(limit), Cursor: cursor})
+			r, err := c.Identity.AdminListAuditEvents(ctx, &identityv1.AdminListAuditEventsRequest{TargetId: targetID, Limit: int32(limit), Cursor: cursor})
 			if err != nil {
 				return nil, "", err
 			}
 			return toEvents(r.GetEvents()), r.GetNextCursor(), nil
 		}},
 		{Name: SourceWallet, Fetch: func(ctx context.Context, cursor string, limit int) ([]Event, string, error) {
-			r, err := c.Wallet.ListAuditEvents(ctx, &walletv1.ListAuditEventsRequest{TargetId: targetID, Limit: int32(limit), Cursor: cursor})
+			r, err := c.Wallet.AdminListAuditEvents(ctx, &walletv1.AdminListAuditEventsRequest{TargetId: targetID, Limit: int32(limit), Cursor: cursor})
 			if err != nil {
 				return nil, "", err
 			}
 			return toEvents(r.GetEvents()), r.GetNextCursor(), nil
 		}},
 		{Name: SourceWorkflow, Fetch: func(ctx context.Context, cursor string, limit int) ([]Event, string, error) {
-			r, err := c.Workflow.ListAuditEvents(ctx, &workflowv1.ListAuditEventsRequest{TargetId: targetID, Limit: int32(limit), Cursor: cursor})
+			r, err := c.Workflow.AdminListAuditEvents(ctx, &workflowv1.AdminListAuditEventsRequest{TargetId: targetID, Limit: int32(limit), Cursor: cursor})
 			if err != nil {
 				return nil, "", err
 			}

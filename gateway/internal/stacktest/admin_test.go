@@ -464,16 +464,16 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 	yes, fee := true, int64(0)
 	calls := map[string][]adminCall{
 		identityv1.IdentityService_ServiceDesc.ServiceName: {
-			{"ListUsers", func(ctx context.Context) error {
-				_, err := id.ListUsers(ctx, &identityv1.ListUsersRequest{})
+			{"AdminListUsers", func(ctx context.Context) error {
+				_, err := id.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{})
 				return err
 			}},
-			{"UpdateUser", func(ctx context.Context) error {
-				_, err := id.UpdateUser(ctx, &identityv1.UpdateUserRequest{Id: uid, IsAdmin: &yes})
+			{"AdminUpdateUser", func(ctx context.Context) error {
+				_, err := id.AdminUpdateUser(ctx, &identityv1.AdminUpdateUserRequest{Id: uid, IsAdmin: &yes})
 				return err
 			}},
-			{"ListAuditEvents", func(ctx context.Context) error {
-				_, err := id.ListAuditEvents(ctx, &identityv1.ListAuditEventsRequest{})
+			{"AdminListAuditEvents", func(ctx context.Context) error {
+				_, err := id.AdminListAuditEvents(ctx, &identityv1.AdminListAuditEventsRequest{})
 				return err
 			}},
 			{"AdminGetUserStats", func(ctx context.Context) error {
@@ -482,8 +482,8 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 			}},
 		},
 		walletv1.WalletService_ServiceDesc.ServiceName: {
-			{"AdjustBalance", func(ctx context.Context) error {
-				_, err := wal.AdjustBalance(ctx, &walletv1.AdjustBalanceRequest{UserId: uid, AmountCents: 100000, Reason: "free money"})
+			{"AdminAdjustBalance", func(ctx context.Context) error {
+				_, err := wal.AdminAdjustBalance(ctx, &walletv1.AdminAdjustBalanceRequest{UserId: uid, AmountCents: 100000, Reason: "free money"})
 				return err
 			}},
 			{"AdminListTransactions", func(ctx context.Context) error {
@@ -494,8 +494,8 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 				_, err := wal.AdminGetWallets(ctx, &walletv1.AdminGetWalletsRequest{UserIds: []string{victim}})
 				return err
 			}},
-			{"ListAuditEvents", func(ctx context.Context) error {
-				_, err := wal.ListAuditEvents(ctx, &walletv1.ListAuditEventsRequest{})
+			{"AdminListAuditEvents", func(ctx context.Context) error {
+				_, err := wal.AdminListAuditEvents(ctx, &walletv1.AdminListAuditEventsRequest{})
 				return err
 			}},
 			{"AdminGetStats", func(ctx context.Context) error {
@@ -524,8 +524,8 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 				_, err := wf.AdminUpdateWorkflow(ctx, &workflowv1.AdminUpdateWorkflowRequest{Slug: "guarded", FeeCents: &fee})
 				return err
 			}},
-			{"ListAuditEvents", func(ctx context.Context) error {
-				_, err := wf.ListAuditEvents(ctx, &workflowv1.ListAuditEventsRequest{})
+			{"AdminListAuditEvents", func(ctx context.Context) error {
+				_, err := wf.AdminListAuditEvents(ctx, &workflowv1.AdminListAuditEventsRequest{})
 				return err
 			}},
 			{"AdminGetRunStats", func(ctx context.Context) error {

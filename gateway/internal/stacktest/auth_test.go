@@ -211,7 +211,7 @@ func TestIdentityPortRefusesAnonymousCalls(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Login without credentials: %v", err)
 	}
-	_, err = c.ListUsers(ctx, &identityv1.ListUsersRequest{})
+	_, err = c.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("ListUsers without credentials: %v", err)
 	}

@@ -16,11 +16,11 @@ func TestNonAdminRefusedOnAdminMethods(t *testing.T) {
 	b := setup(t)
 	su := b.signUp("user@example.com")
 	ctx := as(su.GetTokens().GetAccessToken())
-	_, err := b.client.ListUsers(ctx, &identityv1.ListUsersRequest{})
+	_, err := b.client.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.Forbidden)
-	_, err = b.client.UpdateUser(ctx, &identityv1.UpdateUserRequest{Id: su.GetUser().GetId(), IsAdmin: new(true)})
+	_, err = b.client.AdminUpdateUser(ctx, &identityv1.AdminUpdateUserRequest{Id: su.GetUser().GetId(), IsAdmin: new(true)})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.Forbidden)
-	_, err = b.client.ListAuditEvents(ctx, &identityv1.ListAuditEventsRequest{})
+	_, err = b.client.AdminListAuditEvents(ctx, &identityv1.AdminListAuditEventsRequest{})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.Forbidden)
 }
 
@@ -29,10 +29,10 @@ func TestDemotedAdminTokenRefused(t *testing.T) {
 	b := setup(t)
 	root, rootTok := b.admin("root@example.com")
 	other, otherTok := b.admin("other@example.com")
-	if _, err := b.client.ListUsers(as(otherTok), &identityv1.ListUsersRequest{}); err != nil {
+	if _, err := b.client.AdminListUsers(as(otherTok), &identityv1.AdminListUsersRequest{}); err != nil {
 		t.Fatalf("ListUsers as admin: %v", err)
 	}
-	resp, err := b.client.UpdateUser(as(rootTok), &identityv1.UpdateUserRequest{Id: other.GetId(), IsAdmin: new(false), Reason: "left the team"})
+	resp, err := b.client.AdminUpdateUser(as(rootTok), &identityv1.AdminUpdateUserRequest{Id: other.GetId(), IsAdmin: new(false), Reason: "left the team"})
 	if err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
@@ -40,12 +40,12 @@ func TestDemotedAdminTokenRefused(t *testing.T) {
 		t.Fatalf("still admin: %v", resp.GetUser())
 	}
 	// other's token still says adm=true and is unexpired, but identity checks the stored flag.
-	_, err = b.client.ListUsers(as(otherTok), &identityv1.ListUsersRequest{})
+	_, err = b.client.AdminListUsers(as(otherTok), &identityv1.AdminListUsersRequest{})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.Forbidden)
 	_, err = b.client.GetUser(as(otherTok), &identityv1.GetUserRequest{Id: root.GetId()})
 	wantErr(t, err, codes.NotFound, rpcerr.NotFound)
 
-	events, err := b.client.ListAuditEvents(as(rootTok), &identityv1.ListAuditEventsRequest{TargetId: other.GetId()})
+	events, err := b.client.AdminListAuditEvents(as(rootTok), &identityv1.AdminListAuditEventsRequest{TargetId: other.GetId()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,22 +70,22 @@ func TestAdminCannotDisableOrDemoteSelf(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	root, tok := b.admin("root@example.com")
-	for _, req := range []*identityv1.UpdateUserRequest{
+	for _, req := range []*identityv1.AdminUpdateUserRequest{
 		{Id: root.GetId(), IsActive: new(false)},
 		{Id: root.GetId(), IsAdmin: new(false)},
 	} {
-		_, err := b.client.UpdateUser(as(tok), req)
+		_, err := b.client.AdminUpdateUser(as(tok), req)
 		wantErr(t, err, codes.FailedPrecondition, rpcerr.Conflict)
 	}
 	// A no-op on oneself is fine and writes no audit event.
-	if _, err := b.client.UpdateUser(as(tok), &identityv1.UpdateUserRequest{Id: root.GetId(), IsAdmin: new(true)}); err != nil {
+	if _, err := b.client.AdminUpdateUser(as(tok), &identityv1.AdminUpdateUserRequest{Id: root.GetId(), IsAdmin: new(true)}); err != nil {
 		t.Fatalf("no-op UpdateUser: %v", err)
 	}
-	events, err := b.client.ListAuditEvents(as(tok), &identityv1.ListAuditEventsRequest{TargetId: root.GetId()})
+	events, err := b.client.AdminListAuditEvents(as(tok), &identityv1.AdminListAuditEventsRequest{TargetId: root.GetId()})
 	if err != nil || len(events.GetEvents()) != 1 {
 		t.Fatalf("events = %v, %v", events.GetEvents(), err)
 	}
-	_, err = b.client.UpdateUser(as(tok), &identityv1.UpdateUserRequest{Id: "00000000-0000-0000-0000-000000000000", IsActive: new(false)})
+	_, err = b.client.AdminUpdateUser(as(tok), &identityv1.AdminUpdateUserRequest{Id: "00000000-0000-0000-0000-000000000000", IsActive: new(false)})
 	wantErr(t, err, codes.NotFound, rpcerr.NotFound)
 }
 
@@ -129,7 +129,7 @@ func TestListUsers(t *testing.T) {
 	var emails []string
 	cursor := ""
 	for page := 0; ; page++ {
-		resp, err := b.client.ListUsers(ctx, &identityv1.ListUsersRequest{Query: "mEmBeR", Limit: 2, Cursor: cursor})
+		resp, err := b.client.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{Query: "mEmBeR", Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatalf("ListUsers: %v", err)
 		}
@@ -148,12 +148,12 @@ func TestListUsers(t *testing.T) {
 	if fmt.Sprint(emails) != fmt.Sprint(want) {
 		t.Fatalf("emails = %v, want newest first %v", emails, want)
 	}
-	all, err := b.client.ListUsers(ctx, &identityv1.ListUsersRequest{})
+	all, err := b.client.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{})
 	if err != nil || len(all.GetUsers()) != 7 || all.GetNextCursor() != "" {
 		t.Fatalf("ListUsers() = %d users, cursor %q, %v", len(all.GetUsers()), all.GetNextCursor(), err)
 	}
-	for _, bad := range []*identityv1.ListUsersRequest{{Cursor: "!!!"}, {Cursor: "bm9wZQ"}, {Limit: -1}} {
-		_, err := b.client.ListUsers(ctx, bad)
+	for _, bad := range []*identityv1.AdminListUsersRequest{{Cursor: "!!!"}, {Cursor: "bm9wZQ"}, {Limit: -1}} {
+		_, err := b.client.AdminListUsers(ctx, bad)
 		wantErr(t, err, codes.InvalidArgument, rpcerr.ValidationFailed)
 	}
 }
@@ -164,15 +164,15 @@ func TestListAuditEventsPages(t *testing.T) {
 	_, tok := b.admin("root@example.com")
 	u := b.signUp("target@example.com").GetUser()
 	for i := range 3 {
-		if _, err := b.client.UpdateUser(as(tok), &identityv1.UpdateUserRequest{Id: u.GetId(), IsActive: new(i%2 == 1), Reason: fmt.Sprint(i)}); err != nil {
+		if _, err := b.client.AdminUpdateUser(as(tok), &identityv1.AdminUpdateUserRequest{Id: u.GetId(), IsActive: new(i%2 == 1), Reason: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	first, err := b.client.ListAuditEvents(as(tok), &identityv1.ListAuditEventsRequest{TargetId: u.GetId(), Limit: 2})
+	first, err := b.client.AdminListAuditEvents(as(tok), &identityv1.AdminListAuditEventsRequest{TargetId: u.GetId(), Limit: 2})
 	if err != nil || len(first.GetEvents()) != 2 || first.GetNextCursor() == "" {
 		t.Fatalf("first page = %v, %v", first, err)
 	}
-	second, err := b.client.ListAuditEvents(as(tok), &identityv1.ListAuditEventsRequest{TargetId: u.GetId(), Limit: 2, Cursor: first.GetNextCursor()})
+	second, err := b.client.AdminListAuditEvents(as(tok), &identityv1.AdminListAuditEventsRequest{TargetId: u.GetId(), Limit: 2, Cursor: first.GetNextCursor()})
 	if err != nil || len(second.GetEvents()) != 1 || second.GetNextCursor() != "" {
 		t.Fatalf("second page = %v, %v", second, err)
 	}

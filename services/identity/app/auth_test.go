@@ -140,7 +140,7 @@ func TestDisabledUserCannotLoginOrRefresh(t *testing.T) {
 	su := b.signUp("erin@example.com")
 	refresh := su.GetTokens().GetRefreshToken()
 
-	_, err := b.client.UpdateUser(as(adminTok), &identityv1.UpdateUserRequest{Id: su.GetUser().GetId(), IsActive: new(false), Reason: "abuse"})
+	_, err := b.client.AdminUpdateUser(as(adminTok), &identityv1.AdminUpdateUserRequest{Id: su.GetUser().GetId(), IsActive: new(false), Reason: "abuse"})
 	if err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestDisabledUserCannotLoginOrRefresh(t *testing.T) {
 	wantErr(t, err, codes.Unauthenticated, rpcerr.Unauthorized)
 
 	// Re-enabled, the user can log in again, but the old refresh token stays revoked.
-	if _, err := b.client.UpdateUser(as(adminTok), &identityv1.UpdateUserRequest{Id: su.GetUser().GetId(), IsActive: new(true)}); err != nil {
+	if _, err := b.client.AdminUpdateUser(as(adminTok), &identityv1.AdminUpdateUserRequest{Id: su.GetUser().GetId(), IsActive: new(true)}); err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
 	if _, err := b.client.Login(context.Background(), &identityv1.LoginRequest{Email: "erin@example.com", Password: password}); err != nil {

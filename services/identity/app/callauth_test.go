@@ -86,7 +86,7 @@ func TestUserMethodsNeedValidAccessToken(t *testing.T) {
 	for _, ctx := range []context.Context{context.Background(), as(foreign), as("garbage")} {
 		_, err := b.client.GetUser(ctx, &identityv1.GetUserRequest{})
 		wantErr(t, err, codes.Unauthenticated, rpcerr.Unauthorized)
-		_, err = b.client.ListUsers(ctx, &identityv1.ListUsersRequest{})
+		_, err = b.client.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{})
 		wantErr(t, err, codes.Unauthenticated, rpcerr.Unauthorized)
 	}
 }

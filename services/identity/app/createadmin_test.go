@@ -60,7 +60,7 @@ func TestCreateAdminRefusesExisting(t *testing.T) {
 		t.Fatalf("squatter's refresh token stopped working: %v", err)
 	}
 	_, adminToken := b.admin("auditor@example.com")
-	events, err := b.client.ListAuditEvents(as(adminToken), &identityv1.ListAuditEventsRequest{TargetId: squatter.GetUser().GetId()})
+	events, err := b.client.AdminListAuditEvents(as(adminToken), &identityv1.AdminListAuditEventsRequest{TargetId: squatter.GetUser().GetId()})
 	if err != nil || len(events.GetEvents()) != 0 {
 		t.Fatalf("audit events of a refused create-admin = %v, %v", events, err)
 	}
@@ -101,7 +101,7 @@ func TestCreateAdminPromoteExisting(t *testing.T) {
 	if err != nil || !resp.GetUser().GetIsAdmin() || !resp.GetUser().GetEmailVerified() {
 		t.Fatalf("Login with the operator's password = %v, %v; want a verified admin", resp, err)
 	}
-	events, err := b.client.ListAuditEvents(as(resp.GetTokens().GetAccessToken()), &identityv1.ListAuditEventsRequest{TargetId: squatter.GetUser().GetId()})
+	events, err := b.client.AdminListAuditEvents(as(resp.GetTokens().GetAccessToken()), &identityv1.AdminListAuditEventsRequest{TargetId: squatter.GetUser().GetId()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ func TestAdminGetUserStats(t *testing.T) {
 	_, tok := b.admin("root@example.com")
 	plain := b.signUp("plain@example.com")
 	gone := b.signUp("gone@example.com")
-	if _, err := b.client.UpdateUser(as(tok), &identityv1.UpdateUserRequest{Id: gone.GetUser().GetId(), IsActive: new(false), Reason: "spam"}); err != nil {
+	if _, err := b.client.AdminUpdateUser(as(tok), &identityv1.AdminUpdateUserRequest{Id: gone.GetUser().GetId(), IsActive: new(false), Reason: "spam"}); err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
 

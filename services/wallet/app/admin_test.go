@@ -25,14 +25,14 @@ func TestAdjustBalance(t *testing.T) {
 	user := uuid.NewString()
 	adminID := uuid.NewString()
 	admin := b.as(adminID, true)
-	req := &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 500, Reason: "goodwill credit", IdempotencyKey: "adj-1"}
+	req := &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 500, Reason: "goodwill credit", IdempotencyKey: "adj-1"}
 
 	// Concurrent repeats of one keyed adjustment apply it once and all answer with it.
 	var wg sync.WaitGroup
 	ids := make([]string, 10)
 	for i := range 10 {
 		wg.Go(func() {
-			resp, err := b.gateway.AdjustBalance(admin, req)
+			resp, err := b.gateway.AdminAdjustBalance(admin, req)
 			if err != nil {
 				t.Errorf("AdjustBalance: %v", err)
 				return
@@ -47,16 +47,16 @@ func TestAdjustBalance(t *testing.T) {
 		}
 	}
 	b.wantBalance(user, 500, 0)
-	_, err := b.gateway.AdjustBalance(admin, &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 600, Reason: "goodwill credit", IdempotencyKey: "adj-1"})
+	_, err := b.gateway.AdminAdjustBalance(admin, &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 600, Reason: "goodwill credit", IdempotencyKey: "adj-1"})
 	wantErr(t, err, codes.FailedPrecondition, rpcerr.IdempotencyKeyReused)
 
 	// A debit beyond the available balance is refused and writes nothing.
 	if _, err := b.workflow.Reserve(context.Background(), &walletv1.ReserveRequest{Key: "h", UserId: user, AmountCents: 100}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.gateway.AdjustBalance(admin, &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: -401, Reason: "clawback", IdempotencyKey: "adj-2"})
+	_, err = b.gateway.AdminAdjustBalance(admin, &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: -401, Reason: "clawback", IdempotencyKey: "adj-2"})
 	wantErr(t, err, codes.FailedPrecondition, rpcerr.InsufficientFunds)
-	debit, err := b.gateway.AdjustBalance(admin, &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: -400, Reason: "clawback", IdempotencyKey: "adj-2"})
+	debit, err := b.gateway.AdminAdjustBalance(admin, &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: -400, Reason: "clawback", IdempotencyKey: "adj-2"})
 	if err != nil {
 		t.Fatalf("debit after the refused one with the same key: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestAdjustBalance(t *testing.T) {
 	}
 	b.wantBalance(user, 100, 100)
 
-	events, err := b.gateway.ListAuditEvents(admin, &walletv1.ListAuditEventsRequest{TargetId: user})
+	events, err := b.gateway.AdminListAuditEvents(admin, &walletv1.AdminListAuditEventsRequest{TargetId: user})
 	if err != nil || len(events.GetEvents()) != 2 {
 		t.Fatalf("audit = %v, %v", events, err)
 	}
@@ -88,22 +88,22 @@ func TestAdjustBalanceValidation(t *testing.T) {
 	user := uuid.NewString()
 	tests := []struct {
 		name  string
-		req   *walletv1.AdjustBalanceRequest
+		req   *walletv1.AdminAdjustBalanceRequest
 		field string
 	}{
-		{"zero", &walletv1.AdjustBalanceRequest{UserId: user, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
-		{"no reason", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: "  ", IdempotencyKey: "k"}, "reason"},
-		{"long reason", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: strings.Repeat("é", 501), IdempotencyKey: "k"}, "reason"},
-		{"bad user", &walletv1.AdjustBalanceRequest{UserId: "nope", AmountCents: 5, Reason: "x", IdempotencyKey: "k"}, "user_id"},
-		{"no idempotency key", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: "x"}, "idempotency_key"},
-		{"credit over the cap", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 1_000_001, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
-		{"debit over the cap", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: -1_000_001, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
-		{"far over the cap", &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: math.MinInt64, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
+		{"zero", &walletv1.AdminAdjustBalanceRequest{UserId: user, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
+		{"no reason", &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: "  ", IdempotencyKey: "k"}, "reason"},
+		{"long reason", &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: strings.Repeat("é", 501), IdempotencyKey: "k"}, "reason"},
+		{"bad user", &walletv1.AdminAdjustBalanceRequest{UserId: "nope", AmountCents: 5, Reason: "x", IdempotencyKey: "k"}, "user_id"},
+		{"no idempotency key", &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 5, Reason: "x"}, "idempotency_key"},
+		{"credit over the cap", &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 1_000_001, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
+		{"debit over the cap", &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: -1_000_001, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
+		{"far over the cap", &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: math.MinInt64, Reason: "x", IdempotencyKey: "k"}, "amount_cents"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := b.gateway.AdjustBalance(b.admin, tc.req)
+			_, err := b.gateway.AdminAdjustBalance(b.admin, tc.req)
 			wantErr(t, err, codes.InvalidArgument, rpcerr.ValidationFailed)
 			if f := rpcerr.Fields(err); len(f) != 1 || f[0].Field != tc.field {
 				t.Fatalf("fields = %v, want %s", f, tc.field)
@@ -112,7 +112,7 @@ func TestAdjustBalanceValidation(t *testing.T) {
 	}
 	// The cap itself is allowed, either way.
 	for i, amount := range []int64{1_000_000, -1_000_000} {
-		if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: amount, Reason: "at the cap", IdempotencyKey: fmt.Sprint("cap-", i)}); err != nil {
+		if _, err := b.gateway.AdminAdjustBalance(b.admin, &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: amount, Reason: "at the cap", IdempotencyKey: fmt.Sprint("cap-", i)}); err != nil {
 			t.Fatalf("adjust %d: %v", amount, err)
 		}
 	}
@@ -129,7 +129,7 @@ func TestUsersSeeAdjustmentWithoutAdminDetails(t *testing.T) {
 	b := setup(t)
 	user, adminID := uuid.NewString(), uuid.NewString()
 	reason := "goodwill: ticket #4711, customer was rude"
-	adj, err := b.gateway.AdjustBalance(b.as(adminID, true), &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 250, Reason: reason, IdempotencyKey: "a"})
+	adj, err := b.gateway.AdminAdjustBalance(b.as(adminID, true), &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 250, Reason: reason, IdempotencyKey: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestListsPageNewestFirst(t *testing.T) {
 	for i := range 5 {
 		b.fund(alice, int64(100+i))
 	}
-	if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: bob, AmountCents: 777, Reason: "special refund R-42", IdempotencyKey: "adj-bob"}); err != nil {
+	if _, err := b.gateway.AdminAdjustBalance(b.admin, &walletv1.AdminAdjustBalanceRequest{UserId: bob, AmountCents: 777, Reason: "special refund R-42", IdempotencyKey: "adj-bob"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.workflow.Reserve(context.Background(), &walletv1.ReserveRequest{Key: "f", UserId: alice, AmountCents: 50, Description: "run of invoice-bot"}); err != nil {

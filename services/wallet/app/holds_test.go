@@ -273,7 +273,7 @@ func TestCallPolicy(t *testing.T) {
 	_, err = b.workflow.GetWallet(b.as(user, false), &walletv1.GetWalletRequest{})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.Forbidden)
 	// Admin methods need an admin's token.
-	_, err = b.gateway.AdjustBalance(b.as(user, false), &walletv1.AdjustBalanceRequest{UserId: user, AmountCents: 100, Reason: "self-service"})
+	_, err = b.gateway.AdminAdjustBalance(b.as(user, false), &walletv1.AdminAdjustBalanceRequest{UserId: user, AmountCents: 100, Reason: "self-service"})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.Forbidden)
 	_, err = b.gateway.AdminListTransactions(b.as(user, false), &walletv1.AdminListTransactionsRequest{})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.Forbidden)

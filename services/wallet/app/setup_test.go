@@ -136,7 +136,7 @@ func (b *bundle) as(userID string, admin bool) context.Context {
 // fund credits userID through an admin adjustment.
 func (b *bundle) fund(userID string, cents int64) {
 	b.t.Helper()
-	if _, err := b.gateway.AdjustBalance(b.admin, &walletv1.AdjustBalanceRequest{UserId: userID, AmountCents: cents, Reason: "test funding", IdempotencyKey: uuid.NewString()}); err != nil {
+	if _, err := b.gateway.AdminAdjustBalance(b.admin, &walletv1.AdminAdjustBalanceRequest{UserId: userID, AmountCents: cents, Reason: "test funding", IdempotencyKey: uuid.NewString()}); err != nil {
 		b.t.Fatalf("fund %s: %v", userID, err)
 	}
 }

@@ -68,7 +68,7 @@ func TestAdminWorkflowValidation(t *testing.T) {
 	_, uctx := h.user(t)
 	_, err = h.wf.AdminCreateWorkflow(uctx, good())
 	wantCode(t, err, codes.PermissionDenied, rpcerr.Forbidden)
-	_, err = h.wf.ListAuditEvents(uctx, &workflowv1.ListAuditEventsRequest{})
+	_, err = h.wf.AdminListAuditEvents(uctx, &workflowv1.AdminListAuditEventsRequest{})
 	wantCode(t, err, codes.PermissionDenied, rpcerr.Forbidden)
 	// And nobody without a user token can call a user method.
 	_, err = h.wf.ListWorkflows(callauth.WithUserToken(uctx, ""), &workflowv1.ListWorkflowsRequest{})

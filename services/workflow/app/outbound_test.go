@@ -106,7 +106,7 @@ func TestNewWebhookURLClearsTheSecret(t *testing.T) {
 		t.Fatalf("URL change: %v, %v; want auth_configured false, the header name kept", upd, err)
 	}
 	runFails(t, h, "sec", "workflow misconfigured: auth header value must be entered again", second)
-	evs, err := h.wf.ListAuditEvents(h.adminCtx, &workflowv1.ListAuditEventsRequest{TargetId: "sec", Limit: 1})
+	evs, err := h.wf.AdminListAuditEvents(h.adminCtx, &workflowv1.AdminListAuditEventsRequest{TargetId: "sec", Limit: 1})
 	if err != nil || !bytes.Contains(evs.GetEvents()[0].GetAfterJson(), []byte(`"auth_value_changed": true`)) {
 		t.Fatalf("audit = %v, %v", evs, err)
 	}

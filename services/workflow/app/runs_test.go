@@ -221,7 +221,7 @@ func TestAuthHeaderReachesN8nAndTheSecretNeverLeaks(t *testing.T) {
 	// Nothing any API answers, nor any log line, contains a secret.
 	var answers []string
 	list, _ := h.wf.AdminListWorkflows(h.adminCtx, &workflowv1.AdminListWorkflowsRequest{})
-	audit, err := h.wf.ListAuditEvents(h.adminCtx, &workflowv1.ListAuditEventsRequest{TargetId: "secure"})
+	audit, err := h.wf.AdminListAuditEvents(h.adminCtx, &workflowv1.AdminListAuditEventsRequest{TargetId: "secure"})
 	if err != nil || len(audit.GetEvents()) != 3 {
 		t.Fatalf("audit events = %v, %v", audit.GetEvents(), err)
 	}

@@ -173,7 +173,7 @@ func (h *harness) user(t testing.TB) (string, context.Context) {
 // fund credits a user's wallet through the real admin path.
 func (h *harness) fund(t testing.TB, userID string, cents int64) {
 	t.Helper()
-	_, err := h.wallet.AdjustBalance(h.adminCtx, &walletv1.AdjustBalanceRequest{
+	_, err := h.wallet.AdminAdjustBalance(h.adminCtx, &walletv1.AdminAdjustBalanceRequest{
 		UserId: userID, AmountCents: cents, Reason: "test funds", IdempotencyKey: randomKey(),
 	})
 	if err != nil {

@@ -100,37 +100,37 @@ func (s *Server) GetUser(ctx context.Context, req *identityv1.GetUserRequest) (*
 	return &identityv1.GetUserResponse{User: toProtoUser(u)}, nil
 }
 
-// ListUsers implements identityv1.IdentityServiceServer.
-func (s *Server) ListUsers(ctx context.Context, req *identityv1.ListUsersRequest) (*identityv1.ListUsersResponse, error) {
+// AdminListUsers implements identityv1.IdentityServiceServer.
+func (s *Server) AdminListUsers(ctx context.Context, req *identityv1.AdminListUsersRequest) (*identityv1.AdminListUsersResponse, error) {
 	page, err := s.svc.ListUsers(ctx, callerID(ctx), req.GetQuery(), int(req.GetLimit()), req.GetCursor())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &identityv1.ListUsersResponse{NextCursor: page.NextCursor, Users: make([]*identityv1.User, len(page.Items))}
+	out := &identityv1.AdminListUsersResponse{NextCursor: page.NextCursor, Users: make([]*identityv1.User, len(page.Items))}
 	for i, u := range page.Items {
 		out.Users[i] = toProtoUser(u)
 	}
 	return out, nil
 }
 
-// UpdateUser implements identityv1.IdentityServiceServer.
-func (s *Server) UpdateUser(ctx context.Context, req *identityv1.UpdateUserRequest) (*identityv1.UpdateUserResponse, error) {
+// AdminUpdateUser implements identityv1.IdentityServiceServer.
+func (s *Server) AdminUpdateUser(ctx context.Context, req *identityv1.AdminUpdateUserRequest) (*identityv1.AdminUpdateUserResponse, error) {
 	u, err := s.svc.UpdateUser(ctx, callerID(ctx), identity.UserChange{
 		ID: req.GetId(), IsActive: req.IsActive, IsAdmin: req.IsAdmin, Reason: req.GetReason(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &identityv1.UpdateUserResponse{User: toProtoUser(u)}, nil
+	return &identityv1.AdminUpdateUserResponse{User: toProtoUser(u)}, nil
 }
 
-// ListAuditEvents implements identityv1.IdentityServiceServer.
-func (s *Server) ListAuditEvents(ctx context.Context, req *identityv1.ListAuditEventsRequest) (*identityv1.ListAuditEventsResponse, error) {
+// AdminListAuditEvents implements identityv1.IdentityServiceServer.
+func (s *Server) AdminListAuditEvents(ctx context.Context, req *identityv1.AdminListAuditEventsRequest) (*identityv1.AdminListAuditEventsResponse, error) {
 	page, err := s.svc.ListAuditEvents(ctx, callerID(ctx), req.GetTargetId(), int(req.GetLimit()), req.GetCursor())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &identityv1.ListAuditEventsResponse{NextCursor: page.NextCursor, Events: make([]*identityv1.AuditEvent, len(page.Items))}
+	out := &identityv1.AdminListAuditEventsResponse{NextCursor: page.NextCursor, Events: make([]*identityv1.AuditEvent, len(page.Items))}
 	for i, e := range page.Items {
 		out.Events[i] = &identityv1.AuditEvent{
 			Id: e.ID, ActorId: e.ActorID, Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,

@@ -22,10 +22,10 @@ func Policy() callauth.Policy {
 		walletv1.WalletService_Reserve_FullMethodName:               workflow,
 		walletv1.WalletService_Capture_FullMethodName:               workflow,
 		walletv1.WalletService_Release_FullMethodName:               workflow,
-		walletv1.WalletService_AdjustBalance_FullMethodName:         admin,
+		walletv1.WalletService_AdminAdjustBalance_FullMethodName:    admin,
 		walletv1.WalletService_AdminListTransactions_FullMethodName: admin,
 		walletv1.WalletService_AdminGetWallets_FullMethodName:       admin,
-		walletv1.WalletService_ListAuditEvents_FullMethodName:       admin,
+		walletv1.WalletService_AdminListAuditEvents_FullMethodName:  admin,
 		walletv1.WalletService_AdminGetStats_FullMethodName:         admin,
 	}
 }

@@ -144,8 +144,8 @@ func (s *Server) Release(ctx context.Context, r *walletv1.ReleaseRequest) (*wall
 	return &walletv1.ReleaseResponse{Hold: holdPB(h)}, nil
 }
 
-// AdjustBalance implements walletv1.WalletServiceServer.
-func (s *Server) AdjustBalance(ctx context.Context, r *walletv1.AdjustBalanceRequest) (*walletv1.AdjustBalanceResponse, error) {
+// AdminAdjustBalance implements walletv1.WalletServiceServer.
+func (s *Server) AdminAdjustBalance(ctx context.Context, r *walletv1.AdminAdjustBalanceRequest) (*walletv1.AdminAdjustBalanceResponse, error) {
 	actor, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -156,7 +156,7 @@ func (s *Server) AdjustBalance(ctx context.Context, r *walletv1.AdjustBalanceReq
 	if err != nil {
 		return nil, s.fail(ctx, "AdjustBalance", err)
 	}
-	return &walletv1.AdjustBalanceResponse{Transaction: transactionPB(t)}, nil
+	return &walletv1.AdminAdjustBalanceResponse{Transaction: transactionPB(t)}, nil
 }
 
 // AdminListTransactions implements walletv1.WalletServiceServer.
@@ -203,13 +203,13 @@ func (s *Server) AdminGetWallets(ctx context.Context, r *walletv1.AdminGetWallet
 	return out, nil
 }
 
-// ListAuditEvents implements walletv1.WalletServiceServer.
-func (s *Server) ListAuditEvents(ctx context.Context, r *walletv1.ListAuditEventsRequest) (*walletv1.ListAuditEventsResponse, error) {
+// AdminListAuditEvents implements walletv1.WalletServiceServer.
+func (s *Server) AdminListAuditEvents(ctx context.Context, r *walletv1.AdminListAuditEventsRequest) (*walletv1.AdminListAuditEventsResponse, error) {
 	rows, next, err := s.svc.ListAuditEvents(ctx, r.GetTargetId(), int(r.GetLimit()), r.GetCursor())
 	if err != nil {
 		return nil, s.fail(ctx, "ListAuditEvents", err)
 	}
-	out := &walletv1.ListAuditEventsResponse{NextCursor: next, Events: make([]*walletv1.AuditEvent, len(rows))}
+	out := &walletv1.AdminListAuditEventsResponse{NextCursor: next, Events: make([]*walletv1.AuditEvent, len(rows))}
 	for i, e := range rows {
 		out.Events[i] = &walletv1.AuditEvent{
 			Id: e.ID.String(), ActorId: e.ActorID.String(), Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,

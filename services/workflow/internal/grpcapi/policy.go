@@ -13,16 +13,16 @@ func Policy() callauth.Policy {
 	user := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.UserRequired}
 	admin := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.AdminRequired}
 	return callauth.Policy{
-		workflowv1.WorkflowService_ListWorkflows_FullMethodName:       user,
-		workflowv1.WorkflowService_StartRun_FullMethodName:            user,
-		workflowv1.WorkflowService_GetRun_FullMethodName:              user,
-		workflowv1.WorkflowService_ListRuns_FullMethodName:            user,
-		workflowv1.WorkflowService_AdminListRuns_FullMethodName:       admin,
-		workflowv1.WorkflowService_AdminGetRun_FullMethodName:         admin,
-		workflowv1.WorkflowService_AdminListWorkflows_FullMethodName:  admin,
-		workflowv1.WorkflowService_AdminCreateWorkflow_FullMethodName: admin,
-		workflowv1.WorkflowService_AdminUpdateWorkflow_FullMethodName: admin,
-		workflowv1.WorkflowService_ListAuditEvents_FullMethodName:     admin,
-		workflowv1.WorkflowService_AdminGetRunStats_FullMethodName:    admin,
+		workflowv1.WorkflowService_ListWorkflows_FullMethodName:        user,
+		workflowv1.WorkflowService_StartRun_FullMethodName:             user,
+		workflowv1.WorkflowService_GetRun_FullMethodName:               user,
+		workflowv1.WorkflowService_ListRuns_FullMethodName:             user,
+		workflowv1.WorkflowService_AdminListRuns_FullMethodName:        admin,
+		workflowv1.WorkflowService_AdminGetRun_FullMethodName:          admin,
+		workflowv1.WorkflowService_AdminListWorkflows_FullMethodName:   admin,
+		workflowv1.WorkflowService_AdminCreateWorkflow_FullMethodName:  admin,
+		workflowv1.WorkflowService_AdminUpdateWorkflow_FullMethodName:  admin,
+		workflowv1.WorkflowService_AdminListAuditEvents_FullMethodName: admin,
+		workflowv1.WorkflowService_AdminGetRunStats_FullMethodName:     admin,
 	}
 }

@@ -192,8 +192,8 @@ func (s *Server) AdminUpdateWorkflow(ctx context.Context, req *workflowv1.AdminU
 	return &workflowv1.AdminUpdateWorkflowResponse{Workflow: adminWorkflowPB(w)}, nil
 }
 
-// ListAuditEvents implements workflowv1.WorkflowServiceServer.
-func (s *Server) ListAuditEvents(ctx context.Context, req *workflowv1.ListAuditEventsRequest) (*workflowv1.ListAuditEventsResponse, error) {
+// AdminListAuditEvents implements workflowv1.WorkflowServiceServer.
+func (s *Server) AdminListAuditEvents(ctx context.Context, req *workflowv1.AdminListAuditEventsRequest) (*workflowv1.AdminListAuditEventsResponse, error) {
 	after, err := decodeCursor(req.GetCursor())
 	if err != nil {
 		return nil, toStatus(err)
@@ -202,7 +202,7 @@ func (s *Server) ListAuditEvents(ctx context.Context, req *workflowv1.ListAuditE
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &workflowv1.ListAuditEventsResponse{Events: make([]*workflowv1.AuditEvent, len(evs))}
+	out := &workflowv1.AdminListAuditEventsResponse{Events: make([]*workflowv1.AuditEvent, len(evs))}
 	for i, e := range evs {
 		out.Events[i] = &workflowv1.AuditEvent{
 			Id: e.ID.String(), ActorId: e.ActorID, Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,

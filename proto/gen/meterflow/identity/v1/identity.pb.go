@@ -669,8 +669,8 @@ func (x *GetUserResponse) GetUser() *User {
 	return nil
 }
 
-// ListUsersRequest filters and pages users.
-type ListUsersRequest struct {
+// AdminListUsersRequest filters and pages users.
+type AdminListUsersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Case-insensitive substring of the email.
 	Query         string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
@@ -680,20 +680,20 @@ type ListUsersRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListUsersRequest) Reset() {
-	*x = ListUsersRequest{}
+func (x *AdminListUsersRequest) Reset() {
+	*x = AdminListUsersRequest{}
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListUsersRequest) String() string {
+func (x *AdminListUsersRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListUsersRequest) ProtoMessage() {}
+func (*AdminListUsersRequest) ProtoMessage() {}
 
-func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
+func (x *AdminListUsersRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -705,34 +705,34 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
-func (*ListUsersRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListUsersRequest.ProtoReflect.Descriptor instead.
+func (*AdminListUsersRequest) Descriptor() ([]byte, []int) {
 	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *ListUsersRequest) GetQuery() string {
+func (x *AdminListUsersRequest) GetQuery() string {
 	if x != nil {
 		return x.Query
 	}
 	return ""
 }
 
-func (x *ListUsersRequest) GetLimit() int32 {
+func (x *AdminListUsersRequest) GetLimit() int32 {
 	if x != nil {
 		return x.Limit
 	}
 	return 0
 }
 
-func (x *ListUsersRequest) GetCursor() string {
+func (x *AdminListUsersRequest) GetCursor() string {
 	if x != nil {
 		return x.Cursor
 	}
 	return ""
 }
 
-// ListUsersResponse holds one page of users, newest first.
-type ListUsersResponse struct {
+// AdminListUsersResponse holds one page of users, newest first.
+type AdminListUsersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
 	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
@@ -740,20 +740,20 @@ type ListUsersResponse struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListUsersResponse) Reset() {
-	*x = ListUsersResponse{}
+func (x *AdminListUsersResponse) Reset() {
+	*x = AdminListUsersResponse{}
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListUsersResponse) String() string {
+func (x *AdminListUsersResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListUsersResponse) ProtoMessage() {}
+func (*AdminListUsersResponse) ProtoMessage() {}
 
-func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
+func (x *AdminListUsersResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -765,27 +765,27 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
-func (*ListUsersResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListUsersResponse.ProtoReflect.Descriptor instead.
+func (*AdminListUsersResponse) Descriptor() ([]byte, []int) {
 	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{13}
 }
 
-func (x *ListUsersResponse) GetUsers() []*User {
+func (x *AdminListUsersResponse) GetUsers() []*User {
 	if x != nil {
 		return x.Users
 	}
 	return nil
 }
 
-func (x *ListUsersResponse) GetNextCursor() string {
+func (x *AdminListUsersResponse) GetNextCursor() string {
 	if x != nil {
 		return x.NextCursor
 	}
 	return ""
 }
 
-// UpdateUserRequest changes the flags that are set.
-type UpdateUserRequest struct {
+// AdminUpdateUserRequest changes the flags that are set.
+type AdminUpdateUserRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	IsActive *bool                  `protobuf:"varint,2,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
@@ -796,20 +796,20 @@ type UpdateUserRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *UpdateUserRequest) Reset() {
-	*x = UpdateUserRequest{}
+func (x *AdminUpdateUserRequest) Reset() {
+	*x = AdminUpdateUserRequest{}
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *UpdateUserRequest) String() string {
+func (x *AdminUpdateUserRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*UpdateUserRequest) ProtoMessage() {}
+func (*AdminUpdateUserRequest) ProtoMessage() {}
 
-func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
+func (x *AdminUpdateUserRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -821,61 +821,61 @@ func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
-func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminUpdateUserRequest.ProtoReflect.Descriptor instead.
+func (*AdminUpdateUserRequest) Descriptor() ([]byte, []int) {
 	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *UpdateUserRequest) GetId() string {
+func (x *AdminUpdateUserRequest) GetId() string {
 	if x != nil {
 		return x.Id
 	}
 	return ""
 }
 
-func (x *UpdateUserRequest) GetIsActive() bool {
+func (x *AdminUpdateUserRequest) GetIsActive() bool {
 	if x != nil && x.IsActive != nil {
 		return *x.IsActive
 	}
 	return false
 }
 
-func (x *UpdateUserRequest) GetIsAdmin() bool {
+func (x *AdminUpdateUserRequest) GetIsAdmin() bool {
 	if x != nil && x.IsAdmin != nil {
 		return *x.IsAdmin
 	}
 	return false
 }
 
-func (x *UpdateUserRequest) GetReason() string {
+func (x *AdminUpdateUserRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
 	}
 	return ""
 }
 
-// UpdateUserResponse holds the user after the change.
-type UpdateUserResponse struct {
+// AdminUpdateUserResponse holds the user after the change.
+type AdminUpdateUserResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *UpdateUserResponse) Reset() {
-	*x = UpdateUserResponse{}
+func (x *AdminUpdateUserResponse) Reset() {
+	*x = AdminUpdateUserResponse{}
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *UpdateUserResponse) String() string {
+func (x *AdminUpdateUserResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*UpdateUserResponse) ProtoMessage() {}
+func (*AdminUpdateUserResponse) ProtoMessage() {}
 
-func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
+func (x *AdminUpdateUserResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -887,12 +887,12 @@ func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
-func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminUpdateUserResponse.ProtoReflect.Descriptor instead.
+func (*AdminUpdateUserResponse) Descriptor() ([]byte, []int) {
 	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *UpdateUserResponse) GetUser() *User {
+func (x *AdminUpdateUserResponse) GetUser() *User {
 	if x != nil {
 		return x.User
 	}
@@ -1044,8 +1044,8 @@ func (x *GetSigningKeysResponse) GetKeys() []*SigningKey {
 	return nil
 }
 
-// ListAuditEventsRequest filters and pages the audit log.
-type ListAuditEventsRequest struct {
+// AdminListAuditEventsRequest filters and pages the audit log.
+type AdminListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only events about this target (e.g. a user id); empty for all.
 	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
@@ -1055,20 +1055,20 @@ type ListAuditEventsRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListAuditEventsRequest) Reset() {
-	*x = ListAuditEventsRequest{}
+func (x *AdminListAuditEventsRequest) Reset() {
+	*x = AdminListAuditEventsRequest{}
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListAuditEventsRequest) String() string {
+func (x *AdminListAuditEventsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListAuditEventsRequest) ProtoMessage() {}
+func (*AdminListAuditEventsRequest) ProtoMessage() {}
 
-func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+func (x *AdminListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1080,34 +1080,34 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
-func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*AdminListAuditEventsRequest) Descriptor() ([]byte, []int) {
 	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{19}
 }
 
-func (x *ListAuditEventsRequest) GetTargetId() string {
+func (x *AdminListAuditEventsRequest) GetTargetId() string {
 	if x != nil {
 		return x.TargetId
 	}
 	return ""
 }
 
-func (x *ListAuditEventsRequest) GetLimit() int32 {
+func (x *AdminListAuditEventsRequest) GetLimit() int32 {
 	if x != nil {
 		return x.Limit
 	}
 	return 0
 }
 
-func (x *ListAuditEventsRequest) GetCursor() string {
+func (x *AdminListAuditEventsRequest) GetCursor() string {
 	if x != nil {
 		return x.Cursor
 	}
 	return ""
 }
 
-// ListAuditEventsResponse holds one page of audit events, newest first.
-type ListAuditEventsResponse struct {
+// AdminListAuditEventsResponse holds one page of audit events, newest first.
+type AdminListAuditEventsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
@@ -1115,20 +1115,20 @@ type ListAuditEventsResponse struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListAuditEventsResponse) Reset() {
-	*x = ListAuditEventsResponse{}
+func (x *AdminListAuditEventsResponse) Reset() {
+	*x = AdminListAuditEventsResponse{}
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListAuditEventsResponse) String() string {
+func (x *AdminListAuditEventsResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListAuditEventsResponse) ProtoMessage() {}
+func (*AdminListAuditEventsResponse) ProtoMessage() {}
 
-func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+func (x *AdminListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1140,19 +1140,19 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
-func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*AdminListAuditEventsResponse) Descriptor() ([]byte, []int) {
 	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+func (x *AdminListAuditEventsResponse) GetEvents() []*AuditEvent {
 	if x != nil {
 		return x.Events
 	}
 	return nil
 }
 
-func (x *ListAuditEventsResponse) GetNextCursor() string {
+func (x *AdminListAuditEventsResponse) GetNextCursor() string {
 	if x != nil {
 		return x.NextCursor
 	}
@@ -1432,24 +1432,24 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x0eGetUserRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"B\n" +
 	"\x0fGetUserResponse\x12/\n" +
-	"\x04user\x18\x01 \x01(\v2\x1b.meterflow.identity.v1.UserR\x04user\"V\n" +
-	"\x10ListUsersRequest\x12\x14\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.meterflow.identity.v1.UserR\x04user\"[\n" +
+	"\x15AdminListUsersRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"g\n" +
-	"\x11ListUsersResponse\x121\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"l\n" +
+	"\x16AdminListUsersResponse\x121\n" +
 	"\x05users\x18\x01 \x03(\v2\x1b.meterflow.identity.v1.UserR\x05users\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\"\x98\x01\n" +
-	"\x11UpdateUserRequest\x12\x0e\n" +
+	"nextCursor\"\x9d\x01\n" +
+	"\x16AdminUpdateUserRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\tis_active\x18\x02 \x01(\bH\x00R\bisActive\x88\x01\x01\x12\x1e\n" +
 	"\bis_admin\x18\x03 \x01(\bH\x01R\aisAdmin\x88\x01\x01\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reasonB\f\n" +
 	"\n" +
 	"_is_activeB\v\n" +
-	"\t_is_admin\"E\n" +
-	"\x12UpdateUserResponse\x12/\n" +
+	"\t_is_admin\"J\n" +
+	"\x17AdminUpdateUserResponse\x12/\n" +
 	"\x04user\x18\x01 \x01(\v2\x1b.meterflow.identity.v1.UserR\x04user\"\x17\n" +
 	"\x15GetSigningKeysRequest\"x\n" +
 	"\n" +
@@ -1460,12 +1460,12 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"retired_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tretiredAt\"O\n" +
 	"\x16GetSigningKeysResponse\x125\n" +
-	"\x04keys\x18\x01 \x03(\v2!.meterflow.identity.v1.SigningKeyR\x04keys\"c\n" +
-	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"\x04keys\x18\x01 \x03(\v2!.meterflow.identity.v1.SigningKeyR\x04keys\"h\n" +
+	"\x1bAdminListAuditEventsRequest\x12\x1b\n" +
 	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"u\n" +
-	"\x17ListAuditEventsResponse\x129\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"z\n" +
+	"\x1cAdminListAuditEventsResponse\x129\n" +
 	"\x06events\x18\x01 \x03(\v2!.meterflow.identity.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\"\xa0\x02\n" +
@@ -1491,18 +1491,17 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\fusers_active\x18\x02 \x01(\x03R\vusersActive\x12\x16\n" +
 	"\x06admins\x18\x03 \x01(\x03R\x06admins\x12&\n" +
 	"\x0fnew_users_today\x18\x04 \x01(\x03R\rnewUsersToday\x12\"\n" +
-	"\rnew_users_30d\x18\x05 \x01(\x03R\vnewUsers30d2\xe3\a\n" +
+	"\rnew_users_30d\x18\x05 \x01(\x03R\vnewUsers30d2\x90\b\n" +
 	"\x0fIdentityService\x12U\n" +
 	"\x06SignUp\x12$.meterflow.identity.v1.SignUpRequest\x1a%.meterflow.identity.v1.SignUpResponse\x12R\n" +
 	"\x05Login\x12#.meterflow.identity.v1.LoginRequest\x1a$.meterflow.identity.v1.LoginResponse\x12X\n" +
 	"\aRefresh\x12%.meterflow.identity.v1.RefreshRequest\x1a&.meterflow.identity.v1.RefreshResponse\x12U\n" +
 	"\x06Logout\x12$.meterflow.identity.v1.LogoutRequest\x1a%.meterflow.identity.v1.LogoutResponse\x12X\n" +
-	"\aGetUser\x12%.meterflow.identity.v1.GetUserRequest\x1a&.meterflow.identity.v1.GetUserResponse\x12^\n" +
-	"\tListUsers\x12'.meterflow.identity.v1.ListUsersRequest\x1a(.meterflow.identity.v1.ListUsersResponse\x12a\n" +
-	"\n" +
-	"UpdateUser\x12(.meterflow.identity.v1.UpdateUserRequest\x1a).meterflow.identity.v1.UpdateUserResponse\x12m\n" +
-	"\x0eGetSigningKeys\x12,.meterflow.identity.v1.GetSigningKeysRequest\x1a-.meterflow.identity.v1.GetSigningKeysResponse\x12p\n" +
-	"\x0fListAuditEvents\x12-.meterflow.identity.v1.ListAuditEventsRequest\x1a..meterflow.identity.v1.ListAuditEventsResponse\x12v\n" +
+	"\aGetUser\x12%.meterflow.identity.v1.GetUserRequest\x1a&.meterflow.identity.v1.GetUserResponse\x12m\n" +
+	"\x0eAdminListUsers\x12,.meterflow.identity.v1.AdminListUsersRequest\x1a-.meterflow.identity.v1.AdminListUsersResponse\x12p\n" +
+	"\x0fAdminUpdateUser\x12-.meterflow.identity.v1.AdminUpdateUserRequest\x1a..meterflow.identity.v1.AdminUpdateUserResponse\x12m\n" +
+	"\x0eGetSigningKeys\x12,.meterflow.identity.v1.GetSigningKeysRequest\x1a-.meterflow.identity.v1.GetSigningKeysResponse\x12\x7f\n" +
+	"\x14AdminListAuditEvents\x122.meterflow.identity.v1.AdminListAuditEventsRequest\x1a3.meterflow.identity.v1.AdminListAuditEventsResponse\x12v\n" +
 	"\x11AdminGetUserStats\x12/.meterflow.identity.v1.AdminGetUserStatsRequest\x1a0.meterflow.identity.v1.AdminGetUserStatsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
 
 var (
@@ -1519,32 +1518,32 @@ func file_meterflow_identity_v1_identity_proto_rawDescGZIP() []byte {
 
 var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_meterflow_identity_v1_identity_proto_goTypes = []any{
-	(*User)(nil),                      // 0: meterflow.identity.v1.User
-	(*TokenPair)(nil),                 // 1: meterflow.identity.v1.TokenPair
-	(*SignUpRequest)(nil),             // 2: meterflow.identity.v1.SignUpRequest
-	(*SignUpResponse)(nil),            // 3: meterflow.identity.v1.SignUpResponse
-	(*LoginRequest)(nil),              // 4: meterflow.identity.v1.LoginRequest
-	(*LoginResponse)(nil),             // 5: meterflow.identity.v1.LoginResponse
-	(*RefreshRequest)(nil),            // 6: meterflow.identity.v1.RefreshRequest
-	(*RefreshResponse)(nil),           // 7: meterflow.identity.v1.RefreshResponse
-	(*LogoutRequest)(nil),             // 8: meterflow.identity.v1.LogoutRequest
-	(*LogoutResponse)(nil),            // 9: meterflow.identity.v1.LogoutResponse
-	(*GetUserRequest)(nil),            // 10: meterflow.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),           // 11: meterflow.identity.v1.GetUserResponse
-	(*ListUsersRequest)(nil),          // 12: meterflow.identity.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),         // 13: meterflow.identity.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),         // 14: meterflow.identity.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),        // 15: meterflow.identity.v1.UpdateUserResponse
-	(*GetSigningKeysRequest)(nil),     // 16: meterflow.identity.v1.GetSigningKeysRequest
-	(*SigningKey)(nil),                // 17: meterflow.identity.v1.SigningKey
-	(*GetSigningKeysResponse)(nil),    // 18: meterflow.identity.v1.GetSigningKeysResponse
-	(*ListAuditEventsRequest)(nil),    // 19: meterflow.identity.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),   // 20: meterflow.identity.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),                // 21: meterflow.identity.v1.AuditEvent
-	(*AdminGetUserStatsRequest)(nil),  // 22: meterflow.identity.v1.AdminGetUserStatsRequest
-	(*AdminGetUserStatsResponse)(nil), // 23: meterflow.identity.v1.AdminGetUserStatsResponse
-	(*timestamppb.Timestamp)(nil),     // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 25: google.protobuf.Duration
+	(*User)(nil),                         // 0: meterflow.identity.v1.User
+	(*TokenPair)(nil),                    // 1: meterflow.identity.v1.TokenPair
+	(*SignUpRequest)(nil),                // 2: meterflow.identity.v1.SignUpRequest
+	(*SignUpResponse)(nil),               // 3: meterflow.identity.v1.SignUpResponse
+	(*LoginRequest)(nil),                 // 4: meterflow.identity.v1.LoginRequest
+	(*LoginResponse)(nil),                // 5: meterflow.identity.v1.LoginResponse
+	(*RefreshRequest)(nil),               // 6: meterflow.identity.v1.RefreshRequest
+	(*RefreshResponse)(nil),              // 7: meterflow.identity.v1.RefreshResponse
+	(*LogoutRequest)(nil),                // 8: meterflow.identity.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 9: meterflow.identity.v1.LogoutResponse
+	(*GetUserRequest)(nil),               // 10: meterflow.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),              // 11: meterflow.identity.v1.GetUserResponse
+	(*AdminListUsersRequest)(nil),        // 12: meterflow.identity.v1.AdminListUsersRequest
+	(*AdminListUsersResponse)(nil),       // 13: meterflow.identity.v1.AdminListUsersResponse
+	(*AdminUpdateUserRequest)(nil),       // 14: meterflow.identity.v1.AdminUpdateUserRequest
+	(*AdminUpdateUserResponse)(nil),      // 15: meterflow.identity.v1.AdminUpdateUserResponse
+	(*GetSigningKeysRequest)(nil),        // 16: meterflow.identity.v1.GetSigningKeysRequest
+	(*SigningKey)(nil),                   // 17: meterflow.identity.v1.SigningKey
+	(*GetSigningKeysResponse)(nil),       // 18: meterflow.identity.v1.GetSigningKeysResponse
+	(*AdminListAuditEventsRequest)(nil),  // 19: meterflow.identity.v1.AdminListAuditEventsRequest
+	(*AdminListAuditEventsResponse)(nil), // 20: meterflow.identity.v1.AdminListAuditEventsResponse
+	(*AuditEvent)(nil),                   // 21: meterflow.identity.v1.AuditEvent
+	(*AdminGetUserStatsRequest)(nil),     // 22: meterflow.identity.v1.AdminGetUserStatsRequest
+	(*AdminGetUserStatsResponse)(nil),    // 23: meterflow.identity.v1.AdminGetUserStatsResponse
+	(*timestamppb.Timestamp)(nil),        // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	24, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
@@ -1555,31 +1554,31 @@ var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	1,  // 5: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	1,  // 6: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	0,  // 7: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
-	0,  // 8: meterflow.identity.v1.ListUsersResponse.users:type_name -> meterflow.identity.v1.User
-	0,  // 9: meterflow.identity.v1.UpdateUserResponse.user:type_name -> meterflow.identity.v1.User
+	0,  // 8: meterflow.identity.v1.AdminListUsersResponse.users:type_name -> meterflow.identity.v1.User
+	0,  // 9: meterflow.identity.v1.AdminUpdateUserResponse.user:type_name -> meterflow.identity.v1.User
 	24, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
 	17, // 11: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
-	21, // 12: meterflow.identity.v1.ListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
+	21, // 12: meterflow.identity.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
 	24, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
 	2,  // 14: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
 	4,  // 15: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
 	6,  // 16: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
 	8,  // 17: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
 	10, // 18: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
-	12, // 19: meterflow.identity.v1.IdentityService.ListUsers:input_type -> meterflow.identity.v1.ListUsersRequest
-	14, // 20: meterflow.identity.v1.IdentityService.UpdateUser:input_type -> meterflow.identity.v1.UpdateUserRequest
+	12, // 19: meterflow.identity.v1.IdentityService.AdminListUsers:input_type -> meterflow.identity.v1.AdminListUsersRequest
+	14, // 20: meterflow.identity.v1.IdentityService.AdminUpdateUser:input_type -> meterflow.identity.v1.AdminUpdateUserRequest
 	16, // 21: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
-	19, // 22: meterflow.identity.v1.IdentityService.ListAuditEvents:input_type -> meterflow.identity.v1.ListAuditEventsRequest
+	19, // 22: meterflow.identity.v1.IdentityService.AdminListAuditEvents:input_type -> meterflow.identity.v1.AdminListAuditEventsRequest
 	22, // 23: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
 	3,  // 24: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
 	5,  // 25: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
 	7,  // 26: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
 	9,  // 27: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
 	11, // 28: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 29: meterflow.identity.v1.IdentityService.ListUsers:output_type -> meterflow.identity.v1.ListUsersResponse
-	15, // 30: meterflow.identity.v1.IdentityService.UpdateUser:output_type -> meterflow.identity.v1.UpdateUserResponse
+	13, // 29: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
+	15, // 30: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
 	18, // 31: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	20, // 32: meterflow.identity.v1.IdentityService.ListAuditEvents:output_type -> meterflow.identity.v1.ListAuditEventsResponse
+	20, // 32: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
 	23, // 33: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
 	24, // [24:34] is the sub-list for method output_type
 	14, // [14:24] is the sub-list for method input_type

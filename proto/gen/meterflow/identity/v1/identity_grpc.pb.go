@@ -19,16 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IdentityService_SignUp_FullMethodName            = "/meterflow.identity.v1.IdentityService/SignUp"
-	IdentityService_Login_FullMethodName             = "/meterflow.identity.v1.IdentityService/Login"
-	IdentityService_Refresh_FullMethodName           = "/meterflow.identity.v1.IdentityService/Refresh"
-	IdentityService_Logout_FullMethodName            = "/meterflow.identity.v1.IdentityService/Logout"
-	IdentityService_GetUser_FullMethodName           = "/meterflow.identity.v1.IdentityService/GetUser"
-	IdentityService_ListUsers_FullMethodName         = "/meterflow.identity.v1.IdentityService/ListUsers"
-	IdentityService_UpdateUser_FullMethodName        = "/meterflow.identity.v1.IdentityService/UpdateUser"
-	IdentityService_GetSigningKeys_FullMethodName    = "/meterflow.identity.v1.IdentityService/GetSigningKeys"
-	IdentityService_ListAuditEvents_FullMethodName   = "/meterflow.identity.v1.IdentityService/ListAuditEvents"
-	IdentityService_AdminGetUserStats_FullMethodName = "/meterflow.identity.v1.IdentityService/AdminGetUserStats"
+	IdentityService_SignUp_FullMethodName               = "/meterflow.identity.v1.IdentityService/SignUp"
+	IdentityService_Login_FullMethodName                = "/meterflow.identity.v1.IdentityService/Login"
+	IdentityService_Refresh_FullMethodName              = "/meterflow.identity.v1.IdentityService/Refresh"
+	IdentityService_Logout_FullMethodName               = "/meterflow.identity.v1.IdentityService/Logout"
+	IdentityService_GetUser_FullMethodName              = "/meterflow.identity.v1.IdentityService/GetUser"
+	IdentityService_AdminListUsers_FullMethodName       = "/meterflow.identity.v1.IdentityService/AdminListUsers"
+	IdentityService_AdminUpdateUser_FullMethodName      = "/meterflow.identity.v1.IdentityService/AdminUpdateUser"
+	IdentityService_GetSigningKeys_FullMethodName       = "/meterflow.identity.v1.IdentityService/GetSigningKeys"
+	IdentityService_AdminListAuditEvents_FullMethodName = "/meterflow.identity.v1.IdentityService/AdminListAuditEvents"
+	IdentityService_AdminGetUserStats_FullMethodName    = "/meterflow.identity.v1.IdentityService/AdminGetUserStats"
 )
 
 // IdentityServiceClient is the client API for IdentityService service.
@@ -50,14 +50,14 @@ type IdentityServiceClient interface {
 	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
 	// GetUser returns the caller (user) or any user (admin).
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
-	// ListUsers searches users by email, newest first. Admin.
-	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
-	// UpdateUser changes is_active / is_admin. Admin.
-	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
+	// AdminListUsers searches users by email, newest first. Admin.
+	AdminListUsers(ctx context.Context, in *AdminListUsersRequest, opts ...grpc.CallOption) (*AdminListUsersResponse, error)
+	// AdminUpdateUser changes is_active / is_admin. Admin.
+	AdminUpdateUser(ctx context.Context, in *AdminUpdateUserRequest, opts ...grpc.CallOption) (*AdminUpdateUserResponse, error)
 	// GetSigningKeys returns the public keys that verify access tokens. Any service.
 	GetSigningKeys(ctx context.Context, in *GetSigningKeysRequest, opts ...grpc.CallOption) (*GetSigningKeysResponse, error)
-	// ListAuditEvents returns the audit log of admin changes, newest first. Admin.
-	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// AdminListAuditEvents returns the audit log of admin changes, newest first. Admin.
+	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
 	// AdminGetUserStats counts users for the admin overview. Admin.
 	AdminGetUserStats(ctx context.Context, in *AdminGetUserStatsRequest, opts ...grpc.CallOption) (*AdminGetUserStatsResponse, error)
 }
@@ -120,20 +120,20 @@ func (c *identityServiceClient) GetUser(ctx context.Context, in *GetUserRequest,
 	return out, nil
 }
 
-func (c *identityServiceClient) ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error) {
+func (c *identityServiceClient) AdminListUsers(ctx context.Context, in *AdminListUsersRequest, opts ...grpc.CallOption) (*AdminListUsersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListUsersResponse)
-	err := c.cc.Invoke(ctx, IdentityService_ListUsers_FullMethodName, in, out, cOpts...)
+	out := new(AdminListUsersResponse)
+	err := c.cc.Invoke(ctx, IdentityService_AdminListUsers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *identityServiceClient) UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error) {
+func (c *identityServiceClient) AdminUpdateUser(ctx context.Context, in *AdminUpdateUserRequest, opts ...grpc.CallOption) (*AdminUpdateUserResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(UpdateUserResponse)
-	err := c.cc.Invoke(ctx, IdentityService_UpdateUser_FullMethodName, in, out, cOpts...)
+	out := new(AdminUpdateUserResponse)
+	err := c.cc.Invoke(ctx, IdentityService_AdminUpdateUser_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +150,10 @@ func (c *identityServiceClient) GetSigningKeys(ctx context.Context, in *GetSigni
 	return out, nil
 }
 
-func (c *identityServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+func (c *identityServiceClient) AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListAuditEventsResponse)
-	err := c.cc.Invoke(ctx, IdentityService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	out := new(AdminListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, IdentityService_AdminListAuditEvents_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -189,14 +189,14 @@ type IdentityServiceServer interface {
 	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	// GetUser returns the caller (user) or any user (admin).
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
-	// ListUsers searches users by email, newest first. Admin.
-	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
-	// UpdateUser changes is_active / is_admin. Admin.
-	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
+	// AdminListUsers searches users by email, newest first. Admin.
+	AdminListUsers(context.Context, *AdminListUsersRequest) (*AdminListUsersResponse, error)
+	// AdminUpdateUser changes is_active / is_admin. Admin.
+	AdminUpdateUser(context.Context, *AdminUpdateUserRequest) (*AdminUpdateUserResponse, error)
 	// GetSigningKeys returns the public keys that verify access tokens. Any service.
 	GetSigningKeys(context.Context, *GetSigningKeysRequest) (*GetSigningKeysResponse, error)
-	// ListAuditEvents returns the audit log of admin changes, newest first. Admin.
-	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// AdminListAuditEvents returns the audit log of admin changes, newest first. Admin.
+	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
 	// AdminGetUserStats counts users for the admin overview. Admin.
 	AdminGetUserStats(context.Context, *AdminGetUserStatsRequest) (*AdminGetUserStatsResponse, error)
 	mustEmbedUnimplementedIdentityServiceServer()
@@ -224,17 +224,17 @@ func (UnimplementedIdentityServiceServer) Logout(context.Context, *LogoutRequest
 func (UnimplementedIdentityServiceServer) GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUser not implemented")
 }
-func (UnimplementedIdentityServiceServer) ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListUsers not implemented")
+func (UnimplementedIdentityServiceServer) AdminListUsers(context.Context, *AdminListUsersRequest) (*AdminListUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminListUsers not implemented")
 }
-func (UnimplementedIdentityServiceServer) UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method UpdateUser not implemented")
+func (UnimplementedIdentityServiceServer) AdminUpdateUser(context.Context, *AdminUpdateUserRequest) (*AdminUpdateUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminUpdateUser not implemented")
 }
 func (UnimplementedIdentityServiceServer) GetSigningKeys(context.Context, *GetSigningKeysRequest) (*GetSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSigningKeys not implemented")
 }
-func (UnimplementedIdentityServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+func (UnimplementedIdentityServiceServer) AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminListAuditEvents not implemented")
 }
 func (UnimplementedIdentityServiceServer) AdminGetUserStats(context.Context, *AdminGetUserStatsRequest) (*AdminGetUserStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetUserStats not implemented")
@@ -350,38 +350,38 @@ func _IdentityService_GetUser_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
-func _IdentityService_ListUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListUsersRequest)
+func _IdentityService_AdminListUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminListUsersRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(IdentityServiceServer).ListUsers(ctx, in)
+		return srv.(IdentityServiceServer).AdminListUsers(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: IdentityService_ListUsers_FullMethodName,
+		FullMethod: IdentityService_AdminListUsers_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IdentityServiceServer).ListUsers(ctx, req.(*ListUsersRequest))
+		return srv.(IdentityServiceServer).AdminListUsers(ctx, req.(*AdminListUsersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _IdentityService_UpdateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(UpdateUserRequest)
+func _IdentityService_AdminUpdateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminUpdateUserRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(IdentityServiceServer).UpdateUser(ctx, in)
+		return srv.(IdentityServiceServer).AdminUpdateUser(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: IdentityService_UpdateUser_FullMethodName,
+		FullMethod: IdentityService_AdminUpdateUser_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IdentityServiceServer).UpdateUser(ctx, req.(*UpdateUserRequest))
+		return srv.(IdentityServiceServer).AdminUpdateUser(ctx, req.(*AdminUpdateUserRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -404,20 +404,20 @@ func _IdentityService_GetSigningKeys_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
-func _IdentityService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListAuditEventsRequest)
+func _IdentityService_AdminListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminListAuditEventsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(IdentityServiceServer).ListAuditEvents(ctx, in)
+		return srv.(IdentityServiceServer).AdminListAuditEvents(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: IdentityService_ListAuditEvents_FullMethodName,
+		FullMethod: IdentityService_AdminListAuditEvents_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(IdentityServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+		return srv.(IdentityServiceServer).AdminListAuditEvents(ctx, req.(*AdminListAuditEventsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -468,20 +468,20 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _IdentityService_GetUser_Handler,
 		},
 		{
-			MethodName: "ListUsers",
-			Handler:    _IdentityService_ListUsers_Handler,
+			MethodName: "AdminListUsers",
+			Handler:    _IdentityService_AdminListUsers_Handler,
 		},
 		{
-			MethodName: "UpdateUser",
-			Handler:    _IdentityService_UpdateUser_Handler,
+			MethodName: "AdminUpdateUser",
+			Handler:    _IdentityService_AdminUpdateUser_Handler,
 		},
 		{
 			MethodName: "GetSigningKeys",
 			Handler:    _IdentityService_GetSigningKeys_Handler,
 		},
 		{
-			MethodName: "ListAuditEvents",
-			Handler:    _IdentityService_ListAuditEvents_Handler,
+			MethodName: "AdminListAuditEvents",
+			Handler:    _IdentityService_AdminListAuditEvents_Handler,
 		},
 		{
 			MethodName: "AdminGetUserStats",

@@ -1201,8 +1201,8 @@ func (x *ReleaseResponse) GetHold() *Hold {
 	return nil
 }
 
-// AdjustBalanceRequest credits (positive) or debits (negative) a wallet.
-type AdjustBalanceRequest struct {
+// AdminAdjustBalanceRequest credits (positive) or debits (negative) a wallet.
+type AdminAdjustBalanceRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	UserId         string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	AmountCents    int64                  `protobuf:"varint,2,opt,name=amount_cents,json=amountCents,proto3" json:"amount_cents,omitempty"`
@@ -1212,20 +1212,20 @@ type AdjustBalanceRequest struct {
 	sizeCache      protoimpl.SizeCache
 }
 
-func (x *AdjustBalanceRequest) Reset() {
-	*x = AdjustBalanceRequest{}
+func (x *AdminAdjustBalanceRequest) Reset() {
+	*x = AdminAdjustBalanceRequest{}
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AdjustBalanceRequest) String() string {
+func (x *AdminAdjustBalanceRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AdjustBalanceRequest) ProtoMessage() {}
+func (*AdminAdjustBalanceRequest) ProtoMessage() {}
 
-func (x *AdjustBalanceRequest) ProtoReflect() protoreflect.Message {
+func (x *AdminAdjustBalanceRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1237,61 +1237,61 @@ func (x *AdjustBalanceRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AdjustBalanceRequest.ProtoReflect.Descriptor instead.
-func (*AdjustBalanceRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminAdjustBalanceRequest.ProtoReflect.Descriptor instead.
+func (*AdminAdjustBalanceRequest) Descriptor() ([]byte, []int) {
 	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *AdjustBalanceRequest) GetUserId() string {
+func (x *AdminAdjustBalanceRequest) GetUserId() string {
 	if x != nil {
 		return x.UserId
 	}
 	return ""
 }
 
-func (x *AdjustBalanceRequest) GetAmountCents() int64 {
+func (x *AdminAdjustBalanceRequest) GetAmountCents() int64 {
 	if x != nil {
 		return x.AmountCents
 	}
 	return 0
 }
 
-func (x *AdjustBalanceRequest) GetReason() string {
+func (x *AdminAdjustBalanceRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
 	}
 	return ""
 }
 
-func (x *AdjustBalanceRequest) GetIdempotencyKey() string {
+func (x *AdminAdjustBalanceRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
 	}
 	return ""
 }
 
-// AdjustBalanceResponse holds the adjustment row.
-type AdjustBalanceResponse struct {
+// AdminAdjustBalanceResponse holds the adjustment row.
+type AdminAdjustBalanceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AdjustBalanceResponse) Reset() {
-	*x = AdjustBalanceResponse{}
+func (x *AdminAdjustBalanceResponse) Reset() {
+	*x = AdminAdjustBalanceResponse{}
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AdjustBalanceResponse) String() string {
+func (x *AdminAdjustBalanceResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AdjustBalanceResponse) ProtoMessage() {}
+func (*AdminAdjustBalanceResponse) ProtoMessage() {}
 
-func (x *AdjustBalanceResponse) ProtoReflect() protoreflect.Message {
+func (x *AdminAdjustBalanceResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1303,12 +1303,12 @@ func (x *AdjustBalanceResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AdjustBalanceResponse.ProtoReflect.Descriptor instead.
-func (*AdjustBalanceResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminAdjustBalanceResponse.ProtoReflect.Descriptor instead.
+func (*AdminAdjustBalanceResponse) Descriptor() ([]byte, []int) {
 	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *AdjustBalanceResponse) GetTransaction() *Transaction {
+func (x *AdminAdjustBalanceResponse) GetTransaction() *Transaction {
 	if x != nil {
 		return x.Transaction
 	}
@@ -1663,8 +1663,8 @@ func (x *AuditEvent) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// ListAuditEventsRequest filters and pages the audit trail.
-type ListAuditEventsRequest struct {
+// AdminListAuditEventsRequest filters and pages the audit trail.
+type AdminListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The target's id (a user id for wallet actions); empty for all.
 	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
@@ -1674,20 +1674,20 @@ type ListAuditEventsRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListAuditEventsRequest) Reset() {
-	*x = ListAuditEventsRequest{}
+func (x *AdminListAuditEventsRequest) Reset() {
+	*x = AdminListAuditEventsRequest{}
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListAuditEventsRequest) String() string {
+func (x *AdminListAuditEventsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListAuditEventsRequest) ProtoMessage() {}
+func (*AdminListAuditEventsRequest) ProtoMessage() {}
 
-func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+func (x *AdminListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1699,34 +1699,34 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
-func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*AdminListAuditEventsRequest) Descriptor() ([]byte, []int) {
 	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{27}
 }
 
-func (x *ListAuditEventsRequest) GetTargetId() string {
+func (x *AdminListAuditEventsRequest) GetTargetId() string {
 	if x != nil {
 		return x.TargetId
 	}
 	return ""
 }
 
-func (x *ListAuditEventsRequest) GetLimit() int32 {
+func (x *AdminListAuditEventsRequest) GetLimit() int32 {
 	if x != nil {
 		return x.Limit
 	}
 	return 0
 }
 
-func (x *ListAuditEventsRequest) GetCursor() string {
+func (x *AdminListAuditEventsRequest) GetCursor() string {
 	if x != nil {
 		return x.Cursor
 	}
 	return ""
 }
 
-// ListAuditEventsResponse holds one page.
-type ListAuditEventsResponse struct {
+// AdminListAuditEventsResponse holds one page.
+type AdminListAuditEventsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
@@ -1734,20 +1734,20 @@ type ListAuditEventsResponse struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListAuditEventsResponse) Reset() {
-	*x = ListAuditEventsResponse{}
+func (x *AdminListAuditEventsResponse) Reset() {
+	*x = AdminListAuditEventsResponse{}
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListAuditEventsResponse) String() string {
+func (x *AdminListAuditEventsResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListAuditEventsResponse) ProtoMessage() {}
+func (*AdminListAuditEventsResponse) ProtoMessage() {}
 
-func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+func (x *AdminListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1759,19 +1759,19 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
-func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*AdminListAuditEventsResponse) Descriptor() ([]byte, []int) {
 	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{28}
 }
 
-func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+func (x *AdminListAuditEventsResponse) GetEvents() []*AuditEvent {
 	if x != nil {
 		return x.Events
 	}
 	return nil
 }
 
-func (x *ListAuditEventsResponse) GetNextCursor() string {
+func (x *AdminListAuditEventsResponse) GetNextCursor() string {
 	if x != nil {
 		return x.NextCursor
 	}
@@ -2003,13 +2003,13 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x0eReleaseRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\"@\n" +
 	"\x0fReleaseResponse\x12-\n" +
-	"\x04hold\x18\x01 \x01(\v2\x19.meterflow.wallet.v1.HoldR\x04hold\"\x93\x01\n" +
-	"\x14AdjustBalanceRequest\x12\x17\n" +
+	"\x04hold\x18\x01 \x01(\v2\x19.meterflow.wallet.v1.HoldR\x04hold\"\x98\x01\n" +
+	"\x19AdminAdjustBalanceRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\famount_cents\x18\x02 \x01(\x03R\vamountCents\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12'\n" +
-	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"[\n" +
-	"\x15AdjustBalanceResponse\x12B\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"`\n" +
+	"\x1aAdminAdjustBalanceResponse\x12B\n" +
 	"\vtransaction\x18\x01 \x01(\v2 .meterflow.wallet.v1.TransactionR\vtransaction\"\x89\x02\n" +
 	"\x1cAdminListTransactionsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
@@ -2042,12 +2042,12 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\n" +
 	"after_json\x18\b \x01(\fR\tafterJson\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"c\n" +
-	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"h\n" +
+	"\x1bAdminListAuditEventsRequest\x12\x1b\n" +
 	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"s\n" +
-	"\x17ListAuditEventsResponse\x127\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"x\n" +
+	"\x1cAdminListAuditEventsResponse\x127\n" +
 	"\x06events\x18\x01 \x03(\v2\x1f.meterflow.wallet.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\"\x16\n" +
@@ -2060,7 +2060,7 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x10fees_today_cents\x18\x05 \x01(\x03R\x0efeesTodayCents\x12,\n" +
 	"\x12deposits_30d_cents\x18\x06 \x01(\x03R\x10deposits30dCents\x12$\n" +
 	"\x0efees_30d_cents\x18\a \x01(\x03R\ffees30dCents\x12\x1a\n" +
-	"\bcurrency\x18\b \x01(\tR\bcurrency2\xb9\n" +
+	"\bcurrency\x18\b \x01(\tR\bcurrency2\xd7\n" +
 	"\n" +
 	"\rWalletService\x12Z\n" +
 	"\tGetWallet\x12%.meterflow.wallet.v1.GetWalletRequest\x1a&.meterflow.wallet.v1.GetWalletResponse\x12o\n" +
@@ -2070,11 +2070,11 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x11HandleStripeEvent\x12-.meterflow.wallet.v1.HandleStripeEventRequest\x1a..meterflow.wallet.v1.HandleStripeEventResponse\x12T\n" +
 	"\aReserve\x12#.meterflow.wallet.v1.ReserveRequest\x1a$.meterflow.wallet.v1.ReserveResponse\x12T\n" +
 	"\aCapture\x12#.meterflow.wallet.v1.CaptureRequest\x1a$.meterflow.wallet.v1.CaptureResponse\x12T\n" +
-	"\aRelease\x12#.meterflow.wallet.v1.ReleaseRequest\x1a$.meterflow.wallet.v1.ReleaseResponse\x12f\n" +
-	"\rAdjustBalance\x12).meterflow.wallet.v1.AdjustBalanceRequest\x1a*.meterflow.wallet.v1.AdjustBalanceResponse\x12~\n" +
+	"\aRelease\x12#.meterflow.wallet.v1.ReleaseRequest\x1a$.meterflow.wallet.v1.ReleaseResponse\x12u\n" +
+	"\x12AdminAdjustBalance\x12..meterflow.wallet.v1.AdminAdjustBalanceRequest\x1a/.meterflow.wallet.v1.AdminAdjustBalanceResponse\x12~\n" +
 	"\x15AdminListTransactions\x121.meterflow.wallet.v1.AdminListTransactionsRequest\x1a2.meterflow.wallet.v1.AdminListTransactionsResponse\x12l\n" +
-	"\x0fAdminGetWallets\x12+.meterflow.wallet.v1.AdminGetWalletsRequest\x1a,.meterflow.wallet.v1.AdminGetWalletsResponse\x12l\n" +
-	"\x0fListAuditEvents\x12+.meterflow.wallet.v1.ListAuditEventsRequest\x1a,.meterflow.wallet.v1.ListAuditEventsResponse\x12f\n" +
+	"\x0fAdminGetWallets\x12+.meterflow.wallet.v1.AdminGetWalletsRequest\x1a,.meterflow.wallet.v1.AdminGetWalletsResponse\x12{\n" +
+	"\x14AdminListAuditEvents\x120.meterflow.wallet.v1.AdminListAuditEventsRequest\x1a1.meterflow.wallet.v1.AdminListAuditEventsResponse\x12f\n" +
 	"\rAdminGetStats\x12).meterflow.wallet.v1.AdminGetStatsRequest\x1a*.meterflow.wallet.v1.AdminGetStatsResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1;walletv1b\x06proto3"
 
 var (
@@ -2111,15 +2111,15 @@ var file_meterflow_wallet_v1_wallet_proto_goTypes = []any{
 	(*CaptureResponse)(nil),               // 17: meterflow.wallet.v1.CaptureResponse
 	(*ReleaseRequest)(nil),                // 18: meterflow.wallet.v1.ReleaseRequest
 	(*ReleaseResponse)(nil),               // 19: meterflow.wallet.v1.ReleaseResponse
-	(*AdjustBalanceRequest)(nil),          // 20: meterflow.wallet.v1.AdjustBalanceRequest
-	(*AdjustBalanceResponse)(nil),         // 21: meterflow.wallet.v1.AdjustBalanceResponse
+	(*AdminAdjustBalanceRequest)(nil),     // 20: meterflow.wallet.v1.AdminAdjustBalanceRequest
+	(*AdminAdjustBalanceResponse)(nil),    // 21: meterflow.wallet.v1.AdminAdjustBalanceResponse
 	(*AdminListTransactionsRequest)(nil),  // 22: meterflow.wallet.v1.AdminListTransactionsRequest
 	(*AdminListTransactionsResponse)(nil), // 23: meterflow.wallet.v1.AdminListTransactionsResponse
 	(*AdminGetWalletsRequest)(nil),        // 24: meterflow.wallet.v1.AdminGetWalletsRequest
 	(*AdminGetWalletsResponse)(nil),       // 25: meterflow.wallet.v1.AdminGetWalletsResponse
 	(*AuditEvent)(nil),                    // 26: meterflow.wallet.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),        // 27: meterflow.wallet.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 28: meterflow.wallet.v1.ListAuditEventsResponse
+	(*AdminListAuditEventsRequest)(nil),   // 27: meterflow.wallet.v1.AdminListAuditEventsRequest
+	(*AdminListAuditEventsResponse)(nil),  // 28: meterflow.wallet.v1.AdminListAuditEventsResponse
 	(*AdminGetStatsRequest)(nil),          // 29: meterflow.wallet.v1.AdminGetStatsRequest
 	(*AdminGetStatsResponse)(nil),         // 30: meterflow.wallet.v1.AdminGetStatsResponse
 	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
@@ -2137,13 +2137,13 @@ var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
 	3,  // 9: meterflow.wallet.v1.CaptureResponse.hold:type_name -> meterflow.wallet.v1.Hold
 	1,  // 10: meterflow.wallet.v1.CaptureResponse.transaction:type_name -> meterflow.wallet.v1.Transaction
 	3,  // 11: meterflow.wallet.v1.ReleaseResponse.hold:type_name -> meterflow.wallet.v1.Hold
-	1,  // 12: meterflow.wallet.v1.AdjustBalanceResponse.transaction:type_name -> meterflow.wallet.v1.Transaction
+	1,  // 12: meterflow.wallet.v1.AdminAdjustBalanceResponse.transaction:type_name -> meterflow.wallet.v1.Transaction
 	31, // 13: meterflow.wallet.v1.AdminListTransactionsRequest.created_from:type_name -> google.protobuf.Timestamp
 	31, // 14: meterflow.wallet.v1.AdminListTransactionsRequest.created_to:type_name -> google.protobuf.Timestamp
 	1,  // 15: meterflow.wallet.v1.AdminListTransactionsResponse.transactions:type_name -> meterflow.wallet.v1.Transaction
 	0,  // 16: meterflow.wallet.v1.AdminGetWalletsResponse.wallets:type_name -> meterflow.wallet.v1.Wallet
 	31, // 17: meterflow.wallet.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	26, // 18: meterflow.wallet.v1.ListAuditEventsResponse.events:type_name -> meterflow.wallet.v1.AuditEvent
+	26, // 18: meterflow.wallet.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.wallet.v1.AuditEvent
 	4,  // 19: meterflow.wallet.v1.WalletService.GetWallet:input_type -> meterflow.wallet.v1.GetWalletRequest
 	6,  // 20: meterflow.wallet.v1.WalletService.ListTransactions:input_type -> meterflow.wallet.v1.ListTransactionsRequest
 	8,  // 21: meterflow.wallet.v1.WalletService.CreateTopUp:input_type -> meterflow.wallet.v1.CreateTopUpRequest
@@ -2152,10 +2152,10 @@ var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
 	14, // 24: meterflow.wallet.v1.WalletService.Reserve:input_type -> meterflow.wallet.v1.ReserveRequest
 	16, // 25: meterflow.wallet.v1.WalletService.Capture:input_type -> meterflow.wallet.v1.CaptureRequest
 	18, // 26: meterflow.wallet.v1.WalletService.Release:input_type -> meterflow.wallet.v1.ReleaseRequest
-	20, // 27: meterflow.wallet.v1.WalletService.AdjustBalance:input_type -> meterflow.wallet.v1.AdjustBalanceRequest
+	20, // 27: meterflow.wallet.v1.WalletService.AdminAdjustBalance:input_type -> meterflow.wallet.v1.AdminAdjustBalanceRequest
 	22, // 28: meterflow.wallet.v1.WalletService.AdminListTransactions:input_type -> meterflow.wallet.v1.AdminListTransactionsRequest
 	24, // 29: meterflow.wallet.v1.WalletService.AdminGetWallets:input_type -> meterflow.wallet.v1.AdminGetWalletsRequest
-	27, // 30: meterflow.wallet.v1.WalletService.ListAuditEvents:input_type -> meterflow.wallet.v1.ListAuditEventsRequest
+	27, // 30: meterflow.wallet.v1.WalletService.AdminListAuditEvents:input_type -> meterflow.wallet.v1.AdminListAuditEventsRequest
 	29, // 31: meterflow.wallet.v1.WalletService.AdminGetStats:input_type -> meterflow.wallet.v1.AdminGetStatsRequest
 	5,  // 32: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
 	7,  // 33: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
@@ -2165,10 +2165,10 @@ var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
 	15, // 37: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
 	17, // 38: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
 	19, // 39: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
-	21, // 40: meterflow.wallet.v1.WalletService.AdjustBalance:output_type -> meterflow.wallet.v1.AdjustBalanceResponse
+	21, // 40: meterflow.wallet.v1.WalletService.AdminAdjustBalance:output_type -> meterflow.wallet.v1.AdminAdjustBalanceResponse
 	23, // 41: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
 	25, // 42: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
-	28, // 43: meterflow.wallet.v1.WalletService.ListAuditEvents:output_type -> meterflow.wallet.v1.ListAuditEventsResponse
+	28, // 43: meterflow.wallet.v1.WalletService.AdminListAuditEvents:output_type -> meterflow.wallet.v1.AdminListAuditEventsResponse
 	30, // 44: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
 	32, // [32:45] is the sub-list for method output_type
 	19, // [19:32] is the sub-list for method input_type

@@ -27,10 +27,10 @@ const (
 	WalletService_Reserve_FullMethodName               = "/meterflow.wallet.v1.WalletService/Reserve"
 	WalletService_Capture_FullMethodName               = "/meterflow.wallet.v1.WalletService/Capture"
 	WalletService_Release_FullMethodName               = "/meterflow.wallet.v1.WalletService/Release"
-	WalletService_AdjustBalance_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdjustBalance"
+	WalletService_AdminAdjustBalance_FullMethodName    = "/meterflow.wallet.v1.WalletService/AdminAdjustBalance"
 	WalletService_AdminListTransactions_FullMethodName = "/meterflow.wallet.v1.WalletService/AdminListTransactions"
 	WalletService_AdminGetWallets_FullMethodName       = "/meterflow.wallet.v1.WalletService/AdminGetWallets"
-	WalletService_ListAuditEvents_FullMethodName       = "/meterflow.wallet.v1.WalletService/ListAuditEvents"
+	WalletService_AdminListAuditEvents_FullMethodName  = "/meterflow.wallet.v1.WalletService/AdminListAuditEvents"
 	WalletService_AdminGetStats_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdminGetStats"
 )
 
@@ -59,14 +59,14 @@ type WalletServiceClient interface {
 	Capture(ctx context.Context, in *CaptureRequest, opts ...grpc.CallOption) (*CaptureResponse, error)
 	// Release frees a hold without charging, once. Service: workflow.
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
-	// AdjustBalance writes an adjustment ledger row. Admin; idempotent by key.
-	AdjustBalance(ctx context.Context, in *AdjustBalanceRequest, opts ...grpc.CallOption) (*AdjustBalanceResponse, error)
+	// AdminAdjustBalance writes an adjustment ledger row. Admin; idempotent by key.
+	AdminAdjustBalance(ctx context.Context, in *AdminAdjustBalanceRequest, opts ...grpc.CallOption) (*AdminAdjustBalanceResponse, error)
 	// AdminListTransactions pages every user's ledger. Admin.
 	AdminListTransactions(ctx context.Context, in *AdminListTransactionsRequest, opts ...grpc.CallOption) (*AdminListTransactionsResponse, error)
 	// AdminGetWallets returns the wallets of the given users. Admin.
 	AdminGetWallets(ctx context.Context, in *AdminGetWalletsRequest, opts ...grpc.CallOption) (*AdminGetWalletsResponse, error)
-	// ListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
-	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// AdminListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
+	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
 	// AdminGetStats returns totals for the admin console. Admin.
 	AdminGetStats(ctx context.Context, in *AdminGetStatsRequest, opts ...grpc.CallOption) (*AdminGetStatsResponse, error)
 }
@@ -159,10 +159,10 @@ func (c *walletServiceClient) Release(ctx context.Context, in *ReleaseRequest, o
 	return out, nil
 }
 
-func (c *walletServiceClient) AdjustBalance(ctx context.Context, in *AdjustBalanceRequest, opts ...grpc.CallOption) (*AdjustBalanceResponse, error) {
+func (c *walletServiceClient) AdminAdjustBalance(ctx context.Context, in *AdminAdjustBalanceRequest, opts ...grpc.CallOption) (*AdminAdjustBalanceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(AdjustBalanceResponse)
-	err := c.cc.Invoke(ctx, WalletService_AdjustBalance_FullMethodName, in, out, cOpts...)
+	out := new(AdminAdjustBalanceResponse)
+	err := c.cc.Invoke(ctx, WalletService_AdminAdjustBalance_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -189,10 +189,10 @@ func (c *walletServiceClient) AdminGetWallets(ctx context.Context, in *AdminGetW
 	return out, nil
 }
 
-func (c *walletServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+func (c *walletServiceClient) AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListAuditEventsResponse)
-	err := c.cc.Invoke(ctx, WalletService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	out := new(AdminListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, WalletService_AdminListAuditEvents_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -234,14 +234,14 @@ type WalletServiceServer interface {
 	Capture(context.Context, *CaptureRequest) (*CaptureResponse, error)
 	// Release frees a hold without charging, once. Service: workflow.
 	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
-	// AdjustBalance writes an adjustment ledger row. Admin; idempotent by key.
-	AdjustBalance(context.Context, *AdjustBalanceRequest) (*AdjustBalanceResponse, error)
+	// AdminAdjustBalance writes an adjustment ledger row. Admin; idempotent by key.
+	AdminAdjustBalance(context.Context, *AdminAdjustBalanceRequest) (*AdminAdjustBalanceResponse, error)
 	// AdminListTransactions pages every user's ledger. Admin.
 	AdminListTransactions(context.Context, *AdminListTransactionsRequest) (*AdminListTransactionsResponse, error)
 	// AdminGetWallets returns the wallets of the given users. Admin.
 	AdminGetWallets(context.Context, *AdminGetWalletsRequest) (*AdminGetWalletsResponse, error)
-	// ListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
-	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// AdminListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
+	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
 	// AdminGetStats returns totals for the admin console. Admin.
 	AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error)
 	mustEmbedUnimplementedWalletServiceServer()
@@ -278,8 +278,8 @@ func (UnimplementedWalletServiceServer) Capture(context.Context, *CaptureRequest
 func (UnimplementedWalletServiceServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
 }
-func (UnimplementedWalletServiceServer) AdjustBalance(context.Context, *AdjustBalanceRequest) (*AdjustBalanceResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method AdjustBalance not implemented")
+func (UnimplementedWalletServiceServer) AdminAdjustBalance(context.Context, *AdminAdjustBalanceRequest) (*AdminAdjustBalanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminAdjustBalance not implemented")
 }
 func (UnimplementedWalletServiceServer) AdminListTransactions(context.Context, *AdminListTransactionsRequest) (*AdminListTransactionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminListTransactions not implemented")
@@ -287,8 +287,8 @@ func (UnimplementedWalletServiceServer) AdminListTransactions(context.Context, *
 func (UnimplementedWalletServiceServer) AdminGetWallets(context.Context, *AdminGetWalletsRequest) (*AdminGetWalletsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetWallets not implemented")
 }
-func (UnimplementedWalletServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+func (UnimplementedWalletServiceServer) AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminListAuditEvents not implemented")
 }
 func (UnimplementedWalletServiceServer) AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetStats not implemented")
@@ -458,20 +458,20 @@ func _WalletService_Release_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WalletService_AdjustBalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AdjustBalanceRequest)
+func _WalletService_AdminAdjustBalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminAdjustBalanceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WalletServiceServer).AdjustBalance(ctx, in)
+		return srv.(WalletServiceServer).AdminAdjustBalance(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WalletService_AdjustBalance_FullMethodName,
+		FullMethod: WalletService_AdminAdjustBalance_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WalletServiceServer).AdjustBalance(ctx, req.(*AdjustBalanceRequest))
+		return srv.(WalletServiceServer).AdminAdjustBalance(ctx, req.(*AdminAdjustBalanceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -512,20 +512,20 @@ func _WalletService_AdminGetWallets_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WalletService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListAuditEventsRequest)
+func _WalletService_AdminListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminListAuditEventsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WalletServiceServer).ListAuditEvents(ctx, in)
+		return srv.(WalletServiceServer).AdminListAuditEvents(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WalletService_ListAuditEvents_FullMethodName,
+		FullMethod: WalletService_AdminListAuditEvents_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WalletServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+		return srv.(WalletServiceServer).AdminListAuditEvents(ctx, req.(*AdminListAuditEventsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -588,8 +588,8 @@ var WalletService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _WalletService_Release_Handler,
 		},
 		{
-			MethodName: "AdjustBalance",
-			Handler:    _WalletService_AdjustBalance_Handler,
+			MethodName: "AdminAdjustBalance",
+			Handler:    _WalletService_AdminAdjustBalance_Handler,
 		},
 		{
 			MethodName: "AdminListTransactions",
@@ -600,8 +600,8 @@ var WalletService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _WalletService_AdminGetWallets_Handler,
 		},
 		{
-			MethodName: "ListAuditEvents",
-			Handler:    _WalletService_ListAuditEvents_Handler,
+			MethodName: "AdminListAuditEvents",
+			Handler:    _WalletService_AdminListAuditEvents_Handler,
 		},
 		{
 			MethodName: "AdminGetStats",

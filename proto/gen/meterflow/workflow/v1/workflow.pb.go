@@ -1510,8 +1510,8 @@ func (x *AuditEvent) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// ListAuditEventsRequest filters and pages the audit log.
-type ListAuditEventsRequest struct {
+// AdminListAuditEventsRequest filters and pages the audit log.
+type AdminListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A workflow slug; empty for all.
 	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
@@ -1521,20 +1521,20 @@ type ListAuditEventsRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListAuditEventsRequest) Reset() {
-	*x = ListAuditEventsRequest{}
+func (x *AdminListAuditEventsRequest) Reset() {
+	*x = AdminListAuditEventsRequest{}
 	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListAuditEventsRequest) String() string {
+func (x *AdminListAuditEventsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListAuditEventsRequest) ProtoMessage() {}
+func (*AdminListAuditEventsRequest) ProtoMessage() {}
 
-func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+func (x *AdminListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1546,34 +1546,34 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
-func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*AdminListAuditEventsRequest) Descriptor() ([]byte, []int) {
 	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{22}
 }
 
-func (x *ListAuditEventsRequest) GetTargetId() string {
+func (x *AdminListAuditEventsRequest) GetTargetId() string {
 	if x != nil {
 		return x.TargetId
 	}
 	return ""
 }
 
-func (x *ListAuditEventsRequest) GetLimit() int32 {
+func (x *AdminListAuditEventsRequest) GetLimit() int32 {
 	if x != nil {
 		return x.Limit
 	}
 	return 0
 }
 
-func (x *ListAuditEventsRequest) GetCursor() string {
+func (x *AdminListAuditEventsRequest) GetCursor() string {
 	if x != nil {
 		return x.Cursor
 	}
 	return ""
 }
 
-// ListAuditEventsResponse holds one page.
-type ListAuditEventsResponse struct {
+// AdminListAuditEventsResponse holds one page.
+type AdminListAuditEventsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
@@ -1581,20 +1581,20 @@ type ListAuditEventsResponse struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListAuditEventsResponse) Reset() {
-	*x = ListAuditEventsResponse{}
+func (x *AdminListAuditEventsResponse) Reset() {
+	*x = AdminListAuditEventsResponse{}
 	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListAuditEventsResponse) String() string {
+func (x *AdminListAuditEventsResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListAuditEventsResponse) ProtoMessage() {}
+func (*AdminListAuditEventsResponse) ProtoMessage() {}
 
-func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+func (x *AdminListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1606,19 +1606,19 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
-func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*AdminListAuditEventsResponse) Descriptor() ([]byte, []int) {
 	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+func (x *AdminListAuditEventsResponse) GetEvents() []*AuditEvent {
 	if x != nil {
 		return x.Events
 	}
 	return nil
 }
 
-func (x *ListAuditEventsResponse) GetNextCursor() string {
+func (x *AdminListAuditEventsResponse) GetNextCursor() string {
 	if x != nil {
 		return x.NextCursor
 	}
@@ -1996,12 +1996,12 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\n" +
 	"after_json\x18\b \x01(\fR\tafterJson\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"c\n" +
-	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"h\n" +
+	"\x1bAdminListAuditEventsRequest\x12\x1b\n" +
 	"\ttarget_id\x18\x01 \x01(\tR\btargetId\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"u\n" +
-	"\x17ListAuditEventsResponse\x129\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"z\n" +
+	"\x1cAdminListAuditEventsResponse\x129\n" +
 	"\x06events\x18\x01 \x03(\v2!.meterflow.workflow.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\"l\n" +
@@ -2019,7 +2019,7 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x18AdminGetRunStatsResponse\x12B\n" +
 	"\tby_status\x18\x01 \x03(\v2%.meterflow.workflow.v1.RunStatusCountR\bbyStatus\x12H\n" +
 	"\vtop_failing\x18\x02 \x03(\v2'.meterflow.workflow.v1.WorkflowFailuresR\n" +
-	"topFailing2\xbe\t\n" +
+	"topFailing2\xcd\t\n" +
 	"\x0fWorkflowService\x12j\n" +
 	"\rListWorkflows\x12+.meterflow.workflow.v1.ListWorkflowsRequest\x1a,.meterflow.workflow.v1.ListWorkflowsResponse\x12[\n" +
 	"\bStartRun\x12&.meterflow.workflow.v1.StartRunRequest\x1a'.meterflow.workflow.v1.StartRunResponse\x12U\n" +
@@ -2029,8 +2029,8 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\vAdminGetRun\x12).meterflow.workflow.v1.AdminGetRunRequest\x1a*.meterflow.workflow.v1.AdminGetRunResponse\x12y\n" +
 	"\x12AdminListWorkflows\x120.meterflow.workflow.v1.AdminListWorkflowsRequest\x1a1.meterflow.workflow.v1.AdminListWorkflowsResponse\x12|\n" +
 	"\x13AdminCreateWorkflow\x121.meterflow.workflow.v1.AdminCreateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminCreateWorkflowResponse\x12|\n" +
-	"\x13AdminUpdateWorkflow\x121.meterflow.workflow.v1.AdminUpdateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminUpdateWorkflowResponse\x12p\n" +
-	"\x0fListAuditEvents\x12-.meterflow.workflow.v1.ListAuditEventsRequest\x1a..meterflow.workflow.v1.ListAuditEventsResponse\x12s\n" +
+	"\x13AdminUpdateWorkflow\x121.meterflow.workflow.v1.AdminUpdateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminUpdateWorkflowResponse\x12\x7f\n" +
+	"\x14AdminListAuditEvents\x122.meterflow.workflow.v1.AdminListAuditEventsRequest\x1a3.meterflow.workflow.v1.AdminListAuditEventsResponse\x12s\n" +
 	"\x10AdminGetRunStats\x12..meterflow.workflow.v1.AdminGetRunStatsRequest\x1a/.meterflow.workflow.v1.AdminGetRunStatsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
@@ -2047,35 +2047,35 @@ func file_meterflow_workflow_v1_workflow_proto_rawDescGZIP() []byte {
 
 var file_meterflow_workflow_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
-	(*Workflow)(nil),                    // 0: meterflow.workflow.v1.Workflow
-	(*AdminWorkflow)(nil),               // 1: meterflow.workflow.v1.AdminWorkflow
-	(*Run)(nil),                         // 2: meterflow.workflow.v1.Run
-	(*ListWorkflowsRequest)(nil),        // 3: meterflow.workflow.v1.ListWorkflowsRequest
-	(*ListWorkflowsResponse)(nil),       // 4: meterflow.workflow.v1.ListWorkflowsResponse
-	(*StartRunRequest)(nil),             // 5: meterflow.workflow.v1.StartRunRequest
-	(*StartRunResponse)(nil),            // 6: meterflow.workflow.v1.StartRunResponse
-	(*GetRunRequest)(nil),               // 7: meterflow.workflow.v1.GetRunRequest
-	(*GetRunResponse)(nil),              // 8: meterflow.workflow.v1.GetRunResponse
-	(*ListRunsRequest)(nil),             // 9: meterflow.workflow.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),            // 10: meterflow.workflow.v1.ListRunsResponse
-	(*AdminListRunsRequest)(nil),        // 11: meterflow.workflow.v1.AdminListRunsRequest
-	(*AdminListRunsResponse)(nil),       // 12: meterflow.workflow.v1.AdminListRunsResponse
-	(*AdminGetRunRequest)(nil),          // 13: meterflow.workflow.v1.AdminGetRunRequest
-	(*AdminGetRunResponse)(nil),         // 14: meterflow.workflow.v1.AdminGetRunResponse
-	(*AdminListWorkflowsRequest)(nil),   // 15: meterflow.workflow.v1.AdminListWorkflowsRequest
-	(*AdminListWorkflowsResponse)(nil),  // 16: meterflow.workflow.v1.AdminListWorkflowsResponse
-	(*AdminCreateWorkflowRequest)(nil),  // 17: meterflow.workflow.v1.AdminCreateWorkflowRequest
-	(*AdminCreateWorkflowResponse)(nil), // 18: meterflow.workflow.v1.AdminCreateWorkflowResponse
-	(*AdminUpdateWorkflowRequest)(nil),  // 19: meterflow.workflow.v1.AdminUpdateWorkflowRequest
-	(*AdminUpdateWorkflowResponse)(nil), // 20: meterflow.workflow.v1.AdminUpdateWorkflowResponse
-	(*AuditEvent)(nil),                  // 21: meterflow.workflow.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),      // 22: meterflow.workflow.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),     // 23: meterflow.workflow.v1.ListAuditEventsResponse
-	(*AdminGetRunStatsRequest)(nil),     // 24: meterflow.workflow.v1.AdminGetRunStatsRequest
-	(*RunStatusCount)(nil),              // 25: meterflow.workflow.v1.RunStatusCount
-	(*WorkflowFailures)(nil),            // 26: meterflow.workflow.v1.WorkflowFailures
-	(*AdminGetRunStatsResponse)(nil),    // 27: meterflow.workflow.v1.AdminGetRunStatsResponse
-	(*timestamppb.Timestamp)(nil),       // 28: google.protobuf.Timestamp
+	(*Workflow)(nil),                     // 0: meterflow.workflow.v1.Workflow
+	(*AdminWorkflow)(nil),                // 1: meterflow.workflow.v1.AdminWorkflow
+	(*Run)(nil),                          // 2: meterflow.workflow.v1.Run
+	(*ListWorkflowsRequest)(nil),         // 3: meterflow.workflow.v1.ListWorkflowsRequest
+	(*ListWorkflowsResponse)(nil),        // 4: meterflow.workflow.v1.ListWorkflowsResponse
+	(*StartRunRequest)(nil),              // 5: meterflow.workflow.v1.StartRunRequest
+	(*StartRunResponse)(nil),             // 6: meterflow.workflow.v1.StartRunResponse
+	(*GetRunRequest)(nil),                // 7: meterflow.workflow.v1.GetRunRequest
+	(*GetRunResponse)(nil),               // 8: meterflow.workflow.v1.GetRunResponse
+	(*ListRunsRequest)(nil),              // 9: meterflow.workflow.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),             // 10: meterflow.workflow.v1.ListRunsResponse
+	(*AdminListRunsRequest)(nil),         // 11: meterflow.workflow.v1.AdminListRunsRequest
+	(*AdminListRunsResponse)(nil),        // 12: meterflow.workflow.v1.AdminListRunsResponse
+	(*AdminGetRunRequest)(nil),           // 13: meterflow.workflow.v1.AdminGetRunRequest
+	(*AdminGetRunResponse)(nil),          // 14: meterflow.workflow.v1.AdminGetRunResponse
+	(*AdminListWorkflowsRequest)(nil),    // 15: meterflow.workflow.v1.AdminListWorkflowsRequest
+	(*AdminListWorkflowsResponse)(nil),   // 16: meterflow.workflow.v1.AdminListWorkflowsResponse
+	(*AdminCreateWorkflowRequest)(nil),   // 17: meterflow.workflow.v1.AdminCreateWorkflowRequest
+	(*AdminCreateWorkflowResponse)(nil),  // 18: meterflow.workflow.v1.AdminCreateWorkflowResponse
+	(*AdminUpdateWorkflowRequest)(nil),   // 19: meterflow.workflow.v1.AdminUpdateWorkflowRequest
+	(*AdminUpdateWorkflowResponse)(nil),  // 20: meterflow.workflow.v1.AdminUpdateWorkflowResponse
+	(*AuditEvent)(nil),                   // 21: meterflow.workflow.v1.AuditEvent
+	(*AdminListAuditEventsRequest)(nil),  // 22: meterflow.workflow.v1.AdminListAuditEventsRequest
+	(*AdminListAuditEventsResponse)(nil), // 23: meterflow.workflow.v1.AdminListAuditEventsResponse
+	(*AdminGetRunStatsRequest)(nil),      // 24: meterflow.workflow.v1.AdminGetRunStatsRequest
+	(*RunStatusCount)(nil),               // 25: meterflow.workflow.v1.RunStatusCount
+	(*WorkflowFailures)(nil),             // 26: meterflow.workflow.v1.WorkflowFailures
+	(*AdminGetRunStatsResponse)(nil),     // 27: meterflow.workflow.v1.AdminGetRunStatsResponse
+	(*timestamppb.Timestamp)(nil),        // 28: google.protobuf.Timestamp
 }
 var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	28, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
@@ -2092,7 +2092,7 @@ var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	1,  // 11: meterflow.workflow.v1.AdminCreateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
 	1,  // 12: meterflow.workflow.v1.AdminUpdateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
 	28, // 13: meterflow.workflow.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	21, // 14: meterflow.workflow.v1.ListAuditEventsResponse.events:type_name -> meterflow.workflow.v1.AuditEvent
+	21, // 14: meterflow.workflow.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.workflow.v1.AuditEvent
 	28, // 15: meterflow.workflow.v1.AdminGetRunStatsRequest.since:type_name -> google.protobuf.Timestamp
 	25, // 16: meterflow.workflow.v1.AdminGetRunStatsResponse.by_status:type_name -> meterflow.workflow.v1.RunStatusCount
 	26, // 17: meterflow.workflow.v1.AdminGetRunStatsResponse.top_failing:type_name -> meterflow.workflow.v1.WorkflowFailures
@@ -2105,7 +2105,7 @@ var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	15, // 24: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
 	17, // 25: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
 	19, // 26: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
-	22, // 27: meterflow.workflow.v1.WorkflowService.ListAuditEvents:input_type -> meterflow.workflow.v1.ListAuditEventsRequest
+	22, // 27: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:input_type -> meterflow.workflow.v1.AdminListAuditEventsRequest
 	24, // 28: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:input_type -> meterflow.workflow.v1.AdminGetRunStatsRequest
 	4,  // 29: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
 	6,  // 30: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
@@ -2116,7 +2116,7 @@ var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	16, // 35: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
 	18, // 36: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
 	20, // 37: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
-	23, // 38: meterflow.workflow.v1.WorkflowService.ListAuditEvents:output_type -> meterflow.workflow.v1.ListAuditEventsResponse
+	23, // 38: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:output_type -> meterflow.workflow.v1.AdminListAuditEventsResponse
 	27, // 39: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:output_type -> meterflow.workflow.v1.AdminGetRunStatsResponse
 	29, // [29:40] is the sub-list for method output_type
 	18, // [18:29] is the sub-list for method input_type

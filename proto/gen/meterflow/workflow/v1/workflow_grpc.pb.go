@@ -19,17 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	WorkflowService_ListWorkflows_FullMethodName       = "/meterflow.workflow.v1.WorkflowService/ListWorkflows"
-	WorkflowService_StartRun_FullMethodName            = "/meterflow.workflow.v1.WorkflowService/StartRun"
-	WorkflowService_GetRun_FullMethodName              = "/meterflow.workflow.v1.WorkflowService/GetRun"
-	WorkflowService_ListRuns_FullMethodName            = "/meterflow.workflow.v1.WorkflowService/ListRuns"
-	WorkflowService_AdminListRuns_FullMethodName       = "/meterflow.workflow.v1.WorkflowService/AdminListRuns"
-	WorkflowService_AdminGetRun_FullMethodName         = "/meterflow.workflow.v1.WorkflowService/AdminGetRun"
-	WorkflowService_AdminListWorkflows_FullMethodName  = "/meterflow.workflow.v1.WorkflowService/AdminListWorkflows"
-	WorkflowService_AdminCreateWorkflow_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminCreateWorkflow"
-	WorkflowService_AdminUpdateWorkflow_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminUpdateWorkflow"
-	WorkflowService_ListAuditEvents_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/ListAuditEvents"
-	WorkflowService_AdminGetRunStats_FullMethodName    = "/meterflow.workflow.v1.WorkflowService/AdminGetRunStats"
+	WorkflowService_ListWorkflows_FullMethodName        = "/meterflow.workflow.v1.WorkflowService/ListWorkflows"
+	WorkflowService_StartRun_FullMethodName             = "/meterflow.workflow.v1.WorkflowService/StartRun"
+	WorkflowService_GetRun_FullMethodName               = "/meterflow.workflow.v1.WorkflowService/GetRun"
+	WorkflowService_ListRuns_FullMethodName             = "/meterflow.workflow.v1.WorkflowService/ListRuns"
+	WorkflowService_AdminListRuns_FullMethodName        = "/meterflow.workflow.v1.WorkflowService/AdminListRuns"
+	WorkflowService_AdminGetRun_FullMethodName          = "/meterflow.workflow.v1.WorkflowService/AdminGetRun"
+	WorkflowService_AdminListWorkflows_FullMethodName   = "/meterflow.workflow.v1.WorkflowService/AdminListWorkflows"
+	WorkflowService_AdminCreateWorkflow_FullMethodName  = "/meterflow.workflow.v1.WorkflowService/AdminCreateWorkflow"
+	WorkflowService_AdminUpdateWorkflow_FullMethodName  = "/meterflow.workflow.v1.WorkflowService/AdminUpdateWorkflow"
+	WorkflowService_AdminListAuditEvents_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminListAuditEvents"
+	WorkflowService_AdminGetRunStats_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/AdminGetRunStats"
 )
 
 // WorkflowServiceClient is the client API for WorkflowService service.
@@ -58,8 +58,8 @@ type WorkflowServiceClient interface {
 	AdminCreateWorkflow(ctx context.Context, in *AdminCreateWorkflowRequest, opts ...grpc.CallOption) (*AdminCreateWorkflowResponse, error)
 	// AdminUpdateWorkflow changes the fields that are set. Admin.
 	AdminUpdateWorkflow(ctx context.Context, in *AdminUpdateWorkflowRequest, opts ...grpc.CallOption) (*AdminUpdateWorkflowResponse, error)
-	// ListAuditEvents pages the admin change log of workflows, newest first. Admin.
-	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// AdminListAuditEvents pages the admin change log of workflows, newest first. Admin.
+	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
 	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
 	AdminGetRunStats(ctx context.Context, in *AdminGetRunStatsRequest, opts ...grpc.CallOption) (*AdminGetRunStatsResponse, error)
 }
@@ -162,10 +162,10 @@ func (c *workflowServiceClient) AdminUpdateWorkflow(ctx context.Context, in *Adm
 	return out, nil
 }
 
-func (c *workflowServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+func (c *workflowServiceClient) AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListAuditEventsResponse)
-	err := c.cc.Invoke(ctx, WorkflowService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	out := new(AdminListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, WorkflowService_AdminListAuditEvents_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +208,8 @@ type WorkflowServiceServer interface {
 	AdminCreateWorkflow(context.Context, *AdminCreateWorkflowRequest) (*AdminCreateWorkflowResponse, error)
 	// AdminUpdateWorkflow changes the fields that are set. Admin.
 	AdminUpdateWorkflow(context.Context, *AdminUpdateWorkflowRequest) (*AdminUpdateWorkflowResponse, error)
-	// ListAuditEvents pages the admin change log of workflows, newest first. Admin.
-	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// AdminListAuditEvents pages the admin change log of workflows, newest first. Admin.
+	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
 	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
 	AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error)
 	mustEmbedUnimplementedWorkflowServiceServer()
@@ -249,8 +249,8 @@ func (UnimplementedWorkflowServiceServer) AdminCreateWorkflow(context.Context, *
 func (UnimplementedWorkflowServiceServer) AdminUpdateWorkflow(context.Context, *AdminUpdateWorkflowRequest) (*AdminUpdateWorkflowResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminUpdateWorkflow not implemented")
 }
-func (UnimplementedWorkflowServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+func (UnimplementedWorkflowServiceServer) AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminListAuditEvents not implemented")
 }
 func (UnimplementedWorkflowServiceServer) AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetRunStats not implemented")
@@ -438,20 +438,20 @@ func _WorkflowService_AdminUpdateWorkflow_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WorkflowService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListAuditEventsRequest)
+func _WorkflowService_AdminListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminListAuditEventsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WorkflowServiceServer).ListAuditEvents(ctx, in)
+		return srv.(WorkflowServiceServer).AdminListAuditEvents(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WorkflowService_ListAuditEvents_FullMethodName,
+		FullMethod: WorkflowService_AdminListAuditEvents_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WorkflowServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+		return srv.(WorkflowServiceServer).AdminListAuditEvents(ctx, req.(*AdminListAuditEventsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -518,8 +518,8 @@ var WorkflowService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _WorkflowService_AdminUpdateWorkflow_Handler,
 		},
 		{
-			MethodName: "ListAuditEvents",
-			Handler:    _WorkflowService_ListAuditEvents_Handler,
+			MethodName: "AdminListAuditEvents",
+			Handler:    _WorkflowService_AdminListAuditEvents_Handler,
 		},
 		{
 			MethodName: "AdminGetRunStats",
