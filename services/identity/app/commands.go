@@ -66,7 +66,7 @@ func createAdmin(ctx context.Context, cfg Config, email, password string, promot
 	if err != nil {
 		return AdminResult{}, fmt.Errorf("create-admin: %w", err)
 	}
-	return AdminResult{UserID: u.ID, Email: u.Email, IsActive: u.IsActive, Created: created}, nil
+	return AdminResult{UserID: u.ID.String(), Email: u.Email, IsActive: u.IsActive, Created: created}, nil
 }
 
 // GenerateKeyFile writes a new Ed25519 signing key to path as PEM PKCS#8,

@@ -9,15 +9,17 @@ import (
 
 // Policy says who may call each method (docs/trust-model.md). Admin
 // methods are also checked against the stored user in the service.
-var Policy = callauth.Policy{
-	identityv1.IdentityService_SignUp_FullMethodName:               {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
-	identityv1.IdentityService_Login_FullMethodName:                {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
-	identityv1.IdentityService_Refresh_FullMethodName:              {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
-	identityv1.IdentityService_Logout_FullMethodName:               {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
-	identityv1.IdentityService_GetUser_FullMethodName:              {Callers: []string{"gateway"}, Access: callauth.UserRequired},
-	identityv1.IdentityService_AdminListUsers_FullMethodName:       {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
-	identityv1.IdentityService_AdminUpdateUser_FullMethodName:      {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
-	identityv1.IdentityService_AdminListAuditEvents_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
-	identityv1.IdentityService_AdminGetUserStats_FullMethodName:    {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
-	identityv1.IdentityService_GetSigningKeys_FullMethodName:       {Callers: []string{"gateway", "wallet", "workflow"}, Access: callauth.ServiceOnly},
+func Policy() callauth.Policy {
+	return callauth.Policy{
+		identityv1.IdentityService_SignUp_FullMethodName:               {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_Login_FullMethodName:                {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_Refresh_FullMethodName:              {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_Logout_FullMethodName:               {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_GetUser_FullMethodName:              {Callers: []string{"gateway"}, Access: callauth.UserRequired},
+		identityv1.IdentityService_AdminListUsers_FullMethodName:       {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
+		identityv1.IdentityService_AdminUpdateUser_FullMethodName:      {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
+		identityv1.IdentityService_AdminListAuditEvents_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
+		identityv1.IdentityService_AdminGetUserStats_FullMethodName:    {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
+		identityv1.IdentityService_GetSigningKeys_FullMethodName:       {Callers: []string{"gateway", "wallet", "workflow"}, Access: callauth.ServiceOnly},
+	}
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/platform/callauth"
-	"github.com/meterflow/meterflow/platform/rpcerr"
+	"github.com/meterflow/meterflow/platform/validation"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
@@ -39,7 +40,7 @@ func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*iden
 	lr := identity.LoginRequest{Email: req.GetEmail(), Password: req.GetPassword(), ClientIP: req.GetClientIp()}
 	if d := req.GetRefreshTtl(); d != nil {
 		if err := d.CheckValid(); err != nil {
-			return nil, rpcerr.Validation("invalid request", rpcerr.FieldViolation{Field: "refresh_ttl", Message: "is not a valid duration"})
+			return nil, toStatus(validation.Field("refresh_ttl", "is not a valid duration"))
 		}
 		lr.RefreshTTL = d.AsDuration()
 	}
@@ -93,7 +94,12 @@ func (s *Server) Logout(ctx context.Context, req *identityv1.LogoutRequest) (*id
 
 // GetUser implements identityv1.IdentityServiceServer.
 func (s *Server) GetUser(ctx context.Context, req *identityv1.GetUserRequest) (*identityv1.GetUserResponse, error) {
-	u, err := s.svc.GetUser(ctx, callerID(ctx), req.GetId())
+	caller := callerID(ctx)
+	id := caller // no id asks for the caller
+	if req.GetId() != "" {
+		id = userID(req.GetId())
+	}
+	u, err := s.svc.GetUser(ctx, caller, id)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -116,7 +122,7 @@ func (s *Server) AdminListUsers(ctx context.Context, req *identityv1.AdminListUs
 // AdminUpdateUser implements identityv1.IdentityServiceServer.
 func (s *Server) AdminUpdateUser(ctx context.Context, req *identityv1.AdminUpdateUserRequest) (*identityv1.AdminUpdateUserResponse, error) {
 	u, err := s.svc.UpdateUser(ctx, callerID(ctx), identity.UserChange{
-		ID: req.GetId(), IsActive: req.IsActive, IsAdmin: req.IsAdmin, Reason: req.GetReason(),
+		ID: userID(req.GetId()), IsActive: req.IsActive, IsAdmin: req.IsAdmin, Reason: req.GetReason(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -133,7 +139,7 @@ func (s *Server) AdminListAuditEvents(ctx context.Context, req *identityv1.Admin
 	out := &identityv1.AdminListAuditEventsResponse{NextCursor: page.NextCursor, Events: make([]*identityv1.AuditEvent, len(page.Items))}
 	for i, e := range page.Items {
 		out.Events[i] = &identityv1.AuditEvent{
-			Id: e.ID, ActorId: e.ActorID, Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,
+			Id: e.ID.String(), ActorId: e.ActorID, Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,
 			Reason: e.Reason, BeforeJson: e.Before, AfterJson: e.After, CreatedAt: timestamppb.New(e.CreatedAt),
 		}
 	}
@@ -170,15 +176,29 @@ func (s *Server) GetSigningKeys(ctx context.Context, _ *identityv1.GetSigningKey
 }
 
 // callerID is the verified user of the call; the call policy guarantees
-// one for user and admin methods, "" elsewhere.
-func callerID(ctx context.Context) string {
+// one for user and admin methods.
+func callerID(ctx context.Context) uuid.UUID {
 	p, _ := callauth.UserFrom(ctx)
-	return p.UserID
+	return userID(p.UserID)
+}
+
+// userID parses a user id of a request (the canonical 36-character form
+// only, as the gateway). A malformed id names no user, so it becomes
+// uuid.Nil, which no user has (ids are random): the service then answers
+// as for any unknown id (NotFound, or for a caller Unauthorized /
+// Forbidden), as the gateway answers 404 for a malformed id in a path, and
+// a non-admin cannot tell junk from someone else's id.
+func userID(s string) uuid.UUID {
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return uuid.Nil
+	}
+	return id
 }
 
 func toProtoUser(u identity.User) *identityv1.User {
 	return &identityv1.User{
-		Id: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive, EmailVerified: u.EmailVerified(),
+		Id: u.ID.String(), Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive, EmailVerified: u.EmailVerified(),
 		CreatedAt: timestamppb.New(u.CreatedAt),
 	}
 }

@@ -1,29 +1,21 @@
 package grpcapi
 
 import (
-	"context"
 	"errors"
-	"github.com/meterflow/meterflow/platform/database"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
 
 // toStatus maps every error of the identity service to a gRPC status with
-// the contract's reason. Anything unexpected is Internal, with no detail.
+// the contract's reason: identity's own errors here, the rest as every
+// service maps them (rpcerr.FromError; an unexpected error is Internal and
+// keeps its cause for the server's log).
 func toStatus(err error) error {
-	var verr *identity.ValidationError
 	var terr *identity.ThrottledError
 	switch {
-	case errors.As(err, &verr):
-		fields := make([]rpcerr.FieldViolation, len(verr.Fields))
-		for i, f := range verr.Fields {
-			fields[i] = rpcerr.FieldViolation{Field: f.Field, Message: f.Message}
-		}
-		return rpcerr.Validation("invalid request", fields...)
 	case errors.As(err, &terr):
 		return rpcerr.Throttled("too many failed logins; retry later", terr.RetryAfter)
 	case errors.Is(err, identity.ErrBusy):
@@ -44,12 +36,6 @@ func toStatus(err error) error {
 		return rpcerr.New(codes.PermissionDenied, rpcerr.Forbidden, "admin role required")
 	case errors.Is(err, identity.ErrSelfChange):
 		return rpcerr.New(codes.FailedPrecondition, rpcerr.Conflict, identity.ErrSelfChange.Error())
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	case database.Unreachable(err):
-		return rpcerr.New(codes.Unavailable, rpcerr.ServiceUnavailable, "the identity database is unreachable; try again shortly")
 	}
-	return rpcerr.New(codes.Internal, rpcerr.Internal, "internal error")
+	return rpcerr.FromError(err, "the identity database is unreachable; try again shortly")
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meterflow/meterflow/platform/rpcerr"
+	"github.com/meterflow/meterflow/platform/validation"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
 
@@ -21,7 +22,7 @@ func TestToStatus(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{&identity.ValidationError{Fields: []identity.FieldError{{Field: "email", Message: "bad"}}}, codes.InvalidArgument, rpcerr.ValidationFailed},
+		{&validation.Error{Fields: []validation.FieldError{{Field: "email", Message: "bad"}}}, codes.InvalidArgument, rpcerr.ValidationFailed},
 		{&identity.ThrottledError{RetryAfter: time.Second}, codes.ResourceExhausted, rpcerr.RateLimited},
 		{fmt.Errorf("sign up: %w", identity.ErrEmailTaken), codes.AlreadyExists, rpcerr.EmailTaken},
 		{identity.ErrInvalidCredentials, codes.Unauthenticated, rpcerr.InvalidCredentials},

@@ -33,7 +33,7 @@ func (s *Service) CreateAdmin(ctx context.Context, email, password string, promo
 				return User{}, false, ErrEmailTaken
 			}
 			now := s.now()
-			u, err := s.store.PromoteToAdmin(ctx, acc.ID, now, func(before User) AdminPromotion {
+			u, err := s.store.UpdateUser(ctx, acc.ID, now, func(before User) *UserUpdate {
 				return promoteExistingUser(before, hash, now)
 			})
 			if err != nil {
@@ -45,7 +45,7 @@ func (s *Service) CreateAdmin(ctx context.Context, email, password string, promo
 			return User{}, false, err
 		}
 		now := s.now()
-		nu := NewUser{ID: uuid.NewString(), Email: email, PasswordHash: hash, IsAdmin: true, EmailVerifiedAt: &now}
+		nu := NewUser{ID: uuid.New(), Email: email, PasswordHash: hash, IsAdmin: true, IsActive: true, EmailVerifiedAt: &now}
 		ev := auditCreateAdmin(User{ID: nu.ID, Email: email}, now)
 		u, err = s.store.CreateUser(ctx, nu, nil, &ev, now)
 		if errors.Is(err, ErrEmailTaken) {

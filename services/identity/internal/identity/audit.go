@@ -3,14 +3,18 @@ package identity
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // ActorCLI is the actor id of changes made by the create-admin command.
 const ActorCLI = "cli"
 
-// AuditEvent records one change made by an admin or an operator.
+// AuditEvent records one change made by an admin or an operator. ActorID
+// and TargetID stay text: the actor is a user id or ActorCLI, and the
+// target's kind is TargetType.
 type AuditEvent struct {
-	ID         string
+	ID         uuid.UUID
 	ActorID    string
 	Action     string
 	TargetType string
@@ -24,10 +28,9 @@ type AuditEvent struct {
 
 // UserChange is an admin's change of a user's flags; nil fields stay.
 type UserChange struct {
-	ID       string
+	ID       uuid.UUID
 	IsActive *bool
 	IsAdmin  *bool
-	ActorID  string
 	Reason   string
 }
 
@@ -42,6 +45,19 @@ func (c UserChange) Apply(u User) User {
 	return u
 }
 
+// decide is the change of before that actor's UserChange makes: nil when
+// no flag changes (nothing is written, not even an audit event), else the
+// new flags with one audit event per changed flag, and the revocation of
+// every refresh token of a user it disables.
+func (c UserChange) decide(before User, actor string, now time.Time) *UserUpdate {
+	after := c.Apply(before)
+	events := AuditEventsForChange(before, after, actor, c.Reason, now)
+	if len(events) == 0 {
+		return nil
+	}
+	return &UserUpdate{After: after, RevokeTokens: before.IsActive && !after.IsActive, Audit: events}
+}
+
 // AuditEventsForChange returns one event per flag that differs between
 // before and after ("user.disable", "user.enable", "user.promote",
 // "user.demote"); IDs are left to the store.
@@ -51,7 +67,7 @@ func AuditEventsForChange(before, after User, actorID, reason string, now time.T
 		b, _ := json.Marshal(map[string]bool{field: was})
 		a, _ := json.Marshal(map[string]bool{field: is})
 		out = append(out, AuditEvent{
-			ActorID: actorID, Action: action, TargetType: "user", TargetID: after.ID,
+			ActorID: actorID, Action: action, TargetType: "user", TargetID: after.ID.String(),
 			Reason: reason, Before: b, After: a, CreatedAt: now,
 		})
 	}
@@ -74,9 +90,9 @@ func AuditEventsForChange(before, after User, actorID, reason string, now time.T
 
 // promoteExistingUser is create-admin --promote-existing's change of an
 // existing account: admin, the operator's password, email verified (the
-// operator vouches for the address). The refresh tokens are all revoked by
-// the store, so whoever held the account before keeps no login.
-func promoteExistingUser(before User, passwordHash string, now time.Time) AdminPromotion {
+// operator vouches for the address), and every refresh token revoked, so
+// whoever held the account before keeps no login.
+func promoteExistingUser(before User, passwordHash string, now time.Time) *UserUpdate {
 	after := before
 	after.IsAdmin = true
 	if after.EmailVerifiedAt == nil {
@@ -87,17 +103,17 @@ func promoteExistingUser(before User, passwordHash string, now time.Time) AdminP
 	b, _ := json.Marshal(map[string]any{"email_verified": before.EmailVerified()})
 	a, _ := json.Marshal(map[string]any{"email_verified": true, "password": "replaced", "refresh_tokens": "revoked"})
 	events = append(events, AuditEvent{
-		ActorID: ActorCLI, Action: "user.credentials_reset", TargetType: "user", TargetID: before.ID,
+		ActorID: ActorCLI, Action: "user.credentials_reset", TargetType: "user", TargetID: before.ID.String(),
 		Reason: reason, Before: b, After: a, CreatedAt: now,
 	})
-	return AdminPromotion{After: after, PasswordHash: passwordHash, Audit: events}
+	return &UserUpdate{After: after, PasswordHash: passwordHash, RevokeTokens: true, Audit: events}
 }
 
 // auditCreateAdmin is the event of an admin created by the command line.
 func auditCreateAdmin(u User, now time.Time) AuditEvent {
 	a, _ := json.Marshal(map[string]any{"email": u.Email, "is_admin": true, "is_active": true, "email_verified": true})
 	return AuditEvent{
-		ActorID: ActorCLI, Action: "user.create_admin", TargetType: "user", TargetID: u.ID,
+		ActorID: ActorCLI, Action: "user.create_admin", TargetType: "user", TargetID: u.ID.String(),
 		Reason: "identity create-admin", After: a, CreatedAt: now,
 	}
 }

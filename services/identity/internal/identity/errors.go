@@ -1,6 +1,7 @@
 // Package identity holds the rules of accounts, passwords, logins, refresh
 // tokens and signing keys. It knows neither gRPC nor Postgres: the store it
-// needs is the Store interface, implemented in internal/postgres.
+// needs is the Store interface, implemented in internal/postgres. Invalid
+// input is a *validation.Error, lists page with platform/paging.
 package identity
 
 import (
@@ -33,35 +34,6 @@ var (
 	// retry shortly (it is not the caller's fault, nor a failure).
 	ErrBusy = errors.New("too many password checks at once; retry shortly")
 )
-
-// FieldError names one invalid input field.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// ValidationError lists the invalid fields of a request.
-type ValidationError struct {
-	Fields []FieldError
-}
-
-// Error implements error.
-func (e *ValidationError) Error() string {
-	msg := "invalid input"
-	for i, f := range e.Fields {
-		if i == 0 {
-			msg += ": "
-		} else {
-			msg += "; "
-		}
-		msg += f.Field + ": " + f.Message
-	}
-	return msg
-}
-
-func invalid(field, msg string) error {
-	return &ValidationError{Fields: []FieldError{{Field: field, Message: msg}}}
-}
 
 // ThrottledError says a login was refused because of too many recent
 // failures (from this client, or on this account from unknown clients);

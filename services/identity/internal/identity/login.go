@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // LoginRequest is one login attempt.
@@ -32,7 +34,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 		return Session{}, err
 	}
 	if req.RefreshTTL < 0 {
-		return Session{}, invalid("refresh_ttl", "must be positive")
+		return Session{}, validation.Field("refresh_ttl", "must be positive")
 	}
 	// The slot is taken before the attempt is counted: a login refused for
 	// want of a slot must not count as a failure against the owner.
@@ -85,7 +87,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 		end := now.Add(min(req.RefreshTTL, s.refreshTTL))
 		loginEnd = &end
 	}
-	refresh, rec := s.newRefreshToken(uuid.NewString(), loginEnd, now)
+	refresh, rec := s.newRefreshToken(uuid.New(), loginEnd, now)
 	rec.UserID = acc.ID
 	if err := s.store.InsertRefreshToken(ctx, rec, now); err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)

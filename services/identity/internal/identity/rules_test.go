@@ -1,9 +1,15 @@
 package identity
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/paging"
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 func TestThrottleWait(t *testing.T) {
@@ -122,7 +128,7 @@ func TestValidateCredentials(t *testing.T) {
 	for _, tt := range tests {
 		var got []string
 		if err := ValidateCredentials(tt.email, tt.password); err != nil {
-			for _, f := range err.(*ValidationError).Fields {
+			for _, f := range err.(*validation.Error).Fields {
 				got = append(got, f.Field)
 			}
 		}
@@ -132,23 +138,27 @@ func TestValidateCredentials(t *testing.T) {
 	}
 }
 
+// TestCursorRoundTrip: the lists' cursors (platform/paging's since the
+// structure refactor) keep a row's microsecond time and id, and refuse
+// junk, including a cursor of identity's former format with a bad id.
 func TestCursorRoundTrip(t *testing.T) {
 	t.Parallel()
-	c := Cursor{CreatedAt: time.Date(2026, 11, 25, 20, 30, 1, 123456000, time.UTC), ID: "0b8f3f4e-5a41-4c6e-9d55-3f0c7e0b9a11"}
-	got, err := decodeCursor(encodeCursor(c))
+	c := paging.Cursor{CreatedAt: time.Date(2026, 11, 25, 20, 30, 1, 123456000, time.UTC), ID: uuid.MustParse("0b8f3f4e-5a41-4c6e-9d55-3f0c7e0b9a11")}
+	_, got, err := pageRequest(0, c.Encode())
 	if err != nil || !got.CreatedAt.Equal(c.CreatedAt) || got.ID != c.ID {
 		t.Fatalf("round trip = %+v, %v", got, err)
 	}
-	for _, bad := range []string{"%%%", "bm9wZQ", encodeCursor(Cursor{ID: "not-a-uuid"})} {
-		if _, err := decodeCursor(bad); err == nil {
-			t.Errorf("decodeCursor(%q) accepted", bad)
+	formerFormat := base64.RawURLEncoding.EncodeToString([]byte("1764102601123456:not-a-uuid"))
+	for _, bad := range []string{"%%%", "bm9wZQ", formerFormat} {
+		if _, _, err := pageRequest(0, bad); err == nil {
+			t.Errorf("cursor %q accepted", bad)
 		}
 	}
 }
 
 func TestAuditEventsForChange(t *testing.T) {
 	t.Parallel()
-	before := User{ID: "u", IsActive: true, IsAdmin: false}
+	before := User{ID: uuid.New(), IsActive: true, IsAdmin: false}
 	tests := []struct {
 		ch   UserChange
 		want string

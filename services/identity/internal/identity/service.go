@@ -8,6 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/paging"
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // MaxReasonLength bounds the reason an admin gives for a change.
@@ -78,8 +81,10 @@ func (s *Service) SignUp(ctx context.Context, email, password string) (Session, 
 		return Session{}, fmt.Errorf("sign up: %w", err)
 	}
 	now := s.now()
-	refresh, rec := s.newRefreshToken(uuid.NewString(), nil, now)
-	u, err := s.store.CreateUser(ctx, NewUser{ID: uuid.NewString(), Email: email, PasswordHash: hash}, &rec, nil, now)
+	nu := NewUser{ID: uuid.New(), Email: email, PasswordHash: hash, IsActive: true}
+	refresh, rec := s.newRefreshToken(uuid.New(), nil, now)
+	rec.UserID = nu.ID
+	u, err := s.store.CreateUser(ctx, nu, &rec, nil, now)
 	if err != nil {
 		return Session{}, fmt.Errorf("sign up: %w", err)
 	}
@@ -130,10 +135,10 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	return nil
 }
 
-// GetUser returns the caller (id empty or the caller's) or, for an admin,
-// any user. Other users are ErrNotFound to non-admins: existence is not
-// revealed. A disabled or deleted caller is ErrUnauthorized.
-func (s *Service) GetUser(ctx context.Context, callerID, id string) (User, error) {
+// GetUser returns the user id: the caller's own or, for an admin, any.
+// Other users are ErrNotFound to non-admins: existence is not revealed. A
+// disabled or deleted caller is ErrUnauthorized.
+func (s *Service) GetUser(ctx context.Context, callerID, id uuid.UUID) (User, error) {
 	caller, err := s.store.UserByID(ctx, callerID)
 	if errors.Is(err, ErrNotFound) || (err == nil && !caller.IsActive) {
 		return User{}, ErrUnauthorized
@@ -141,10 +146,10 @@ func (s *Service) GetUser(ctx context.Context, callerID, id string) (User, error
 	if err != nil {
 		return User{}, fmt.Errorf("get user: %w", err)
 	}
-	if id == "" || id == callerID {
+	if id == callerID {
 		return caller, nil
 	}
-	if !caller.IsAdmin || !isUUID(id) {
+	if !caller.IsAdmin {
 		return User{}, ErrNotFound
 	}
 	u, err := s.store.UserByID(ctx, id)
@@ -155,15 +160,11 @@ func (s *Service) GetUser(ctx context.Context, callerID, id string) (User, error
 }
 
 // ListUsers returns a page of users matching query, newest first. Admin.
-func (s *Service) ListUsers(ctx context.Context, callerID, query string, limit int, cursor string) (Page[User], error) {
+func (s *Service) ListUsers(ctx context.Context, callerID uuid.UUID, query string, limit int, cursor string) (Page[User], error) {
 	if err := s.requireAdmin(ctx, callerID); err != nil {
 		return Page[User]{}, err
 	}
-	n, err := pageLimit(limit)
-	if err != nil {
-		return Page[User]{}, err
-	}
-	after, err := decodeCursor(cursor)
+	n, after, err := pageRequest(limit, cursor)
 	if err != nil {
 		return Page[User]{}, err
 	}
@@ -171,27 +172,27 @@ func (s *Service) ListUsers(ctx context.Context, callerID, query string, limit i
 	if err != nil {
 		return Page[User]{}, fmt.Errorf("list users: %w", err)
 	}
-	return paginate(users, n, func(u User) Cursor { return Cursor{CreatedAt: u.CreatedAt, ID: u.ID} }), nil
+	items, next := paging.Trim(users, n, func(u User) paging.Cursor { return paging.Cursor{CreatedAt: u.CreatedAt, ID: u.ID} })
+	return Page[User]{Items: items, NextCursor: next}, nil
 }
 
 // UpdateUser changes a user's is_active / is_admin flags. Admin. Admins
 // cannot disable or demote themselves (ErrSelfChange), so the last admin
 // cannot lock everyone out by mistake.
-func (s *Service) UpdateUser(ctx context.Context, callerID string, ch UserChange) (User, error) {
+func (s *Service) UpdateUser(ctx context.Context, callerID uuid.UUID, ch UserChange) (User, error) {
 	if err := s.requireAdmin(ctx, callerID); err != nil {
 		return User{}, err
 	}
 	if utf8.RuneCountInString(ch.Reason) > MaxReasonLength {
-		return User{}, invalid("reason", "must be at most 1000 characters")
-	}
-	if !isUUID(ch.ID) {
-		return User{}, ErrNotFound
+		return User{}, validation.Field("reason", "must be at most 1000 characters")
 	}
 	if ch.ID == callerID && ((ch.IsActive != nil && !*ch.IsActive) || (ch.IsAdmin != nil && !*ch.IsAdmin)) {
 		return User{}, ErrSelfChange
 	}
-	ch.ActorID = callerID
-	u, err := s.store.UpdateUser(ctx, ch, s.now())
+	now := s.now()
+	u, err := s.store.UpdateUser(ctx, ch.ID, now, func(before User) *UserUpdate {
+		return ch.decide(before, callerID.String(), now)
+	})
 	if err != nil {
 		return User{}, fmt.Errorf("update user: %w", err)
 	}
@@ -199,15 +200,11 @@ func (s *Service) UpdateUser(ctx context.Context, callerID string, ch UserChange
 }
 
 // ListAuditEvents returns a page of audit events, newest first. Admin.
-func (s *Service) ListAuditEvents(ctx context.Context, callerID, targetID string, limit int, cursor string) (Page[AuditEvent], error) {
+func (s *Service) ListAuditEvents(ctx context.Context, callerID uuid.UUID, targetID string, limit int, cursor string) (Page[AuditEvent], error) {
 	if err := s.requireAdmin(ctx, callerID); err != nil {
 		return Page[AuditEvent]{}, err
 	}
-	n, err := pageLimit(limit)
-	if err != nil {
-		return Page[AuditEvent]{}, err
-	}
-	after, err := decodeCursor(cursor)
+	n, after, err := pageRequest(limit, cursor)
 	if err != nil {
 		return Page[AuditEvent]{}, err
 	}
@@ -215,13 +212,14 @@ func (s *Service) ListAuditEvents(ctx context.Context, callerID, targetID string
 	if err != nil {
 		return Page[AuditEvent]{}, fmt.Errorf("list audit events: %w", err)
 	}
-	return paginate(events, n, func(e AuditEvent) Cursor { return Cursor{CreatedAt: e.CreatedAt, ID: e.ID} }), nil
+	items, next := paging.Trim(events, n, func(e AuditEvent) paging.Cursor { return paging.Cursor{CreatedAt: e.CreatedAt, ID: e.ID} })
+	return Page[AuditEvent]{Items: items, NextCursor: next}, nil
 }
 
 // UserStats counts users for the admin overview. Admin. "Today" starts at
 // 00:00 UTC, like the wallet's money totals, so the overview's numbers share
 // one calendar.
-func (s *Service) UserStats(ctx context.Context, callerID string) (UserStats, error) {
+func (s *Service) UserStats(ctx context.Context, callerID uuid.UUID) (UserStats, error) {
 	if err := s.requireAdmin(ctx, callerID); err != nil {
 		return UserStats{}, err
 	}
@@ -277,7 +275,7 @@ func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 
 // requireAdmin checks the caller's stored flags, not only the token's adm
 // claim: a demoted or disabled admin's unexpired token must not work.
-func (s *Service) requireAdmin(ctx context.Context, callerID string) error {
+func (s *Service) requireAdmin(ctx context.Context, callerID uuid.UUID) error {
 	caller, err := s.store.UserByID(ctx, callerID)
 	if errors.Is(err, ErrNotFound) {
 		return ErrForbidden
@@ -292,9 +290,9 @@ func (s *Service) requireAdmin(ctx context.Context, callerID string) error {
 }
 
 // newRefreshToken returns a new opaque token and its stored form in family
-// (UserID is filled in by the caller or store): it lives REFRESH_TOKEN_TTL
+// (UserID is filled in by the caller): it lives REFRESH_TOKEN_TTL
 // from now, but never past loginEnd when the login has one.
-func (s *Service) newRefreshToken(family string, loginEnd *time.Time, now time.Time) (string, RefreshToken) {
+func (s *Service) newRefreshToken(family uuid.UUID, loginEnd *time.Time, now time.Time) (string, RefreshToken) {
 	tok := randomToken()
 	exp := now.Add(s.refreshTTL)
 	if loginEnd != nil && loginEnd.Before(exp) {
@@ -311,10 +309,13 @@ func (s *Service) session(u User, refresh string, now time.Time) (Session, error
 	return Session{User: u, Tokens: Tokens{Access: access, Refresh: refresh, ExpiresIn: s.signer.TTL()}}, nil
 }
 
-func paginate[T any](rows []T, limit int, key func(T) Cursor) Page[T] {
-	if len(rows) <= limit {
-		return Page[T]{Items: rows}
+// pageRequest reads a list call's limit and cursor (platform/paging's
+// default, maximum and cursor format); the store is asked for one row more.
+func pageRequest(limit int, cursor string) (int, paging.Cursor, error) {
+	n, err := paging.Limit(limit)
+	if err != nil {
+		return 0, paging.Cursor{}, err
 	}
-	rows = rows[:limit]
-	return Page[T]{Items: rows, NextCursor: encodeCursor(key(rows[limit-1]))}
+	after, err := paging.ParseCursor(cursor)
+	return n, after, err
 }

@@ -4,24 +4,31 @@ import (
 	"context"
 	"crypto/ed25519"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/paging"
 )
 
 // RefreshToken is a stored refresh token: only its hash is kept.
 type RefreshToken struct {
 	Hash      []byte
-	FamilyID  string
-	UserID    string
+	FamilyID  uuid.UUID
+	UserID    uuid.UUID
 	ExpiresAt time.Time
 	// LoginExpiresAt, when set, is the end of the whole login: no rotation
 	// gives a token of the family a later ExpiresAt.
 	LoginExpiresAt *time.Time
 }
 
-// AdminPromotion is what PromoteToAdmin stores: the user after the change,
-// the new password hash and the audit events of the change.
-type AdminPromotion struct {
+// UserUpdate is a decided change of a user that Store.UpdateUser writes in
+// one transaction: the user's flags and verified email as After has them,
+// the password when PasswordHash is set, the revocation of every refresh
+// token of the user when RevokeTokens, and the audit events.
+type UserUpdate struct {
 	After        User
 	PasswordHash string
+	RevokeTokens bool
 	Audit        []AuditEvent
 }
 
@@ -54,24 +61,26 @@ type UserQuery struct {
 	// Query is a case-insensitive substring of the email; "" for all.
 	Query string
 	Limit int
-	After *Cursor
+	// After is the position the page starts after; zero for the first page.
+	After paging.Cursor
 }
 
 // AuditQuery selects a page of audit events, newest first.
 type AuditQuery struct {
+	// TargetID is the events' target (AuditEvent.TargetID); "" for all.
 	TargetID string
 	Limit    int
-	After    *Cursor
+	After    paging.Cursor
 }
 
 // Store persists the identity data. Every method is atomic on its own.
 // Missing users are ErrNotFound; a duplicate email is ErrEmailTaken.
 type Store interface {
-	// CreateUser stores u, and in the same transaction first (when not nil,
-	// with its UserID set to u.ID) and audit (when not nil).
+	// CreateUser stores u, and in the same transaction first and audit
+	// (each when not nil).
 	CreateUser(ctx context.Context, u NewUser, first *RefreshToken, audit *AuditEvent, now time.Time) (User, error)
 	AccountByEmail(ctx context.Context, email string) (Account, error)
-	UserByID(ctx context.Context, id string) (User, error)
+	UserByID(ctx context.Context, id uuid.UUID) (User, error)
 
 	InsertRefreshToken(ctx context.Context, t RefreshToken, now time.Time) error
 	// RotateRefreshToken marks the live token oldHash rotated and stores the
@@ -94,14 +103,10 @@ type Store interface {
 	RecordLoginSuccess(ctx context.Context, key LoginKey, remember bool, now time.Time) error
 
 	ListUsers(ctx context.Context, q UserQuery) ([]User, error)
-	// UpdateUser applies ch under a row lock, revokes the user's refresh
-	// tokens if it disables the user, and writes AuditEventsForChange; all
-	// in one transaction.
-	UpdateUser(ctx context.Context, ch UserChange, now time.Time) (User, error)
-	// PromoteToAdmin locks the user id, stores what promote returns for it
-	// (admin flag, verified email, password hash), revokes every refresh
-	// token of the user and writes the audit events; one transaction.
-	PromoteToAdmin(ctx context.Context, id string, now time.Time, promote func(before User) AdminPromotion) (User, error)
+	// UpdateUser locks the user id, asks decide for the change of the user
+	// as stored, and writes the UserUpdate it returns; a nil one changes
+	// nothing and returns the user as it is. One transaction.
+	UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, decide func(before User) *UserUpdate) (User, error)
 	ListAuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 	// UserStats counts users; users created at or after todayStart and
 	// since30d count as new today and new in 30 days.

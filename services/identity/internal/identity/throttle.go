@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // Backoff is one throttle curve: after FreeFailures consecutive failures
@@ -134,7 +136,7 @@ func clientKey(ip string) (string, error) {
 	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return "", invalid("client_ip", fmt.Sprintf("%q is not an IP address", ip))
+		return "", validation.Field("client_ip", fmt.Sprintf("%q is not an IP address", ip))
 	}
 	a = a.Unmap().WithZone("")
 	if a.Is4() {

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // Limits of the credentials accepted at sign-up.
@@ -16,7 +20,7 @@ const (
 
 // User is an account.
 type User struct {
-	ID       string
+	ID       uuid.UUID
 	Email    string
 	IsAdmin  bool
 	IsActive bool
@@ -38,10 +42,11 @@ type Account struct {
 
 // NewUser is a user about to be stored.
 type NewUser struct {
-	ID              string
+	ID              uuid.UUID
 	Email           string
 	PasswordHash    string
 	IsAdmin         bool
+	IsActive        bool
 	EmailVerifiedAt *time.Time
 }
 
@@ -58,17 +63,14 @@ func emailKey(email string) string {
 // ValidateCredentials checks a sign-up's email and password and reports
 // every invalid field. email must already be normalized.
 func ValidateCredentials(email, password string) error {
-	var v ValidationError
+	var v validation.Error
 	if msg := emailProblem(email); msg != "" {
-		v.Fields = append(v.Fields, FieldError{Field: "email", Message: msg})
+		v.Add("email", msg)
 	}
 	if msg := passwordProblem(password); msg != "" {
-		v.Fields = append(v.Fields, FieldError{Field: "password", Message: msg})
+		v.Add("password", msg)
 	}
-	if len(v.Fields) > 0 {
-		return &v
-	}
-	return nil
+	return v.Err()
 }
 
 func emailProblem(email string) string {

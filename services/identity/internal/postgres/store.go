@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,7 +50,7 @@ func mapErr(err error) error {
 
 func toUser(u db.User) identity.User {
 	out := identity.User{
-		ID: u.ID.String(), Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive,
+		ID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, IsActive: u.IsActive,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 	if u.EmailVerifiedAt != nil {
@@ -61,32 +60,19 @@ func toUser(u db.User) identity.User {
 	return out
 }
 
-// parseID parses a user id; malformed ids cannot exist, so they are ErrNotFound.
-func parseID(id string) (uuid.UUID, error) {
-	u, err := uuid.Parse(id)
-	if err != nil {
-		return uuid.UUID{}, identity.ErrNotFound
-	}
-	return u, nil
-}
-
 // CreateUser implements identity.Store.
 func (s *Store) CreateUser(ctx context.Context, u identity.NewUser, first *identity.RefreshToken, audit *identity.AuditEvent, now time.Time) (identity.User, error) {
-	id, err := parseID(u.ID)
-	if err != nil {
-		return identity.User{}, fmt.Errorf("user id: %w", err)
-	}
 	var out identity.User
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row, err := s.q.InsertUser(ctx, tx, db.InsertUserParams{ID: id, Email: u.Email, PasswordHash: u.PasswordHash, IsAdmin: u.IsAdmin, EmailVerifiedAt: u.EmailVerifiedAt, CreatedAt: now})
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := s.q.InsertUser(ctx, tx, db.InsertUserParams{
+			ID: u.ID, Email: u.Email, PasswordHash: u.PasswordHash, IsAdmin: u.IsAdmin, IsActive: u.IsActive, EmailVerifiedAt: u.EmailVerifiedAt, CreatedAt: now,
+		})
 		if err != nil {
 			return mapErr(err)
 		}
 		out = toUser(row)
 		if first != nil {
-			t := *first
-			t.UserID = out.ID
-			if err := s.insertRefreshToken(ctx, tx, t, now); err != nil {
+			if err := s.insertRefreshToken(ctx, tx, *first, now); err != nil {
 				return err
 			}
 		}
@@ -108,12 +94,8 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (identity.Acco
 }
 
 // UserByID implements identity.Store.
-func (s *Store) UserByID(ctx context.Context, id string) (identity.User, error) {
-	uid, err := parseID(id)
-	if err != nil {
-		return identity.User{}, err
-	}
-	row, err := s.q.UserByID(ctx, s.pool, uid)
+func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (identity.User, error) {
+	row, err := s.q.UserByID(ctx, s.pool, id)
 	if err != nil {
 		return identity.User{}, mapErr(err)
 	}
@@ -126,16 +108,8 @@ func (s *Store) InsertRefreshToken(ctx context.Context, t identity.RefreshToken,
 }
 
 func (s *Store) insertRefreshToken(ctx context.Context, q db.DBTX, t identity.RefreshToken, now time.Time) error {
-	family, err := uuid.Parse(t.FamilyID)
-	if err != nil {
-		return fmt.Errorf("refresh token family: %w", err)
-	}
-	user, err := uuid.Parse(t.UserID)
-	if err != nil {
-		return fmt.Errorf("refresh token user: %w", err)
-	}
 	return s.q.InsertRefreshToken(ctx, q, db.InsertRefreshTokenParams{
-		TokenHash: t.Hash, FamilyID: family, UserID: user, CreatedAt: now, ExpiresAt: t.ExpiresAt, LoginExpiresAt: t.LoginExpiresAt,
+		TokenHash: t.Hash, FamilyID: t.FamilyID, UserID: t.UserID, CreatedAt: now, ExpiresAt: t.ExpiresAt, LoginExpiresAt: t.LoginExpiresAt,
 	})
 }
 
@@ -155,7 +129,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 			return mapErr(err)
 		}
 		out = toUser(u)
-		old := identity.RefreshToken{Hash: oldHash, FamilyID: row.FamilyID.String(), UserID: out.ID, LoginExpiresAt: row.LoginExpiresAt}
+		old := identity.RefreshToken{Hash: oldHash, FamilyID: row.FamilyID, UserID: row.UserID, LoginExpiresAt: row.LoginExpiresAt}
 		t, err := next(old, out)
 		if err != nil {
 			return err
@@ -197,12 +171,8 @@ func (s *Store) UserStats(ctx context.Context, todayStart, since30d time.Time) (
 // ListUsers implements identity.Store.
 func (s *Store) ListUsers(ctx context.Context, q identity.UserQuery) ([]identity.User, error) {
 	p := db.ListUsersParams{Query: q.Query, RowLimit: int32(q.Limit)}
-	if q.After != nil {
-		id, err := uuid.Parse(q.After.ID)
-		if err != nil {
-			return nil, fmt.Errorf("cursor id: %w", err)
-		}
-		p.AfterCreatedAt, p.AfterID = &q.After.CreatedAt, id
+	if !q.After.IsZero() {
+		p.AfterCreatedAt, p.AfterID = &q.After.CreatedAt, q.After.ID
 	}
 	rows, err := s.q.ListUsers(ctx, s.pool, p)
 	if err != nil {
@@ -215,69 +185,35 @@ func (s *Store) ListUsers(ctx context.Context, q identity.UserQuery) ([]identity
 	return out, nil
 }
 
-// UpdateUser implements identity.Store.
-func (s *Store) UpdateUser(ctx context.Context, ch identity.UserChange, now time.Time) (identity.User, error) {
-	id, err := parseID(ch.ID)
-	if err != nil {
-		return identity.User{}, err
-	}
+// UpdateUser implements identity.Store: it locks and loads the user, lets
+// decide rule on the change, and writes what decide returned.
+func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, decide func(before identity.User) *identity.UserUpdate) (identity.User, error) {
 	var out identity.User
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		row, err := s.q.UserByIDForUpdate(ctx, tx, id)
 		if err != nil {
 			return mapErr(err)
 		}
-		before := toUser(row)
-		after := ch.Apply(before)
-		events := identity.AuditEventsForChange(before, after, ch.ActorID, ch.Reason, now)
-		if len(events) == 0 {
-			out = before
+		out = toUser(row)
+		up := decide(out)
+		if up == nil {
 			return nil
 		}
-		updated, err := s.q.SetUserFlags(ctx, tx, db.SetUserFlagsParams{ID: id, IsActive: after.IsActive, IsAdmin: after.IsAdmin, UpdatedAt: now})
+		p := db.UpdateUserParams{ID: id, IsActive: up.After.IsActive, IsAdmin: up.After.IsAdmin, EmailVerifiedAt: up.After.EmailVerifiedAt, UpdatedAt: now}
+		if up.PasswordHash != "" {
+			p.PasswordHash = &up.PasswordHash
+		}
+		updated, err := s.q.UpdateUser(ctx, tx, p)
 		if err != nil {
 			return err
 		}
 		out = toUser(updated)
-		if before.IsActive && !after.IsActive {
+		if up.RevokeTokens {
 			if _, err := s.q.RevokeUserTokens(ctx, tx, db.RevokeUserTokensParams{Now: now, UserID: id}); err != nil {
 				return err
 			}
 		}
-		for _, ev := range events {
-			if err := s.insertAudit(ctx, tx, ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// PromoteToAdmin implements identity.Store.
-func (s *Store) PromoteToAdmin(ctx context.Context, userID string, now time.Time, promote func(before identity.User) identity.AdminPromotion) (identity.User, error) {
-	id, err := parseID(userID)
-	if err != nil {
-		return identity.User{}, err
-	}
-	var out identity.User
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row, err := s.q.UserByIDForUpdate(ctx, tx, id)
-		if err != nil {
-			return mapErr(err)
-		}
-		p := promote(toUser(row))
-		updated, err := s.q.SetAdminCredentials(ctx, tx, db.SetAdminCredentialsParams{
-			ID: id, IsAdmin: p.After.IsAdmin, PasswordHash: p.PasswordHash, EmailVerifiedAt: p.After.EmailVerifiedAt, UpdatedAt: now,
-		})
-		if err != nil {
-			return err
-		}
-		out = toUser(updated)
-		if _, err := s.q.RevokeUserTokens(ctx, tx, db.RevokeUserTokensParams{Now: now, UserID: id}); err != nil {
-			return err
-		}
-		for _, ev := range p.Audit {
+		for _, ev := range up.Audit {
 			if err := s.insertAudit(ctx, tx, ev); err != nil {
 				return err
 			}
@@ -297,12 +233,8 @@ func (s *Store) insertAudit(ctx context.Context, q db.DBTX, ev identity.AuditEve
 // ListAuditEvents implements identity.Store.
 func (s *Store) ListAuditEvents(ctx context.Context, q identity.AuditQuery) ([]identity.AuditEvent, error) {
 	p := db.ListAuditEventsParams{TargetID: q.TargetID, RowLimit: int32(q.Limit)}
-	if q.After != nil {
-		id, err := uuid.Parse(q.After.ID)
-		if err != nil {
-			return nil, fmt.Errorf("cursor id: %w", err)
-		}
-		p.AfterCreatedAt, p.AfterID = &q.After.CreatedAt, id
+	if !q.After.IsZero() {
+		p.AfterCreatedAt, p.AfterID = &q.After.CreatedAt, q.After.ID
 	}
 	rows, err := s.q.ListAuditEvents(ctx, s.pool, p)
 	if err != nil {
@@ -311,7 +243,7 @@ func (s *Store) ListAuditEvents(ctx context.Context, q identity.AuditQuery) ([]i
 	out := make([]identity.AuditEvent, len(rows))
 	for i, r := range rows {
 		out[i] = identity.AuditEvent{
-			ID: r.ID.String(), ActorID: r.ActorID, Action: r.Action, TargetType: r.TargetType, TargetID: r.TargetID,
+			ID: r.ID, ActorID: r.ActorID, Action: r.Action, TargetType: r.TargetType, TargetID: r.TargetID,
 			Reason: r.Reason, Before: r.Before, After: r.After, CreatedAt: r.CreatedAt.UTC(),
 		}
 	}

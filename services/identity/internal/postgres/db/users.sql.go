@@ -14,7 +14,7 @@ import (
 
 const insertUser = `-- name: InsertUser :one
 INSERT INTO users (id, email, password_hash, is_admin, is_active, email_verified_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, true, $5, $6, $6)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
 RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at
 `
 
@@ -23,6 +23,7 @@ type InsertUserParams struct {
 	Email           string
 	PasswordHash    string
 	IsAdmin         bool
+	IsActive        bool
 	EmailVerifiedAt *time.Time
 	CreatedAt       time.Time
 }
@@ -33,6 +34,7 @@ func (q *Queries) InsertUser(ctx context.Context, db DBTX, arg InsertUserParams)
 		arg.Email,
 		arg.PasswordHash,
 		arg.IsAdmin,
+		arg.IsActive,
 		arg.EmailVerifiedAt,
 		arg.CreatedAt,
 	)
@@ -101,61 +103,32 @@ func (q *Queries) ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) (
 	return items, nil
 }
 
-const setAdminCredentials = `-- name: SetAdminCredentials :one
-UPDATE users SET is_admin = $2, password_hash = $3, email_verified_at = $4, updated_at = $5
-WHERE id = $1
+const updateUser = `-- name: UpdateUser :one
+UPDATE users SET is_active = $1, is_admin = $2, email_verified_at = $3,
+    password_hash = coalesce($4, password_hash), updated_at = $5
+WHERE id = $6
 RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at
 `
 
-type SetAdminCredentialsParams struct {
-	ID              uuid.UUID
+type UpdateUserParams struct {
+	IsActive        bool
 	IsAdmin         bool
-	PasswordHash    string
 	EmailVerifiedAt *time.Time
+	PasswordHash    *string
 	UpdatedAt       time.Time
+	ID              uuid.UUID
 }
 
-func (q *Queries) SetAdminCredentials(ctx context.Context, db DBTX, arg SetAdminCredentialsParams) (User, error) {
-	row := db.QueryRow(ctx, setAdminCredentials,
-		arg.ID,
-		arg.IsAdmin,
-		arg.PasswordHash,
-		arg.EmailVerifiedAt,
-		arg.UpdatedAt,
-	)
-	var i User
-	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.PasswordHash,
-		&i.IsAdmin,
-		&i.IsActive,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.EmailVerifiedAt,
-	)
-	return i, err
-}
-
-const setUserFlags = `-- name: SetUserFlags :one
-UPDATE users SET is_active = $2, is_admin = $3, updated_at = $4
-WHERE id = $1
-RETURNING id, email, password_hash, is_admin, is_active, created_at, updated_at, email_verified_at
-`
-
-type SetUserFlagsParams struct {
-	ID        uuid.UUID
-	IsActive  bool
-	IsAdmin   bool
-	UpdatedAt time.Time
-}
-
-func (q *Queries) SetUserFlags(ctx context.Context, db DBTX, arg SetUserFlagsParams) (User, error) {
-	row := db.QueryRow(ctx, setUserFlags,
-		arg.ID,
+// Writes a user as identity.UserUpdate decided it, under the row lock of
+// UserByIDForUpdate; the password changes only when one is given.
+func (q *Queries) UpdateUser(ctx context.Context, db DBTX, arg UpdateUserParams) (User, error) {
+	row := db.QueryRow(ctx, updateUser,
 		arg.IsActive,
 		arg.IsAdmin,
+		arg.EmailVerifiedAt,
+		arg.PasswordHash,
 		arg.UpdatedAt,
+		arg.ID,
 	)
 	var i User
 	err := row.Scan(

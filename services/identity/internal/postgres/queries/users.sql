@@ -1,6 +1,6 @@
 -- name: InsertUser :one
 INSERT INTO users (id, email, password_hash, is_admin, is_active, email_verified_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, true, $5, $6, $6)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
 RETURNING *;
 
 -- name: UserByEmail :one
@@ -12,14 +12,12 @@ SELECT * FROM users WHERE id = $1;
 -- name: UserByIDForUpdate :one
 SELECT * FROM users WHERE id = $1 FOR UPDATE;
 
--- name: SetUserFlags :one
-UPDATE users SET is_active = $2, is_admin = $3, updated_at = $4
-WHERE id = $1
-RETURNING *;
-
--- name: SetAdminCredentials :one
-UPDATE users SET is_admin = $2, password_hash = $3, email_verified_at = $4, updated_at = $5
-WHERE id = $1
+-- name: UpdateUser :one
+-- Writes a user as identity.UserUpdate decided it, under the row lock of
+-- UserByIDForUpdate; the password changes only when one is given.
+UPDATE users SET is_active = @is_active, is_admin = @is_admin, email_verified_at = sqlc.narg(email_verified_at),
+    password_hash = coalesce(sqlc.narg(password_hash), password_hash), updated_at = @updated_at
+WHERE id = @id
 RETURNING *;
 
 -- name: ListUsers :many
