@@ -179,3 +179,35 @@ func TestAuditEventsForChange(t *testing.T) {
 		}
 	}
 }
+
+// TestUserChangeDecide: a change that changes no flag writes nothing;
+// disabling a user revokes their refresh tokens; create-admin's promotion
+// always does, and replaces the password.
+func TestUserChangeDecide(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	active := User{ID: uuid.New(), IsActive: true}
+	tests := []struct {
+		name   string
+		before User
+		ch     UserChange
+		write  bool
+		revoke bool
+	}{
+		{"no flag", active, UserChange{}, false, false},
+		{"same flags", active, UserChange{IsActive: new(true), IsAdmin: new(false)}, false, false},
+		{"disable", active, UserChange{IsActive: new(false)}, true, true},
+		{"promote", active, UserChange{IsAdmin: new(true)}, true, false},
+		{"enable", User{ID: active.ID}, UserChange{IsActive: new(true)}, true, false},
+	}
+	for _, tt := range tests {
+		up := tt.ch.decide(tt.before, "admin", now)
+		if (up != nil) != tt.write || (up != nil && (up.RevokeTokens != tt.revoke || len(up.Audit) == 0 || up.PasswordHash != "")) {
+			t.Errorf("%s: decide = %+v", tt.name, up)
+		}
+	}
+	up := promoteExistingUser(active, "hash", now)
+	if !up.After.IsAdmin || !up.After.EmailVerified() || !up.RevokeTokens || up.PasswordHash != "hash" || len(up.Audit) != 2 {
+		t.Errorf("promoteExistingUser = %+v", up)
+	}
+}
