@@ -1,14 +1,12 @@
 package grpcapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +50,7 @@ type harness struct {
 	svc    *identity.Service
 	pool   *pgxpool.Pool
 	keys   *authtest.Keys
-	logs   *logBuffer
+	logs   serverLog
 	client identityv1.IdentityServiceClient
 }
 
@@ -72,9 +70,14 @@ func setup(t *testing.T) *harness {
 		RefreshTTL: time.Hour, Throttle: identity.DefaultLoginThrottle,
 	})
 	keys := authtest.NewKeys(t)
-	logs := &logBuffer{}
+	logFile, err := os.CreateTemp(t.TempDir(), "identity-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = logFile.Close() })
+	logs := serverLog(logFile.Name())
 	srv, _ := grpcservice.NewServer(grpcservice.Options{
-		Logger: telemetry.NewLogger("identity", logs),
+		Logger: telemetry.NewLogger("identity", logFile),
 		Auth:   callauth.NewServer("identity", []byte(authtest.Secret), keys.Verifier(), grpcapi.Policy()),
 	})
 	identityv1.RegisterIdentityServiceServer(srv, grpcapi.NewServer(svc, grpcapi.NewMetrics(prometheus.NewRegistry())))
@@ -180,27 +183,17 @@ func TestListLimits(t *testing.T) {
 	}
 }
 
-// logBuffer collects the server's log lines; the server writes from its
-// own goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// serverLog is where the server under test logs: a file, which its
+// goroutines append to and the test reads without sharing memory.
+type serverLog string
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (l serverLog) String() string {
+	b, _ := os.ReadFile(string(l))
+	return string(b)
 }
 
 // records returns the JSON log lines written so far.
-func (l *logBuffer) records(t *testing.T) []map[string]any {
+func (l serverLog) records(t *testing.T) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for line := range strings.Lines(l.String()) {
