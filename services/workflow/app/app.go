@@ -22,6 +22,7 @@ import (
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	"github.com/meterflow/meterflow/platform/safehttp"
+	"github.com/meterflow/meterflow/platform/secretbox"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
@@ -30,7 +31,6 @@ import (
 	"github.com/meterflow/meterflow/services/workflow/internal/n8n"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
 	"github.com/meterflow/meterflow/services/workflow/internal/queue"
-	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/walletclient"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 	"github.com/meterflow/meterflow/services/workflow/migrations"
@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.Registry = telemetry.NewRegistry()
 	addrs := safehttp.AddressPolicy{AllowPrivate: cfg.AllowPrivate, AllowedCIDRs: cfg.AllowedCIDRs}
-	a.svc = &workflow.Service{
+	a.svc = workflow.NewService(workflow.Config{
 		Store:            postgres.NewStore(pool, inserter),
 		Wallet:           walletclient.Client{API: walletv1.NewWalletServiceClient(walletConn)},
 		Caller:           n8n.New(n8n.Options{Hosts: cfg.AllowedHosts, Addresses: addrs}),
@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		SettleGrace:      cfg.SettleGrace,
 		AsyncStartWindow: cfg.AsyncStartWindow,
 		CatalogTTL:       cfg.CatalogTTL,
-	}
+	})
 	if a.workers, err = queue.NewWorkerClient(pool, a.svc, cfg.Workers, log); err != nil {
 		return nil, err
 	}

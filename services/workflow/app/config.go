@@ -10,7 +10,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/safehttp"
-	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
+	"github.com/meterflow/meterflow/platform/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 

@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/meterflow/meterflow/platform/rpcerr"
+	"github.com/meterflow/meterflow/platform/secretbox"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 	"github.com/meterflow/meterflow/services/workflow/app"
-	"github.com/meterflow/meterflow/services/workflow/internal/secretbox"
 )
 
 func noContent(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }

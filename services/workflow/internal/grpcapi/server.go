@@ -4,11 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/paging"
 	"github.com/meterflow/meterflow/platform/rpcerr"
+	"github.com/meterflow/meterflow/platform/validation"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -19,12 +22,17 @@ type Server struct {
 	Service *workflow.Service
 }
 
-func user(ctx context.Context) (callauth.Principal, error) {
+// user is the calling user's id, from the access token the gateway passed on.
+func user(ctx context.Context) (uuid.UUID, error) {
 	p, ok := callauth.UserFrom(ctx)
 	if !ok {
-		return callauth.Principal{}, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "missing user")
+		return uuid.Nil, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "missing user")
 	}
-	return p, nil
+	id, err := uuid.Parse(p.UserID)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "access token subject is not a user id")
+	}
+	return id, nil
 }
 
 // ListWorkflows implements workflowv1.WorkflowServiceServer.
@@ -42,11 +50,11 @@ func (s *Server) ListWorkflows(ctx context.Context, _ *workflowv1.ListWorkflowsR
 
 // StartRun implements workflowv1.WorkflowServiceServer.
 func (s *Server) StartRun(ctx context.Context, req *workflowv1.StartRunRequest) (*workflowv1.StartRunResponse, error) {
-	p, err := user(ctx)
+	uid, err := user(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.Service.StartRun(ctx, p.UserID, workflow.StartRequest{
+	r, err := s.Service.StartRun(ctx, uid, workflow.StartRequest{
 		Workflow: req.GetWorkflow(), Input: req.GetInputJson(), IdempotencyKey: req.GetIdempotencyKey(), Async: req.GetAsync(),
 	})
 	if err != nil {
@@ -57,11 +65,11 @@ func (s *Server) StartRun(ctx context.Context, req *workflowv1.StartRunRequest) 
 
 // GetRun implements workflowv1.WorkflowServiceServer.
 func (s *Server) GetRun(ctx context.Context, req *workflowv1.GetRunRequest) (*workflowv1.GetRunResponse, error) {
-	p, err := user(ctx)
+	uid, err := user(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.Service.GetRun(ctx, p.UserID, req.GetId())
+	r, err := s.Service.GetRun(ctx, uid, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -70,11 +78,11 @@ func (s *Server) GetRun(ctx context.Context, req *workflowv1.GetRunRequest) (*wo
 
 // ListRuns implements workflowv1.WorkflowServiceServer.
 func (s *Server) ListRuns(ctx context.Context, req *workflowv1.ListRunsRequest) (*workflowv1.ListRunsResponse, error) {
-	p, err := user(ctx)
+	uid, err := user(ctx)
 	if err != nil {
 		return nil, err
 	}
-	runs, next, err := s.listRuns(ctx, p.UserID, req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), workflow.Run.ForUser)
+	runs, next, err := s.listRuns(ctx, uid, req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), workflow.Run.ForUser)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +91,14 @@ func (s *Server) ListRuns(ctx context.Context, req *workflowv1.ListRunsRequest) 
 
 // AdminListRuns implements workflowv1.WorkflowServiceServer.
 func (s *Server) AdminListRuns(ctx context.Context, req *workflowv1.AdminListRunsRequest) (*workflowv1.AdminListRunsResponse, error) {
-	runs, next, err := s.listRuns(ctx, req.GetUserId(), req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), asAdmin)
+	var uid uuid.UUID
+	if raw := req.GetUserId(); raw != "" {
+		var err error
+		if uid, err = uuid.Parse(raw); err != nil || uid == uuid.Nil {
+			return nil, toStatus(validation.Field("user_id", "must be a user id (UUID)"))
+		}
+	}
+	runs, next, err := s.listRuns(ctx, uid, req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), asAdmin)
 	if err != nil {
 		return nil, err
 	}
@@ -93,27 +108,23 @@ func (s *Server) AdminListRuns(ctx context.Context, req *workflowv1.AdminListRun
 // asAdmin is the run as admins see it: whole.
 func asAdmin(r workflow.Run) workflow.Run { return r }
 
-// listRuns pages runs; view is what the caller may see of each
-// (workflow.Run.ForUser for a user's own list).
-func (s *Server) listRuns(ctx context.Context, userID, wf, st string, limit int32, cursor string, view func(workflow.Run) workflow.Run) ([]*workflowv1.Run, string, error) {
+// listRuns pages runs of userID (uuid.Nil: every user); view is what the
+// caller may see of each (workflow.Run.ForUser for a user's own list).
+func (s *Server) listRuns(ctx context.Context, userID uuid.UUID, wf, st string, limit int32, cursor string, view func(workflow.Run) workflow.Run) ([]*workflowv1.Run, string, error) {
 	f := workflow.RunFilter{UserID: userID, Workflow: wf, Limit: int(limit)}
-	var verr workflow.ValidationError
 	if st != "" {
 		status, ok := workflow.ParseStatus(st)
 		if !ok {
-			verr.Fields = append(verr.Fields, workflow.FieldError{Field: "status", Message: "must be one of queued, running, succeeded, failed"})
+			return nil, "", toStatus(validation.Field("status", "must be one of queued, running, succeeded, failed"))
 		}
 		f.Status = status
 	}
-	after, err := decodeCursor(cursor)
+	after, err := paging.ParseCursor(cursor)
 	if err != nil {
 		return nil, "", toStatus(err)
 	}
-	if len(verr.Fields) > 0 {
-		return nil, "", toStatus(&verr)
-	}
 	f.After = after
-	runs, err := s.Service.ListRuns(ctx, f)
+	runs, next, err := s.Service.ListRuns(ctx, f)
 	if err != nil {
 		return nil, "", toStatus(err)
 	}
@@ -121,24 +132,12 @@ func (s *Server) listRuns(ctx context.Context, userID, wf, st string, limit int3
 	for i, r := range runs {
 		out[i] = runPB(view(r))
 	}
-	next := ""
-	if len(runs) > 0 && len(runs) == effectiveLimit(limit) {
-		last := runs[len(runs)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
 	return out, next, nil
-}
-
-func effectiveLimit(l int32) int {
-	if l == 0 {
-		return workflow.DefaultLimit
-	}
-	return int(l)
 }
 
 // AdminGetRun implements workflowv1.WorkflowServiceServer.
 func (s *Server) AdminGetRun(ctx context.Context, req *workflowv1.AdminGetRunRequest) (*workflowv1.AdminGetRunResponse, error) {
-	r, err := s.Service.GetRun(ctx, "", req.GetId())
+	r, err := s.Service.GetRun(ctx, uuid.Nil, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -160,11 +159,11 @@ func (s *Server) AdminListWorkflows(ctx context.Context, _ *workflowv1.AdminList
 
 // AdminCreateWorkflow implements workflowv1.WorkflowServiceServer.
 func (s *Server) AdminCreateWorkflow(ctx context.Context, req *workflowv1.AdminCreateWorkflowRequest) (*workflowv1.AdminCreateWorkflowResponse, error) {
-	p, err := user(ctx)
+	actor, err := user(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.Service.CreateWorkflow(ctx, p.UserID, workflow.NewWorkflow{
+	w, err := s.Service.CreateWorkflow(ctx, actor, workflow.NewWorkflow{
 		Slug: req.GetSlug(), Name: req.GetName(), Description: req.GetDescription(), WebhookURL: req.GetWebhookUrl(),
 		AuthHeaderName: req.GetAuthHeaderName(), AuthHeaderValue: req.GetAuthHeaderValue(),
 		FeeCents: req.FeeCents, TimeoutMS: req.TimeoutMs, Active: req.Active, Reason: req.GetReason(),
@@ -177,11 +176,11 @@ func (s *Server) AdminCreateWorkflow(ctx context.Context, req *workflowv1.AdminC
 
 // AdminUpdateWorkflow implements workflowv1.WorkflowServiceServer.
 func (s *Server) AdminUpdateWorkflow(ctx context.Context, req *workflowv1.AdminUpdateWorkflowRequest) (*workflowv1.AdminUpdateWorkflowResponse, error) {
-	p, err := user(ctx)
+	actor, err := user(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.Service.UpdateWorkflow(ctx, p.UserID, req.GetSlug(), workflow.WorkflowChange{
+	w, err := s.Service.UpdateWorkflow(ctx, actor, req.GetSlug(), workflow.WorkflowChange{
 		Name: req.Name, Description: req.Description, WebhookURL: req.WebhookUrl,
 		AuthHeaderName: req.AuthHeaderName, AuthHeaderValue: req.AuthHeaderValue,
 		FeeCents: req.FeeCents, TimeoutMS: req.TimeoutMs, Active: req.Active, Reason: req.GetReason(),
@@ -194,24 +193,20 @@ func (s *Server) AdminUpdateWorkflow(ctx context.Context, req *workflowv1.AdminU
 
 // AdminListAuditEvents implements workflowv1.WorkflowServiceServer.
 func (s *Server) AdminListAuditEvents(ctx context.Context, req *workflowv1.AdminListAuditEventsRequest) (*workflowv1.AdminListAuditEventsResponse, error) {
-	after, err := decodeCursor(req.GetCursor())
+	after, err := paging.ParseCursor(req.GetCursor())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	evs, err := s.Service.ListAuditEvents(ctx, workflow.AuditFilter{TargetID: req.GetTargetId(), Limit: int(req.GetLimit()), After: after})
+	evs, next, err := s.Service.ListAuditEvents(ctx, workflow.AuditFilter{TargetID: req.GetTargetId(), Limit: int(req.GetLimit()), After: after})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &workflowv1.AdminListAuditEventsResponse{Events: make([]*workflowv1.AuditEvent, len(evs))}
+	out := &workflowv1.AdminListAuditEventsResponse{Events: make([]*workflowv1.AuditEvent, len(evs)), NextCursor: next}
 	for i, e := range evs {
 		out.Events[i] = &workflowv1.AuditEvent{
-			Id: e.ID.String(), ActorId: e.ActorID, Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,
+			Id: e.ID.String(), ActorId: e.ActorID.String(), Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,
 			Reason: e.Reason, BeforeJson: e.Before, AfterJson: e.After, CreatedAt: timestamppb.New(e.CreatedAt),
 		}
-	}
-	if len(evs) > 0 && len(evs) == effectiveLimit(req.GetLimit()) {
-		last := evs[len(evs)-1]
-		out.NextCursor = encodeCursor(last.CreatedAt, last.ID)
 	}
 	return out, nil
 }
@@ -221,7 +216,7 @@ func (s *Server) AdminGetRunStats(ctx context.Context, req *workflowv1.AdminGetR
 	sr := workflow.StatsRequest{TopFailing: int(req.GetTopFailing())}
 	if req.Since != nil {
 		if err := req.GetSince().CheckValid(); err != nil {
-			return nil, toStatus(&workflow.ValidationError{Fields: []workflow.FieldError{{Field: "since", Message: "must be a valid timestamp"}}})
+			return nil, toStatus(validation.Field("since", "must be a valid timestamp"))
 		}
 		sr.Since = req.GetSince().AsTime()
 		if sr.Since.IsZero() {
@@ -264,7 +259,7 @@ func ts(t *time.Time) *timestamppb.Timestamp {
 
 func runPB(r workflow.Run) *workflowv1.Run {
 	out := &workflowv1.Run{
-		Id: r.ID.String(), UserId: r.UserID, Workflow: r.Workflow, Status: string(r.Status),
+		Id: r.ID.String(), UserId: r.UserID.String(), Workflow: r.Workflow, Status: string(r.Status),
 		FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, InputJson: r.Input, OutputJson: r.Output,
 		Error: r.Error, HttpStatus: int32(r.HTTPStatus), StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt),
 		CreatedAt: timestamppb.New(r.CreatedAt),

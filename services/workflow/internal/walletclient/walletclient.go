@@ -23,7 +23,7 @@ type Client struct {
 // Reserve implements workflow.Wallet.
 func (c Client) Reserve(ctx context.Context, h workflow.Hold) error {
 	_, err := c.API.Reserve(ctx, &walletv1.ReserveRequest{
-		Key: h.Key, UserId: h.UserID, AmountCents: h.AmountCents, ExpiresAt: timestamppb.New(h.ExpiresAt),
+		Key: h.Key, UserId: h.UserID.String(), AmountCents: h.AmountCents, ExpiresAt: timestamppb.New(h.ExpiresAt),
 		Description: h.Description, ReferenceType: h.RefType, ReferenceId: h.RefID,
 	})
 	if err != nil && rpcerr.Reason(err) == rpcerr.InsufficientFunds {

@@ -8,6 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/paging"
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // NewWorkflow is an admin's description of a workflow; nil numbers and flags take defaults.
@@ -52,11 +55,11 @@ func snapshot(w Workflow, secretChanged bool) []byte {
 }
 
 // CreateWorkflow validates and stores a new workflow with its audit event.
-func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkflow) (Workflow, error) {
+func (s *Service) CreateWorkflow(ctx context.Context, actorID uuid.UUID, n NewWorkflow) (Workflow, error) {
 	w := Workflow{
 		Slug: n.Slug, Name: strings.TrimSpace(n.Name), Description: n.Description,
 		WebhookURL: strings.TrimSpace(n.WebhookURL), AuthHeaderName: strings.TrimSpace(n.AuthHeaderName),
-		FeeCents: s.DefaultFeeCents, TimeoutMS: DefaultTimeoutMS, Active: true,
+		FeeCents: s.defaultFeeCents, TimeoutMS: DefaultTimeoutMS, Active: true,
 	}
 	if n.FeeCents != nil {
 		w.FeeCents = *n.FeeCents
@@ -67,18 +70,18 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkf
 	if n.Active != nil {
 		w.Active = *n.Active
 	}
-	var verr ValidationError
+	var verr validation.Error
 	s.validateWorkflow(w, &verr)
 	checkReason(n.Reason, &verr)
 	if msg := checkHeaderValue(n.AuthHeaderValue); msg != "" {
-		verr.add("auth_header_value", msg)
+		verr.Add("auth_header_value", msg)
 	}
 	checkAuthPair(w.AuthHeaderName != "", n.AuthHeaderValue != "", &verr)
-	if err := verr.orNil(); err != nil {
+	if err := verr.Err(); err != nil {
 		return Workflow{}, err
 	}
 	if n.AuthHeaderValue != "" {
-		sealed, err := s.Secrets.Seal([]byte(n.AuthHeaderValue), authContext(w.Slug, w.WebhookURL))
+		sealed, err := s.secrets.Seal([]byte(n.AuthHeaderValue), authContext(w.Slug, w.WebhookURL))
 		if err != nil {
 			return Workflow{}, fmt.Errorf("seal auth header value: %w", err)
 		}
@@ -88,7 +91,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkf
 		ID: uuid.Must(uuid.NewV7()), ActorID: actorID, Action: ActionCreate, TargetType: "workflow",
 		TargetID: w.Slug, Reason: n.Reason, After: snapshot(w, n.AuthHeaderValue != ""),
 	}
-	return s.Store.CreateWorkflow(ctx, w, ev)
+	return s.store.CreateWorkflow(ctx, w, ev)
 }
 
 // UpdateWorkflow applies c to the workflow slug with its audit event.
@@ -97,11 +100,11 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID string, n NewWorkf
 // given for the old URL, and sending it to the new one would hand it to
 // whoever runs that host. The header name stays, auth_configured becomes
 // false and runs fail, uncharged, until an admin enters the value again.
-func (s *Service) UpdateWorkflow(ctx context.Context, actorID, slug string, c WorkflowChange) (Workflow, error) {
+func (s *Service) UpdateWorkflow(ctx context.Context, actorID uuid.UUID, slug string, c WorkflowChange) (Workflow, error) {
 	defer s.forgetWorkflow(slug)
-	return s.Store.UpdateWorkflow(ctx, slug, func(cur Workflow) (Workflow, AuditEvent, error) {
+	return s.store.UpdateWorkflow(ctx, slug, func(cur Workflow) (Workflow, AuditEvent, error) {
 		w := applyChange(cur, c)
-		var verr ValidationError
+		var verr validation.Error
 		s.validateWorkflow(w, &verr)
 		checkReason(c.Reason, &verr)
 		secretChanged, err := s.rekeySecret(cur, &w, c.AuthHeaderValue, &verr)
@@ -111,7 +114,7 @@ func (s *Service) UpdateWorkflow(ctx context.Context, actorID, slug string, c Wo
 		if w.AuthHeaderName != cur.AuthHeaderName || c.AuthHeaderValue != nil {
 			checkAuthPair(w.AuthHeaderName != "", len(w.AuthHeaderValueEnc) > 0, &verr)
 		}
-		if err := verr.orNil(); err != nil {
+		if err := verr.Err(); err != nil {
 			return Workflow{}, AuditEvent{}, err
 		}
 		ev := AuditEvent{
@@ -154,17 +157,17 @@ func applyChange(cur Workflow, c WorkflowChange) Workflow {
 // no new value the stored one is dropped when the URL or the header name
 // is gone, and otherwise kept, resealed to slug and URL if it was sealed
 // to the slug alone (seal version 1). It reports whether the secret changed.
-func (s *Service) rekeySecret(cur Workflow, w *Workflow, value *string, verr *ValidationError) (bool, error) {
+func (s *Service) rekeySecret(cur Workflow, w *Workflow, value *string, verr *validation.Error) (bool, error) {
 	switch {
 	case value != nil && *value == "":
 		w.AuthHeaderValueEnc = nil
 		return len(cur.AuthHeaderValueEnc) > 0, nil
 	case value != nil:
 		if msg := checkHeaderValue(*value); msg != "" {
-			verr.add("auth_header_value", msg)
+			verr.Add("auth_header_value", msg)
 			return false, nil
 		}
-		sealed, err := s.Secrets.Seal([]byte(*value), authContext(w.Slug, w.WebhookURL))
+		sealed, err := s.secrets.Seal([]byte(*value), authContext(w.Slug, w.WebhookURL))
 		if err != nil {
 			return false, fmt.Errorf("seal auth header value: %w", err)
 		}
@@ -182,7 +185,7 @@ func (s *Service) rekeySecret(cur Workflow, w *Workflow, value *string, verr *Va
 		// Unreadable values are left as they are: runs report them.
 		return false, nil
 	}
-	sealed, err := s.Secrets.Seal(plain, authContext(w.Slug, w.WebhookURL))
+	sealed, err := s.secrets.Seal(plain, authContext(w.Slug, w.WebhookURL))
 	if err != nil {
 		return false, fmt.Errorf("reseal auth header value: %w", err)
 	}
@@ -207,51 +210,50 @@ func authContext(slug, webhookURL string) string {
 // an admin update of the workflow reseals them, and a URL change drops them
 // like any other.
 func (s *Service) openSecret(w Workflow) ([]byte, int, error) {
-	plain, err := s.Secrets.Open(w.AuthHeaderValueEnc, authContext(w.Slug, w.WebhookURL))
+	plain, err := s.secrets.Open(w.AuthHeaderValueEnc, authContext(w.Slug, w.WebhookURL))
 	if err == nil {
 		return plain, sealVersion, nil
 	}
-	if plain, lerr := s.Secrets.Open(w.AuthHeaderValueEnc, w.Slug); lerr == nil {
+	if plain, lerr := s.secrets.Open(w.AuthHeaderValueEnc, w.Slug); lerr == nil {
 		return plain, 1, nil
 	}
 	return nil, 0, err
 }
 
-func checkAuthPair(hasName, hasValue bool, e *ValidationError) {
+func checkAuthPair(hasName, hasValue bool, e *validation.Error) {
 	switch {
 	case hasName && !hasValue:
-		e.add("auth_header_value", "is required when auth_header_name is set")
+		e.Add("auth_header_value", "is required when auth_header_name is set")
 	case !hasName && hasValue:
-		e.add("auth_header_name", "is required when auth_header_value is set")
+		e.Add("auth_header_name", "is required when auth_header_value is set")
 	}
 }
 
-func checkReason(r string, e *ValidationError) {
+func checkReason(r string, e *validation.Error) {
 	if utf8.RuneCountInString(r) > maxReasonLen || !utf8.ValidString(r) {
-		e.add("reason", "must be valid text of at most 1000 characters")
+		e.Add("reason", "must be valid text of at most 1000 characters")
 	}
 }
 
 // ListWorkflows returns the catalog: active entries only unless all is set.
 func (s *Service) ListWorkflows(ctx context.Context, all bool) ([]Workflow, error) {
-	return s.Store.ListWorkflows(ctx, !all)
+	return s.store.ListWorkflows(ctx, !all)
 }
 
-// ListAuditEvents pages the admin change log, newest first.
-func (s *Service) ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
-	var err error
-	if f.Limit, err = pageLimit(f.Limit); err != nil {
-		return nil, err
+// ListAuditEvents pages the admin change log, newest first, and returns
+// the cursor of the next page ("" on the last).
+func (s *Service) ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, string, error) {
+	limit, err := paging.Limit(f.Limit)
+	if err != nil {
+		return nil, "", err
 	}
-	return s.Store.ListAuditEvents(ctx, f)
-}
-
-func pageLimit(n int) (int, error) {
-	switch {
-	case n == 0:
-		return DefaultLimit, nil
-	case n < 0 || n > MaxLimit:
-		return 0, invalid("limit", "must be between 1 and 200")
+	f.Limit = limit + 1
+	evs, err := s.store.ListAuditEvents(ctx, f)
+	if err != nil {
+		return nil, "", err
 	}
-	return n, nil
+	evs, next := paging.Trim(evs, limit, func(e AuditEvent) paging.Cursor {
+		return paging.Cursor{CreatedAt: e.CreatedAt, ID: e.ID}
+	})
+	return evs, next, nil
 }

@@ -3,8 +3,6 @@ package workflow
 import (
 	"context"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // catalogCacheSize bounds the workflows the run path remembers.
@@ -19,13 +17,13 @@ const catalogCacheSize = 1024
 // the change committed may put it back, for at most CatalogTTL); other
 // replicas see a change within CatalogTTL. Unknown slugs are not remembered.
 func (s *Service) runWorkflow(ctx context.Context, slug string) (Workflow, error) {
-	if !s.catalogOn() {
-		return s.Store.GetWorkflow(ctx, slug)
+	if s.catalog == nil {
+		return s.store.GetWorkflow(ctx, slug)
 	}
 	if w, ok := s.catalog.Get(slug); ok {
 		return w, nil
 	}
-	w, err := s.Store.GetWorkflow(ctx, slug)
+	w, err := s.store.GetWorkflow(ctx, slug)
 	if err != nil {
 		return Workflow{}, err
 	}
@@ -35,18 +33,9 @@ func (s *Service) runWorkflow(ctx context.Context, slug string) (Workflow, error
 
 // forgetWorkflow drops slug from the catalog cache after a change here.
 func (s *Service) forgetWorkflow(slug string) {
-	if s.catalogOn() {
+	if s.catalog != nil {
 		s.catalog.Remove(slug)
 	}
-}
-
-// catalogOn reports whether the cache is enabled, creating it on first use.
-func (s *Service) catalogOn() bool {
-	if s.CatalogTTL <= 0 {
-		return false
-	}
-	s.catalogOnce.Do(func() { s.catalog = expirable.NewLRU[string, Workflow](catalogCacheSize, nil, s.CatalogTTL) })
-	return true
 }
 
 // DefaultCatalogTTL is WORKFLOW_CATALOG_TTL's default.

@@ -1,56 +1,23 @@
 package workflow
 
-import (
-	"errors"
-	"strings"
-)
+import "errors"
 
 // Errors callers can cause or observe. The gRPC layer maps each once.
+// Invalid input is a *validation.Error; a reused or busy Idempotency-Key is
+// idempotency.ErrKeyReused or idempotency.ErrInProgress.
 var (
-	ErrWorkflowNotFound     = errors.New("workflow not found")
-	ErrRunNotFound          = errors.New("run not found")
-	ErrSlugTaken            = errors.New("slug taken")
-	ErrInsufficientFunds    = errors.New("insufficient funds")
-	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
-	ErrRequestInProgress    = errors.New("a request with this idempotency key is still in progress")
-	ErrWalletUnavailable    = errors.New("wallet unavailable")
+	ErrWorkflowNotFound  = errors.New("workflow not found")
+	ErrRunNotFound       = errors.New("run not found")
+	ErrSlugTaken         = errors.New("slug taken")
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrWalletUnavailable = errors.New("wallet unavailable")
 	// ErrStateChanged is returned by the store when a conditional update
 	// found the run in another state (someone else moved it first).
 	ErrStateChanged = errors.New("run state changed concurrently")
 	// ErrHoldGone is returned by the wallet when a hold can no longer be
 	// captured (released or expired).
 	ErrHoldGone = errors.New("hold no longer open")
+	// ErrUnsettled tells the job queue that a run's hold is still open (the
+	// wallet was unreachable): retrying the job finishes it.
+	ErrUnsettled = errors.New("run hold not settled yet")
 )
-
-// FieldError names one invalid input field.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// ValidationError lists the invalid fields of a request.
-type ValidationError struct {
-	Fields []FieldError
-}
-
-// Error implements error.
-func (e *ValidationError) Error() string {
-	parts := make([]string, 0, len(e.Fields))
-	for _, f := range e.Fields {
-		parts = append(parts, f.Field+": "+f.Message)
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}
-
-func (e *ValidationError) add(field, msg string) { e.Fields = append(e.Fields, FieldError{field, msg}) }
-
-func (e *ValidationError) orNil() error {
-	if e == nil || len(e.Fields) == 0 {
-		return nil
-	}
-	return e
-}
-
-func invalid(field, msg string) error {
-	return &ValidationError{Fields: []FieldError{{field, msg}}}
-}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // canonicalObject checks that raw is one JSON object of at most
@@ -16,7 +18,7 @@ import (
 // however the client spaced them.
 func canonicalObject(raw []byte) ([]byte, error) {
 	if len(raw) > MaxInputBytes {
-		return nil, invalid("input", "must be at most 262144 bytes (256 KiB) of JSON")
+		return nil, validation.Field("input", "must be at most 262144 bytes (256 KiB) of JSON")
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return []byte("{}"), nil
@@ -25,24 +27,24 @@ func canonicalObject(raw []byte) ([]byte, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, invalid("input", "must be a JSON object")
+		return nil, validation.Field("input", "must be a JSON object")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, invalid("input", "must be a single JSON object")
+		return nil, validation.Field("input", "must be a single JSON object")
 	}
 	if _, ok := v.(map[string]any); !ok {
-		return nil, invalid("input", "must be a JSON object")
+		return nil, validation.Field("input", "must be a JSON object")
 	}
 	if !numbersFit(v) {
-		return nil, invalid("input", "has a number too long or out of range")
+		return nil, validation.Field("input", "has a number too long or out of range")
 	}
 	out, err := json.Marshal(v)
 	if err != nil {
-		return nil, invalid("input", "must be a JSON object")
+		return nil, validation.Field("input", "must be a JSON object")
 	}
 	// Postgres jsonb cannot hold U+0000 in strings.
 	if bytes.Contains(out, []byte(`\u0000`)) {
-		return nil, invalid("input", "must not contain NUL characters")
+		return nil, validation.Field("input", "must not contain NUL characters")
 	}
 	return out, nil
 }

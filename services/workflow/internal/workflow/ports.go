@@ -7,9 +7,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// Store persists workflows, runs and audit events. Run transitions are
-// conditional: when the run is not in the expected state they return
-// ErrStateChanged and change nothing, so concurrent actors settle a run once.
+// Store persists workflows, runs and audit events, and queues the jobs of
+// async runs. A run changes state only through Apply, guarded by the
+// transition table (machine.go). The lists return at most the filter's
+// Limit rows, newest first, after its cursor.
+// The queue has no port of its own: a job is inserted in the transaction
+// that marks its run held (Apply), which a separate port could not share.
 type Store interface {
 	CreateWorkflow(ctx context.Context, w Workflow, audit AuditEvent) (Workflow, error)
 	// UpdateWorkflow locks the workflow, applies change and writes the
@@ -30,23 +33,19 @@ type Store interface {
 	// both from one snapshot.
 	RunStats(ctx context.Context, since time.Time, topFailing int) (RunStats, error)
 
-	// MarkReserveRefused fails a run whose fee the wallet refused and
-	// replaces its input with input (the refusedInput preview).
-	MarkReserveRefused(ctx context.Context, id uuid.UUID, msg string, input []byte) (Run, error)
-	// MarkHeldAndEnqueue marks the run held and queues its job in one transaction.
-	MarkHeldAndEnqueue(ctx context.Context, id uuid.UUID) (Run, error)
-	MarkRunning(ctx context.Context, id uuid.UUID) (Run, error)
-	RecordSuccess(ctx context.Context, id uuid.UUID, httpStatus int, output []byte) (Run, error)
-	RecordFailure(ctx context.Context, id uuid.UUID, httpStatus int, output []byte, msg string) (Run, error)
-	MarkCaptured(ctx context.Context, id uuid.UUID) (Run, error)
-	MarkCaptureLost(ctx context.Context, id uuid.UUID, msg string) (Run, error)
-	MarkReleased(ctx context.Context, id uuid.UUID) (Run, error)
+	// Apply writes c when the run is in one of c.From: c.To and the columns
+	// that state needs from c's data. In any other state it changes nothing
+	// and returns ErrStateChanged, so concurrent actors move a run once.
+	// Entering queued/held also inserts the run's job, in the same
+	// transaction: a held async run always has a job, and a job always
+	// finds its run.
+	Apply(ctx context.Context, id uuid.UUID, c Change) (Run, error)
 }
 
 // Hold is a reserve request to the wallet.
 type Hold struct {
 	Key         string
-	UserID      string
+	UserID      uuid.UUID
 	AmountCents int64
 	ExpiresAt   time.Time
 	Description string

@@ -3,7 +3,6 @@ package workflow
 import (
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -26,15 +25,16 @@ const (
 	holdSlack = 5 * time.Minute
 )
 
-// Service runs the catalog and paid runs. Set the fields, then use it; it is
-// safe for concurrent use.
-type Service struct {
+// Config wires a Service: its ports and its values.
+type Config struct {
 	Store   Store
 	Wallet  Wallet
 	Caller  Caller
 	Secrets Sealer
+	// Metrics receives run outcomes; nil discards them.
 	Metrics Metrics
-	Log     *slog.Logger
+	// Log is the service's logger; slog.Default() when nil.
+	Log *slog.Logger
 
 	// DefaultFeeCents is the fee of a workflow created without one.
 	DefaultFeeCents int64
@@ -54,35 +54,53 @@ type Service struct {
 	CatalogTTL time.Duration
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
+}
 
-	catalogOnce sync.Once
-	catalog     *expirable.LRU[string, Workflow]
+// Service runs the catalog and paid runs. It is safe for concurrent use.
+type Service struct {
+	store   Store
+	wallet  Wallet
+	caller  Caller
+	secrets Sealer
+	metrics Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	defaultFeeCents  int64
+	allowedHosts     HostPolicy
+	checkAddress     func(netip.Addr) error
+	settleGrace      time.Duration
+	asyncStartWindow time.Duration
+	// catalog is the run path's cache of workflows; nil when CatalogTTL is 0.
+	catalog *expirable.LRU[string, Workflow]
+}
+
+// NewService returns a Service for c.
+func NewService(c Config) *Service {
+	s := &Service{
+		store: c.Store, wallet: c.Wallet, caller: c.Caller, secrets: c.Secrets,
+		metrics: c.Metrics, log: c.Log, now: c.Now,
+		defaultFeeCents: c.DefaultFeeCents, allowedHosts: c.AllowedHosts, checkAddress: c.CheckAddress,
+		settleGrace: c.SettleGrace, asyncStartWindow: c.AsyncStartWindow,
+	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if c.CatalogTTL > 0 {
+		s.catalog = expirable.NewLRU[string, Workflow](catalogCacheSize, nil, c.CatalogTTL)
+	}
+	return s
 }
 
 var tracer trace.Tracer = otel.Tracer("github.com/meterflow/meterflow/services/workflow/internal/workflow")
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
-func (s *Service) metrics() Metrics {
-	if s.Metrics == nil {
-		return noMetrics{}
-	}
-	return s.Metrics
-}
-
-func (s *Service) log() *slog.Logger {
-	if s.Log == nil {
-		return slog.Default()
-	}
-	return s.Log
-}
-
 // holdExpiry is when the wallet drops an open hold of r by itself.
 func (s *Service) holdExpiry(r Run) time.Time {
-	return r.DeadlineAt.Add(s.SettleGrace + holdSlack)
+	return r.DeadlineAt.Add(s.settleGrace + holdSlack)
 }

@@ -9,17 +9,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// ErrUnsettled tells the job queue that a run's hold is still open (the
-// wallet was unreachable): retrying the job finishes it.
-var ErrUnsettled = errors.New("run hold not settled yet")
-
 // ExecuteQueued runs the queued async run id. It is the job of the durable
 // queue and may be retried: an attempt that finds the run already running
 // knows an earlier attempt may have reached n8n, so it fails and releases
 // the run instead of calling again. Errors before the request is sent, and
 // holds left open, are returned so the queue retries.
 func (s *Service) ExecuteQueued(ctx context.Context, id uuid.UUID) error {
-	r, err := s.Store.GetRun(ctx, id)
+	r, err := s.store.GetRun(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load run %s: %w", id, err)
 	}
@@ -29,15 +25,15 @@ func (s *Service) ExecuteQueued(ctx context.Context, id uuid.UUID) error {
 	// must still be booked, so only our own deadlines apply from here.
 	ctx = context.WithoutCancel(ctx)
 
-	switch {
-	case r.Status == StatusQueued && r.Hold == HoldHeld:
+	switch st := r.State(); {
+	case Allows(st, EventStarted):
 		if s.now().Add(r.Timeout()).After(r.DeadlineAt.Add(-settleReserve)) {
-			r = s.fail(ctx, r, 0, nil, fmt.Sprintf("not started within %s of being queued", s.AsyncStartWindow))
+			r = s.fail(ctx, r, failure(EventNotSent, fmt.Sprintf("not started within %s of being queued", s.asyncStartWindow)))
 			return unsettled(r)
 		}
-		wf, err := s.Store.GetWorkflow(ctx, r.Workflow)
+		wf, err := s.store.GetWorkflow(ctx, r.Workflow)
 		if errors.Is(err, ErrWorkflowNotFound) || (err == nil && !wf.Active) {
-			return unsettled(s.fail(ctx, r, 0, nil, "workflow is no longer active"))
+			return unsettled(s.fail(ctx, r, failure(EventNotSent, "workflow is no longer active")))
 		}
 		if err != nil {
 			return fmt.Errorf("load workflow of run %s: %w", id, err)
@@ -47,18 +43,16 @@ func (s *Service) ExecuteQueued(ctx context.Context, id uuid.UUID) error {
 			return err
 		}
 		return unsettled(done)
-	case r.Status == StatusRunning && r.Hold == HoldHeld:
-		return unsettled(s.fail(ctx, r, 0, nil, "interrupted: the request may have reached n8n and is not sent again"))
-	case r.Hold == HoldCapturing:
-		return unsettled(s.capture(ctx, r, 1))
-	case r.Hold == HoldReleasing:
-		return unsettled(s.release(ctx, r, 1))
+	case Allows(st, EventJobRetried):
+		return unsettled(s.fail(ctx, r, failure(EventJobRetried, "interrupted: the request may have reached n8n and is not sent again")))
 	}
-	return nil
+	return unsettled(s.settleDue(ctx, r, 1))
 }
 
+// unsettled asks the queue to retry the job while the run's state still
+// owes a wallet call.
 func unsettled(r Run) error {
-	if r.Hold == HoldCapturing || r.Hold == HoldReleasing {
+	if Info(r.State()).Due != DueNothing {
 		return fmt.Errorf("run %s: %w", r.ID, ErrUnsettled)
 	}
 	return nil
@@ -74,7 +68,7 @@ const settleBatch = 100
 // (replicas) settle each run once; the wallet's capture and release are
 // idempotent by key. It returns how many runs it settled.
 func (s *Service) SettleOverdue(ctx context.Context) (int, error) {
-	runs, err := s.Store.ListUnsettled(ctx, s.now().Add(-s.SettleGrace), settleBatch)
+	runs, err := s.store.ListUnsettled(ctx, s.now().Add(-s.settleGrace), settleBatch)
 	if err != nil {
 		return 0, fmt.Errorf("list unsettled runs: %w", err)
 	}
@@ -84,19 +78,17 @@ func (s *Service) SettleOverdue(ctx context.Context) (int, error) {
 			break
 		}
 		var done Run
-		switch r.Hold {
-		case HoldPending, HoldHeld:
-			done = s.fail(ctx, r, 0, nil, "interrupted: the run did not finish before its deadline")
-		case HoldCapturing:
-			done = s.capture(ctx, r, 1)
-		case HoldReleasing:
-			done = s.release(ctx, r, 1)
+		switch st := r.State(); {
+		case Allows(st, EventDeadline):
+			done = s.fail(ctx, r, failure(EventDeadline, "interrupted: the run did not finish before its deadline"))
+		case Info(st).Due != DueNothing:
+			done = s.settleDue(ctx, r, 1)
 		default:
 			continue
 		}
-		if done.Hold == HoldCaptured || done.Hold == HoldReleased {
+		if !Info(done.State()).Open {
 			n++
-			s.log().WarnContext(ctx, "settled overdue run", "run_id", r.ID, "workflow", r.Workflow, "hold", string(done.Hold), "status", string(done.Status))
+			s.log.WarnContext(ctx, "settled overdue run", "run_id", r.ID, "workflow", r.Workflow, "hold", string(done.Hold), "status", string(done.Status))
 		}
 	}
 	return n, nil
@@ -108,7 +100,7 @@ func (s *Service) RunSettler(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		if _, err := s.SettleOverdue(ctx); err != nil && ctx.Err() == nil {
-			s.log().ErrorContext(ctx, "settler pass failed", "err", err)
+			s.log.ErrorContext(ctx, "settler pass failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

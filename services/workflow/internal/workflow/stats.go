@@ -3,6 +3,8 @@ package workflow
 import (
 	"context"
 	"time"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // Bounds of a run statistics request.
@@ -56,25 +58,25 @@ type RunStats struct {
 func (s *Service) RunStats(ctx context.Context, req StatsRequest) (RunStats, error) {
 	now := s.now()
 	since, top := req.Since, req.TopFailing
-	var verr ValidationError
+	var verr validation.Error
 	switch {
 	case since.IsZero():
 		since = now.Add(-DefaultStatsWindow)
 	case since.After(now):
-		verr.add("since", "must not be in the future")
+		verr.Add("since", "must not be in the future")
 	case since.Before(now.Add(-MaxStatsWindow)):
-		verr.add("since", "must be at most 366 days ago")
+		verr.Add("since", "must be at most 366 days ago")
 	}
 	switch {
 	case top == 0:
 		top = DefaultTopFailing
 	case top < 0 || top > MaxTopFailing:
-		verr.add("top_failing", "must be between 1 and 50")
+		verr.Add("top_failing", "must be between 1 and 50")
 	}
-	if err := verr.orNil(); err != nil {
+	if err := verr.Err(); err != nil {
 		return RunStats{}, err
 	}
-	st, err := s.Store.RunStats(ctx, since, top)
+	st, err := s.store.RunStats(ctx, since, top)
 	if err != nil {
 		return RunStats{}, err
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/paging"
 )
 
 // Status is a run's public state.
@@ -84,7 +86,7 @@ func (w Workflow) Timeout() time.Duration { return time.Duration(w.TimeoutMS) * 
 // Run is one paid call of a workflow.
 type Run struct {
 	ID           uuid.UUID
-	UserID       string
+	UserID       uuid.UUID
 	Workflow     string
 	Status       Status
 	Hold         HoldState
@@ -138,7 +140,7 @@ func (r Run) HoldKey() string { return r.ID.String() }
 // AuditEvent records one admin change.
 type AuditEvent struct {
 	ID         uuid.UUID
-	ActorID    string
+	ActorID    uuid.UUID
 	Action     string
 	TargetType string
 	TargetID   string
@@ -155,31 +157,24 @@ const (
 	ActionUpdate = "workflow.update"
 )
 
-// Cursor is a keyset position in a newest-first list.
-type Cursor struct {
-	CreatedAt time.Time
-	ID        uuid.UUID
-}
-
 // RunFilter selects runs for a list.
 type RunFilter struct {
-	// UserID limits the list to one user's runs; empty means every user (admin).
-	UserID   string
+	// UserID limits the list to one user's runs; uuid.Nil means every
+	// user (admin).
+	UserID   uuid.UUID
 	Workflow string
 	Status   Status
-	Limit    int
-	After    *Cursor
+	// Limit is the page size (0: paging.DefaultLimit). The service asks
+	// the store for one row more, to know whether another page follows.
+	Limit int
+	// After is the position the page starts after; zero is the first page.
+	After paging.Cursor
 }
 
 // AuditFilter selects audit events for a list.
 type AuditFilter struct {
 	TargetID string
-	Limit    int
-	After    *Cursor
+	// Limit and After page as RunFilter's do.
+	Limit int
+	After paging.Cursor
 }
-
-// Page bounds of every list.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 200
-)

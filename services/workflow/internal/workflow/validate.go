@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // Bounds of workflow fields.
@@ -21,7 +23,6 @@ const (
 	maxURLLen        = 2048
 	maxHeaderNameLen = 128
 	maxHeaderValLen  = 4096
-	maxKeyLen        = 255
 	maxReasonLen     = 1000
 )
 
@@ -63,31 +64,31 @@ func ParseHostPolicy(s string) HostPolicy {
 	return p
 }
 
-func (s *Service) validateWorkflow(w Workflow, e *ValidationError) {
+func (s *Service) validateWorkflow(w Workflow, e *validation.Error) {
 	if !slugRE.MatchString(w.Slug) {
-		e.add("slug", "must be 1-64 characters of a-z, 0-9 and -")
+		e.Add("slug", "must be 1-64 characters of a-z, 0-9 and -")
 	}
 	if strings.TrimSpace(w.Name) == "" {
-		e.add("name", "is required")
+		e.Add("name", "is required")
 	} else if utf8.RuneCountInString(w.Name) > maxNameLen || !utf8.ValidString(w.Name) {
-		e.add("name", "must be valid text of at most 200 characters")
+		e.Add("name", "must be valid text of at most 200 characters")
 	}
 	if utf8.RuneCountInString(w.Description) > maxDescLen || !utf8.ValidString(w.Description) {
-		e.add("description", "must be valid text of at most 2000 characters")
+		e.Add("description", "must be valid text of at most 2000 characters")
 	}
-	if msg := checkWebhookURL(w.WebhookURL, s.AllowedHosts, s.CheckAddress); msg != "" {
-		e.add("webhook_url", msg)
+	if msg := checkWebhookURL(w.WebhookURL, s.allowedHosts, s.checkAddress); msg != "" {
+		e.Add("webhook_url", msg)
 	}
 	if w.AuthHeaderName != "" {
 		if msg := checkHeaderName(w.AuthHeaderName); msg != "" {
-			e.add("auth_header_name", msg)
+			e.Add("auth_header_name", msg)
 		}
 	}
 	if w.FeeCents < MinFeeCents || w.FeeCents > MaxFeeCents {
-		e.add("fee_cents", "must be between 1 and 1000000")
+		e.Add("fee_cents", "must be between 1 and 1000000")
 	}
 	if w.TimeoutMS < MinTimeoutMS || w.TimeoutMS > MaxTimeoutMS {
-		e.add("timeout_ms", "must be between 100 and 300000")
+		e.Add("timeout_ms", "must be between 100 and 300000")
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meterflow/meterflow/platform/idempotency"
 	"github.com/meterflow/meterflow/platform/safehttp"
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 func TestValidateWorkflow(t *testing.T) {
@@ -45,8 +47,8 @@ func TestValidateWorkflow(t *testing.T) {
 			t.Parallel()
 			w := good
 			tt.change(&w)
-			var e ValidationError
-			s := &Service{AllowedHosts: tt.hosts, CheckAddress: safehttp.AddressPolicy{}.Check}
+			var e validation.Error
+			s := NewService(Config{AllowedHosts: tt.hosts, CheckAddress: safehttp.AddressPolicy{}.Check})
 			s.validateWorkflow(w, &e)
 			if tt.field == "" {
 				if len(e.Fields) != 0 {
@@ -86,7 +88,7 @@ func TestCanonicalObject(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := canonicalObject([]byte(tt.in))
-		var verr *ValidationError
+		var verr *validation.Error
 		switch {
 		case tt.ok && (err != nil || string(got) != tt.want):
 			t.Errorf("canonicalObject(%s) = %s, %v; want %s", tt.in, got, err, tt.want)
@@ -106,11 +108,11 @@ func TestReplay(t *testing.T) {
 		async   bool
 		wantErr error
 	}{
-		{"other body", Run{RequestHash: []byte{2}, Status: StatusSucceeded}, hash, false, ErrIdempotencyKeyReused},
+		{"other body", Run{RequestHash: []byte{2}, Status: StatusSucceeded}, hash, false, idempotency.ErrKeyReused},
 		{"refused for funds", Run{RequestHash: hash, Status: StatusFailed, Hold: HoldNone}, hash, false, ErrInsufficientFunds},
-		{"in flight sync", Run{RequestHash: hash, Status: StatusRunning, Hold: HoldHeld}, hash, false, ErrRequestInProgress},
+		{"in flight sync", Run{RequestHash: hash, Status: StatusRunning, Hold: HoldHeld}, hash, false, idempotency.ErrInProgress},
 		{"in flight async", Run{RequestHash: hash, Status: StatusQueued, Hold: HoldHeld}, hash, true, nil},
-		{"still reserving async", Run{RequestHash: hash, Status: StatusQueued, Hold: HoldPending}, hash, true, ErrRequestInProgress},
+		{"still reserving async", Run{RequestHash: hash, Status: StatusQueued, Hold: HoldPending}, hash, true, idempotency.ErrInProgress},
 		{"finished", Run{RequestHash: hash, Status: StatusFailed, Hold: HoldReleased}, hash, false, nil},
 	}
 	for _, tt := range tests {

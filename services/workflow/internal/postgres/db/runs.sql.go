@@ -125,8 +125,9 @@ func (q *Queries) GetRunByKey(ctx context.Context, db DBTX, arg GetRunByKeyParam
 const insertRun = `-- name: InsertRun :one
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
                   idempotency_key, request_hash, deadline_at, started_at, input_bytes)
-VALUES ($1, $2, $3, $11, 'pending', $4, $5, $6, $7, $8, $9, $10,
-        CASE WHEN $11::text = 'running' THEN now() END, octet_length($7::jsonb::text))
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+        $10, $11, $12,
+        CASE WHEN $4::text = 'running' THEN now() END, octet_length($9::jsonb::text))
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
@@ -135,6 +136,8 @@ type InsertRunParams struct {
 	ID             uuid.UUID
 	UserID         string
 	WorkflowSlug   string
+	Status         string
+	HoldState      string
 	Async          bool
 	FeeCents       int64
 	TimeoutMs      int64
@@ -142,13 +145,13 @@ type InsertRunParams struct {
 	IdempotencyKey pgtype.Text
 	RequestHash    []byte
 	DeadlineAt     time.Time
-	Status         string
 }
 
-// Inserts a run; on a repeated idempotency key nothing is inserted and no row returns.
-// An async run starts queued; a sync run is recorded running at once (the
-// running mark is written before the request to n8n, as MarkRunning's is),
-// so its reserve needs no further write before the call.
+// Inserts a run in its initial state (workflow.initialState); on a repeated
+// idempotency key nothing is inserted and no row returns. A sync run is
+// recorded running at once (the running mark is written before the request
+// to n8n, as MarkRunning's is), so its reserve needs no further write
+// before the call.
 // input_bytes is the size of the input as stored (jsonb's text), which
 // ListRuns compares with its bound.
 func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (Run, error) {
@@ -156,6 +159,8 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		arg.ID,
 		arg.UserID,
 		arg.WorkflowSlug,
+		arg.Status,
+		arg.HoldState,
 		arg.Async,
 		arg.FeeCents,
 		arg.TimeoutMs,
@@ -163,7 +168,6 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		arg.IdempotencyKey,
 		arg.RequestHash,
 		arg.DeadlineAt,
-		arg.Status,
 	)
 	var i Run
 	err := row.Scan(
@@ -360,20 +364,29 @@ func (q *Queries) ListUnsettled(ctx context.Context, db DBTX, arg ListUnsettledP
 
 const markCaptureLost = `-- name: MarkCaptureLost :one
 UPDATE runs
-SET status = 'succeeded', hold_state = 'released', charged_cents = 0, error = $2, finished_at = now(), updated_at = now()
-WHERE id = $1 AND hold_state = 'capturing'
+SET status = $1, hold_state = $2, charged_cents = 0, error = $3, finished_at = now(), updated_at = now()
+WHERE id = $4 AND status || '/' || hold_state = ANY($5::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type MarkCaptureLostParams struct {
-	ID    uuid.UUID
-	Error string
+	ToStatus   string
+	ToHold     string
+	Error      string
+	ID         uuid.UUID
+	FromStates []string
 }
 
-// The hold was gone when the capture came (expired in the wallet): the run
-// succeeded but was not charged.
+// Enters succeeded/released: the hold was gone when the capture came
+// (expired in the wallet), so the run succeeded but was not charged.
 func (q *Queries) MarkCaptureLost(ctx context.Context, db DBTX, arg MarkCaptureLostParams) (Run, error) {
-	row := db.QueryRow(ctx, markCaptureLost, arg.ID, arg.Error)
+	row := db.QueryRow(ctx, markCaptureLost,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.Error,
+		arg.ID,
+		arg.FromStates,
+	)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -405,13 +418,26 @@ func (q *Queries) MarkCaptureLost(ctx context.Context, db DBTX, arg MarkCaptureL
 
 const markCaptured = `-- name: MarkCaptured :one
 UPDATE runs
-SET status = 'succeeded', hold_state = 'captured', charged_cents = fee_cents, finished_at = now(), updated_at = now()
-WHERE id = $1 AND hold_state = 'capturing'
+SET status = $1, hold_state = $2, charged_cents = fee_cents, finished_at = now(), updated_at = now()
+WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
-func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
-	row := db.QueryRow(ctx, markCaptured, id)
+type MarkCapturedParams struct {
+	ToStatus   string
+	ToHold     string
+	ID         uuid.UUID
+	FromStates []string
+}
+
+// Enters succeeded/captured: the fee is charged.
+func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, arg MarkCapturedParams) (Run, error) {
+	row := db.QueryRow(ctx, markCaptured,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.ID,
+		arg.FromStates,
+	)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -442,13 +468,26 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 }
 
 const markHeld = `-- name: MarkHeld :one
-UPDATE runs SET hold_state = 'held', updated_at = now()
-WHERE id = $1 AND hold_state = 'pending'
+UPDATE runs SET status = $1, hold_state = $2, updated_at = now()
+WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
-func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
-	row := db.QueryRow(ctx, markHeld, id)
+type MarkHeldParams struct {
+	ToStatus   string
+	ToHold     string
+	ID         uuid.UUID
+	FromStates []string
+}
+
+// Enters queued/held; the store inserts the run's job in the same transaction.
+func (q *Queries) MarkHeld(ctx context.Context, db DBTX, arg MarkHeldParams) (Run, error) {
+	row := db.QueryRow(ctx, markHeld,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.ID,
+		arg.FromStates,
+	)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -479,13 +518,26 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, id uuid.UUID) (Run, err
 }
 
 const markReleased = `-- name: MarkReleased :one
-UPDATE runs SET hold_state = 'released', updated_at = now()
-WHERE id = $1 AND hold_state = 'releasing'
+UPDATE runs SET status = $1, hold_state = $2, updated_at = now()
+WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
-func (q *Queries) MarkReleased(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
-	row := db.QueryRow(ctx, markReleased, id)
+type MarkReleasedParams struct {
+	ToStatus   string
+	ToHold     string
+	ID         uuid.UUID
+	FromStates []string
+}
+
+// Enters failed/released: the hold is freed.
+func (q *Queries) MarkReleased(ctx context.Context, db DBTX, arg MarkReleasedParams) (Run, error) {
+	row := db.QueryRow(ctx, markReleased,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.ID,
+		arg.FromStates,
+	)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -516,24 +568,41 @@ func (q *Queries) MarkReleased(ctx context.Context, db DBTX, id uuid.UUID) (Run,
 }
 
 const markReserveRefused = `-- name: MarkReserveRefused :one
+
 UPDATE runs
-SET status = 'failed', hold_state = 'none', error = $2, input = $3, input_bytes = octet_length($3::jsonb::text),
-    started_at = NULL, finished_at = now(), updated_at = now()
-WHERE id = $1 AND hold_state = 'pending'
+SET status = $1, hold_state = $2, error = $3, input = $4,
+    input_bytes = octet_length($4::jsonb::text), started_at = NULL, finished_at = now(), updated_at = now()
+WHERE id = $5 AND status || '/' || hold_state = ANY($6::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type MarkReserveRefusedParams struct {
-	ID    uuid.UUID
-	Error string
-	Input []byte
+	ToStatus   string
+	ToHold     string
+	Error      string
+	Input      []byte
+	ID         uuid.UUID
+	FromStates []string
 }
 
-// The wallet refused the fee: the run never started (a sync run's
-// started_at from the insert is cleared) and costs nothing; its input is
-// replaced by the short preview the domain made of it.
+// The transitions below are the run state machine's writes
+// (internal/workflow/machine.go). Each is guarded by the states the table
+// lets its event leave (from_states, as "status/hold") and enters the
+// table's target state (to_status, to_hold): a run in any other state is
+// left alone and no row returns (workflow.ErrStateChanged). Which columns
+// a transition writes depends on the state it enters.
+// Enters failed/none: the wallet refused the fee. The run never started (a
+// sync run's started_at from the insert is cleared) and costs nothing; its
+// input is replaced by the short preview the domain made of it.
 func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReserveRefusedParams) (Run, error) {
-	row := db.QueryRow(ctx, markReserveRefused, arg.ID, arg.Error, arg.Input)
+	row := db.QueryRow(ctx, markReserveRefused,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.Error,
+		arg.Input,
+		arg.ID,
+		arg.FromStates,
+	)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -564,15 +633,27 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 }
 
 const markRunning = `-- name: MarkRunning :one
-UPDATE runs SET status = 'running', started_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'queued' AND hold_state = 'held'
+UPDATE runs SET status = $1, hold_state = $2, started_at = now(), updated_at = now()
+WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
-// Written before the request to n8n is sent: a run found running afterwards
-// may have reached n8n and is never sent again.
-func (q *Queries) MarkRunning(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
-	row := db.QueryRow(ctx, markRunning, id)
+type MarkRunningParams struct {
+	ToStatus   string
+	ToHold     string
+	ID         uuid.UUID
+	FromStates []string
+}
+
+// Enters running/held, before the request to n8n is sent: a run found
+// running afterwards may have reached n8n and is never sent again.
+func (q *Queries) MarkRunning(ctx context.Context, db DBTX, arg MarkRunningParams) (Run, error) {
+	row := db.QueryRow(ctx, markRunning,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.ID,
+		arg.FromStates,
+	)
 	var i Run
 	err := row.Scan(
 		&i.ID,
@@ -604,26 +685,33 @@ func (q *Queries) MarkRunning(ctx context.Context, db DBTX, id uuid.UUID) (Run, 
 
 const recordFailure = `-- name: RecordFailure :one
 UPDATE runs
-SET status = 'failed', hold_state = 'releasing', charged_cents = 0, http_status = $2, output = $3,
-    output_bytes = octet_length($3::jsonb::text), error = $4, finished_at = now(), updated_at = now()
-WHERE id = $1 AND status IN ('queued', 'running') AND hold_state IN ('pending', 'held')
+SET status = $1, hold_state = $2, charged_cents = 0, http_status = $3, output = $4,
+    output_bytes = octet_length($4::jsonb::text), error = $5, finished_at = now(), updated_at = now()
+WHERE id = $6 AND status || '/' || hold_state = ANY($7::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type RecordFailureParams struct {
-	ID         uuid.UUID
+	ToStatus   string
+	ToHold     string
 	HttpStatus int32
 	Output     []byte
 	Error      string
+	ID         uuid.UUID
+	FromStates []string
 }
 
-// The run failed before capture: it costs nothing and the release is now due.
+// Enters failed/releasing: the run failed before capture, costs nothing and
+// the release is due.
 func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureParams) (Run, error) {
 	row := db.QueryRow(ctx, recordFailure,
-		arg.ID,
+		arg.ToStatus,
+		arg.ToHold,
 		arg.HttpStatus,
 		arg.Output,
 		arg.Error,
+		arg.ID,
+		arg.FromStates,
 	)
 	var i Run
 	err := row.Scan(
@@ -656,22 +744,32 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 
 const recordSuccess = `-- name: RecordSuccess :one
 UPDATE runs
-SET hold_state = 'capturing', http_status = $2, output = $3, output_bytes = octet_length($3::jsonb::text), updated_at = now()
-WHERE id = $1 AND status = 'running' AND hold_state IN ('pending', 'held')
+SET status = $1, hold_state = $2, http_status = $3, output = $4,
+    output_bytes = octet_length($4::jsonb::text), updated_at = now()
+WHERE id = $5 AND status || '/' || hold_state = ANY($6::text[])
 RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
 `
 
 type RecordSuccessParams struct {
-	ID         uuid.UUID
+	ToStatus   string
+	ToHold     string
 	HttpStatus int32
 	Output     []byte
+	ID         uuid.UUID
+	FromStates []string
 }
 
-// n8n answered 2xx: the capture is now due (the settler finishes it after a crash).
-// A sync run's hold is still recorded pending here: only the process that
-// saw its reserve succeed calls n8n and records the success.
+// Enters running/capturing: n8n answered 2xx and the capture is due (the
+// settler finishes it after a crash).
 func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessParams) (Run, error) {
-	row := db.QueryRow(ctx, recordSuccess, arg.ID, arg.HttpStatus, arg.Output)
+	row := db.QueryRow(ctx, recordSuccess,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.HttpStatus,
+		arg.Output,
+		arg.ID,
+		arg.FromStates,
+	)
 	var i Run
 	err := row.Scan(
 		&i.ID,

@@ -1,14 +1,16 @@
 -- name: InsertRun :one
--- Inserts a run; on a repeated idempotency key nothing is inserted and no row returns.
--- An async run starts queued; a sync run is recorded running at once (the
--- running mark is written before the request to n8n, as MarkRunning's is),
--- so its reserve needs no further write before the call.
+-- Inserts a run in its initial state (workflow.initialState); on a repeated
+-- idempotency key nothing is inserted and no row returns. A sync run is
+-- recorded running at once (the running mark is written before the request
+-- to n8n, as MarkRunning's is), so its reserve needs no further write
+-- before the call.
 -- input_bytes is the size of the input as stored (jsonb's text), which
 -- ListRuns compares with its bound.
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
                   idempotency_key, request_hash, deadline_at, started_at, input_bytes)
-VALUES ($1, $2, $3, $11, 'pending', $4, $5, $6, $7, $8, $9, $10,
-        CASE WHEN $11::text = 'running' THEN now() END, octet_length($7::jsonb::text))
+VALUES (@id, @user_id, @workflow_slug, @status, @hold_state, @async, @fee_cents, @timeout_ms, @input,
+        @idempotency_key, @request_hash, @deadline_at,
+        CASE WHEN sqlc.arg(status)::text = 'running' THEN now() END, octet_length(sqlc.arg(input)::jsonb::text))
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -43,62 +45,73 @@ WHERE (sqlc.narg(user_id)::text IS NULL OR user_id = sqlc.narg(user_id))
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(max_rows);
 
+-- The transitions below are the run state machine's writes
+-- (internal/workflow/machine.go). Each is guarded by the states the table
+-- lets its event leave (from_states, as "status/hold") and enters the
+-- table's target state (to_status, to_hold): a run in any other state is
+-- left alone and no row returns (workflow.ErrStateChanged). Which columns
+-- a transition writes depends on the state it enters.
+
 -- name: MarkReserveRefused :one
--- The wallet refused the fee: the run never started (a sync run's
--- started_at from the insert is cleared) and costs nothing; its input is
--- replaced by the short preview the domain made of it.
+-- Enters failed/none: the wallet refused the fee. The run never started (a
+-- sync run's started_at from the insert is cleared) and costs nothing; its
+-- input is replaced by the short preview the domain made of it.
 UPDATE runs
-SET status = 'failed', hold_state = 'none', error = $2, input = $3, input_bytes = octet_length($3::jsonb::text),
-    started_at = NULL, finished_at = now(), updated_at = now()
-WHERE id = $1 AND hold_state = 'pending'
+SET status = @to_status, hold_state = @to_hold, error = @error, input = @input,
+    input_bytes = octet_length(sqlc.arg(input)::jsonb::text), started_at = NULL, finished_at = now(), updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: MarkHeld :one
-UPDATE runs SET hold_state = 'held', updated_at = now()
-WHERE id = $1 AND hold_state = 'pending'
+-- Enters queued/held; the store inserts the run's job in the same transaction.
+UPDATE runs SET status = @to_status, hold_state = @to_hold, updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: MarkRunning :one
--- Written before the request to n8n is sent: a run found running afterwards
--- may have reached n8n and is never sent again.
-UPDATE runs SET status = 'running', started_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'queued' AND hold_state = 'held'
+-- Enters running/held, before the request to n8n is sent: a run found
+-- running afterwards may have reached n8n and is never sent again.
+UPDATE runs SET status = @to_status, hold_state = @to_hold, started_at = now(), updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: RecordSuccess :one
--- n8n answered 2xx: the capture is now due (the settler finishes it after a crash).
--- A sync run's hold is still recorded pending here: only the process that
--- saw its reserve succeed calls n8n and records the success.
+-- Enters running/capturing: n8n answered 2xx and the capture is due (the
+-- settler finishes it after a crash).
 UPDATE runs
-SET hold_state = 'capturing', http_status = $2, output = $3, output_bytes = octet_length($3::jsonb::text), updated_at = now()
-WHERE id = $1 AND status = 'running' AND hold_state IN ('pending', 'held')
+SET status = @to_status, hold_state = @to_hold, http_status = @http_status, output = @output,
+    output_bytes = octet_length(sqlc.arg(output)::jsonb::text), updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: RecordFailure :one
--- The run failed before capture: it costs nothing and the release is now due.
+-- Enters failed/releasing: the run failed before capture, costs nothing and
+-- the release is due.
 UPDATE runs
-SET status = 'failed', hold_state = 'releasing', charged_cents = 0, http_status = $2, output = $3,
-    output_bytes = octet_length($3::jsonb::text), error = $4, finished_at = now(), updated_at = now()
-WHERE id = $1 AND status IN ('queued', 'running') AND hold_state IN ('pending', 'held')
+SET status = @to_status, hold_state = @to_hold, charged_cents = 0, http_status = @http_status, output = @output,
+    output_bytes = octet_length(sqlc.arg(output)::jsonb::text), error = @error, finished_at = now(), updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: MarkCaptured :one
+-- Enters succeeded/captured: the fee is charged.
 UPDATE runs
-SET status = 'succeeded', hold_state = 'captured', charged_cents = fee_cents, finished_at = now(), updated_at = now()
-WHERE id = $1 AND hold_state = 'capturing'
+SET status = @to_status, hold_state = @to_hold, charged_cents = fee_cents, finished_at = now(), updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: MarkCaptureLost :one
--- The hold was gone when the capture came (expired in the wallet): the run
--- succeeded but was not charged.
+-- Enters succeeded/released: the hold was gone when the capture came
+-- (expired in the wallet), so the run succeeded but was not charged.
 UPDATE runs
-SET status = 'succeeded', hold_state = 'released', charged_cents = 0, error = $2, finished_at = now(), updated_at = now()
-WHERE id = $1 AND hold_state = 'capturing'
+SET status = @to_status, hold_state = @to_hold, charged_cents = 0, error = @error, finished_at = now(), updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: MarkReleased :one
-UPDATE runs SET hold_state = 'released', updated_at = now()
-WHERE id = $1 AND hold_state = 'releasing'
+-- Enters failed/released: the hold is freed.
+UPDATE runs SET status = @to_status, hold_state = @to_hold, updated_at = now()
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: ListUnsettled :many

@@ -8,7 +8,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/platform/idempotency"
+	"github.com/meterflow/meterflow/platform/paging"
 	"github.com/meterflow/meterflow/platform/rpcerr"
+	"github.com/meterflow/meterflow/platform/validation"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
@@ -19,13 +22,13 @@ func TestToStatus(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{&workflow.ValidationError{Fields: []workflow.FieldError{{Field: "input", Message: "x"}}}, codes.InvalidArgument, rpcerr.ValidationFailed},
+		{validation.Field("input", "x"), codes.InvalidArgument, rpcerr.ValidationFailed},
 		{workflow.ErrWorkflowNotFound, codes.NotFound, rpcerr.WorkflowNotFound},
 		{fmt.Errorf("get: %w", workflow.ErrRunNotFound), codes.NotFound, rpcerr.NotFound},
 		{workflow.ErrSlugTaken, codes.AlreadyExists, rpcerr.SlugTaken},
 		{workflow.ErrInsufficientFunds, codes.FailedPrecondition, rpcerr.InsufficientFunds},
-		{workflow.ErrIdempotencyKeyReused, codes.FailedPrecondition, rpcerr.IdempotencyKeyReused},
-		{workflow.ErrRequestInProgress, codes.Aborted, rpcerr.RequestInProgress},
+		{idempotency.ErrKeyReused, codes.FailedPrecondition, rpcerr.IdempotencyKeyReused},
+		{idempotency.ErrInProgress, codes.Aborted, rpcerr.RequestInProgress},
 		{fmt.Errorf("%w: down", workflow.ErrWalletUnavailable), codes.Unavailable, rpcerr.ServiceUnavailable},
 		{context.Canceled, codes.Canceled, ""},
 		{fmt.Errorf("boom"), codes.Internal, rpcerr.Internal},
@@ -36,18 +39,18 @@ func TestToStatus(t *testing.T) {
 			t.Errorf("toStatus(%v) = %v (%s), want %v %s", tt.err, status.Code(err), rpcerr.Reason(err), tt.code, tt.reason)
 		}
 	}
-	if f := rpcerr.Fields(toStatus(&workflow.ValidationError{Fields: []workflow.FieldError{{Field: "input", Message: "x"}}})); len(f) != 1 || f[0].Field != "input" {
+	if f := rpcerr.Fields(toStatus(validation.Field("input", "x"))); len(f) != 1 || f[0].Field != "input" {
 		t.Errorf("fields = %v", f)
 	}
 }
 
 func TestCursorRoundTrip(t *testing.T) {
 	t.Parallel()
-	if _, err := decodeCursor("garbage!"); status.Code(toStatus(err)) != codes.InvalidArgument {
+	if _, err := paging.ParseCursor("garbage!"); status.Code(toStatus(err)) != codes.InvalidArgument {
 		t.Fatalf("bad cursor: %v", err)
 	}
-	c, err := decodeCursor("")
-	if c != nil || err != nil {
+	c, err := paging.ParseCursor("")
+	if !c.IsZero() || err != nil {
 		t.Fatalf("empty cursor = %v, %v", c, err)
 	}
 }

@@ -1,0 +1,137 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
+	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
+)
+
+func toRun(r db.Run) (workflow.Run, error) {
+	user, err := parseUser("run user", r.UserID)
+	if err != nil {
+		return workflow.Run{}, err
+	}
+	return workflow.Run{
+		ID: r.ID, UserID: user, Workflow: r.WorkflowSlug, Status: workflow.Status(r.Status),
+		Hold: workflow.HoldState(r.HoldState), Async: r.Async, FeeCents: r.FeeCents, ChargedCents: r.ChargedCents,
+		TimeoutMS: r.TimeoutMs, Input: r.Input, Output: r.Output, HTTPStatus: int(r.HttpStatus), Error: r.Error,
+		IdempotencyKey: r.IdempotencyKey.String, RequestHash: r.RequestHash, CreatedAt: r.CreatedAt,
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, DeadlineAt: r.DeadlineAt,
+	}, nil
+}
+
+func toRuns(rows []db.Run) ([]workflow.Run, error) {
+	out := make([]workflow.Run, len(rows))
+	for i, r := range rows {
+		var err error
+		if out[i], err = toRun(r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// CreateRun implements workflow.Store.
+func (s *Store) CreateRun(ctx context.Context, r workflow.Run) (workflow.Run, bool, error) {
+	row, err := s.q.InsertRun(ctx, s.pool, db.InsertRunParams{
+		ID: r.ID, UserID: r.UserID.String(), WorkflowSlug: r.Workflow, Status: string(r.Status), HoldState: string(r.Hold),
+		Async: r.Async, FeeCents: r.FeeCents, TimeoutMs: r.TimeoutMS, Input: r.Input, IdempotencyKey: text(r.IdempotencyKey),
+		RequestHash: r.RequestHash, DeadlineAt: r.DeadlineAt,
+	})
+	if err == nil {
+		run, err := toRun(row)
+		return run, err == nil, err
+	}
+	if !errors.Is(err, pgx.ErrNoRows) || r.IdempotencyKey == "" {
+		return workflow.Run{}, false, fmt.Errorf("insert run: %w", err)
+	}
+	// ON CONFLICT DO NOTHING waited for the first insert of this key to
+	// commit, so the existing run is visible now.
+	row, err = s.q.GetRunByKey(ctx, s.pool, db.GetRunByKeyParams{UserID: r.UserID.String(), IdempotencyKey: text(r.IdempotencyKey)})
+	if err != nil {
+		return workflow.Run{}, false, fmt.Errorf("get run by idempotency key: %w", err)
+	}
+	run, err := toRun(row)
+	return run, false, err
+}
+
+// GetRun implements workflow.Store.
+func (s *Store) GetRun(ctx context.Context, id uuid.UUID) (workflow.Run, error) {
+	r, err := s.q.GetRun(ctx, s.pool, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return workflow.Run{}, workflow.ErrRunNotFound
+	}
+	if err != nil {
+		return workflow.Run{}, fmt.Errorf("get run: %w", err)
+	}
+	return toRun(r)
+}
+
+// ListRuns implements workflow.Store.
+func (s *Store) ListRuns(ctx context.Context, f workflow.RunFilter) ([]workflow.Run, error) {
+	created, id := cursorArgs(f.After)
+	rows, err := s.q.ListRuns(ctx, s.pool, db.ListRunsParams{
+		UserID: userText(f.UserID), Workflow: text(f.Workflow), Status: text(string(f.Status)),
+		CursorCreated: created, CursorID: id, MaxRows: int32(f.Limit), MaxValueBytes: workflow.MaxListValueBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	runs := make([]db.Run, len(rows))
+	for i, r := range rows {
+		runs[i] = db.Run{
+			ID: r.ID, UserID: r.UserID, WorkflowSlug: r.WorkflowSlug, Status: r.Status, HoldState: r.HoldState,
+			Async: r.Async, FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, TimeoutMs: r.TimeoutMs,
+			Input: r.Input, Output: r.Output, HttpStatus: r.HttpStatus, Error: r.Error, IdempotencyKey: r.IdempotencyKey,
+			RequestHash: r.RequestHash, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+			DeadlineAt: r.DeadlineAt,
+		}
+	}
+	return toRuns(runs)
+}
+
+// ListUnsettled implements workflow.Store.
+func (s *Store) ListUnsettled(ctx context.Context, deadlineBefore time.Time, limit int) ([]workflow.Run, error) {
+	rows, err := s.q.ListUnsettled(ctx, s.pool, db.ListUnsettledParams{DeadlineAt: deadlineBefore, Limit: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list unsettled runs: %w", err)
+	}
+	return toRuns(rows)
+}
+
+// RunStats implements workflow.Store. Both aggregates run in one read-only
+// repeatable-read transaction, so the totals of the failing workflows agree
+// with the counts by status.
+func (s *Store) RunStats(ctx context.Context, since time.Time, topFailing int) (workflow.RunStats, error) {
+	var out workflow.RunStats
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return out, fmt.Errorf("begin: %w", err)
+	}
+	// Read-only: nothing to commit, the rollback only ends the snapshot.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	counts, err := s.q.CountRunsByStatus(ctx, tx, since)
+	if err != nil {
+		return out, fmt.Errorf("count runs by status: %w", err)
+	}
+	failing, err := s.q.TopFailingWorkflows(ctx, tx, db.TopFailingWorkflowsParams{Since: since, MaxRows: int32(topFailing)})
+	if err != nil {
+		return out, fmt.Errorf("top failing workflows: %w", err)
+	}
+	out.ByStatus = make([]workflow.StatusCount, len(counts))
+	for i, c := range counts {
+		out.ByStatus[i] = workflow.StatusCount{Status: workflow.Status(c.Status), Count: c.Runs}
+	}
+	out.TopFailing = make([]workflow.WorkflowFailures, len(failing))
+	for i, f := range failing {
+		out.TopFailing[i] = workflow.WorkflowFailures{Workflow: f.WorkflowSlug, Failed: f.Failed, Total: f.Total}
+	}
+	return out, nil
+}
