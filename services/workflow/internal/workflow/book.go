@@ -45,32 +45,23 @@ func (s *Service) settleDue(ctx context.Context, r Run, attempts int) Run {
 // capture charges the held fee of a run whose success is recorded. When the
 // wallet cannot be reached the run stays "capturing" for the settler.
 func (s *Service) capture(ctx context.Context, r Run, attempts int) Run {
-	for i := range attempts {
-		if i > 0 {
-			time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+	err := s.callWallet(ctx, r, "capture", attempts, s.wallet.Capture, ErrHoldGone)
+	switch {
+	case err == nil:
+		done, err := s.store.Apply(ctx, r.ID, Step(EventCaptured))
+		if err != nil {
+			return s.reload(ctx, r, "mark run captured", err)
 		}
-		cctx, cancel := context.WithTimeout(ctx, walletCallTimeout)
-		err := s.wallet.Capture(cctx, r.HoldKey())
-		cancel()
-		switch {
-		case err == nil:
-			done, err := s.store.Apply(ctx, r.ID, Step(EventCaptured))
-			if err != nil {
-				return s.reload(ctx, r, "mark run captured", err)
-			}
-			s.finished(ctx, done)
-			return done
-		case errors.Is(err, ErrHoldGone):
-			s.log.ErrorContext(ctx, "fee hold gone before capture: run succeeded without charge", "run_id", r.ID, "workflow", r.Workflow)
-			done, err := s.store.Apply(ctx, r.ID, failure(EventCaptureLost, "the fee hold had expired before capture; not charged"))
-			if err != nil {
-				return s.reload(ctx, r, "mark capture lost", err)
-			}
-			s.finished(ctx, done)
-			return done
-		default:
-			s.log.WarnContext(ctx, "capture failed", "run_id", r.ID, "attempt", i+1, "err", err)
+		s.finished(ctx, done)
+		return done
+	case errors.Is(err, ErrHoldGone):
+		s.log.ErrorContext(ctx, "fee hold gone before capture: run succeeded without charge", "run_id", r.ID, "workflow", r.Workflow)
+		done, err := s.store.Apply(ctx, r.ID, failure(EventCaptureLost, "the fee hold had expired before capture; not charged"))
+		if err != nil {
+			return s.reload(ctx, r, "mark capture lost", err)
 		}
+		s.finished(ctx, done)
+		return done
 	}
 	return r
 }
@@ -78,23 +69,34 @@ func (s *Service) capture(ctx context.Context, r Run, attempts int) Run {
 // release frees the hold of a failed run. When the wallet cannot be reached
 // the run stays "releasing" for the settler.
 func (s *Service) release(ctx context.Context, r Run, attempts int) Run {
+	if err := s.callWallet(ctx, r, "release", attempts, s.wallet.Release, nil); err != nil {
+		return r
+	}
+	done, err := s.store.Apply(ctx, r.ID, Step(EventReleased))
+	if err != nil {
+		return s.reload(ctx, r, "mark run released", err)
+	}
+	return done
+}
+
+// callWallet calls the wallet for r's hold up to attempts times, pausing
+// longer before each retry, until it succeeds or answers final (an answer
+// a retry cannot change). It returns the last error.
+func (s *Service) callWallet(ctx context.Context, r Run, what string, attempts int, call func(context.Context, string) error, final error) error {
+	var err error
 	for i := range attempts {
 		if i > 0 {
 			time.Sleep(time.Duration(i) * 100 * time.Millisecond)
 		}
 		cctx, cancel := context.WithTimeout(ctx, walletCallTimeout)
-		err := s.wallet.Release(cctx, r.HoldKey())
+		err = call(cctx, r.HoldKey())
 		cancel()
-		if err == nil {
-			done, err := s.store.Apply(ctx, r.ID, Step(EventReleased))
-			if err != nil {
-				return s.reload(ctx, r, "mark run released", err)
-			}
-			return done
+		if err == nil || (final != nil && errors.Is(err, final)) {
+			return err
 		}
-		s.log.WarnContext(ctx, "release failed", "run_id", r.ID, "attempt", i+1, "err", err)
+		s.log.WarnContext(ctx, what+" failed", "run_id", r.ID, "attempt", i+1, "err", err)
 	}
-	return r
+	return err
 }
 
 func (s *Service) reload(ctx context.Context, r Run, what string, err error) Run {

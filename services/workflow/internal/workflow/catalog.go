@@ -247,13 +247,8 @@ func (s *Service) ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEv
 	if err != nil {
 		return nil, "", err
 	}
-	f.Limit = limit + 1
-	evs, err := s.store.ListAuditEvents(ctx, f)
-	if err != nil {
-		return nil, "", err
-	}
-	evs, next := paging.Trim(evs, limit, func(e AuditEvent) paging.Cursor {
-		return paging.Cursor{CreatedAt: e.CreatedAt, ID: e.ID}
-	})
-	return evs, next, nil
+	return page(limit, func(rows int) ([]AuditEvent, error) {
+		f.Limit = rows
+		return s.store.ListAuditEvents(ctx, f)
+	}, func(e AuditEvent) paging.Cursor { return paging.Cursor{CreatedAt: e.CreatedAt, ID: e.ID} })
 }

@@ -243,13 +243,20 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, err
 	if err != nil {
 		return nil, "", err
 	}
-	f.Limit = limit + 1
-	runs, err := s.store.ListRuns(ctx, f)
+	return page(limit, func(rows int) ([]Run, error) {
+		f.Limit = rows
+		return s.store.ListRuns(ctx, f)
+	}, func(r Run) paging.Cursor { return paging.Cursor{CreatedAt: r.CreatedAt, ID: r.ID} })
+}
+
+// page reads one page of limit rows with fetch, asking for one row more to
+// know whether another page follows: the next cursor (key of the last row)
+// is set only then, never leading to an empty page.
+func page[T any](limit int, fetch func(rows int) ([]T, error), key func(T) paging.Cursor) ([]T, string, error) {
+	rows, err := fetch(limit + 1)
 	if err != nil {
 		return nil, "", err
 	}
-	runs, next := paging.Trim(runs, limit, func(r Run) paging.Cursor {
-		return paging.Cursor{CreatedAt: r.CreatedAt, ID: r.ID}
-	})
-	return runs, next, nil
+	rows, next := paging.Trim(rows, limit, key)
+	return rows, next, nil
 }
