@@ -182,9 +182,6 @@ var transitions = []Transition{
 // States returns every state a run can be in, with what each owes.
 func States() []StateInfo { return append([]StateInfo(nil), states...) }
 
-// Transitions returns the rows of the state machine.
-func Transitions() []Transition { return append([]Transition(nil), transitions...) }
-
 // Events returns every event, in the order of their first row.
 func Events() []Event {
 	var out []Event
