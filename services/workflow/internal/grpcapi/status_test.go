@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -52,5 +53,20 @@ func TestCursorRoundTrip(t *testing.T) {
 	c, err := paging.ParseCursor("")
 	if !c.IsZero() || err != nil {
 		t.Fatalf("empty cursor = %v, %v", c, err)
+	}
+}
+
+// TestInternalErrorsKeepTheirCause: an unexpected error reaches the
+// server's interceptor with its cause, which it logs once with the trace
+// id; the caller sees only "internal error".
+func TestInternalErrorsKeepTheirCause(t *testing.T) {
+	t.Parallel()
+	cause := fmt.Errorf("get run: %w", errors.New("conn reset by peer"))
+	err := toStatus(cause)
+	if rpcerr.Cause(err) != cause {
+		t.Fatalf("cause = %v, want %v", rpcerr.Cause(err), cause)
+	}
+	if st, _ := status.FromError(err); st.Code() != codes.Internal || st.Message() != "internal error" {
+		t.Fatalf("status = %v %q", st.Code(), st.Message())
 	}
 }
