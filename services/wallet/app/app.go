@@ -78,19 +78,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	store := postgres.New(pool)
 	origins, _ := cfg.returnOrigins() // checked by validate
-	a.Wallet = wallet.NewService(store, stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), wallet.Config{
+	a.Wallet = wallet.NewService(wallet.Config{
+		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: newWalletMetrics(a.Registry, store),
 		Currency: cfg.Currency, TopUpMinCents: cfg.TopUpMinCents, TopUpMaxCents: cfg.TopUpMaxCents,
 		SuccessURL: cfg.CheckoutSuccessURL, CancelURL: cfg.CheckoutCancelURL, ReturnOrigins: origins,
 		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance, AdjustmentMaxCents: cfg.AdjustmentMaxCents,
 		HoldDefaultTTL: cfg.HoldDefaultTTL, HoldMaxTTL: 7 * 24 * time.Hour,
 		IdempotencyTTL: cfg.IdempotencyTTL, IdempotencyStale: 5 * time.Minute,
-	}, log, newWalletMetrics(a.Registry, store))
+	})
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
 		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
 	})
-	walletv1.RegisterWalletServiceServer(a.grpc, grpcapi.NewServer(a.Wallet, log))
+	walletv1.RegisterWalletServiceServer(a.grpc, grpcapi.NewServer(a.Wallet))
 	return a, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/paging"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
@@ -55,7 +56,7 @@ func ParkedTopUps(ctx context.Context, databaseURL string) ([]TopUp, error) {
 	defer pool.Close()
 	store := postgres.New(pool)
 	var out []TopUp
-	var after wallet.Cursor
+	var after paging.Cursor
 	for {
 		page, err := store.ListParkedTopUps(ctx, after, parkedPage)
 		if err != nil {
@@ -66,7 +67,7 @@ func ParkedTopUps(ctx context.Context, databaseURL string) ([]TopUp, error) {
 			return out, nil
 		}
 		last := page[len(page)-1]
-		after = wallet.Cursor{CreatedAt: last.ParkedAt, ID: last.ID}
+		after = paging.Cursor{CreatedAt: last.ParkedAt, ID: last.ID}
 	}
 }
 

@@ -4,7 +4,7 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -12,29 +12,21 @@ import (
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/rpcerr"
+	"github.com/meterflow/meterflow/platform/validation"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
-// Server implements walletv1.WalletServiceServer.
+// Server implements walletv1.WalletServiceServer. Every error leaves
+// through toStatus; an internal one carries its cause, which grpcservice's
+// interceptor logs once with the trace id.
 type Server struct {
 	walletv1.UnimplementedWalletServiceServer
 	svc *wallet.Service
-	log *slog.Logger
 }
 
 // NewServer returns the gRPC API over svc.
-func NewServer(svc *wallet.Service, log *slog.Logger) *Server { return &Server{svc: svc, log: log} }
-
-// Internal failures are logged by grpcservice's interceptor; toStatus hides
-// their detail from callers, so log it here with the cause.
-func (s *Server) fail(ctx context.Context, method string, err error) error {
-	st := toStatus(err)
-	if rpcerr.Reason(st) == rpcerr.Internal {
-		s.log.ErrorContext(ctx, "wallet call failed", "method", method, "err", err)
-	}
-	return st
-}
+func NewServer(svc *wallet.Service) *Server { return &Server{svc: svc} }
 
 func caller(ctx context.Context) (uuid.UUID, error) {
 	p, ok := callauth.UserFrom(ctx)
@@ -48,6 +40,17 @@ func caller(ctx context.Context) (uuid.UUID, error) {
 	return id, nil
 }
 
+// parseUserID reads a user id a trusted caller names (the workflow
+// service, an admin): anything but a UUID in its canonical form is a
+// validation error on field.
+func parseUserID(field, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil || id == uuid.Nil || len(s) != 36 {
+		return uuid.Nil, validation.Field(field, "must be a UUID")
+	}
+	return id, nil
+}
+
 // GetWallet implements walletv1.WalletServiceServer.
 func (s *Server) GetWallet(ctx context.Context, _ *walletv1.GetWalletRequest) (*walletv1.GetWalletResponse, error) {
 	uid, err := caller(ctx)
@@ -56,7 +59,7 @@ func (s *Server) GetWallet(ctx context.Context, _ *walletv1.GetWalletRequest) (*
 	}
 	w, err := s.svc.GetWallet(ctx, uid)
 	if err != nil {
-		return nil, s.fail(ctx, "GetWallet", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.GetWalletResponse{Wallet: walletPB(w)}, nil
 }
@@ -69,7 +72,7 @@ func (s *Server) ListTransactions(ctx context.Context, r *walletv1.ListTransacti
 	}
 	rows, next, err := s.svc.ListTransactions(ctx, uid, r.GetKind(), int(r.GetLimit()), r.GetCursor())
 	if err != nil {
-		return nil, s.fail(ctx, "ListTransactions", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.ListTransactionsResponse{Transactions: transactionsPB(rows), NextCursor: next}, nil
 }
@@ -84,7 +87,7 @@ func (s *Server) CreateTopUp(ctx context.Context, r *walletv1.CreateTopUpRequest
 		UserID: uid, AmountCents: r.GetAmountCents(), SuccessURL: r.GetSuccessUrl(), CancelURL: r.GetCancelUrl(), IdempotencyKey: r.GetIdempotencyKey(),
 	})
 	if err != nil {
-		return nil, s.fail(ctx, "CreateTopUp", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.CreateTopUpResponse{TopUp: topUpPB(t)}, nil
 }
@@ -95,9 +98,13 @@ func (s *Server) GetTopUp(ctx context.Context, r *walletv1.GetTopUpRequest) (*wa
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.svc.GetTopUp(ctx, uid, r.GetId())
+	id, err := uuid.Parse(r.GetId())
+	if err != nil { // no top-up has this id: the same answer as another user's
+		return nil, toStatus(fmt.Errorf("get top-up: %w", wallet.ErrNotFound))
+	}
+	t, err := s.svc.GetTopUp(ctx, uid, id)
 	if err != nil {
-		return nil, s.fail(ctx, "GetTopUp", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.GetTopUpResponse{TopUp: topUpPB(t)}, nil
 }
@@ -105,15 +112,19 @@ func (s *Server) GetTopUp(ctx context.Context, r *walletv1.GetTopUpRequest) (*wa
 // HandleStripeEvent implements walletv1.WalletServiceServer.
 func (s *Server) HandleStripeEvent(ctx context.Context, r *walletv1.HandleStripeEventRequest) (*walletv1.HandleStripeEventResponse, error) {
 	if err := s.svc.HandleStripeEvent(ctx, r.GetPayload(), r.GetSignature()); err != nil {
-		return nil, s.fail(ctx, "HandleStripeEvent", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.HandleStripeEventResponse{}, nil
 }
 
 // Reserve implements walletv1.WalletServiceServer.
 func (s *Server) Reserve(ctx context.Context, r *walletv1.ReserveRequest) (*walletv1.ReserveResponse, error) {
+	uid, err := parseUserID("user_id", r.GetUserId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	req := wallet.ReserveRequest{
-		Key: r.GetKey(), UserID: r.GetUserId(), AmountCents: r.GetAmountCents(),
+		Key: r.GetKey(), UserID: uid, AmountCents: r.GetAmountCents(),
 		Description: r.GetDescription(), ReferenceType: r.GetReferenceType(), ReferenceID: r.GetReferenceId(),
 	}
 	if r.GetExpiresAt() != nil {
@@ -121,7 +132,7 @@ func (s *Server) Reserve(ctx context.Context, r *walletv1.ReserveRequest) (*wall
 	}
 	h, err := s.svc.Reserve(ctx, req)
 	if err != nil {
-		return nil, s.fail(ctx, "Reserve", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.ReserveResponse{Hold: holdPB(h)}, nil
 }
@@ -130,7 +141,7 @@ func (s *Server) Reserve(ctx context.Context, r *walletv1.ReserveRequest) (*wall
 func (s *Server) Capture(ctx context.Context, r *walletv1.CaptureRequest) (*walletv1.CaptureResponse, error) {
 	h, t, err := s.svc.Capture(ctx, r.GetKey())
 	if err != nil {
-		return nil, s.fail(ctx, "Capture", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.CaptureResponse{Hold: holdPB(h), Transaction: transactionPB(t)}, nil
 }
@@ -139,7 +150,7 @@ func (s *Server) Capture(ctx context.Context, r *walletv1.CaptureRequest) (*wall
 func (s *Server) Release(ctx context.Context, r *walletv1.ReleaseRequest) (*walletv1.ReleaseResponse, error) {
 	h, err := s.svc.Release(ctx, r.GetKey())
 	if err != nil {
-		return nil, s.fail(ctx, "Release", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.ReleaseResponse{Hold: holdPB(h)}, nil
 }
@@ -150,11 +161,15 @@ func (s *Server) AdminAdjustBalance(ctx context.Context, r *walletv1.AdminAdjust
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.svc.Adjust(ctx, wallet.AdjustInputRequest{
-		ActorID: actor, UserID: r.GetUserId(), AmountCents: r.GetAmountCents(), Reason: r.GetReason(), IdempotencyKey: r.GetIdempotencyKey(),
+	uid, err := parseUserID("user_id", r.GetUserId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	t, err := s.svc.Adjust(ctx, wallet.AdjustRequest{
+		ActorID: actor, UserID: uid, AmountCents: r.GetAmountCents(), Reason: r.GetReason(), IdempotencyKey: r.GetIdempotencyKey(),
 	})
 	if err != nil {
-		return nil, s.fail(ctx, "AdjustBalance", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.AdminAdjustBalanceResponse{Transaction: transactionPB(t)}, nil
 }
@@ -163,9 +178,9 @@ func (s *Server) AdminAdjustBalance(ctx context.Context, r *walletv1.AdminAdjust
 func (s *Server) AdminListTransactions(ctx context.Context, r *walletv1.AdminListTransactionsRequest) (*walletv1.AdminListTransactionsResponse, error) {
 	f := wallet.TransactionFilter{Kind: r.GetKind(), Query: r.GetQuery(), Limit: int(r.GetLimit())}
 	if r.GetUserId() != "" {
-		id, err := wallet.ParseUserID("user_id", r.GetUserId())
+		id, err := parseUserID("user_id", r.GetUserId())
 		if err != nil {
-			return nil, s.fail(ctx, "AdminListTransactions", err)
+			return nil, toStatus(err)
 		}
 		f.UserID = &id
 	}
@@ -177,7 +192,7 @@ func (s *Server) AdminListTransactions(ctx context.Context, r *walletv1.AdminLis
 	}
 	rows, next, err := s.svc.AdminListTransactions(ctx, f, r.GetCursor())
 	if err != nil {
-		return nil, s.fail(ctx, "AdminListTransactions", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.AdminListTransactionsResponse{Transactions: transactionsPB(rows), NextCursor: next}, nil
 }
@@ -186,15 +201,15 @@ func (s *Server) AdminListTransactions(ctx context.Context, r *walletv1.AdminLis
 func (s *Server) AdminGetWallets(ctx context.Context, r *walletv1.AdminGetWalletsRequest) (*walletv1.AdminGetWalletsResponse, error) {
 	ids := make([]uuid.UUID, 0, len(r.GetUserIds()))
 	for _, raw := range r.GetUserIds() {
-		id, err := wallet.ParseUserID("user_ids", raw)
+		id, err := parseUserID("user_ids", raw)
 		if err != nil {
-			return nil, s.fail(ctx, "AdminGetWallets", err)
+			return nil, toStatus(err)
 		}
 		ids = append(ids, id)
 	}
 	ws, err := s.svc.AdminGetWallets(ctx, ids)
 	if err != nil {
-		return nil, s.fail(ctx, "AdminGetWallets", err)
+		return nil, toStatus(err)
 	}
 	out := &walletv1.AdminGetWalletsResponse{Wallets: make([]*walletv1.Wallet, len(ws))}
 	for i, w := range ws {
@@ -207,7 +222,7 @@ func (s *Server) AdminGetWallets(ctx context.Context, r *walletv1.AdminGetWallet
 func (s *Server) AdminListAuditEvents(ctx context.Context, r *walletv1.AdminListAuditEventsRequest) (*walletv1.AdminListAuditEventsResponse, error) {
 	rows, next, err := s.svc.ListAuditEvents(ctx, r.GetTargetId(), int(r.GetLimit()), r.GetCursor())
 	if err != nil {
-		return nil, s.fail(ctx, "ListAuditEvents", err)
+		return nil, toStatus(err)
 	}
 	out := &walletv1.AdminListAuditEventsResponse{NextCursor: next, Events: make([]*walletv1.AuditEvent, len(rows))}
 	for i, e := range rows {
@@ -223,7 +238,7 @@ func (s *Server) AdminListAuditEvents(ctx context.Context, r *walletv1.AdminList
 func (s *Server) AdminGetStats(ctx context.Context, _ *walletv1.AdminGetStatsRequest) (*walletv1.AdminGetStatsResponse, error) {
 	st, err := s.svc.Stats(ctx)
 	if err != nil {
-		return nil, s.fail(ctx, "AdminGetStats", err)
+		return nil, toStatus(err)
 	}
 	return &walletv1.AdminGetStatsResponse{
 		TotalBalanceCents: st.TotalBalanceCents, TotalHeldCents: st.TotalHeldCents, OpenHoldsCount: st.OpenHolds,

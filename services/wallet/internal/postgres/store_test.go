@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/idempotency"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 	"github.com/meterflow/meterflow/services/wallet/migrations"
@@ -21,9 +22,9 @@ func TestBeginIdempotent(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	key := wallet.IdempotencyKey{UserID: uuid.New(), Scope: wallet.ScopeTopUp, Key: "k"}
-	begin := func(hash string, at time.Time) (wallet.IdempotencyState, uuid.UUID, error) {
+	begin := func(hash string, at time.Time) (wallet.KeyState, uuid.UUID, error) {
 		id := uuid.New()
-		st, err := s.BeginIdempotent(ctx, wallet.IdempotencyBegin{
+		st, err := s.BeginIdempotent(ctx, wallet.KeyedRequest{
 			IdempotencyKey: key, RequestHash: []byte(hash), ResourceID: id,
 			StaleBefore: at.Add(-5 * time.Minute), ExpiredBefore: at.Add(-48 * time.Hour),
 		})
@@ -31,14 +32,14 @@ func TestBeginIdempotent(t *testing.T) {
 	}
 
 	st, id, err := begin("a", now)
-	if err != nil || st.Replay != nil || st.ResourceID != id {
+	if err != nil || st.Replay || st.ResourceID != id {
 		t.Fatalf("first = %+v, %v", st, err)
 	}
 	first := id
-	if _, _, err := begin("a", now); !errors.Is(err, wallet.ErrRequestInProgress) {
+	if _, _, err := begin("a", now); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("repeat while processing: %v", err)
 	}
-	if _, _, err := begin("b", now); !errors.Is(err, wallet.ErrIdempotencyKeyReused) {
+	if _, _, err := begin("b", now); !errors.Is(err, idempotency.ErrKeyReused) {
 		t.Fatalf("other request: %v", err)
 	}
 	// Ten minutes later the first request counts as abandoned: the repeat takes
@@ -47,7 +48,7 @@ func TestBeginIdempotent(t *testing.T) {
 	if err != nil || st.ResourceID != first {
 		t.Fatalf("takeover = %+v, %v; want resource %s", st, err, first)
 	}
-	if _, _, err := begin("b", now.Add(10*time.Minute)); !errors.Is(err, wallet.ErrIdempotencyKeyReused) {
+	if _, _, err := begin("b", now.Add(10*time.Minute)); !errors.Is(err, idempotency.ErrKeyReused) {
 		t.Fatalf("other request after takeover: %v", err)
 	}
 
@@ -59,12 +60,12 @@ func TestBeginIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _, err = begin("a", now.Add(time.Hour))
-	if err != nil || string(st.Replay) != `{"stored":true}` {
+	if err != nil || string(st.Response) != `{"stored":true}` {
 		t.Fatalf("replay = %+v, %v", st, err)
 	}
 	// Past the TTL the key is free again, even for another request.
 	st, id, err = begin("b", now.Add(49*time.Hour))
-	if err != nil || st.Replay != nil || st.ResourceID != id {
+	if err != nil || st.Replay || st.ResourceID != id {
 		t.Fatalf("after TTL = %+v, %v", st, err)
 	}
 	if n, err := s.DeleteExpiredIdempotencyKeys(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
@@ -79,9 +80,7 @@ func TestReleaseExpiredHoldsAcrossAccounts(t *testing.T) {
 	ctx := context.Background()
 	users := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
 	for _, u := range users {
-		if _, err := s.Adjust(ctx, wallet.AdjustInput{ID: uuid.New(), AuditID: uuid.New(), ActorID: uuid.New(), UserID: u, AmountCents: 100, Reason: "seed", Currency: "usd"}); err != nil {
-			t.Fatal(err)
-		}
+		seed(t, s, u, 100)
 		for i, exp := range []time.Duration{-time.Minute, -time.Second, time.Hour} {
 			if _, err := s.Reserve(ctx, wallet.ReserveInput{ID: uuid.New(), Key: u.String() + string(rune('a'+i)), UserID: u, AmountCents: 10, ExpiresAt: time.Now().Add(exp)}); err != nil {
 				t.Fatal(err)
@@ -151,5 +150,24 @@ FROM generate_series(0, 3) AS i`, user, t0); err != nil {
 		if len(descs) != 2 || descs[0] != "at +2h" || descs[1] != "at +1h" {
 			t.Errorf("user %v: rows %v, want [at +2h at +1h] (from inclusive, to exclusive, newest first)", who, descs)
 		}
+	}
+}
+
+// seed credits amount to user's account through an adjustment.
+func seed(t *testing.T, s *postgres.Store, user uuid.UUID, amount int64) {
+	t.Helper()
+	key := wallet.KeyedRequest{
+		IdempotencyKey: wallet.IdempotencyKey{UserID: uuid.New(), Scope: wallet.ScopeAdjustment, Key: "seed"},
+		RequestHash:    []byte("seed"), ResourceID: uuid.New(),
+	}
+	_, _, err := s.Adjust(context.Background(), key, user, "usd", func(w wallet.Wallet, id uuid.UUID) (wallet.Adjustment, error) {
+		return wallet.Adjustment{
+			Entry: wallet.LedgerEntry{ID: id, Kind: wallet.KindAdjustment, AmountCents: amount, Description: "seed"},
+			Audit: wallet.AuditEvent{ID: uuid.New(), ActorID: key.UserID, Action: wallet.ActionAdjust, TargetType: "user",
+				TargetID: user.String(), Reason: "seed", Before: []byte("{}"), After: []byte("{}")},
+		}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

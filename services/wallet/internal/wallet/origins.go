@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // maxReturnURLBytes bounds success_url and cancel_url (Stripe's limit is
@@ -52,10 +54,10 @@ func (s *Service) checkReturnURL(field, v string) error {
 	}
 	o, err := Origin(v)
 	if err != nil {
-		return invalid(field, "must be an absolute http or https URL")
+		return validation.Field(field, "must be an absolute http or https URL")
 	}
 	if !slices.Contains(s.cfg.ReturnOrigins, o) {
-		return invalid(field, "must be on one of this service's allowed origins")
+		return validation.Field(field, "must be on one of this service's allowed origins")
 	}
 	return nil
 }

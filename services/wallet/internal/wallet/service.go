@@ -2,19 +2,31 @@ package wallet
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/paging"
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
-// Config holds the business knobs.
+// Config is what a Service is built from: its ports and its business knobs.
 type Config struct {
+	// Store keeps the wallets (internal/postgres).
+	Store Store
+	// Payments is Stripe's API (internal/stripeclient).
+	Payments PaymentProvider
+	// Log receives the service's log lines; slog.Default when nil.
+	Log *slog.Logger
+	// Metrics receives business events; none when nil.
+	Metrics Metrics
+	// Now is the clock every rule reads (expiries, idempotency windows,
+	// the times written on top-ups); time.Now when nil.
+	Now func() time.Time
+
 	Currency      string
 	TopUpMinCents int64
 	TopUpMaxCents int64
@@ -65,13 +77,23 @@ type Service struct {
 	now      func() time.Time
 }
 
-// NewService returns a Service; metrics may be nil.
-func NewService(store Store, payments PaymentProvider, cfg Config, log *slog.Logger, metrics Metrics) *Service {
-	if metrics == nil {
-		metrics = noMetrics{}
+// NewService returns a Service for c.
+func NewService(c Config) *Service {
+	s := &Service{store: c.Store, payments: c.Payments, cfg: c, log: c.Log, metrics: c.Metrics, now: c.Now}
+	if s.log == nil {
+		s.log = slog.Default()
 	}
-	return &Service{store: store, payments: payments, cfg: cfg, log: log, metrics: metrics, now: time.Now}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
 }
+
+// Currency is the deployment's one currency.
+func (s *Service) Currency() string { return s.cfg.Currency }
 
 // GetWallet returns the user's wallet, zero when the user has none yet.
 func (s *Service) GetWallet(ctx context.Context, userID uuid.UUID) (Wallet, error) {
@@ -82,10 +104,11 @@ func (s *Service) GetWallet(ctx context.Context, userID uuid.UUID) (Wallet, erro
 	return ws[0], nil
 }
 
-// AdminGetWallets returns one wallet per id, in order, zero for unknown users.
+// AdminGetWallets returns one wallet per id, in order, zero for unknown
+// users; at most a page's worth (paging.MaxLimit) per call.
 func (s *Service) AdminGetWallets(ctx context.Context, userIDs []uuid.UUID) ([]Wallet, error) {
-	if len(userIDs) > MaxPageSize {
-		return nil, invalid("user_ids", "at most 200 ids per call")
+	if len(userIDs) > paging.MaxLimit {
+		return nil, validation.Field("user_ids", fmt.Sprintf("at most %d ids per call", paging.MaxLimit))
 	}
 	found, err := s.store.GetWallets(ctx, userIDs)
 	if err != nil {
@@ -115,19 +138,19 @@ func (s *Service) ListTransactions(ctx context.Context, userID uuid.UUID, kind s
 // AdminListTransactions pages every ledger with filters, newest first.
 func (s *Service) AdminListTransactions(ctx context.Context, f TransactionFilter, cursor string) ([]Transaction, string, error) {
 	if f.Kind != "" && !validKind(f.Kind) {
-		return nil, "", invalid("kind", "must be one of deposit, fee, withdrawal, chargeback, adjustment")
+		return nil, "", validation.Field("kind", "must be one of deposit, fee, withdrawal, chargeback, adjustment")
 	}
 	if utf8.RuneCountInString(f.Query) > 200 {
-		return nil, "", invalid("query", "at most 200 characters")
+		return nil, "", validation.Field("query", "at most 200 characters")
 	}
 	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo) {
-		return nil, "", invalid("created_to", "must be after created_from")
+		return nil, "", validation.Field("created_to", "must be after created_from")
 	}
-	limit, err := pageLimit(f.Limit)
+	limit, err := paging.Limit(f.Limit)
 	if err != nil {
 		return nil, "", err
 	}
-	if f.After, err = ParseCursor(cursor); err != nil {
+	if f.After, err = paging.ParseCursor(cursor); err != nil {
 		return nil, "", err
 	}
 	f.Limit = limit + 1
@@ -135,17 +158,17 @@ func (s *Service) AdminListTransactions(ctx context.Context, f TransactionFilter
 	if err != nil {
 		return nil, "", fmt.Errorf("list transactions: %w", err)
 	}
-	rows, next := page(rows, limit, func(t Transaction) Cursor { return Cursor{CreatedAt: t.CreatedAt, ID: t.ID} })
+	rows, next := paging.Trim(rows, limit, func(t Transaction) paging.Cursor { return paging.Cursor{CreatedAt: t.CreatedAt, ID: t.ID} })
 	return rows, next, nil
 }
 
 // ListAuditEvents pages the audit trail, newest first.
 func (s *Service) ListAuditEvents(ctx context.Context, targetID string, limit int, cursor string) ([]AuditEvent, string, error) {
-	n, err := pageLimit(limit)
+	n, err := paging.Limit(limit)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := ParseCursor(cursor)
+	after, err := paging.ParseCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -153,7 +176,7 @@ func (s *Service) ListAuditEvents(ctx context.Context, targetID string, limit in
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit events: %w", err)
 	}
-	rows, next := page(rows, n, func(e AuditEvent) Cursor { return Cursor{CreatedAt: e.CreatedAt, ID: e.ID} })
+	rows, next := paging.Trim(rows, n, func(e AuditEvent) paging.Cursor { return paging.Cursor{CreatedAt: e.CreatedAt, ID: e.ID} })
 	return rows, next, nil
 }
 
@@ -177,64 +200,19 @@ func (s *Service) Verify(ctx context.Context) ([]Mismatch, error) {
 	return m, nil
 }
 
-// AdjustInputRequest is an admin's adjustment as received.
-type AdjustInputRequest struct {
-	ActorID        uuid.UUID
-	UserID         string
-	AmountCents    int64
-	Reason         string
-	IdempotencyKey string
-}
-
-// Adjust credits or debits a wallet for an admin, with an audit record. A
-// debit that the available balance does not cover is ErrInsufficientFunds.
-// The Idempotency-Key is required, so that a repeated request (a double
-// submit, a retry after a timeout) never moves money twice; the amount is
-// capped either way so that a typo cannot mint or erase a fortune.
-func (s *Service) Adjust(ctx context.Context, r AdjustInputRequest) (Transaction, error) {
-	userID, err := parseID("user_id", r.UserID)
-	if err != nil {
-		return Transaction{}, err
-	}
-	reason := strings.TrimSpace(r.Reason)
-	switch {
-	case r.AmountCents == 0:
-		return Transaction{}, invalid("amount_cents", "must not be zero")
-	case r.AmountCents > s.cfg.AdjustmentMaxCents || r.AmountCents < -s.cfg.AdjustmentMaxCents:
-		return Transaction{}, invalid("amount_cents", fmt.Sprintf("must be at most %d cents either way", s.cfg.AdjustmentMaxCents))
-	case r.IdempotencyKey == "":
-		return Transaction{}, invalid("idempotency_key", "is required")
-	case reason == "":
-		return Transaction{}, invalid("reason", "is required")
-	case utf8.RuneCountInString(reason) > 500:
-		return Transaction{}, invalid("reason", "at most 500 characters")
-	}
-	if err := checkIdempotencyKey(r.IdempotencyKey); err != nil {
-		return Transaction{}, err
-	}
-	tx, err := s.store.Adjust(ctx, AdjustInput{
-		ID: newID(), AuditID: newID(), ActorID: r.ActorID, UserID: userID,
-		AmountCents: r.AmountCents, Reason: reason, Currency: s.cfg.Currency,
-		Key: r.IdempotencyKey, RequestHash: requestHash(userID.String(), r.AmountCents, reason),
-	})
-	if err != nil {
-		return Transaction{}, fmt.Errorf("adjust: %w", err)
-	}
-	s.metrics.Booked(KindAdjustment, tx.AmountCents)
-	s.log.InfoContext(ctx, "wallet adjusted", "actor_id", r.ActorID, "user_id", userID, "amount_cents", r.AmountCents, "transaction_id", tx.ID)
-	return tx, nil
-}
+// sweepBatch is how many expired holds one sweeper transaction releases.
+const sweepBatch = 500
 
 // SweepExpiredHolds releases every hold past its expiry, in batches.
 func (s *Service) SweepExpiredHolds(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := s.store.ReleaseExpiredHolds(ctx, s.now(), 500)
+		n, err := s.store.ReleaseExpiredHolds(ctx, s.now(), sweepBatch)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("release expired holds: %w", err)
 		}
-		if n < 500 {
+		if n < sweepBatch {
 			return total, nil
 		}
 	}
@@ -287,41 +265,3 @@ func newID() uuid.UUID {
 	}
 	return id
 }
-
-// ParseUserID reads a user id as given by a trusted caller.
-func ParseUserID(field, s string) (uuid.UUID, error) { return parseID(field, s) }
-
-func parseID(field, s string) (uuid.UUID, error) {
-	id, err := uuid.Parse(s)
-	if err != nil || id == uuid.Nil || len(s) != 36 {
-		return uuid.Nil, invalid(field, "must be a UUID")
-	}
-	return id, nil
-}
-
-func checkIdempotencyKey(k string) error {
-	if len(k) > 255 {
-		return invalid("idempotency_key", "must be 1 to 255 characters")
-	}
-	return nil
-}
-
-// requestHash fingerprints a request's meaning for idempotency checks.
-func requestHash(parts ...any) []byte {
-	h := sha256.New()
-	for _, p := range parts {
-		switch v := p.(type) {
-		case string:
-			_ = binary.Write(h, binary.BigEndian, int64(len(v)))
-			h.Write([]byte(v))
-		case int64:
-			_ = binary.Write(h, binary.BigEndian, v)
-		default:
-			fmt.Fprintf(h, "%T:%v", v, v)
-		}
-	}
-	return h.Sum(nil)
-}
-
-// Currency is the deployment's one currency.
-func (s *Service) Currency() string { return s.cfg.Currency }

@@ -5,32 +5,43 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/paging"
 )
 
 // Store keeps wallets in a database. Each method is atomic: every balance
-// change and its ledger row commit together or not at all.
+// change and its ledger row commit together or not at all. Where a write
+// depends on a rule, the method takes a decide function of this package:
+// the store locks (or reads) what the rule needs, decide rules, and the
+// store writes what it returned.
 type Store interface {
 	// GetWallets returns the accounts that exist among userIDs.
 	GetWallets(ctx context.Context, userIDs []uuid.UUID) (map[uuid.UUID]Wallet, error)
 	// ListTransactions returns one page of ledger rows, newest first.
 	ListTransactions(ctx context.Context, f TransactionFilter) ([]Transaction, error)
 
-	// Reserve inserts a hold and raises held_cents when the available balance
-	// covers it. A key already used returns that hold (whatever its state)
-	// when user and amount match, else ErrIdempotencyKeyReused.
+	// Reserve inserts a hold and raises held_cents when the available
+	// balance covers it, in one statement (reserve_hold, ADR 0010); else
+	// ErrInsufficientFunds, also for a user without an account. A key
+	// already used returns that hold, whatever its state and request.
 	Reserve(ctx context.Context, in ReserveInput) (Hold, error)
-	// Capture settles an open hold as a fee, once. A captured hold returns
-	// itself and its fee row (fresh false); a released one ErrHoldConflict.
-	Capture(ctx context.Context, key string) (h Hold, fee Transaction, fresh bool, err error)
-	// Release frees an open hold, once. A released hold returns itself; a
-	// captured one ErrHoldConflict.
-	Release(ctx context.Context, key string) (Hold, error)
+	// CaptureHold loads the hold under key (ErrNotFound when none) and asks
+	// decide. When the settlement applies, the hold turns captured and its
+	// Fee is booked in one statement (fresh true); else the fee booked by the
+	// first capture is returned (found by the Fee's SourceKey). A hold
+	// settled by a concurrent call in between is loaded and decided again.
+	CaptureHold(ctx context.Context, key string, decide func(Hold) (Settlement, error)) (h Hold, fee Transaction, fresh bool, err error)
+	// ReleaseHold is CaptureHold's twin: an applied settlement releases the
+	// hold and its held amount in one statement; else the hold is returned
+	// as loaded.
+	ReleaseHold(ctx context.Context, key string, decide func(Hold) (Settlement, error)) (Hold, error)
 	// ReleaseExpiredHolds releases up to limit holds whose expiry is before now.
 	ReleaseExpiredHolds(ctx context.Context, now time.Time, limit int) (int, error)
 
-	// BeginIdempotent records the start of a keyed request, or reports what
-	// an earlier request with the same key did.
-	BeginIdempotent(ctx context.Context, in IdempotencyBegin) (IdempotencyState, error)
+	// BeginIdempotent records the start of a keyed request: a new key is
+	// stored as processing; a stored one is locked and in.Decide says what
+	// it means (a Claim is written over it).
+	BeginIdempotent(ctx context.Context, in KeyedRequest) (KeyState, error)
 	// CreateTopUp inserts a pending top-up, or returns the existing one with
 	// the same id (a request taking over an abandoned one).
 	CreateTopUp(ctx context.Context, t TopUp) (TopUp, error)
@@ -44,7 +55,7 @@ type Store interface {
 	GetTopUp(ctx context.Context, id uuid.UUID) (TopUp, error)
 	// ListParkedTopUps returns one page of parked top-ups, most recently
 	// parked first.
-	ListParkedTopUps(ctx context.Context, after Cursor, limit int) ([]TopUp, error)
+	ListParkedTopUps(ctx context.Context, after paging.Cursor, limit int) ([]TopUp, error)
 	// DeleteExpiredIdempotencyKeys forgets records created before before.
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 
@@ -55,9 +66,13 @@ type Store interface {
 	// returns OutcomeUnmatched and writes nothing.
 	ApplyTopUpEvent(ctx context.Context, ev EventRef, find TopUpLookup, decide func(TopUp) (TopUpChange, error)) (EventResult, error)
 
-	// Adjust applies an admin adjustment with its audit record, idempotent by
-	// key when one is given.
-	Adjust(ctx context.Context, in AdjustInput) (Transaction, error)
+	// Adjust books an admin adjustment in one transaction: it begins key as
+	// BeginIdempotent does (a replay returns the ledger row of the first
+	// request, fresh false), locks the account of userID (creating it in
+	// currency), asks decide what to book with the key's resource id, and
+	// writes the balance, the ledger row, the audit record and the key's
+	// completion.
+	Adjust(ctx context.Context, key KeyedRequest, userID uuid.UUID, currency string, decide func(w Wallet, id uuid.UUID) (Adjustment, error)) (t Transaction, fresh bool, err error)
 	// ListAuditEvents returns one page of audit records, newest first.
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
@@ -105,14 +120,14 @@ type TransactionFilter struct {
 	Query       string
 	CreatedFrom time.Time
 	CreatedTo   time.Time
-	After       Cursor
+	After       paging.Cursor
 	Limit       int
 }
 
 // AuditFilter selects audit records.
 type AuditFilter struct {
 	TargetID string
-	After    Cursor
+	After    paging.Cursor
 	Limit    int
 }
 
@@ -126,35 +141,6 @@ type ReserveInput struct {
 	Description   string
 	ReferenceType string
 	ReferenceID   string
-}
-
-// IdempotencyKey names one idempotency record.
-type IdempotencyKey struct {
-	UserID uuid.UUID
-	Scope  string
-	Key    string
-}
-
-// IdempotencyBegin starts a keyed request.
-type IdempotencyBegin struct {
-	IdempotencyKey
-	RequestHash []byte
-	// ResourceID is the id the new request will create; a request taking
-	// over an abandoned one gets the first request's id back instead.
-	ResourceID uuid.UUID
-	// StaleBefore: a record still processing since before this is abandoned.
-	StaleBefore time.Time
-	// ExpiredBefore: a record created before this is forgotten.
-	ExpiredBefore time.Time
-}
-
-// IdempotencyState says how to go on with a keyed request.
-type IdempotencyState struct {
-	// Replay is the stored response of a completed request; nil when the
-	// caller should proceed.
-	Replay []byte
-	// ResourceID is the id to create (see IdempotencyBegin.ResourceID).
-	ResourceID uuid.UUID
 }
 
 // EventRef names a Stripe event.
@@ -173,20 +159,23 @@ type TopUpLookup struct {
 // TopUpChange is what an event does to a top-up: its new bookkeeping and the
 // ledger rows to write.
 type TopUpChange struct {
-	Status              string
-	PaymentIntentID     string
-	Credited            bool
+	Status          string
+	PaymentIntentID string
+	// CreditedAt is when the deposit was booked; zero while it is not.
+	CreditedAt          time.Time
 	CreditedCents       int64
 	AmountRefundedCents int64
 	ChargebackCents     int64
-	// ParkedReason is set with Status TopUpParked.
+	// ParkedAt and ParkedReason are set with Status TopUpParked.
+	ParkedAt     time.Time
 	ParkedReason string
 	Entries      []LedgerEntry
 }
 
-// LedgerEntry is one ledger row to write for an event. SourceKey is unique
+// LedgerEntry is one ledger row to write. SourceKey, when set, is unique
 // across the ledger: an entry whose key exists is never written twice.
 type LedgerEntry struct {
+	ID            uuid.UUID
 	Kind          string
 	AmountCents   int64
 	Description   string
@@ -213,16 +202,18 @@ type EventResult struct {
 	Written []Transaction
 }
 
-// AdjustInput is a validated admin adjustment.
-type AdjustInput struct {
-	ID          uuid.UUID
-	AuditID     uuid.UUID
-	ActorID     uuid.UUID
-	UserID      uuid.UUID
-	AmountCents int64
-	Reason      string
-	Currency    string
-	// Key is the request's Idempotency-Key (Service.Adjust requires one).
-	Key         string
-	RequestHash []byte
+// Adjustment is what an admin adjustment writes (decideAdjustment).
+type Adjustment struct {
+	Entry LedgerEntry
+	Audit AuditEvent
+}
+
+// Settlement is what a capture or release does to a hold (settle).
+type Settlement struct {
+	// Apply: the hold is open and ends now. False when it already ended
+	// this way: the repeated call is answered as the first was.
+	Apply bool
+	// Fee is a capture's ledger row: booked when Apply, else the row the
+	// first capture booked, found by its SourceKey.
+	Fee LedgerEntry
 }

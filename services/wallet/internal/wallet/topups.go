@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/idempotency"
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // CreateTopUpRequest is a user's request for a Checkout Session.
@@ -42,34 +45,27 @@ type topUpSnapshot struct {
 // so the client may retry with the same key.
 func (s *Service) CreateTopUp(ctx context.Context, r CreateTopUpRequest) (TopUp, error) {
 	if r.AmountCents < s.cfg.TopUpMinCents || r.AmountCents > s.cfg.TopUpMaxCents {
-		return TopUp{}, invalid("amount_cents", fmt.Sprintf("must be between %d and %d", s.cfg.TopUpMinCents, s.cfg.TopUpMaxCents))
+		return TopUp{}, validation.Field("amount_cents", fmt.Sprintf("must be between %d and %d", s.cfg.TopUpMinCents, s.cfg.TopUpMaxCents))
 	}
 	for _, f := range []struct{ name, v string }{{"success_url", r.SuccessURL}, {"cancel_url", r.CancelURL}} {
 		if err := s.checkReturnURL(f.name, f.v); err != nil {
 			return TopUp{}, err
 		}
 	}
-	if err := checkIdempotencyKey(r.IdempotencyKey); err != nil {
+	if err := idempotency.CheckKey(r.IdempotencyKey); err != nil {
 		return TopUp{}, err
 	}
-	now := s.now()
 	topUpID := newID()
 	var key *IdempotencyKey
 	if r.IdempotencyKey != "" {
 		key = &IdempotencyKey{UserID: r.UserID, Scope: ScopeTopUp, Key: r.IdempotencyKey}
-		st, err := s.store.BeginIdempotent(ctx, IdempotencyBegin{
-			IdempotencyKey: *key,
-			RequestHash:    requestHash(r.AmountCents, r.SuccessURL, r.CancelURL),
-			ResourceID:     topUpID,
-			StaleBefore:    now.Add(-s.cfg.IdempotencyStale),
-			ExpiredBefore:  now.Add(-s.cfg.IdempotencyTTL),
-		})
+		st, err := s.store.BeginIdempotent(ctx, s.keyedRequest(*key, idempotency.Hash(r.AmountCents, r.SuccessURL, r.CancelURL), topUpID))
 		if err != nil {
 			return TopUp{}, fmt.Errorf("create top-up: %w", err)
 		}
-		if st.Replay != nil {
+		if st.Replay {
 			var snap topUpSnapshot
-			if err := json.Unmarshal(st.Replay, &snap); err != nil {
+			if err := json.Unmarshal(st.Response, &snap); err != nil {
 				return TopUp{}, fmt.Errorf("create top-up: decode stored response: %w", err)
 			}
 			return fromSnapshot(snap), nil
@@ -124,12 +120,8 @@ func (s *Service) abandon(ctx context.Context, id uuid.UUID, key *IdempotencyKey
 }
 
 // GetTopUp returns one of the user's top-ups; another user's is ErrNotFound.
-func (s *Service) GetTopUp(ctx context.Context, userID uuid.UUID, id string) (TopUp, error) {
-	tid, err := uuid.Parse(id)
-	if err != nil {
-		return TopUp{}, fmt.Errorf("get top-up: %w", ErrNotFound)
-	}
-	t, err := s.store.GetTopUp(ctx, tid)
+func (s *Service) GetTopUp(ctx context.Context, userID, id uuid.UUID) (TopUp, error) {
+	t, err := s.store.GetTopUp(ctx, id)
 	if err != nil {
 		return TopUp{}, fmt.Errorf("get top-up: %w", err)
 	}

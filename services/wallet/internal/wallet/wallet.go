@@ -5,7 +5,6 @@
 package wallet
 
 import (
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,44 +43,6 @@ const (
 	ScopeTopUp      = "topup"
 	ScopeAdjustment = "adjustment"
 )
-
-// Errors callers can cause; grpcapi maps each to one status.
-var (
-	// ErrNotFound: the hold, top-up or other object does not exist (or is not the caller's).
-	ErrNotFound = errors.New("not found")
-	// ErrInsufficientFunds: the available balance does not cover the amount.
-	ErrInsufficientFunds = errors.New("insufficient funds")
-	// ErrIdempotencyKeyReused: the key was first used with a different request.
-	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
-	// ErrRequestInProgress: the first request with this key has not finished.
-	ErrRequestInProgress = errors.New("a request with this idempotency key is still in progress")
-	// ErrHoldConflict: the hold is already in the opposite final state.
-	ErrHoldConflict = errors.New("hold is already settled the other way")
-	// ErrInvalidSignature: the Stripe-Signature header does not verify.
-	ErrInvalidSignature = errors.New("invalid Stripe signature")
-	// ErrMalformedEvent: a signed event lacks a field its handling needs.
-	ErrMalformedEvent = errors.New("stripe event lacks a required field")
-	// ErrPaymentProvider: Stripe could not be reached or refused the request.
-	ErrPaymentProvider = errors.New("payment provider error")
-	// ErrEventNotMatchedYet: a refund or dispute names a PaymentIntent not
-	// linked to a top-up yet, and Stripe's API could not say whose it is.
-	// Answered with a 5xx so that Stripe delivers the event again.
-	ErrEventNotMatchedYet = errors.New("stripe event cannot be matched to a top-up yet")
-	// ErrUnknownPaymentIntent: Stripe's API does not know the PaymentIntent
-	// (returned by PaymentProvider.PaymentIntentMetadata).
-	ErrUnknownPaymentIntent = errors.New("no such PaymentIntent")
-)
-
-// ValidationError names one invalid input field.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-// Error implements error.
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
-
-func invalid(field, msg string) error { return &ValidationError{Field: field, Message: msg} }
 
 // Wallet is one user's balance. Users without an account have a zero wallet.
 type Wallet struct {
@@ -146,12 +107,15 @@ type TopUp struct {
 	CheckoutURL       string
 	PaymentIntentID   string
 	CreditedCents     int64
-	Credited          bool
+	// Credited: the deposit was booked, at CreditedAt (the wallet's clock).
+	Credited   bool
+	CreditedAt time.Time
 	// AmountRefundedCents is the largest cumulative refund seen, all debited.
 	AmountRefundedCents int64
 	// ChargebackCents is the sum of lost disputes, all debited.
 	ChargebackCents int64
-	// ParkedAt and ParkedReason are set when the top-up was parked.
+	// ParkedAt (the wallet's clock) and ParkedReason are set when the
+	// top-up was parked.
 	ParkedAt     time.Time
 	ParkedReason string
 	CreatedAt    time.Time

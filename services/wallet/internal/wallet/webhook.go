@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/meterflow/meterflow/platform/validation"
 )
 
 // Stripe event types the wallet acts on.
@@ -118,7 +121,7 @@ func (e *expandableID) UnmarshalJSON(b []byte) error {
 // retries.
 func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signature string) error {
 	if len(payload) > maxEventPayloadBytes {
-		return invalid("payload", "larger than 1 MiB")
+		return validation.Field("payload", "larger than 1 MiB")
 	}
 	if err := webhook.ValidatePayloadWithTolerance(payload, signature, s.cfg.WebhookSecret, s.cfg.WebhookTolerance); err != nil {
 		s.metrics.WebhookEvent("unknown", outcomeInvalidSignature)
@@ -180,7 +183,7 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 			return EventResult{}, fmt.Errorf("%w: checkout session id or amount_total", ErrMalformedEvent)
 		}
 		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{CheckoutSessionID: obj.ID}, func(t TopUp) (TopUpChange, error) {
-			return decideCheckout(ctx, log, ev.Type, obj, t)
+			return decideCheckout(ctx, log, ev.Type, obj, t, s.now())
 		})
 	case EventChargeRefunded:
 		var obj chargeObject
@@ -189,7 +192,7 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 			return EventResult{}, fmt.Errorf("%w: charge payment_intent, amount_refunded and currency", ErrMalformedEvent)
 		}
 		return s.applyPaymentEvent(ctx, log, ref, string(obj.PaymentIntent), obj.Metadata, func(t TopUp) TopUpChange {
-			return decideRefund(obj, t)
+			return decideRefund(obj, t, s.now())
 		})
 	case EventChargeDisputeClosed:
 		var obj disputeObject
@@ -206,7 +209,7 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, 
 		// A dispute carries no metadata of the PaymentIntent's: an unlinked
 		// one is looked up through Stripe's API.
 		return s.applyPaymentEvent(ctx, log, ref, string(obj.PaymentIntent), nil, func(t TopUp) TopUpChange {
-			return decideDispute(obj, t)
+			return decideDispute(obj, t, s.now())
 		})
 	default:
 		return EventResult{Outcome: OutcomeIgnored}, nil
@@ -225,27 +228,26 @@ func nulFree(ss ...string) bool {
 	return true
 }
 
-// ErrNotOurs is returned by decide functions for events that name one of our
-// sessions but not our top-up or user: the store rolls back and reports the
-// event as unmatched.
-var ErrNotOurs = errors.New("event does not belong to this top-up")
-
 // unchanged returns t's bookkeeping as a change that changes nothing.
 func unchanged(t TopUp) TopUpChange {
 	return TopUpChange{
-		Status: t.Status, PaymentIntentID: t.PaymentIntentID, Credited: t.Credited, CreditedCents: t.CreditedCents,
-		AmountRefundedCents: t.AmountRefundedCents, ChargebackCents: t.ChargebackCents, ParkedReason: t.ParkedReason,
+		Status: t.Status, PaymentIntentID: t.PaymentIntentID, CreditedAt: t.CreditedAt, CreditedCents: t.CreditedCents,
+		AmountRefundedCents: t.AmountRefundedCents, ChargebackCents: t.ChargebackCents,
+		ParkedAt: t.ParkedAt, ParkedReason: t.ParkedReason,
 	}
 }
 
 // sameCurrency compares ISO codes; Stripe writes them in lower case.
 func sameCurrency(a, b string) bool { return strings.EqualFold(a, b) }
 
-// park turns c into the parking of its top-up: amounts in another currency
-// than the top-up's must not be booked as cents of its own, whichever
-// event brings them.
-func park(c TopUpChange, reason string) TopUpChange {
+// park turns c into the parking of its top-up, at now: amounts in another
+// currency than the top-up's must not be booked as cents of its own,
+// whichever event brings them.
+func park(c TopUpChange, reason string, now time.Time) TopUpChange {
 	c.Status, c.ParkedReason, c.Entries = TopUpParked, reason, nil
+	if c.ParkedAt.IsZero() {
+		c.ParkedAt = now
+	}
 	return c
 }
 
@@ -253,9 +255,10 @@ func park(c TopUpChange, reason string) TopUpChange {
 // trust only our row: the session id found it, and the metadata top-up id and
 // the client_reference_id must name the same top-up and user, so one user's
 // session can never credit another. A parked top-up is never credited.
+// now is when the change happens (credited_at, parked_at).
 func decideCheckout(ctx context.Context, log interface {
 	ErrorContext(context.Context, string, ...any)
-}, typ string, obj checkoutSessionObject, t TopUp) (TopUpChange, error) {
+}, typ string, obj checkoutSessionObject, t TopUp, now time.Time) (TopUpChange, error) {
 	if obj.Metadata[MetadataTopUpID] != t.ID.String() || obj.ClientReferenceID != t.UserID.String() {
 		log.ErrorContext(ctx, "Stripe session does not match our top-up; ignored", "topup_id", t.ID, "session_id", obj.ID)
 		return TopUpChange{}, ErrNotOurs
@@ -274,15 +277,15 @@ func decideCheckout(ctx context.Context, log interface {
 		}
 		amount := *obj.AmountTotal
 		if !sameCurrency(obj.Currency, t.Currency) {
-			return park(c, fmt.Sprintf("%s reported %d %s for a top-up of %d %s", typ, amount, obj.Currency, t.AmountCents, t.Currency)), nil
+			return park(c, fmt.Sprintf("%s reported %d %s for a top-up of %d %s", typ, amount, obj.Currency, t.AmountCents, t.Currency), now), nil
 		}
 		if amount != t.AmountCents {
 			log.ErrorContext(ctx, "Stripe charged a different amount than requested; crediting what Stripe reports",
 				"topup_id", t.ID, "requested_cents", t.AmountCents, "amount_total", amount, "currency", obj.Currency)
 		}
-		c.Status, c.Credited, c.CreditedCents = TopUpPaid, true, amount
+		c.Status, c.CreditedAt, c.CreditedCents = TopUpPaid, now, amount
 		c.Entries = append(c.Entries, LedgerEntry{
-			Kind: KindDeposit, AmountCents: amount, Description: descriptionDeposit,
+			ID: newID(), Kind: KindDeposit, AmountCents: amount, Description: descriptionDeposit,
 			ReferenceType: referenceTopUp, ReferenceID: t.ID.String(), SourceKey: "deposit:" + t.ID.String(),
 		})
 	case typ == EventCheckoutAsyncFailed && t.Status == TopUpPending:
@@ -297,13 +300,13 @@ func decideCheckout(ctx context.Context, log interface {
 // over the largest one seen, so repeated and out-of-order events never debit
 // twice. It may come before the top-up is credited (Stripe does not order
 // deliveries): the balance is then negative until the credit arrives.
-func decideRefund(obj chargeObject, t TopUp) TopUpChange {
+func decideRefund(obj chargeObject, t TopUp, now time.Time) TopUpChange {
 	c := unchanged(t)
 	switch {
 	case t.Status == TopUpParked:
 		return c
 	case !sameCurrency(obj.Currency, t.Currency):
-		return park(c, fmt.Sprintf("%s reported amount_refunded %d %s for a top-up in %s", EventChargeRefunded, *obj.AmountRefunded, obj.Currency, t.Currency))
+		return park(c, fmt.Sprintf("%s reported amount_refunded %d %s for a top-up in %s", EventChargeRefunded, *obj.AmountRefunded, obj.Currency, t.Currency), now)
 	}
 	refunded := *obj.AmountRefunded
 	if refunded <= t.AmountRefundedCents {
@@ -312,7 +315,7 @@ func decideRefund(obj chargeObject, t TopUp) TopUpChange {
 	delta := refunded - t.AmountRefundedCents
 	c.AmountRefundedCents = refunded
 	c.Entries = append(c.Entries, LedgerEntry{
-		Kind: KindWithdrawal, AmountCents: -delta, Description: descriptionRefund,
+		ID: newID(), Kind: KindWithdrawal, AmountCents: -delta, Description: descriptionRefund,
 		ReferenceType: referenceTopUp, ReferenceID: t.ID.String(),
 		SourceKey: fmt.Sprintf("withdrawal:%s:%d", t.ID, refunded),
 	})
@@ -320,17 +323,17 @@ func decideRefund(obj chargeObject, t TopUp) TopUpChange {
 }
 
 // decideDispute debits a lost dispute's amount once per dispute.
-func decideDispute(obj disputeObject, t TopUp) TopUpChange {
+func decideDispute(obj disputeObject, t TopUp, now time.Time) TopUpChange {
 	c := unchanged(t)
 	switch {
 	case t.Status == TopUpParked:
 		return c
 	case !sameCurrency(obj.Currency, t.Currency):
-		return park(c, fmt.Sprintf("%s (lost) reported %d %s for a top-up in %s", EventChargeDisputeClosed, *obj.Amount, obj.Currency, t.Currency))
+		return park(c, fmt.Sprintf("%s (lost) reported %d %s for a top-up in %s", EventChargeDisputeClosed, *obj.Amount, obj.Currency, t.Currency), now)
 	}
 	c.ChargebackCents += *obj.Amount
 	c.Entries = append(c.Entries, LedgerEntry{
-		Kind: KindChargeback, AmountCents: -*obj.Amount, Description: descriptionChargeback,
+		ID: newID(), Kind: KindChargeback, AmountCents: -*obj.Amount, Description: descriptionChargeback,
 		ReferenceType: referenceTopUp, ReferenceID: t.ID.String(), SourceKey: "chargeback:" + obj.ID,
 	})
 	return c

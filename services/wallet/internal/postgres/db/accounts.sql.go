@@ -37,33 +37,6 @@ func (q *Queries) AddBalance(ctx context.Context, db DBTX, arg AddBalanceParams)
 	return i, err
 }
 
-const addBalanceIfAvailable = `-- name: AddBalanceIfAvailable :one
-UPDATE accounts
-SET balance_cents = balance_cents + $1, updated_at = now()
-WHERE user_id = $2 AND balance_cents - held_cents + $1 >= 0
-RETURNING user_id, balance_cents, held_cents, currency, created_at, updated_at
-`
-
-type AddBalanceIfAvailableParams struct {
-	Amount int64
-	UserID uuid.UUID
-}
-
-// Debits only when the available balance covers it (admin debits).
-func (q *Queries) AddBalanceIfAvailable(ctx context.Context, db DBTX, arg AddBalanceIfAvailableParams) (Account, error) {
-	row := db.QueryRow(ctx, addBalanceIfAvailable, arg.Amount, arg.UserID)
-	var i Account
-	err := row.Scan(
-		&i.UserID,
-		&i.BalanceCents,
-		&i.HeldCents,
-		&i.Currency,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
 const ensureAccount = `-- name: EnsureAccount :exec
 INSERT INTO accounts (user_id, currency) VALUES ($1, $2)
 ON CONFLICT (user_id) DO NOTHING
@@ -77,24 +50,6 @@ type EnsureAccountParams struct {
 func (q *Queries) EnsureAccount(ctx context.Context, db DBTX, arg EnsureAccountParams) error {
 	_, err := db.Exec(ctx, ensureAccount, arg.UserID, arg.Currency)
 	return err
-}
-
-const getAccount = `-- name: GetAccount :one
-SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at FROM accounts WHERE user_id = $1
-`
-
-func (q *Queries) GetAccount(ctx context.Context, db DBTX, userID uuid.UUID) (Account, error) {
-	row := db.QueryRow(ctx, getAccount, userID)
-	var i Account
-	err := row.Scan(
-		&i.UserID,
-		&i.BalanceCents,
-		&i.HeldCents,
-		&i.Currency,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
 }
 
 const getAccounts = `-- name: GetAccounts :many
@@ -132,6 +87,9 @@ const lockAccount = `-- name: LockAccount :one
 SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at FROM accounts WHERE user_id = $1 FOR UPDATE
 `
 
+// Locks the account until the transaction ends: an adjustment decides on
+// the balance it read (wallet.decideAdjustment) and no reserve, capture or
+// other change can move it in between.
 func (q *Queries) LockAccount(ctx context.Context, db DBTX, userID uuid.UUID) (Account, error) {
 	row := db.QueryRow(ctx, lockAccount, userID)
 	var i Account

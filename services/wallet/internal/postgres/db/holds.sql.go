@@ -15,65 +15,52 @@ import (
 const captureHold = `-- name: CaptureHold :one
 WITH h AS (
     UPDATE holds SET status = 'captured', updated_at = now()
-    WHERE key = $1 AND status = 'held'
+    WHERE holds.id = $8 AND holds.status = 'held'
     RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
 ), acct AS (
     UPDATE accounts a
-    SET balance_cents = a.balance_cents - h.amount_cents, held_cents = a.held_cents - h.amount_cents, updated_at = now()
+    SET balance_cents = a.balance_cents + $3::bigint, held_cents = a.held_cents - h.amount_cents, updated_at = now()
     FROM h
     WHERE a.user_id = h.user_id
     RETURNING a.balance_cents
-), fee AS (
-    INSERT INTO transactions (id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key)
-    SELECT $2::uuid, h.user_id, 'fee', -h.amount_cents, acct.balance_cents,
-        CASE WHEN h.description = '' THEN $3::text ELSE h.description END,
-        h.reference_type, h.reference_id, 'fee:' || h.id::text
-    FROM h, acct
-    RETURNING id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key, created_at
 )
-SELECT h.id AS hold_id, h.key AS hold_key, h.expires_at AS hold_expires_at, h.description AS hold_description, h.created_at AS hold_created_at,
-    fee.id, fee.user_id, fee.kind, fee.amount_cents, fee.balance_after_cents, fee.description,
-    fee.reference_type, fee.reference_id, fee.source_key, fee.created_at
-FROM h, fee
+INSERT INTO transactions (id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key)
+SELECT $1::uuid, h.user_id, $2::text, $3::bigint, acct.balance_cents,
+    $4::text, $5::text, $6::text, $7::text
+FROM h, acct
+RETURNING id, user_id, kind, amount_cents, balance_after_cents, description, reference_type, reference_id, source_key, created_at
 `
 
 type CaptureHoldParams struct {
-	Key                string
-	FeeID              uuid.UUID
-	DefaultDescription string
+	ID            uuid.UUID
+	Kind          string
+	AmountCents   int64
+	Description   string
+	ReferenceType string
+	ReferenceID   string
+	SourceKey     string
+	HoldID        uuid.UUID
 }
 
-type CaptureHoldRow struct {
-	HoldID            uuid.UUID
-	HoldKey           string
-	HoldExpiresAt     time.Time
-	HoldDescription   string
-	HoldCreatedAt     time.Time
-	ID                uuid.UUID
-	UserID            uuid.UUID
-	Kind              string
-	AmountCents       int64
-	BalanceAfterCents int64
-	Description       string
-	ReferenceType     string
-	ReferenceID       string
-	SourceKey         *string
-	CreatedAt         time.Time
-}
-
-// Captures an open hold in one statement: the hold turns captured, the
-// account's balance and held amount drop by the fee, and the fee's ledger
-// row is written with the balance after it. No row when the hold is not
-// open (already captured or released, or unknown): the caller looks it up.
-func (q *Queries) CaptureHold(ctx context.Context, db DBTX, arg CaptureHoldParams) (CaptureHoldRow, error) {
-	row := db.QueryRow(ctx, captureHold, arg.Key, arg.FeeID, arg.DefaultDescription)
-	var i CaptureHoldRow
+// Captures the open hold @hold_id in one statement, booking the fee the
+// wallet package decided (wallet.feeFor): the hold turns captured, the
+// account's held amount drops by the hold's amount and its balance by the
+// fee, and the fee's ledger row is written with the balance after it. No
+// row when the hold is no longer open (a concurrent call settled it): the
+// caller loads it again.
+func (q *Queries) CaptureHold(ctx context.Context, db DBTX, arg CaptureHoldParams) (Transaction, error) {
+	row := db.QueryRow(ctx, captureHold,
+		arg.ID,
+		arg.Kind,
+		arg.AmountCents,
+		arg.Description,
+		arg.ReferenceType,
+		arg.ReferenceID,
+		arg.SourceKey,
+		arg.HoldID,
+	)
+	var i Transaction
 	err := row.Scan(
-		&i.HoldID,
-		&i.HoldKey,
-		&i.HoldExpiresAt,
-		&i.HoldDescription,
-		&i.HoldCreatedAt,
 		&i.ID,
 		&i.UserID,
 		&i.Kind,
@@ -160,7 +147,7 @@ func (q *Queries) LockExpiredHolds(ctx context.Context, db DBTX, arg LockExpired
 const releaseHold = `-- name: ReleaseHold :one
 WITH h AS (
     UPDATE holds SET status = 'released', updated_at = now()
-    WHERE key = $1 AND status = 'held'
+    WHERE holds.id = $1 AND holds.status = 'held'
     RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
 ), acct AS (
     UPDATE accounts a
@@ -186,9 +173,10 @@ type ReleaseHoldRow struct {
 	UpdatedAt     time.Time
 }
 
-// Releases an open hold in one statement; no row when it is not open.
-func (q *Queries) ReleaseHold(ctx context.Context, db DBTX, key string) (ReleaseHoldRow, error) {
-	row := db.QueryRow(ctx, releaseHold, key)
+// Releases the open hold @hold_id in one statement; no row when it is no
+// longer open (a concurrent call settled it).
+func (q *Queries) ReleaseHold(ctx context.Context, db DBTX, holdID uuid.UUID) (ReleaseHoldRow, error) {
+	row := db.QueryRow(ctx, releaseHold, holdID)
 	var i ReleaseHoldRow
 	err := row.Scan(
 		&i.ID,
@@ -231,7 +219,8 @@ type ReserveHoldParams struct {
 	ReferenceID   string
 }
 
-// One round trip; see reserve_hold in the migrations.
+// One statement on the account's locked row: the reserve rule lives in
+// reserve_hold (migration 00002), see docs/adr/0010-reserve-rule-in-sql.md.
 func (q *Queries) ReserveHold(ctx context.Context, db DBTX, arg ReserveHoldParams) (Hold, error) {
 	row := db.QueryRow(ctx, reserveHold,
 		arg.ID,

@@ -12,52 +12,36 @@ import (
 	"github.com/google/uuid"
 )
 
-const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :one
+const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :exec
 UPDATE idempotency_keys
-SET request_hash = $1, status = 'processing', response = NULL,
-    resource_id = CASE WHEN created_at < $2 THEN $3::uuid ELSE resource_id END,
-    created_at = CASE WHEN created_at < $2 THEN now() ELSE created_at END,
+SET request_hash = $1, status = 'processing', response = NULL, resource_id = $2::uuid,
+    created_at = CASE WHEN $3::boolean THEN now() ELSE created_at END,
     updated_at = now()
 WHERE user_id = $4 AND scope = $5 AND key = $6
-  AND (created_at < $2 OR (status = 'processing' AND updated_at < $7 AND request_hash = $1))
-RETURNING user_id, scope, key, request_hash, status, response, resource_id, created_at, updated_at
 `
 
 type ClaimIdempotencyKeyParams struct {
-	RequestHash   []byte
-	ExpiredBefore time.Time
-	NewResourceID *uuid.UUID
-	UserID        uuid.UUID
-	Scope         string
-	Key           string
-	StaleBefore   time.Time
+	RequestHash []byte
+	ResourceID  uuid.UUID
+	Renew       bool
+	UserID      uuid.UUID
+	Scope       string
+	Key         string
 }
 
-// Takes over a record whose first request was abandoned (still processing
-// after the stale limit) or that outlived its retention.
-func (q *Queries) ClaimIdempotencyKey(ctx context.Context, db DBTX, arg ClaimIdempotencyKeyParams) (IdempotencyKey, error) {
-	row := db.QueryRow(ctx, claimIdempotencyKey,
+// Writes a new request over a locked record (Decide said Claim): processing
+// again, under its hash and resource id; renew restarts an expired record's
+// retention.
+func (q *Queries) ClaimIdempotencyKey(ctx context.Context, db DBTX, arg ClaimIdempotencyKeyParams) error {
+	_, err := db.Exec(ctx, claimIdempotencyKey,
 		arg.RequestHash,
-		arg.ExpiredBefore,
-		arg.NewResourceID,
+		arg.ResourceID,
+		arg.Renew,
 		arg.UserID,
 		arg.Scope,
 		arg.Key,
-		arg.StaleBefore,
 	)
-	var i IdempotencyKey
-	err := row.Scan(
-		&i.UserID,
-		&i.Scope,
-		&i.Key,
-		&i.RequestHash,
-		&i.Status,
-		&i.Response,
-		&i.ResourceID,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
+	return err
 }
 
 const completeIdempotencyKey = `-- name: CompleteIdempotencyKey :exec
@@ -109,33 +93,6 @@ func (q *Queries) DeleteIdempotencyKey(ctx context.Context, db DBTX, arg DeleteI
 	return err
 }
 
-const getIdempotencyKey = `-- name: GetIdempotencyKey :one
-SELECT user_id, scope, key, request_hash, status, response, resource_id, created_at, updated_at FROM idempotency_keys WHERE user_id = $1 AND scope = $2 AND key = $3
-`
-
-type GetIdempotencyKeyParams struct {
-	UserID uuid.UUID
-	Scope  string
-	Key    string
-}
-
-func (q *Queries) GetIdempotencyKey(ctx context.Context, db DBTX, arg GetIdempotencyKeyParams) (IdempotencyKey, error) {
-	row := db.QueryRow(ctx, getIdempotencyKey, arg.UserID, arg.Scope, arg.Key)
-	var i IdempotencyKey
-	err := row.Scan(
-		&i.UserID,
-		&i.Scope,
-		&i.Key,
-		&i.RequestHash,
-		&i.Status,
-		&i.Response,
-		&i.ResourceID,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
 const insertIdempotencyKey = `-- name: InsertIdempotencyKey :execrows
 INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, resource_id)
 VALUES ($1, $2, $3, $4, 'processing', $5)
@@ -162,4 +119,33 @@ func (q *Queries) InsertIdempotencyKey(ctx context.Context, db DBTX, arg InsertI
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const lockIdempotencyKey = `-- name: LockIdempotencyKey :one
+SELECT user_id, scope, key, request_hash, status, response, resource_id, created_at, updated_at FROM idempotency_keys WHERE user_id = $1 AND scope = $2 AND key = $3 FOR UPDATE
+`
+
+type LockIdempotencyKeyParams struct {
+	UserID uuid.UUID
+	Scope  string
+	Key    string
+}
+
+// Locks a stored key until the transaction ends, so the decision about it
+// (wallet.KeyedRequest.Decide) and the claim that may follow see one state.
+func (q *Queries) LockIdempotencyKey(ctx context.Context, db DBTX, arg LockIdempotencyKeyParams) (IdempotencyKey, error) {
+	row := db.QueryRow(ctx, lockIdempotencyKey, arg.UserID, arg.Scope, arg.Key)
+	var i IdempotencyKey
+	err := row.Scan(
+		&i.UserID,
+		&i.Scope,
+		&i.Key,
+		&i.RequestHash,
+		&i.Status,
+		&i.Response,
+		&i.ResourceID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

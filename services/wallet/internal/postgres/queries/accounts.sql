@@ -2,9 +2,6 @@
 INSERT INTO accounts (user_id, currency) VALUES ($1, $2)
 ON CONFLICT (user_id) DO NOTHING;
 
--- name: GetAccount :one
-SELECT * FROM accounts WHERE user_id = $1;
-
 -- name: GetAccounts :many
 SELECT * FROM accounts WHERE user_id = ANY(@user_ids::uuid[]);
 
@@ -14,19 +11,14 @@ SET held_cents = held_cents - @amount, updated_at = now()
 WHERE user_id = @user_id
 RETURNING *;
 
-
 -- name: AddBalance :one
 UPDATE accounts
 SET balance_cents = balance_cents + @amount, updated_at = now()
 WHERE user_id = @user_id
 RETURNING *;
 
--- name: AddBalanceIfAvailable :one
--- Debits only when the available balance covers it (admin debits).
-UPDATE accounts
-SET balance_cents = balance_cents + @amount, updated_at = now()
-WHERE user_id = @user_id AND balance_cents - held_cents + @amount >= 0
-RETURNING *;
-
 -- name: LockAccount :one
+-- Locks the account until the transaction ends: an adjustment decides on
+-- the balance it read (wallet.decideAdjustment) and no reserve, capture or
+-- other change can move it in between.
 SELECT * FROM accounts WHERE user_id = $1 FOR UPDATE;

@@ -1,0 +1,164 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
+)
+
+// Reserve implements wallet.Store with reserve_hold: one statement, so the
+// account's row is locked only for its own UPDATE and the commit, not
+// across round trips (docs/adr/0010-reserve-rule-in-sql.md says why this
+// rule lives in SQL and how it is held against the Go rules).
+func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, error) {
+	var h db.Hold
+	err := database.Retry(ctx, func() error {
+		var err error
+		h, err = s.q.ReserveHold(ctx, s.pool, db.ReserveHoldParams{
+			ID: in.ID, Key: in.Key, UserID: in.UserID, AmountCents: in.AmountCents, ExpiresAt: in.ExpiresAt,
+			Description: in.Description, ReferenceType: in.ReferenceType, ReferenceID: in.ReferenceID,
+		})
+		return err
+	})
+	switch {
+	case isInsufficientFunds(err), isForeignKeyViolation(err): // no account yet: nothing to reserve
+		return wallet.Hold{}, wallet.ErrInsufficientFunds
+	case err != nil:
+		return wallet.Hold{}, err
+	}
+	return toHold(h), nil
+}
+
+// A hold leaves the open state once, so a settlement that lost a race to a
+// concurrent call finds the hold final when it loads it again: the second
+// decision never applies.
+const maxSettleAttempts = 2
+
+var errHoldRace = errors.New("hold settled concurrently twice")
+
+// CaptureHold implements wallet.Store. The hold is loaded without a lock:
+// the capture statement applies only while the hold is still open, so the
+// account's row lock stays within that one statement.
+func (s *Store) CaptureHold(ctx context.Context, key string, decide func(wallet.Hold) (wallet.Settlement, error)) (wallet.Hold, wallet.Transaction, bool, error) {
+	for range maxSettleAttempts {
+		h, err := s.holdByKey(ctx, key)
+		if err != nil {
+			return wallet.Hold{}, wallet.Transaction{}, false, err
+		}
+		d, err := decide(h)
+		if err != nil {
+			return wallet.Hold{}, wallet.Transaction{}, false, err
+		}
+		if !d.Apply {
+			fee, err := s.q.GetTransactionBySourceKey(ctx, s.pool, &d.Fee.SourceKey)
+			if err != nil {
+				return wallet.Hold{}, wallet.Transaction{}, false, fmt.Errorf("fee %s of a captured hold: %w", d.Fee.SourceKey, err)
+			}
+			return h, toTransaction(fee), false, nil
+		}
+		var fee db.Transaction
+		err = database.Retry(ctx, func() error {
+			var err error
+			fee, err = s.q.CaptureHold(ctx, s.pool, db.CaptureHoldParams{
+				HoldID: h.ID, ID: d.Fee.ID, Kind: d.Fee.Kind, AmountCents: d.Fee.AmountCents, Description: d.Fee.Description,
+				ReferenceType: d.Fee.ReferenceType, ReferenceID: d.Fee.ReferenceID, SourceKey: d.Fee.SourceKey,
+			})
+			return err
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // settled by a concurrent call: decide again
+		}
+		if err != nil {
+			return wallet.Hold{}, wallet.Transaction{}, false, err
+		}
+		h.Status = wallet.HoldCaptured
+		return h, toTransaction(fee), true, nil
+	}
+	return wallet.Hold{}, wallet.Transaction{}, false, errHoldRace
+}
+
+// ReleaseHold implements wallet.Store, as CaptureHold does.
+func (s *Store) ReleaseHold(ctx context.Context, key string, decide func(wallet.Hold) (wallet.Settlement, error)) (wallet.Hold, error) {
+	for range maxSettleAttempts {
+		h, err := s.holdByKey(ctx, key)
+		if err != nil {
+			return wallet.Hold{}, err
+		}
+		d, err := decide(h)
+		if err != nil || !d.Apply {
+			return h, err
+		}
+		var row db.ReleaseHoldRow
+		err = database.Retry(ctx, func() error {
+			var err error
+			row, err = s.q.ReleaseHold(ctx, s.pool, h.ID)
+			return err
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // settled by a concurrent call: decide again
+		}
+		if err != nil {
+			return wallet.Hold{}, err
+		}
+		return toHold(db.Hold(row)), nil
+	}
+	return wallet.Hold{}, errHoldRace
+}
+
+// holdByKey loads the hold under key, or ErrNotFound.
+func (s *Store) holdByKey(ctx context.Context, key string) (wallet.Hold, error) {
+	h, err := s.q.GetHoldByKey(ctx, s.pool, key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return wallet.Hold{}, wallet.ErrNotFound
+	}
+	if err != nil {
+		return wallet.Hold{}, err
+	}
+	return toHold(h), nil
+}
+
+// ReleaseExpiredHolds implements wallet.Store. Accounts are updated in user
+// id order so two sweepers never lock the same accounts in opposite orders.
+func (s *Store) ReleaseExpiredHolds(ctx context.Context, now time.Time, limit int) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		holds, err := s.q.LockExpiredHolds(ctx, tx, db.LockExpiredHoldsParams{Now: now, RowLimit: int32(limit)})
+		if err != nil {
+			return err
+		}
+		perUser := map[uuid.UUID]int64{}
+		for _, h := range holds {
+			if err := s.q.ReleaseHoldByID(ctx, tx, h.ID); err != nil {
+				return err
+			}
+			perUser[h.UserID] += h.AmountCents
+		}
+		users := make([]uuid.UUID, 0, len(perUser))
+		for u := range perUser {
+			users = append(users, u)
+		}
+		slices.SortFunc(users, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+		for _, u := range users {
+			if _, err := s.q.UnholdFunds(ctx, tx, db.UnholdFundsParams{Amount: perUser[u], UserID: u}); err != nil {
+				return err
+			}
+		}
+		n = len(holds)
+		return nil
+	})
+	return n, err
+}
+
+func toHold(h db.Hold) wallet.Hold {
+	return wallet.Hold{ID: h.ID, Key: h.Key, UserID: h.UserID, AmountCents: h.AmountCents, Status: h.Status, ExpiresAt: h.ExpiresAt,
+		Description: h.Description, ReferenceType: h.ReferenceType, ReferenceID: h.ReferenceID, CreatedAt: h.CreatedAt}
+}

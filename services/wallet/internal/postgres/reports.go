@@ -1,0 +1,40 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
+)
+
+// Verify implements wallet.Store.
+func (s *Store) Verify(ctx context.Context) ([]wallet.Mismatch, error) {
+	rows, err := s.q.VerifyAccounts(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wallet.Mismatch, len(rows))
+	for i, r := range rows {
+		out[i] = wallet.Mismatch{UserID: r.UserID, BalanceCents: r.BalanceCents, LedgerCents: r.LedgerCents,
+			HeldCents: r.HeldCents, OpenHoldsCents: r.OpenHoldsCents, NegativeWithoutCause: r.BalanceCents < 0 && !r.MayBeNegative}
+	}
+	return out, nil
+}
+
+// Stats implements wallet.Store.
+func (s *Store) Stats(ctx context.Context, today, month time.Time) (wallet.Stats, error) {
+	r, err := s.q.Stats(ctx, s.pool, db.StatsParams{Today: today, Month: month})
+	if err != nil {
+		return wallet.Stats{}, err
+	}
+	return wallet.Stats{TotalBalanceCents: r.TotalBalanceCents, TotalHeldCents: r.TotalHeldCents, OpenHolds: r.OpenHolds,
+		DepositsTodayCents: r.DepositsTodayCents, FeesTodayCents: r.FeesTodayCents,
+		Deposits30dCents: r.Deposits30dCents, Fees30dCents: r.Fees30dCents}, nil
+}
+
+// OpenHolds returns the number and sum of open holds (the metrics gauge).
+func (s *Store) OpenHolds(ctx context.Context) (count, cents int64, err error) {
+	r, err := s.q.OpenHolds(ctx, s.pool)
+	return r.N, r.Cents, err
+}
