@@ -37,7 +37,7 @@ func (s *Store) beginKey(ctx context.Context, tx pgx.Tx, in wallet.KeyedRequest)
 	k := in.IdempotencyKey
 	for range maxKeyAttempts {
 		n, err := s.q.InsertIdempotencyKey(ctx, tx, db.InsertIdempotencyKeyParams{
-			UserID: k.UserID, Scope: k.Scope, Key: k.Key, RequestHash: in.RequestHash, ResourceID: &in.ResourceID,
+			UserID: k.UserID, Scope: k.Scope, Key: k.Key, RequestHash: in.RequestHash, ResourceID: &in.ResourceID, Now: in.Now,
 		})
 		if err != nil {
 			return wallet.KeyState{}, err
@@ -57,7 +57,7 @@ func (s *Store) beginKey(ctx context.Context, tx pgx.Tx, in wallet.KeyedRequest)
 			return st, err
 		}
 		err = s.q.ClaimIdempotencyKey(ctx, tx, db.ClaimIdempotencyKeyParams{
-			RequestHash: in.RequestHash, ResourceID: st.ResourceID, Renew: st.Renew, UserID: k.UserID, Scope: k.Scope, Key: k.Key,
+			RequestHash: in.RequestHash, ResourceID: st.ResourceID, Renew: st.Renew, Now: in.Now, UserID: k.UserID, Scope: k.Scope, Key: k.Key,
 		})
 		return st, err
 	}

@@ -25,7 +25,7 @@ func TestBeginIdempotent(t *testing.T) {
 	begin := func(hash string, at time.Time) (wallet.KeyState, uuid.UUID, error) {
 		id := uuid.New()
 		st, err := s.BeginIdempotent(ctx, wallet.KeyedRequest{
-			IdempotencyKey: key, RequestHash: []byte(hash), ResourceID: id,
+			IdempotencyKey: key, RequestHash: []byte(hash), ResourceID: id, Now: at,
 			StaleBefore: at.Add(-5 * time.Minute), ExpiredBefore: at.Add(-48 * time.Hour),
 		})
 		return st, id, err
@@ -68,7 +68,8 @@ func TestBeginIdempotent(t *testing.T) {
 	if err != nil || st.Replay || st.ResourceID != id {
 		t.Fatalf("after TTL = %+v, %v", st, err)
 	}
-	if n, err := s.DeleteExpiredIdempotencyKeys(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
+	// The sweeper's limit is on the same clock as the requests (their Now).
+	if n, err := s.DeleteExpiredIdempotencyKeys(ctx, now.Add(49*time.Hour+time.Minute)); err != nil || n != 1 {
 		t.Fatalf("sweep = %d, %v", n, err)
 	}
 }
@@ -158,7 +159,7 @@ func seed(t *testing.T, s *postgres.Store, user uuid.UUID, amount int64) {
 	t.Helper()
 	key := wallet.KeyedRequest{
 		IdempotencyKey: wallet.IdempotencyKey{UserID: uuid.New(), Scope: wallet.ScopeAdjustment, Key: "seed"},
-		RequestHash:    []byte("seed"), ResourceID: uuid.New(),
+		RequestHash:    []byte("seed"), ResourceID: uuid.New(), Now: time.Now(),
 	}
 	_, _, err := s.Adjust(context.Background(), key, user, "usd", func(w wallet.Wallet, id uuid.UUID) (wallet.Adjustment, error) {
 		return wallet.Adjustment{

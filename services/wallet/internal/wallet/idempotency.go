@@ -24,6 +24,10 @@ type KeyedRequest struct {
 	// ResourceID is the id the new request will create; a request taking
 	// over an abandoned one gets the first request's id back instead.
 	ResourceID uuid.UUID
+	// Now is when the request began, on the wallet's clock: the store
+	// writes it as the record's created_at (when new or renewed) and
+	// updated_at (when claimed), the times the two limits below compare.
+	Now time.Time
 	// ExpiredBefore: a record created before this is forgotten.
 	ExpiredBefore time.Time
 	// StaleBefore: a record still processing since before this is abandoned.
@@ -59,7 +63,7 @@ type KeyState struct {
 func (s *Service) keyedRequest(key IdempotencyKey, hash []byte, resourceID uuid.UUID) KeyedRequest {
 	now := s.now()
 	return KeyedRequest{
-		IdempotencyKey: key, RequestHash: hash, ResourceID: resourceID,
+		IdempotencyKey: key, RequestHash: hash, ResourceID: resourceID, Now: now,
 		ExpiredBefore: now.Add(-s.cfg.IdempotencyTTL), StaleBefore: now.Add(-s.cfg.IdempotencyStale),
 	}
 }

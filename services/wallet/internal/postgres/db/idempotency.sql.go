@@ -15,15 +15,16 @@ import (
 const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :exec
 UPDATE idempotency_keys
 SET request_hash = $1, status = 'processing', response = NULL, resource_id = $2::uuid,
-    created_at = CASE WHEN $3::boolean THEN now() ELSE created_at END,
-    updated_at = now()
-WHERE user_id = $4 AND scope = $5 AND key = $6
+    created_at = CASE WHEN $3::boolean THEN $4::timestamptz ELSE created_at END,
+    updated_at = $4::timestamptz
+WHERE user_id = $5 AND scope = $6 AND key = $7
 `
 
 type ClaimIdempotencyKeyParams struct {
 	RequestHash []byte
 	ResourceID  uuid.UUID
 	Renew       bool
+	Now         time.Time
 	UserID      uuid.UUID
 	Scope       string
 	Key         string
@@ -37,6 +38,7 @@ func (q *Queries) ClaimIdempotencyKey(ctx context.Context, db DBTX, arg ClaimIde
 		arg.RequestHash,
 		arg.ResourceID,
 		arg.Renew,
+		arg.Now,
 		arg.UserID,
 		arg.Scope,
 		arg.Key,
@@ -94,8 +96,8 @@ func (q *Queries) DeleteIdempotencyKey(ctx context.Context, db DBTX, arg DeleteI
 }
 
 const insertIdempotencyKey = `-- name: InsertIdempotencyKey :execrows
-INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, resource_id)
-VALUES ($1, $2, $3, $4, 'processing', $5)
+INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, resource_id, created_at, updated_at)
+VALUES ($1, $2, $3, $4, 'processing', $5, $6, $6)
 ON CONFLICT (user_id, scope, key) DO NOTHING
 `
 
@@ -105,8 +107,11 @@ type InsertIdempotencyKeyParams struct {
 	Key         string
 	RequestHash []byte
 	ResourceID  *uuid.UUID
+	Now         time.Time
 }
 
+// created_at and updated_at are the wallet's clock (@now), which the rules
+// compare them with (wallet.KeyedRequest.Decide, the sweeper).
 func (q *Queries) InsertIdempotencyKey(ctx context.Context, db DBTX, arg InsertIdempotencyKeyParams) (int64, error) {
 	result, err := db.Exec(ctx, insertIdempotencyKey,
 		arg.UserID,
@@ -114,6 +119,7 @@ func (q *Queries) InsertIdempotencyKey(ctx context.Context, db DBTX, arg InsertI
 		arg.Key,
 		arg.RequestHash,
 		arg.ResourceID,
+		arg.Now,
 	)
 	if err != nil {
 		return 0, err

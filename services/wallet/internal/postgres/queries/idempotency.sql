@@ -1,6 +1,8 @@
 -- name: InsertIdempotencyKey :execrows
-INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, resource_id)
-VALUES ($1, $2, $3, $4, 'processing', $5)
+-- created_at and updated_at are the wallet's clock (@now), which the rules
+-- compare them with (wallet.KeyedRequest.Decide, the sweeper).
+INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, resource_id, created_at, updated_at)
+VALUES (@user_id, @scope, @key, @request_hash, 'processing', @resource_id, @now, @now)
 ON CONFLICT (user_id, scope, key) DO NOTHING;
 
 -- name: LockIdempotencyKey :one
@@ -14,8 +16,8 @@ SELECT * FROM idempotency_keys WHERE user_id = $1 AND scope = $2 AND key = $3 FO
 -- retention.
 UPDATE idempotency_keys
 SET request_hash = @request_hash, status = 'processing', response = NULL, resource_id = @resource_id::uuid,
-    created_at = CASE WHEN @renew::boolean THEN now() ELSE created_at END,
-    updated_at = now()
+    created_at = CASE WHEN @renew::boolean THEN @now::timestamptz ELSE created_at END,
+    updated_at = @now::timestamptz
 WHERE user_id = @user_id AND scope = @scope AND key = @key;
 
 -- name: CompleteIdempotencyKey :exec
