@@ -87,7 +87,7 @@ type balanceSnapshot struct {
 // (admins see both; the owner sees Transaction.ForOwner); the audit record
 // keeps the balances before and after.
 func decideAdjustment(w Wallet, actor uuid.UUID, amount int64, reason string, id, auditID uuid.UUID) (Adjustment, error) {
-	if amount < 0 && w.AvailableCents()+amount < 0 {
+	if amount < 0 && !w.Covers(-amount) {
 		return Adjustment{}, ErrInsufficientFunds
 	}
 	before, err := json.Marshal(balanceSnapshot{BalanceCents: w.BalanceCents, HeldCents: w.HeldCents})

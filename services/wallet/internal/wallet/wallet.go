@@ -55,6 +55,11 @@ type Wallet struct {
 // AvailableCents is what new holds may take.
 func (w Wallet) AvailableCents() int64 { return w.BalanceCents - w.HeldCents }
 
+// Covers reports whether the available balance covers taking cents away:
+// the rule of every hold (enforced inside reserve_hold, ADR 0010, and held
+// against this function by the store's tests) and of every admin debit.
+func (w Wallet) Covers(cents int64) bool { return w.AvailableCents() >= cents }
+
 // Transaction is one ledger row.
 type Transaction struct {
 	ID                uuid.UUID
