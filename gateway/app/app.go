@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Workflow: workflow,
 		Users:    callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
 		Redis:    a.redis,
+		Limiter:  a.limiter, // login attempts: class console_login, the same metrics
 		Log:      log,
 		ClientIP: func(c *fiber.Ctx) string {
 			peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())

@@ -127,7 +127,7 @@ func ConfigFromEnv() (Config, error) {
 		errs = append(errs, err)
 		*d.dst = v
 	}
-	con, err := console.ConfigFromEnv(os.Getenv)
+	con, err := console.ConfigFromEnv()
 	errs = append(errs, err)
 	c.Console = con
 	if err := errors.Join(errs...); err != nil {

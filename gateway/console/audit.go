@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/gateway/internal/auditlog"
+	"github.com/meterflow/meterflow/gateway/internal/web"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 )
 
@@ -69,8 +70,8 @@ type auditView struct {
 	Filter url.Values
 }
 
-func (c *Console) audit(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) audit(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	v := auditView{Source: x.Query("source", "all"), Target: x.Query("target"), Paged: x.Query("cursor") != "", Filter: url.Values{}}
 	switch v.Source {

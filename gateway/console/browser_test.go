@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/meterflow/meterflow/gateway/internal/csvexport"
 	"github.com/meterflow/meterflow/gateway/internal/stacktest"
 )
 
@@ -308,7 +309,7 @@ func TestBrowser(t *testing.T) {
 	for _, row := range rows[1:] {
 		kinds[row[3]] = row[4]
 	}
-	if strings.Join(rows[0], ",") != strings.Join(console.TransactionsCSVHeader, ",") || kinds["adjustment"] != "500" || kinds["fee"] != "-25" {
+	if strings.Join(rows[0], ",") != strings.Join(csvexport.TransactionsHeader, ",") || kinds["adjustment"] != "500" || kinds["fee"] != "-25" {
 		t.Fatalf("CSV rows = %v", rows)
 	}
 

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
+// TestConfigFromEnv reads the console's variables through envconfig, so it
+// sets the process environment: not parallel.
 func TestConfigFromEnv(t *testing.T) {
-	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		env     map[string]string
@@ -24,8 +25,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"bad limit", map[string]string{"CONSOLE_LOGIN_PER_MINUTE": "0"}, Config{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := ConfigFromEnv(func(k string) string { return tc.env[k] })
+			for _, k := range []string{"COOKIE_SECURE", "CONSOLE_SESSION_TTL", "CONSOLE_IDLE_TIMEOUT", "CONSOLE_LOGIN_PER_MINUTE", "SESSION_ENCRYPTION_KEY"} {
+				t.Setenv(k, tc.env[k])
+			}
+			got, err := ConfigFromEnv()
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
 			}

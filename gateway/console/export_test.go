@@ -5,27 +5,31 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/meterflow/meterflow/gateway/internal/web"
 )
 
 // Hooks for the external tests (package console_test), which cannot live in
 // this package: they start the whole stack, whose gateway imports the console.
 
 // Session is the stored session, for tests that age its tokens.
-type Session = session
+type Session = web.Session
 
 // LoadSession reads a stored session.
 func (c *Console) LoadSession(ctx context.Context, id string) (*Session, error) {
-	return c.loadSession(ctx, id)
+	return c.site.LoadSession(ctx, id)
 }
 
 // SaveSession stores s.
-func (c *Console) SaveSession(ctx context.Context, s *Session) error { return c.saveSession(ctx, s) }
+func (c *Console) SaveSession(ctx context.Context, s *Session) error {
+	return c.site.SaveSession(ctx, s)
+}
 
 // Now is the console's clock.
-func (c *Console) Now() time.Time { return c.cfg.Now() }
+func (c *Console) Now() time.Time { return c.site.Now() }
 
 // SetClientIP replaces the client-IP resolver.
-func (c *Console) SetClientIP(f func(*fiber.Ctx) string) { c.d.ClientIP = f }
+func (c *Console) SetClientIP(f func(*fiber.Ctx) string) { c.site.SetClientIP(f) }
 
 // KeyPrefix is the prefix of the console's Redis keys.
-func (c *Console) KeyPrefix() string { return c.cfg.KeyPrefix }
+func (c *Console) KeyPrefix() string { return c.site.KeyPrefix() }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/gateway/internal/csvexport"
+	"github.com/meterflow/meterflow/gateway/internal/money"
 	"github.com/meterflow/meterflow/gateway/internal/stacktest"
 	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
@@ -43,7 +45,7 @@ func TestConsoleHTTP(t *testing.T) {
 				}
 			}
 		}
-		for _, path := range []string{"/login", "/", "/users", "/static/console.css", "/nope"} {
+		for _, path := range []string{"/login", "/", "/users", "/static/site.css", "/nope"} {
 			check("anonymous "+path, br.get(path))
 		}
 		br.mustLogin(b.admin)
@@ -241,7 +243,7 @@ func TestConsoleHTTP(t *testing.T) {
 		up := br.get("/users/" + userID)
 		before := balance(t, b, userID)
 		conf := br.post("/users/"+userID+"/adjust/confirm", url.Values{"csrf": {csrf(t, up)}, "amount": {"12.50"}, "reason": {"goodwill credit"}})
-		if conf.Status != http.StatusOK || !strings.Contains(conf.Body, "+$12.50") || !strings.Contains(conf.Body, console.Money(before+1250)) {
+		if conf.Status != http.StatusOK || !strings.Contains(conf.Body, "+$12.50") || !strings.Contains(conf.Body, money.Format(before+1250)) {
 			t.Fatalf("confirm page: %d %s", conf.Status, conf.Body)
 		}
 		form := hiddenFields(conf.Body, `/adjust"`)
@@ -392,10 +394,10 @@ func TestConsoleHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("csv does not parse: %v\n%s", err, p.Body)
 		}
-		if strings.Join(rows[0], ",") != strings.Join(console.TransactionsCSVHeader, ",") || len(rows) < 2 {
+		if strings.Join(rows[0], ",") != strings.Join(csvexport.TransactionsHeader, ",") || len(rows) < 2 {
 			t.Fatalf("csv rows = %v", rows)
 		}
-		if p := br.get("/runs.csv"); p.Status != http.StatusOK || !strings.HasPrefix(p.Body, strings.Join(console.RunsCSVHeader, ",")) {
+		if p := br.get("/runs.csv"); p.Status != http.StatusOK || !strings.HasPrefix(p.Body, strings.Join(csvexport.RunsHeader, ",")) {
 			t.Fatalf("runs csv: %d %s", p.Status, p.Body)
 		}
 	})

@@ -1,11 +1,8 @@
 package console
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,16 +11,13 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
-	"github.com/meterflow/meterflow/gateway/internal/sizedpages"
+	"github.com/meterflow/meterflow/gateway/internal/csvexport"
+	"github.com/meterflow/meterflow/gateway/internal/web"
 	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
-
-// exportTimeout bounds one streamed export.
-const exportTimeout = 5 * time.Minute
 
 // TransactionKinds are the ledger row kinds the filters offer.
 var TransactionKinds = []string{"deposit", "fee", "withdrawal", "chargeback", "adjustment"}
@@ -128,8 +122,8 @@ type transactionsView struct {
 	Filter url.Values
 }
 
-func (c *Console) transactions(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) transactions(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	f, err := c.parseTxFilter(ctx, x)
 	if err != nil {
@@ -147,71 +141,26 @@ func (c *Console) transactions(x *fiber.Ctx, s *session) error {
 	return c.render(x, s, fiber.StatusOK, "transactions", "Transactions", "transactions", v)
 }
 
-// startCSV sets the headers of a CSV download.
-func startCSV(x *fiber.Ctx, name string, now time.Time) {
-	x.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	x.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+"-"+now.UTC().Format("20060102-150405")+`.csv"`)
+// sendCSV answers with an export: csvexport's, the same file, row cap and
+// rules as the admin API's ?format=csv. The first page is read before the
+// answer starts (a failing service gets an error page); the rest streams,
+// and a failure midway cuts the download off rather than end it short.
+func sendCSV[T proto.Message](c *Console, x *fiber.Ctx, s *web.Session, e csvexport.Export[T]) error {
+	first, cancel := c.site.Call(x, s)
+	defer cancel()
+	stream := callauth.WithUserToken(context.WithoutCancel(x.UserContext()), s.Access)
+	return csvexport.Send(x, first, stream, e, csvexport.Options{PageTimeout: c.site.CallTimeout(), Log: c.log})
 }
 
-// streamCSV sends an export page by page: the first page is read before
-// the answer starts (so a failing service still gets an error page), the
-// rest while the body streams. Pages are sized by bytes (sizedpages), so
-// large rows never push one over gRPC's message cap. A failure or the row
-// cap after the start can only end the file early; a last row says so, so
-// the cut is never silent.
-func streamCSV[T proto.Message](c *Console, x *fiber.Ctx, s *session, name string, fetch sizedpages.Fetch[T], newW func(io.Writer) *CSVWriter, write func(*CSVWriter, []T) error) error {
-	limit := c.cfg.CSVMaxRows
-	pager := sizedpages.New(fetch)
-	ctx, cancel := c.call(x, s)
-	page, next, err := pager.Next(ctx, "", limit)
-	cancel()
-	if err != nil {
-		return err
-	}
-	startCSV(x, name, c.cfg.Now())
-	log, token := c.log, s.Access
-	x.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		ctx, cancel := context.WithTimeout(callauth.WithUserToken(context.Background(), token), exportTimeout)
-		defer cancel()
-		out := newW(w)
-		rows := 0
-		for {
-			if err := write(out, page); err != nil {
-				return // the client went away
-			}
-			rows += len(page)
-			if next == "" {
-				break
-			}
-			if rows >= limit {
-				_ = out.writeRow([]string{"# export stopped at " + strconv.Itoa(rows) + " rows; narrow the filters"})
-				break
-			}
-			_ = out.Flush()
-			if err := w.Flush(); err != nil {
-				return // the client went away
-			}
-			if page, next, err = pager.Next(ctx, next, limit-rows); err != nil {
-				log.ErrorContext(ctx, "console: CSV export failed midway", "rows", rows, "method", rpcclient.Method(err), "err", err)
-				_ = out.writeRow([]string{"# export incomplete: a service failed after " + strconv.Itoa(rows) + " rows; try again"})
-				break
-			}
-		}
-		_ = out.Flush()
-		_ = w.Flush()
-	})
-	return nil
-}
-
-func (c *Console) transactionsCSV(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) transactionsCSV(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	f, err := c.parseTxFilter(ctx, x)
 	if err != nil {
 		return err
 	}
 	if f.Problem != "" {
-		return badRequest(f.Problem)
+		return web.BadRequest(f.Problem)
 	}
 	req := f.Req
 	fetch := func(ctx context.Context, cursor string, limit int32) ([]*walletv1.Transaction, string, error) {
@@ -221,7 +170,7 @@ func (c *Console) transactionsCSV(x *fiber.Ctx, s *session) error {
 		})
 		return r.GetTransactions(), r.GetNextCursor(), err
 	}
-	return streamCSV(c, x, s, "transactions", fetch, NewTransactionsCSV, (*CSVWriter).WriteTransactions)
+	return sendCSV(c, x, s, csvexport.Transactions(fetch))
 }
 
 // runFilter is the runs page's filter form.
@@ -265,8 +214,8 @@ type runsView struct {
 	Filter    url.Values
 }
 
-func (c *Console) runs(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) runs(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	f, err := c.parseRunFilter(ctx, x)
 	if err != nil {
@@ -289,15 +238,15 @@ func (c *Console) runs(x *fiber.Ctx, s *session) error {
 	return c.render(x, s, fiber.StatusOK, "runs", "Runs", "runs", v)
 }
 
-func (c *Console) runsCSV(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) runsCSV(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	f, err := c.parseRunFilter(ctx, x)
 	if err != nil {
 		return err
 	}
 	if f.Problem != "" {
-		return badRequest(f.Problem)
+		return web.BadRequest(f.Problem)
 	}
 	req := f.Req
 	fetch := func(ctx context.Context, cursor string, limit int32) ([]*workflowv1.Run, string, error) {
@@ -306,19 +255,19 @@ func (c *Console) runsCSV(x *fiber.Ctx, s *session) error {
 		})
 		return r.GetRuns(), r.GetNextCursor(), err
 	}
-	return streamCSV(c, x, s, "runs", fetch, NewRunsCSV, (*CSVWriter).WriteRuns)
+	return sendCSV(c, x, s, csvexport.Runs(fetch))
 }
 
-func (c *Console) run(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) run(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	id := x.Params("id")
 	if uuid.Validate(id) != nil {
-		return errNotFound
+		return web.ErrNotFound
 	}
 	r, err := c.d.Workflow.AdminGetRun(ctx, &workflowv1.AdminGetRunRequest{Id: id})
 	if err != nil {
 		return err
 	}
-	return c.render(x, s, fiber.StatusOK, "run", "Run "+shortID(id), "runs", r.GetRun())
+	return c.render(x, s, fiber.StatusOK, "run", "Run "+web.ShortID(id), "runs", r.GetRun())
 }

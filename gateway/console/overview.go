@@ -7,6 +7,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/gateway/internal/problem"
+	"github.com/meterflow/meterflow/gateway/internal/web"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -24,8 +26,8 @@ type overviewView struct {
 	RunTotal int64
 }
 
-func (c *Console) overview(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) overview(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	var v overviewView
 	var wg sync.WaitGroup
@@ -33,7 +35,7 @@ func (c *Console) overview(x *fiber.Ctx, s *session) error {
 		r, err := c.d.Identity.AdminGetUserStats(ctx, &identityv1.AdminGetUserStatsRequest{})
 		if err != nil {
 			c.log.WarnContext(ctx, "console: user stats unavailable", "err", err)
-			v.UsersErr = friendly(err).Message
+			v.UsersErr = problem.FromError(err).Detail
 			return
 		}
 		v.Users = r
@@ -42,13 +44,13 @@ func (c *Console) overview(x *fiber.Ctx, s *session) error {
 		r, err := c.d.Wallet.AdminGetStats(ctx, &walletv1.AdminGetStatsRequest{})
 		if err != nil {
 			c.log.WarnContext(ctx, "console: wallet stats unavailable", "err", err)
-			v.MoneyErr = friendly(err).Message
+			v.MoneyErr = problem.FromError(err).Detail
 			return
 		}
 		v.Money = r
 	})
 	wg.Go(func() {
-		since := c.cfg.Now().Add(-24 * time.Hour)
+		since := c.site.Now().Add(-24 * time.Hour)
 		r, err := c.d.Workflow.AdminGetRunStats(ctx, &workflowv1.AdminGetRunStatsRequest{Since: timestamppb.New(since), TopFailing: 5})
 		if err != nil {
 			c.log.WarnContext(ctx, "console: run stats unavailable", "err", err)

@@ -11,6 +11,9 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meterflow/meterflow/gateway/internal/money"
+	"github.com/meterflow/meterflow/gateway/internal/problem"
+	"github.com/meterflow/meterflow/gateway/internal/web"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -39,8 +42,8 @@ type usersView struct {
 	Filter url.Values
 }
 
-func (c *Console) users(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) users(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	q := strings.TrimSpace(x.Query("q"))
 	cursor := x.Query("cursor")
@@ -94,9 +97,9 @@ type userView struct {
 }
 
 // loadUser gathers everything the user's page shows.
-func (c *Console) loadUser(ctx context.Context, id string, s *session) (*userView, error) {
+func (c *Console) loadUser(ctx context.Context, id string, s *web.Session) (*userView, error) {
 	if uuid.Validate(id) != nil {
-		return nil, errNotFound
+		return nil, web.ErrNotFound
 	}
 	v := &userView{Self: id == s.UserID}
 	g, gctx := errgroup.WithContext(ctx)
@@ -137,8 +140,8 @@ func (c *Console) loadUser(ctx context.Context, id string, s *session) (*userVie
 	return v, nil
 }
 
-func (c *Console) user(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) user(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	v, err := c.loadUser(ctx, x.Params("id"), s)
 	if err != nil {
@@ -178,12 +181,12 @@ type flagsView struct {
 	Error  string
 }
 
-func (c *Console) flagsConfirm(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) flagsConfirm(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	a, ok := flagActionFor(x.FormValue("action"))
 	if !ok {
-		return badRequest("Unknown action.")
+		return web.BadRequest("Unknown action.")
 	}
 	u, err := c.getUser(ctx, x.Params("id"))
 	if err != nil {
@@ -194,7 +197,7 @@ func (c *Console) flagsConfirm(x *fiber.Ctx, s *session) error {
 
 func (c *Console) getUser(ctx context.Context, id string) (*identityv1.User, error) {
 	if uuid.Validate(id) != nil {
-		return nil, errNotFound
+		return nil, web.ErrNotFound
 	}
 	r, err := c.d.Identity.GetUser(ctx, &identityv1.GetUserRequest{Id: id})
 	if err != nil {
@@ -214,12 +217,12 @@ func checkReason(r string) string {
 	return ""
 }
 
-func (c *Console) flagsApply(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) flagsApply(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	a, ok := flagActionFor(x.FormValue("action"))
 	if !ok {
-		return badRequest("Unknown action.")
+		return web.BadRequest("Unknown action.")
 	}
 	reason := strings.TrimSpace(x.FormValue("reason"))
 	if msg := checkReason(reason); msg != "" {
@@ -231,13 +234,13 @@ func (c *Console) flagsApply(x *fiber.Ctx, s *session) error {
 	}
 	id := x.Params("id")
 	if uuid.Validate(id) != nil {
-		return errNotFound
+		return web.ErrNotFound
 	}
 	r, err := c.d.Identity.AdminUpdateUser(ctx, &identityv1.AdminUpdateUserRequest{Id: id, IsActive: a.IsActive, IsAdmin: a.IsAdmin, Reason: reason})
 	if err != nil {
 		return err
 	}
-	return c.flashRedirect(x, s, a.Verb+": done for "+r.GetUser().GetEmail()+".", c.base+"/users/"+id)
+	return c.site.FlashRedirect(x, s, a.Verb+": done for "+r.GetUser().GetEmail()+".", c.site.Base()+"/users/"+id)
 }
 
 // adjustView is the confirmation step of a balance adjustment.
@@ -252,13 +255,13 @@ type adjustView struct {
 	Refused string
 }
 
-func (c *Console) adjustConfirm(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) adjustConfirm(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	id := x.Params("id")
 	amountText := strings.TrimSpace(x.FormValue("amount"))
 	reason := strings.TrimSpace(x.FormValue("reason"))
-	amount, err := parseDollars(amountText)
+	amount, err := money.Parse(amountText)
 	msg := ""
 	switch {
 	case err != nil:
@@ -292,34 +295,35 @@ func (c *Console) adjustConfirm(x *fiber.Ctx, s *session) error {
 	// double click, a resent form) books the adjustment once.
 	v := adjustView{User: u, Wallet: w, AmountCents: amount, Reason: reason, Key: uuid.NewString(), After: w.GetBalanceCents() + amount}
 	if amount < 0 && -amount > w.GetAvailableCents() {
-		v.Refused = "This debit is larger than the available balance (" + Money(w.GetAvailableCents()) + "); the wallet would refuse it."
+		v.Refused = "This debit is larger than the available balance (" + money.Format(w.GetAvailableCents()) + "); the wallet would refuse it."
 	}
 	return c.render(x, s, fiber.StatusOK, "confirm_adjust", "Confirm adjustment", "users", v)
 }
 
-func (c *Console) adjustApply(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) adjustApply(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	id := x.Params("id")
 	if uuid.Validate(id) != nil {
-		return errNotFound
+		return web.ErrNotFound
 	}
 	amount, err := strconv.ParseInt(x.FormValue("amount_cents"), 10, 64)
-	if err != nil || amount == 0 || amount > maxAmountCents || amount < -maxAmountCents {
-		return badRequest("The amount is missing or not valid. Start the adjustment again from the user's page.")
+	if err != nil || amount == 0 || amount > money.MaxFormCents || amount < -money.MaxFormCents {
+		return web.BadRequest("The amount is missing or not valid. Start the adjustment again from the user's page.")
 	}
 	reason := strings.TrimSpace(x.FormValue("reason"))
 	key := x.FormValue("key")
 	if msg := checkReason(reason); msg != "" {
-		return badRequest(msg)
+		return web.BadRequest(msg)
 	}
 	if uuid.Validate(key) != nil {
-		return badRequest("The confirmation is incomplete. Start the adjustment again from the user's page.")
+		return web.BadRequest("The confirmation is incomplete. Start the adjustment again from the user's page.")
 	}
 	r, err := c.d.Wallet.AdminAdjustBalance(ctx, &walletv1.AdminAdjustBalanceRequest{UserId: id, AmountCents: amount, Reason: reason, IdempotencyKey: key})
 	if err != nil {
-		return err
+		// As the admin API answers it: a debit beyond the balance is 422.
+		return problem.FromGRPC(err, problem.AdjustmentErrors)
 	}
 	tx := r.GetTransaction()
-	return c.flashRedirect(x, s, "Balance adjusted by "+signedMoney(tx.GetAmountCents())+". New balance: "+Money(tx.GetBalanceAfterCents())+".", c.base+"/users/"+id)
+	return c.site.FlashRedirect(x, s, "Balance adjusted by "+money.Signed(tx.GetAmountCents())+". New balance: "+money.Format(tx.GetBalanceAfterCents())+".", c.site.Base()+"/users/"+id)
 }

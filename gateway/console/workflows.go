@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meterflow/meterflow/gateway/internal/money"
+	"github.com/meterflow/meterflow/gateway/internal/web"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
 
@@ -15,8 +17,8 @@ type workflowsView struct {
 	Rows []*workflowv1.AdminWorkflow
 }
 
-func (c *Console) workflows(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) workflows(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	r, err := c.d.Workflow.AdminListWorkflows(ctx, &workflowv1.AdminListWorkflowsRequest{})
 	if err != nil {
@@ -46,7 +48,7 @@ func formFromWorkflow(w *workflowv1.AdminWorkflow) workflowForm {
 	return workflowForm{
 		Slug: w.GetSlug(), Name: w.GetName(), Description: w.GetDescription(), WebhookURL: w.GetWebhookUrl(),
 		AuthHeaderName: w.GetAuthHeaderName(), AuthConfigured: w.GetAuthConfigured(),
-		Fee: dollarsInput(w.GetFeeCents()), TimeoutMS: strconv.FormatInt(w.GetTimeoutMs(), 10), Active: w.GetActive(),
+		Fee: money.Decimal(w.GetFeeCents()), TimeoutMS: strconv.FormatInt(w.GetTimeoutMs(), 10), Active: w.GetActive(),
 	}
 }
 
@@ -63,7 +65,7 @@ func readWorkflowForm(x *fiber.Ctx) workflowForm {
 // numbers parses the fee and timeout; empty means "the default" (nil).
 func (f workflowForm) numbers() (fee, timeout *int64, msg string) {
 	if f.Fee != "" {
-		v, err := parseDollars(f.Fee)
+		v, err := money.Parse(f.Fee)
 		if err != nil || v < 0 {
 			return nil, nil, "Fee: enter dollars and cents, like 0.10."
 		}
@@ -82,20 +84,18 @@ func (f workflowForm) numbers() (fee, timeout *int64, msg string) {
 	return fee, timeout, ""
 }
 
-func (c *Console) workflowNew(x *fiber.Ctx, s *session) error {
+func (c *Console) workflowNew(x *fiber.Ctx, s *web.Session) error {
 	return c.render(x, s, fiber.StatusOK, "workflow_form", "New workflow", "workflows", workflowForm{New: true, Active: true, TimeoutMS: "30000"})
 }
 
 // formError re-renders the form for errors the admin can fix, and passes
 // anything else on to the error page.
-func (c *Console) formError(x *fiber.Ctx, s *session, f workflowForm, err error) error {
+func (c *Console) formError(x *fiber.Ctx, s *web.Session, f workflowForm, err error) error {
 	switch status.Code(err) {
-	case codes.InvalidArgument:
-		f.Error = validationMessage(err)
+	case codes.InvalidArgument, codes.FailedPrecondition:
+		f.Error = web.FormMessage(err)
 	case codes.AlreadyExists:
 		f.Error = "Slug: another workflow already uses " + f.Slug + "."
-	case codes.FailedPrecondition:
-		f.Error = status.Convert(err).Message()
 	default:
 		return err
 	}
@@ -106,8 +106,8 @@ func (c *Console) formError(x *fiber.Ctx, s *session, f workflowForm, err error)
 	return c.render(x, s, fiber.StatusBadRequest, "workflow_form", title, "workflows", f)
 }
 
-func (c *Console) workflowCreate(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) workflowCreate(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	f := readWorkflowForm(x)
 	f.New = true
@@ -125,12 +125,12 @@ func (c *Console) workflowCreate(x *fiber.Ctx, s *session) error {
 	if err != nil {
 		return c.formError(x, s, f, err)
 	}
-	return c.flashRedirect(x, s, "Workflow "+r.GetWorkflow().GetSlug()+" created.", c.base+"/workflows")
+	return c.site.FlashRedirect(x, s, "Workflow "+r.GetWorkflow().GetSlug()+" created.", c.site.Base()+"/workflows")
 }
 
-// findWorkflow returns the workflow with slug, or errNotFound.
-func (c *Console) findWorkflow(x *fiber.Ctx, s *session, slug string) (*workflowv1.AdminWorkflow, error) {
-	ctx, cancel := c.call(x, s)
+// findWorkflow returns the workflow with slug, or web.ErrNotFound.
+func (c *Console) findWorkflow(x *fiber.Ctx, s *web.Session, slug string) (*workflowv1.AdminWorkflow, error) {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	r, err := c.d.Workflow.AdminListWorkflows(ctx, &workflowv1.AdminListWorkflowsRequest{})
 	if err != nil {
@@ -141,10 +141,10 @@ func (c *Console) findWorkflow(x *fiber.Ctx, s *session, slug string) (*workflow
 			return w, nil
 		}
 	}
-	return nil, errNotFound
+	return nil, web.ErrNotFound
 }
 
-func (c *Console) workflowEdit(x *fiber.Ctx, s *session) error {
+func (c *Console) workflowEdit(x *fiber.Ctx, s *web.Session) error {
 	w, err := c.findWorkflow(x, s, x.Params("slug"))
 	if err != nil {
 		return err
@@ -152,12 +152,12 @@ func (c *Console) workflowEdit(x *fiber.Ctx, s *session) error {
 	return c.render(x, s, fiber.StatusOK, "workflow_form", "Edit "+w.GetSlug(), "workflows", formFromWorkflow(w))
 }
 
-func (c *Console) workflowUpdate(x *fiber.Ctx, s *session) error {
+func (c *Console) workflowUpdate(x *fiber.Ctx, s *web.Session) error {
 	w, err := c.findWorkflow(x, s, x.Params("slug"))
 	if err != nil {
 		return err
 	}
-	ctx, cancel := c.call(x, s)
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	f := readWorkflowForm(x)
 	f.Slug, f.AuthConfigured, f.Active = w.GetSlug(), w.GetAuthConfigured(), w.GetActive()
@@ -178,7 +178,7 @@ func (c *Console) workflowUpdate(x *fiber.Ctx, s *session) error {
 	if _, err := c.d.Workflow.AdminUpdateWorkflow(ctx, req); err != nil {
 		return c.formError(x, s, f, err)
 	}
-	return c.flashRedirect(x, s, "Workflow "+f.Slug+" saved.", c.base+"/workflows")
+	return c.site.FlashRedirect(x, s, "Workflow "+f.Slug+" saved.", c.site.Base()+"/workflows")
 }
 
 // activeView is the confirmation of an activation or a deactivation.
@@ -187,7 +187,7 @@ type activeView struct {
 	Active   bool
 }
 
-func (c *Console) workflowActiveConfirm(x *fiber.Ctx, s *session) error {
+func (c *Console) workflowActiveConfirm(x *fiber.Ctx, s *web.Session) error {
 	w, err := c.findWorkflow(x, s, x.Params("slug"))
 	if err != nil {
 		return err
@@ -200,14 +200,14 @@ func (c *Console) workflowActiveConfirm(x *fiber.Ctx, s *session) error {
 	return c.render(x, s, fiber.StatusOK, "confirm_workflow", title, "workflows", v)
 }
 
-func (c *Console) workflowActive(x *fiber.Ctx, s *session) error {
-	ctx, cancel := c.call(x, s)
+func (c *Console) workflowActive(x *fiber.Ctx, s *web.Session) error {
+	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	slug := x.Params("slug")
 	active := x.FormValue("active") == "true"
 	reason := strings.TrimSpace(x.FormValue("reason"))
 	if len(reason) > maxReason {
-		return badRequest("The reason is too long (at most 500 characters).")
+		return web.BadRequest("The reason is too long (at most 500 characters).")
 	}
 	if _, err := c.d.Workflow.AdminUpdateWorkflow(ctx, &workflowv1.AdminUpdateWorkflowRequest{Slug: slug, Active: &active, Reason: reason}); err != nil {
 		return err
@@ -216,5 +216,5 @@ func (c *Console) workflowActive(x *fiber.Ctx, s *session) error {
 	if active {
 		word = "activated"
 	}
-	return c.flashRedirect(x, s, "Workflow "+slug+" "+word+".", c.base+"/workflows")
+	return c.site.FlashRedirect(x, s, "Workflow "+slug+" "+word+".", c.site.Base()+"/workflows")
 }

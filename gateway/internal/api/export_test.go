@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/meterflow/meterflow/gateway/console"
+	"github.com/meterflow/meterflow/gateway/internal/csvexport"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -128,7 +128,7 @@ func TestTransactionsCSVExport(t *testing.T) {
 				t.Errorf("headers %v", resp.Header)
 			}
 			rows := readCSV(t, body)
-			if len(rows) != 451 || strings.Join(rows[0], ",") != strings.Join(console.TransactionsCSVHeader, ",") {
+			if len(rows) != 451 || strings.Join(rows[0], ",") != strings.Join(csvexport.TransactionsHeader, ",") {
 				t.Fatalf("%d rows, header %v", len(rows), rows[0])
 			}
 			for i, r := range rows[1:] {
@@ -261,7 +261,7 @@ func TestRunsCSVExport(t *testing.T) {
 		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 	}
 	rows := readCSV(t, body)
-	if len(rows) != 206 || strings.Join(rows[0], ",") != strings.Join(console.RunsCSVHeader, ",") || rows[205][0] != "run-204" {
+	if len(rows) != 206 || strings.Join(rows[0], ",") != strings.Join(csvexport.RunsHeader, ",") || rows[205][0] != "run-204" {
 		t.Fatalf("%d rows: %v", len(rows), rows[0])
 	}
 	if rows[1][11] != "'@SUM(A1)" || rows[1][12] != `{"a":1}` || rows[1][13] != "" {

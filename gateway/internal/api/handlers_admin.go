@@ -2,14 +2,13 @@ package api
 
 import (
 	"context"
-	"github.com/meterflow/meterflow/gateway/console"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/gateway/internal/csvexport"
 	"github.com/meterflow/meterflow/gateway/internal/problem"
-	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -20,12 +19,6 @@ const maxQueryBytes = 500
 
 // recentItems is how many transactions and runs the admin user detail shows.
 const recentItems = 10
-
-// adjustmentErrors: an adjustment that would make a balance negative is a
-// semantic error of the admin's request (422), not a payment to make (402).
-var adjustmentErrors = problem.Override{
-	rpcerr.InsufficientFunds: {Status: http.StatusUnprocessableEntity, Code: rpcerr.InsufficientFunds},
-}
 
 func (s *Server) adminListUsers(c *fiber.Ctx) error {
 	limit, cursor, err := listParams(c)
@@ -155,7 +148,7 @@ func (s *Server) adminAdjust(c *fiber.Ctx) error {
 		UserId: id, AmountCents: *b.AmountCents, Reason: b.Reason, IdempotencyKey: key,
 	})
 	if err != nil {
-		return problem.FromGRPC(err, adjustmentErrors)
+		return problem.FromGRPC(err, problem.AdjustmentErrors)
 	}
 	return c.Status(http.StatusCreated).JSON(toTransaction(resp.GetTransaction(), false))
 }
@@ -205,9 +198,7 @@ func (s *Server) adminListTransactions(c *fiber.Ctx) error {
 		return resp.GetTransactions(), resp.GetNextCursor(), err
 	}
 	if csvOut {
-		return streamCSV(s, c, csvExport[*walletv1.Transaction]{
-			name: "transactions", newW: console.NewTransactionsCSV, write: (*console.CSVWriter).WriteTransactions, fetch: fetch, cursor: cursor,
-		})
+		return sendCSV(s, c, csvexport.Transactions(fetch), cursor)
 	}
 	ctx, cancel := s.callCtx(c, 0)
 	defer cancel()
@@ -247,9 +238,7 @@ func (s *Server) adminListRuns(c *fiber.Ctx) error {
 		return resp.GetRuns(), resp.GetNextCursor(), err
 	}
 	if csvOut {
-		return streamCSV(s, c, csvExport[*workflowv1.Run]{
-			name: "runs", newW: console.NewRunsCSV, write: (*console.CSVWriter).WriteRuns, fetch: fetch, cursor: cursor,
-		})
+		return sendCSV(s, c, csvexport.Runs(fetch), cursor)
 	}
 	ctx, cancel := s.callCtx(c, 0)
 	defer cancel()

@@ -243,24 +243,23 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *problem.Problem {
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &p):
-		return p
-	case problem.IsStatus(err):
-		p = problem.FromGRPC(err, nil)
-		if p.Status >= 500 {
-			// method names the RPC (rpcclient wraps the services' connections);
-			// e.g. a ResourceExhausted over the message-size cap lands here.
-			s.d.Log.ErrorContext(c.UserContext(), "service call failed", "method", rpcclient.Method(err),
-				"grpc_code", status.Code(err).String(), "err", err, "request_id", requestID(c))
-		}
-		return p
+		return p // made here, on purpose
 	case errors.As(err, &fe):
 		return fiberProblem(fe)
-	default:
-		if !errors.Is(err, errPanic) {
-			s.d.Log.ErrorContext(c.UserContext(), "request failed", "err", err, "request_id", requestID(c))
-		}
-		return problem.New(http.StatusInternalServerError, rpcerr.Internal, "An internal error occurred.")
 	}
+	p = problem.FromError(err)
+	switch {
+	case p.Status < 500 || errors.Is(err, errPanic):
+		// A client's error, or a panic already logged with its stack.
+	case problem.IsStatus(err):
+		// method names the RPC (rpcclient wraps the services' connections);
+		// e.g. a ResourceExhausted over the message-size cap lands here.
+		s.d.Log.ErrorContext(c.UserContext(), "service call failed", "method", rpcclient.Method(err),
+			"grpc_code", status.Code(err).String(), "err", err, "request_id", requestID(c))
+	default:
+		s.d.Log.ErrorContext(c.UserContext(), "request failed", "err", err, "request_id", requestID(c))
+	}
+	return p
 }
 
 func fiberProblem(fe *fiber.Error) *problem.Problem {

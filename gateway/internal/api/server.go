@@ -69,7 +69,7 @@ type Deps struct {
 	// OpenAPI is the OpenAPI document served at /openapi.json.
 	OpenAPI []byte
 	// CSVMaxRows caps the rows of one CSV export of an admin listing;
-	// 0 means DefaultCSVMaxRows.
+	// 0 means csvexport.DefaultMaxRows.
 	CSVMaxRows int
 }
 

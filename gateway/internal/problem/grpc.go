@@ -1,6 +1,7 @@
 package problem
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -84,6 +85,31 @@ func Lookup(c codes.Code, reason string, o Override) Mapping {
 		return m
 	}
 	return internalMapping
+}
+
+// AdjustmentErrors is the override of an admin balance adjustment: one
+// that would make a balance negative is a semantic error of the admin's
+// request (422), not a payment to make (402).
+var AdjustmentErrors = Override{
+	rpcerr.InsufficientFunds: {Status: http.StatusUnprocessableEntity, Code: rpcerr.InsufficientFunds},
+}
+
+// FromError maps any error a handler returns to what the client (the API)
+// or the operator (the console's error page) sees: a *Problem as it is; a
+// service error through the table; a context that ran out or was canceled
+// as the gRPC codes of the same name (504 timeout, 503); anything else a
+// 500 internal that says nothing of the error.
+func FromError(err error) *Problem {
+	var p *Problem
+	switch {
+	case errors.As(err, &p):
+		return p
+	case IsStatus(err):
+		return FromGRPC(err, nil)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return FromGRPC(status.FromContextError(err).Err(), nil)
+	}
+	return New(internalMapping.Status, internalMapping.Code, genericDetail(internalMapping))
 }
 
 // IsStatus reports whether err carries a gRPC status.

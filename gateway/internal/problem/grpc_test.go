@@ -1,7 +1,9 @@
 package problem
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -98,5 +100,49 @@ func TestFromGRPCDetails(t *testing.T) {
 	}
 	if IsStatus(errors.New("plain")) {
 		t.Error("a plain error is not a status")
+	}
+}
+
+// TestFromError: every error a handler of the API or the console returns
+// gets its status from the one table; errors that are not service errors
+// map as the gRPC codes of the same meaning, or to a 500 that says nothing.
+// The console's pages used a mapping of their own that answered a
+// DeadlineExceeded with 503 where the API answered 504.
+func TestFromError(t *testing.T) {
+	t.Parallel()
+	made := New(http.StatusForbidden, rpcerr.Forbidden, "made here")
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantCode   string
+	}{
+		{"a problem as it is", fmt.Errorf("wrapped: %w", made), 403, "forbidden"},
+		{"deadline from a service", status.Error(codes.DeadlineExceeded, "slow"), 504, "timeout"},
+		{"deadline through a call error", &rpcclient.CallError{Method: "/m", Err: status.Error(codes.DeadlineExceeded, "slow")}, 504, "timeout"},
+		{"context deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), 504, "timeout"},
+		{"context canceled", fmt.Errorf("x: %w", context.Canceled), 503, "service_unavailable"},
+		{"service down", status.Error(codes.Unavailable, "down"), 503, "service_unavailable"},
+		{"throttled", rpcerr.Throttled("slow down", 3*time.Second), 429, "rate_limited"},
+		{"size cap", status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5242880 vs. 4194304)"), 500, "internal"},
+		{"not found", rpcerr.New(codes.NotFound, rpcerr.NotFound, "x"), 404, "not_found"},
+		{"validation", rpcerr.Validation("bad"), 400, "validation_failed"},
+		{"unimplemented", status.Error(codes.Unimplemented, "no"), 500, "internal"},
+		{"plain error", errors.New("template: no such field"), 500, "internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := FromError(tt.err)
+			if p.Status != tt.wantStatus || p.Code != tt.wantCode {
+				t.Fatalf("got %d %s, want %d %s", p.Status, p.Code, tt.wantStatus, tt.wantCode)
+			}
+			if p.Status >= 500 && (p.Detail == "" || strings.Contains(p.Detail, tt.err.Error())) {
+				t.Errorf("5xx detail %q: empty, or leaks the error", p.Detail)
+			}
+		})
+	}
+	if got := FromError(made); got != made {
+		t.Error("a problem was copied instead of returned")
 	}
 }

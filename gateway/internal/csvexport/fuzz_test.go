@@ -1,4 +1,4 @@
-package console
+package csvexport
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meterflow/meterflow/gateway/internal/money"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
@@ -41,9 +42,9 @@ func FuzzExportCSV(f *testing.F) {
 		if err := WriteTransactionsCSV(&buf, txs); err != nil {
 			t.Fatal(err)
 		}
-		checkCSV(t, buf.Bytes(), TransactionsCSVHeader, [][]string{
-			{a, "", b, c, strconv.FormatInt(n, 10), dollarsInput(n), strconv.FormatInt(-n, 10), a, b, c},
-			{"t2", "", "", "fee", strconv.FormatInt(n, 10), dollarsInput(n), "0", c + a, "", ""},
+		checkCSV(t, buf.Bytes(), TransactionsHeader, [][]string{
+			{a, "", b, c, strconv.FormatInt(n, 10), money.Decimal(n), strconv.FormatInt(-n, 10), a, b, c},
+			{"t2", "", "", "fee", strconv.FormatInt(n, 10), money.Decimal(n), "0", c + a, "", ""},
 		})
 
 		d := n
@@ -60,7 +61,7 @@ func FuzzExportCSV(f *testing.F) {
 		if err := WriteRunsCSV(&buf, runs); err != nil {
 			t.Fatal(err)
 		}
-		checkCSV(t, buf.Bytes(), RunsCSVHeader, [][]string{
+		checkCSV(t, buf.Bytes(), RunsHeader, [][]string{
 			{a, "", b, c, a, strconv.FormatInt(n, 10), strconv.FormatInt(n, 10), httpStatus, strconv.FormatInt(n, 10), "", "", b, string(in), string(out)},
 			{"r2", "", "", "", "failed", "0", "0", "", "", "", "", c, string(out), string(in)},
 		})

@@ -1,11 +1,8 @@
-package console
+package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,14 +13,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
-)
-
-// Cookie names. The session cookie holds only a random id; everything else
-// stays in Redis, sealed. The pre-session cookie carries the login form's
-// CSRF token.
-const (
-	SessionCookie = "mf_admin"
-	LoginCookie   = "mf_admin_login"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // refreshAhead is how long before its expiry an access token is renewed, so
@@ -33,8 +24,9 @@ const refreshAhead = 60 * time.Second
 // errNoSession means the request has no live session.
 var errNoSession = errors.New("no session")
 
-// session is one admin login, stored server-side.
-type session struct {
+// Session is one login, stored server-side: the cookie (Site.SessionCookie)
+// holds only its random id.
+type Session struct {
 	id string
 
 	UserID    string    `json:"user_id"`
@@ -48,32 +40,20 @@ type session struct {
 	Flash string `json:"flash,omitempty"`
 }
 
-// randomToken returns 256 random bits, URL-safe.
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// equalTokens compares secrets in constant time.
-func equalTokens(a, b string) bool {
-	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
 // sessionKey hashes the id so that reading Redis does not hand out live
 // session cookies.
-func (c *Console) sessionKey(id string) string {
+func (c *Server) sessionKey(id string) string {
 	h := sha256.Sum256([]byte(id))
 	return c.cfg.KeyPrefix + "session:" + hex.EncodeToString(h[:])
 }
 
-func (c *Console) refreshLockKey(id string) string {
+func (c *Server) refreshLockKey(id string) string {
 	return c.sessionKey(id) + ":refresh"
 }
 
 // A session is one Redis hash: sealedField holds the session sealed with
 // the session key (AES-256-GCM, bound to the Redis key, so a value copied
-// to another key does not open), seenField the console clock's Unix
+// to another key does not open), seenField the site's clock's Unix
 // milliseconds of the session's last page (the idle timer). Both live in
 // one key, so one DEL or one expiry removes both.
 const (
@@ -81,9 +61,9 @@ const (
 	seenField   = "seen"
 )
 
-// saveSession writes s, sealed, with the time it has left to live; the
+// SaveSession writes s, sealed, with the time it has left to live; the
 // last-seen time is left as it is.
-func (c *Console) saveSession(ctx context.Context, s *session) error {
+func (c *Server) SaveSession(ctx context.Context, s *Session) error {
 	ttl := s.Expires.Sub(c.cfg.Now())
 	if ttl <= 0 {
 		return errNoSession
@@ -109,7 +89,7 @@ func (c *Console) saveSession(ctx context.Context, s *session) error {
 }
 
 // touchSession records now as the session's last activity.
-func (c *Console) touchSession(ctx context.Context, s *session) error {
+func (c *Server) touchSession(ctx context.Context, s *Session) error {
 	now := c.cfg.Now()
 	ttl := s.Expires.Sub(now)
 	if ttl <= 0 {
@@ -127,11 +107,11 @@ func (c *Console) touchSession(ctx context.Context, s *session) error {
 	return nil
 }
 
-// loadSession returns the live session of id, or errNoSession. A session
+// LoadSession returns the live session of id, or errNoSession. A session
 // past its absolute lifetime or idle for IdleTimeout is ended here, when
 // it is next seen: its refresh token is revoked at identity and it is
 // deleted.
-func (c *Console) loadSession(ctx context.Context, id string) (*session, error) {
+func (c *Server) LoadSession(ctx context.Context, id string) (*Session, error) {
 	if id == "" {
 		return nil, errNoSession
 	}
@@ -150,7 +130,7 @@ func (c *Console) loadSession(ctx context.Context, id string) (*session, error) 
 	}
 	s, err := c.openSession(key, sealed)
 	if err != nil {
-		c.log.WarnContext(ctx, "console: a stored session does not open (another SESSION_ENCRYPTION_KEY, or tampered); it is deleted", "err", err)
+		c.log.WarnContext(ctx, "a stored session does not open (another SESSION_ENCRYPTION_KEY, or tampered); it is deleted", "err", err)
 		_ = c.d.Redis.Del(ctx, key).Err()
 		return nil, errNoSession
 	}
@@ -169,12 +149,12 @@ func (c *Console) loadSession(ctx context.Context, id string) (*session, error) 
 }
 
 // openSession decrypts a stored session.
-func (c *Console) openSession(key, sealed string) (*session, error) {
+func (c *Server) openSession(key, sealed string) (*Session, error) {
 	raw, err := c.box.Open([]byte(sealed), key)
 	if err != nil {
 		return nil, err
 	}
-	var s session
+	var s Session
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("decode session: %w", err)
 	}
@@ -183,44 +163,44 @@ func (c *Console) openSession(key, sealed string) (*session, error) {
 
 // endSession revokes the session's login at identity and deletes it. A
 // failed revocation is logged, not retried: the refresh token dies on its
-// own when the session would have (the console asks identity for a refresh
+// own when the session would have (the site asks identity for a refresh
 // lifetime no longer than the session's).
-func (c *Console) endSession(ctx context.Context, s *session) {
+func (c *Server) endSession(ctx context.Context, s *Session) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
 	defer cancel()
 	if s.Refresh != "" {
 		if _, err := c.d.Identity.Logout(cctx, logoutRequest(s.Refresh)); err != nil {
-			c.log.WarnContext(cctx, "console: could not revoke the refresh token of an ended session", "err", err)
+			c.log.WarnContext(cctx, "could not revoke the refresh token of an ended session", "err", err)
 		}
 	}
 	if err := c.deleteSession(cctx, s.id); err != nil {
-		c.log.ErrorContext(cctx, "console: could not delete an ended session", "err", err)
+		c.log.ErrorContext(cctx, "could not delete an ended session", "err", err)
 	}
 }
 
 // endLegacySession ends a session stored in clear text by a version before
 // sessions were sealed (a plain string key): its refresh token is revoked
 // and the key deleted, so an upgrade leaves no readable token behind.
-func (c *Console) endLegacySession(ctx context.Context, key string) {
+func (c *Server) endLegacySession(ctx context.Context, key string) {
 	raw, err := c.d.Redis.Get(ctx, key).Bytes()
-	var s session
+	var s Session
 	if err == nil && json.Unmarshal(raw, &s) == nil && s.Refresh != "" {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CallTimeout)
 		defer cancel()
 		if _, err := c.d.Identity.Logout(cctx, logoutRequest(s.Refresh)); err != nil {
-			c.log.WarnContext(cctx, "console: could not revoke the refresh token of a clear-text session", "err", err)
+			c.log.WarnContext(cctx, "could not revoke the refresh token of a clear-text session", "err", err)
 		}
 	}
 	_ = c.d.Redis.Del(context.WithoutCancel(ctx), key).Err()
 }
 
-func (c *Console) deleteSession(ctx context.Context, id string) error {
+func (c *Server) deleteSession(ctx context.Context, id string) error {
 	return c.d.Redis.Del(ctx, c.sessionKey(id)).Err()
 }
 
-// setCookie sets one of the console's cookies: HttpOnly, SameSite=Strict,
-// scoped to the console's path, Secure as configured. maxAge < 0 deletes it.
-func (c *Console) setCookie(x *fiber.Ctx, name, value string, maxAge time.Duration) {
+// setCookie sets one of the site's cookies: HttpOnly, SameSite=Strict,
+// scoped to the site's path, Secure as configured. maxAge < 0 deletes it.
+func (c *Server) setCookie(x *fiber.Ctx, name, value string, maxAge time.Duration) {
 	ck := &fiber.Cookie{
 		Name: name, Value: value, Path: c.base,
 		HTTPOnly: true, Secure: c.cfg.CookieSecure, SameSite: fiber.CookieSameSiteStrictMode,
@@ -240,7 +220,7 @@ func (c *Console) setCookie(x *fiber.Ctx, name, value string, maxAge time.Durati
 // session may race here; a Redis lock lets one rotate the refresh token
 // (identity revokes a login whose rotated token is reused) while the other
 // waits for the result.
-func (c *Console) freshAccess(ctx context.Context, s *session) (*session, error) {
+func (c *Server) freshAccess(ctx context.Context, s *Session) (*Session, error) {
 	if c.cfg.Now().Add(refreshAhead).Before(s.AccessExp) {
 		return s, nil
 	}
@@ -256,7 +236,7 @@ func (c *Console) freshAccess(ctx context.Context, s *session) (*session, error)
 				return nil, ctx.Err()
 			case <-time.After(100 * time.Millisecond):
 			}
-			again, err := c.loadSession(ctx, s.id)
+			again, err := c.LoadSession(ctx, s.id)
 			if err != nil {
 				return nil, err
 			}
@@ -268,14 +248,14 @@ func (c *Console) freshAccess(ctx context.Context, s *session) (*session, error)
 	}
 	defer c.d.Redis.Del(context.WithoutCancel(ctx), lock)
 	// The session may have been refreshed between our read and the lock.
-	if again, err := c.loadSession(ctx, s.id); err != nil {
+	if again, err := c.LoadSession(ctx, s.id); err != nil {
 		return nil, err
 	} else if again.Refresh != s.Refresh {
 		return again, nil
 	}
 	resp, err := c.d.Identity.Refresh(ctx, refreshRequest(s.Refresh))
 	if err != nil {
-		if isAuthError(err) {
+		if status.Code(err) == codes.Unauthenticated { // the login is over
 			_ = c.deleteSession(ctx, s.id)
 			return nil, errNoSession
 		}
@@ -285,14 +265,14 @@ func (c *Console) freshAccess(ctx context.Context, s *session) (*session, error)
 	if err != nil {
 		return nil, fmt.Errorf("verify refreshed token: %w", err)
 	}
-	if !p.Admin {
-		// Demoted since login: the console is for admins only.
+	if c.site.RequireAdmin && !p.Admin {
+		// Demoted since login: the site is for admins only.
 		_, _ = c.d.Identity.Logout(ctx, logoutRequest(resp.GetTokens().GetRefreshToken()))
 		_ = c.deleteSession(ctx, s.id)
 		return nil, errNoSession
 	}
 	s.Access, s.Refresh, s.AccessExp = resp.GetTokens().GetAccessToken(), resp.GetTokens().GetRefreshToken(), p.ExpiresAt
-	if err := c.saveSession(ctx, s); err != nil {
+	if err := c.SaveSession(ctx, s); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -1,4 +1,4 @@
-package console
+package web
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/gofiber/fiber/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -33,21 +32,11 @@ type loginView struct {
 	Error   string
 	Notice  string
 	LoginCT string
+	Note    string
 }
 
-// loginToken returns the pre-session CSRF token of the login form, setting
-// a new one when the browser has none.
-func (c *Console) loginToken(x *fiber.Ctx) string {
-	tok := x.Cookies(LoginCookie)
-	if len(tok) < 32 {
-		tok = randomToken()
-		c.setCookie(x, LoginCookie, tok, time.Hour)
-	}
-	return tok
-}
-
-func (c *Console) loginPage(x *fiber.Ctx) error {
-	if s, err := c.loadSession(x.UserContext(), x.Cookies(SessionCookie)); err == nil && s != nil {
+func (c *Server) loginPage(x *fiber.Ctx) error {
+	if s, err := c.LoadSession(x.UserContext(), x.Cookies(c.site.SessionCookie)); err == nil && s != nil {
 		return x.Redirect(c.base+"/", fiber.StatusSeeOther)
 	}
 	v := loginView{Next: c.safeNext(x.Query("next")), LoginCT: c.loginToken(x)}
@@ -60,13 +49,14 @@ func (c *Console) loginPage(x *fiber.Ctx) error {
 	return c.renderLogin(x, fiber.StatusOK, v)
 }
 
-func (c *Console) renderLogin(x *fiber.Ctx, code int, v loginView) error {
-	return c.render(x, nil, code, "login", "Sign in", "", v)
+func (c *Server) renderLogin(x *fiber.Ctx, code int, v loginView) error {
+	v.Note = c.site.LoginNote
+	return c.Render(x, nil, code, "login", "Sign in", "", v)
 }
 
-// safeNext keeps a post-login target only when it is a console path, so
-// the login page cannot be used to send an admin elsewhere.
-func (c *Console) safeNext(next string) string {
+// safeNext keeps a post-login target only when it is a path of the site,
+// so the login page cannot be used to send someone elsewhere.
+func (c *Server) safeNext(next string) string {
 	if next == "" || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
 		return ""
 	}
@@ -79,32 +69,28 @@ func (c *Console) safeNext(next string) string {
 	return ""
 }
 
-func (c *Console) clientIP(x *fiber.Ctx) string {
+func (c *Server) clientIP(x *fiber.Ctx) string {
 	if c.d.ClientIP != nil {
 		return c.d.ClientIP(x)
 	}
 	return x.IP()
 }
 
-func (c *Console) login(x *fiber.Ctx) error {
+func (c *Server) login(x *fiber.Ctx) error {
 	ctx := x.UserContext()
 	email := strings.TrimSpace(x.FormValue("email"))
 	v := loginView{Email: email, Next: c.safeNext(x.FormValue("next"))}
-	cookieTok := x.Cookies(LoginCookie)
+	cookieTok := x.Cookies(c.site.LoginCookie)
 	if !equalTokens(cookieTok, x.FormValue("csrf")) {
 		v.LoginCT = c.loginToken(x)
 		v.Error = "The form expired. Please sign in again."
 		return c.renderLogin(x, fiber.StatusForbidden, v)
 	}
 	v.LoginCT = cookieTok
-	res, err := c.limiter.Allow(ctx, c.cfg.KeyPrefix+"login:"+clientip.LimitKeyOf(c.clientIP(x)), redis_rate.PerMinute(c.cfg.LoginPerMinute))
-	if err != nil {
-		c.log.ErrorContext(ctx, "console: login limiter failed", "err", err)
-		v.Error = "Sign-in is unavailable right now. Try again in a moment."
-		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
-	}
-	if res.Allowed == 0 {
-		v.Error = fmt.Sprintf("Too many attempts. Try again in %d seconds.", max(1, int(res.RetryAfter.Round(time.Second).Seconds())))
+	// The gateway's limiter: GCRA in Redis, its in-memory fallback while
+	// Redis is down (sign-in then fails at the session store anyway).
+	if d := c.limiter.Allow(ctx, c.site.ID+"_login", clientip.LimitKeyOf(c.clientIP(x)), c.cfg.LoginPerMinute); !d.Allowed {
+		v.Error = fmt.Sprintf("Too many attempts. Try again in %d seconds.", max(1, int(d.RetryAfter.Round(time.Second).Seconds())))
 		return c.renderLogin(x, fiber.StatusTooManyRequests, v)
 	}
 	password := x.FormValue("password")
@@ -122,7 +108,7 @@ func (c *Console) login(x *fiber.Ctx) error {
 	if err != nil {
 		code, msg := loginFailure(err)
 		if code >= 500 {
-			c.log.ErrorContext(ctx, "console: login call failed", "err", err)
+			c.log.ErrorContext(ctx, "login call failed", "err", err)
 		}
 		v.Error = msg
 		return c.renderLogin(x, code, v)
@@ -130,38 +116,38 @@ func (c *Console) login(x *fiber.Ctx) error {
 	tokens := resp.GetTokens()
 	p, err := c.d.Users.Verify(cctx, tokens.GetAccessToken())
 	if err != nil {
-		c.log.ErrorContext(ctx, "console: fresh access token did not verify", "err", err)
+		c.log.ErrorContext(ctx, "fresh access token did not verify", "err", err)
 		_, _ = c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken()))
 		v.Error = "Sign-in is unavailable right now. Try again in a moment."
 		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
 	}
-	if !p.Admin || !resp.GetUser().GetIsAdmin() {
+	if c.site.RequireAdmin && (!p.Admin || !resp.GetUser().GetIsAdmin()) {
 		// End the login identity just started: a non-admin gets nothing here.
 		if _, err := c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken())); err != nil {
-			c.log.WarnContext(ctx, "console: could not revoke a non-admin's login", "err", err)
+			c.log.WarnContext(ctx, "could not revoke a non-admin's login", "err", err)
 		}
-		v.Error = "This account is not an administrator. The console is for admins only."
+		v.Error = c.site.Refused
 		return c.renderLogin(x, fiber.StatusForbidden, v)
 	}
 	// Expires is taken after identity started the login, so the session
 	// never outlives its refresh token by more than clock skew.
-	s := &session{
+	s := &Session{
 		id: randomToken(), UserID: p.UserID, Email: resp.GetUser().GetEmail(),
 		Access: tokens.GetAccessToken(), Refresh: tokens.GetRefreshToken(), AccessExp: p.ExpiresAt,
 		CSRF: randomToken(), Expires: c.cfg.Now().Add(c.cfg.SessionTTL),
 	}
-	err = c.saveSession(ctx, s)
+	err = c.SaveSession(ctx, s)
 	if err == nil {
 		err = c.touchSession(ctx, s)
 	}
 	if err != nil {
-		c.log.ErrorContext(ctx, "console: could not store a session", "err", err)
+		c.log.ErrorContext(ctx, "could not store a session", "err", err)
 		_, _ = c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken()))
 		v.Error = "Sign-in is unavailable right now. Try again in a moment."
 		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
 	}
-	c.setCookie(x, SessionCookie, s.id, c.cfg.SessionTTL)
-	c.setCookie(x, LoginCookie, "", -1)
+	c.setCookie(x, c.site.SessionCookie, s.id, c.cfg.SessionTTL)
+	c.setCookie(x, c.site.LoginCookie, "", -1)
 	next := v.Next
 	if next == "" {
 		next = c.base + "/"
@@ -189,17 +175,17 @@ func loginFailure(err error) (int, string) {
 }
 
 // logout revokes the login at identity and forgets the session.
-func (c *Console) logout(x *fiber.Ctx, s *session) error {
+func (c *Server) logout(x *fiber.Ctx, s *Session) error {
 	ctx, cancel := context.WithTimeout(x.UserContext(), c.cfg.CallTimeout)
 	defer cancel()
 	if _, err := c.d.Identity.Logout(ctx, logoutRequest(s.Refresh)); err != nil {
 		// The session goes anyway; the refresh token expires on its own.
-		c.log.WarnContext(ctx, "console: could not revoke the refresh token at logout", "err", err)
+		c.log.WarnContext(ctx, "could not revoke the refresh token at logout", "err", err)
 	}
 	if err := c.deleteSession(ctx, s.id); err != nil && !errors.Is(err, context.Canceled) {
-		c.log.ErrorContext(ctx, "console: could not delete a session", "err", err)
+		c.log.ErrorContext(ctx, "could not delete a session", "err", err)
 		return err
 	}
-	c.setCookie(x, SessionCookie, "", -1)
+	c.setCookie(x, c.site.SessionCookie, "", -1)
 	return x.Redirect(c.base+"/login?out=1", fiber.StatusSeeOther)
 }

@@ -1,8 +1,9 @@
-package console
+package csvexport
 
 import (
 	"bytes"
 	"encoding/csv"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,24 @@ import (
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
+
+// WriteTransactionsCSV writes txs as a complete CSV document with a header.
+func WriteTransactionsCSV(w io.Writer, txs []*walletv1.Transaction) error {
+	c := NewTransactions(w)
+	if err := c.WriteTransactions(txs); err != nil {
+		return err
+	}
+	return c.Flush()
+}
+
+// WriteRunsCSV writes runs as a complete CSV document with a header.
+func WriteRunsCSV(w io.Writer, runs []*workflowv1.Run) error {
+	c := NewRuns(w)
+	if err := c.WriteRuns(runs); err != nil {
+		return err
+	}
+	return c.Flush()
+}
 
 func TestNeutralizeCell(t *testing.T) {
 	t.Parallel()
@@ -94,7 +113,7 @@ func TestWriteTransactionsCSV(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := WriteTransactionsCSV(&buf, nil); err != nil || buf.String() != strings.Join(TransactionsCSVHeader, ",")+"\n" {
+	if err := WriteTransactionsCSV(&buf, nil); err != nil || buf.String() != strings.Join(TransactionsHeader, ",")+"\n" {
 		t.Fatalf("empty export = %q, %v", buf.String(), err)
 	}
 }
