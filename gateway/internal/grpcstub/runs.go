@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/platform/rpcerr"
@@ -17,11 +19,14 @@ import (
 // Runs is a workflow service whose AdminListRuns serves N runs, newest
 // first, as the real one pages them (limit 1-200, an opaque cursor: here
 // the offset). Run i is "run-%06d" and its input JSON is InputBytes(i)
-// bytes long, so that tests can make pages as large as they need.
+// bytes long, so that tests can make pages as large as they need. A page
+// that starts at FailAt or later (when FailAt > 0) fails as a service that
+// went down, for tests of a failure midway.
 type Runs struct {
 	workflowv1.UnimplementedWorkflowServiceServer
 	N          int
 	InputBytes func(i int) int
+	FailAt     int
 
 	mu     sync.Mutex
 	limits []int32
@@ -42,6 +47,9 @@ func (r *Runs) AdminListRuns(_ context.Context, req *workflowv1.AdminListRunsReq
 		if off, err = strconv.Atoi(c); err != nil {
 			return nil, rpcerr.Validation("bad cursor", rpcerr.FieldViolation{Field: "cursor", Message: "invalid"})
 		}
+	}
+	if r.FailAt > 0 && off >= r.FailAt {
+		return nil, status.Error(codes.Unavailable, "the workflow service went away")
 	}
 	resp := &workflowv1.AdminListRunsResponse{}
 	for i := off; i < min(off+limit, r.N); i++ {
