@@ -13,12 +13,14 @@ package console
 import (
 	"embed"
 	"errors"
+	"html/template"
 	"io/fs"
 	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/meterflow/meterflow/gateway/internal/csvexport"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/gateway/internal/web"
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -93,6 +95,7 @@ func site() (web.Site, error) {
 		LoginNote: "Administrators only. Other accounts are refused.",
 		Home:      "the overview",
 		Pages:     pages,
+		Funcs:     template.FuncMap{"exportRows": func() int { return csvexport.DefaultMaxRows }},
 	}, err
 }
 

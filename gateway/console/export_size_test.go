@@ -97,11 +97,11 @@ func runsCSVLargeRows(t *testing.T, b *bundle) {
 // a complete file.
 func runsCSVFailureMidway(t *testing.T, b *bundle) {
 	br := withRuns(t, b, &grpcstub.Runs{N: 1000, FailAt: 400, InputBytes: func(int) int { return 10 }})
-	req, err := http.NewRequest(http.MethodGet, br.base+"/runs.csv", nil)
+	req, err := http.NewRequest(http.MethodGet, br.Base+"/runs.csv", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := br.client.Do(req)
+	resp, err := br.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,7 +203,7 @@ func TestConsoleHTTP(t *testing.T) {
 		// Even with the old cookie replayed, the session is gone.
 		old := b.newBrowser()
 		u, _ := url.Parse(b.url)
-		old.client.Jar.SetCookies(u, []*http.Cookie{{Name: console.SessionCookie, Value: sid, Path: "/admin"}})
+		old.Client.Jar.SetCookies(u, []*http.Cookie{{Name: console.SessionCookie, Value: sid, Path: "/admin"}})
 		if p := old.get("/"); p.Status != http.StatusSeeOther {
 			t.Fatalf("replayed cookie after logout: %d", p.Status)
 		}
@@ -436,7 +436,7 @@ func (b *bundle) withIP(br *browser, ip string) *browser {
 		return x.IP()
 	})
 
-	br.client.Transport = headerTransport{"X-Test-IP": ip}
+	br.Client.Transport = headerTransport{"X-Test-IP": ip}
 	return br
 }
 

@@ -224,7 +224,7 @@ func clearTextSessionIsRevoked(t *testing.T, b *bundle, _ *clock) {
 	}
 	br := b.newBrowser()
 	u, _ := url.Parse(b.url)
-	br.client.Jar.SetCookies(u, []*http.Cookie{{Name: console.SessionCookie, Value: sid, Path: "/admin"}})
+	br.Client.Jar.SetCookies(u, []*http.Cookie{{Name: console.SessionCookie, Value: sid, Path: "/admin"}})
 	if p := br.get("/users"); p.Status != http.StatusSeeOther {
 		t.Fatalf("a clear-text session was accepted: %d", p.Status)
 	}

@@ -4,15 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/meterflow/meterflow/gateway/console"
-	"html"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
+	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/gateway/internal/stacktest"
+	"github.com/meterflow/meterflow/gateway/internal/web/webtest"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
@@ -126,86 +123,34 @@ func (b *bundle) signUp(email string) string {
 	return id
 }
 
-// browser is an HTTP client with a cookie jar that does not follow redirects.
-type browser struct {
-	t      testing.TB
-	base   string
-	client *http.Client
-}
+// browser is webtest's, with the shortcuts the console's tests use.
+type browser struct{ *webtest.Browser }
 
-func (b *bundle) newBrowser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: b.t, base: b.url, client: &http.Client{
-		Jar:           jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
+func (b *bundle) newBrowser() *browser { return &browser{webtest.New(b.t, b.url)} }
 
 // page is a response with its body read.
-type page struct {
-	Status int
-	Header http.Header
-	Body   string
-}
+type page = webtest.Page
 
-func (br *browser) do(method, path string, form url.Values) page {
-	br.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, br.base+path, body)
-	if err != nil {
-		br.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := br.client.Do(req)
-	if err != nil {
-		br.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		br.t.Fatal(err)
-	}
-	return page{Status: resp.StatusCode, Header: resp.Header, Body: html.UnescapeString(string(raw))}
-}
+func (br *browser) get(path string) page { return br.Get(path) }
 
-func (br *browser) get(path string) page { return br.do("GET", path, nil) }
-
-func (br *browser) post(path string, form url.Values) page { return br.do("POST", path, form) }
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+func (br *browser) post(path string, form url.Values) page { return br.Post(path, form) }
 
 // csrf returns the CSRF token of the first form on p.
-func csrf(t testing.TB, p page) string {
-	t.Helper()
-	m := csrfField.FindStringSubmatch(p.Body)
-	if m == nil {
-		t.Fatalf("no csrf field in page (status %d): %s", p.Status, p.Body)
-	}
-	return m[1]
-}
+func csrf(t testing.TB, p page) string { return webtest.CSRF(t, p) }
 
 // login signs in through the login form and returns the login response.
-func (br *browser) login(email, password string) page {
-	br.t.Helper()
-	lp := br.get("/login")
-	return br.post("/login", url.Values{"csrf": {csrf(br.t, lp)}, "email": {email}, "password": {password}})
-}
+func (br *browser) login(email, password string) page { return br.Login(email, password) }
 
 // mustLogin signs in as the admin and returns the overview page.
 func (br *browser) mustLogin(email string) page {
-	br.t.Helper()
+	br.T.Helper()
 	r := br.login(email, adminPassword)
 	if r.Status != http.StatusSeeOther {
-		br.t.Fatalf("login: status %d: %s", r.Status, r.Body)
+		br.T.Fatalf("login: status %d: %s", r.Status, r.Body)
 	}
 	p := br.get("/")
 	if p.Status != http.StatusOK {
-		br.t.Fatalf("overview after login: %d: %s", p.Status, p.Body)
+		br.T.Fatalf("overview after login: %d: %s", p.Status, p.Body)
 	}
 	return p
 }

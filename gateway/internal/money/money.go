@@ -16,7 +16,7 @@ func Format(cents int64) string {
 	if sign != "" {
 		sign = "−"
 	}
-	return sign + "$" + groupThousands(u/100) + "." + twoDigits(u%100)
+	return sign + "$" + Group(u/100) + "." + twoDigits(u%100)
 }
 
 // Signed is Format with an explicit + for credits.
@@ -50,7 +50,9 @@ func twoDigits(n uint64) string {
 	return strconv.FormatUint(n, 10)
 }
 
-func groupThousands(n uint64) string {
+// Group writes n with commas between thousands (1,000,000), as Format
+// writes dollars.
+func Group(n uint64) string {
 	s := strconv.FormatUint(n, 10)
 	if len(s) <= 3 {
 		return s

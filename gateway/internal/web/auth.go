@@ -113,19 +113,33 @@ func (c *Server) login(x *fiber.Ctx) error {
 		v.Error = msg
 		return c.renderLogin(x, code, v)
 	}
+	return c.admit(cctx, x, v, resp)
+}
+
+// errUnavailable is the login page's word for a failure on our side.
+const errUnavailable = "Sign-in is unavailable right now. Try again in a moment."
+
+// admit turns the login identity just started into a session, or ends it
+// again: when its token does not verify, when the site is for admins and
+// the account is not one, or when the session cannot be stored.
+func (c *Server) admit(cctx context.Context, x *fiber.Ctx, v loginView, resp *identityv1.LoginResponse) error {
+	ctx := x.UserContext()
 	tokens := resp.GetTokens()
+	revoke := func(why string) {
+		if _, err := c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken())); err != nil {
+			c.log.WarnContext(ctx, "could not revoke a login", "why", why, "err", err)
+		}
+	}
 	p, err := c.d.Users.Verify(cctx, tokens.GetAccessToken())
 	if err != nil {
 		c.log.ErrorContext(ctx, "fresh access token did not verify", "err", err)
-		_, _ = c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken()))
-		v.Error = "Sign-in is unavailable right now. Try again in a moment."
+		revoke("token did not verify")
+		v.Error = errUnavailable
 		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
 	}
 	if c.site.RequireAdmin && (!p.Admin || !resp.GetUser().GetIsAdmin()) {
-		// End the login identity just started: a non-admin gets nothing here.
-		if _, err := c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken())); err != nil {
-			c.log.WarnContext(ctx, "could not revoke a non-admin's login", "err", err)
-		}
+		// A non-admin gets nothing here, not even a live refresh token.
+		revoke("not an admin")
 		v.Error = c.site.Refused
 		return c.renderLogin(x, fiber.StatusForbidden, v)
 	}
@@ -142,8 +156,8 @@ func (c *Server) login(x *fiber.Ctx) error {
 	}
 	if err != nil {
 		c.log.ErrorContext(ctx, "could not store a session", "err", err)
-		_, _ = c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken()))
-		v.Error = "Sign-in is unavailable right now. Try again in a moment."
+		revoke("session not stored")
+		v.Error = errUnavailable
 		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
 	}
 	c.setCookie(x, c.site.SessionCookie, s.id, c.cfg.SessionTTL)
@@ -171,7 +185,7 @@ func loginFailure(err error) (int, string) {
 	case codes.InvalidArgument:
 		return fiber.StatusBadRequest, "Wrong email or password."
 	}
-	return fiber.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment."
+	return fiber.StatusServiceUnavailable, errUnavailable
 }
 
 // logout revokes the login at identity and forgets the session.

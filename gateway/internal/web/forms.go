@@ -20,6 +20,7 @@ var Funcs = template.FuncMap{
 	"money":       money.Format,
 	"signedMoney": money.Signed,
 	"dollars":     money.Decimal,
+	"count":       func(n int) string { return money.Group(uint64(max(n, 0))) },
 	"when":        when,
 	"pretty":      prettyJSON,
 	"short":       ShortID,

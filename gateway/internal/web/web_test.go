@@ -4,14 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"html"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meterflow/meterflow/gateway/internal/web"
+	"github.com/meterflow/meterflow/gateway/internal/web/webtest"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
@@ -153,61 +150,8 @@ func start(t *testing.T) *stack {
 	return &stack{identity: id, url: "http://" + lis.Addr().String()}
 }
 
-// browser keeps cookies and does not follow redirects.
-type browser struct {
-	t      *testing.T
-	base   string
-	client *http.Client
-}
-
-func (s *stack) browser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: s.url, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-type page struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func (b *browser) do(method, path string, form url.Values) page {
-	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.base+path, body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return page{resp.StatusCode, resp.Header, html.UnescapeString(string(raw))}
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-func (b *browser) csrf(p page) string {
-	b.t.Helper()
-	m := csrfField.FindStringSubmatch(p.body)
-	if m == nil {
-		b.t.Fatalf("no CSRF field (%d): %s", p.status, p.body)
-	}
-	return m[1]
-}
-
-func (b *browser) login(site, email, password string) page {
-	b.t.Helper()
-	form := b.do("GET", site+"/login", nil)
-	return b.do("POST", site+"/login", url.Values{"csrf": {b.csrf(form)}, "email": {email}, "password": {password}})
+func (s *stack) browser(t *testing.T, site string) *webtest.Browser {
+	return webtest.New(t, s.url+site)
 }
 
 // TestSitesFromTheSameParts: two sites built from web's parts keep their
@@ -216,54 +160,55 @@ func TestSitesFromTheSameParts(t *testing.T) {
 	t.Parallel()
 	st := start(t)
 
-	br := st.browser(t)
-	in := br.login("/app", "bert@example.com", "bert-password")
-	if in.status != http.StatusSeeOther || in.header.Get("Location") != "/app/" {
-		t.Fatalf("login at /app: %d %v %s", in.status, in.header, in.body)
+	br := st.browser(t, "/app")
+	in := br.Login("bert@example.com", "bert-password")
+	if in.Status != http.StatusSeeOther || in.Header.Get("Location") != "/app/" {
+		t.Fatalf("login at /app: %d %v %s", in.Status, in.Header, in.Body)
 	}
-	cookie := strings.ToLower(in.header.Get("Set-Cookie"))
+	cookie := strings.ToLower(in.Header.Get("Set-Cookie"))
 	for _, want := range []string{"t_app=", "path=/app;", "httponly", "samesite=strict", "secure"} {
 		if !strings.Contains(cookie, want) {
 			t.Errorf("session cookie lacks %s: %s", want, cookie)
 		}
 	}
-	home := br.do("GET", "/app/", nil)
-	if home.status != 200 || !strings.Contains(home.body, "Hello bert@example.com") || !strings.Contains(home.body, `<a class="brand" href="/app/">App</a>`) ||
-		!strings.Contains(home.body, `href="/app/static/site.css"`) || home.header.Get("Content-Security-Policy") != web.CSP {
-		t.Fatalf("home of /app: %d %v %s", home.status, home.header, home.body)
+	home := br.Get("/")
+	if home.Status != 200 || !strings.Contains(home.Body, "Hello bert@example.com") || !strings.Contains(home.Body, `<a class="brand" href="/app/">App</a>`) ||
+		!strings.Contains(home.Body, `href="/app/static/site.css"`) || home.Header.Get("Content-Security-Policy") != web.CSP {
+		t.Fatalf("home of /app: %d %v %s", home.Status, home.Header, home.Body)
 	}
-	// The /app session is nothing to /admin.
-	if p := br.do("GET", "/admin/", nil); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/admin/login") {
-		t.Fatalf("/admin with an /app session: %d %v", p.status, p.header)
+	// The /app session is nothing to /admin, in the same browser.
+	same := &webtest.Browser{T: t, Base: st.url + "/admin", Client: br.Client}
+	if p := same.Get("/"); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), "/admin/login") {
+		t.Fatalf("/admin with an /app session: %d %v", p.Status, p.Header)
 	}
 
 	// /admin refuses a user who is not an admin, and ends that login.
 	before := st.identity.liveLogins()
-	refused := st.browser(t).login("/admin", "bert@example.com", "bert-password")
-	if refused.status != http.StatusForbidden || !strings.Contains(refused.body, "Admins only.") || strings.Contains(strings.Join(refused.header.Values("Set-Cookie"), ""), "t_admin=") {
-		t.Fatalf("non-admin at /admin: %d %s", refused.status, refused.body)
+	refused := st.browser(t, "/admin").Login("bert@example.com", "bert-password")
+	if refused.Status != http.StatusForbidden || !strings.Contains(refused.Body, "Admins only.") || strings.Contains(strings.Join(refused.Header.Values("Set-Cookie"), ""), "t_admin=") {
+		t.Fatalf("non-admin at /admin: %d %s", refused.Status, refused.Body)
 	}
 	if got := st.identity.liveLogins(); got != before {
 		t.Fatalf("the refused login was not revoked: %d live logins, want %d", got, before)
 	}
-	if p := st.browser(t).login("/admin", "ada@example.com", "ada-password"); p.status != http.StatusSeeOther {
-		t.Fatalf("admin at /admin: %d %s", p.status, p.body)
+	if p := st.browser(t, "/admin").Login("ada@example.com", "ada-password"); p.Status != http.StatusSeeOther {
+		t.Fatalf("admin at /admin: %d %s", p.Status, p.Body)
 	}
 
 	// Logout needs the session's CSRF token; then the login is revoked.
-	if p := br.do("POST", "/app/logout", url.Values{"csrf": {"forged"}}); p.status != http.StatusForbidden {
-		t.Fatalf("logout with a forged token: %d", p.status)
+	if p := br.Post("/logout", url.Values{"csrf": {"forged"}}); p.Status != http.StatusForbidden {
+		t.Fatalf("logout with a forged token: %d", p.Status)
 	}
 	before = st.identity.liveLogins()
-	out := br.do("POST", "/app/logout", url.Values{"csrf": {br.csrf(home)}})
-	if out.status != http.StatusSeeOther || out.header.Get("Location") != "/app/login?out=1" {
-		t.Fatalf("logout: %d %v", out.status, out.header)
+	out := br.Post("/logout", url.Values{"csrf": {webtest.CSRF(t, home)}})
+	if out.Status != http.StatusSeeOther || out.Header.Get("Location") != "/app/login?out=1" {
+		t.Fatalf("logout: %d %v", out.Status, out.Header)
 	}
 	if got := st.identity.liveLogins(); got != before-1 {
 		t.Fatalf("logout left %d live logins, want %d", got, before-1)
 	}
-	if p := br.do("GET", "/app/", nil); p.status != http.StatusSeeOther {
-		t.Fatalf("/app after logout: %d", p.status)
+	if p := br.Get("/"); p.Status != http.StatusSeeOther {
+		t.Fatalf("/app after logout: %d", p.Status)
 	}
 }
 
@@ -274,9 +219,9 @@ func TestSitesFromTheSameParts(t *testing.T) {
 func TestErrorPages(t *testing.T) {
 	t.Parallel()
 	st := start(t)
-	br := st.browser(t)
-	if p := br.login("/app", "bert@example.com", "bert-password"); p.status != http.StatusSeeOther {
-		t.Fatalf("login: %d %s", p.status, p.body)
+	br := st.browser(t, "/app")
+	if p := br.Login("bert@example.com", "bert-password"); p.Status != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", p.Status, p.Body)
 	}
 	tests := []struct {
 		err    string
@@ -294,17 +239,17 @@ func TestErrorPages(t *testing.T) {
 		{"validation", 400, "Validation failed", "amount_cents: must be at most 1000000 cents either way"},
 	}
 	for _, tt := range tests {
-		p := br.do("GET", "/app/fail?err="+tt.err, nil)
-		if p.status != tt.status || !strings.Contains(p.body, "<h1>"+tt.title+"</h1>") || !strings.Contains(p.body, tt.shows) || !strings.Contains(p.body, "Error "+strconv.Itoa(tt.status)) {
-			t.Errorf("%s: %d, want %d %q showing %q:\n%s", tt.err, p.status, tt.status, tt.title, tt.shows, p.body)
+		p := br.Get("/fail?err=" + tt.err)
+		if p.Status != tt.status || !strings.Contains(p.Body, "<h1>"+tt.title+"</h1>") || !strings.Contains(p.Body, tt.shows) || !strings.Contains(p.Body, "Error "+strconv.Itoa(tt.status)) {
+			t.Errorf("%s: %d, want %d %q showing %q:\n%s", tt.err, p.Status, tt.status, tt.title, tt.shows, p.Body)
 		}
 		for _, secret := range []string{"pq:", "larger than max", "the wallet was slow", "connection refused"} {
-			if strings.Contains(p.body, secret) {
+			if strings.Contains(p.Body, secret) {
 				t.Errorf("%s: the page shows the internal message %q", tt.err, secret)
 			}
 		}
 	}
-	if p := br.do("GET", "/app/no-such-page", nil); p.status != 404 || !strings.Contains(p.body, "There is nothing at this address") {
-		t.Errorf("unknown page: %d %s", p.status, p.body)
+	if p := br.Get("/no-such-page"); p.Status != 404 || !strings.Contains(p.Body, "There is nothing at this address") {
+		t.Errorf("unknown page: %d %s", p.Status, p.Body)
 	}
 }
