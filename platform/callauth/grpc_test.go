@@ -25,7 +25,7 @@ func (fakeIdentity) GetUser(ctx context.Context, _ *identityv1.GetUserRequest) (
 	return &identityv1.GetUserResponse{User: &identityv1.User{Id: p.UserID, IsAdmin: p.Admin}}, nil
 }
 
-func (fakeIdentity) ListUsers(context.Context, *identityv1.AdminListUsersRequest) (*identityv1.AdminListUsersResponse, error) {
+func (fakeIdentity) AdminListUsers(context.Context, *identityv1.AdminListUsersRequest) (*identityv1.AdminListUsersResponse, error) {
 	return &identityv1.AdminListUsersResponse{}, nil
 }
 
@@ -39,8 +39,8 @@ func TestServerPolicy(t *testing.T) {
 	auth := &callauth.Server{
 		Service: "identity", Secret: []byte(authtest.Secret), Users: keys.Verifier(),
 		Policy: callauth.Policy{
-			identityv1.IdentityService_Login_FullMethodName:     {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
-			identityv1.IdentityService_GetUser_FullMethodName:   {Callers: []string{"gateway"}, Access: callauth.UserRequired},
+			identityv1.IdentityService_Login_FullMethodName:          {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+			identityv1.IdentityService_GetUser_FullMethodName:        {Callers: []string{"gateway"}, Access: callauth.UserRequired},
 			identityv1.IdentityService_AdminListUsers_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
 		},
 	}
@@ -87,8 +87,8 @@ func TestServerPolicy(t *testing.T) {
 		{"user call without user", func() error { _, err := gateway.GetUser(bg, &identityv1.GetUserRequest{}); return err }, codes.Unauthenticated},
 		{"user call with user", func() error { _, err := gateway.GetUser(user, &identityv1.GetUserRequest{}); return err }, codes.OK},
 		{"anonymous with user token", func() error { _, err := anonymous.GetUser(user, &identityv1.GetUserRequest{}); return err }, codes.Unauthenticated},
-		{"admin call as user", func() error { _, err := gateway.ListUsers(user, &identityv1.AdminListUsersRequest{}); return err }, codes.PermissionDenied},
-		{"admin call as admin", func() error { _, err := gateway.ListUsers(admin, &identityv1.AdminListUsersRequest{}); return err }, codes.OK},
+		{"admin call as user", func() error { _, err := gateway.AdminListUsers(user, &identityv1.AdminListUsersRequest{}); return err }, codes.PermissionDenied},
+		{"admin call as admin", func() error { _, err := gateway.AdminListUsers(admin, &identityv1.AdminListUsersRequest{}); return err }, codes.OK},
 		{"method outside policy", func() error { _, err := gateway.Logout(admin, &identityv1.LogoutRequest{}); return err }, codes.PermissionDenied},
 	}
 	for _, tc := range tests {
