@@ -191,32 +191,3 @@ func TestDockerignore(t *testing.T) {
 		}
 	}
 }
-
-// TestSubcommandsExist keeps the deployment files and the binaries in step:
-// every subcommand that compose, the manifests, the Blueprint or
-// docs/operations.md run must be one the process's main handles.
-func TestSubcommandsExist(t *testing.T) {
-	t.Parallel()
-	used := map[string][]string{
-		"gateway":  {"serve", "healthcheck"},
-		"identity": {"serve", "migrate", "healthcheck", "keygen", "create-admin"},
-		"wallet":   {"serve", "migrate", "healthcheck", "verify", "dev-pay"},
-		"workflow": {"serve", "migrate", "healthcheck"},
-	}
-	for name, subs := range used {
-		path := filepath.Join("..", "services", name, "cmd", name, "main.go")
-		if name == "gateway" {
-			path = filepath.Join("..", "gateway", "cmd", "gateway", "main.go")
-		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		for _, sub := range subs {
-			if !strings.Contains(string(src), fmt.Sprintf("case %q", sub)) {
-				t.Errorf("%s: main.go has no `case %q`, which the deployment files run", name, sub)
-			}
-		}
-	}
-}

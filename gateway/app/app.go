@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,6 +26,7 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
@@ -40,23 +40,21 @@ type App struct {
 
 	cfg     Config
 	log     *slog.Logger
+	closers process.Closers
 	conns   map[string]*grpc.ClientConn
 	redis   *redis.Client
 	limiter *ratelimit.Limiter
 	server  *api.Server
-
-	closeOnce sync.Once
 }
 
 // New dials the services (lazily: nothing fails if they are not up yet),
 // connects Redis and builds the HTTP app. It does not listen.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	for _, w := range cfg.Warnings {
-		log.WarnContext(ctx, w)
-	}
+	a := &App{Registry: telemetry.NewRegistry(), cfg: cfg, log: log, conns: map[string]*grpc.ClientConn{}}
+	defer a.closers.CloseOnError(&err)
 	ips, err := clientip.New(cfg.TrustedProxyHeader, cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -65,18 +63,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Registry: telemetry.NewRegistry(), cfg: cfg, log: log, conns: map[string]*grpc.ClientConn{}}
 	for name, addr := range map[string]string{"identity": cfg.IdentityAddr, "wallet": cfg.WalletAddr, "workflow": cfg.WorkflowAddr} {
 		conn, err := grpcservice.Dial(addr, minter.Credentials(name))
 		if err != nil {
-			a.Close()
 			return nil, err
 		}
+		a.closers.AddCloser(conn)
 		a.conns[name] = conn
 	}
 	ropts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		a.Close()
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	// Short timeouts and no retries: a slow Redis must cost a request
@@ -88,9 +84,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	ropts.DialerRetries = 1
 	ropts.PoolTimeout = 250 * time.Millisecond
 	a.redis = redis.NewClient(ropts)
+	a.closers.AddCloser(a.redis)
 	a.limiter, err = ratelimit.New(a.redis, ratelimit.Options{Prefix: cfg.RateLimitPrefix, Logger: log, Registry: a.Registry})
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 
@@ -104,12 +100,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	tokens, err := callauth.NewCachingVerifier(callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, cfg.TokenCacheSize)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	doc, err := openapi.JSON()
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	a.server, err = api.New(api.Deps{
@@ -136,7 +130,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		OpenAPI:      doc,
 	})
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	if len(cfg.Console.SessionKey) == 0 {
@@ -161,7 +154,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		},
 	})
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	con.Register(a.server.App().Group("/admin"))
@@ -232,7 +224,7 @@ func (a *App) ready(ctx context.Context) (int, any) {
 
 // Serve answers HTTP on lis (and serves the admin endpoints on AdminAddr
 // when set) until ctx ends, then shuts down, letting in-flight requests
-// finish for up to ShutdownGrace.
+// finish for up to cfg.Grace().
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 2)
 	go func() { errc <- a.server.Serve(lis) }()
@@ -258,11 +250,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	grace := a.cfg.ShutdownGrace
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Grace())
 	defer cancel()
 	if err := a.server.App().ShutdownWithContext(sctx); err != nil {
 		a.log.Warn("HTTP shutdown did not finish in time", "err", err)
@@ -280,14 +268,6 @@ func (a *App) adminMux() http.Handler { return telemetry.AdminHandler(a.Registry
 // AdminHandler returns the admin endpoints' handler (metrics, pprof), for tests.
 func (a *App) AdminHandler() http.Handler { return a.adminMux() }
 
-// Close releases the connections; call after Serve returned.
-func (a *App) Close() {
-	a.closeOnce.Do(func() {
-		for _, c := range a.conns {
-			_ = c.Close()
-		}
-		if a.redis != nil {
-			_ = a.redis.Close()
-		}
-	})
-}
+// Close releases the connections; call after Serve returned. It may be
+// called more than once.
+func (a *App) Close() { a.closers.Close() }

@@ -63,14 +63,7 @@ type Config struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
-	// ShutdownGrace is how long in-flight requests may finish on shutdown.
-	ShutdownGrace time.Duration
-
-	warnings []string
 }
-
-// Production reports whether APP_ENV is production.
-func (c Config) Production() bool { return c.Env == "production" }
 
 // ConfigFromEnv reads the configuration from environment variables with
 // local defaults. In production every secret is required.

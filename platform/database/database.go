@@ -106,6 +106,18 @@ func Migrate(ctx context.Context, dbURL string, migrations fs.FS, log *slog.Logg
 	return migrateDB(ctx, db, migrations, log)
 }
 
+// Setup creates the database at dbURL if it is missing and applies
+// migrations: what every service's `migrate` command does.
+func Setup(ctx context.Context, dbURL string, migrations fs.FS, log *slog.Logger) error {
+	if dbURL == "" {
+		return errors.New("DATABASE_URL is empty")
+	}
+	if err := EnsureDatabase(ctx, dbURL); err != nil {
+		return err
+	}
+	return Migrate(ctx, dbURL, migrations, log)
+}
+
 func migrateDB(ctx context.Context, db *sql.DB, migrations fs.FS, log *slog.Logger) error {
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {

@@ -42,6 +42,24 @@ type Common struct {
 	Warnings []string
 }
 
+// DefaultShutdownGrace is SHUTDOWN_GRACE when it is unset, and the grace
+// of a Common built without one (tests).
+const DefaultShutdownGrace = 10 * time.Second
+
+// Base returns c itself. A process's Config embeds Common and so has Base
+// too: the process skeleton (platform/process) reads the common settings
+// of any Config through it.
+func (c Common) Base() Common { return c }
+
+// Grace is how long in-flight work may finish on shutdown: ShutdownGrace,
+// or DefaultShutdownGrace when it is not set.
+func (c Common) Grace() time.Duration {
+	if c.ShutdownGrace > 0 {
+		return c.ShutdownGrace
+	}
+	return DefaultShutdownGrace
+}
+
 // Production reports whether development defaults are refused: everything
 // but an explicit APP_ENV=development is production.
 func (c Common) Production() bool { return c.Env != Development }
@@ -60,7 +78,7 @@ func ReadCommon() (Common, error) {
 		errs = append(errs, fmt.Errorf("APP_ENV must be %s or %s, not %q", Development, Production, c.Env))
 	}
 	var err error
-	c.ShutdownGrace, err = Duration("SHUTDOWN_GRACE", 10*time.Second)
+	c.ShutdownGrace, err = Duration("SHUTDOWN_GRACE", DefaultShutdownGrace)
 	errs = append(errs, err)
 	c.Pprof, err = Bool("PPROF_ENABLED", !c.Production())
 	errs = append(errs, err)

@@ -160,28 +160,3 @@ func Serve(ctx context.Context, log *slog.Logger, lis net.Listener, srv *grpc.Se
 	log.Info("stopped")
 	return runErr
 }
-
-// Healthcheck asks the standard gRPC health service at addr and returns nil
-// only if it answers SERVING: the `healthcheck` subcommand of every service,
-// for Docker health checks in images without a shell. A listen address such
-// as ":50051" or "0.0.0.0:50051" is dialed on loopback.
-func Healthcheck(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
-		addr = net.JoinHostPort("127.0.0.1", port)
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer conn.Close()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		return fmt.Errorf("healthcheck %s: %w", addr, err)
-	}
-	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return fmt.Errorf("healthcheck %s: %s", addr, resp.GetStatus())
-	}
-	return nil
-}

@@ -4,13 +4,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -18,11 +16,13 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	"github.com/meterflow/meterflow/services/identity/internal/grpcapi"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 	"github.com/meterflow/meterflow/services/identity/internal/postgres"
+	"github.com/meterflow/meterflow/services/identity/migrations"
 )
 
 // App is a configured identity service, ready to serve.
@@ -32,25 +32,24 @@ type App struct {
 	// KeyID is the kid of the key this process signs access tokens with.
 	KeyID string
 
-	cfg    Config
-	log    *slog.Logger
-	svc    *identity.Service
-	hasher *identity.Hasher
-	pool   *pgxpool.Pool
-	grpc   *grpc.Server
-	health *health.Server
+	cfg     Config
+	log     *slog.Logger
+	closers process.Closers
+	svc     *identity.Service
+	hasher  *identity.Hasher
+	grpc    *grpc.Server
+	health  *health.Server
 }
 
 // New opens the database, registers the signing key as the active one
 // (retiring the others) and builds the gRPC server. It does not listen and
 // does not migrate.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	for _, w := range cfg.Warnings {
-		log.WarnContext(ctx, w)
-	}
+	a := &App{cfg: cfg, log: log}
+	defer a.closers.CloseOnError(&err)
 	key := cfg.SigningKey
 	if key == nil {
 		var err error
@@ -59,56 +58,46 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		}
 		log.WarnContext(ctx, "JWT_SIGNING_KEY_FILE is not set: signing with an ephemeral key; access tokens stop verifying after a restart")
 	}
-	hasher, err := identity.NewHasher(identity.Argon2Params(cfg.Argon2), cfg.hashConcurrency())
-	if err != nil {
+	if a.hasher, err = identity.NewHasher(identity.Argon2Params(cfg.Argon2), cfg.hashConcurrency()); err != nil {
 		return nil, err
 	}
 	pool, err := database.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	a.closers.Add(pool.Close)
 	signer := identity.NewSigner(key, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL)
-	svc := identity.NewService(identity.Config{
-		Store: postgres.New(pool), Hasher: hasher, Signer: signer,
+	a.svc = identity.NewService(identity.Config{
+		Store: postgres.New(pool), Hasher: a.hasher, Signer: signer,
 		RefreshTTL: cfg.RefreshTokenTTL, Throttle: identity.DefaultLoginThrottle, Now: cfg.Now,
 	})
-	if err := svc.ActivateSigningKey(ctx); err != nil {
-		pool.Close()
+	if err := a.svc.ActivateSigningKey(ctx); err != nil {
 		return nil, fmt.Errorf("%w (has `identity migrate` run?)", err)
 	}
 	log.InfoContext(ctx, "signing key active", "kid", signer.KeyID())
 
+	a.KeyID = signer.KeyID()
 	keys := cfg.Keys
 	if keys == nil {
-		keys = identity.NewKeySet(svc)
+		keys = identity.NewKeySet(a.svc)
 	}
-	reg := telemetry.NewRegistry()
-	srv, hs := grpcservice.NewServer(grpcservice.Options{
+	a.Registry = telemetry.NewRegistry()
+	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
-		Metrics: telemetry.NewGRPCServerMetrics(reg),
+		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
 		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
 	})
-	identityv1.RegisterIdentityServiceServer(srv, grpcapi.NewServer(svc, grpcapi.NewMetrics(reg)))
-	return &App{Registry: reg, KeyID: signer.KeyID(), cfg: cfg, log: log, svc: svc, hasher: hasher, pool: pool, grpc: srv, health: hs}, nil
+	identityv1.RegisterIdentityServiceServer(a.grpc, grpcapi.NewServer(a.svc, grpcapi.NewMetrics(a.Registry)))
+	return a, nil
 }
 
 // Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) until
-// ctx ends, then drains for up to cfg.ShutdownGrace. It also prunes expired
-// rows every PruneInterval.
+// ctx ends, then drains for up to cfg.Grace(). It also prunes expired rows
+// every PruneInterval.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
-	grace := a.cfg.ShutdownGrace
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	pruneCtx, stopPrune := context.WithCancel(ctx)
-	pruned := make(chan struct{})
-	go func() {
-		defer close(pruned)
-		a.pruneLoop(pruneCtx)
-	}()
-	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), grace)
+	stopPrune := process.Go(ctx, a.pruneLoop)
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
 	stopPrune()
-	<-pruned
 	return err
 }
 
@@ -146,18 +135,10 @@ func (a *App) Prune(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the database pool.
-func (a *App) Close() {
-	a.pool.Close()
-}
+// Close releases the database pool; it may be called more than once.
+func (a *App) Close() { a.closers.Close() }
 
 // Migrate creates the database if it is missing and applies the migrations.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if databaseURL == "" {
-		return errors.New("DATABASE_URL is empty")
-	}
-	if err := database.EnsureDatabase(ctx, databaseURL); err != nil {
-		return err
-	}
-	return database.Migrate(ctx, databaseURL, migrationsFS, log)
+	return database.Setup(ctx, databaseURL, migrations.FS, log)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	"github.com/meterflow/meterflow/services/identity/app"
@@ -73,7 +74,7 @@ func TestCallsNeedServiceCredentials(t *testing.T) {
 	if resp, err := healthpb.NewHealthClient(hc).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health = %v, %v", resp, err)
 	}
-	if err := grpcservice.Healthcheck(context.Background(), b.addr); err != nil {
+	if err := process.CheckGRPC(context.Background(), b.addr); err != nil {
 		t.Fatalf("Healthcheck: %v", err)
 	}
 }

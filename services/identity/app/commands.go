@@ -6,17 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 	"github.com/meterflow/meterflow/services/identity/internal/postgres"
-	"github.com/meterflow/meterflow/services/identity/migrations"
 )
-
-var migrationsFS = migrations.FS
-
-const defaultGrace = 10 * time.Second
 
 // AdminResult is what CreateAdmin or CreateOrPromoteAdmin did.
 type AdminResult struct {
@@ -64,7 +58,7 @@ func createAdmin(ctx context.Context, cfg Config, email, password string, promot
 		return AdminResult{}, ErrAccountExists
 	}
 	if err != nil {
-		return AdminResult{}, fmt.Errorf("create-admin: %w", err)
+		return AdminResult{}, err
 	}
 	return AdminResult{UserID: u.ID.String(), Email: u.Email, IsActive: u.IsActive, Created: created}, nil
 }
@@ -83,14 +77,14 @@ func GenerateKeyFile(path string) (string, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("keygen: %w", err)
+		return "", err
 	}
 	if _, err := f.Write(data); err != nil {
 		_ = f.Close()
-		return "", fmt.Errorf("keygen: write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("keygen: write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return identity.KeyID(key.Public().(ed25519.PublicKey)), nil
 }

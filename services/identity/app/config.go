@@ -51,8 +51,6 @@ type Config struct {
 	// Now is the clock of the identity rules (token times, throttling, key
 	// retirement); time.Now when nil. Tests use it to move time forward.
 	Now func() time.Time
-	// warnings collected while reading the environment, logged by New.
-	warnings []string
 }
 
 // hashConcurrency is HashConcurrency, or the number of usable cores when
@@ -63,9 +61,6 @@ func (c Config) hashConcurrency() int {
 	}
 	return runtime.GOMAXPROCS(0)
 }
-
-// Production reports whether APP_ENV is production.
-func (c Config) Production() bool { return c.Env == "production" }
 
 // ConfigFromEnv reads the configuration from environment variables with
 // local defaults (see README). In production every secret is required.

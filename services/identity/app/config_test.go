@@ -100,3 +100,12 @@ func TestConfigFromEnvHashConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsetEnvironmentIsProduction: a Config without APP_ENV fails closed,
+// as envconfig.Common says (identity's own Production once said otherwise).
+func TestUnsetEnvironmentIsProduction(t *testing.T) {
+	t.Parallel()
+	if !(app.Config{}).Production() {
+		t.Error("a Config without APP_ENV is not production: development defaults would pass")
+	}
+}

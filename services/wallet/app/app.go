@@ -4,13 +4,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -18,6 +15,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
@@ -39,41 +37,37 @@ type App struct {
 	// sweeps) call it directly.
 	Wallet *wallet.Service
 
-	cfg    Config
-	log    *slog.Logger
-	pool   *pgxpool.Pool
-	conns  []*grpc.ClientConn
-	grpc   *grpc.Server
-	health *health.Server
+	cfg     Config
+	log     *slog.Logger
+	closers process.Closers
+	grpc    *grpc.Server
+	health  *health.Server
 }
 
 // New opens the database pool and builds the gRPC server. It does not
 // listen and does not migrate.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	for _, w := range cfg.Warnings {
-		log.WarnContext(ctx, w)
-	}
+	a := &App{cfg: cfg, log: log, Registry: telemetry.NewRegistry()}
+	defer a.closers.CloseOnError(&err)
 	pool, err := database.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, pool: pool, Registry: telemetry.NewRegistry()}
+	a.closers.Add(pool.Close)
 	keys := cfg.Keys
 	if keys == nil {
 		minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
 		if err != nil {
-			a.Close()
 			return nil, err
 		}
 		conn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
 		if err != nil {
-			a.Close()
 			return nil, err
 		}
-		a.conns = append(a.conns, conn)
+		a.closers.AddCloser(conn)
 		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(conn))
 	}
 	store := postgres.New(pool)
@@ -97,38 +91,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 // Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) and
 // runs the hold and idempotency sweepers (when HoldSweepInterval > 0) until
-// ctx ends, then drains for up to cfg.ShutdownGrace.
+// ctx ends, then drains for up to cfg.Grace().
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
-	grace := a.cfg.ShutdownGrace
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	sweepCtx, stopSweeps := context.WithCancel(ctx)
-	var wg sync.WaitGroup
+	stopSweeps := func() {}
 	if a.cfg.HoldSweepInterval > 0 {
-		wg.Go(func() { a.Wallet.RunSweepers(sweepCtx, a.cfg.HoldSweepInterval) })
+		stopSweeps = process.Go(ctx, func(ctx context.Context) { a.Wallet.RunSweepers(ctx, a.cfg.HoldSweepInterval) })
 	}
-	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), grace)
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
 	stopSweeps()
-	wg.Wait()
 	return err
 }
 
-// Close releases the database pool and client connections.
-func (a *App) Close() {
-	for _, c := range a.conns {
-		_ = c.Close()
-	}
-	a.pool.Close()
-}
+// Close releases the database pool and client connections; it may be
+// called more than once.
+func (a *App) Close() { a.closers.Close() }
 
 // Migrate creates the database if it is missing and applies the migrations.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if databaseURL == "" {
-		return errors.New("DATABASE_URL is empty")
-	}
-	if err := database.EnsureDatabase(ctx, databaseURL); err != nil {
-		return err
-	}
-	return database.Migrate(ctx, databaseURL, migrations.FS, log)
+	return database.Setup(ctx, databaseURL, migrations.FS, log)
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,7 +34,7 @@ func Verify(ctx context.Context, databaseURL string) ([]Mismatch, error) {
 	defer pool.Close()
 	m, err := postgres.New(pool).Verify(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
+		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
 	return m, nil
 }
@@ -78,10 +79,10 @@ func ParkedTopUps(ctx context.Context, databaseURL string) ([]TopUp, error) {
 func DevPay(ctx context.Context, cfg Config, topUpID, webhookURL string) (int, error) {
 	id, err := uuid.Parse(topUpID)
 	if err != nil {
-		return 0, fmt.Errorf("dev-pay: --topup must be a top-up id (UUID): %w", err)
+		return 0, fmt.Errorf("--topup must be a top-up id (UUID): %w", err)
 	}
 	if cfg.StripeWebhookSecret == "" {
-		return 0, fmt.Errorf("dev-pay: STRIPE_WEBHOOK_SECRET is empty")
+		return 0, errors.New("STRIPE_WEBHOOK_SECRET is empty")
 	}
 	pool, err := database.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -90,10 +91,10 @@ func DevPay(ctx context.Context, cfg Config, topUpID, webhookURL string) (int, e
 	defer pool.Close()
 	t, err := postgres.New(pool).GetTopUp(ctx, id)
 	if err != nil {
-		return 0, fmt.Errorf("dev-pay: top-up %s: %w", id, err)
+		return 0, fmt.Errorf("top-up %s: %w", id, err)
 	}
 	if t.Status != wallet.TopUpPending || t.CheckoutSessionID == "" {
-		return 0, fmt.Errorf("dev-pay: top-up %s is %s (session %q); only a pending top-up with a session can be paid", id, t.Status, t.CheckoutSessionID)
+		return 0, fmt.Errorf("top-up %s is %s (session %q); only a pending top-up with a session can be paid", id, t.Status, t.CheckoutSessionID)
 	}
 	payload := stripeevents.CheckoutSessionEvent("", "checkout.session.completed", stripeevents.Session{
 		ID: t.CheckoutSessionID, TopUpID: t.ID.String(), UserID: t.UserID.String(), AmountTotal: t.AmountCents,
@@ -101,18 +102,18 @@ func DevPay(ctx context.Context, cfg Config, topUpID, webhookURL string) (int, e
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(payload))
 	if err != nil {
-		return 0, fmt.Errorf("dev-pay: %w", err)
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Stripe-Signature", stripeevents.Sign(payload, cfg.StripeWebhookSecret, time.Now()))
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("dev-pay: post to %s: %w", webhookURL, err)
+		return 0, fmt.Errorf("post to %s: %w", webhookURL, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, fmt.Errorf("dev-pay: webhook answered %s: %s", resp.Status, bytes.TrimSpace(body))
+		return resp.StatusCode, fmt.Errorf("webhook answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
 	return resp.StatusCode, nil
 }

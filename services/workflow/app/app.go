@@ -4,15 +4,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"google.golang.org/grpc"
@@ -21,6 +17,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/platform/secretbox"
 	"github.com/meterflow/meterflow/platform/telemetry"
@@ -41,28 +38,25 @@ type App struct {
 	// Registry holds the process's Prometheus metrics, served on MetricsAddr.
 	Registry *prometheus.Registry
 
-	cfg      Config
-	log      *slog.Logger
-	pool     *pgxpool.Pool
-	conns    []*grpc.ClientConn
-	svc      *workflow.Service
-	workers  *river.Client[pgx.Tx]
-	grpc     *grpc.Server
-	health   *health.Server
-	closeOne sync.Once
+	cfg     Config
+	log     *slog.Logger
+	closers process.Closers
+	svc     *workflow.Service
+	workers *river.Client[pgx.Tx]
+	grpc    *grpc.Server
+	health  *health.Server
 }
 
 // New opens the database, dials the wallet (and identity for signing keys
 // unless cfg.Keys is set) and builds the gRPC server, the job workers and
 // the settler. It does not listen and does not migrate, but fails when
 // the migrations (River's included) have not run.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	for _, w := range cfg.Warnings {
-		log.WarnContext(ctx, w)
-	}
+	a := &App{cfg: cfg, log: log}
+	defer a.closers.CloseOnError(&err)
 	box, err := secretbox.New(cfg.SecretsKey)
 	if err != nil {
 		return nil, err
@@ -75,13 +69,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, pool: pool}
-	ok := false
-	defer func() {
-		if !ok {
-			a.Close()
-		}
-	}()
+	a.closers.Add(pool.Close)
 	if err := queue.Ready(ctx, pool); err != nil {
 		return nil, err
 	}
@@ -89,14 +77,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.conns = append(a.conns, walletConn)
+	a.closers.AddCloser(walletConn)
 	keys := cfg.Keys
 	if keys == nil {
 		idConn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
 		if err != nil {
 			return nil, err
 		}
-		a.conns = append(a.conns, idConn)
+		a.closers.AddCloser(idConn)
 		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(idConn))
 	}
 	inserter, err := queue.NewInsertOnly(pool, log)
@@ -128,7 +116,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
 	})
 	workflowv1.RegisterWorkflowServiceServer(a.grpc, &grpcapi.Server{Service: a.svc})
-	ok = true
 	return a, nil
 }
 
@@ -141,33 +128,21 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	if err := a.workers.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job workers: %w", err)
 	}
-	settleCtx, stopSettler := context.WithCancel(context.WithoutCancel(ctx))
-	settled := make(chan struct{})
-	go func() {
-		defer close(settled)
-		a.svc.RunSettler(settleCtx, a.cfg.SettleInterval)
-	}()
+	// The settler, too, runs on while gRPC drains: it is stopped last.
+	stopSettler := process.Go(context.WithoutCancel(ctx), func(ctx context.Context) { a.svc.RunSettler(ctx, a.cfg.SettleInterval) })
 
-	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.grace())
+	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
 
-	stopCtx, cancel := context.WithTimeout(context.Background(), a.grace())
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Grace())
 	defer cancel()
 	if serr := a.workers.Stop(stopCtx); serr != nil {
 		a.log.Warn("job workers did not stop in time; canceling them", "err", serr)
-		hardCtx, hardCancel := context.WithTimeout(context.Background(), a.grace())
+		hardCtx, hardCancel := context.WithTimeout(context.Background(), a.cfg.Grace())
 		_ = a.workers.StopAndCancel(hardCtx)
 		hardCancel()
 	}
 	stopSettler()
-	<-settled
 	return err
-}
-
-func (a *App) grace() time.Duration {
-	if a.cfg.ShutdownGrace > 0 {
-		return a.cfg.ShutdownGrace
-	}
-	return 10 * time.Second
 }
 
 // SettleOverdue runs one settler pass now (the same as the periodic one)
@@ -176,26 +151,14 @@ func (a *App) SettleOverdue(ctx context.Context) (int, error) {
 	return a.svc.SettleOverdue(ctx)
 }
 
-// Close releases the database pool and client connections.
-func (a *App) Close() {
-	a.closeOne.Do(func() {
-		for _, c := range a.conns {
-			_ = c.Close()
-		}
-		a.pool.Close()
-	})
-}
+// Close releases the database pool and client connections; it may be
+// called more than once.
+func (a *App) Close() { a.closers.Close() }
 
 // Migrate creates the database if it is missing and applies the service's
 // migrations and River's.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if databaseURL == "" {
-		return errors.New("DATABASE_URL is empty")
-	}
-	if err := database.EnsureDatabase(ctx, databaseURL); err != nil {
-		return err
-	}
-	if err := database.Migrate(ctx, databaseURL, migrations.FS, log); err != nil {
+	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
 		return err
 	}
 	return MigrateQueue(ctx, databaseURL, log)

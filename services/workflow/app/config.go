@@ -63,12 +63,7 @@ type Config struct {
 	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
 	// against IdentityAddr is used; tests inject authtest.Keys.
 	Keys callauth.KeySet
-	// warnings collected while reading the environment, logged by New.
-	warnings []string
 }
-
-// Production reports whether APP_ENV is production.
-func (c Config) Production() bool { return c.Env == "production" }
 
 // ConfigFromEnv reads the configuration from environment variables with
 // local defaults (see README). In production every secret is required.

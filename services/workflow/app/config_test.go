@@ -86,3 +86,12 @@ func TestConfigFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsetEnvironmentIsProduction: a Config without APP_ENV fails closed,
+// as envconfig.Common says (workflow's own Production once said otherwise).
+func TestUnsetEnvironmentIsProduction(t *testing.T) {
+	t.Parallel()
+	if !(Config{}).Production() {
+		t.Error("a Config without APP_ENV is not production: development defaults would pass")
+	}
+}

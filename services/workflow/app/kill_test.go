@@ -2,7 +2,7 @@ package app_test
 
 import (
 	"context"
-	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/process"
 	"net"
 	"net/http"
 	"os"
@@ -89,7 +89,7 @@ func TestKilledMidRunIsSettledAfterRestart(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		deadline := time.Now().Add(15 * time.Second)
-		for grpcservice.Healthcheck(context.Background(), grpcAddr) != nil {
+		for process.CheckGRPC(context.Background(), grpcAddr) != nil {
 			if time.Now().After(deadline) {
 				t.Fatalf("workflow did not become healthy:\n%s", procLogs.String())
 			}

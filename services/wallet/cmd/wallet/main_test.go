@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/meterflow/meterflow/platform/process"
+)
+
+func run(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = process.Run(context.Background(), wallet, args, process.Stdio{Out: &out, Err: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+// TestDevPayRefusedInProduction: dev-pay signs with the configured webhook
+// secret; in production it must not run at all, even with every secret set.
+func TestDevPayRefusedInProduction(t *testing.T) {
+	t.Setenv("APP_ENV", "production")
+	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 40))
+	t.Setenv("STRIPE_SECRET_KEY", "sk_test_a_real_looking_key")
+	t.Setenv("STRIPE_WEBHOOK_SECRET", "whsec_a_real_looking_secret")
+	code, stdout, stderr := run("dev-pay", "--topup", uuid.NewString(), "--webhook-url", "http://127.0.0.1:1/v1/webhooks/stripe")
+	if code != process.ExitFailure || stderr != "wallet dev-pay: refused: for local development only (APP_ENV=production)\n" || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"dev-pay"}, "wallet dev-pay: --topup is required\nusage: wallet dev-pay --topup ID [--webhook-url URL]\n"},
+		{[]string{"verify", "--all"}, `wallet verify: takes no arguments, got "--all"`},
+		{[]string{"parked", "now"}, `wallet parked: takes no arguments, got "now"`},
+	} {
+		code, _, stderr := run(tc.args...)
+		if code != process.ExitUsage || !strings.HasPrefix(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
