@@ -70,8 +70,9 @@ type renderDatabase struct {
 	} `json:"highAvailability"`
 }
 
-func TestRenderBlueprint(t *testing.T) {
-	t.Parallel()
+// loadBlueprint decodes render/render.yaml strictly.
+func loadBlueprint(t *testing.T) blueprint {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("render", "render.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +81,12 @@ func TestRenderBlueprint(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &bp); err != nil {
 		t.Fatalf("render.yaml: %v", err)
 	}
+	return bp
+}
+
+func TestRenderBlueprint(t *testing.T) {
+	t.Parallel()
+	bp := loadBlueprint(t)
 	byName := map[string]renderService{}
 	for _, s := range bp.Services {
 		byName[s.Name] = s

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 )
 
 // TestSubcommandsExist keeps the deployment files and the binaries in step:
@@ -78,93 +76,97 @@ func binaryCommands(t *testing.T, dir, name string) []string {
 	return cmds
 }
 
-// deployedSubcommands collects, per process, the subcommands the
-// deployment files and docs run. A container or service started without
-// arguments runs serve, the default.
-func deployedSubcommands(t *testing.T) map[string]map[string]bool {
-	t.Helper()
-	used := map[string]map[string]bool{}
-	add := func(name, sub string) {
-		if used[name] == nil {
-			used[name] = map[string]bool{}
-		}
-		used[name][sub] = true
-	}
-	names := make([]string, 0, len(processes))
+// subcommands collects, per process, the subcommands the deployment files
+// and docs run.
+type subcommands struct {
+	used  map[string]map[string]bool
+	names []string
+	image *regexp.Regexp // our images: meterflow/<process>
+	line  *regexp.Regexp // a command line: <process> <subcommand>
+}
+
+func newSubcommands() *subcommands {
+	s := &subcommands{used: map[string]map[string]bool{}}
 	for _, p := range processes {
-		names = append(names, p.name)
+		s.names = append(s.names, p.name)
 	}
-	alt := strings.Join(names, "|")
-	image := regexp.MustCompile(`(?:^|/)meterflow/(` + alt + `)(?:[:@]|$)`)
+	alt := strings.Join(s.names, "|")
+	s.image = regexp.MustCompile(`(?:^|/)meterflow/(` + alt + `)(?:[:@]|$)`)
 	// How the files spell a command line: the image's /binary (Dockerfile
 	// entrypoints, preDeployCommand, kubectl exec), bin/ or cmd/ (make,
 	// go run), compose run.
-	line := regexp.MustCompile(`(?:(?:^|[\s"'\x60])/|bin/|cmd/|compose run --rm (?:-T )?)(` + alt + `) ([a-z][a-z-]*)`)
-	scan := func(text string) {
-		for _, m := range line.FindAllStringSubmatch(text, -1) {
-			add(m[1], m[2])
-		}
-	}
+	s.line = regexp.MustCompile(`(?:(?:^|[\s"'\x60])/|bin/|cmd/|compose run --rm (?:-T )?)(` + alt + `) ([a-z][a-z-]*)`)
+	return s
+}
 
-	// docker compose: each of our images' command (none: serve) and health check.
-	for _, s := range loadCompose(t).Services {
-		m := image.FindStringSubmatch(s.Image)
-		if m == nil {
-			continue
+func (s *subcommands) add(name, sub string) {
+	if s.used[name] == nil {
+		s.used[name] = map[string]bool{}
+	}
+	s.used[name][sub] = true
+}
+
+// scan adds every command line in text.
+func (s *subcommands) scan(text string) {
+	for _, m := range s.line.FindAllStringSubmatch(text, -1) {
+		s.add(m[1], m[2])
+	}
+}
+
+// container adds what a container of image runs with args: its first
+// argument, or serve (the default) when it has none.
+func (s *subcommands) container(image string, args []string) {
+	m := s.image.FindStringSubmatch(image)
+	if m == nil {
+		return
+	}
+	sub := "serve"
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	s.add(m[1], sub)
+}
+
+// deployedSubcommands collects the subcommands of every deployment file
+// and doc.
+func deployedSubcommands(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	s := newSubcommands()
+	// docker compose: each of our images' command and health check.
+	for _, svc := range loadCompose(t).Services {
+		if len(svc.Entrypoint) == 0 {
+			s.container(svc.Image, svc.Command)
 		}
-		if len(s.Command) > 0 {
-			add(m[1], s.Command[0])
-		} else if len(s.Entrypoint) == 0 {
-			add(m[1], "serve")
-		}
-		if s.HealthCheck != nil && len(s.HealthCheck.Test) > 2 {
-			scan(strings.Join(s.HealthCheck.Test[1:], " "))
+		if svc.HealthCheck != nil {
+			s.scan(strings.Join(svc.HealthCheck.Test, " "))
 		}
 	}
 	// Dockerfiles: entrypoints that run a subcommand (identity's keygen stage).
 	for _, p := range processes {
 		for _, st := range parseDockerfile(t, filepath.Join("docker", p.name+".Dockerfile")) {
-			scan(strings.Join(append(st.all("ENTRYPOINT"), st.all("CMD")...), "\n"))
+			s.scan(strings.Join(append(st.all("ENTRYPOINT"), st.all("CMD")...), "\n"))
 		}
 	}
-	// Kubernetes: the args of every container of ours, in every overlay.
+	// Kubernetes: every container of ours, in every overlay.
 	for _, overlay := range overlays {
 		m := buildOverlay(t, overlay)
-		var pods [][]string // image, first arg
 		for _, d := range m.deployments {
 			for _, c := range d.Spec.Template.Spec.Containers {
-				pods = append(pods, append([]string{c.Image}, c.Args...))
+				s.container(c.Image, c.Args)
 			}
 		}
 		for _, j := range m.jobs {
 			for _, c := range j.Spec.Template.Spec.Containers {
-				pods = append(pods, append([]string{c.Image}, c.Args...))
-			}
-		}
-		for _, c := range pods {
-			if im := image.FindStringSubmatch(c[0]); im != nil {
-				sub := "serve"
-				if len(c) > 1 {
-					sub = c[1]
-				}
-				add(im[1], sub)
+				s.container(c.Image, c.Args)
 			}
 		}
 	}
 	// Render: every service of ours runs its image's default (serve) and
 	// its preDeployCommand.
-	data, err := os.ReadFile(filepath.Join("render", "render.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bp blueprint
-	if err := yaml.UnmarshalStrict(data, &bp); err != nil {
-		t.Fatalf("render.yaml: %v", err)
-	}
-	for _, s := range bp.Services {
-		if name := strings.TrimPrefix(s.Name, "meterflow-"); slices.Contains(names, name) {
-			add(name, "serve")
-			scan(s.PreDeployCommand)
+	for _, svc := range loadBlueprint(t).Services {
+		if name := strings.TrimPrefix(svc.Name, "meterflow-"); slices.Contains(s.names, name) {
+			s.add(name, "serve")
+			s.scan(svc.PreDeployCommand)
 		}
 	}
 	// make run, the Makefile and the operator docs.
@@ -181,7 +183,7 @@ func deployedSubcommands(t *testing.T) map[string]map[string]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
-		scan(string(data))
+		s.scan(string(data))
 	}
-	return used
+	return s.used
 }
