@@ -101,6 +101,10 @@ type Stdio struct {
 // returns the exit status: ExitOK, ExitFailure or ExitUsage. Errors are
 // printed to stdio.Err, once.
 func Run[C Config, S Server](ctx context.Context, p Process[C, S], args []string, stdio Stdio) int {
+	if p.Name == "" || p.Config == nil || p.New == nil || p.Listen.Addr == nil || p.Listen.probe == nil {
+		fmt.Fprintf(stdio.Err, "%s: the process is wired without Name, Config, New or Listen (process.GRPC or process.HTTP)\n", p.Name)
+		return ExitFailure
+	}
 	name := "serve"
 	if len(args) > 0 {
 		name, args = args[0], args[1:]

@@ -209,6 +209,15 @@ func TestDispatch(t *testing.T) {
 	}
 }
 
+func TestIncompleteProcessIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.p.Listen = process.Listener[testConfig]{Var: "GRPC_ADDR", Addr: func(c testConfig) string { return c.Addr }}
+	if code, _, stderr := b.run(context.Background()); code != process.ExitFailure || !strings.Contains(stderr, "wired without") || b.srv.log() != "" {
+		t.Errorf("exit %d, stderr %q, lifecycle %q", code, stderr, b.srv.log())
+	}
+}
+
 func TestUsageListsTheCommandTable(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
