@@ -370,6 +370,19 @@ func referencedSecrets(m *manifests) map[string]bool {
 	for _, j := range m.jobs {
 		addPod(j.Spec.Template.Spec)
 	}
+	for _, cj := range m.cronJobs {
+		addPod(cj.Spec.JobTemplate.Spec.Template.Spec)
+	}
+	for _, gw := range m.gateways {
+		for _, l := range gw.Spec.Listeners {
+			if l.TLS == nil {
+				continue
+			}
+			for _, ref := range l.TLS.CertificateRefs {
+				refs[string(ref.Name)] = true
+			}
+		}
+	}
 	for _, ing := range m.ingresses {
 		for _, tls := range ing.Spec.TLS {
 			refs[tls.SecretName] = true
@@ -384,11 +397,16 @@ func TestSecretsAreReferencedNeverCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	edge := buildOverlay(t, "edge")
 	forEachOverlay(t, func(t *testing.T, _ string, m *manifests) {
-		for _, s := range m.secrets {
+		for _, s := range append(slices.Clone(m.secrets), edge.secrets...) {
 			t.Errorf("Secret %s is part of the manifests (data keys: %d): secrets are created by the operator, never committed", s.Name, len(s.Data)+len(s.StringData))
 		}
 		refs := referencedSecrets(m)
+		// TLS ends at the shared Gateway (deploy/k8s/edge).
+		for name := range referencedSecrets(edge) {
+			refs[name] = true
+		}
 		for _, want := range []string{"meterflow-internal-auth", "identity-db", "wallet-db", "workflow-db", "identity-jwt", "wallet-stripe", "workflow-secrets-key", "gateway-redis", "gateway-session-key", "meterflow-tls"} {
 			if !refs[want] {
 				t.Errorf("Secret %s is not referenced", want)
@@ -405,41 +423,69 @@ func TestSecretsAreReferencedNeverCommitted(t *testing.T) {
 	})
 }
 
-func TestMigrationJobs(t *testing.T) {
+// TestMigrationsRunBeforeEachServer: every pod of a service migrates its
+// database in an init container before its server starts, so no
+// Deployment, however it is applied or scaled, runs new code on an older
+// schema. (The standalone migration Jobs this replaces read the full
+// production configuration without its secrets and could not run.)
+func TestMigrationsRunBeforeEachServer(t *testing.T) {
 	t.Parallel()
 	forEachOverlay(t, func(t *testing.T, _ string, m *manifests) {
+		if len(m.jobs) > 0 {
+			t.Errorf("standalone Jobs in the build (%d): migrations run in each server's init container", len(m.jobs))
+		}
 		for _, svc := range services {
-			j, ok := m.jobs[svc+"-migrate"]
-			if !ok {
-				t.Errorf("no Job %s-migrate", svc)
+			d := m.deployments[svc]
+			if d == nil {
+				t.Fatalf("no Deployment %s", svc)
+			}
+			spec := d.Spec.Template.Spec
+			if len(spec.InitContainers) != 1 || spec.InitContainers[0].Name != "migrate" {
+				t.Errorf("%s: init containers %v, want exactly one, migrate", svc, spec.InitContainers)
 				continue
 			}
-			spec := j.Spec.Template.Spec
-			checkPodHardening(t, "Job "+j.Name, spec, nonRootUID)
-			if spec.RestartPolicy != corev1.RestartPolicyNever && spec.RestartPolicy != corev1.RestartPolicyOnFailure {
-				t.Errorf("Job %s: restartPolicy %q", j.Name, spec.RestartPolicy)
-			}
-			if j.Spec.BackoffLimit == nil || j.Spec.ActiveDeadlineSeconds == nil {
-				t.Errorf("Job %s: needs backoffLimit and activeDeadlineSeconds", j.Name)
-			}
-			c := spec.Containers[0]
+			c := spec.InitContainers[0]
 			if !slices.Equal(c.Args, []string{"migrate"}) || len(c.Command) > 0 {
-				t.Errorf("Job %s: runs %v %v, want the image's entrypoint with args [migrate]", j.Name, c.Command, c.Args)
+				t.Errorf("%s: init container runs %v %v, want the image's entrypoint with args [migrate]", svc, c.Command, c.Args)
 			}
-			if want := mainContainer(t, m, svc).Image; c.Image != want {
-				t.Errorf("Job %s: image %s, want the Deployment's %s", j.Name, c.Image, want)
+			main := mainContainer(t, m, svc)
+			if c.Image != main.Image {
+				t.Errorf("%s: migrates with image %s, serves %s", svc, c.Image, main.Image)
 			}
-			_, fromSecret := processEnv(t, m, j.Name, c)
+			values, fromSecret := processEnv(t, m, svc+"/migrate", c)
 			if got := fromSecret["DATABASE_URL"]; got != svc+"-db" {
-				t.Errorf("Job %s: DATABASE_URL from Secret %q, want %s-db", j.Name, got, svc)
+				t.Errorf("%s: migrate's DATABASE_URL from Secret %q, want %s-db", svc, got, svc)
 			}
-			// Applied on its own before the Deployments (docs/operations.md):
-			// it must not depend on a generated ConfigMap.
-			if len(c.EnvFrom) > 0 {
-				t.Errorf("Job %s: uses envFrom; it must be applicable alone", j.Name)
+			// migrate reads the process's whole configuration; in
+			// production it refuses to start without the serving secrets.
+			mainValues, mainSecrets := processEnv(t, m, svc, main)
+			for name, secret := range mainSecrets {
+				if fromSecret[name] != secret {
+					t.Errorf("%s: migrate lacks %s (Secret %s), which the configuration requires", svc, name, secret)
+				}
 			}
-			if j.Labels["app.kubernetes.io/component"] != "migrate" || spec.Containers[0].Name == "" {
-				t.Errorf("Job %s: needs label app.kubernetes.io/component=migrate (the deploy steps select on it)", j.Name)
+			if values["APP_ENV"] != mainValues["APP_ENV"] {
+				t.Errorf("%s: migrate runs with APP_ENV %q, the server with %q", svc, values["APP_ENV"], mainValues["APP_ENV"])
+			}
+			// A migration must not hold a table lock queue open behind a
+			// long transaction: lock_timeout, retried by the kubelet.
+			if !regexp.MustCompile(`-c lock_timeout=\d+s`).MatchString(values["PGOPTIONS"]) {
+				t.Errorf("%s: migrate's PGOPTIONS %q sets no lock_timeout", svc, values["PGOPTIONS"])
+			}
+			if main.Env != nil && slices.ContainsFunc(main.Env, func(e corev1.EnvVar) bool { return e.Name == "PGOPTIONS" }) {
+				t.Errorf("%s: the server gets PGOPTIONS; lock_timeout is for migrations only", svc)
+			}
+			for _, vm := range main.VolumeMounts {
+				if !slices.ContainsFunc(c.VolumeMounts, func(x corev1.VolumeMount) bool {
+					return x.Name == vm.Name && x.MountPath == vm.MountPath && x.ReadOnly == vm.ReadOnly
+				}) {
+					t.Errorf("%s: migrate lacks the server's mount %s (its configuration reads it)", svc, vm.MountPath)
+				}
+			}
+			// Long migrations run inside the rollout: the Deployment's
+			// progress deadline is the migration deadline the docs wait for.
+			if d.Spec.ProgressDeadlineSeconds == nil || *d.Spec.ProgressDeadlineSeconds < 1200 {
+				t.Errorf("%s: progressDeadlineSeconds %v, want room for a long migration (>= 1200)", svc, deref(d.Spec.ProgressDeadlineSeconds))
 			}
 		}
 	})
@@ -463,8 +509,10 @@ func TestAutoscalersAndDisruptionBudgets(t *testing.T) {
 				t.Errorf("HPA %s: min %v max %d", p.name, deref(hpa.Spec.MinReplicas), hpa.Spec.MaxReplicas)
 			case len(hpa.Spec.Metrics) == 0 || hpa.Spec.Metrics[0].Resource == nil || hpa.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU:
 				t.Errorf("HPA %s: wants a CPU utilisation metric", p.name)
-			case d.Spec.Replicas == nil || *d.Spec.Replicas != *hpa.Spec.MinReplicas:
-				t.Errorf("HPA %s: minReplicas %d differs from the Deployment's %v replicas", p.name, *hpa.Spec.MinReplicas, deref(d.Spec.Replicas))
+			case d.Spec.Replicas != nil:
+				// The HPA owns the count: a replicas field would reset it to
+				// that number on every apply, then the HPA scales back.
+				t.Errorf("Deployment %s: replicas %d set although HPA %s owns the count", p.name, *d.Spec.Replicas, hpa.Name)
 			}
 			pdb, ok := m.pdbs[p.name]
 			if !ok {
@@ -480,8 +528,8 @@ func TestAutoscalersAndDisruptionBudgets(t *testing.T) {
 			}
 			// A minAvailable equal to the replica count would block every
 			// node drain.
-			if pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= int(*d.Spec.Replicas) {
-				t.Errorf("PDB %s: minAvailable %s blocks drains with %d replicas", p.name, pdb.Spec.MinAvailable.String(), *d.Spec.Replicas)
+			if hpa != nil && hpa.Spec.MinReplicas != nil && pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= int(*hpa.Spec.MinReplicas) {
+				t.Errorf("PDB %s: minAvailable %s blocks drains with %d replicas", p.name, pdb.Spec.MinAvailable.String(), *hpa.Spec.MinReplicas)
 			}
 		}
 	})
@@ -509,55 +557,15 @@ func TestServicesSelectTheirPods(t *testing.T) {
 	})
 }
 
-func TestIngressRoutesToGateway(t *testing.T) {
-	t.Parallel()
-	forEachOverlay(t, func(t *testing.T, _ string, m *manifests) {
-		ing, ok := m.ingresses["gateway"]
-		if !ok || len(m.ingresses) != 1 {
-			t.Fatalf("want exactly one Ingress, gateway; got %d", len(m.ingresses))
-		}
-		if ing.Spec.IngressClassName == nil || len(ing.Spec.TLS) == 0 {
-			t.Errorf("Ingress: needs an ingressClassName and TLS")
-		}
-		gw := mainContainer(t, m, "gateway")
-		routes := map[string]bool{}
-		for _, rule := range ing.Spec.Rules {
-			if rule.HTTP == nil {
-				continue
-			}
-			for _, path := range rule.HTTP.Paths {
-				svc := path.Backend.Service
-				if svc == nil || svc.Name != "gateway" {
-					t.Errorf("Ingress path %s goes to %+v, want the gateway Service", path.Path, path.Backend)
-					continue
-				}
-				// Service port -> container port 8080.
-				var target intstr.IntOrString
-				for _, sp := range m.services["gateway"].Spec.Ports {
-					if sp.Name == svc.Port.Name || (svc.Port.Number != 0 && sp.Port == svc.Port.Number) {
-						target = sp.TargetPort
-					}
-				}
-				if containerPort(gw, target) != 8080 {
-					t.Errorf("Ingress path %s reaches container port %d, want 8080", path.Path, containerPort(gw, target))
-				}
-				routes[path.Path] = true
-			}
-		}
-		for _, want := range []string{"/v1/webhooks/stripe", "/"} {
-			if !routes[want] {
-				t.Errorf("Ingress has no route for %s", want)
-			}
-		}
-	})
-}
-
 func TestOverlaysDiffer(t *testing.T) {
 	t.Parallel()
 	forEachOverlay(t, func(t *testing.T, overlay string, m *manifests) {
 		for _, p := range processes {
-			d := m.deployments[p.name]
-			replicas := deref(d.Spec.Replicas)
+			hpa := m.hpas[p.name]
+			if hpa == nil {
+				t.Fatalf("no HPA %s", p.name)
+			}
+			replicas := deref(hpa.Spec.MinReplicas)
 			image := mainContainer(t, m, p.name).Image
 			switch overlay {
 			case "dev":
@@ -699,4 +707,42 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// TestWalletVerifyCronJob: the ledger check runs nightly, hardened like
+// every pod, with the wallet's image and configuration, one at a time, and
+// its failures stay visible (the alert fires on a failed Job).
+func TestWalletVerifyCronJob(t *testing.T) {
+	t.Parallel()
+	forEachOverlay(t, func(t *testing.T, _ string, m *manifests) {
+		cj, ok := m.cronJobs["wallet-verify"]
+		if !ok {
+			t.Fatal("no CronJob wallet-verify")
+		}
+		spec := cj.Spec.JobTemplate.Spec.Template.Spec
+		checkPodHardening(t, "CronJob wallet-verify", spec, nonRootUID)
+		if spec.RestartPolicy != corev1.RestartPolicyNever {
+			t.Errorf("restartPolicy %q, want Never (each failure is a Job failure the alert sees)", spec.RestartPolicy)
+		}
+		if cj.Spec.FailedJobsHistoryLimit == nil || *cj.Spec.FailedJobsHistoryLimit < 1 {
+			t.Error("failedJobsHistoryLimit must keep failed Jobs for the alert and the operator")
+		}
+		if cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds == nil {
+			t.Error("no activeDeadlineSeconds: a hung verify would never fail")
+		}
+		c := spec.Containers[0]
+		if !slices.Equal(c.Args, []string{"verify"}) || c.Image != mainContainer(t, m, "wallet").Image {
+			t.Errorf("runs %v in %s, want [verify] in the wallet's image", c.Args, c.Image)
+		}
+		values, fromSecret := processEnv(t, m, "wallet-verify", c)
+		mainValues, mainSecrets := processEnv(t, m, "wallet", mainContainer(t, m, "wallet"))
+		for name, secret := range mainSecrets {
+			if fromSecret[name] != secret {
+				t.Errorf("verify lacks %s (Secret %s), which the wallet's configuration requires", name, secret)
+			}
+		}
+		if values["APP_ENV"] != mainValues["APP_ENV"] {
+			t.Errorf("verify runs with APP_ENV %q, the wallet with %q", values["APP_ENV"], mainValues["APP_ENV"])
+		}
+	})
 }

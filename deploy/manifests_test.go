@@ -8,12 +8,14 @@ import (
 	"sync"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -29,10 +31,17 @@ type manifests struct {
 	services        map[string]*corev1.Service
 	deployments     map[string]*appsv1.Deployment
 	jobs            map[string]*batchv1.Job
+	cronJobs        map[string]*batchv1.CronJob
 	hpas            map[string]*autoscalingv2.HorizontalPodAutoscaler
 	pdbs            map[string]*policyv1.PodDisruptionBudget
 	networkPolicies []*networkingv1.NetworkPolicy
 	ingresses       map[string]*networkingv1.Ingress
+	httpRoutes      map[string]*gatewayv1.HTTPRoute
+	gateways        map[string]*gatewayv1.Gateway
+	podMonitors     map[string]*monitoringv1.PodMonitor
+	prometheusRules map[string]*monitoringv1.PrometheusRule
+	// namespace is the one namespace every namespaced object is in.
+	namespace string
 }
 
 // kinds maps each kind the manifests may contain to its API version; any
@@ -45,15 +54,20 @@ var kinds = map[string]string{
 	"Service":                 "v1",
 	"Deployment":              "apps/v1",
 	"Job":                     "batch/v1",
+	"CronJob":                 "batch/v1",
 	"HorizontalPodAutoscaler": "autoscaling/v2",
 	"PodDisruptionBudget":     "policy/v1",
 	"NetworkPolicy":           "networking.k8s.io/v1",
 	"Ingress":                 "networking.k8s.io/v1",
+	"HTTPRoute":               "gateway.networking.k8s.io/v1",
+	"Gateway":                 "gateway.networking.k8s.io/v1",
+	"PodMonitor":              "monitoring.coreos.com/v1",
+	"PrometheusRule":          "monitoring.coreos.com/v1",
 }
 
 // builds caches each overlay's build for the test binary: building is the
 // slow part, and the map itself is never written after init.
-var builds = map[string]*buildResult{"dev": {}, "prod": {}}
+var builds = map[string]*buildResult{"dev": {}, "prod": {}, "edge": {}}
 
 type buildResult struct {
 	once sync.Once
@@ -69,7 +83,11 @@ func buildOverlay(t *testing.T, name string) *manifests {
 	if !ok {
 		t.Fatalf("no overlay %q", name)
 	}
-	r.once.Do(func() { r.m, r.err = build(filepath.Join("k8s", "overlays", name)) })
+	dir := filepath.Join("k8s", "overlays", name)
+	if name == "edge" {
+		dir = filepath.Join("k8s", "edge") // the shared Gateway, applied on its own
+	}
+	r.once.Do(func() { r.m, r.err = build(dir) })
 	if r.err != nil {
 		t.Fatalf("overlay %s: %v", name, r.err)
 	}
@@ -90,6 +108,12 @@ func build(dir string) (*manifests, error) {
 		hpas:        map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		pdbs:        map[string]*policyv1.PodDisruptionBudget{},
 		ingresses:   map[string]*networkingv1.Ingress{},
+		cronJobs:    map[string]*batchv1.CronJob{},
+		httpRoutes:  map[string]*gatewayv1.HTTPRoute{},
+		gateways:    map[string]*gatewayv1.Gateway{},
+		podMonitors: map[string]*monitoringv1.PodMonitor{},
+
+		prometheusRules: map[string]*monitoringv1.PrometheusRule{},
 	}
 	for _, res := range resMap.Resources() {
 		data, err := res.MarshalJSON()
@@ -105,6 +129,14 @@ func build(dir string) (*manifests, error) {
 			return nil, fmt.Errorf("%s: apiVersion %s, want %s", res.CurId(), version, want)
 		}
 		name := res.GetName()
+		if ns := res.GetNamespace(); kind != "Namespace" {
+			if m.namespace == "" {
+				m.namespace = ns
+			}
+			if ns == "" || ns != m.namespace {
+				return nil, fmt.Errorf("%s: namespace %q, but the build's objects are in %q", res.CurId(), ns, m.namespace)
+			}
+		}
 		switch kind {
 		case "Namespace":
 			m.namespaces = append(m.namespaces, decodeInto[corev1.Namespace](&err, data))
@@ -126,6 +158,16 @@ func build(dir string) (*manifests, error) {
 			m.networkPolicies = append(m.networkPolicies, decodeInto[networkingv1.NetworkPolicy](&err, data))
 		case "Ingress":
 			m.ingresses[name] = decodeInto[networkingv1.Ingress](&err, data)
+		case "CronJob":
+			m.cronJobs[name] = decodeInto[batchv1.CronJob](&err, data)
+		case "HTTPRoute":
+			m.httpRoutes[name] = decodeInto[gatewayv1.HTTPRoute](&err, data)
+		case "Gateway":
+			m.gateways[name] = decodeInto[gatewayv1.Gateway](&err, data)
+		case "PodMonitor":
+			m.podMonitors[name] = decodeInto[monitoringv1.PodMonitor](&err, data)
+		case "PrometheusRule":
+			m.prometheusRules[name] = decodeInto[monitoringv1.PrometheusRule](&err, data)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res.CurId(), err)

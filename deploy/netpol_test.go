@@ -34,6 +34,9 @@ func world(m *manifests, ns string) []endpoint {
 	for name, j := range m.jobs {
 		eps = append(eps, endpoint{name: name, namespace: ns, labels: j.Spec.Template.Labels})
 	}
+	for name, cj := range m.cronJobs {
+		eps = append(eps, endpoint{name: name, namespace: ns, labels: cj.Spec.JobTemplate.Spec.Template.Labels})
+	}
 	for _, svc := range services {
 		for _, name := range []string{svc + "-db", svc + "-db-replica"} {
 			eps = append(eps, endpoint{name: name, namespace: ns, labels: map[string]string{"meterflow.io/database": svc}})
@@ -42,7 +45,7 @@ func world(m *manifests, ns string) []endpoint {
 	// A pod of this namespace that is none of ours (a debugging pod, a
 	// compromised sidecar): it must reach nothing.
 	eps = append(eps, endpoint{name: "stranger", namespace: ns, labels: map[string]string{"app": "stranger"}})
-	for _, other := range []string{"ingress-nginx", "monitoring", "observability", "n8n", "cnpg-system", "other"} {
+	for _, other := range []string{"gateway-system", "ingress-nginx", "monitoring", "observability", "n8n", "cnpg-system", "other"} {
 		eps = append(eps, endpoint{name: "ns/" + other, namespace: other, labels: map[string]string{"app": other}})
 	}
 	eps = append(eps,
@@ -199,12 +202,14 @@ func find(eps []endpoint, name string) endpoint {
 	panic("no endpoint " + name)
 }
 
+// namespaceOf is the namespace the build's objects are in (the Namespace
+// itself is applied separately: deploy/k8s/namespaces).
 func namespaceOf(t *testing.T, m *manifests) string {
 	t.Helper()
-	if len(m.namespaces) != 1 {
-		t.Fatalf("want one Namespace, got %d", len(m.namespaces))
+	if m.namespace == "" {
+		t.Fatal("the build's objects have no namespace")
 	}
-	ns := m.namespaces[0].Name
+	ns := m.namespace
 	for _, p := range m.networkPolicies {
 		if p.Namespace != ns {
 			t.Fatalf("NetworkPolicy %s is in namespace %q, not %q", p.Name, p.Namespace, ns)
@@ -262,25 +267,26 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			port   int32
 			want   []string
 		}{
-			// Only the ingress controller reaches the gateway.
-			{"gateway", 8080, []string{"ns/ingress-nginx"}},
+			// Only the Gateway's proxies reach the gateway.
+			{"gateway", 8080, []string{"ns/gateway-system"}},
 			// Identity: the gateway, and wallet and workflow for its keys.
 			{"identity", 50051, []string{"gateway", "wallet", "workflow"}},
 			// The money: the gateway and workflow's holds only.
 			{"wallet", 50052, []string{"gateway", "workflow"}},
 			{"workflow", 50053, []string{"gateway"}},
-			// Each database: its own service (server and migration Job)
-			// and its own replicas, nobody else.
-			{"identity-db", 5432, []string{"identity", "identity-db-replica", "identity-migrate"}},
-			{"wallet-db", 5432, []string{"wallet", "wallet-db-replica", "wallet-migrate"}},
-			{"workflow-db", 5432, []string{"workflow", "workflow-db-replica", "workflow-migrate"}},
+			// Each database: its own service (the server pods, whose init
+			// container migrates; the wallet's nightly verify) and its own
+			// replicas, nobody else.
+			{"identity-db", 5432, []string{"identity", "identity-db-replica"}},
+			{"wallet-db", 5432, []string{"wallet", "wallet-db-replica", "wallet-verify"}},
+			{"workflow-db", 5432, []string{"workflow", "workflow-db-replica"}},
 			// Metrics and pprof: Prometheus only.
 			{"gateway", 9090, []string{"ns/monitoring"}},
 			{"identity", 9091, []string{"ns/monitoring"}},
 			{"wallet", 9092, []string{"ns/monitoring"}},
 			{"workflow", 9093, []string{"ns/monitoring"}},
 			// Traces: our own processes only.
-			{"otel-collector", 4317, []string{"gateway", "identity", "wallet", "workflow"}},
+			{"otel-collector", 4317, []string{"gateway", "identity", "wallet", "wallet-verify", "workflow"}},
 		}
 		for _, c := range ingress {
 			if got := callers(m.networkPolicies, ns, eps, c.target, c.port); !slices.Equal(got, c.want) {
@@ -310,10 +316,9 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			// n8n: in-cluster or hosted.
 			{"workflow", 5678, []string{"ns/n8n"}},
 			{"workflow", 443, []string{"internet"}},
-			{"identity-migrate", 5432, []string{"identity-db", "identity-db-replica"}},
-			{"wallet-migrate", 5432, []string{"wallet-db", "wallet-db-replica"}},
-			{"workflow-migrate", 5432, []string{"workflow-db", "workflow-db-replica"}},
-			{"wallet-migrate", 443, nil},
+			{"wallet-verify", 5432, []string{"wallet-db", "wallet-db-replica"}},
+			{"wallet-verify", 443, nil},
+			{"wallet-verify", 50052, nil},
 			{"otel-collector", 4317, []string{"ns/observability"}},
 		}
 		for _, c := range egress {
