@@ -286,3 +286,37 @@ func TestTrustedProxies(t *testing.T) {
 		}
 	})
 }
+
+// TestDocsWaitForTheMigrationDeadline: the migration deadline is each
+// service's progressDeadlineSeconds (its new pods migrate in their init
+// container), and every `rollout status` in the operations guide waits at
+// least that long, so the guide neither gives up on a migration that
+// Kubernetes still lets run nor waits on one Kubernetes gave up on.
+func TestDocsWaitForTheMigrationDeadline(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waits := regexp.MustCompile(`kubectl .*rollout status deployment/\S+.*--timeout=(\S+)`).FindAllSubmatch(doc, -1)
+	if len(waits) < 3 {
+		t.Fatalf("docs/operations.md has %d `rollout status ... --timeout=` commands, want the first deploy, the upgrade and the rollback", len(waits))
+	}
+	forEachOverlay(t, func(t *testing.T, _ string, m *manifests) {
+		var deadline time.Duration
+		for _, svc := range services {
+			if d := time.Duration(deref(m.deployments[svc].Spec.ProgressDeadlineSeconds)) * time.Second; d > deadline {
+				deadline = d
+			}
+		}
+		for _, w := range waits {
+			got, err := time.ParseDuration(string(w[1]))
+			if err != nil {
+				t.Fatalf("--timeout=%s: %v", w[1], err)
+			}
+			if got != deadline {
+				t.Errorf("docs wait %s for a rollout; the migration deadline (progressDeadlineSeconds) is %s", got, deadline)
+			}
+		}
+	})
+}

@@ -19,8 +19,8 @@ type instruction struct {
 
 // stage is one FROM ... block.
 type stage struct {
-	from, name string
-	ins        []instruction
+	from, name, platform string
+	ins                  []instruction
 }
 
 func parseDockerfile(t *testing.T, path string) []stage {
@@ -49,7 +49,13 @@ func parseDockerfile(t *testing.T, path string) []stage {
 		in := instruction{cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)}
 		if in.cmd == "FROM" {
 			from, name, _ := strings.Cut(in.args, " AS ")
-			stages = append(stages, stage{from: strings.TrimSpace(from), name: strings.TrimSpace(name)})
+			from = strings.TrimSpace(from)
+			var platform string
+			if rest, ok := strings.CutPrefix(from, "--platform="); ok {
+				platform, from, _ = strings.Cut(rest, " ")
+				from = strings.TrimSpace(from)
+			}
+			stages = append(stages, stage{from: from, name: strings.TrimSpace(name), platform: platform})
 			continue
 		}
 		if len(stages) == 0 {
@@ -107,6 +113,29 @@ func TestDockerfiles(t *testing.T) {
 			if !strings.HasPrefix(build.from, "golang:") {
 				t.Errorf("builder FROM %s, want golang", build.from)
 			}
+			// Every base image by digest: a tag can be moved to other bits.
+			for _, st := range stages {
+				if !pinnedByDigest.MatchString(st.from) {
+					t.Errorf("FROM %s is not pinned by digest (image:tag@sha256:<64 hex>)", st.from)
+				}
+			}
+			// Cross-compiled: the builder runs on the build machine's
+			// platform and builds for the target's, so a multi-arch build
+			// needs no emulation.
+			if build.platform != "$BUILDPLATFORM" {
+				t.Errorf("builder FROM --platform=%q, want $BUILDPLATFORM", build.platform)
+			}
+			args := build.all("ARG")
+			for _, want := range []string{"TARGETOS", "TARGETARCH", "VERSION=dev", "COMMIT=unknown"} {
+				if !slices.Contains(args, want) {
+					t.Errorf("builder lacks ARG %s (has %v)", want, args)
+				}
+			}
+			for _, st := range stages[1:] {
+				if st.platform != "" {
+					t.Errorf("stage %s FROM --platform=%s: the image stages take the target platform", st.name, st.platform)
+				}
+			}
 			// The build: static, reproducible paths, stripped, from the
 			// process's own main package in the workspace.
 			env := strings.Join(build.all("ENV"), " ")
@@ -118,8 +147,9 @@ func TestDockerfiles(t *testing.T) {
 				pkg = "./gateway/cmd/gateway"
 			}
 			run := strings.Join(build.all("RUN"), "\n")
-			wantBuild := fmt.Sprintf(`go build -trimpath -ldflags "-s -w" -o /out/%s %s`, p.name, pkg)
-			if !strings.Contains(run, wantBuild) {
+			wantBuild := fmt.Sprintf(`GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X %s.Version=$VERSION -X %s.Commit=$COMMIT" -o /out/%s %s`,
+				buildInfoPackage, buildInfoPackage, p.name, pkg)
+			if !strings.Contains(strings.Join(strings.Fields(run), " "), wantBuild) {
 				t.Errorf("builder does not run %q", wantBuild)
 			}
 			if _, err := os.Stat(filepath.Join("..", pkg)); err != nil {
@@ -144,8 +174,8 @@ func TestDockerfiles(t *testing.T) {
 				}
 			}
 			// The image: distroless static, non-root, the binary as entrypoint.
-			if final.from != "gcr.io/distroless/static-debian12:nonroot" {
-				t.Errorf("final FROM %s, want gcr.io/distroless/static-debian12:nonroot", final.from)
+			if !strings.HasPrefix(final.from, "gcr.io/distroless/static-debian12:nonroot@sha256:") {
+				t.Errorf("final FROM %s, want gcr.io/distroless/static-debian12:nonroot by digest", final.from)
 			}
 			if users := final.all("USER"); len(users) == 0 || (users[len(users)-1] != "65532:65532" && users[len(users)-1] != "nonroot") {
 				t.Errorf("final USER %v, want 65532:65532", users)
@@ -169,6 +199,34 @@ func TestDockerfiles(t *testing.T) {
 				t.Errorf("EXPOSE %v, want %v", got, wantPorts)
 			}
 		})
+	}
+}
+
+// pinnedByDigest matches an image reference that names its content:
+// repository[:tag]@sha256:<64 hex>.
+var pinnedByDigest = regexp.MustCompile(`^[a-z0-9./_-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$`)
+
+// buildInfoPackage holds the variables the builds stamp (-ldflags -X):
+// Version and Commit, exported as meterflow_build_info.
+const buildInfoPackage = "github.com/meterflow/meterflow/platform/telemetry"
+
+// TestReleaseBuildCommand: the documented release build makes both
+// architectures, stamps the version and commit, and attaches an SBOM and
+// provenance to every image.
+func TestReleaseBuildCommand(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := regexp.MustCompile(`(?m)^\s*docker buildx build .*\$p\.Dockerfile.*$`).FindString(string(doc))
+	if cmd == "" {
+		t.Fatal("docs/operations.md has no `docker buildx build ... $p.Dockerfile` release command")
+	}
+	for _, want := range []string{"--platform linux/amd64,linux/arm64", "--sbom=true", "--provenance=mode=max", "--build-arg VERSION=", "--build-arg COMMIT=", "--push"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("release build command lacks %s: %s", want, cmd)
+		}
 	}
 }
 

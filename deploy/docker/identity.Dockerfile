@@ -1,10 +1,21 @@
 # syntax=docker/dockerfile:1
 # Image of the identity gRPC service.
 # Build from the repository root (the context is the whole Go workspace):
-#   docker build -f deploy/docker/identity.Dockerfile -t meterflow/identity .
-ARG GO_VERSION=1.26
+#   docker buildx build -f deploy/docker/identity.Dockerfile -t meterflow/identity .
+# Release builds (docs/operations.md): both architectures cross-compiled on
+# the build machine (no emulation), the version stamped in, an SBOM and
+# provenance attached:
+#   docker buildx build --platform linux/amd64,linux/arm64 --sbom=true --provenance=mode=max \
+#     --build-arg VERSION=v1.2.3 --build-arg COMMIT=$(git rev-parse HEAD) \
+#     -f deploy/docker/identity.Dockerfile -t ghcr.io/meterflow/identity:v1.2.3 --push .
+# Base images are pinned by digest (multi-arch index); refresh them with
+#   docker buildx imagetools inspect <image:tag>   (or: crane digest <image:tag>)
 
-FROM golang:${GO_VERSION} AS build
+# The builder runs on the build machine's own platform and cross-compiles
+# for the target's (GOOS/GOARCH from BuildKit's TARGETOS/TARGETARCH).
+FROM --platform=$BUILDPLATFORM golang:1.26@sha256:595c7847cff97c9a9e76f015083c481d26078f961c9c8dca3923132f51fe12f1 AS build
+ARG TARGETOS
+ARG TARGETARCH
 WORKDIR /src
 # .git is not in the context, so VCS stamping must be off; GOTOOLCHAIN=auto
 # lets an older 1.26 image fetch the exact toolchain go.work asks for.
@@ -21,16 +32,23 @@ COPY platform/ platform/
 COPY gateway/ gateway/
 COPY services/ services/
 RUN go work edit -dropuse=./deploy -dropuse=./bench
+# Stamped into the binary (platform/telemetry.Version and .Commit, exported
+# as meterflow_build_info); declared here so a new version reuses the layers
+# above.
+ARG VERSION=dev
+ARG COMMIT=unknown
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -ldflags "-s -w" -o /out/identity ./services/identity/cmd/identity && mkdir -p /out/keys
+    GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
+      -ldflags "-s -w -X github.com/meterflow/meterflow/platform/telemetry.Version=$VERSION -X github.com/meterflow/meterflow/platform/telemetry.Commit=$COMMIT" \
+      -o /out/identity ./services/identity/cmd/identity && mkdir -p /out/keys
 
 # keygen: a one-shot for docker compose that creates the JWT signing key in
 # a volume only when there is none yet (`identity keygen` refuses to
 # overwrite a key, by design). The debug variant of the same base adds the
 # busybox shell that the "only if missing" test needs; the service image
 # below has no shell at all.
-FROM gcr.io/distroless/static-debian12:debug-nonroot AS keygen
+FROM gcr.io/distroless/static-debian12:debug-nonroot@sha256:f414196eb26b4e7626e29e18776338e5dcc56a2afbe1c64321ab9bf7d7e57c45 AS keygen
 COPY --from=build /out/identity /identity
 COPY --from=build --chown=65532:65532 /out/keys /keys
 USER 65532:65532
@@ -38,7 +56,7 @@ ENTRYPOINT ["/busybox/sh", "-c", "test -s /keys/jwt.pem && echo 'JWT signing key
 
 # distroless static: no shell, no package manager, CA certificates and
 # tzdata only; runs as nonroot (65532) and needs no writable path.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/identity /identity
 # An empty /keys owned by nonroot: a fresh named volume mounted there takes
 # that ownership (Docker copies it on first mount), so keygen can write.
