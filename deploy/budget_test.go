@@ -42,7 +42,7 @@ func goConst(t *testing.T, file, name string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^\s*` + name + `\s*=\s*([\d_]+)\s*$`).FindSubmatch(src)
+	m := regexp.MustCompile(`(?m)^\s*(?:const\s+)?` + name + `\s*=\s*([\d_]+)\s*$`).FindSubmatch(src)
 	if m == nil {
 		t.Fatalf("%s: no constant %s", file, name)
 	}
