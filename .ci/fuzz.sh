@@ -25,8 +25,8 @@ TARGETS=(
 	"services/wallet     ./app            FuzzStripeWebhook     30"
 	"gateway             ./internal/api   FuzzRequestDecoders   0"
 	"gateway             ./internal/api   FuzzJWTMiddleware     0"
-	"gateway             ./console        FuzzExportCSV         0"
-	"gateway             ./console        FuzzNeutralizeCell    0"
+	"gateway             ./internal/csvexport FuzzExportCSV      0"
+	"gateway             ./internal/csvexport FuzzNeutralizeCell 0"
 	"services/workflow   ./internal/n8n   FuzzCall              10"
 )
 
