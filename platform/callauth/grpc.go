@@ -31,6 +31,11 @@ const (
 type Rule struct {
 	Callers []string
 	Access  Access
+	// Scope is the API-key scope (apikey.Scope*) that lets the token of a
+	// call made with an API key reach this user method. Empty: no key's
+	// token does, whatever its scopes (the default, so a new method is
+	// closed to keys until someone decides otherwise).
+	Scope string
 }
 
 // Policy maps full gRPC method names ("/pkg.Service/Method") to rules.
@@ -121,6 +126,9 @@ func (s *Server) authenticate(ctx context.Context, method string) (Caller, error
 	}
 	if rule.Access == AdminRequired && !p.Admin {
 		return Caller{}, rpcerr.New(codes.PermissionDenied, rpcerr.Forbidden, "admin role required")
+	}
+	if p.ViaAPIKey() && (rule.Scope == "" || !p.HasScope(rule.Scope)) {
+		return Caller{}, rpcerr.New(codes.PermissionDenied, rpcerr.InsufficientScope, "the API key's scopes do not allow this method")
 	}
 	caller.User = &p
 	return caller, nil

@@ -15,6 +15,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -107,6 +108,17 @@ type AccessClaims struct {
 	jwt.RegisteredClaims
 	// Admin is true when the user was an admin when the token was issued.
 	Admin bool `json:"adm"`
+	// KeyID is set on the short-lived tokens identity issues for a call made
+	// with an API key (AuthenticateAPIKey): the key's id. Such a token
+	// reaches only the methods whose Rule names one of its Scopes, and never
+	// carries adm.
+	KeyID string `json:"key_id,omitempty"`
+	// Scopes are the API key's scopes (apikey.Scope*).
+	Scopes []string `json:"scopes,omitempty"`
+	// SpendLimitCents is the API key's monthly spend limit, absent when
+	// the key has none; the workflow service passes it to the wallet's
+	// reserve.
+	SpendLimitCents *int64 `json:"spend_limit_cents,omitempty"`
 }
 
 // Principal is the verified user behind a request.
@@ -116,6 +128,23 @@ type Principal struct {
 	ExpiresAt time.Time
 	// Token is the raw access token, forwarded on calls made for the user.
 	Token string
+	// KeyID, Scopes and SpendLimitCents are the API key's when the call was
+	// made with one (see AccessClaims); KeyID is "" for a user's own login.
+	KeyID           string
+	Scopes          []string
+	SpendLimitCents *int64
+}
+
+// ViaAPIKey reports whether the principal authenticated with an API key.
+func (p Principal) ViaAPIKey() bool { return p.KeyID != "" }
+
+// HasScope reports whether the principal's API key has scope. A user's own
+// login has every scope: scopes narrow keys only.
+func (p Principal) HasScope(scope string) bool {
+	if !p.ViaAPIKey() {
+		return true
+	}
+	return slices.Contains(p.Scopes, scope)
 }
 
 // KeySet finds the Ed25519 public key for a key id.
@@ -151,7 +180,12 @@ func (v AccessVerifier) Verify(ctx context.Context, token string) (Principal, er
 	if err != nil || claims.Subject == "" || claims.ExpiresAt == nil {
 		return Principal{}, ErrInvalidToken
 	}
-	return Principal{UserID: claims.Subject, Admin: claims.Admin, ExpiresAt: claims.ExpiresAt.Time, Token: token}, nil
+	p := Principal{UserID: claims.Subject, Admin: claims.Admin, ExpiresAt: claims.ExpiresAt.Time, Token: token}
+	if claims.KeyID != "" {
+		// A key's token is never an admin's, whatever it says.
+		p.Admin, p.KeyID, p.Scopes, p.SpendLimitCents = false, claims.KeyID, claims.Scopes, claims.SpendLimitCents
+	}
+	return p, nil
 }
 
 // DevInternalAuthSecret is the INTERNAL_AUTH_SECRET every process uses when

@@ -40,6 +40,16 @@ const (
 	Conflict             = "conflict"
 	ServiceUnavailable   = "service_unavailable"
 	Internal             = "internal"
+	// InvalidAPIKey: a revoked, expired, unknown or malformed API key.
+	InvalidAPIKey = "invalid_api_key"
+	// InsufficientScope: an API key used outside its scopes, or on a
+	// route no key reaches.
+	InsufficientScope = "insufficient_scope"
+	// SpendLimitExceeded: the fee would take an API key's spend in the
+	// current UTC month over its monthly limit.
+	SpendLimitExceeded = "spend_limit_exceeded"
+	// LimitReached: a per-user count limit (e.g. 25 active API keys).
+	LimitReached = "limit_reached"
 )
 
 // FieldViolation names one invalid request field.

@@ -55,13 +55,24 @@ func (k *Keys) Verifier() callauth.AccessVerifier {
 // AccessToken returns a valid 15-minute access token for userID.
 func (k *Keys) AccessToken(t testing.TB, userID string, admin bool) string {
 	t.Helper()
+	return k.sign(t, callauth.AccessClaims{Admin: admin}, userID)
+}
+
+// KeyToken returns a valid token as identity issues it for a call made
+// with the API key keyID of userID (AuthenticateAPIKey): the key's scopes
+// and spend limit (nil: none) in its claims. admin sets the adm claim,
+// which no such token should carry, for tests that it is ignored.
+func (k *Keys) KeyToken(t testing.TB, userID, keyID string, scopes []string, limitCents *int64, admin bool) string {
+	t.Helper()
+	return k.sign(t, callauth.AccessClaims{Admin: admin, KeyID: keyID, Scopes: scopes, SpendLimitCents: limitCents}, userID)
+}
+
+func (k *Keys) sign(t testing.TB, claims callauth.AccessClaims, userID string) string {
+	t.Helper()
 	now := time.Now()
-	claims := callauth.AccessClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: Issuer, Audience: jwt.ClaimStrings{Audience}, Subject: userID,
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(15 * time.Minute)),
-		},
-		Admin: admin,
+	claims.RegisteredClaims = jwt.RegisteredClaims{
+		Issuer: Issuer, Audience: jwt.ClaimStrings{Audience}, Subject: userID,
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(15 * time.Minute)),
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	tok.Header["kid"] = kid
