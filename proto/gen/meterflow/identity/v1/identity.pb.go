@@ -1389,6 +1389,566 @@ func (x *AdminGetUserStatsResponse) GetNewUsers_30D() int64 {
 	return 0
 }
 
+// APIKey is a machine client's key as its owner sees it; the secret is never
+// part of it.
+type APIKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The key's first 12 characters ("mfk_" and 8 more).
+	Prefix string   `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Scopes []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Absent: the key does not expire.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Absent: no monthly spend limit.
+	MonthlySpendLimitCents *int64 `protobuf:"varint,6,opt,name=monthly_spend_limit_cents,json=monthlySpendLimitCents,proto3,oneof" json:"monthly_spend_limit_cents,omitempty"`
+	// Recorded at most once a minute.
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *APIKey) Reset() {
+	*x = APIKey{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *APIKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*APIKey) ProtoMessage() {}
+
+func (x *APIKey) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use APIKey.ProtoReflect.Descriptor instead.
+func (*APIKey) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *APIKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *APIKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *APIKey) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *APIKey) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *APIKey) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *APIKey) GetMonthlySpendLimitCents() int64 {
+	if x != nil && x.MonthlySpendLimitCents != nil {
+		return *x.MonthlySpendLimitCents
+	}
+	return 0
+}
+
+func (x *APIKey) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *APIKey) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *APIKey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// CreateAPIKeyRequest describes the new key.
+type CreateAPIKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 100 characters.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Non-empty, distinct, each one of the API's scopes.
+	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// In the future, when set.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// At least 0, when set.
+	MonthlySpendLimitCents *int64 `protobuf:"varint,4,opt,name=monthly_spend_limit_cents,json=monthlySpendLimitCents,proto3,oneof" json:"monthly_spend_limit_cents,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyRequest) Reset() {
+	*x = CreateAPIKeyRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyRequest) ProtoMessage() {}
+
+func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CreateAPIKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *CreateAPIKeyRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *CreateAPIKeyRequest) GetMonthlySpendLimitCents() int64 {
+	if x != nil && x.MonthlySpendLimitCents != nil {
+		return *x.MonthlySpendLimitCents
+	}
+	return 0
+}
+
+// CreateAPIKeyResponse holds the key and, this once, its secret.
+type CreateAPIKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *APIKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyResponse) Reset() {
+	*x = CreateAPIKeyResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyResponse) ProtoMessage() {}
+
+func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CreateAPIKeyResponse) GetKey() *APIKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *CreateAPIKeyResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// ListAPIKeysRequest pages the caller's keys.
+type ListAPIKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         int32                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	Cursor        string                 `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysRequest) Reset() {
+	*x = ListAPIKeysRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysRequest) ProtoMessage() {}
+
+func (x *ListAPIKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListAPIKeysRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListAPIKeysRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// ListAPIKeysResponse holds one page, newest first.
+type ListAPIKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*APIKey              `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysResponse) Reset() {
+	*x = ListAPIKeysResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysResponse) ProtoMessage() {}
+
+func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListAPIKeysResponse) GetKeys() []*APIKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *ListAPIKeysResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// RevokeAPIKeyRequest names one of the caller's keys.
+type RevokeAPIKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyRequest) Reset() {
+	*x = RevokeAPIKeyRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyRequest) ProtoMessage() {}
+
+func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RevokeAPIKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeAPIKeyResponse holds the key, revoked.
+type RevokeAPIKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *APIKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyResponse) Reset() {
+	*x = RevokeAPIKeyResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyResponse) ProtoMessage() {}
+
+func (x *RevokeAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RevokeAPIKeyResponse) GetKey() *APIKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// AuthenticateAPIKeyRequest carries the SHA-256 of the key, never the key.
+type AuthenticateAPIKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyHash       []byte                 `protobuf:"bytes,1,opt,name=key_hash,json=keyHash,proto3" json:"key_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateAPIKeyRequest) Reset() {
+	*x = AuthenticateAPIKeyRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateAPIKeyRequest) ProtoMessage() {}
+
+func (x *AuthenticateAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AuthenticateAPIKeyRequest) GetKeyHash() []byte {
+	if x != nil {
+		return x.KeyHash
+	}
+	return nil
+}
+
+// AuthenticateAPIKeyResponse is the key's user's access for a short while.
+type AuthenticateAPIKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An access token as every service verifies it, with the claims key_id,
+	// scopes and spend_limit_cents, and no adm.
+	AccessToken   string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	UserId        string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	KeyId         string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Scopes        []string               `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateAPIKeyResponse) Reset() {
+	*x = AuthenticateAPIKeyResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateAPIKeyResponse) ProtoMessage() {}
+
+func (x *AuthenticateAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AuthenticateAPIKeyResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *AuthenticateAPIKeyResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *AuthenticateAPIKeyResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AuthenticateAPIKeyResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *AuthenticateAPIKeyResponse) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 var File_meterflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
@@ -1491,7 +2051,52 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\fusers_active\x18\x02 \x01(\x03R\vusersActive\x12\x16\n" +
 	"\x06admins\x18\x03 \x01(\x03R\x06admins\x12&\n" +
 	"\x0fnew_users_today\x18\x04 \x01(\x03R\rnewUsersToday\x12\"\n" +
-	"\rnew_users_30d\x18\x05 \x01(\x03R\vnewUsers30d2\x90\b\n" +
+	"\rnew_users_30d\x18\x05 \x01(\x03R\vnewUsers30d\"\xa9\x03\n" +
+	"\x06APIKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06prefix\x18\x03 \x01(\tR\x06prefix\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12>\n" +
+	"\x19monthly_spend_limit_cents\x18\x06 \x01(\x03H\x00R\x16monthlySpendLimitCents\x88\x01\x01\x12<\n" +
+	"\flast_used_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAtB\x1c\n" +
+	"\x1a_monthly_spend_limit_cents\"\xda\x01\n" +
+	"\x13CreateAPIKeyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12>\n" +
+	"\x19monthly_spend_limit_cents\x18\x04 \x01(\x03H\x00R\x16monthlySpendLimitCents\x88\x01\x01B\x1c\n" +
+	"\x1a_monthly_spend_limit_cents\"_\n" +
+	"\x14CreateAPIKeyResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.meterflow.identity.v1.APIKeyR\x03key\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"B\n" +
+	"\x12ListAPIKeysRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"i\n" +
+	"\x13ListAPIKeysResponse\x121\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1d.meterflow.identity.v1.APIKeyR\x04keys\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"%\n" +
+	"\x13RevokeAPIKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
+	"\x14RevokeAPIKeyResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.meterflow.identity.v1.APIKeyR\x03key\"6\n" +
+	"\x19AuthenticateAPIKeyRequest\x12\x19\n" +
+	"\bkey_hash\x18\x01 \x01(\fR\akeyHash\"\xc2\x01\n" +
+	"\x1aAuthenticateAPIKeyResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x16\n" +
+	"\x06scopes\x18\x05 \x03(\tR\x06scopes2\xc3\v\n" +
 	"\x0fIdentityService\x12U\n" +
 	"\x06SignUp\x12$.meterflow.identity.v1.SignUpRequest\x1a%.meterflow.identity.v1.SignUpResponse\x12R\n" +
 	"\x05Login\x12#.meterflow.identity.v1.LoginRequest\x1a$.meterflow.identity.v1.LoginResponse\x12X\n" +
@@ -1502,7 +2107,11 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x0fAdminUpdateUser\x12-.meterflow.identity.v1.AdminUpdateUserRequest\x1a..meterflow.identity.v1.AdminUpdateUserResponse\x12m\n" +
 	"\x0eGetSigningKeys\x12,.meterflow.identity.v1.GetSigningKeysRequest\x1a-.meterflow.identity.v1.GetSigningKeysResponse\x12\x7f\n" +
 	"\x14AdminListAuditEvents\x122.meterflow.identity.v1.AdminListAuditEventsRequest\x1a3.meterflow.identity.v1.AdminListAuditEventsResponse\x12v\n" +
-	"\x11AdminGetUserStats\x12/.meterflow.identity.v1.AdminGetUserStatsRequest\x1a0.meterflow.identity.v1.AdminGetUserStatsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
+	"\x11AdminGetUserStats\x12/.meterflow.identity.v1.AdminGetUserStatsRequest\x1a0.meterflow.identity.v1.AdminGetUserStatsResponse\x12g\n" +
+	"\fCreateAPIKey\x12*.meterflow.identity.v1.CreateAPIKeyRequest\x1a+.meterflow.identity.v1.CreateAPIKeyResponse\x12d\n" +
+	"\vListAPIKeys\x12).meterflow.identity.v1.ListAPIKeysRequest\x1a*.meterflow.identity.v1.ListAPIKeysResponse\x12g\n" +
+	"\fRevokeAPIKey\x12*.meterflow.identity.v1.RevokeAPIKeyRequest\x1a+.meterflow.identity.v1.RevokeAPIKeyResponse\x12y\n" +
+	"\x12AuthenticateAPIKey\x120.meterflow.identity.v1.AuthenticateAPIKeyRequest\x1a1.meterflow.identity.v1.AuthenticateAPIKeyResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_meterflow_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -1516,7 +2125,7 @@ func file_meterflow_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_meterflow_identity_v1_identity_proto_rawDescData
 }
 
-var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 	(*User)(nil),                         // 0: meterflow.identity.v1.User
 	(*TokenPair)(nil),                    // 1: meterflow.identity.v1.TokenPair
@@ -1542,49 +2151,75 @@ var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 	(*AuditEvent)(nil),                   // 21: meterflow.identity.v1.AuditEvent
 	(*AdminGetUserStatsRequest)(nil),     // 22: meterflow.identity.v1.AdminGetUserStatsRequest
 	(*AdminGetUserStatsResponse)(nil),    // 23: meterflow.identity.v1.AdminGetUserStatsResponse
-	(*timestamppb.Timestamp)(nil),        // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
+	(*APIKey)(nil),                       // 24: meterflow.identity.v1.APIKey
+	(*CreateAPIKeyRequest)(nil),          // 25: meterflow.identity.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),         // 26: meterflow.identity.v1.CreateAPIKeyResponse
+	(*ListAPIKeysRequest)(nil),           // 27: meterflow.identity.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),          // 28: meterflow.identity.v1.ListAPIKeysResponse
+	(*RevokeAPIKeyRequest)(nil),          // 29: meterflow.identity.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),         // 30: meterflow.identity.v1.RevokeAPIKeyResponse
+	(*AuthenticateAPIKeyRequest)(nil),    // 31: meterflow.identity.v1.AuthenticateAPIKeyRequest
+	(*AuthenticateAPIKeyResponse)(nil),   // 32: meterflow.identity.v1.AuthenticateAPIKeyResponse
+	(*timestamppb.Timestamp)(nil),        // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 34: google.protobuf.Duration
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
-	24, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	33, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 2: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	25, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
+	34, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
 	0,  // 4: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 5: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	1,  // 6: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	0,  // 7: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
 	0,  // 8: meterflow.identity.v1.AdminListUsersResponse.users:type_name -> meterflow.identity.v1.User
 	0,  // 9: meterflow.identity.v1.AdminUpdateUserResponse.user:type_name -> meterflow.identity.v1.User
-	24, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	33, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
 	17, // 11: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
 	21, // 12: meterflow.identity.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
-	24, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	2,  // 14: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
-	4,  // 15: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
-	6,  // 16: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
-	8,  // 17: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
-	10, // 18: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
-	12, // 19: meterflow.identity.v1.IdentityService.AdminListUsers:input_type -> meterflow.identity.v1.AdminListUsersRequest
-	14, // 20: meterflow.identity.v1.IdentityService.AdminUpdateUser:input_type -> meterflow.identity.v1.AdminUpdateUserRequest
-	16, // 21: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
-	19, // 22: meterflow.identity.v1.IdentityService.AdminListAuditEvents:input_type -> meterflow.identity.v1.AdminListAuditEventsRequest
-	22, // 23: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
-	3,  // 24: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
-	5,  // 25: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
-	7,  // 26: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
-	9,  // 27: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
-	11, // 28: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 29: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
-	15, // 30: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
-	18, // 31: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	20, // 32: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
-	23, // 33: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
-	24, // [24:34] is the sub-list for method output_type
-	14, // [14:24] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	33, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	33, // 14: meterflow.identity.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 15: meterflow.identity.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	33, // 16: meterflow.identity.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	33, // 17: meterflow.identity.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	33, // 18: meterflow.identity.v1.CreateAPIKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 19: meterflow.identity.v1.CreateAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
+	24, // 20: meterflow.identity.v1.ListAPIKeysResponse.keys:type_name -> meterflow.identity.v1.APIKey
+	24, // 21: meterflow.identity.v1.RevokeAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
+	33, // 22: meterflow.identity.v1.AuthenticateAPIKeyResponse.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 23: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
+	4,  // 24: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
+	6,  // 25: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
+	8,  // 26: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
+	10, // 27: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
+	12, // 28: meterflow.identity.v1.IdentityService.AdminListUsers:input_type -> meterflow.identity.v1.AdminListUsersRequest
+	14, // 29: meterflow.identity.v1.IdentityService.AdminUpdateUser:input_type -> meterflow.identity.v1.AdminUpdateUserRequest
+	16, // 30: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
+	19, // 31: meterflow.identity.v1.IdentityService.AdminListAuditEvents:input_type -> meterflow.identity.v1.AdminListAuditEventsRequest
+	22, // 32: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
+	25, // 33: meterflow.identity.v1.IdentityService.CreateAPIKey:input_type -> meterflow.identity.v1.CreateAPIKeyRequest
+	27, // 34: meterflow.identity.v1.IdentityService.ListAPIKeys:input_type -> meterflow.identity.v1.ListAPIKeysRequest
+	29, // 35: meterflow.identity.v1.IdentityService.RevokeAPIKey:input_type -> meterflow.identity.v1.RevokeAPIKeyRequest
+	31, // 36: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:input_type -> meterflow.identity.v1.AuthenticateAPIKeyRequest
+	3,  // 37: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
+	5,  // 38: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
+	7,  // 39: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
+	9,  // 40: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
+	11, // 41: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
+	13, // 42: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
+	15, // 43: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
+	18, // 44: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
+	20, // 45: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
+	23, // 46: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
+	26, // 47: meterflow.identity.v1.IdentityService.CreateAPIKey:output_type -> meterflow.identity.v1.CreateAPIKeyResponse
+	28, // 48: meterflow.identity.v1.IdentityService.ListAPIKeys:output_type -> meterflow.identity.v1.ListAPIKeysResponse
+	30, // 49: meterflow.identity.v1.IdentityService.RevokeAPIKey:output_type -> meterflow.identity.v1.RevokeAPIKeyResponse
+	32, // 50: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:output_type -> meterflow.identity.v1.AuthenticateAPIKeyResponse
+	37, // [37:51] is the sub-list for method output_type
+	23, // [23:37] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_identity_v1_identity_proto_init() }
@@ -1593,13 +2228,15 @@ func file_meterflow_identity_v1_identity_proto_init() {
 		return
 	}
 	file_meterflow_identity_v1_identity_proto_msgTypes[14].OneofWrappers = []any{}
+	file_meterflow_identity_v1_identity_proto_msgTypes[24].OneofWrappers = []any{}
+	file_meterflow_identity_v1_identity_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_identity_v1_identity_proto_rawDesc), len(file_meterflow_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,10 @@ const (
 	IdentityService_GetSigningKeys_FullMethodName       = "/meterflow.identity.v1.IdentityService/GetSigningKeys"
 	IdentityService_AdminListAuditEvents_FullMethodName = "/meterflow.identity.v1.IdentityService/AdminListAuditEvents"
 	IdentityService_AdminGetUserStats_FullMethodName    = "/meterflow.identity.v1.IdentityService/AdminGetUserStats"
+	IdentityService_CreateAPIKey_FullMethodName         = "/meterflow.identity.v1.IdentityService/CreateAPIKey"
+	IdentityService_ListAPIKeys_FullMethodName          = "/meterflow.identity.v1.IdentityService/ListAPIKeys"
+	IdentityService_RevokeAPIKey_FullMethodName         = "/meterflow.identity.v1.IdentityService/RevokeAPIKey"
+	IdentityService_AuthenticateAPIKey_FullMethodName   = "/meterflow.identity.v1.IdentityService/AuthenticateAPIKey"
 )
 
 // IdentityServiceClient is the client API for IdentityService service.
@@ -60,6 +64,20 @@ type IdentityServiceClient interface {
 	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
 	// AdminGetUserStats counts users for the admin overview. Admin.
 	AdminGetUserStats(ctx context.Context, in *AdminGetUserStatsRequest, opts ...grpc.CallOption) (*AdminGetUserStatsResponse, error)
+	// CreateAPIKey makes an API key for the caller; its secret is in this
+	// answer only. User (a login's token, never a key's).
+	CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error)
+	// ListAPIKeys pages the caller's keys, active, expired and revoked,
+	// newest first. User.
+	ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error)
+	// RevokeAPIKey revokes one of the caller's keys; idempotent. Another
+	// user's key is NotFound. User.
+	RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error)
+	// AuthenticateAPIKey checks a key by its hash and, for a usable key of an
+	// active user, returns a short-lived access token for the key's user
+	// carrying the key's id, scopes and spend limit (docs/trust-model.md).
+	// Service: gateway.
+	AuthenticateAPIKey(ctx context.Context, in *AuthenticateAPIKeyRequest, opts ...grpc.CallOption) (*AuthenticateAPIKeyResponse, error)
 }
 
 type identityServiceClient struct {
@@ -170,6 +188,46 @@ func (c *identityServiceClient) AdminGetUserStats(ctx context.Context, in *Admin
 	return out, nil
 }
 
+func (c *identityServiceClient) CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAPIKeyResponse)
+	err := c.cc.Invoke(ctx, IdentityService_CreateAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAPIKeysResponse)
+	err := c.cc.Invoke(ctx, IdentityService_ListAPIKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAPIKeyResponse)
+	err := c.cc.Invoke(ctx, IdentityService_RevokeAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) AuthenticateAPIKey(ctx context.Context, in *AuthenticateAPIKeyRequest, opts ...grpc.CallOption) (*AuthenticateAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthenticateAPIKeyResponse)
+	err := c.cc.Invoke(ctx, IdentityService_AuthenticateAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IdentityServiceServer is the server API for IdentityService service.
 // All implementations must embed UnimplementedIdentityServiceServer
 // for forward compatibility.
@@ -199,6 +257,20 @@ type IdentityServiceServer interface {
 	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
 	// AdminGetUserStats counts users for the admin overview. Admin.
 	AdminGetUserStats(context.Context, *AdminGetUserStatsRequest) (*AdminGetUserStatsResponse, error)
+	// CreateAPIKey makes an API key for the caller; its secret is in this
+	// answer only. User (a login's token, never a key's).
+	CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error)
+	// ListAPIKeys pages the caller's keys, active, expired and revoked,
+	// newest first. User.
+	ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error)
+	// RevokeAPIKey revokes one of the caller's keys; idempotent. Another
+	// user's key is NotFound. User.
+	RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error)
+	// AuthenticateAPIKey checks a key by its hash and, for a usable key of an
+	// active user, returns a short-lived access token for the key's user
+	// carrying the key's id, scopes and spend limit (docs/trust-model.md).
+	// Service: gateway.
+	AuthenticateAPIKey(context.Context, *AuthenticateAPIKeyRequest) (*AuthenticateAPIKeyResponse, error)
 	mustEmbedUnimplementedIdentityServiceServer()
 }
 
@@ -238,6 +310,18 @@ func (UnimplementedIdentityServiceServer) AdminListAuditEvents(context.Context, 
 }
 func (UnimplementedIdentityServiceServer) AdminGetUserStats(context.Context, *AdminGetUserStatsRequest) (*AdminGetUserStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetUserStats not implemented")
+}
+func (UnimplementedIdentityServiceServer) CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAPIKey not implemented")
+}
+func (UnimplementedIdentityServiceServer) ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAPIKeys not implemented")
+}
+func (UnimplementedIdentityServiceServer) RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAPIKey not implemented")
+}
+func (UnimplementedIdentityServiceServer) AuthenticateAPIKey(context.Context, *AuthenticateAPIKeyRequest) (*AuthenticateAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthenticateAPIKey not implemented")
 }
 func (UnimplementedIdentityServiceServer) mustEmbedUnimplementedIdentityServiceServer() {}
 func (UnimplementedIdentityServiceServer) testEmbeddedByValue()                         {}
@@ -440,6 +524,78 @@ func _IdentityService_AdminGetUserStats_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_CreateAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).CreateAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_CreateAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).CreateAPIKey(ctx, req.(*CreateAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_ListAPIKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAPIKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).ListAPIKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_ListAPIKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).ListAPIKeys(ctx, req.(*ListAPIKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_RevokeAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).RevokeAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_RevokeAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).RevokeAPIKey(ctx, req.(*RevokeAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_AuthenticateAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthenticateAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).AuthenticateAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_AuthenticateAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).AuthenticateAPIKey(ctx, req.(*AuthenticateAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IdentityService_ServiceDesc is the grpc.ServiceDesc for IdentityService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -486,6 +642,22 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminGetUserStats",
 			Handler:    _IdentityService_AdminGetUserStats_Handler,
+		},
+		{
+			MethodName: "CreateAPIKey",
+			Handler:    _IdentityService_CreateAPIKey_Handler,
+		},
+		{
+			MethodName: "ListAPIKeys",
+			Handler:    _IdentityService_ListAPIKeys_Handler,
+		},
+		{
+			MethodName: "RevokeAPIKey",
+			Handler:    _IdentityService_RevokeAPIKey_Handler,
+		},
+		{
+			MethodName: "AuthenticateAPIKey",
+			Handler:    _IdentityService_AuthenticateAPIKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

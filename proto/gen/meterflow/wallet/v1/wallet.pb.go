@@ -304,8 +304,10 @@ type Hold struct {
 	UserId      string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	AmountCents int64                  `protobuf:"varint,4,opt,name=amount_cents,json=amountCents,proto3" json:"amount_cents,omitempty"`
 	// One of held, captured, released.
-	Status        string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Status    string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The API key whose month the hold counts towards; empty for none.
+	ApiKeyId      string `protobuf:"bytes,7,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -380,6 +382,13 @@ func (x *Hold) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *Hold) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
 }
 
 // GetWalletRequest is empty: the wallet is the caller's.
@@ -885,8 +894,14 @@ type ReserveRequest struct {
 	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
 	ReferenceType string `protobuf:"bytes,6,opt,name=reference_type,json=referenceType,proto3" json:"reference_type,omitempty"`
 	ReferenceId   string `protobuf:"bytes,7,opt,name=reference_id,json=referenceId,proto3" json:"reference_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The API key the run was started with, if any: the hold counts towards
+	// the key's spend in the current UTC month.
+	ApiKeyId string `protobuf:"bytes,8,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// The key's monthly spend limit; absent when it has none. A hold that
+	// would take the key's month over it is refused (spend_limit_exceeded).
+	ApiKeyMonthlyLimitCents *int64 `protobuf:"varint,9,opt,name=api_key_monthly_limit_cents,json=apiKeyMonthlyLimitCents,proto3,oneof" json:"api_key_monthly_limit_cents,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ReserveRequest) Reset() {
@@ -966,6 +981,20 @@ func (x *ReserveRequest) GetReferenceId() string {
 		return x.ReferenceId
 	}
 	return ""
+}
+
+func (x *ReserveRequest) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *ReserveRequest) GetApiKeyMonthlyLimitCents() int64 {
+	if x != nil && x.ApiKeyMonthlyLimitCents != nil {
+		return *x.ApiKeyMonthlyLimitCents
+	}
+	return 0
 }
 
 // ReserveResponse holds the hold (the existing one for a repeated key).
@@ -1917,6 +1946,159 @@ func (x *AdminGetStatsResponse) GetCurrency() string {
 	return ""
 }
 
+// GetAPIKeySpendRequest names some of the caller's API keys (at most 200).
+type GetAPIKeySpendRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKeyIds     []string               `protobuf:"bytes,1,rep,name=api_key_ids,json=apiKeyIds,proto3" json:"api_key_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAPIKeySpendRequest) Reset() {
+	*x = GetAPIKeySpendRequest{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAPIKeySpendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAPIKeySpendRequest) ProtoMessage() {}
+
+func (x *GetAPIKeySpendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAPIKeySpendRequest.ProtoReflect.Descriptor instead.
+func (*GetAPIKeySpendRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetAPIKeySpendRequest) GetApiKeyIds() []string {
+	if x != nil {
+		return x.ApiKeyIds
+	}
+	return nil
+}
+
+// APIKeySpend is one key's spend in a UTC month.
+type APIKeySpend struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ApiKeyId string                 `protobuf:"bytes,1,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// The month, "YYYY-MM" (UTC).
+	Month string `protobuf:"bytes,2,opt,name=month,proto3" json:"month,omitempty"`
+	// Fees held or captured for the key's runs in that month.
+	SpentCents    int64 `protobuf:"varint,3,opt,name=spent_cents,json=spentCents,proto3" json:"spent_cents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *APIKeySpend) Reset() {
+	*x = APIKeySpend{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *APIKeySpend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*APIKeySpend) ProtoMessage() {}
+
+func (x *APIKeySpend) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use APIKeySpend.ProtoReflect.Descriptor instead.
+func (*APIKeySpend) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *APIKeySpend) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *APIKeySpend) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *APIKeySpend) GetSpentCents() int64 {
+	if x != nil {
+		return x.SpentCents
+	}
+	return 0
+}
+
+// GetAPIKeySpendResponse has one entry per requested key (0 when it spent nothing).
+type GetAPIKeySpendResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spends        []*APIKeySpend         `protobuf:"bytes,1,rep,name=spends,proto3" json:"spends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAPIKeySpendResponse) Reset() {
+	*x = GetAPIKeySpendResponse{}
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAPIKeySpendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAPIKeySpendResponse) ProtoMessage() {}
+
+func (x *GetAPIKeySpendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_wallet_v1_wallet_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAPIKeySpendResponse.ProtoReflect.Descriptor instead.
+func (*GetAPIKeySpendResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetAPIKeySpendResponse) GetSpends() []*APIKeySpend {
+	if x != nil {
+		return x.Spends
+	}
+	return nil
+}
+
 var File_meterflow_wallet_v1_wallet_proto protoreflect.FileDescriptor
 
 const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
@@ -1947,7 +2129,7 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\famount_cents\x18\x04 \x01(\x03R\vamountCents\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x129\n" +
 	"\n" +
-	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xb7\x01\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xd5\x01\n" +
 	"\x04Hold\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x17\n" +
@@ -1955,7 +2137,9 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\famount_cents\x18\x04 \x01(\x03R\vamountCents\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x12\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\a \x01(\tR\bapiKeyId\"\x12\n" +
 	"\x10GetWalletRequest\"H\n" +
 	"\x11GetWalletResponse\x123\n" +
 	"\x06wallet\x18\x01 \x01(\v2\x1b.meterflow.wallet.v1.WalletR\x06wallet\"[\n" +
@@ -1983,7 +2167,7 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x18HandleStripeEventRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\tR\tsignature\"\x1b\n" +
-	"\x19HandleStripeEventResponse\"\x85\x02\n" +
+	"\x19HandleStripeEventResponse\"\x86\x03\n" +
 	"\x0eReserveRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12!\n" +
@@ -1992,7 +2176,11 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12 \n" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12%\n" +
 	"\x0ereference_type\x18\x06 \x01(\tR\rreferenceType\x12!\n" +
-	"\freference_id\x18\a \x01(\tR\vreferenceId\"@\n" +
+	"\freference_id\x18\a \x01(\tR\vreferenceId\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\b \x01(\tR\bapiKeyId\x12A\n" +
+	"\x1bapi_key_monthly_limit_cents\x18\t \x01(\x03H\x00R\x17apiKeyMonthlyLimitCents\x88\x01\x01B\x1e\n" +
+	"\x1c_api_key_monthly_limit_cents\"@\n" +
 	"\x0fReserveResponse\x12-\n" +
 	"\x04hold\x18\x01 \x01(\v2\x19.meterflow.wallet.v1.HoldR\x04hold\"\"\n" +
 	"\x0eCaptureRequest\x12\x10\n" +
@@ -2060,8 +2248,17 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x10fees_today_cents\x18\x05 \x01(\x03R\x0efeesTodayCents\x12,\n" +
 	"\x12deposits_30d_cents\x18\x06 \x01(\x03R\x10deposits30dCents\x12$\n" +
 	"\x0efees_30d_cents\x18\a \x01(\x03R\ffees30dCents\x12\x1a\n" +
-	"\bcurrency\x18\b \x01(\tR\bcurrency2\xd7\n" +
+	"\bcurrency\x18\b \x01(\tR\bcurrency\"7\n" +
+	"\x15GetAPIKeySpendRequest\x12\x1e\n" +
+	"\vapi_key_ids\x18\x01 \x03(\tR\tapiKeyIds\"b\n" +
+	"\vAPIKeySpend\x12\x1c\n" +
 	"\n" +
+	"api_key_id\x18\x01 \x01(\tR\bapiKeyId\x12\x14\n" +
+	"\x05month\x18\x02 \x01(\tR\x05month\x12\x1f\n" +
+	"\vspent_cents\x18\x03 \x01(\x03R\n" +
+	"spentCents\"R\n" +
+	"\x16GetAPIKeySpendResponse\x128\n" +
+	"\x06spends\x18\x01 \x03(\v2 .meterflow.wallet.v1.APIKeySpendR\x06spends2\xc2\v\n" +
 	"\rWalletService\x12Z\n" +
 	"\tGetWallet\x12%.meterflow.wallet.v1.GetWalletRequest\x1a&.meterflow.wallet.v1.GetWalletResponse\x12o\n" +
 	"\x10ListTransactions\x12,.meterflow.wallet.v1.ListTransactionsRequest\x1a-.meterflow.wallet.v1.ListTransactionsResponse\x12`\n" +
@@ -2075,7 +2272,8 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x15AdminListTransactions\x121.meterflow.wallet.v1.AdminListTransactionsRequest\x1a2.meterflow.wallet.v1.AdminListTransactionsResponse\x12l\n" +
 	"\x0fAdminGetWallets\x12+.meterflow.wallet.v1.AdminGetWalletsRequest\x1a,.meterflow.wallet.v1.AdminGetWalletsResponse\x12{\n" +
 	"\x14AdminListAuditEvents\x120.meterflow.wallet.v1.AdminListAuditEventsRequest\x1a1.meterflow.wallet.v1.AdminListAuditEventsResponse\x12f\n" +
-	"\rAdminGetStats\x12).meterflow.wallet.v1.AdminGetStatsRequest\x1a*.meterflow.wallet.v1.AdminGetStatsResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1;walletv1b\x06proto3"
+	"\rAdminGetStats\x12).meterflow.wallet.v1.AdminGetStatsRequest\x1a*.meterflow.wallet.v1.AdminGetStatsResponse\x12i\n" +
+	"\x0eGetAPIKeySpend\x12*.meterflow.wallet.v1.GetAPIKeySpendRequest\x1a+.meterflow.wallet.v1.GetAPIKeySpendResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1;walletv1b\x06proto3"
 
 var (
 	file_meterflow_wallet_v1_wallet_proto_rawDescOnce sync.Once
@@ -2089,7 +2287,7 @@ func file_meterflow_wallet_v1_wallet_proto_rawDescGZIP() []byte {
 	return file_meterflow_wallet_v1_wallet_proto_rawDescData
 }
 
-var file_meterflow_wallet_v1_wallet_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_meterflow_wallet_v1_wallet_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_meterflow_wallet_v1_wallet_proto_goTypes = []any{
 	(*Wallet)(nil),                        // 0: meterflow.wallet.v1.Wallet
 	(*Transaction)(nil),                   // 1: meterflow.wallet.v1.Transaction
@@ -2122,59 +2320,65 @@ var file_meterflow_wallet_v1_wallet_proto_goTypes = []any{
 	(*AdminListAuditEventsResponse)(nil),  // 28: meterflow.wallet.v1.AdminListAuditEventsResponse
 	(*AdminGetStatsRequest)(nil),          // 29: meterflow.wallet.v1.AdminGetStatsRequest
 	(*AdminGetStatsResponse)(nil),         // 30: meterflow.wallet.v1.AdminGetStatsResponse
-	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
+	(*GetAPIKeySpendRequest)(nil),         // 31: meterflow.wallet.v1.GetAPIKeySpendRequest
+	(*APIKeySpend)(nil),                   // 32: meterflow.wallet.v1.APIKeySpend
+	(*GetAPIKeySpendResponse)(nil),        // 33: meterflow.wallet.v1.GetAPIKeySpendResponse
+	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
 }
 var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
-	31, // 0: meterflow.wallet.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
-	31, // 1: meterflow.wallet.v1.TopUp.created_at:type_name -> google.protobuf.Timestamp
-	31, // 2: meterflow.wallet.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 0: meterflow.wallet.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
+	34, // 1: meterflow.wallet.v1.TopUp.created_at:type_name -> google.protobuf.Timestamp
+	34, // 2: meterflow.wallet.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: meterflow.wallet.v1.GetWalletResponse.wallet:type_name -> meterflow.wallet.v1.Wallet
 	1,  // 4: meterflow.wallet.v1.ListTransactionsResponse.transactions:type_name -> meterflow.wallet.v1.Transaction
 	2,  // 5: meterflow.wallet.v1.CreateTopUpResponse.top_up:type_name -> meterflow.wallet.v1.TopUp
 	2,  // 6: meterflow.wallet.v1.GetTopUpResponse.top_up:type_name -> meterflow.wallet.v1.TopUp
-	31, // 7: meterflow.wallet.v1.ReserveRequest.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 7: meterflow.wallet.v1.ReserveRequest.expires_at:type_name -> google.protobuf.Timestamp
 	3,  // 8: meterflow.wallet.v1.ReserveResponse.hold:type_name -> meterflow.wallet.v1.Hold
 	3,  // 9: meterflow.wallet.v1.CaptureResponse.hold:type_name -> meterflow.wallet.v1.Hold
 	1,  // 10: meterflow.wallet.v1.CaptureResponse.transaction:type_name -> meterflow.wallet.v1.Transaction
 	3,  // 11: meterflow.wallet.v1.ReleaseResponse.hold:type_name -> meterflow.wallet.v1.Hold
 	1,  // 12: meterflow.wallet.v1.AdminAdjustBalanceResponse.transaction:type_name -> meterflow.wallet.v1.Transaction
-	31, // 13: meterflow.wallet.v1.AdminListTransactionsRequest.created_from:type_name -> google.protobuf.Timestamp
-	31, // 14: meterflow.wallet.v1.AdminListTransactionsRequest.created_to:type_name -> google.protobuf.Timestamp
+	34, // 13: meterflow.wallet.v1.AdminListTransactionsRequest.created_from:type_name -> google.protobuf.Timestamp
+	34, // 14: meterflow.wallet.v1.AdminListTransactionsRequest.created_to:type_name -> google.protobuf.Timestamp
 	1,  // 15: meterflow.wallet.v1.AdminListTransactionsResponse.transactions:type_name -> meterflow.wallet.v1.Transaction
 	0,  // 16: meterflow.wallet.v1.AdminGetWalletsResponse.wallets:type_name -> meterflow.wallet.v1.Wallet
-	31, // 17: meterflow.wallet.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	34, // 17: meterflow.wallet.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
 	26, // 18: meterflow.wallet.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.wallet.v1.AuditEvent
-	4,  // 19: meterflow.wallet.v1.WalletService.GetWallet:input_type -> meterflow.wallet.v1.GetWalletRequest
-	6,  // 20: meterflow.wallet.v1.WalletService.ListTransactions:input_type -> meterflow.wallet.v1.ListTransactionsRequest
-	8,  // 21: meterflow.wallet.v1.WalletService.CreateTopUp:input_type -> meterflow.wallet.v1.CreateTopUpRequest
-	10, // 22: meterflow.wallet.v1.WalletService.GetTopUp:input_type -> meterflow.wallet.v1.GetTopUpRequest
-	12, // 23: meterflow.wallet.v1.WalletService.HandleStripeEvent:input_type -> meterflow.wallet.v1.HandleStripeEventRequest
-	14, // 24: meterflow.wallet.v1.WalletService.Reserve:input_type -> meterflow.wallet.v1.ReserveRequest
-	16, // 25: meterflow.wallet.v1.WalletService.Capture:input_type -> meterflow.wallet.v1.CaptureRequest
-	18, // 26: meterflow.wallet.v1.WalletService.Release:input_type -> meterflow.wallet.v1.ReleaseRequest
-	20, // 27: meterflow.wallet.v1.WalletService.AdminAdjustBalance:input_type -> meterflow.wallet.v1.AdminAdjustBalanceRequest
-	22, // 28: meterflow.wallet.v1.WalletService.AdminListTransactions:input_type -> meterflow.wallet.v1.AdminListTransactionsRequest
-	24, // 29: meterflow.wallet.v1.WalletService.AdminGetWallets:input_type -> meterflow.wallet.v1.AdminGetWalletsRequest
-	27, // 30: meterflow.wallet.v1.WalletService.AdminListAuditEvents:input_type -> meterflow.wallet.v1.AdminListAuditEventsRequest
-	29, // 31: meterflow.wallet.v1.WalletService.AdminGetStats:input_type -> meterflow.wallet.v1.AdminGetStatsRequest
-	5,  // 32: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
-	7,  // 33: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
-	9,  // 34: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
-	11, // 35: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
-	13, // 36: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
-	15, // 37: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
-	17, // 38: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
-	19, // 39: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
-	21, // 40: meterflow.wallet.v1.WalletService.AdminAdjustBalance:output_type -> meterflow.wallet.v1.AdminAdjustBalanceResponse
-	23, // 41: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
-	25, // 42: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
-	28, // 43: meterflow.wallet.v1.WalletService.AdminListAuditEvents:output_type -> meterflow.wallet.v1.AdminListAuditEventsResponse
-	30, // 44: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
-	32, // [32:45] is the sub-list for method output_type
-	19, // [19:32] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	32, // 19: meterflow.wallet.v1.GetAPIKeySpendResponse.spends:type_name -> meterflow.wallet.v1.APIKeySpend
+	4,  // 20: meterflow.wallet.v1.WalletService.GetWallet:input_type -> meterflow.wallet.v1.GetWalletRequest
+	6,  // 21: meterflow.wallet.v1.WalletService.ListTransactions:input_type -> meterflow.wallet.v1.ListTransactionsRequest
+	8,  // 22: meterflow.wallet.v1.WalletService.CreateTopUp:input_type -> meterflow.wallet.v1.CreateTopUpRequest
+	10, // 23: meterflow.wallet.v1.WalletService.GetTopUp:input_type -> meterflow.wallet.v1.GetTopUpRequest
+	12, // 24: meterflow.wallet.v1.WalletService.HandleStripeEvent:input_type -> meterflow.wallet.v1.HandleStripeEventRequest
+	14, // 25: meterflow.wallet.v1.WalletService.Reserve:input_type -> meterflow.wallet.v1.ReserveRequest
+	16, // 26: meterflow.wallet.v1.WalletService.Capture:input_type -> meterflow.wallet.v1.CaptureRequest
+	18, // 27: meterflow.wallet.v1.WalletService.Release:input_type -> meterflow.wallet.v1.ReleaseRequest
+	20, // 28: meterflow.wallet.v1.WalletService.AdminAdjustBalance:input_type -> meterflow.wallet.v1.AdminAdjustBalanceRequest
+	22, // 29: meterflow.wallet.v1.WalletService.AdminListTransactions:input_type -> meterflow.wallet.v1.AdminListTransactionsRequest
+	24, // 30: meterflow.wallet.v1.WalletService.AdminGetWallets:input_type -> meterflow.wallet.v1.AdminGetWalletsRequest
+	27, // 31: meterflow.wallet.v1.WalletService.AdminListAuditEvents:input_type -> meterflow.wallet.v1.AdminListAuditEventsRequest
+	29, // 32: meterflow.wallet.v1.WalletService.AdminGetStats:input_type -> meterflow.wallet.v1.AdminGetStatsRequest
+	31, // 33: meterflow.wallet.v1.WalletService.GetAPIKeySpend:input_type -> meterflow.wallet.v1.GetAPIKeySpendRequest
+	5,  // 34: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
+	7,  // 35: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
+	9,  // 36: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
+	11, // 37: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
+	13, // 38: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
+	15, // 39: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
+	17, // 40: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
+	19, // 41: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
+	21, // 42: meterflow.wallet.v1.WalletService.AdminAdjustBalance:output_type -> meterflow.wallet.v1.AdminAdjustBalanceResponse
+	23, // 43: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
+	25, // 44: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
+	28, // 45: meterflow.wallet.v1.WalletService.AdminListAuditEvents:output_type -> meterflow.wallet.v1.AdminListAuditEventsResponse
+	30, // 46: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
+	33, // 47: meterflow.wallet.v1.WalletService.GetAPIKeySpend:output_type -> meterflow.wallet.v1.GetAPIKeySpendResponse
+	34, // [34:48] is the sub-list for method output_type
+	20, // [20:34] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_wallet_v1_wallet_proto_init() }
@@ -2182,13 +2386,14 @@ func file_meterflow_wallet_v1_wallet_proto_init() {
 	if File_meterflow_wallet_v1_wallet_proto != nil {
 		return
 	}
+	file_meterflow_wallet_v1_wallet_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_wallet_v1_wallet_proto_rawDesc), len(file_meterflow_wallet_v1_wallet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	WalletService_AdminGetWallets_FullMethodName       = "/meterflow.wallet.v1.WalletService/AdminGetWallets"
 	WalletService_AdminListAuditEvents_FullMethodName  = "/meterflow.wallet.v1.WalletService/AdminListAuditEvents"
 	WalletService_AdminGetStats_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdminGetStats"
+	WalletService_GetAPIKeySpend_FullMethodName        = "/meterflow.wallet.v1.WalletService/GetAPIKeySpend"
 )
 
 // WalletServiceClient is the client API for WalletService service.
@@ -69,6 +70,9 @@ type WalletServiceClient interface {
 	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
 	// AdminGetStats returns totals for the admin console. Admin.
 	AdminGetStats(ctx context.Context, in *AdminGetStatsRequest, opts ...grpc.CallOption) (*AdminGetStatsResponse, error)
+	// GetAPIKeySpend returns what the caller's API keys spent (held and
+	// captured fees) in the current UTC month. User.
+	GetAPIKeySpend(ctx context.Context, in *GetAPIKeySpendRequest, opts ...grpc.CallOption) (*GetAPIKeySpendResponse, error)
 }
 
 type walletServiceClient struct {
@@ -209,6 +213,16 @@ func (c *walletServiceClient) AdminGetStats(ctx context.Context, in *AdminGetSta
 	return out, nil
 }
 
+func (c *walletServiceClient) GetAPIKeySpend(ctx context.Context, in *GetAPIKeySpendRequest, opts ...grpc.CallOption) (*GetAPIKeySpendResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAPIKeySpendResponse)
+	err := c.cc.Invoke(ctx, WalletService_GetAPIKeySpend_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WalletServiceServer is the server API for WalletService service.
 // All implementations must embed UnimplementedWalletServiceServer
 // for forward compatibility.
@@ -244,6 +258,9 @@ type WalletServiceServer interface {
 	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
 	// AdminGetStats returns totals for the admin console. Admin.
 	AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error)
+	// GetAPIKeySpend returns what the caller's API keys spent (held and
+	// captured fees) in the current UTC month. User.
+	GetAPIKeySpend(context.Context, *GetAPIKeySpendRequest) (*GetAPIKeySpendResponse, error)
 	mustEmbedUnimplementedWalletServiceServer()
 }
 
@@ -292,6 +309,9 @@ func (UnimplementedWalletServiceServer) AdminListAuditEvents(context.Context, *A
 }
 func (UnimplementedWalletServiceServer) AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetStats not implemented")
+}
+func (UnimplementedWalletServiceServer) GetAPIKeySpend(context.Context, *GetAPIKeySpendRequest) (*GetAPIKeySpendResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAPIKeySpend not implemented")
 }
 func (UnimplementedWalletServiceServer) mustEmbedUnimplementedWalletServiceServer() {}
 func (UnimplementedWalletServiceServer) testEmbeddedByValue()                       {}
@@ -548,6 +568,24 @@ func _WalletService_AdminGetStats_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WalletService_GetAPIKeySpend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAPIKeySpendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).GetAPIKeySpend(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_GetAPIKeySpend_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).GetAPIKeySpend(ctx, req.(*GetAPIKeySpendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WalletService_ServiceDesc is the grpc.ServiceDesc for WalletService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -606,6 +644,10 @@ var WalletService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminGetStats",
 			Handler:    _WalletService_AdminGetStats_Handler,
+		},
+		{
+			MethodName: "GetAPIKeySpend",
+			Handler:    _WalletService_GetAPIKeySpend_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
