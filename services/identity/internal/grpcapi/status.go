@@ -30,6 +30,12 @@ func toStatus(err error) error {
 		return rpcerr.New(codes.Unauthenticated, rpcerr.InvalidToken, "invalid or expired refresh token")
 	case errors.Is(err, identity.ErrUnauthorized):
 		return rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "account is disabled")
+	case errors.Is(err, identity.ErrInvalidAPIKey):
+		return rpcerr.New(codes.Unauthenticated, rpcerr.InvalidAPIKey, "the API key is revoked, expired, unknown or malformed")
+	case errors.Is(err, identity.ErrLimitReached):
+		return rpcerr.New(codes.FailedPrecondition, rpcerr.LimitReached, "a user may hold at most 25 active API keys; revoke one first")
+	case errors.Is(err, identity.ErrAPIKeyNotFound):
+		return rpcerr.New(codes.NotFound, rpcerr.NotFound, "API key not found")
 	case errors.Is(err, identity.ErrNotFound):
 		return rpcerr.New(codes.NotFound, rpcerr.NotFound, "user not found")
 	case errors.Is(err, identity.ErrForbidden):

@@ -33,6 +33,14 @@ var (
 	// ErrBusy: no password-hashing slot came free in time; the caller may
 	// retry shortly (it is not the caller's fault, nor a failure).
 	ErrBusy = errors.New("too many password checks at once; retry shortly")
+	// ErrInvalidAPIKey: the API key is unknown, revoked or expired, or its
+	// user is disabled; callers are not told which.
+	ErrInvalidAPIKey = errors.New("invalid api key")
+	// ErrAPIKeyNotFound: no such API key among the caller's. It is also an
+	// ErrNotFound.
+	ErrAPIKeyNotFound = fmt.Errorf("api key %w", ErrNotFound)
+	// ErrLimitReached: the user holds MaxActiveAPIKeys active keys already.
+	ErrLimitReached = errors.New("limit of active api keys reached")
 )
 
 // ThrottledError says a login was refused because of too many recent

@@ -120,6 +120,8 @@ type Store interface {
 
 	// Prune deletes the rows older than the cut-offs of b.
 	Prune(ctx context.Context, b PruneBefore) (Pruned, error)
+
+	APIKeyStore
 }
 
 // UserStats are the user counts of the admin overview.

@@ -19,6 +19,10 @@ import (
 type accessClaims struct {
 	jwt.RegisteredClaims
 	Admin bool `json:"adm"`
+	// The API key's claims on tokens of calls made with a key (apikeys.go).
+	KeyID           string   `json:"key_id,omitempty"`
+	Scopes          []string `json:"scopes,omitempty"`
+	SpendLimitCents *int64   `json:"spend_limit_cents,omitempty"`
 }
 
 // Signer issues access tokens with the active Ed25519 key.

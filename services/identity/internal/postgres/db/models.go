@@ -10,6 +10,20 @@ import (
 	"github.com/google/uuid"
 )
 
+type ApiKey struct {
+	ID                     uuid.UUID
+	UserID                 uuid.UUID
+	Name                   string
+	Prefix                 string
+	SecretHash             []byte
+	Scopes                 []string
+	ExpiresAt              *time.Time
+	MonthlySpendLimitCents *int64
+	LastUsedAt             *time.Time
+	RevokedAt              *time.Time
+	CreatedAt              time.Time
+}
+
 type AuditEvent struct {
 	ID         uuid.UUID
 	ActorID    string
