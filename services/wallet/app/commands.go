@@ -24,8 +24,10 @@ type Mismatch = wallet.Mismatch
 // Verify checks every account of the database at databaseURL: the sum of its
 // ledger equals its balance, its held amount equals the sum of its open
 // holds, and its balance is not negative unless a withdrawal or chargeback
-// touched it. It returns the accounts that fail; `wallet verify` exits
-// non-zero when there is any.
+// touched it; and every API key's month: its spend equals the sum of its
+// held and captured holds and does not exceed the limit stored with it. It
+// returns what fails (Mismatch.KeySpend set for a key's month); `wallet
+// verify` exits non-zero when there is any.
 func Verify(ctx context.Context, databaseURL string) ([]Mismatch, error) {
 	pool, err := database.Open(ctx, databaseURL)
 	if err != nil {

@@ -26,7 +26,7 @@ var wallet = process.Process[app.Config, *app.App]{
 		return app.Migrate(ctx, c.DatabaseURL, log)
 	},
 	Commands: []process.Command[app.Config]{
-		{Name: "verify", Summary: "check the ledger invariants of every account; exit 1 on any mismatch", Run: process.NoArgs(verify)},
+		{Name: "verify", Summary: "check the ledger invariants of every account and API key month; exit 1 on any mismatch", Run: process.NoArgs(verify)},
 		{Name: "parked", Summary: "list the parked top-ups (another currency reported by Stripe)", Run: process.NoArgs(parked)},
 		{Name: "dev-pay", Args: "--topup ID [--webhook-url URL]", Summary: "send a signed checkout.session.completed for a pending top-up (local development)", Run: devPay},
 	},
@@ -42,13 +42,22 @@ func verify(ctx context.Context, call *process.Call[app.Config]) error {
 		return err
 	}
 	for _, m := range bad {
+		if k := m.KeySpend; k != nil {
+			limit := "none"
+			if k.LimitCents != nil {
+				limit = fmt.Sprint(*k.LimitCents)
+			}
+			fmt.Fprintf(call.Out, "MISMATCH api_key=%s month=%s user=%s spent=%d held_and_captured_holds=%d limit=%s\n",
+				k.APIKeyID, k.Month.Format("2006-01"), m.UserID, k.SpentCents, k.HoldsCents, limit)
+			continue
+		}
 		fmt.Fprintf(call.Out, "MISMATCH user=%s balance=%d ledger_sum=%d held=%d open_holds=%d negative_without_cause=%t\n",
 			m.UserID, m.BalanceCents, m.LedgerCents, m.HeldCents, m.OpenHoldsCents, m.NegativeWithoutCause)
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%d account(s) break the ledger invariants", len(bad))
+		return fmt.Errorf("%d account(s) or API key month(s) break the ledger invariants", len(bad))
 	}
-	fmt.Fprintln(call.Out, "ok: every account's ledger sums to its balance and its holds to its held amount")
+	fmt.Fprintln(call.Out, "ok: every account's ledger sums to its balance and its holds to its held amount; every API key's month sums its held and captured holds and is within its limit")
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"github.com/meterflow/meterflow/platform/apikey"
 	"github.com/meterflow/meterflow/platform/callauth"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 )
@@ -11,11 +12,13 @@ import (
 // gateway, and its payload is still verified against Stripe's signature.
 func Policy() callauth.Policy {
 	user := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.UserRequired}
+	// The routes an API key with wallet:read reaches (docs/trust-model.md).
+	walletRead := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.UserRequired, Scope: apikey.ScopeWalletRead}
 	admin := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.AdminRequired}
 	workflow := callauth.Rule{Callers: []string{"workflow"}, Access: callauth.ServiceOnly}
 	return callauth.Policy{
-		walletv1.WalletService_GetWallet_FullMethodName:             user,
-		walletv1.WalletService_ListTransactions_FullMethodName:      user,
+		walletv1.WalletService_GetWallet_FullMethodName:             walletRead,
+		walletv1.WalletService_ListTransactions_FullMethodName:      walletRead,
 		walletv1.WalletService_CreateTopUp_FullMethodName:           user,
 		walletv1.WalletService_GetTopUp_FullMethodName:              user,
 		walletv1.WalletService_HandleStripeEvent_FullMethodName:     {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
@@ -27,5 +30,7 @@ func Policy() callauth.Policy {
 		walletv1.WalletService_AdminGetWallets_FullMethodName:       admin,
 		walletv1.WalletService_AdminListAuditEvents_FullMethodName:  admin,
 		walletv1.WalletService_AdminGetStats_FullMethodName:         admin,
+		// The key list's spend column: a login's token only (no Scope).
+		walletv1.WalletService_GetAPIKeySpend_FullMethodName: user,
 	}
 }

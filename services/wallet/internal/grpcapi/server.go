@@ -40,9 +40,9 @@ func caller(ctx context.Context) (uuid.UUID, error) {
 	return id, nil
 }
 
-// parseUserID reads a user id a trusted caller names (the workflow
-// service, an admin): anything but a UUID in its canonical form is a
-// validation error on field.
+// parseUserID reads a user (or API key) id a trusted caller names (the
+// workflow service, an admin): anything but a UUID in its canonical form
+// is a validation error on field.
 func parseUserID(field, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil || id == uuid.Nil || len(s) != 36 {
@@ -126,6 +126,12 @@ func (s *Server) Reserve(ctx context.Context, r *walletv1.ReserveRequest) (*wall
 	req := wallet.ReserveRequest{
 		Key: r.GetKey(), UserID: uid, AmountCents: r.GetAmountCents(),
 		Description: r.GetDescription(), ReferenceType: r.GetReferenceType(), ReferenceID: r.GetReferenceId(),
+		APIKeyLimitCents: r.ApiKeyMonthlyLimitCents,
+	}
+	if raw := r.GetApiKeyId(); raw != "" {
+		if req.APIKeyID, err = parseUserID("api_key_id", raw); err != nil {
+			return nil, toStatus(err)
+		}
 	}
 	if r.GetExpiresAt() != nil {
 		req.ExpiresAt = r.GetExpiresAt().AsTime()
@@ -267,7 +273,11 @@ func transactionsPB(rows []wallet.Transaction) []*walletv1.Transaction {
 }
 
 func holdPB(h wallet.Hold) *walletv1.Hold {
-	return &walletv1.Hold{Id: h.ID.String(), Key: h.Key, UserId: h.UserID.String(), AmountCents: h.AmountCents, Status: h.Status, ExpiresAt: timestamppb.New(h.ExpiresAt)}
+	out := &walletv1.Hold{Id: h.ID.String(), Key: h.Key, UserId: h.UserID.String(), AmountCents: h.AmountCents, Status: h.Status, ExpiresAt: timestamppb.New(h.ExpiresAt)}
+	if h.APIKeyID != uuid.Nil {
+		out.ApiKeyId = h.APIKeyID.String()
+	}
+	return out
 }
 
 func topUpPB(t wallet.TopUp) *walletv1.TopUp {

@@ -25,6 +25,8 @@ func toStatus(err error) error {
 		return rpcerr.New(codes.NotFound, rpcerr.NotFound, "not found")
 	case errors.Is(err, wallet.ErrInsufficientFunds):
 		return rpcerr.New(codes.FailedPrecondition, rpcerr.InsufficientFunds, "the available balance does not cover this amount")
+	case errors.Is(err, wallet.ErrSpendLimitExceeded):
+		return rpcerr.New(codes.FailedPrecondition, rpcerr.SpendLimitExceeded, "the fee would take the API key's spend this month over its monthly limit")
 	case errors.Is(err, wallet.ErrHoldConflict):
 		return rpcerr.New(codes.FailedPrecondition, rpcerr.Conflict, "the hold is already settled the other way")
 	case errors.Is(err, wallet.ErrInvalidSignature):

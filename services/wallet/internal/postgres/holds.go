@@ -23,13 +23,19 @@ func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hol
 	var h db.Hold
 	err := database.Retry(ctx, func() error {
 		var err error
-		h, err = s.q.ReserveHold(ctx, s.pool, db.ReserveHoldParams{
+		p := db.ReserveHoldParams{
 			ID: in.ID, Key: in.Key, UserID: in.UserID, AmountCents: in.AmountCents, ExpiresAt: in.ExpiresAt,
 			Description: in.Description, ReferenceType: in.ReferenceType, ReferenceID: in.ReferenceID,
-		})
+		}
+		if in.APIKeyID != uuid.Nil {
+			p.ApiKeyID, p.SpendMonth, p.LimitCents = &in.APIKeyID, &in.SpendMonth, in.LimitCents
+		}
+		h, err = s.q.ReserveHold(ctx, s.pool, p)
 		return err
 	})
 	switch {
+	case isSpendLimitExceeded(err):
+		return wallet.Hold{}, wallet.ErrSpendLimitExceeded
 	case isInsufficientFunds(err), isForeignKeyViolation(err): // no account yet: nothing to reserve
 		return wallet.Hold{}, wallet.ErrInsufficientFunds
 	case err != nil:
@@ -97,7 +103,7 @@ func (s *Store) ReleaseHold(ctx context.Context, key string, decide func(wallet.
 		if err != nil || !d.Apply {
 			return h, err
 		}
-		var row db.ReleaseHoldRow
+		var row db.Hold
 		err = database.Retry(ctx, func() error {
 			var err error
 			row, err = s.q.ReleaseHold(ctx, s.pool, h.ID)
@@ -109,7 +115,7 @@ func (s *Store) ReleaseHold(ctx context.Context, key string, decide func(wallet.
 		if err != nil {
 			return wallet.Hold{}, err
 		}
-		return toHold(db.Hold(row)), nil
+		return toHold(row), nil
 	}
 	return wallet.Hold{}, errHoldRace
 }
@@ -126,8 +132,10 @@ func (s *Store) holdByKey(ctx context.Context, key string) (wallet.Hold, error) 
 	return toHold(h), nil
 }
 
-// ReleaseExpiredHolds implements wallet.Store. Accounts are updated in user
-// id order so two sweepers never lock the same accounts in opposite orders.
+// ReleaseExpiredHolds implements wallet.Store. API key months, then
+// accounts, are updated in id order, as reserve_hold and release_hold lock
+// them (a key's month before an account), so neither two sweepers nor a
+// sweeper and a reserve ever lock the same rows in opposite orders.
 func (s *Store) ReleaseExpiredHolds(ctx context.Context, now time.Time, limit int) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -136,11 +144,18 @@ func (s *Store) ReleaseExpiredHolds(ctx context.Context, now time.Time, limit in
 			return err
 		}
 		perUser := map[uuid.UUID]int64{}
+		perKeyMonth := map[keyMonth]int64{}
 		for _, h := range holds {
 			if err := s.q.ReleaseHoldByID(ctx, tx, h.ID); err != nil {
 				return err
 			}
 			perUser[h.UserID] += h.AmountCents
+			if h.ApiKeyID != nil && h.SpendMonth != nil {
+				perKeyMonth[keyMonth{*h.ApiKeyID, *h.SpendMonth}] += h.AmountCents
+			}
+		}
+		if err := s.unholdKeyMonths(ctx, tx, perKeyMonth); err != nil {
+			return err
 		}
 		users := make([]uuid.UUID, 0, len(perUser))
 		for u := range perUser {
@@ -159,6 +174,10 @@ func (s *Store) ReleaseExpiredHolds(ctx context.Context, now time.Time, limit in
 }
 
 func toHold(h db.Hold) wallet.Hold {
-	return wallet.Hold{ID: h.ID, Key: h.Key, UserID: h.UserID, AmountCents: h.AmountCents, Status: h.Status, ExpiresAt: h.ExpiresAt,
+	out := wallet.Hold{ID: h.ID, Key: h.Key, UserID: h.UserID, AmountCents: h.AmountCents, Status: h.Status, ExpiresAt: h.ExpiresAt,
 		Description: h.Description, ReferenceType: h.ReferenceType, ReferenceID: h.ReferenceID, CreatedAt: h.CreatedAt}
+	if h.ApiKeyID != nil && h.SpendMonth != nil {
+		out.APIKeyID, out.SpendMonth = *h.ApiKeyID, *h.SpendMonth
+	}
+	return out
 }

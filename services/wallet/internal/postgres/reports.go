@@ -8,7 +8,7 @@ import (
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
-// Verify implements wallet.Store.
+// Verify implements wallet.Store: the accounts, then the API key months.
 func (s *Store) Verify(ctx context.Context) ([]wallet.Mismatch, error) {
 	rows, err := s.q.VerifyAccounts(ctx, s.pool)
 	if err != nil {
@@ -18,6 +18,19 @@ func (s *Store) Verify(ctx context.Context) ([]wallet.Mismatch, error) {
 	for i, r := range rows {
 		out[i] = wallet.Mismatch{UserID: r.UserID, BalanceCents: r.BalanceCents, LedgerCents: r.LedgerCents,
 			HeldCents: r.HeldCents, OpenHoldsCents: r.OpenHoldsCents, NegativeWithoutCause: r.BalanceCents < 0 && !r.MayBeNegative}
+	}
+	keys, err := s.q.VerifyAPIKeySpend(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range keys {
+		m := wallet.Mismatch{KeySpend: &wallet.KeySpendMismatch{
+			APIKeyID: r.ApiKeyID, Month: r.Month, SpentCents: r.SpentCents, HoldsCents: r.HoldsCents, LimitCents: r.LimitCents,
+		}}
+		if r.UserID != nil {
+			m.UserID = *r.UserID
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }

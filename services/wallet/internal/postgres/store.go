@@ -49,6 +49,13 @@ func isInsufficientFunds(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "MF001"
 }
 
+// isSpendLimitExceeded reports reserve_hold's refusal for an API key's
+// monthly limit (SQLSTATE MF002).
+func isSpendLimitExceeded(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "MF002"
+}
+
 func isForeignKeyViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23503"

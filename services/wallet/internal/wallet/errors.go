@@ -11,6 +11,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInsufficientFunds: the available balance does not cover the amount.
 	ErrInsufficientFunds = errors.New("insufficient funds")
+	// ErrSpendLimitExceeded: the hold would take its API key's spend in
+	// the current UTC month over the key's monthly limit.
+	ErrSpendLimitExceeded = errors.New("api key monthly spend limit exceeded")
 	// ErrHoldConflict: the hold is already in the opposite final state.
 	ErrHoldConflict = errors.New("hold is already settled the other way")
 	// ErrInvalidSignature: the Stripe-Signature header does not verify.

@@ -30,6 +30,11 @@ type ReserveRequest struct {
 	Description   string
 	ReferenceType string
 	ReferenceID   string
+	// APIKeyID is the API key the run was started with; uuid.Nil for none.
+	// The hold then counts towards the key's spend in the current UTC
+	// month, which may not exceed APIKeyLimitCents (nil: no limit).
+	APIKeyID         uuid.UUID
+	APIKeyLimitCents *int64
 }
 
 // Reserve holds an amount against the available balance, idempotent by key:
@@ -42,6 +47,11 @@ type ReserveRequest struct {
 // capture that arrives after expires_at but before the sweeper released the
 // hold still succeeds: the work it pays for was done while the hold was open,
 // and the funds are still reserved.
+//
+// A hold made for an API key's run also counts towards the key's month
+// (KeyMonth): when it would take the month over the key's limit, Reserve
+// is ErrSpendLimitExceeded and nothing is held. That rule runs in the same
+// statement as the balance's, on the key month's locked row.
 func (s *Service) Reserve(ctx context.Context, r ReserveRequest) (Hold, error) {
 	exp, err := s.checkReserve(r)
 	if err != nil {
@@ -50,12 +60,16 @@ func (s *Service) Reserve(ctx context.Context, r ReserveRequest) (Hold, error) {
 	in := ReserveInput{
 		ID: newID(), Key: r.Key, UserID: r.UserID, AmountCents: r.AmountCents, ExpiresAt: exp,
 		Description: r.Description, ReferenceType: r.ReferenceType, ReferenceID: r.ReferenceID,
+		APIKeyID: r.APIKeyID, LimitCents: r.APIKeyLimitCents,
+	}
+	if r.APIKeyID != uuid.Nil {
+		in.SpendMonth = MonthOf(s.now())
 	}
 	h, err := s.store.Reserve(ctx, in)
 	if err != nil {
 		return Hold{}, fmt.Errorf("reserve: %w", err)
 	}
-	if h.ID != in.ID && (h.UserID != in.UserID || h.AmountCents != in.AmountCents) {
+	if h.ID != in.ID && (h.UserID != in.UserID || h.AmountCents != in.AmountCents || h.APIKeyID != in.APIKeyID) {
 		return Hold{}, fmt.Errorf("reserve: %w", idempotency.ErrKeyReused)
 	}
 	return h, nil
@@ -81,6 +95,9 @@ func (s *Service) checkReserve(r ReserveRequest) (time.Time, error) {
 		return time.Time{}, validation.Field("expires_at", "must be in the future")
 	case exp.After(now.Add(s.cfg.HoldMaxTTL)):
 		return time.Time{}, validation.Field("expires_at", fmt.Sprintf("at most %s from now", s.cfg.HoldMaxTTL))
+	}
+	if r.APIKeyLimitCents != nil && (r.APIKeyID == uuid.Nil || *r.APIKeyLimitCents < 0) {
+		return time.Time{}, validation.Field("api_key_monthly_limit_cents", "must be at least 0, and only with an api_key_id")
 	}
 	for _, f := range []struct{ name, v string }{{"description", r.Description}, {"reference_type", r.ReferenceType}, {"reference_id", r.ReferenceID}} {
 		if utf8.RuneCountInString(f.v) > maxTextRunes {

@@ -22,7 +22,9 @@ type Store interface {
 
 	// Reserve inserts a hold and raises held_cents when the available
 	// balance covers it, in one statement (reserve_hold, ADR 0010); else
-	// ErrInsufficientFunds, also for a user without an account. A key
+	// ErrInsufficientFunds, also for a user without an account. With an
+	// API key, the same statement raises the key's spend in in.SpendMonth
+	// only when KeyMonth.Allows it; else ErrSpendLimitExceeded. A key
 	// already used returns that hold, whatever its state and request.
 	Reserve(ctx context.Context, in ReserveInput) (Hold, error)
 	// CaptureHold loads the hold under key (ErrNotFound when none) and asks
@@ -32,11 +34,15 @@ type Store interface {
 	// settled by a concurrent call in between is loaded and decided again.
 	CaptureHold(ctx context.Context, key string, decide func(Hold) (Settlement, error)) (h Hold, fee Transaction, fresh bool, err error)
 	// ReleaseHold is CaptureHold's twin: an applied settlement releases the
-	// hold and its held amount in one statement; else the hold is returned
-	// as loaded.
+	// hold, its held amount and its API key month's spend in one
+	// statement; else the hold is returned as loaded.
 	ReleaseHold(ctx context.Context, key string, decide func(Hold) (Settlement, error)) (Hold, error)
-	// ReleaseExpiredHolds releases up to limit holds whose expiry is before now.
+	// ReleaseExpiredHolds releases up to limit holds whose expiry is before
+	// now, giving their amounts back to their accounts and key months.
 	ReleaseExpiredHolds(ctx context.Context, now time.Time, limit int) (int, error)
+	// APIKeySpend returns the spend in month of those of keyIDs that belong
+	// to userID and spent something.
+	APIKeySpend(ctx context.Context, userID uuid.UUID, month time.Time, keyIDs []uuid.UUID) (map[uuid.UUID]int64, error)
 
 	// BeginIdempotent records the start of a keyed request: a new key is
 	// stored as processing; a stored one is locked and in.Decide says what
@@ -141,6 +147,11 @@ type ReserveInput struct {
 	Description   string
 	ReferenceType string
 	ReferenceID   string
+	// APIKeyID (uuid.Nil: none), the key's limit (nil: none) and the first
+	// day of the UTC month the hold counts towards.
+	APIKeyID   uuid.UUID
+	LimitCents *int64
+	SpendMonth time.Time
 }
 
 // EventRef names a Stripe event.

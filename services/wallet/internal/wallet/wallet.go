@@ -98,6 +98,10 @@ type Hold struct {
 	ReferenceType string
 	ReferenceID   string
 	CreatedAt     time.Time
+	// APIKeyID is the API key whose month (SpendMonth) the hold counts
+	// towards; uuid.Nil for a run started without a key.
+	APIKeyID   uuid.UUID
+	SpendMonth time.Time
 }
 
 // TopUp is a Stripe Checkout payment into a wallet, with the bookkeeping that
@@ -170,4 +174,7 @@ type Mismatch struct {
 	// NegativeWithoutCause: the balance is below zero but no withdrawal or
 	// chargeback ever touched the account.
 	NegativeWithoutCause bool
+	// KeySpend is set, and the fields above but UserID are zero, when the
+	// mismatch is an API key's month rather than an account.
+	KeySpend *KeySpendMismatch
 }

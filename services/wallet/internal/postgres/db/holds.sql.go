@@ -16,7 +16,7 @@ const captureHold = `-- name: CaptureHold :one
 WITH h AS (
     UPDATE holds SET status = 'captured', updated_at = now()
     WHERE holds.id = $8 AND holds.status = 'held'
-    RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
+    RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at, api_key_id, spend_month
 ), acct AS (
     UPDATE accounts a
     SET balance_cents = a.balance_cents + $3::bigint, held_cents = a.held_cents - h.amount_cents, updated_at = now()
@@ -76,7 +76,7 @@ func (q *Queries) CaptureHold(ctx context.Context, db DBTX, arg CaptureHoldParam
 }
 
 const getHoldByKey = `-- name: GetHoldByKey :one
-SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at FROM holds WHERE key = $1
+SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at, api_key_id, spend_month FROM holds WHERE key = $1
 `
 
 func (q *Queries) GetHoldByKey(ctx context.Context, db DBTX, key string) (Hold, error) {
@@ -94,12 +94,14 @@ func (q *Queries) GetHoldByKey(ctx context.Context, db DBTX, key string) (Hold, 
 		&i.ReferenceID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ApiKeyID,
+		&i.SpendMonth,
 	)
 	return i, err
 }
 
 const lockExpiredHolds = `-- name: LockExpiredHolds :many
-SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at FROM holds
+SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at, api_key_id, spend_month FROM holds
 WHERE status = 'held' AND expires_at < $1
 ORDER BY expires_at
 LIMIT $2
@@ -133,6 +135,8 @@ func (q *Queries) LockExpiredHolds(ctx context.Context, db DBTX, arg LockExpired
 			&i.ReferenceID,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ApiKeyID,
+			&i.SpendMonth,
 		); err != nil {
 			return nil, err
 		}
@@ -145,39 +149,15 @@ func (q *Queries) LockExpiredHolds(ctx context.Context, db DBTX, arg LockExpired
 }
 
 const releaseHold = `-- name: ReleaseHold :one
-WITH h AS (
-    UPDATE holds SET status = 'released', updated_at = now()
-    WHERE holds.id = $1 AND holds.status = 'held'
-    RETURNING id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at
-), acct AS (
-    UPDATE accounts a
-    SET held_cents = a.held_cents - h.amount_cents, updated_at = now()
-    FROM h
-    WHERE a.user_id = h.user_id
-    RETURNING a.user_id
-)
-SELECT h.id, h.key, h.user_id, h.amount_cents, h.status, h.expires_at, h.description, h.reference_type, h.reference_id, h.created_at, h.updated_at FROM h, acct
+SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at, api_key_id, spend_month FROM release_hold($1::uuid)
 `
 
-type ReleaseHoldRow struct {
-	ID            uuid.UUID
-	Key           string
-	UserID        uuid.UUID
-	AmountCents   int64
-	Status        string
-	ExpiresAt     time.Time
-	Description   string
-	ReferenceType string
-	ReferenceID   string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-}
-
-// Releases the open hold @hold_id in one statement; no row when it is no
-// longer open (a concurrent call settled it).
-func (q *Queries) ReleaseHold(ctx context.Context, db DBTX, holdID uuid.UUID) (ReleaseHoldRow, error) {
+// Releases the open hold @hold_id in one statement (release_hold, migration
+// 00005: the hold, its API key's month, the account, in that order); no row
+// when it is no longer open (a concurrent call settled it).
+func (q *Queries) ReleaseHold(ctx context.Context, db DBTX, holdID uuid.UUID) (Hold, error) {
 	row := db.QueryRow(ctx, releaseHold, holdID)
-	var i ReleaseHoldRow
+	var i Hold
 	err := row.Scan(
 		&i.ID,
 		&i.Key,
@@ -190,6 +170,8 @@ func (q *Queries) ReleaseHold(ctx context.Context, db DBTX, holdID uuid.UUID) (R
 		&i.ReferenceID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ApiKeyID,
+		&i.SpendMonth,
 	)
 	return i, err
 }
@@ -204,8 +186,9 @@ func (q *Queries) ReleaseHoldByID(ctx context.Context, db DBTX, id uuid.UUID) er
 }
 
 const reserveHold = `-- name: ReserveHold :one
-SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at FROM reserve_hold($1::uuid, $2::text, $3::uuid, $4::bigint, $5::timestamptz,
-    $6::text, $7::text, $8::text)
+SELECT id, key, user_id, amount_cents, status, expires_at, description, reference_type, reference_id, created_at, updated_at, api_key_id, spend_month FROM reserve_hold($1::uuid, $2::text, $3::uuid, $4::bigint, $5::timestamptz,
+    $6::text, $7::text, $8::text,
+    $9::uuid, $10::date, $11::bigint)
 `
 
 type ReserveHoldParams struct {
@@ -217,10 +200,14 @@ type ReserveHoldParams struct {
 	Description   string
 	ReferenceType string
 	ReferenceID   string
+	ApiKeyID      *uuid.UUID
+	SpendMonth    *time.Time
+	LimitCents    *int64
 }
 
 // One statement on the account's locked row: the reserve rule lives in
-// reserve_hold (migration 00002), see docs/adr/0010-reserve-rule-in-sql.md.
+// reserve_hold (migrations 00002 and 00005, with an API key's monthly
+// limit), see docs/adr/0010-reserve-rule-in-sql.md.
 func (q *Queries) ReserveHold(ctx context.Context, db DBTX, arg ReserveHoldParams) (Hold, error) {
 	row := db.QueryRow(ctx, reserveHold,
 		arg.ID,
@@ -231,6 +218,9 @@ func (q *Queries) ReserveHold(ctx context.Context, db DBTX, arg ReserveHoldParam
 		arg.Description,
 		arg.ReferenceType,
 		arg.ReferenceID,
+		arg.ApiKeyID,
+		arg.SpendMonth,
+		arg.LimitCents,
 	)
 	var i Hold
 	err := row.Scan(
@@ -245,6 +235,25 @@ func (q *Queries) ReserveHold(ctx context.Context, db DBTX, arg ReserveHoldParam
 		&i.ReferenceID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ApiKeyID,
+		&i.SpendMonth,
 	)
 	return i, err
+}
+
+const unholdKeySpend = `-- name: UnholdKeySpend :exec
+UPDATE api_key_month_spend SET spent_cents = spent_cents - $1::bigint, updated_at = now()
+WHERE api_key_id = $2 AND month = $3
+`
+
+type UnholdKeySpendParams struct {
+	Amount   int64
+	ApiKeyID uuid.UUID
+	Month    time.Time
+}
+
+// Gives released holds' amount back to their API key's month (the sweeper).
+func (q *Queries) UnholdKeySpend(ctx context.Context, db DBTX, arg UnholdKeySpendParams) error {
+	_, err := db.Exec(ctx, unholdKeySpend, arg.Amount, arg.ApiKeyID, arg.Month)
+	return err
 }

@@ -19,6 +19,15 @@ type Account struct {
 	UpdatedAt    time.Time
 }
 
+type ApiKeyMonthSpend struct {
+	ApiKeyID   uuid.UUID
+	Month      time.Time
+	UserID     uuid.UUID
+	SpentCents int64
+	LimitCents *int64
+	UpdatedAt  time.Time
+}
+
 type AuditEvent struct {
 	ID         uuid.UUID
 	ActorID    uuid.UUID
@@ -43,6 +52,8 @@ type Hold struct {
 	ReferenceID   string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	ApiKeyID      *uuid.UUID
+	SpendMonth    *time.Time
 }
 
 type IdempotencyKey struct {

@@ -71,6 +71,62 @@ func (q *Queries) Stats(ctx context.Context, db DBTX, arg StatsParams) (StatsRow
 	return i, err
 }
 
+const verifyAPIKeySpend = `-- name: VerifyAPIKeySpend :many
+WITH counted AS (
+    SELECT api_key_id, spend_month, sum(amount_cents)::bigint AS total
+    FROM holds WHERE api_key_id IS NOT NULL AND status IN ('held', 'captured')
+    GROUP BY api_key_id, spend_month
+)
+SELECT COALESCE(s.api_key_id, c.api_key_id)::uuid AS api_key_id,
+       COALESCE(s.month, c.spend_month)::date AS month,
+       s.user_id AS user_id,
+       COALESCE(s.spent_cents, 0)::bigint AS spent_cents,
+       s.limit_cents AS limit_cents,
+       COALESCE(c.total, 0)::bigint AS holds_cents
+FROM api_key_month_spend s
+FULL JOIN counted c ON c.api_key_id = s.api_key_id AND c.spend_month = s.month
+WHERE COALESCE(s.spent_cents, 0) <> COALESCE(c.total, 0)
+   OR s.spent_cents > s.limit_cents
+`
+
+type VerifyAPIKeySpendRow struct {
+	ApiKeyID   uuid.UUID
+	Month      time.Time
+	UserID     *uuid.UUID
+	SpentCents int64
+	LimitCents *int64
+	HoldsCents int64
+}
+
+// Every API key month whose spend disagrees with its held and captured
+// holds, or exceeds the limit the last reserve saw.
+func (q *Queries) VerifyAPIKeySpend(ctx context.Context, db DBTX) ([]VerifyAPIKeySpendRow, error) {
+	rows, err := db.Query(ctx, verifyAPIKeySpend)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyAPIKeySpendRow
+	for rows.Next() {
+		var i VerifyAPIKeySpendRow
+		if err := rows.Scan(
+			&i.ApiKeyID,
+			&i.Month,
+			&i.UserID,
+			&i.SpentCents,
+			&i.LimitCents,
+			&i.HoldsCents,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const verifyAccounts = `-- name: VerifyAccounts :many
 WITH ledger AS (
     SELECT user_id, sum(amount_cents)::bigint AS total,

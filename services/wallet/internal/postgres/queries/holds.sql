@@ -14,9 +14,11 @@ UPDATE holds SET status = 'released', updated_at = now() WHERE id = $1 AND statu
 
 -- name: ReserveHold :one
 -- One statement on the account's locked row: the reserve rule lives in
--- reserve_hold (migration 00002), see docs/adr/0010-reserve-rule-in-sql.md.
+-- reserve_hold (migrations 00002 and 00005, with an API key's monthly
+-- limit), see docs/adr/0010-reserve-rule-in-sql.md.
 SELECT * FROM reserve_hold(@id::uuid, @key::text, @user_id::uuid, @amount_cents::bigint, @expires_at::timestamptz,
-    @description::text, @reference_type::text, @reference_id::text);
+    @description::text, @reference_type::text, @reference_id::text,
+    sqlc.narg(api_key_id)::uuid, sqlc.narg(spend_month)::date, sqlc.narg(limit_cents)::bigint);
 
 -- name: CaptureHold :one
 -- Captures the open hold @hold_id in one statement, booking the fee the
@@ -43,17 +45,12 @@ FROM h, acct
 RETURNING *;
 
 -- name: ReleaseHold :one
--- Releases the open hold @hold_id in one statement; no row when it is no
--- longer open (a concurrent call settled it).
-WITH h AS (
-    UPDATE holds SET status = 'released', updated_at = now()
-    WHERE holds.id = @hold_id AND holds.status = 'held'
-    RETURNING *
-), acct AS (
-    UPDATE accounts a
-    SET held_cents = a.held_cents - h.amount_cents, updated_at = now()
-    FROM h
-    WHERE a.user_id = h.user_id
-    RETURNING a.user_id
-)
-SELECT h.* FROM h, acct;
+-- Releases the open hold @hold_id in one statement (release_hold, migration
+-- 00005: the hold, its API key's month, the account, in that order); no row
+-- when it is no longer open (a concurrent call settled it).
+SELECT * FROM release_hold(@hold_id::uuid);
+
+-- name: UnholdKeySpend :exec
+-- Gives released holds' amount back to their API key's month (the sweeper).
+UPDATE api_key_month_spend SET spent_cents = spent_cents - @amount::bigint, updated_at = now()
+WHERE api_key_id = @api_key_id AND month = @month;

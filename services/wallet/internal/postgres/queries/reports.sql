@@ -18,6 +18,25 @@ WHERE a.balance_cents <> COALESCE(l.total, 0)
    OR a.held_cents <> COALESCE(h.total, 0)
    OR (a.balance_cents < 0 AND NOT COALESCE(l.may_be_negative, false));
 
+-- name: VerifyAPIKeySpend :many
+-- Every API key month whose spend disagrees with its held and captured
+-- holds, or exceeds the limit the last reserve saw.
+WITH counted AS (
+    SELECT api_key_id, spend_month, sum(amount_cents)::bigint AS total
+    FROM holds WHERE api_key_id IS NOT NULL AND status IN ('held', 'captured')
+    GROUP BY api_key_id, spend_month
+)
+SELECT COALESCE(s.api_key_id, c.api_key_id)::uuid AS api_key_id,
+       COALESCE(s.month, c.spend_month)::date AS month,
+       s.user_id AS user_id,
+       COALESCE(s.spent_cents, 0)::bigint AS spent_cents,
+       s.limit_cents AS limit_cents,
+       COALESCE(c.total, 0)::bigint AS holds_cents
+FROM api_key_month_spend s
+FULL JOIN counted c ON c.api_key_id = s.api_key_id AND c.spend_month = s.month
+WHERE COALESCE(s.spent_cents, 0) <> COALESCE(c.total, 0)
+   OR s.spent_cents > s.limit_cents;
+
 -- name: Stats :one
 -- The sums over a window are range scans of transactions_kind_page_all; its
 -- predicate is stated so that a generic plan can use the index too.
