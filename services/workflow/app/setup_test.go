@@ -72,6 +72,9 @@ type harness struct {
 	adminCtx  context.Context
 	dbURL     string
 	walletAdr string
+	// cfg is the workflow service's configuration (replica starts another
+	// process with it).
+	cfg app.Config
 }
 
 // startWallet runs the real wallet service in process and returns it and its address.
@@ -141,6 +144,7 @@ func setup(t testing.TB, mod ...func(*app.Config)) *harness {
 	for _, m := range mod {
 		m(&cfg)
 	}
+	h.cfg = cfg
 	h.app, err = app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("workflow: %v", err)

@@ -54,9 +54,18 @@ func (s *Server) StartRun(ctx context.Context, req *workflowv1.StartRunRequest) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.Service.StartRun(ctx, uid, workflow.StartRequest{
+	sr := workflow.StartRequest{
 		Workflow: req.GetWorkflow(), Input: req.GetInputJson(), IdempotencyKey: req.GetIdempotencyKey(), Async: req.GetAsync(),
-	})
+	}
+	// A call made with an API key: its id and limit come from the verified
+	// token (identity put them there), never from the request.
+	if p, _ := callauth.UserFrom(ctx); p.ViaAPIKey() {
+		if sr.APIKeyID, err = uuid.Parse(p.KeyID); err != nil {
+			return nil, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "access token key_id is not a key id")
+		}
+		sr.APIKeyLimitCents = p.SpendLimitCents
+	}
+	r, err := s.Service.StartRun(ctx, uid, sr)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -263,6 +272,9 @@ func runPB(r workflow.Run) *workflowv1.Run {
 		FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, InputJson: r.Input, OutputJson: r.Output,
 		Error: r.Error, HttpStatus: int32(r.HTTPStatus), StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt),
 		CreatedAt: timestamppb.New(r.CreatedAt),
+	}
+	if r.APIKeyID != uuid.Nil {
+		out.ApiKeyId = r.APIKeyID.String()
 	}
 	if d, ok := r.Duration(); ok {
 		ms := d.Milliseconds()

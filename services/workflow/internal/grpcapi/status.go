@@ -24,6 +24,8 @@ func toStatus(err error) error {
 		return rpcerr.New(codes.AlreadyExists, rpcerr.SlugTaken, "a workflow with this slug exists")
 	case errors.Is(err, workflow.ErrInsufficientFunds):
 		return rpcerr.New(codes.FailedPrecondition, rpcerr.InsufficientFunds, "the available balance does not cover the workflow's fee")
+	case errors.Is(err, workflow.ErrSpendLimitExceeded):
+		return rpcerr.New(codes.FailedPrecondition, rpcerr.SpendLimitExceeded, "the fee would take the API key's spend this month over its monthly limit; nothing was called or charged")
 	case errors.Is(err, workflow.ErrWalletUnavailable):
 		return rpcerr.New(codes.Unavailable, rpcerr.ServiceUnavailable, "the wallet is unavailable; nothing was charged")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
@@ -18,13 +19,17 @@ func toRun(r db.Run) (workflow.Run, error) {
 	if err != nil {
 		return workflow.Run{}, err
 	}
-	return workflow.Run{
+	out := workflow.Run{
 		ID: r.ID, UserID: user, Workflow: r.WorkflowSlug, Status: workflow.Status(r.Status),
 		Hold: workflow.HoldState(r.HoldState), Async: r.Async, FeeCents: r.FeeCents, ChargedCents: r.ChargedCents,
 		TimeoutMS: r.TimeoutMs, Input: r.Input, Output: r.Output, HTTPStatus: int(r.HttpStatus), Error: r.Error,
 		IdempotencyKey: r.IdempotencyKey.String, RequestHash: r.RequestHash, CreatedAt: r.CreatedAt,
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, DeadlineAt: r.DeadlineAt,
-	}, nil
+	}
+	if r.ApiKeyID.Valid {
+		out.APIKeyID = uuid.UUID(r.ApiKeyID.Bytes)
+	}
+	return out, nil
 }
 
 func toRuns(rows []db.Run) ([]workflow.Run, error) {
@@ -43,7 +48,7 @@ func (s *Store) CreateRun(ctx context.Context, r workflow.Run) (workflow.Run, bo
 	row, err := s.q.InsertRun(ctx, s.pool, db.InsertRunParams{
 		ID: r.ID, UserID: r.UserID.String(), WorkflowSlug: r.Workflow, Status: string(r.Status), HoldState: string(r.Hold),
 		Async: r.Async, FeeCents: r.FeeCents, TimeoutMs: r.TimeoutMS, Input: r.Input, IdempotencyKey: text(r.IdempotencyKey),
-		RequestHash: r.RequestHash, DeadlineAt: r.DeadlineAt,
+		RequestHash: r.RequestHash, DeadlineAt: r.DeadlineAt, ApiKeyID: optionalUUID(r.APIKeyID),
 	})
 	if err == nil {
 		run, err := toRun(row)
@@ -91,7 +96,7 @@ func (s *Store) ListRuns(ctx context.Context, f workflow.RunFilter) ([]workflow.
 			Async: r.Async, FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, TimeoutMs: r.TimeoutMs,
 			Input: r.Input, Output: r.Output, HttpStatus: r.HttpStatus, Error: r.Error, IdempotencyKey: r.IdempotencyKey,
 			RequestHash: r.RequestHash, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
-			DeadlineAt: r.DeadlineAt,
+			DeadlineAt: r.DeadlineAt, ApiKeyID: r.ApiKeyID,
 		}
 	}
 	return toRuns(runs)
@@ -134,4 +139,9 @@ func (s *Store) RunStats(ctx context.Context, since time.Time, topFailing int) (
 		out.TopFailing[i] = workflow.WorkflowFailures{Workflow: f.WorkflowSlug, Failed: f.Failed, Total: f.Total}
 	}
 	return out, nil
+}
+
+// optionalUUID is id as a nullable column: NULL for uuid.Nil.
+func optionalUUID(id uuid.UUID) pgtype.UUID {
+	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,12 +23,19 @@ type Client struct {
 
 // Reserve implements workflow.Wallet.
 func (c Client) Reserve(ctx context.Context, h workflow.Hold) error {
-	_, err := c.API.Reserve(ctx, &walletv1.ReserveRequest{
+	req := &walletv1.ReserveRequest{
 		Key: h.Key, UserId: h.UserID.String(), AmountCents: h.AmountCents, ExpiresAt: timestamppb.New(h.ExpiresAt),
 		Description: h.Description, ReferenceType: h.RefType, ReferenceId: h.RefID,
-	})
-	if err != nil && rpcerr.Reason(err) == rpcerr.InsufficientFunds {
+	}
+	if h.APIKeyID != uuid.Nil {
+		req.ApiKeyId, req.ApiKeyMonthlyLimitCents = h.APIKeyID.String(), h.APIKeyLimitCents
+	}
+	_, err := c.API.Reserve(ctx, req)
+	switch rpcerr.Reason(err) {
+	case rpcerr.InsufficientFunds:
 		return workflow.ErrInsufficientFunds
+	case rpcerr.SpendLimitExceeded:
+		return workflow.ErrSpendLimitExceeded
 	}
 	if err != nil {
 		return fmt.Errorf("wallet reserve: %w", err)

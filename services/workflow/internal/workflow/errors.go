@@ -10,7 +10,10 @@ var (
 	ErrRunNotFound       = errors.New("run not found")
 	ErrSlugTaken         = errors.New("slug taken")
 	ErrInsufficientFunds = errors.New("insufficient funds")
-	ErrWalletUnavailable = errors.New("wallet unavailable")
+	// ErrSpendLimitExceeded: the fee would take the run's API key over
+	// its monthly spend limit; the wallet refused it and n8n is not called.
+	ErrSpendLimitExceeded = errors.New("api key monthly spend limit exceeded")
+	ErrWalletUnavailable  = errors.New("wallet unavailable")
 	// ErrStateChanged is returned by the store when a conditional update
 	// found the run in another state (someone else moved it first).
 	ErrStateChanged = errors.New("run state changed concurrently")

@@ -51,11 +51,17 @@ type Hold struct {
 	Description string
 	RefType     string
 	RefID       string
+	// APIKeyID is the run's API key (uuid.Nil: none); the hold then counts
+	// towards the key's month, within APIKeyLimitCents (nil: no limit).
+	APIKeyID         uuid.UUID
+	APIKeyLimitCents *int64
 }
 
 // Wallet holds, captures and releases fees. All three are idempotent by key.
 type Wallet interface {
-	// Reserve returns ErrInsufficientFunds when the available balance is too small.
+	// Reserve returns ErrInsufficientFunds when the available balance is
+	// too small, ErrSpendLimitExceeded when the hold would take its API
+	// key's month over the key's limit.
 	Reserve(ctx context.Context, h Hold) error
 	// Capture returns ErrHoldGone when the hold was released or expired.
 	Capture(ctx context.Context, key string) error

@@ -22,12 +22,24 @@ type StartRequest struct {
 	Input          []byte
 	IdempotencyKey string
 	Async          bool
+	// APIKeyID and APIKeyLimitCents are the API key's the call was made
+	// with (its access token's claims); uuid.Nil and nil for a login.
+	APIKeyID         uuid.UUID
+	APIKeyLimitCents *int64
 }
+
+// Errors recorded on runs the wallet refused; a repeated Idempotency-Key
+// answers with the refusal the run records (replay).
+const (
+	errorInsufficientFunds = "insufficient funds"
+	errorSpendLimit        = "monthly spend limit of the API key exceeded"
+)
 
 // StartRun records a run, reserves its fee and either calls n8n (sync: the
 // finished run is returned, failed runs included) or queues the call
 // (async: the queued run is returned at once). A run whose fee cannot be
-// reserved fails with ErrInsufficientFunds and n8n is never called.
+// reserved fails with ErrInsufficientFunds (or, for an API key's run,
+// ErrSpendLimitExceeded) and n8n is never called.
 //
 // Once recorded, a run is driven to a final state even if ctx is canceled:
 // the caller going away must not leave a hold open or a call half-booked.
@@ -55,7 +67,7 @@ func (s *Service) StartRun(ctx context.Context, userID uuid.UUID, req StartReque
 	run, created, err := s.store.CreateRun(ctx, Run{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Workflow: wf.Slug, Status: st.Status, Hold: st.Hold,
 		Async: req.Async, FeeCents: wf.FeeCents, TimeoutMS: wf.TimeoutMS, Input: input,
-		IdempotencyKey: req.IdempotencyKey, RequestHash: hash, DeadlineAt: deadline,
+		IdempotencyKey: req.IdempotencyKey, RequestHash: hash, DeadlineAt: deadline, APIKeyID: req.APIKeyID,
 	})
 	if err != nil {
 		return Run{}, err
@@ -68,7 +80,7 @@ func (s *Service) StartRun(ctx context.Context, userID uuid.UUID, req StartReque
 	defer span.End()
 	ctx = context.WithoutCancel(ctx)
 
-	if err := s.reserve(ctx, run); err != nil {
+	if err := s.reserve(ctx, run, req.APIKeyLimitCents); err != nil {
 		return s.reserveFailed(ctx, run, err)
 	}
 	if req.Async {
@@ -101,6 +113,9 @@ func replay(existing Run, hash []byte, async bool) (Run, error) {
 	}
 	switch Info(existing.State()).Replay {
 	case ReplayRefused:
+		if existing.Error == errorSpendLimit {
+			return Run{}, ErrSpendLimitExceeded
+		}
 		return Run{}, ErrInsufficientFunds
 	case ReplayRun:
 		if async || existing.Status.Finished() {
@@ -120,26 +135,37 @@ func (s *Service) runSpan(ctx context.Context, name string, r Run) (context.Cont
 	))
 }
 
-func (s *Service) reserve(ctx context.Context, r Run) error {
+// reserve holds r's fee; for an API key's run, within the key's monthly
+// limit, which the wallet enforces in the same statement as the balance
+// (so concurrent runs on any number of replicas never pass it).
+func (s *Service) reserve(ctx context.Context, r Run, limitCents *int64) error {
 	ctx, cancel := context.WithTimeout(ctx, walletCallTimeout)
 	defer cancel()
 	return s.wallet.Reserve(ctx, Hold{
 		Key: r.HoldKey(), UserID: r.UserID, AmountCents: r.FeeCents, ExpiresAt: s.holdExpiry(r),
 		Description: "Run of " + r.Workflow, RefType: "run", RefID: r.ID.String(),
+		APIKeyID: r.APIKeyID, APIKeyLimitCents: limitCents,
 	})
 }
 
 func (s *Service) reserveFailed(ctx context.Context, r Run, err error) (Run, error) {
-	if errors.Is(err, ErrInsufficientFunds) {
+	refusal := ""
+	switch {
+	case errors.Is(err, ErrInsufficientFunds):
+		refusal, err = errorInsufficientFunds, ErrInsufficientFunds
+	case errors.Is(err, ErrSpendLimitExceeded):
+		refusal, err = errorSpendLimit, ErrSpendLimitExceeded
+	}
+	if refusal != "" {
 		// The run costs nothing: it keeps only a preview of its input.
 		c := Step(EventReserveRefused)
-		c.Error, c.Input = "insufficient funds", refusedInput(r.Input)
-		if _, err := s.store.Apply(ctx, r.ID, c); err != nil {
-			s.log.ErrorContext(ctx, "record refused reserve", "run_id", r.ID, "err", err)
+		c.Error, c.Input = refusal, refusedInput(r.Input)
+		if _, aerr := s.store.Apply(ctx, r.ID, c); aerr != nil {
+			s.log.ErrorContext(ctx, "record refused reserve", "run_id", r.ID, "err", aerr)
 		} else {
 			s.metrics.RunFinished(r.Workflow, StatusFailed, 0)
 		}
-		return Run{}, ErrInsufficientFunds
+		return Run{}, err
 	}
 	// The outcome is unknown: a hold may exist, or its COMMIT may still be
 	// landing in the wallet's database. Fail the run now but leave the

@@ -110,6 +110,9 @@ type Run struct {
 	StartedAt      *time.Time
 	FinishedAt     *time.Time
 	DeadlineAt     time.Time
+	// APIKeyID is the API key the run was started with; uuid.Nil when it
+	// was started with a login's access token.
+	APIKeyID uuid.UUID
 }
 
 // ForUser is the run as the user who started it sees it. A failed run's

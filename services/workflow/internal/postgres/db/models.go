@@ -47,6 +47,7 @@ type Run struct {
 	Unsettled      bool
 	InputBytes     pgtype.Int4
 	OutputBytes    pgtype.Int4
+	ApiKeyID       pgtype.UUID
 }
 
 type Workflow struct {

@@ -48,7 +48,7 @@ func (q *Queries) CountRunsByStatus(ctx context.Context, db DBTX, since time.Tim
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes FROM runs WHERE id = $1
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id FROM runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -78,12 +78,13 @@ func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
 
 const getRunByKey = `-- name: GetRunByKey :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes FROM runs WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id FROM runs WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetRunByKeyParams struct {
@@ -118,18 +119,20 @@ func (q *Queries) GetRunByKey(ctx context.Context, db DBTX, arg GetRunByKeyParam
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
 
 const insertRun = `-- name: InsertRun :one
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at, started_at, input_bytes)
+                  idempotency_key, request_hash, deadline_at, started_at, input_bytes, api_key_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
         $10, $11, $12,
-        CASE WHEN $4::text = 'running' THEN now() END, octet_length($9::jsonb::text))
+        CASE WHEN $4::text = 'running' THEN now() END, octet_length($9::jsonb::text),
+        $13)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type InsertRunParams struct {
@@ -145,6 +148,7 @@ type InsertRunParams struct {
 	IdempotencyKey pgtype.Text
 	RequestHash    []byte
 	DeadlineAt     time.Time
+	ApiKeyID       pgtype.UUID
 }
 
 // Inserts a run in its initial state (workflow.initialState); on a repeated
@@ -168,6 +172,7 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		arg.IdempotencyKey,
 		arg.RequestHash,
 		arg.DeadlineAt,
+		arg.ApiKeyID,
 	)
 	var i Run
 	err := row.Scan(
@@ -194,6 +199,7 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -204,7 +210,8 @@ SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged
              THEN input END)::jsonb AS input,
        (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= $1::int
              THEN output END)::jsonb AS output,
-       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at
+       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at,
+       api_key_id
 FROM runs
 WHERE ($2::text IS NULL OR user_id = $2)
   AND ($2::text IS NOT NULL OR created_at > '-infinity')
@@ -246,6 +253,7 @@ type ListRunsRow struct {
 	StartedAt      *time.Time
 	FinishedAt     *time.Time
 	DeadlineAt     time.Time
+	ApiKeyID       pgtype.UUID
 }
 
 // Keyset page, newest first. A user's list is served by runs_user_created or
@@ -293,6 +301,7 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 			&i.StartedAt,
 			&i.FinishedAt,
 			&i.DeadlineAt,
+			&i.ApiKeyID,
 		); err != nil {
 			return nil, err
 		}
@@ -305,7 +314,7 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 }
 
 const listUnsettled = `-- name: ListUnsettled :many
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes FROM runs
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id FROM runs
 WHERE unsettled AND deadline_at < $1
 ORDER BY deadline_at
 LIMIT $2
@@ -351,6 +360,7 @@ func (q *Queries) ListUnsettled(ctx context.Context, db DBTX, arg ListUnsettledP
 			&i.Unsettled,
 			&i.InputBytes,
 			&i.OutputBytes,
+			&i.ApiKeyID,
 		); err != nil {
 			return nil, err
 		}
@@ -366,7 +376,7 @@ const markCaptureLost = `-- name: MarkCaptureLost :one
 UPDATE runs
 SET status = $1, hold_state = $2, charged_cents = 0, error = $3, finished_at = now(), updated_at = now()
 WHERE id = $4 AND status || '/' || hold_state = ANY($5::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type MarkCaptureLostParams struct {
@@ -412,6 +422,7 @@ func (q *Queries) MarkCaptureLost(ctx context.Context, db DBTX, arg MarkCaptureL
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -420,7 +431,7 @@ const markCaptured = `-- name: MarkCaptured :one
 UPDATE runs
 SET status = $1, hold_state = $2, charged_cents = fee_cents, finished_at = now(), updated_at = now()
 WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type MarkCapturedParams struct {
@@ -463,6 +474,7 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, arg MarkCapturedPar
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -470,7 +482,7 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, arg MarkCapturedPar
 const markHeld = `-- name: MarkHeld :one
 UPDATE runs SET status = $1, hold_state = $2, updated_at = now()
 WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type MarkHeldParams struct {
@@ -513,6 +525,7 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, arg MarkHeldParams) (Ru
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -520,7 +533,7 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, arg MarkHeldParams) (Ru
 const markReleased = `-- name: MarkReleased :one
 UPDATE runs SET status = $1, hold_state = $2, updated_at = now()
 WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type MarkReleasedParams struct {
@@ -563,6 +576,7 @@ func (q *Queries) MarkReleased(ctx context.Context, db DBTX, arg MarkReleasedPar
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -573,7 +587,7 @@ UPDATE runs
 SET status = $1, hold_state = $2, error = $3, input = $4,
     input_bytes = octet_length($4::jsonb::text), started_at = NULL, finished_at = now(), updated_at = now()
 WHERE id = $5 AND status || '/' || hold_state = ANY($6::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type MarkReserveRefusedParams struct {
@@ -628,6 +642,7 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -635,7 +650,7 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 const markRunning = `-- name: MarkRunning :one
 UPDATE runs SET status = $1, hold_state = $2, started_at = now(), updated_at = now()
 WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type MarkRunningParams struct {
@@ -679,6 +694,7 @@ func (q *Queries) MarkRunning(ctx context.Context, db DBTX, arg MarkRunningParam
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -688,7 +704,7 @@ UPDATE runs
 SET status = $1, hold_state = $2, charged_cents = 0, http_status = $3, output = $4,
     output_bytes = octet_length($4::jsonb::text), error = $5, finished_at = now(), updated_at = now()
 WHERE id = $6 AND status || '/' || hold_state = ANY($7::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type RecordFailureParams struct {
@@ -738,6 +754,7 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }
@@ -747,7 +764,7 @@ UPDATE runs
 SET status = $1, hold_state = $2, http_status = $3, output = $4,
     output_bytes = octet_length($4::jsonb::text), updated_at = now()
 WHERE id = $5 AND status || '/' || hold_state = ANY($6::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
 `
 
 type RecordSuccessParams struct {
@@ -795,6 +812,7 @@ func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessP
 		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
+		&i.ApiKeyID,
 	)
 	return i, err
 }

@@ -7,10 +7,11 @@
 -- input_bytes is the size of the input as stored (jsonb's text), which
 -- ListRuns compares with its bound.
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at, started_at, input_bytes)
+                  idempotency_key, request_hash, deadline_at, started_at, input_bytes, api_key_id)
 VALUES (@id, @user_id, @workflow_slug, @status, @hold_state, @async, @fee_cents, @timeout_ms, @input,
         @idempotency_key, @request_hash, @deadline_at,
-        CASE WHEN sqlc.arg(status)::text = 'running' THEN now() END, octet_length(sqlc.arg(input)::jsonb::text))
+        CASE WHEN sqlc.arg(status)::text = 'running' THEN now() END, octet_length(sqlc.arg(input)::jsonb::text),
+        sqlc.narg(api_key_id))
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -34,7 +35,8 @@ SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged
              THEN input END)::jsonb AS input,
        (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= sqlc.arg(max_value_bytes)::int
              THEN output END)::jsonb AS output,
-       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at
+       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at,
+       api_key_id
 FROM runs
 WHERE (sqlc.narg(user_id)::text IS NULL OR user_id = sqlc.narg(user_id))
   AND (sqlc.narg(user_id)::text IS NOT NULL OR created_at > '-infinity')
