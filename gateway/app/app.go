@@ -20,6 +20,7 @@ import (
 
 	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/gateway/internal/api"
+	"github.com/meterflow/meterflow/gateway/internal/apikeyauth"
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/openapi"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
@@ -91,7 +92,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 
 	// Every client's errors name their RPC (rpcclient), for the 5xx logs.
-	identity := identityv1.NewIdentityServiceClient(rpcclient.Wrap(a.conns["identity"]))
+	rawIdentity := identityv1.NewIdentityServiceClient(rpcclient.Wrap(a.conns["identity"]))
+	apiKeys, err := a.startAPIKeys(rawIdentity, cfg.RateLimitPrefix, log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	// Revocations and disabled users invalidate cached API keys at once.
+	identity := apikeyauth.Invalidating{IdentityServiceClient: rawIdentity, Keys: apiKeys}
 	wallet := walletv1.NewWalletServiceClient(rpcclient.Wrap(a.conns["wallet"]))
 	workflow := workflowv1.NewWorkflowServiceClient(rpcclient.Wrap(a.conns["workflow"]))
 	keys := cfg.Keys
@@ -111,6 +119,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Wallet:   wallet,
 		Workflow: workflow,
 		Tokens:   tokens,
+		APIKeys:  apiKeys,
 		Limiter:  a.limiter,
 		ClientIP: ips,
 		Log:      log,
@@ -158,6 +167,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 	con.Register(a.server.App().Group("/admin"))
 	return a, nil
+}
+
+// startAPIKeys builds the API-key authenticator and starts its listener
+// of the other replicas' invalidations, on the deployment's Redis channel
+// (prefix + "apikeys:invalidate"), until Close.
+func (a *App) startAPIKeys(identity apikeyauth.Identity, prefix string, log *slog.Logger) (*apikeyauth.Authenticator, error) {
+	keys, err := apikeyauth.New(identity, apikeyauth.Options{
+		Bus: apikeyauth.NewRedisBus(a.redis, prefix+"apikeys:invalidate", log), Log: log, Registry: a.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.closers.Add(process.Go(context.Background(), keys.Listen))
+	return keys, nil
 }
 
 // Fiber returns the HTTP app, e.g. for app.Test in tests.

@@ -26,6 +26,7 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/problem"
 	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
+	"github.com/meterflow/meterflow/platform/apikey"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 )
@@ -201,6 +202,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	if p, ok := c.Locals(localPrincipal).(callauth.Principal); ok {
 		attrs = append(attrs, "user_id", p.UserID)
+		if p.ViaAPIKey() {
+			attrs = append(attrs, "api_key_id", p.KeyID)
+		}
 	}
 	s.d.Log.InfoContext(c.UserContext(), "http request", attrs...)
 	return err
@@ -310,14 +314,18 @@ func (s *Server) writeProblem(c *fiber.Ctx, p *problem.Problem) error {
 
 var errUnauthorized = problem.New(http.StatusUnauthorized, rpcerr.Unauthorized, "A valid access token is required.")
 
-// requireUser verifies the bearer access token and stores its principal.
+// requireUser verifies the bearer access token, or API key (keyauth.go),
+// and stores its principal.
 func (s *Server) requireUser(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return problem.New(http.StatusUnauthorized, rpcerr.Unauthorized, "A valid access token is required.")
 	}
-	p, err := s.d.Tokens.Verify(c.UserContext(), strings.Clone(strings.TrimSpace(tok)))
+	if tok = strings.TrimSpace(tok); apikey.LooksLike(tok) {
+		return s.requireKey(c, tok)
+	}
+	p, err := s.d.Tokens.Verify(c.UserContext(), strings.Clone(tok))
 	if err != nil {
 		return problem.New(http.StatusUnauthorized, rpcerr.Unauthorized, "A valid access token is required.")
 	}

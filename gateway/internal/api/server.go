@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meterflow/meterflow/gateway/internal/apikeyauth"
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -46,6 +47,8 @@ type Deps struct {
 	Wallet   walletv1.WalletServiceClient
 	Workflow workflowv1.WorkflowServiceClient
 	Tokens   *callauth.CachingVerifier
+	// APIKeys authenticates API keys; nil refuses every key.
+	APIKeys  *apikeyauth.Authenticator
 	Limiter  *ratelimit.Limiter
 	ClientIP *clientip.Resolver
 	Log      *slog.Logger
@@ -119,7 +122,7 @@ func New(d Deps) (*Server, error) {
 	if len(d.CORSOrigins) > 0 {
 		s.app.Use(cors.New(cors.Config{
 			AllowOrigins:  strings.Join(d.CORSOrigins, ","),
-			AllowMethods:  "GET,POST,PATCH,OPTIONS",
+			AllowMethods:  "GET,POST,PATCH,DELETE,OPTIONS",
 			AllowHeaders:  "Authorization,Content-Type,Idempotency-Key,X-Request-ID",
 			ExposeHeaders: "X-Request-ID,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After",
 			MaxAge:        600,
@@ -190,6 +193,10 @@ func (s *Server) register() {
 	a.Post("/v1/wallet/topups", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.createTopUp)
 	a.Get("/v1/wallet/topups/:id", with(user, s.getTopUp)...)
 	a.Post("/v1/webhooks/stripe", s.stripeWebhook)
+
+	a.Post("/v1/api-keys", with(user, s.createAPIKey)...)
+	a.Get("/v1/api-keys", with(user, s.listAPIKeys)...)
+	a.Delete("/v1/api-keys/:id", with(user, s.revokeAPIKey)...)
 
 	a.Get("/v1/workflows", with(user, s.listWorkflows)...)
 	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser("runs", s.d.Limits.RunsPerMinute), s.startRun)

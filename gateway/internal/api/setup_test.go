@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/gateway/internal/apikeyauth"
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -107,11 +108,14 @@ type setupOpts struct {
 	cors     []string
 	hsts     int
 	log      *slog.Logger
-	// wallet and workflowClient replace the default stubs.
+	// wallet, workflowClient and identityClient replace the default stubs.
 	wallet         walletv1.WalletServiceClient
 	workflowClient workflowv1.WorkflowServiceClient
-	csvMaxRows     int
-	writeTimeout   time.Duration
+	identityClient identityv1.IdentityServiceClient
+	// apiKeys authenticates API keys; nil refuses them.
+	apiKeys      *apikeyauth.Authenticator
+	csvMaxRows   int
+	writeTimeout time.Duration
 }
 
 func redisURL() string {
@@ -174,8 +178,12 @@ func setup(t testing.TB, o setupOpts) bundle {
 	if o.workflowClient != nil {
 		wf = o.workflowClient
 	}
+	var idc identityv1.IdentityServiceClient = id
+	if o.identityClient != nil {
+		idc = o.identityClient
+	}
 	srv, err := New(Deps{
-		Identity: id, Wallet: wallet, Workflow: wf,
+		Identity: idc, Wallet: wallet, Workflow: wf, APIKeys: o.apiKeys,
 		Tokens: tv, Limiter: lim, ClientIP: ips, Registry: reg, Limits: o.limits,
 		OpenAPI: []byte(`{"openapi":"3.1.0"}`), CORSOrigins: o.cors, HSTSMaxAge: o.hsts, Log: o.log,
 		CSVMaxRows: o.csvMaxRows, WriteTimeout: o.writeTimeout,

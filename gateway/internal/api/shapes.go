@@ -92,6 +92,8 @@ type runJSON struct {
 	FinishedAt   *string         `json:"finished_at"`
 	DurationMS   *int64          `json:"duration_ms"`
 	CreatedAt    *string         `json:"created_at"`
+	// APIKeyID is the API key the run was started with; null for a login.
+	APIKeyID *string `json:"api_key_id"`
 }
 
 type adminWorkflowJSON struct {
@@ -224,6 +226,7 @@ func toRun(r *workflowv1.Run, withUser bool) runJSON {
 		Input: rawOrNull(r.GetInputJson()), Output: rawOrNull(r.GetOutputJson()),
 		Error: strOrNull(r.GetError()), StartedAt: timeJSON(r.GetStartedAt()),
 		FinishedAt: timeJSON(r.GetFinishedAt()), CreatedAt: timeJSON(r.GetCreatedAt()),
+		APIKeyID: strOrNull(r.GetApiKeyId()),
 	}
 	if s := r.GetHttpStatus(); s != 0 {
 		rj.HTTPStatus = &s

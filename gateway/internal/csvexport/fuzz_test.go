@@ -51,7 +51,7 @@ func FuzzExportCSV(f *testing.F) {
 		runs := []*workflowv1.Run{
 			{Id: a, UserId: b, Workflow: c, Status: a, FeeCents: n, ChargedCents: n, HttpStatus: int32(n), DurationMs: &d,
 				Error: b, InputJson: in, OutputJson: out},
-			{Id: "r2", Status: "failed", Error: c, InputJson: out, OutputJson: in},
+			{Id: "r2", Status: "failed", Error: c, InputJson: out, OutputJson: in, ApiKeyId: a},
 		}
 		httpStatus := ""
 		if int32(n) != 0 {
@@ -62,8 +62,8 @@ func FuzzExportCSV(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkCSV(t, buf.Bytes(), RunsHeader, [][]string{
-			{a, "", b, c, a, strconv.FormatInt(n, 10), strconv.FormatInt(n, 10), httpStatus, strconv.FormatInt(n, 10), "", "", b, string(in), string(out)},
-			{"r2", "", "", "", "failed", "0", "0", "", "", "", "", c, string(out), string(in)},
+			{a, "", b, c, a, strconv.FormatInt(n, 10), strconv.FormatInt(n, 10), httpStatus, strconv.FormatInt(n, 10), "", "", b, string(in), string(out), ""},
+			{"r2", "", "", "", "failed", "0", "0", "", "", "", "", c, string(out), string(in), a},
 		})
 	})
 }

@@ -51,7 +51,7 @@ func timeCell(ts *timestamppb.Timestamp) string {
 var TransactionsHeader = []string{"id", "created_at", "user_id", "kind", "amount_cents", "amount", "balance_after_cents", "description", "reference_type", "reference_id"}
 
 // RunsHeader is the header row of run exports.
-var RunsHeader = []string{"id", "created_at", "user_id", "workflow", "status", "fee_cents", "charged_cents", "http_status", "duration_ms", "started_at", "finished_at", "error", "input_json", "output_json"}
+var RunsHeader = []string{"id", "created_at", "user_id", "workflow", "status", "fee_cents", "charged_cents", "http_status", "duration_ms", "started_at", "finished_at", "error", "input_json", "output_json", "api_key_id"}
 
 // Writer writes the rows of one export: RFC 4180 quoting, the header row
 // before the first rows (or alone, for an empty export), and every cell
@@ -119,7 +119,7 @@ func (c *Writer) WriteRuns(runs []*workflowv1.Run) error {
 			r.GetId(), timeCell(r.GetCreatedAt()), r.GetUserId(), r.GetWorkflow(), r.GetStatus(),
 			strconv.FormatInt(r.GetFeeCents(), 10), strconv.FormatInt(r.GetChargedCents(), 10),
 			httpStatus, duration, timeCell(r.GetStartedAt()), timeCell(r.GetFinishedAt()),
-			r.GetError(), string(r.GetInputJson()), string(r.GetOutputJson()),
+			r.GetError(), string(r.GetInputJson()), string(r.GetOutputJson()), r.GetApiKeyId(),
 		})
 		if err != nil {
 			return err

@@ -124,7 +124,7 @@ func TestWriteRunsCSV(t *testing.T) {
 	var buf bytes.Buffer
 	err := WriteRunsCSV(&buf, []*workflowv1.Run{{
 		Id: "r1", UserId: "u1", Workflow: "echo", Status: "failed", FeeCents: 10, ChargedCents: 0, HttpStatus: 500,
-		DurationMs: &d, Error: "@boom", InputJson: []byte(`{"a":1}`), OutputJson: []byte(`"=x"`),
+		DurationMs: &d, Error: "@boom", InputJson: []byte(`{"a":1}`), OutputJson: []byte(`"=x"`), ApiKeyId: "k1",
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestWriteRunsCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(rows[1], "|")
-	want := `r1||u1|echo|failed|10|0|500|1234|||'@boom|{"a":1}|"=x"`
+	want := `r1||u1|echo|failed|10|0|500|1234|||'@boom|{"a":1}|"=x"|k1`
 	if got != want {
 		t.Fatalf("row = %s\nwant  %s", got, want)
 	}

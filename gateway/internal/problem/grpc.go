@@ -33,6 +33,8 @@ var table = map[rowKey]Mapping{
 	{codes.Unauthenticated, ""}:                          {http.StatusUnauthorized, rpcerr.Unauthorized},
 	{codes.Unauthenticated, rpcerr.InvalidCredentials}:   {http.StatusUnauthorized, rpcerr.InvalidCredentials},
 	{codes.Unauthenticated, rpcerr.InvalidToken}:         {http.StatusUnauthorized, rpcerr.InvalidToken},
+	{codes.Unauthenticated, rpcerr.InvalidAPIKey}:        {http.StatusUnauthorized, rpcerr.InvalidAPIKey},
+	{codes.PermissionDenied, rpcerr.InsufficientScope}:   {http.StatusForbidden, rpcerr.InsufficientScope},
 	{codes.PermissionDenied, ""}:                         {http.StatusForbidden, rpcerr.Forbidden},
 	{codes.NotFound, ""}:                                 {http.StatusNotFound, rpcerr.NotFound},
 	{codes.NotFound, rpcerr.WorkflowNotFound}:            {http.StatusNotFound, rpcerr.WorkflowNotFound},
@@ -41,6 +43,10 @@ var table = map[rowKey]Mapping{
 	{codes.AlreadyExists, rpcerr.SlugTaken}:              {http.StatusConflict, rpcerr.SlugTaken},
 	{codes.FailedPrecondition, ""}:                       {http.StatusConflict, rpcerr.Conflict},
 	{codes.FailedPrecondition, rpcerr.InsufficientFunds}: {http.StatusPaymentRequired, rpcerr.InsufficientFunds},
+	{codes.FailedPrecondition, rpcerr.SpendLimitExceeded}: {
+		http.StatusPaymentRequired, rpcerr.SpendLimitExceeded,
+	},
+	{codes.FailedPrecondition, rpcerr.LimitReached}: {http.StatusUnprocessableEntity, rpcerr.LimitReached},
 	{codes.FailedPrecondition, rpcerr.IdempotencyKeyReused}: {
 		http.StatusUnprocessableEntity, rpcerr.IdempotencyKeyReused,
 	},
