@@ -206,6 +206,16 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	}
 	mu.Unlock()
 
+	// An API key: created, used for a run and outside its scopes, revoked,
+	// then refused; never logged.
+	r = want(do(Request{Method: "POST", Path: "/v1/api-keys", Token: access, Body: map[string]any{"name": "secrets", "scopes": []string{"runs:write"}}}), 201)
+	apiKey := r.JSON(t)["key"].(string)
+	secrets.addOpaque("API key", apiKey)
+	want(do(Request{Method: "POST", Path: "/v1/workflows/greet/runs", Token: apiKey, Body: map[string]any{"input": map[string]any{}}}), 200)
+	want(do(Request{Method: "GET", Path: "/v1/wallet", Token: apiKey}), 403)
+	want(do(Request{Method: "DELETE", Path: "/v1/api-keys/" + r.JSON(t)["id"].(string), Token: access}), 204)
+	want(do(Request{Method: "GET", Path: "/v1/runs", Token: apiKey}), 401)
+
 	// Admin adjustments: one booked, one refused.
 	want(do(Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
 		Body: map[string]any{"amount_cents": 500, "reason": "goodwill"}, Headers: map[string]string{"Idempotency-Key": "adj-1"}}), 201)

@@ -64,12 +64,20 @@ type Stack struct {
 	IdentityAddr, WalletAddr, WorkflowAddr string
 	// IdentityConfig is identity's config (for identity.CreateAdmin).
 	IdentityConfig identity.Config
+	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
+	WalletDatabaseURL string
 	// Gateway, Identity, Wallet and Workflow are the running apps; each
 	// Registry (the gateway's AdminHandler) is that process's /metrics.
 	Gateway  *gateway.App
 	Identity *identity.App
 	Wallet   *wallet.App
 	Workflow *workflow.App
+
+	// The configurations and logs of the gateway and the workflow
+	// service, for replicas (replicas.go).
+	gatewayConfig  gateway.Config
+	workflowConfig workflow.Config
+	logFor         func(service string) *slog.Logger
 }
 
 func listen(t testing.TB) net.Listener {
@@ -162,6 +170,7 @@ func Start(t testing.TB, o Options) *Stack {
 
 	stripeBase := stripemocktest.Start(t)
 	_, walletURL := dbtest.New(t, walletmigrations.FS)
+	s.WalletDatabaseURL = walletURL
 	wa, err := wallet.New(ctx, wallet.Config{
 		Common: common, DatabaseURL: walletURL, IdentityAddr: s.IdentityAddr,
 		StripeSecretKey: "sk_test_123", StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripeBase,
@@ -188,6 +197,7 @@ func Start(t testing.TB, o Options) *Stack {
 		Workers:      2,
 		AllowPrivate: true, // the tests' n8n receivers listen on loopback
 	}
+	s.workflowConfig, s.logFor = wfCfg, logFor
 	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
 	if err != nil {
 		t.Fatal(err)
@@ -196,14 +206,15 @@ func Start(t testing.TB, o Options) *Stack {
 	closers = append(closers, wfa.Close)
 	serve("workflow", wfLis, wfa.Serve)
 
-	gw, err := gateway.New(ctx, gateway.Config{
+	s.gatewayConfig = gateway.Config{
 		Common: common, IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, WorkflowAddr: s.WorkflowAddr,
 		RedisURL: o.RedisURL, RateLimitPrefix: "stacktest:" + randomHex() + ":",
 		AuthPerMinute: o.AuthPerMinute, RunsPerMinute: o.RunsPerMinute, APIPerMinute: o.APIPerMinute,
 		TopUpsPerMinute: o.TopUpsPerMinute,
 		TokenCacheSize:  1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
-	}, logFor("gateway"))
+	}
+	gw, err := gateway.New(ctx, s.gatewayConfig, logFor("gateway"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +278,12 @@ type Request struct {
 // Do sends r to the gateway.
 func (s *Stack) Do(t testing.TB, r Request) Response {
 	t.Helper()
+	return s.DoAt(t, s.URL, r)
+}
+
+// DoAt sends r to the gateway at base (a replica's URL, see AddGateway).
+func (s *Stack) DoAt(t testing.TB, base string, r Request) Response {
+	t.Helper()
 	var body io.Reader
 	switch b := r.Body.(type) {
 	case nil:
@@ -281,7 +298,7 @@ func (s *Stack) Do(t testing.TB, r Request) Response {
 		}
 		body = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(r.Method, s.URL+r.Path, body)
+	req, err := http.NewRequest(r.Method, base+r.Path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
