@@ -61,7 +61,7 @@ type options struct {
 }
 
 // allScenarios in the order they run.
-var allScenarios = []string{"ceiling", "read", "run", "hot", "slow", "login", "growth"}
+var allScenarios = []string{"ceiling", "read", "run", "key", "hot", "slow", "login", "growth"}
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -78,7 +78,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.profile, "profile", true, "after measuring, re-run the gateway side of each failed scenario with CPU profiles of every process")
 	profAlways := fs.String("profile-scenarios", "", "comma-separated scenarios (or result keys) to profile even when they pass, e.g. run,hot")
 	fs.IntVar(&o.readConns, "read-conns", 64, "read: connections")
-	fs.IntVar(&o.runConns, "run-conns", 32, "run: connections")
+	fs.IntVar(&o.runConns, "run-conns", 32, "run and key: connections")
 	fs.IntVar(&o.runRate, "run-rate", 1000, "run, open loop: runs started per second whether or not earlier ones answered (0: skip)")
 	fs.IntVar(&o.users, "users", 64, "run/read/login: distinct users")
 	fs.IntVar(&o.hotConns, "hot-conns", 32, "hot wallet: callers")

@@ -161,6 +161,18 @@ func (r *report) runRate(sys, lim load.Stats, perSecond int) {
 		Pass:  ptr(sys.Throughput >= 0.99*float64(perSecond) && sys.P99Ms <= 25 && sys.Errors == 0)})
 }
 
+// key compares a paid run made with an API key to the same run made with
+// a JWT: the key may cost at most 10 % more, in throughput and in median
+// latency.
+func (r *report) key(jwt, key load.Stats, conns int) {
+	more := ratio(jwt.Throughput, key.Throughput) - 1 // the key's cost per run over the JWT's, closed loop
+	p50 := ratio(key.P50Ms, jwt.P50Ms)
+	r.Rows = append(r.Rows, row{Key: "key", Scenario: fmt.Sprintf("key: paid sync run with an API key vs the same run with a JWT, %d conns", conns),
+		Goal: "≤ 10% more per run (throughput and p50)", Measured: measured(key, "runs/s"), Limit: measured(jwt, "runs/s"),
+		Ratio: fmt.Sprintf("%s more per run; p50 %s×, p99 %s×", pct(more), f2(p50), f2(ratio(key.P99Ms, jwt.P99Ms))),
+		Pass:  ptr(more <= 0.10 && p50 <= 1.10 && key.Errors == 0 && jwt.Errors == 0)})
+}
+
 func (r *report) hot(hi, rawHi, lo, rawLo load.Stats, hiN, loN int) {
 	rr := ratio(hi.Throughput, rawHi.Throughput)
 	r.Rows = append(r.Rows, row{Key: "hot", Scenario: fmt.Sprintf("hot wallet: one user, %d callers", hiN),

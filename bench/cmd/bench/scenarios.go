@@ -135,6 +135,14 @@ func (b *bench) runTargeter(slug string, users []client.User) vegeta.Targeter {
 	})
 }
 
+// keyRunTargeter posts sync runs of slug with the users' API keys (round robin).
+func (b *bench) keyRunTargeter(slug string) vegeta.Targeter {
+	url := b.api.Base + "/v1/workflows/" + slug + "/runs"
+	return roundRobin(len(b.apiKeys), func(i int, t *vegeta.Target) {
+		t.Method, t.URL, t.Body, t.Header = http.MethodPost, url, runBody, jsonHeader(b.apiKeys[i])
+	})
+}
+
 // receiverTargeter posts to the receiver directly, with the workflow's auth header.
 func (b *bench) receiverTargeter(path string) vegeta.Targeter {
 	url := b.recv.URL + path
@@ -190,6 +198,18 @@ func (b *bench) runScenarios(ctx context.Context) {
 			rateSide(sysName, true, o.runRate, b.runTargeter(instantSlug, b.users), http.StatusOK),
 			rateSide(limName, false, o.runRate, b.receiverTargeter("/instant"), http.StatusOK))
 		b.rep.runRate(res[sysName], res[limName], o.runRate)
+	}
+	if o.scenarios["key"] && ctx.Err() == nil {
+		// The same paid runs of the same users, once with each user's access
+		// token and once with their API key, alternating: the key's extra
+		// work (its cached lookup, the key month's row in the reserve) is
+		// the difference.
+		b.logf("scenario key: paid sync runs with an API key beside the same runs with a JWT, %d connections, %d users", o.runConns, len(b.users))
+		const jwtName, keyName = "paid run with a JWT", "paid run with an API key"
+		keySide := httpSide(keyName, true, o.runConns, b.keyRunTargeter(instantSlug), http.StatusOK)
+		b.profSides["key"] = keySide
+		res := b.compare(ctx, "key", httpSide(jwtName, true, o.runConns, b.runTargeter(instantSlug, b.users), http.StatusOK), keySide)
+		b.rep.key(res[jwtName], res[keyName], o.runConns)
 	}
 	if o.scenarios["hot"] && ctx.Err() == nil {
 		b.logf("scenario hot: one user's paid runs, %d and %d callers, beside raw pgx on one row", o.hotConns, o.hotLow)

@@ -126,6 +126,17 @@ func (c *Client) CreateWorkflow(ctx context.Context, admin string, w Workflow) e
 	return c.Do(ctx, http.MethodPost, "/v1/admin/workflows", admin, nil, w, nil, http.StatusCreated)
 }
 
+// CreateAPIKey makes an API key for the user of token with scopes and a
+// monthly spend limit, and returns its secret.
+func (c *Client) CreateAPIKey(ctx context.Context, token, name string, scopes []string, limitCents int64) (string, error) {
+	var out struct {
+		Key string `json:"key"`
+	}
+	err := c.Do(ctx, http.MethodPost, "/v1/api-keys", token, nil,
+		map[string]any{"name": name, "scopes": scopes, "monthly_spend_limit_cents": limitCents}, &out, http.StatusCreated)
+	return out.Key, err
+}
+
 // Adjust credits amount cents to a user as admin (idempotent by key).
 func (c *Client) Adjust(ctx context.Context, admin, userID string, amount int64, key string) error {
 	return c.Do(ctx, http.MethodPost, "/v1/admin/users/"+url.PathEscape(userID)+"/adjustments", admin,
