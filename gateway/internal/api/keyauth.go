@@ -30,6 +30,18 @@ var keyScopes = map[string]string{
 	"GET /v1/wallet/transactions":   apikey.ScopeWalletRead,
 }
 
+// KeyScopes returns the routes API keys reach ("GET /v1/runs/{id}",
+// OpenAPI style) and the scope each needs, for the tests that hold the
+// OpenAPI document's x-api-key-scope to it.
+func KeyScopes() map[string]string {
+	out := make(map[string]string, len(keyScopes))
+	for route, scope := range keyScopes {
+		method, path, _ := strings.Cut(route, " ")
+		out[method+" "+OpenAPIPath(path)] = scope
+	}
+	return out
+}
+
 // routeScope is the scope a key needs for the matched route ("" for none
 // that opens it). HEAD is GET's twin.
 func routeScope(c *fiber.Ctx) string {
