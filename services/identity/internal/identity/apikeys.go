@@ -287,13 +287,8 @@ func (s *Signer) signAPIKey(k APIKey, now time.Time) (string, time.Time, error) 
 		},
 		KeyID: k.ID.String(), Scopes: k.Scopes, SpendLimitCents: k.MonthlySpendLimitCents,
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	tok.Header["kid"] = s.kid
-	out, err := tok.SignedString(s.key)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("identity: sign api key token: %w", err)
-	}
-	return out, exp, nil
+	out, err := s.signClaims(claims)
+	return out, exp, err
 }
 
 func utc(t *time.Time) *time.Time {

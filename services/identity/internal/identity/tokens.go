@@ -61,6 +61,11 @@ func (s *Signer) Sign(u User, now time.Time) (string, error) {
 		},
 		Admin: u.IsAdmin,
 	}
+	return s.signClaims(claims)
+}
+
+// signClaims signs claims with the active key, naming it in kid.
+func (s *Signer) signClaims(claims accessClaims) (string, error) {
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	tok.Header["kid"] = s.kid
 	out, err := tok.SignedString(s.key)
