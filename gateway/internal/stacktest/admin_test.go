@@ -369,7 +369,7 @@ func TestAdminCSVExports(t *testing.T) {
 		{Method: "GET", Path: "/v1/admin/runs?format=csv&workflow=echo", Token: admin},
 	} {
 		rows := readCSV(s.Do(t, req), "runs")
-		if strings.Join(rows[0], ",") != "id,created_at,user_id,workflow,status,fee_cents,charged_cents,http_status,duration_ms,started_at,finished_at,error,input_json,output_json" {
+		if strings.Join(rows[0], ",") != "id,created_at,user_id,workflow,status,fee_cents,charged_cents,http_status,duration_ms,started_at,finished_at,error,input_json,output_json,api_key_id" {
 			t.Fatalf("header %v", rows[0])
 		}
 		if len(rows) != 4 {
@@ -537,8 +537,10 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 	// Every method of every service is either in the table above or known
 	// not to be an admin method, so a new admin RPC cannot go untested.
 	notAdmin := map[string][]string{
-		identityv1.IdentityService_ServiceDesc.ServiceName: {"SignUp", "Login", "Refresh", "Logout", "GetUser", "GetSigningKeys"},
-		walletv1.WalletService_ServiceDesc.ServiceName:     {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release"},
+		identityv1.IdentityService_ServiceDesc.ServiceName: {"SignUp", "Login", "Refresh", "Logout", "GetUser", "GetSigningKeys",
+			"CreateAPIKey", "ListAPIKeys", "RevokeAPIKey", "AuthenticateAPIKey"},
+		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
+			"GetAPIKeySpend"},
 		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns"},
 	}
 	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc} {
