@@ -202,6 +202,9 @@ func run(ctx context.Context, args []string) error {
 			"RATE_LIMIT_REDIS_PREFIX=meterflow:bench:" + runID + ":",
 			// One access token lasts the whole bench (no refresh mid-run).
 			"ACCESS_TOKEN_TTL=2h",
+			// Each user is funded by one admin adjustment of fundCents,
+			// over the wallet's default cap of an adjustment (1,000,000).
+			"ADJUSTMENT_MAX_CENTS=" + strconv.Itoa(fundCents),
 		},
 	}
 	if err := cfg.CheckPorts(); err != nil {
