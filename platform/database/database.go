@@ -23,23 +23,28 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
-// DefaultMaxConns is the pool size when DATABASE_URL sets no
-// pool_max_conns. pgxpool's own default (4 on a 2-core machine) queued paid
-// runs behind a few connections that mostly wait for WAL flushes; 16 lets
-// commits share flushes (group commit) and stays far below Postgres's
-// default max_connections of 100 with three services and a few replicas
-// (size it as replicas × pool_max_conns per database server).
+// DefaultMaxConns is the pool size when neither DATABASE_POOL_MAX_CONNS
+// nor pool_max_conns in DATABASE_URL sets one. pgxpool's own default (4 on
+// a 2-core machine) queued paid runs behind a few connections that mostly
+// wait for WAL flushes; 16 lets commits share flushes (group commit). A
+// deployment sizes its pools from each database's connection budget
+// (docs/operations.md, "Postgres connections"): replicas × pool per server.
 const DefaultMaxConns = 16
 
 // Open returns a traced pool for url and checks that the server answers.
-// Query spans carry the SQL text but never argument values.
+// Its size is DATABASE_POOL_MAX_CONNS, else pool_max_conns in url, else
+// DefaultMaxConns (see MaxConns). Query spans carry the SQL text but never
+// argument values.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database: parse DATABASE_URL: %w", err)
 	}
-	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = DefaultMaxConns
+	if cfg.MaxConns, err = MaxConns(url); err != nil {
+		return nil, err
+	}
+	if cfg.MinConns > cfg.MaxConns {
+		cfg.MinConns = cfg.MaxConns
 	}
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		RegisterUUID(c.TypeMap())
@@ -95,15 +100,18 @@ func EnsureDatabase(ctx context.Context, dbURL string) error {
 
 // Migrate applies every pending migration in migrations (goose files
 // NNNNN_name.sql at its root), holding a Postgres advisory lock so replicas
-// starting together migrate once.
+// starting together migrate once. Its sessions wait at most
+// MigrationLockTimeout for a table lock, and a migration that gives up is
+// tried again (see migrateWithRetry).
 func Migrate(ctx context.Context, dbURL string, migrations fs.FS, log *slog.Logger) error {
 	cfg, err := pgx.ParseConfig(dbURL)
 	if err != nil {
 		return fmt.Errorf("database: parse DATABASE_URL: %w", err)
 	}
+	setMigrationTimeouts(cfg)
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
-	return migrateDB(ctx, db, migrations, log)
+	return migrateWithRetry(ctx, log, func() error { return migrateDB(ctx, db, migrations, log) })
 }
 
 // Setup creates the database at dbURL if it is missing and applies

@@ -13,10 +13,11 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// NewRegistry returns a Prometheus registry with the Go and process collectors.
+// NewRegistry returns a Prometheus registry with the Go and process
+// collectors and meterflow_build_info: every process starts from it.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newBuildInfo())
 	return reg
 }
 

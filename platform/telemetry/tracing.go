@@ -22,7 +22,7 @@ import (
 // trace ids, but are not recorded. Extra span
 // processors (tests use an in-memory exporter) may be passed.
 func SetupTracing(ctx context.Context, service string, extra ...sdktrace.SpanProcessor) (shutdown func(context.Context) error, err error) {
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(service)))
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(service), semconv.ServiceVersion(Version)))
 	if err != nil && !errors.Is(err, resource.ErrSchemaURLConflict) {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}

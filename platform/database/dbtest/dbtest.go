@@ -24,8 +24,10 @@ func AdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-// New creates a uniquely named database, applies migrations and returns a pool
-// and the database's URL; the database is dropped when the test ends.
+// New creates a uniquely named database, applies migrations (none when
+// migrations is nil: an empty database, as before the first `migrate`) and
+// returns a pool and the database's URL; the database is dropped when the
+// test ends.
 func New(t testing.TB, migrations fs.FS) (*pgxpool.Pool, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -61,8 +63,10 @@ func New(t testing.TB, migrations fs.FS) (*pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	if err := database.Migrate(ctx, url, migrations, nil); err != nil {
-		t.Fatalf("dbtest: %v", err)
+	if migrations != nil {
+		if err := database.Migrate(ctx, url, migrations, nil); err != nil {
+			t.Fatalf("dbtest: %v", err)
+		}
 	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
