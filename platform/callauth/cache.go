@@ -71,18 +71,25 @@ func newServiceTokenCache() serviceTokenCache {
 	return serviceTokenCache{cache: c}
 }
 
-// verify returns the calling service named by a valid token for audience.
-func (c serviceTokenCache) verify(token string, secret []byte, audience string) (string, error) {
+// verify returns the calling service named by a token for audience that
+// is valid under one of secrets (tried in order; empty ones skipped).
+func (c serviceTokenCache) verify(token, audience string, secrets ...[]byte) (string, error) {
 	key := sha256.Sum256([]byte(audience + "\x00" + token))
 	if v, ok := c.cache.get(key); ok {
 		return v.issuer, nil
 	}
-	iss, exp, err := verifyServiceToken(token, secret, audience)
-	if err != nil {
-		return "", err
+	for _, secret := range secrets {
+		if len(secret) == 0 {
+			continue
+		}
+		iss, exp, err := verifyServiceToken(token, secret, audience)
+		if err != nil {
+			continue
+		}
+		c.cache.add(key, verifiedService{issuer: iss, expiresAt: exp})
+		return iss, nil
 	}
-	c.cache.add(key, verifiedService{issuer: iss, expiresAt: exp})
-	return iss, nil
+	return "", ErrInvalidToken
 }
 
 // verified is a bounded cache of verification results that answers only

@@ -75,7 +75,13 @@ func UserFrom(ctx context.Context) (Principal, bool) {
 type Server struct {
 	// Service is this service's name: the audience of its service tokens.
 	Service string
-	Secret  []byte
+	// Secret is INTERNAL_AUTH_SECRET: the secret this deployment signs
+	// service tokens with, and the first one tried to verify them.
+	Secret []byte
+	// Previous, when set, is also accepted to verify service tokens
+	// (INTERNAL_AUTH_SECRET_PREVIOUS): during a rotation, the processes
+	// still running with the old secret keep reaching this one.
+	Previous []byte
 	// Users checks access tokens; a *CachingVerifier around an
 	// AccessVerifier in the services.
 	Users  UserVerifier
@@ -105,7 +111,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (Caller, error
 		return Caller{}, rpcerr.New(codes.PermissionDenied, rpcerr.Forbidden, "method is not open to any caller")
 	}
 	s.initOnce.Do(func() { s.services = newServiceTokenCache() })
-	svc, err := s.services.verify(first(ctx, ServiceTokenKey), s.Secret, s.Service)
+	svc, err := s.services.verify(first(ctx, ServiceTokenKey), s.Service, s.Secret, s.Previous)
 	if err != nil {
 		return Caller{}, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "missing or invalid service token")
 	}
@@ -183,9 +189,30 @@ func (perRPC) RequireTransportSecurity() bool { return false }
 const UserTokenCacheSize = 10_000
 
 // NewServer returns the authenticator of service: service tokens signed
-// with secret, access tokens checked by users and remembered until they
-// expire (UserTokenCacheSize), method rules from policy.
-func NewServer(service string, secret []byte, users AccessVerifier, policy Policy) *Server {
+// with secret (or a secret accepted by an option), access tokens checked
+// by users and remembered until they expire (UserTokenCacheSize), method
+// rules from policy.
+func NewServer(service string, secret []byte, users AccessVerifier, policy Policy, opts ...ServerOption) *Server {
 	cv, _ := NewCachingVerifier(users, UserTokenCacheSize) // size > 0: no error
-	return &Server{Service: service, Secret: secret, Users: cv, Policy: policy}
+	s := &Server{Service: service, Secret: secret, Users: cv, Policy: policy}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// ServerOption changes a Server made by NewServer.
+type ServerOption func(*Server)
+
+// AcceptPrevious makes the server also accept service tokens signed with
+// previous (INTERNAL_AUTH_SECRET_PREVIOUS; nothing when it is empty), so
+// that INTERNAL_AUTH_SECRET rotates without a failed call: see
+// docs/operations.md, "Rotating secrets". Tokens are still signed with the
+// current secret only.
+func AcceptPrevious(previous []byte) ServerOption {
+	return func(s *Server) {
+		if len(previous) > 0 {
+			s.Previous = previous
+		}
+	}
 }

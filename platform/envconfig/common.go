@@ -29,6 +29,11 @@ type Common struct {
 	// InternalAuthSecret signs and verifies service tokens
 	// (INTERNAL_AUTH_SECRET, at least callauth.MinSecretLen bytes).
 	InternalAuthSecret []byte
+	// InternalAuthSecretPrevious, optional, is also accepted to verify
+	// service tokens (INTERNAL_AUTH_SECRET_PREVIOUS), never used to sign:
+	// it lets INTERNAL_AUTH_SECRET rotate without failed calls between
+	// processes on the old and on the new secret (callauth.AcceptPrevious).
+	InternalAuthSecretPrevious []byte
 	// JWTIssuer and JWTAudience are the required iss and aud of access tokens.
 	JWTIssuer   string
 	JWTAudience string
@@ -86,6 +91,9 @@ func ReadCommon() (Common, error) {
 		"the same random value of at least 32 bytes for every process of the deployment: head -c 48 /dev/urandom | base64")
 	errs = append(errs, err)
 	c.InternalAuthSecret = []byte(secret)
+	if prev := os.Getenv("INTERNAL_AUTH_SECRET_PREVIOUS"); prev != "" {
+		c.InternalAuthSecretPrevious = []byte(prev)
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -125,6 +133,12 @@ func (c Common) Validate() error {
 		errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET must be at least %d bytes", callauth.MinSecretLen))
 	}
 	errs = append(errs, c.RefuseDevValue("INTERNAL_AUTH_SECRET", string(c.InternalAuthSecret), callauth.DevInternalAuthSecret))
+	if prev := c.InternalAuthSecretPrevious; len(prev) > 0 {
+		if len(prev) < callauth.MinSecretLen {
+			errs = append(errs, fmt.Errorf("INTERNAL_AUTH_SECRET_PREVIOUS must be at least %d bytes", callauth.MinSecretLen))
+		}
+		errs = append(errs, c.RefuseDevValue("INTERNAL_AUTH_SECRET_PREVIOUS", string(prev), callauth.DevInternalAuthSecret))
+	}
 	if c.JWTIssuer == "" || c.JWTAudience == "" {
 		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE must not be empty"))
 	}

@@ -27,10 +27,13 @@ func TestReadCommon(t *testing.T) {
 		{name: "pprof on in production on request", env: map[string]string{"INTERNAL_AUTH_SECRET": secret, "PPROF_ENABLED": "true"}, wantProd: true, wantPprof: true},
 		{name: "bad pprof", env: map[string]string{"APP_ENV": "development", "PPROF_ENABLED": "yes please"}, wantErr: "PPROF_ENABLED must be true or false"},
 		{name: "bad grace", env: map[string]string{"APP_ENV": "development", "SHUTDOWN_GRACE": "soon"}, wantErr: "SHUTDOWN_GRACE"},
+		{name: "previous secret during a rotation", env: map[string]string{"INTERNAL_AUTH_SECRET": secret, "INTERNAL_AUTH_SECRET_PREVIOUS": strings.Repeat("p", 40)}, wantProd: true},
+		{name: "short previous secret", env: map[string]string{"INTERNAL_AUTH_SECRET": secret, "INTERNAL_AUTH_SECRET_PREVIOUS": "short"}, wantErr: "INTERNAL_AUTH_SECRET_PREVIOUS must be at least 32 bytes"},
+		{name: "development previous secret in production", env: map[string]string{"INTERNAL_AUTH_SECRET": secret, "INTERNAL_AUTH_SECRET_PREVIOUS": callauth.DevInternalAuthSecret}, wantErr: "INTERNAL_AUTH_SECRET_PREVIOUS must not be the development value"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "PPROF_ENABLED", "SHUTDOWN_GRACE", "JWT_ISSUER", "JWT_AUDIENCE"} {
+			for _, k := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_SECRET_PREVIOUS", "PPROF_ENABLED", "SHUTDOWN_GRACE", "JWT_ISSUER", "JWT_AUDIENCE"} {
 				t.Setenv(k, tc.env[k])
 			}
 			c, err := envconfig.ReadCommon()

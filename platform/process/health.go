@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 )
 
 // ProbeTimeout bounds one healthcheck; it matches the timeout of the
@@ -29,26 +30,31 @@ type Listener[C any] struct {
 
 	probe    func(ctx context.Context, addr string) error
 	probeDoc string
+	// unready answers on a listener while the process waits for its
+	// schema (waitForSchema), until stop is called.
+	unready func(lis net.Listener, reason func() string) (stop func())
 }
 
 // GRPC is the listener of a service: GRPC_ADDR, asked through the
 // standard gRPC health service.
 func GRPC[C any](addr func(C) string) Listener[C] {
-	return Listener[C]{Var: "GRPC_ADDR", Addr: addr, probe: CheckGRPC,
+	return Listener[C]{Var: "GRPC_ADDR", Addr: addr, probe: CheckGRPC, unready: serveUnreadyGRPC,
 		probeDoc: "the service on GRPC_ADDR answers SERVING to the gRPC health check"}
 }
 
 // HTTP is the listener of an HTTP process: HTTP_ADDR, asked with a GET of
 // readyPath that must answer 200.
 func HTTP[C any](addr func(C) string, readyPath string) Listener[C] {
-	return Listener[C]{Var: "HTTP_ADDR", Addr: addr,
+	return Listener[C]{Var: "HTTP_ADDR", Addr: addr, unready: serveUnreadyHTTP,
 		probe:    func(ctx context.Context, addr string) error { return CheckHTTP(ctx, addr, readyPath) },
 		probeDoc: "GET " + readyPath + " on HTTP_ADDR answers 200"}
 }
 
 // CheckGRPC asks the standard gRPC health service at addr and returns nil
-// only if it answers SERVING within ProbeTimeout. A listen address such as
-// ":50051" or "0.0.0.0:50051" is dialed on loopback.
+// only if it answers SERVING within ProbeTimeout; the error of a process
+// that is not serving carries the reason it gives (UnreadyReasonHeader).
+// A listen address such as ":50051" or "0.0.0.0:50051" is dialed on
+// loopback.
 func CheckGRPC(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
@@ -58,14 +64,27 @@ func CheckGRPC(ctx context.Context, addr string) error {
 		return fmt.Errorf("healthcheck %s: %w", addr, err)
 	}
 	defer conn.Close()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	var md metadata.MD
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md))
 	if err != nil {
 		return fmt.Errorf("healthcheck %s: %w", addr, err)
 	}
 	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		if r := UnreadyReason(md); r != "" {
+			return fmt.Errorf("healthcheck %s: %s: %s", addr, resp.GetStatus(), r)
+		}
 		return fmt.Errorf("healthcheck %s: %s", addr, resp.GetStatus())
 	}
 	return nil
+}
+
+// UnreadyReason returns the reason a process gave in the headers of a
+// health check it answered NOT_SERVING (grpc.Header), or "".
+func UnreadyReason(md metadata.MD) string {
+	if v := md.Get(UnreadyReasonHeader); len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // CheckHTTP GETs path on addr and returns nil only if it answers 200

@@ -40,17 +40,31 @@ func (p Process[C, S]) serve(ctx context.Context, call *Call[C]) error {
 			log.Warn("flushing traces failed", "err", err)
 		}
 	}()
+	lis, stopped, err := p.waitForSchema(ctx, cfg, log)
+	if err != nil || stopped {
+		return err
+	}
 	srv, err := p.New(ctx, cfg, log)
 	if err != nil {
+		if lis != nil {
+			_ = lis.Close()
+		}
 		return err
 	}
 	defer srv.Close()
-	addr := p.Listen.Addr(cfg)
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s %s: %w", p.Listen.Var, addr, err)
+	if lis == nil {
+		addr := p.Listen.Addr(cfg)
+		if lis, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listen on %s %s: %w", p.Listen.Var, addr, err)
+		}
 	}
 	return srv.Serve(ctx, lis)
+}
+
+// version prints the build the binary carries (platform/telemetry).
+func (p Process[C, S]) version(_ context.Context, call *Call[C]) error {
+	fmt.Fprintf(call.Out, "%s %s\n", p.Name, telemetry.BuildString())
+	return nil
 }
 
 // migrate runs the process's migrations; its log goes to standard output.

@@ -18,8 +18,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 // Exit statuses of every binary.
@@ -60,8 +62,25 @@ type Process[C Config, S Server] struct {
 	// Listen is where serve listens and healthcheck asks: GRPC or HTTP.
 	Listen Listener[C]
 	// Migrate, when set, is the migrate command: create the database if it
-	// is missing and apply the migrations.
+	// is missing and apply the migrations. It is a database-only command.
 	Migrate func(ctx context.Context, cfg C, log *slog.Logger) error
+	// DatabaseConfig, when set, reads the configuration of database-only
+	// commands (migrate, and commands with DatabaseOnly): DATABASE_URL and
+	// what the logger reads, never the serving secrets, so an init
+	// container or a CronJob runs them with the database's Secret alone.
+	// The Config it returns holds only those settings. Without it, those
+	// commands read the whole configuration (Config).
+	DatabaseConfig func() (C, error)
+	// Schema, when set, checks the database's schema before serve builds
+	// the process: it returns "" when the schema is what this build needs,
+	// the reason when it is older ("schema version 3, this build needs 4:
+	// run `wallet migrate`"), or an error when it cannot tell (then serve
+	// fails, as New would on an unreachable database). With a reason, serve
+	// waits unready (see waitForSchema).
+	Schema func(ctx context.Context, cfg C) (behind string, err error)
+	// SchemaRecheck is how often a process waiting for its schema checks
+	// again; DefaultSchemaRecheck when zero.
+	SchemaRecheck time.Duration
 	// Commands are the process's own commands (operator tools).
 	Commands []Command[C]
 }
@@ -74,6 +93,10 @@ type Command[C Config] struct {
 	Args string
 	// Summary says in one line what it does.
 	Summary string
+	// DatabaseOnly commands read their configuration with the process's
+	// DatabaseConfig (Call.Config): they need the database and nothing
+	// else, like `wallet verify`.
+	DatabaseOnly bool
 	// Run runs it. A usage error (Call.Usagef, a bad flag) exits 2, any
 	// other error 1; either is printed once by the skeleton, prefixed with
 	// the binary and command names, so Run does not add them.
@@ -118,7 +141,11 @@ func Run[C Config, S Server](ctx context.Context, p Process[C, S], args []string
 		fmt.Fprintf(stdio.Err, "%s: unknown command %q\n\n%s", p.Name, name, p.usage())
 		return ExitUsage
 	}
-	call := &Call[C]{Name: p.Name + " " + cmd.Name, Args: args, Stdio: stdio, process: p.Name, read: p.Config, synopsis: cmd.Args}
+	read := p.Config
+	if cmd.DatabaseOnly && p.DatabaseConfig != nil {
+		read = p.DatabaseConfig
+	}
+	call := &Call[C]{Name: p.Name + " " + cmd.Name, Args: args, Stdio: stdio, process: p.Name, read: read, synopsis: cmd.Args}
 	err := cmd.Run(ctx, call)
 	var usage *usageError
 	switch {
@@ -145,10 +172,14 @@ func (p Process[C, S]) commands() []Command[C] {
 	}
 	cmds := []Command[C]{{Name: "serve", Summary: serves + " until SIGINT or SIGTERM (the default)", Run: NoArgs(p.serve)}}
 	if p.Migrate != nil {
-		cmds = append(cmds, Command[C]{Name: "migrate", Summary: "create the database if it is missing, apply the migrations", Run: NoArgs(p.migrate)})
+		cmds = append(cmds, Command[C]{Name: "migrate", Summary: "create the database if it is missing, apply the migrations (reads DATABASE_URL, no secrets)",
+			DatabaseOnly: true, Run: NoArgs(p.migrate)})
 	}
 	cmds = append(cmds, p.Commands...)
-	return append(cmds, Command[C]{Name: "healthcheck", Summary: "exit 0 if " + p.Listen.probeDoc, Run: NoArgs(p.healthcheck)})
+	return append(cmds,
+		Command[C]{Name: "healthcheck", Summary: "exit 0 if " + p.Listen.probeDoc, Run: NoArgs(p.healthcheck)},
+		Command[C]{Name: "version", Summary: "print the version and commit this binary was built from", Run: NoArgs(p.version)},
+	)
 }
 
 func (p Process[C, S]) command(name string) (Command[C], bool) {
@@ -165,8 +196,9 @@ func (p Process[C, S]) command(name string) (Command[C], bool) {
 func (p Process[C, S]) usage() string {
 	var b strings.Builder
 	if p.Summary != "" {
-		fmt.Fprintf(&b, "%s: %s\n\n", p.Name, p.Summary)
+		fmt.Fprintf(&b, "%s: %s\n", p.Name, p.Summary)
 	}
+	fmt.Fprintf(&b, "version %s\n\n", telemetry.BuildString())
 	fmt.Fprintf(&b, "usage: %s [command] [flags]\n\ncommands:\n", p.Name)
 	for _, c := range p.commands() {
 		fmt.Fprintf(&b, "  %s\n", strings.TrimSpace(c.Name+" "+c.Args))

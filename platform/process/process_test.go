@@ -229,8 +229,8 @@ func TestUsageListsTheCommandTable(t *testing.T) {
 			names = append(names, strings.Fields(line)[0])
 		}
 	}
-	if got := strings.Join(names, " "); got != "serve greet healthcheck help" {
-		t.Errorf("commands %q, want serve greet healthcheck help (no migrate without Migrate)", got)
+	if got := strings.Join(names, " "); got != "serve greet healthcheck version help" {
+		t.Errorf("commands %q, want serve greet healthcheck version help (no migrate without Migrate)", got)
 	}
 	if code, _, _ := b.run(context.Background(), "migrate"); code != process.ExitUsage {
 		t.Errorf("migrate without Migrate: exit %d, want 2", code)
