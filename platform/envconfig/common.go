@@ -158,3 +158,16 @@ func Bool(name string, def bool) (bool, error) {
 	}
 	return b, nil
 }
+
+// ReadDatabaseOnly reads what a database-only command needs (`migrate`,
+// `wallet verify`; platform/process, DatabaseConfig): APP_ENV and
+// DATABASE_URL (defaultURL when unset), and no secret, so an init
+// container or a CronJob runs with the database's Secret alone. The pool
+// size (DATABASE_POOL_MAX_CONNS) and LOG_LEVEL are read where they are used.
+func ReadDatabaseOnly(defaultURL string) (Common, string, error) {
+	c := Common{Env: String("APP_ENV", Production)}
+	if c.Env != Development && c.Env != Production {
+		return c, "", fmt.Errorf("APP_ENV must be %s or %s, not %q", Development, Production, c.Env)
+	}
+	return c, String("DATABASE_URL", defaultURL), nil
+}

@@ -79,3 +79,24 @@ func TestValidateRefusesDevelopmentValuesInProduction(t *testing.T) {
 		t.Error("a short secret passed")
 	}
 }
+
+// TestReadDatabaseOnly: database-only commands read APP_ENV and
+// DATABASE_URL and need no secret, in production too. Not parallel:
+// t.Setenv.
+func TestReadDatabaseOnly(t *testing.T) {
+	t.Setenv("APP_ENV", "")
+	t.Setenv("INTERNAL_AUTH_SECRET", "")
+	t.Setenv("DATABASE_URL", "")
+	c, url, err := envconfig.ReadDatabaseOnly("postgres://local/db")
+	if err != nil || !c.Production() || url != "postgres://local/db" {
+		t.Fatalf("unset: %+v %q %v", c, url, err)
+	}
+	t.Setenv("DATABASE_URL", "postgres://prod/db")
+	if _, url, err := envconfig.ReadDatabaseOnly("postgres://local/db"); err != nil || url != "postgres://prod/db" {
+		t.Fatalf("set: %q %v", url, err)
+	}
+	t.Setenv("APP_ENV", "staging")
+	if _, _, err := envconfig.ReadDatabaseOnly("x"); err == nil {
+		t.Fatal("APP_ENV=staging accepted")
+	}
+}

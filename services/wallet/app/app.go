@@ -57,6 +57,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	a.closers.Add(pool.Close)
+	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
+		return nil, err
+	}
 	keys := cfg.Keys
 	if keys == nil {
 		minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
@@ -83,7 +86,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
-		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
+		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy(), callauth.AcceptPrevious(cfg.InternalAuthSecretPrevious)),
 	})
 	walletv1.RegisterWalletServiceServer(a.grpc, grpcapi.NewServer(a.Wallet))
 	return a, nil
@@ -105,6 +108,13 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 // Close releases the database pool and client connections; it may be
 // called more than once.
 func (a *App) Close() { a.closers.Close() }
+
+// SchemaCheck tells serve whether the database's schema is what this build
+// needs (platform/process, Process.Schema): "" when it is, the reason when
+// it is older.
+func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
+	return database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate"))
+}
 
 // Migrate creates the database if it is missing and applies the migrations.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {

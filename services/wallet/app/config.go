@@ -25,6 +25,17 @@ const (
 	DevStripeAPIBase   = "http://127.0.0.1:12111"
 )
 
+// DefaultDatabaseURL is DATABASE_URL when it is unset: the local database.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/meterflow_wallet?sslmode=disable"
+
+// DatabaseConfigFromEnv reads the configuration of the database-only
+// commands (migrate, verify, parked): APP_ENV and DATABASE_URL. They need
+// no secret, so the init container and the verify CronJob get none.
+func DatabaseConfigFromEnv() (Config, error) {
+	common, url, err := envconfig.ReadDatabaseOnly(DefaultDatabaseURL)
+	return Config{Common: common, DatabaseURL: url}, err
+}
+
 // Config is everything the wallet process needs; ConfigFromEnv reads it from
 // the environment, tests build it directly.
 type Config struct {
@@ -78,7 +89,7 @@ func ConfigFromEnv() (Config, error) {
 		Common:              common,
 		GRPCAddr:            envconfig.String("GRPC_ADDR", "127.0.0.1:50052"),
 		MetricsAddr:         envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9092"),
-		DatabaseURL:         envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_wallet?sslmode=disable"),
+		DatabaseURL:         envconfig.String("DATABASE_URL", DefaultDatabaseURL),
 		IdentityAddr:        envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
 		StripeSecretKey:     os.Getenv("STRIPE_SECRET_KEY"),
 		StripeWebhookSecret: os.Getenv("STRIPE_WEBHOOK_SECRET"),

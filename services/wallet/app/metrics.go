@@ -15,6 +15,8 @@ type walletMetrics struct {
 	booked   *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
 	unlinked *prometheus.CounterVec
+	expired  prometheus.Counter
+	lag      prometheus.Histogram
 }
 
 func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletMetrics {
@@ -32,6 +34,15 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 			Help: "Refunds and lost disputes whose PaymentIntent was not linked to a top-up yet, by result: matched (found through its metadata and applied), not_ours, retry (Stripe's API did not answer: refused so Stripe retries).",
 		}, []string{"result"}),
 	}
+	m.expired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wallet_expired_holds_released_total",
+		Help: "Holds released by the expiry sweeper: reserved money that neither a capture nor a release freed in time.",
+	})
+	m.lag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wallet_stripe_event_lag_seconds",
+		Help:    "Time from a Stripe event's creation to its handling, per signature-verified event handled (redeliveries of one already handled excluded).",
+		Buckets: []float64{1, 5, 15, 60, 300, 900, 3600, 21600, 86400},
+	})
 	openHolds := func(pick func(n, cents int64) int64) func() float64 {
 		return func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -46,7 +57,17 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 	for _, r := range []string{wallet.UnlinkedMatched, wallet.UnlinkedNotOurs, wallet.UnlinkedRetry} {
 		m.unlinked.WithLabelValues(r) // exported at 0 from the start, so alerts on increase() see the first one
 	}
-	reg.MustRegister(m.booked, m.webhooks, m.unlinked,
+	reg.MustRegister(m.booked, m.webhooks, m.unlinked, m.expired, m.lag,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_holds_past_expiry", Help: "Open holds whose expiry has passed: the sweeper should have released them (computed at scrape; -1 if the database did not answer)."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				n, err := store.HoldsPastExpiry(ctx, time.Now())
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds", Help: "Holds currently open (computed at scrape; -1 if the database did not answer)."},
 			openHolds(func(n, _ int64) int64 { return n })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds_cents", Help: "Cents reserved by open holds (computed at scrape)."},
@@ -74,4 +95,14 @@ func (m *walletMetrics) WebhookEvent(eventType, outcome string) {
 // UnlinkedPayment implements wallet.Metrics.
 func (m *walletMetrics) UnlinkedPayment(result string) {
 	m.unlinked.WithLabelValues(result).Inc()
+}
+
+// HoldsExpired implements wallet.Metrics.
+func (m *walletMetrics) HoldsExpired(n int) {
+	m.expired.Add(float64(n))
+}
+
+// StripeEventLag implements wallet.Metrics.
+func (m *walletMetrics) StripeEventLag(d time.Duration) {
+	m.lag.Observe(max(0, d.Seconds()))
 }

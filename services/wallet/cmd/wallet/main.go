@@ -25,9 +25,11 @@ var wallet = process.Process[app.Config, *app.App]{
 	Migrate: func(ctx context.Context, c app.Config, log *slog.Logger) error {
 		return app.Migrate(ctx, c.DatabaseURL, log)
 	},
+	DatabaseConfig: app.DatabaseConfigFromEnv,
+	Schema:         app.SchemaCheck,
 	Commands: []process.Command[app.Config]{
-		{Name: "verify", Summary: "check the ledger invariants of every account and API key month; exit 1 on any mismatch", Run: process.NoArgs(verify)},
-		{Name: "parked", Summary: "list the parked top-ups (another currency reported by Stripe)", Run: process.NoArgs(parked)},
+		{Name: "verify", Summary: "check the ledger invariants of every account and API key month; exit 1 on any mismatch (reads DATABASE_URL, no secrets)", DatabaseOnly: true, Run: process.NoArgs(verify)},
+		{Name: "parked", Summary: "list the parked top-ups (another currency reported by Stripe; reads DATABASE_URL, no secrets)", DatabaseOnly: true, Run: process.NoArgs(parked)},
 		{Name: "dev-pay", Args: "--topup ID [--webhook-url URL]", Summary: "send a signed checkout.session.completed for a pending top-up (local development)", Run: devPay},
 	},
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/process"
 )
 
@@ -43,5 +44,26 @@ func TestUsageErrors(t *testing.T) {
 		if code != process.ExitUsage || !strings.HasPrefix(stderr, tc.want) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+// TestDatabaseOnlyCommandsNeedNoSecrets: migrate, verify and parked run in
+// production with DATABASE_URL alone (regression: the init container and
+// the verify CronJob had to be given the serving secrets); serve still
+// refuses to start without them. Not parallel: t.Setenv.
+func TestDatabaseOnlyCommandsNeedNoSecrets(t *testing.T) {
+	_, url := dbtest.New(t, nil)
+	t.Setenv("APP_ENV", "production")
+	t.Setenv("DATABASE_URL", url)
+	for _, v := range []string{"INTERNAL_AUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} {
+		t.Setenv(v, "")
+	}
+	for _, cmd := range []string{"migrate", "verify", "parked"} {
+		if code, _, stderr := run(cmd); code != process.ExitOK {
+			t.Errorf("%s: exit %d, stderr %q", cmd, code, stderr)
+		}
+	}
+	if code, _, stderr := run("serve"); code != process.ExitFailure || !strings.Contains(stderr, "INTERNAL_AUTH_SECRET is required in production") {
+		t.Errorf("serve without secrets: exit %d, stderr %q", code, stderr)
 	}
 }

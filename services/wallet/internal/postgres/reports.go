@@ -51,3 +51,9 @@ func (s *Store) OpenHolds(ctx context.Context) (count, cents int64, err error) {
 	r, err := s.q.OpenHolds(ctx, s.pool)
 	return r.N, r.Cents, err
 }
+
+// HoldsPastExpiry counts the open holds whose expiry is before now (the
+// metrics gauge).
+func (s *Store) HoldsPastExpiry(ctx context.Context, now time.Time) (int64, error) {
+	return s.q.HoldsPastExpiry(ctx, s.pool, now)
+}

@@ -56,6 +56,13 @@ type Metrics interface {
 	Booked(kind string, amountCents int64)
 	// WebhookEvent counts a processed Stripe event by type and outcome.
 	WebhookEvent(eventType, outcome string)
+	// HoldsExpired counts holds the expiry sweeper released (a reconciler
+	// repairing what the normal path, a capture or release, left open).
+	HoldsExpired(n int)
+	// StripeEventLag observes how long after its creation at Stripe a
+	// signature-verified event was handled (redeliveries of one already
+	// handled excluded).
+	StripeEventLag(d time.Duration)
 	// UnlinkedPayment counts a refund or dispute whose PaymentIntent was not
 	// linked to a top-up yet, by what its metadata told (Unlinked*).
 	UnlinkedPayment(result string)
@@ -63,9 +70,11 @@ type Metrics interface {
 
 type noMetrics struct{}
 
-func (noMetrics) Booked(string, int64)        {}
-func (noMetrics) WebhookEvent(string, string) {}
-func (noMetrics) UnlinkedPayment(string)      {}
+func (noMetrics) Booked(string, int64)         {}
+func (noMetrics) WebhookEvent(string, string)  {}
+func (noMetrics) UnlinkedPayment(string)       {}
+func (noMetrics) HoldsExpired(int)             {}
+func (noMetrics) StripeEventLag(time.Duration) {}
 
 // Service implements the wallet's use cases.
 type Service struct {
@@ -209,6 +218,9 @@ func (s *Service) SweepExpiredHolds(ctx context.Context) (int, error) {
 	for {
 		n, err := s.store.ReleaseExpiredHolds(ctx, s.now(), sweepBatch)
 		total += n
+		if n > 0 {
+			s.metrics.HoldsExpired(n)
+		}
 		if err != nil {
 			return total, fmt.Errorf("release expired holds: %w", err)
 		}

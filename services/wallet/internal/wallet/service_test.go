@@ -51,8 +51,10 @@ func (b *booked) Booked(kind string, _ int64) {
 	defer b.mu.Unlock()
 	b.count[kind]++
 }
-func (b *booked) WebhookEvent(string, string) {}
-func (b *booked) UnlinkedPayment(string)      {}
+func (b *booked) WebhookEvent(string, string)  {}
+func (b *booked) UnlinkedPayment(string)       {}
+func (b *booked) HoldsExpired(int)             {}
+func (b *booked) StripeEventLag(time.Duration) {}
 
 func (b *booked) of(kind string) int {
 	b.mu.Lock()

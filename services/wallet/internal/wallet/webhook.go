@@ -51,7 +51,9 @@ const (
 type stripeEvent struct {
 	ID   string `json:"id"`
 	Type string `json:"type"`
-	Data struct {
+	// Created is when Stripe created the event (Unix seconds).
+	Created int64 `json:"created"`
+	Data    struct {
 		Object json.RawMessage `json:"object"`
 	} `json:"data"`
 }
@@ -148,6 +150,9 @@ func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signatu
 		res.Outcome = OutcomeParked
 	}
 	s.metrics.WebhookEvent(ev.Type, res.Outcome)
+	if ev.Created > 0 && res.Outcome != OutcomeDuplicate {
+		s.metrics.StripeEventLag(s.now().Sub(time.Unix(ev.Created, 0)))
+	}
 	for _, t := range res.Written {
 		s.metrics.Booked(t.Kind, t.AmountCents)
 		log.InfoContext(ctx, "ledger row booked from Stripe", "kind", t.Kind, "amount_cents", t.AmountCents, "user_id", t.UserID, "topup_id", res.TopUp.ID)

@@ -12,6 +12,19 @@ import (
 	"github.com/google/uuid"
 )
 
+const holdsPastExpiry = `-- name: HoldsPastExpiry :one
+SELECT count(*)::bigint FROM holds WHERE status = 'held' AND expires_at < $1::timestamptz
+`
+
+// Open holds whose expiry has passed: the sweeper should have released
+// them (the metrics gauge; on the partial index holds_open_expiry).
+func (q *Queries) HoldsPastExpiry(ctx context.Context, db DBTX, now time.Time) (int64, error) {
+	row := db.QueryRow(ctx, holdsPastExpiry, now)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const openHolds = `-- name: OpenHolds :one
 SELECT count(*)::bigint AS n, COALESCE(sum(amount_cents), 0)::bigint AS cents FROM holds WHERE status = 'held'
 `

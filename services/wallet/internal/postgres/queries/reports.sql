@@ -51,3 +51,8 @@ SELECT
 
 -- name: OpenHolds :one
 SELECT count(*)::bigint AS n, COALESCE(sum(amount_cents), 0)::bigint AS cents FROM holds WHERE status = 'held';
+
+-- name: HoldsPastExpiry :one
+-- Open holds whose expiry has passed: the sweeper should have released
+-- them (the metrics gauge; on the partial index holds_open_expiry).
+SELECT count(*)::bigint FROM holds WHERE status = 'held' AND expires_at < @now::timestamptz;
