@@ -66,26 +66,29 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	a.closers.Add(pool.Close)
+	a.Registry = telemetry.NewRegistry()
+	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
+		return nil, err
+	}
 	signer := identity.NewSigner(key, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL)
 	a.svc = identity.NewService(identity.Config{
 		Store: postgres.New(pool), Hasher: a.hasher, Signer: signer,
 		RefreshTTL: cfg.RefreshTokenTTL, Throttle: identity.DefaultLoginThrottle, Now: cfg.Now,
 	})
-	if err := a.svc.ActivateSigningKey(ctx); err != nil {
+	if err := a.svc.PublishSigningKey(ctx); err != nil {
 		return nil, fmt.Errorf("%w (has `identity migrate` run?)", err)
 	}
-	log.InfoContext(ctx, "signing key active", "kid", signer.KeyID())
+	log.InfoContext(ctx, "signing key published", "kid", signer.KeyID())
 
 	a.KeyID = signer.KeyID()
 	keys := cfg.Keys
 	if keys == nil {
 		keys = identity.NewKeySet(a.svc)
 	}
-	a.Registry = telemetry.NewRegistry()
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
-		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
+		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy(), callauth.AcceptPrevious(cfg.InternalAuthSecretPrevious)),
 	})
 	identityv1.RegisterIdentityServiceServer(a.grpc, grpcapi.NewServer(a.svc, grpcapi.NewMetrics(a.Registry)))
 	return a, nil
@@ -96,9 +99,35 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 // every PruneInterval.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	stopPrune := process.Go(ctx, a.pruneLoop)
+	stopRenew := process.Go(ctx, a.renewLoop)
 	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
+	// The last renewal's lease (identity.KeyLease) outlasts the drain.
+	stopRenew()
 	stopPrune()
 	return err
+}
+
+// renewLoop renews the lease of this replica's signing key every
+// identity.KeyRenewInterval (see identity.KeyLease).
+func (a *App) renewLoop(ctx context.Context) {
+	t := time.NewTicker(identity.KeyRenewInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.RenewSigningKey(ctx); err != nil && ctx.Err() == nil {
+				a.log.ErrorContext(ctx, "renewing the signing key's lease failed; retrying at the next interval", "kid", a.KeyID, "err", err)
+			}
+		}
+	}
+}
+
+// RenewSigningKey renews the lease of the key this replica signs with, as
+// Serve does every identity.KeyRenewInterval; exported for tests.
+func (a *App) RenewSigningKey(ctx context.Context) error {
+	return a.svc.PublishSigningKey(ctx)
 }
 
 // PruneInterval is how often Serve deletes expired refresh tokens and
@@ -137,6 +166,13 @@ func (a *App) Prune(ctx context.Context) error {
 
 // Close releases the database pool; it may be called more than once.
 func (a *App) Close() { a.closers.Close() }
+
+// SchemaCheck tells serve whether the database's schema is what this build
+// needs (platform/process, Process.Schema): "" when it is, the reason when
+// it is older.
+func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
+	return database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate"))
+}
 
 // Migrate creates the database if it is missing and applies the migrations.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {

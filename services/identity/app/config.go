@@ -26,6 +26,17 @@ type Argon2Params struct {
 // DefaultArgon2Params is OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
 var DefaultArgon2Params = Argon2Params(identity.DefaultArgon2Params)
 
+// DefaultDatabaseURL is DATABASE_URL when it is unset: the local database.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/meterflow_identity?sslmode=disable"
+
+// DatabaseConfigFromEnv reads the configuration of the database-only
+// commands (migrate): APP_ENV and DATABASE_URL, without the signing key
+// or INTERNAL_AUTH_SECRET, so the init container gets neither.
+func DatabaseConfigFromEnv() (Config, error) {
+	common, url, err := envconfig.ReadDatabaseOnly(DefaultDatabaseURL)
+	return Config{Common: common, DatabaseURL: url}, err
+}
+
 // Config is everything the identity process needs; ConfigFromEnv reads it
 // from the environment, tests build it directly.
 type Config struct {
@@ -70,7 +81,7 @@ func ConfigFromEnv() (Config, error) {
 		Common:      common,
 		GRPCAddr:    envconfig.String("GRPC_ADDR", "127.0.0.1:50051"),
 		MetricsAddr: envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9091"),
-		DatabaseURL: envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_identity?sslmode=disable"),
+		DatabaseURL: envconfig.String("DATABASE_URL", DefaultDatabaseURL),
 	}
 	errs := []error{commonErr}
 	durations := []struct {

@@ -30,6 +30,8 @@ var identity = process.Process[app.Config, *app.App]{
 	Migrate: func(ctx context.Context, c app.Config, log *slog.Logger) error {
 		return app.Migrate(ctx, c.DatabaseURL, log)
 	},
+	DatabaseConfig: app.DatabaseConfigFromEnv,
+	Schema:         app.SchemaCheck,
 	Commands: []process.Command[app.Config]{
 		{Name: "create-admin", Args: "--email E [--promote-existing]", Summary: "create an admin (or promote an existing account); password on stdin", Run: createAdmin},
 		{Name: "keygen", Args: "--out FILE", Summary: "write a new Ed25519 signing key (PEM, mode 0600)", Run: keygen},

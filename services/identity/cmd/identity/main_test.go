@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/process"
 )
 
@@ -54,5 +55,23 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, stdout, _ := run("help"); code != process.ExitOK || !strings.Contains(stdout, "\n  create-admin --email E [--promote-existing]\n") {
 		t.Errorf("help: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestMigrateNeedsNoSecrets: migrate runs in production with DATABASE_URL
+// alone (regression: it refused to run without INTERNAL_AUTH_SECRET and
+// JWT_SIGNING_KEY_FILE, which the init container then had to be given);
+// serve still refuses to start without them. Not parallel: t.Setenv.
+func TestMigrateNeedsNoSecrets(t *testing.T) {
+	_, url := dbtest.New(t, nil)
+	t.Setenv("APP_ENV", "production")
+	t.Setenv("DATABASE_URL", url)
+	t.Setenv("INTERNAL_AUTH_SECRET", "")
+	t.Setenv("JWT_SIGNING_KEY_FILE", "")
+	if code, _, stderr := run("migrate"); code != process.ExitOK {
+		t.Fatalf("migrate: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := run("serve"); code != process.ExitFailure || !strings.Contains(stderr, "JWT_SIGNING_KEY_FILE is required in production") {
+		t.Errorf("serve without secrets: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -20,6 +20,23 @@ const MaxReasonLength = 1000
 // stays published: tokens signed just before retirement, plus clock skew.
 const KeyRetirementGrace = time.Minute
 
+// Signing keys are leased, not switched: each replica publishes the key it
+// signs with (its JWT_SIGNING_KEY_FILE) at start and renews the key's lease
+// every KeyRenewInterval while it runs. A key is active as long as one
+// replica renews it, and stays published for the access-token TTL plus
+// KeyRetirementGrace after its lease ended, so every token it signed
+// verifies until it expires. No replica retires another's key: during a
+// rollout old and new keys are both active, a restarted old replica does
+// not take the new key's place ("the last replica to start wins"), and the
+// key file alone decides what each replica signs with.
+const (
+	// KeyRenewInterval is how often a replica renews its key's lease.
+	KeyRenewInterval = time.Minute
+	// KeyLease is how long one renewal keeps a key active: two renewals,
+	// so one late or failed renewal does not retire a key in use.
+	KeyLease = 2 * KeyRenewInterval
+)
+
 // Config wires a Service.
 type Config struct {
 	Store      Store
@@ -232,22 +249,30 @@ func (s *Service) UserStats(ctx context.Context, callerID uuid.UUID) (UserStats,
 	return st, nil
 }
 
-// ActivateSigningKey registers the signer's key as the active one and
-// retires the others; called once at start.
-func (s *Service) ActivateSigningKey(ctx context.Context) error {
-	if err := s.store.ActivateSigningKey(ctx, s.signer.KeyID(), s.signer.PublicKey(), s.now()); err != nil {
-		return fmt.Errorf("activate signing key: %w", err)
+// PublishSigningKey publishes the signer's key and renews its lease for
+// KeyLease: at start and every KeyRenewInterval while the replica runs.
+func (s *Service) PublishSigningKey(ctx context.Context) error {
+	now := s.now()
+	if err := s.store.PublishSigningKey(ctx, s.signer.KeyID(), s.signer.PublicKey(), now, now.Add(KeyLease)); err != nil {
+		return fmt.Errorf("publish signing key: %w", err)
 	}
 	return nil
 }
 
 // SigningKeys returns the keys whose tokens may still be valid: the active
-// key and keys retired less than the access-token TTL plus
-// KeyRetirementGrace ago.
+// keys (a replica renews their lease) and keys whose lease ended less than
+// the access-token TTL plus KeyRetirementGrace ago, which carry their
+// RetiredAt.
 func (s *Service) SigningKeys(ctx context.Context) ([]SigningKey, error) {
-	keys, err := s.store.PublishedSigningKeys(ctx, s.now().Add(-s.signer.TTL()-KeyRetirementGrace))
+	now := s.now()
+	keys, err := s.store.PublishedSigningKeys(ctx, now.Add(-s.signer.TTL()-KeyRetirementGrace))
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	for i, k := range keys {
+		if k.RetiredAt != nil && k.RetiredAt.After(now) {
+			keys[i].RetiredAt = nil // its lease runs: active
+		}
 	}
 	return keys, nil
 }

@@ -52,7 +52,8 @@ type SigningKey struct {
 	Kid         string
 	PublicKey   ed25519.PublicKey
 	ActivatedAt time.Time
-	// RetiredAt is nil for the active key.
+	// RetiredAt is when the key's lease ended: no replica signs with it
+	// since. Nil while one does (the key is active).
 	RetiredAt *time.Time
 }
 
@@ -112,10 +113,12 @@ type Store interface {
 	// since30d count as new today and new in 30 days.
 	UserStats(ctx context.Context, todayStart, since30d time.Time) (UserStats, error)
 
-	// ActivateSigningKey registers kid as the active key (re-activating it if
-	// it was retired) and retires every other active key.
-	ActivateSigningKey(ctx context.Context, kid string, pub ed25519.PublicKey, now time.Time) error
-	// PublishedSigningKeys returns the active key and keys retired after retiredAfter.
+	// PublishSigningKey registers kid (first seen now) or extends its lease
+	// to leaseEnd, never shortening it; keys registered before leases get
+	// one lease to leaseEnd. It retires no key.
+	PublishSigningKey(ctx context.Context, kid string, pub ed25519.PublicKey, now, leaseEnd time.Time) error
+	// PublishedSigningKeys returns the keys whose lease ends after
+	// retiredAfter, and those without a lease.
 	PublishedSigningKeys(ctx context.Context, retiredAfter time.Time) ([]SigningKey, error)
 
 	// Prune deletes the rows older than the cut-offs of b.

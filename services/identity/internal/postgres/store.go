@@ -250,16 +250,13 @@ func (s *Store) ListAuditEvents(ctx context.Context, q identity.AuditQuery) ([]i
 	return out, nil
 }
 
-// ActivateSigningKey implements identity.Store.
-func (s *Store) ActivateSigningKey(ctx context.Context, kid string, pub ed25519.PublicKey, now time.Time) error {
+// PublishSigningKey implements identity.Store.
+func (s *Store) PublishSigningKey(ctx context.Context, kid string, pub ed25519.PublicKey, now, leaseEnd time.Time) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := s.q.LockSigningKeys(ctx, tx); err != nil {
+		if err := s.q.PublishSigningKey(ctx, tx, db.PublishSigningKeyParams{Kid: kid, PublicKey: pub, Now: now, LeaseEnd: leaseEnd}); err != nil {
 			return err
 		}
-		if err := s.q.UpsertActiveSigningKey(ctx, tx, db.UpsertActiveSigningKeyParams{Kid: kid, PublicKey: pub, Now: now}); err != nil {
-			return err
-		}
-		return s.q.RetireOtherSigningKeys(ctx, tx, db.RetireOtherSigningKeysParams{Now: now, Kid: kid})
+		return s.q.LeaseUnleasedSigningKeys(ctx, tx, db.LeaseUnleasedSigningKeysParams{LeaseEnd: leaseEnd, Kid: kid})
 	})
 }
 

@@ -10,14 +10,51 @@ import (
 	"time"
 )
 
-const lockSigningKeys = `-- name: LockSigningKeys :exec
-SELECT pg_advisory_xact_lock(hashtext('meterflow_identity.signing_keys'))
+const leaseUnleasedSigningKeys = `-- name: LeaseUnleasedSigningKeys :exec
+UPDATE signing_keys SET retired_at = $1::timestamptz
+WHERE retired_at IS NULL AND kid <> $2
 `
 
-// Serializes key registration so replicas starting together agree on one
-// active key.
-func (q *Queries) LockSigningKeys(ctx context.Context, db DBTX) error {
-	_, err := db.Exec(ctx, lockSigningKeys)
+type LeaseUnleasedSigningKeysParams struct {
+	LeaseEnd time.Time
+	Kid      string
+}
+
+// Keys of a release before leases, other than kid: one lease from now; a
+// replica of that release still running does not renew it.
+func (q *Queries) LeaseUnleasedSigningKeys(ctx context.Context, db DBTX, arg LeaseUnleasedSigningKeysParams) error {
+	_, err := db.Exec(ctx, leaseUnleasedSigningKeys, arg.LeaseEnd, arg.Kid)
+	return err
+}
+
+const publishSigningKey = `-- name: PublishSigningKey :exec
+
+INSERT INTO signing_keys (kid, public_key, activated_at, retired_at)
+VALUES ($1, $2, $3::timestamptz, $4::timestamptz)
+ON CONFLICT (kid) DO UPDATE SET retired_at = GREATEST(signing_keys.retired_at, EXCLUDED.retired_at)
+`
+
+type PublishSigningKeyParams struct {
+	Kid       string
+	PublicKey []byte
+	Now       time.Time
+	LeaseEnd  time.Time
+}
+
+// Signing keys are leased: a replica registers the key it signs with and
+// renews its lease (retired_at, the end of the lease) every minute, so a
+// key is active while any replica signs with it, and nobody retires
+// another replica's key. retired_at NULL is a key registered by a release
+// before leases (active for good); it gets a lease once.
+// Registers kid or extends its lease (never shortens it: GREATEST ignores
+// a NULL, so an unleased row gets this lease).
+func (q *Queries) PublishSigningKey(ctx context.Context, db DBTX, arg PublishSigningKeyParams) error {
+	_, err := db.Exec(ctx, publishSigningKey,
+		arg.Kid,
+		arg.PublicKey,
+		arg.Now,
+		arg.LeaseEnd,
+	)
 	return err
 }
 
@@ -50,37 +87,4 @@ func (q *Queries) PublishedSigningKeys(ctx context.Context, db DBTX, retiredAfte
 		return nil, err
 	}
 	return items, nil
-}
-
-const retireOtherSigningKeys = `-- name: RetireOtherSigningKeys :exec
-UPDATE signing_keys SET retired_at = $1::timestamptz
-WHERE kid <> $2 AND retired_at IS NULL
-`
-
-type RetireOtherSigningKeysParams struct {
-	Now time.Time
-	Kid string
-}
-
-func (q *Queries) RetireOtherSigningKeys(ctx context.Context, db DBTX, arg RetireOtherSigningKeysParams) error {
-	_, err := db.Exec(ctx, retireOtherSigningKeys, arg.Now, arg.Kid)
-	return err
-}
-
-const upsertActiveSigningKey = `-- name: UpsertActiveSigningKey :exec
-INSERT INTO signing_keys (kid, public_key, activated_at)
-VALUES ($1, $2, $3::timestamptz)
-ON CONFLICT (kid) DO UPDATE SET retired_at = NULL
-WHERE signing_keys.retired_at IS NOT NULL
-`
-
-type UpsertActiveSigningKeyParams struct {
-	Kid       string
-	PublicKey []byte
-	Now       time.Time
-}
-
-func (q *Queries) UpsertActiveSigningKey(ctx context.Context, db DBTX, arg UpsertActiveSigningKeyParams) error {
-	_, err := db.Exec(ctx, upsertActiveSigningKey, arg.Kid, arg.PublicKey, arg.Now)
-	return err
 }
