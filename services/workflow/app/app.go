@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 	a := &App{cfg: cfg, log: log}
 	defer a.closers.CloseOnError(&err)
-	box, err := secretbox.New(cfg.SecretsKey)
+	keys, err := secretbox.NewKeyring(cfg.SecretsKey, cfg.PreviousSecretsKeys...)
 	if err != nil {
 		return nil, err
 	}
@@ -73,32 +74,42 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err := queue.Ready(ctx, pool); err != nil {
 		return nil, err
 	}
+	a.Registry = telemetry.NewRegistry()
+	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
+		return nil, err
+	}
+	if err := queue.RegisterMetrics(a.Registry, pool); err != nil {
+		return nil, err
+	}
 	walletConn, err := grpcservice.Dial(cfg.WalletAddr, minter.Credentials("wallet"))
 	if err != nil {
 		return nil, err
 	}
 	a.closers.AddCloser(walletConn)
-	keys := cfg.Keys
-	if keys == nil {
+	userKeys := cfg.Keys
+	if userKeys == nil {
 		idConn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
 		if err != nil {
 			return nil, err
 		}
 		a.closers.AddCloser(idConn)
-		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(idConn))
+		userKeys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(idConn))
 	}
 	inserter, err := queue.NewInsertOnly(pool, log)
 	if err != nil {
 		return nil, err
 	}
-	a.Registry = telemetry.NewRegistry()
 	addrs := safehttp.AddressPolicy{AllowPrivate: cfg.AllowPrivate, AllowedCIDRs: cfg.AllowedCIDRs}
+	store := postgres.NewStore(pool, inserter)
+	unsettled := func(ctx context.Context) (int64, error) {
+		return store.CountUnsettled(ctx, time.Now().Add(-cfg.SettleGrace))
+	}
 	a.svc = workflow.NewService(workflow.Config{
-		Store:            postgres.NewStore(pool, inserter),
+		Store:            store,
 		Wallet:           walletclient.Client{API: walletv1.NewWalletServiceClient(walletConn)},
 		Caller:           n8n.New(n8n.Options{Hosts: cfg.AllowedHosts, Addresses: addrs}),
-		Secrets:          box,
-		Metrics:          newRunMetrics(a.Registry),
+		Secrets:          keys,
+		Metrics:          newRunMetrics(a.Registry, unsettled),
 		Log:              log,
 		DefaultFeeCents:  cfg.DefaultFeeCents,
 		AllowedHosts:     cfg.AllowedHosts,
@@ -113,37 +124,64 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
-		Auth:    callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy()),
+		Auth: callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: userKeys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, grpcapi.Policy(),
+			callauth.AcceptPrevious(cfg.InternalAuthSecretPrevious)),
 	})
 	workflowv1.RegisterWorkflowServiceServer(a.grpc, &grpcapi.Server{Service: a.svc})
 	return a, nil
 }
 
+// workerCancelTimeout bounds the last shutdown step: canceling the jobs
+// still running after SHUTDOWN_GRACE. It fits in the few seconds the pod's
+// terminationGracePeriodSeconds keeps beyond preStop and the grace.
+const workerCancelTimeout = 2 * time.Second
+
 // Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set), works
-// off queued async runs and settles overdue runs until ctx ends; then it
-// drains gRPC and lets running jobs finish, each for up to cfg.ShutdownGrace.
+// off queued async runs and settles overdue runs until ctx ends. Then two
+// drains run side by side, each for up to cfg.Grace(): gRPC finishes the
+// calls in flight (sync runs) while the queue stops taking jobs at once
+// and lets the running ones (async runs) finish. So a pod needs one grace
+// to stop, not two (deploy/budget_test.go), and no job is taken by a
+// process that is going away. The settler stops last.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	// The queue gets its own context: canceling Start's context would cut
-	// jobs short; it is stopped explicitly below, after gRPC has drained.
+	// jobs short; stopWorkers stops it.
 	if err := a.workers.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job workers: %w", err)
 	}
-	// The settler, too, runs on while gRPC drains: it is stopped last.
 	stopSettler := process.Go(context.WithoutCancel(ctx), func(ctx context.Context) { a.svc.RunSettler(ctx, a.cfg.SettleInterval) })
 
+	served, doneServing := context.WithCancel(ctx)
+	workersStopped := make(chan struct{})
+	go func() {
+		defer close(workersStopped)
+		<-served.Done() // SIGTERM, or the server failed
+		a.stopWorkers()
+	}()
 	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
-
-	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Grace())
-	defer cancel()
-	if serr := a.workers.Stop(stopCtx); serr != nil {
-		a.log.Warn("job workers did not stop in time; canceling them", "err", serr)
-		hardCtx, hardCancel := context.WithTimeout(context.Background(), a.cfg.Grace())
-		_ = a.workers.StopAndCancel(hardCtx)
-		hardCancel()
-	}
+	doneServing()
+	<-workersStopped
 	stopSettler()
 	return err
 }
+
+// stopWorkers stops the queue from fetching jobs and waits up to the grace
+// for the running ones; those still running then are canceled (River
+// rescues their jobs later, and the settler settles their runs).
+func (a *App) stopWorkers() {
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Grace())
+	defer cancel()
+	if err := a.workers.Stop(stopCtx); err != nil {
+		a.log.Warn("job workers did not finish within SHUTDOWN_GRACE; canceling them", "err", err)
+		hardCtx, hardCancel := context.WithTimeout(context.Background(), workerCancelTimeout)
+		_ = a.workers.StopAndCancel(hardCtx)
+		hardCancel()
+	}
+}
+
+// WorkersStopped is closed once the job workers have stopped: at shutdown,
+// while gRPC may still be draining.
+func (a *App) WorkersStopped() <-chan struct{} { return a.workers.Stopped() }
 
 // SettleOverdue runs one settler pass now (the same as the periodic one)
 // and returns how many runs it settled.
@@ -154,6 +192,33 @@ func (a *App) SettleOverdue(ctx context.Context) (int, error) {
 // Close releases the database pool and client connections; it may be
 // called more than once.
 func (a *App) Close() { a.closers.Close() }
+
+// SchemaCheck tells serve whether the database's schema is what this build
+// needs (platform/process, Process.Schema): the service's migrations and
+// River's. "" when both are current, the reason when one is older.
+func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
+	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
+		return behind, err
+	}
+	return database.Behind(queue.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+}
+
+// Reseal seals every workflow's auth header value again under the current
+// WORKFLOW_SECRETS_KEY (`workflow reseal`, the last step of a key
+// rotation); the keys in WORKFLOW_SECRETS_KEYS_PREVIOUS open the old ones.
+func Reseal(ctx context.Context, cfg Config) (workflow.ResealResult, error) {
+	keys, err := secretbox.NewKeyring(cfg.SecretsKey, cfg.PreviousSecretsKeys...)
+	if err != nil {
+		return workflow.ResealResult{}, err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return workflow.ResealResult{}, err
+	}
+	defer pool.Close()
+	svc := workflow.NewService(workflow.Config{Store: postgres.NewStore(pool, nil), Secrets: keys})
+	return svc.Reseal(ctx)
+}
 
 // Migrate creates the database if it is missing and applies the service's
 // migrations and River's.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -22,6 +23,17 @@ const Service = "workflow"
 // production (a warning is logged). Secrets sealed with it are not secret.
 const DevSecretsKey = "bWV0ZXJmbG93LWRldmVsb3BtZW50LWtleS0wMDAwMDA="
 
+// DefaultDatabaseURL is DATABASE_URL when it is unset: the local database.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/meterflow_workflow?sslmode=disable"
+
+// DatabaseConfigFromEnv reads the configuration of the database-only
+// commands (migrate): APP_ENV and DATABASE_URL, without INTERNAL_AUTH_SECRET
+// or WORKFLOW_SECRETS_KEY, so the init container gets neither.
+func DatabaseConfigFromEnv() (Config, error) {
+	common, url, err := envconfig.ReadDatabaseOnly(DefaultDatabaseURL)
+	return Config{Common: common, DatabaseURL: url}, err
+}
+
 // Config is everything the workflow process needs; ConfigFromEnv reads it
 // from the environment, tests build it directly.
 type Config struct {
@@ -37,6 +49,11 @@ type Config struct {
 	// SecretsKey is the 32-byte AES-256-GCM key sealing workflows' auth
 	// header values (WORKFLOW_SECRETS_KEY, base64).
 	SecretsKey []byte
+	// PreviousSecretsKeys are older keys that still open values sealed
+	// before a rotation (WORKFLOW_SECRETS_KEYS_PREVIOUS, comma-separated
+	// base64, newest first) until `workflow reseal` has sealed them again
+	// under SecretsKey.
+	PreviousSecretsKeys [][]byte
 	// DefaultFeeCents is the fee of a workflow created without one.
 	DefaultFeeCents int64
 	// AllowedHosts limits the webhook hosts (WORKFLOW_ALLOWED_HOSTS); empty
@@ -73,7 +90,7 @@ func ConfigFromEnv() (Config, error) {
 		Common:       common,
 		GRPCAddr:     envconfig.String("GRPC_ADDR", "127.0.0.1:50053"),
 		MetricsAddr:  envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9093"),
-		DatabaseURL:  envconfig.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meterflow_workflow?sslmode=disable"),
+		DatabaseURL:  envconfig.String("DATABASE_URL", DefaultDatabaseURL),
 		IdentityAddr: envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
 		WalletAddr:   envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
 		AllowedHosts: workflow.ParseHostPolicy(os.Getenv("WORKFLOW_ALLOWED_HOSTS")),
@@ -108,6 +125,17 @@ func ConfigFromEnv() (Config, error) {
 		if c.SecretsKey, err = secretbox.ParseKey(key); err != nil {
 			errs = append(errs, fmt.Errorf("WORKFLOW_SECRETS_KEY: %w", err))
 		}
+	}
+	for i, k := range strings.Split(os.Getenv("WORKFLOW_SECRETS_KEYS_PREVIOUS"), ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		prev, err := secretbox.ParseKey(k)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WORKFLOW_SECRETS_KEYS_PREVIOUS, key %d: %w", i+1, err))
+			continue
+		}
+		c.PreviousSecretsKeys = append(c.PreviousSecretsKeys, prev)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
@@ -155,6 +183,11 @@ func (c Config) validate() error {
 	}
 	dev, _ := secretbox.ParseKey(DevSecretsKey)
 	errs = append(errs, c.RefuseDevValue("WORKFLOW_SECRETS_KEY", string(c.SecretsKey), string(dev)))
+	if len(c.SecretsKey) == secretbox.KeySize {
+		if _, err := secretbox.NewKeyring(c.SecretsKey, c.PreviousSecretsKeys...); err != nil {
+			errs = append(errs, fmt.Errorf("WORKFLOW_SECRETS_KEYS_PREVIOUS: %w", err))
+		}
+	}
 	if c.DefaultFeeCents < workflow.MinFeeCents || c.DefaultFeeCents > workflow.MaxFeeCents {
 		errs = append(errs, fmt.Errorf("WORKFLOW_DEFAULT_FEE_CENTS must be between %d and %d", workflow.MinFeeCents, workflow.MaxFeeCents))
 	}

@@ -57,6 +57,15 @@ func TestConfigFromEnv(t *testing.T) {
 		{"bad CIDR", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "10.0.0.0/8,n8n.internal"}, "WORKFLOW_ALLOWED_CIDRS", nil},
 		{"CIDR allowing everything", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "0.0.0.0/0"}, "WORKFLOW_ALLOWED_CIDRS", nil},
 		{"short key", map[string]string{"APP_ENV": "development", "WORKFLOW_SECRETS_KEY": "AAAA"}, "WORKFLOW_SECRETS_KEY", nil},
+		{"previous keys during a rotation", map[string]string{"APP_ENV": "development", "WORKFLOW_SECRETS_KEY": key,
+			"WORKFLOW_SECRETS_KEYS_PREVIOUS": DevSecretsKey + ", BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="}, "", func(t *testing.T, c Config) {
+			if len(c.PreviousSecretsKeys) != 2 || c.PreviousSecretsKeys[1][0] != 7 {
+				t.Errorf("PreviousSecretsKeys = %v", c.PreviousSecretsKeys)
+			}
+		}},
+		{"bad previous key", map[string]string{"APP_ENV": "development", "WORKFLOW_SECRETS_KEYS_PREVIOUS": "AAAA"}, "WORKFLOW_SECRETS_KEYS_PREVIOUS, key 1", nil},
+		{"current key again as previous", map[string]string{"APP_ENV": "development", "WORKFLOW_SECRETS_KEY": key,
+			"WORKFLOW_SECRETS_KEYS_PREVIOUS": key}, "is in the ring twice", nil},
 		{"bad fee", map[string]string{"APP_ENV": "development", "WORKFLOW_DEFAULT_FEE_CENTS": "-1"}, "WORKFLOW_DEFAULT_FEE_CENTS", nil},
 		{"bad duration", map[string]string{"APP_ENV": "development", "WORKFLOW_SETTLE_INTERVAL": "soon"}, "WORKFLOW_SETTLE_INTERVAL", nil},
 		{"bad env", map[string]string{"APP_ENV": "staging"}, "APP_ENV", nil},
@@ -65,7 +74,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, k := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "WORKFLOW_SECRETS_KEY", "WORKFLOW_DEFAULT_FEE_CENTS",
 				"WORKFLOW_ALLOWED_HOSTS", "WORKFLOW_SETTLE_GRACE", "WORKFLOW_SETTLE_INTERVAL", "GRPC_ADDR", "DATABASE_URL",
-				"WORKFLOW_ALLOW_PRIVATE", "WORKFLOW_ALLOWED_CIDRS"} {
+				"WORKFLOW_ALLOW_PRIVATE", "WORKFLOW_ALLOWED_CIDRS", "WORKFLOW_SECRETS_KEYS_PREVIOUS"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tt.env {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,9 +14,13 @@ type runMetrics struct {
 	runs     *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	n8n      *prometheus.CounterVec
+	settled  *prometheus.CounterVec
 }
 
-func newRunMetrics(reg prometheus.Registerer) *runMetrics {
+// newRunMetrics registers the run metrics on reg. unsettled counts the
+// runs past their deadline plus the settle grace whose hold is not final,
+// for the gauge computed at scrape.
+func newRunMetrics(reg prometheus.Registerer, unsettled func(ctx context.Context) (int64, error)) *runMetrics {
 	m := &runMetrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "workflow_runs_total",
@@ -31,8 +36,32 @@ func newRunMetrics(reg prometheus.Registerer) *runMetrics {
 			Help: "n8n webhook outcomes by workflow and class (2xx, 3xx, 4xx, 5xx, timeout, refused, too_large, error).",
 		}, []string{"workflow", "class"}),
 	}
-	reg.MustRegister(m.runs, m.duration, m.n8n)
+	m.settled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workflow_overdue_runs_settled_total",
+		Help: "Runs the settler finished after their deadline plus WORKFLOW_SETTLE_GRACE, by how their hold ended (captured, released).",
+	}, []string{"hold"})
+	for _, h := range []workflow.HoldState{workflow.HoldCaptured, workflow.HoldReleased} {
+		m.settled.WithLabelValues(string(h)) // exported at 0 from the start, so increase() sees the first one
+	}
+	reg.MustRegister(m.runs, m.duration, m.n8n, m.settled,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "workflow_runs_unsettled_past_deadline",
+			Help: "Runs past their deadline plus WORKFLOW_SETTLE_GRACE whose hold is neither captured nor released: the settler's backlog (computed at scrape; -1 if the database did not answer).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := unsettled(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
 	return m
+}
+
+// OverdueSettled implements workflow.Metrics.
+func (m *runMetrics) OverdueSettled(hold workflow.HoldState) {
+	m.settled.WithLabelValues(string(hold)).Inc()
 }
 
 // RunFinished implements workflow.Metrics.

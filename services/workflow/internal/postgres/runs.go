@@ -145,3 +145,9 @@ func (s *Store) RunStats(ctx context.Context, since time.Time, topFailing int) (
 func optionalUUID(id uuid.UUID) pgtype.UUID {
 	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}
 }
+
+// CountUnsettled counts the runs whose deadline passed before
+// deadlineBefore with their hold not final (the metrics gauge).
+func (s *Store) CountUnsettled(ctx context.Context, deadlineBefore time.Time) (int64, error) {
+	return s.q.CountUnsettled(ctx, s.pool, deadlineBefore)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -92,6 +93,36 @@ func Ready(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if !ok {
 		return fmt.Errorf("queue: River's tables are missing: run `workflow migrate` first")
+	}
+	return nil
+}
+
+// CheckSchema compares River's migrations applied to the database at
+// dbURL with those this build's River needs: nil when none is missing, a
+// *database.SchemaBehindError naming command when some are.
+func CheckSchema(ctx context.Context, dbURL, command string) error {
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	defer pool.Close()
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("queue: migrator: %w", err)
+	}
+	applied, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: read River's schema version: %w", err)
+	}
+	var have, want int
+	for _, v := range applied {
+		have = max(have, v.Version)
+	}
+	for _, v := range m.AllVersions() {
+		want = max(want, v.Version)
+	}
+	if have < want {
+		return &database.SchemaBehindError{What: "River's ", Have: int64(have), Want: int64(want), Command: command}
 	}
 	return nil
 }

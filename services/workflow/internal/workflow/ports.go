@@ -111,6 +111,10 @@ type Sealer interface {
 type Metrics interface {
 	RunFinished(workflow string, status Status, d time.Duration)
 	N8NAnswered(workflow, class string)
+	// OverdueSettled counts a run the settler finished (SettleOverdue):
+	// its hold ended captured or released by a reconciler, not by the
+	// run's own path.
+	OverdueSettled(hold HoldState)
 }
 
 // noMetrics discards outcomes when no Metrics is set.
@@ -118,3 +122,4 @@ type noMetrics struct{}
 
 func (noMetrics) RunFinished(string, Status, time.Duration) {}
 func (noMetrics) N8NAnswered(string, string)                {}
+func (noMetrics) OverdueSettled(HoldState)                  {}

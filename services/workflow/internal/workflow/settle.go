@@ -88,6 +88,7 @@ func (s *Service) SettleOverdue(ctx context.Context) (int, error) {
 		}
 		if !Info(done.State()).Open {
 			n++
+			s.metrics.OverdueSettled(done.Hold)
 			s.log.WarnContext(ctx, "settled overdue run", "run_id", r.ID, "workflow", r.Workflow, "hold", string(done.Hold), "status", string(done.Status))
 		}
 	}

@@ -47,6 +47,21 @@ func (q *Queries) CountRunsByStatus(ctx context.Context, db DBTX, since time.Tim
 	return items, nil
 }
 
+const countUnsettled = `-- name: CountUnsettled :one
+SELECT count(*)::bigint FROM runs
+WHERE unsettled AND deadline_at < $1
+`
+
+// Runs whose deadline passed before the given time with their hold not
+// final: what the settler has not settled (the metrics gauge; the same
+// partial index as ListUnsettled).
+func (q *Queries) CountUnsettled(ctx context.Context, db DBTX, deadlineAt time.Time) (int64, error) {
+	row := db.QueryRow(ctx, countUnsettled, deadlineAt)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const getRun = `-- name: GetRun :one
 SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id FROM runs WHERE id = $1
 `

@@ -124,6 +124,13 @@ WHERE unsettled AND deadline_at < $1
 ORDER BY deadline_at
 LIMIT $2;
 
+-- name: CountUnsettled :one
+-- Runs whose deadline passed before the given time with their hold not
+-- final: what the settler has not settled (the metrics gauge; the same
+-- partial index as ListUnsettled).
+SELECT count(*)::bigint FROM runs
+WHERE unsettled AND deadline_at < $1;
+
 -- name: CountRunsByStatus :many
 -- Runs created at or after since, per status; the window is a range scan of
 -- runs_created_all (its predicate stated, so a generic plan can use it too).
