@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/gateway/internal/api"
@@ -192,59 +191,6 @@ func (a *App) Routes() []string { return a.server.Routes() }
 // FallbackActive reports whether rate limits are being decided without Redis.
 func (a *App) FallbackActive() bool { return a.limiter.FallbackActive() }
 
-// dependency is one entry of the /readyz report.
-type dependency struct {
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
-}
-
-// ready checks every dependency. A gRPC service down makes the gateway
-// unready (503): most routes could only answer 503. Redis down does not:
-// the fallback limiter keeps the gateway useful, so /readyz answers 200
-// with "status": "degraded" and "redis": down (documented in the README).
-func (a *App) ready(ctx context.Context) (int, any) {
-	type result struct {
-		name string
-		dep  dependency
-	}
-	results := make(chan result, len(a.conns)+1)
-	for name, conn := range a.conns {
-		go func() {
-			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-			switch {
-			case err != nil:
-				results <- result{name, dependency{Status: "down", Error: "unreachable"}}
-			case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
-				results <- result{name, dependency{Status: "down", Error: resp.GetStatus().String()}}
-			default:
-				results <- result{name, dependency{Status: "up"}}
-			}
-		}()
-	}
-	go func() {
-		if err := a.limiter.Ping(ctx); err != nil {
-			results <- result{"redis", dependency{Status: "down", Error: "unreachable; rate limits use the per-process fallback"}}
-			return
-		}
-		results <- result{"redis", dependency{Status: "up"}}
-	}()
-	deps := map[string]dependency{}
-	for range len(a.conns) + 1 {
-		r := <-results
-		deps[r.name] = r.dep
-	}
-	status, code := "ok", http.StatusOK
-	if deps["redis"].Status != "up" {
-		status = "degraded"
-	}
-	for name, d := range deps {
-		if name != "redis" && d.Status != "up" {
-			status, code = "unavailable", http.StatusServiceUnavailable
-		}
-	}
-	return code, map[string]any{"status": status, "dependencies": deps}
-}
-
 // Serve answers HTTP on lis (and serves the admin endpoints on AdminAddr
 // when set) until ctx ends, then shuts down, letting in-flight requests
 // finish for up to cfg.Grace().
@@ -285,8 +231,14 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	return runErr
 }
 
-// adminMux serves the operator endpoints, never exposed publicly.
-func (a *App) adminMux() http.Handler { return telemetry.AdminHandler(a.Registry, a.cfg.Pprof) }
+// adminMux serves the operator endpoints, never exposed publicly: metrics,
+// pprof when enabled, and the dependency detail of readiness.
+func (a *App) adminMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", telemetry.AdminHandler(a.Registry, a.cfg.Pprof))
+	mux.HandleFunc("GET "+ReadyDetailPath, a.readyDetail)
+	return mux
+}
 
 // AdminHandler returns the admin endpoints' handler (metrics, pprof), for tests.
 func (a *App) AdminHandler() http.Handler { return a.adminMux() }

@@ -157,9 +157,10 @@ func TestServiceDownIs503Quickly(t *testing.T) {
 		t.Errorf("internals leaked: %s", body)
 	}
 
-	resp, body = get(t, a, "/readyz", "")
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz %d: %s", resp.StatusCode, body)
+	// The dependency detail, on the admin port: the services are down.
+	code, body := adminGet(t, a, ReadyDetailPath)
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("%s %d: %s", ReadyDetailPath, code, body)
 	}
 	var ready struct {
 		Status       string                       `json:"status"`
@@ -181,9 +182,11 @@ func TestRedisDownIsReportedNotFatal(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.RedisURL = "redis://127.0.0.1:1/0"
 	a := newApp(t, cfg)
-	_, body := get(t, a, "/readyz", "")
-	if !strings.Contains(string(body), `"redis":{"status":"down"`) {
-		t.Fatalf("readiness does not report Redis: %s", body)
+	if resp, body := get(t, a, "/readyz", ""); resp.StatusCode != http.StatusOK || string(body) != `{"status":"degraded"}` {
+		t.Fatalf("/readyz with Redis down: %d %s", resp.StatusCode, body)
+	}
+	if _, body := adminGet(t, a, ReadyDetailPath); !strings.Contains(string(body), `"redis":{"status":"down"`) {
+		t.Fatalf("the readiness detail does not report Redis: %s", body)
 	}
 	// Auth routes still answer (here 503 from the missing identity), limited
 	// by the fallback: the budget of 2 is spent, the third is 429.
