@@ -191,9 +191,10 @@ func TestDatabaseConnectionBudget(t *testing.T) {
 }
 
 // drainPhases is how many SHUTDOWN_GRACE periods a process may wait in
-// turn on SIGTERM: the workflow drains gRPC and then stops its River
-// workers, each for up to SHUTDOWN_GRACE (services/workflow/app.Serve).
-var drainPhases = map[string]int{"gateway": 1, "identity": 1, "wallet": 1, "workflow": 2}
+// turn on SIGTERM: one everywhere. The workflow drains gRPC and stops its
+// River workers side by side, each for up to SHUTDOWN_GRACE
+// (services/workflow/app.Serve).
+var drainPhases = map[string]int{"gateway": 1, "identity": 1, "wallet": 1, "workflow": 1}
 
 // shutdownMargin is what the kubelet needs beyond the process's own waits.
 const shutdownMargin = 5 * time.Second

@@ -47,18 +47,20 @@ func MaxConns(dbURL string) (int32, error) {
 // pool, so the series carry no label of their own: the scrape adds job
 // and pod.
 func RegisterPoolMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
-	gauge := func(name, help string, v func(*pgxpool.Stat) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(pool.Stat()) })
+	stat := func(v func(*pgxpool.Stat) float64) func() float64 {
+		return func() float64 { return v(pool.Stat()) }
 	}
 	cs := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "db_pool_max_conns", Help: "The most connections the pool may open (DATABASE_POOL_MAX_CONNS)."},
-			func() float64 { return float64(pool.Stat().MaxConns()) }),
-		gauge("db_pool_acquired_conns", "Connections checked out of the pool now.", func(s *pgxpool.Stat) float64 { return float64(s.AcquiredConns()) }),
-		gauge("db_pool_total_conns", "Connections the pool has open now (idle, acquired and being opened).", func(s *pgxpool.Stat) float64 { return float64(s.TotalConns()) }),
+			stat(func(s *pgxpool.Stat) float64 { return float64(s.MaxConns()) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "db_pool_acquired_conns", Help: "Connections checked out of the pool now."},
+			stat(func(s *pgxpool.Stat) float64 { return float64(s.AcquiredConns()) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "db_pool_total_conns", Help: "Connections the pool has open now (idle, acquired and being opened)."},
+			stat(func(s *pgxpool.Stat) float64 { return float64(s.TotalConns()) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "db_pool_empty_acquire_wait_seconds_total",
 			Help: "Seconds spent waiting for a connection because the pool was empty (all acquired): the time queries queued behind the pool.",
-		}, func() float64 { return math.Max(0, pool.Stat().EmptyAcquireWaitTime().Seconds()) }),
+		}, stat(func(s *pgxpool.Stat) float64 { return math.Max(0, s.EmptyAcquireWaitTime().Seconds()) })),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
