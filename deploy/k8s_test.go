@@ -256,8 +256,12 @@ func processEnv(t *testing.T, m *manifests, what string, c corev1.Container) (va
 			values[e.Name] = e.Value
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			if ref.Optional != nil && *ref.Optional {
+			optional := ref.Optional != nil && *ref.Optional
+			switch {
+			case optional && !slices.Contains(rotationVars, e.Name):
 				t.Errorf("%s: secret %s/%s is optional; a missing secret must stop the pod", what, ref.Name, ref.Key)
+			case !optional && slices.Contains(rotationVars, e.Name):
+				t.Errorf("%s: %s from %s/%s must be optional: it is set only during a rotation", what, e.Name, ref.Name, ref.Key)
 			}
 			fromSecret[e.Name] = ref.Name
 			delete(values, e.Name)
@@ -267,7 +271,13 @@ func processEnv(t *testing.T, m *manifests, what string, c corev1.Container) (va
 }
 
 // secretVars are variables that only ever come from a Secret.
-var secretVars = []string{"INTERNAL_AUTH_SECRET", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY"}
+var secretVars = []string{"INTERNAL_AUTH_SECRET", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY",
+	"INTERNAL_AUTH_SECRET_PREVIOUS", "WORKFLOW_SECRETS_KEYS_PREVIOUS"}
+
+// rotationVars are the secrets set only while another one rotates
+// (docs/operations.md, "Rotating secrets"): their secretKeyRef is
+// optional, and theirs alone.
+var rotationVars = []string{"INTERNAL_AUTH_SECRET_PREVIOUS", "WORKFLOW_SECRETS_KEYS_PREVIOUS"}
 
 func TestProcessConfiguration(t *testing.T) {
 	t.Parallel()
