@@ -6,5 +6,8 @@
 // with go build), identity and the gateway in process; every edge goes
 // through an in-process toxiproxy proxy. The code lives in _test files: a
 // fast subset runs in `make test`, the full drills under the `drills` build
-// tag (`make drills`). See docs/reliability.md.
+// tag (`make drills`); among them a rolling restart of every process under
+// load and a start of new code on an old schema, which run all four
+// processes as binaries behind a balancer (instances_test.go). See
+// docs/reliability.md.
 package drills
