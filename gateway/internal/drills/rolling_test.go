@@ -3,11 +3,8 @@
 package drills
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -55,8 +52,7 @@ type rollStack struct {
 	env    map[string][]string
 	lbs    map[string]*balancer
 	cur    map[string]*instance
-	client *http.Client
-	url    string
+	api    *stack // URL and client: the harness's request helpers
 	dbs    map[string]string
 }
 
@@ -77,7 +73,6 @@ func startRollStack(t *testing.T) *rollStack {
 	for _, name := range rollOrder {
 		s.lbs[name] = newBalancer(t)
 	}
-	s.url = "http://" + s.lbs["gateway"].addr()
 	common := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"APP_ENV=development", "LOG_LEVEL=info", "INTERNAL_AUTH_SECRET=" + secret,
@@ -101,7 +96,7 @@ func startRollStack(t *testing.T) *rollStack {
 		s.cur[name] = s.start(name)
 		s.lbs[name].set(s.cur[name].addr)
 	}
-	s.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	s.api = &stack{URL: "http://" + s.lbs["gateway"].addr(), client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
 	return s
 }
 
@@ -141,52 +136,21 @@ func (s *rollStack) roll(name string) {
 	s.cur[name] = next
 }
 
-// rollResponse is an HTTP answer; err is a transport error.
-type rollResponse struct {
-	status int
-	body   []byte
-	err    error
-}
-
-func (r rollResponse) json() map[string]any {
-	var m map[string]any
-	_ = json.Unmarshal(r.body, &m)
-	return m
-}
-
-func (s *rollStack) do(ctx context.Context, method, path, token string, body any, key string) rollResponse {
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.url+path, rd)
-	if err != nil {
-		return rollResponse{err: err}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+// do sends one request through the gateway's balancer, with key as its
+// Idempotency-Key when set.
+func (s *rollStack) do(ctx context.Context, method, path, token string, body any, key string) response {
+	var headers map[string]string
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		headers = map[string]string{"Idempotency-Key": key}
 	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return rollResponse{err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	return rollResponse{status: resp.StatusCode, body: raw, err: err}
+	return s.api.do(ctx, method, path, token, body, headers)
 }
 
 // fixableByRetry reports whether an answer is one a client retries with
 // the same Idempotency-Key: the request did not arrive or its outcome is
 // unknown (transport error, 503, 504), or it is still being processed
 // (409 request_in_progress). Anything else is final.
-func fixableByRetry(r rollResponse) bool {
+func fixableByRetry(r response) bool {
 	return r.err != nil || r.status == http.StatusServiceUnavailable || r.status == http.StatusGatewayTimeout ||
 		(r.status == http.StatusConflict && r.json()["code"] == "request_in_progress")
 }
@@ -221,7 +185,7 @@ func (l *rollLoad) fail(format string, args ...any) {
 // send sends one request until its answer is final, with the same
 // Idempotency-Key each time, for up to 30 s: what a client following the
 // contract does. An answer retries do not fix is a failure of the drill.
-func (l *rollLoad) send(ctx context.Context, what, method, path, token string, body any, key string, want ...int) (rollResponse, bool) {
+func (l *rollLoad) send(ctx context.Context, what, method, path, token string, body any, key string, want ...int) (response, bool) {
 	deadline := time.Now().Add(30 * time.Second)
 	for attempt := 0; ; attempt++ {
 		r := l.s.do(ctx, method, path, token, body, key)

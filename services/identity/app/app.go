@@ -98,8 +98,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 // ctx ends, then drains for up to cfg.Grace(). It also prunes expired rows
 // every PruneInterval.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
-	stopPrune := process.Go(ctx, a.pruneLoop)
-	stopRenew := process.Go(ctx, a.renewLoop)
+	stopPrune := process.Go(ctx, a.every(PruneInterval, "prune failed", a.Prune))
+	stopRenew := process.Go(ctx, a.every(identity.KeyRenewInterval, "renewing the signing key's lease failed; retrying at the next interval", a.RenewSigningKey))
 	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
 	// The last renewal's lease (identity.KeyLease) outlasts the drain.
 	stopRenew()
@@ -107,18 +107,21 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	return err
 }
 
-// renewLoop renews the lease of this replica's signing key every
-// identity.KeyRenewInterval (see identity.KeyLease).
-func (a *App) renewLoop(ctx context.Context) {
-	t := time.NewTicker(identity.KeyRenewInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := a.RenewSigningKey(ctx); err != nil && ctx.Err() == nil {
-				a.log.ErrorContext(ctx, "renewing the signing key's lease failed; retrying at the next interval", "kid", a.KeyID, "err", err)
+// every returns a loop for process.Go that calls fn each interval until
+// its context ends, logging failed calls with msg: pruning expired rows,
+// renewing the signing key's lease (see identity.KeyLease).
+func (a *App) every(interval time.Duration, msg string, fn func(context.Context) error) func(context.Context) {
+	return func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := fn(ctx); err != nil && ctx.Err() == nil {
+					a.log.ErrorContext(ctx, msg, "kid", a.KeyID, "err", err)
+				}
 			}
 		}
 	}
@@ -133,21 +136,6 @@ func (a *App) RenewSigningKey(ctx context.Context) error {
 // PruneInterval is how often Serve deletes expired refresh tokens and
 // stale login-failure counters.
 const PruneInterval = 10 * time.Minute
-
-func (a *App) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(PruneInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := a.Prune(ctx); err != nil && ctx.Err() == nil {
-				a.log.ErrorContext(ctx, "prune failed", "err", err)
-			}
-		}
-	}
-}
 
 // Prune deletes refresh tokens expired more than a day ago, login failure
 // counters older than the throttle window and remembered login clients
