@@ -210,8 +210,9 @@ func TestProbesMatchEachProcess(t *testing.T) {
 					}
 					continue
 				}
-				// The gateway: HTTP /healthz (alive) and /readyz (its
-				// downstreams answer) on the public port.
+				// The gateway: HTTP /healthz (alive) on the public port and
+				// /readyz on the admin port (the gateway itself, never its
+				// services).
 				h := probe.HTTPGet
 				if h == nil || probe.GRPC != nil || probe.Exec != nil {
 					t.Errorf("%s: %s probe must be an HTTP probe", p.name, kind)
@@ -221,8 +222,9 @@ func TestProbesMatchEachProcess(t *testing.T) {
 				if h.Path != want {
 					t.Errorf("%s: %s probe path %s, want %s", p.name, kind, h.Path, want)
 				}
-				if got := containerPort(c, h.Port); got != p.httpPort {
-					t.Errorf("%s: %s probe port %s resolves to %d, want %d", p.name, kind, h.Port.String(), got, p.httpPort)
+				wantPort := map[string]int32{"liveness": p.httpPort, "readiness": p.metricsPort}[kind]
+				if got := containerPort(c, h.Port); got != wantPort {
+					t.Errorf("%s: %s probe port %s resolves to %d, want %d", p.name, kind, h.Port.String(), got, wantPort)
 				}
 			}
 		}

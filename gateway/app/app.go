@@ -232,10 +232,12 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // adminMux serves the operator endpoints, never exposed publicly: metrics,
-// pprof when enabled, and the dependency detail of readiness.
+// pprof when enabled, the gateway's own readiness (the probe's) and the
+// dependency detail.
 func (a *App) adminMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", telemetry.AdminHandler(a.Registry, a.cfg.Pprof))
+	mux.HandleFunc("GET "+SelfReadyPath, a.selfReady)
 	mux.HandleFunc("GET "+ReadyDetailPath, a.readyDetail)
 	return mux
 }

@@ -18,23 +18,38 @@ import (
 // down.
 const ReadyDetailPath = "/readyz/detail"
 
+// SelfReadyPath is the admin port's readiness of the gateway itself, what
+// the Kubernetes readiness probe asks (deploy/k8s/base/gateway).
+const SelfReadyPath = "/readyz"
+
 // readyDetailTimeout bounds one check of every dependency.
 const readyDetailTimeout = 2 * time.Second
 
-// ready is the public /readyz: the gateway itself. It answers 200 while
-// the process serves — "ok", or "degraded" when Redis is down and rate
-// limits fall back to the per-process limiter (the gateway still serves
-// correctly) — and never asks the services. Readiness that fanned out to
-// identity, wallet and workflow took every gateway replica out of the
-// load balancer when one service had no ready pod, and login and the
-// Stripe webhook went down with it; a route whose service is down answers
-// its own 503 problem document instead. The detail is on the admin port
-// (ReadyDetailPath).
+// ready is the public GET /readyz, as the contract describes it: 200 when
+// the downstream services and Redis are reachable ("ok"), 200 "degraded"
+// when only Redis is down (rate limits fall back to the per-process
+// limiter and the gateway still serves correctly), 503 "unavailable" when a
+// service is down. It names no dependency and no reason: that detail is on
+// the admin port only (ReadyDetailPath).
 func (a *App) ready(ctx context.Context) (int, any) {
+	code, body := a.dependencies(ctx)
+	return code, map[string]any{"status": body.Status}
+}
+
+// selfReady serves SelfReadyPath on the admin port: the gateway itself,
+// never its services. A readiness probe that fanned out to identity, wallet
+// and workflow took every gateway replica out of the load balancer when
+// one service had no ready pod, and login and the Stripe webhook went down
+// with it; a route whose service is down answers its own 503 problem
+// document instead. 200 "ok", or 200 "degraded" while Redis is down.
+func (a *App) selfReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyDetailTimeout)
+	defer cancel()
+	status := "ok"
 	if a.limiter.Ping(ctx) != nil {
-		return http.StatusOK, map[string]any{"status": "degraded"}
+		status = "degraded"
 	}
-	return http.StatusOK, map[string]any{"status": "ok"}
+	writeJSON(w, http.StatusOK, map[string]any{"status": status})
 }
 
 // dependency is one entry of the readiness detail.
@@ -51,14 +66,25 @@ func (a *App) readyDetail(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyDetailTimeout)
 	defer cancel()
 	code, body := a.dependencies(ctx)
+	writeJSON(w, code, body)
+}
+
+// writeJSON writes an uncached JSON answer of the admin port.
+func writeJSON(w http.ResponseWriter, code int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// readiness is the state of every dependency.
+type readiness struct {
+	Status       string                `json:"status"`
+	Dependencies map[string]dependency `json:"dependencies"`
+}
+
 // dependencies checks each service's gRPC health and Redis concurrently.
-func (a *App) dependencies(ctx context.Context) (int, any) {
+func (a *App) dependencies(ctx context.Context) (int, readiness) {
 	type result struct {
 		name string
 		dep  dependency
@@ -88,7 +114,7 @@ func (a *App) dependencies(ctx context.Context) (int, any) {
 			status, code = "unavailable", http.StatusServiceUnavailable
 		}
 	}
-	return code, map[string]any{"status": status, "dependencies": deps}
+	return code, readiness{Status: status, Dependencies: deps}
 }
 
 // checkService asks a service's standard health service; a service that

@@ -40,13 +40,14 @@ func (waitingService) Check(ctx context.Context, _ *healthpb.HealthCheckRequest)
 	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}, nil
 }
 
-// TestReadinessIsTheGatewayItself: with every service down, the public
-// /readyz still answers 200 (regression: it fanned out to the services,
-// so one service without a ready pod took every gateway replica out of
-// the load balancer, and login and the Stripe webhook with it); each
-// route whose service is down answers a 503 problem document; the
-// dependency detail, with the reason a service gives, is on the admin
-// port only.
+// TestReadinessIsTheGatewayItself: with every service down, the readiness
+// the probe asks (the admin port's /readyz) still answers 200 (regression:
+// the probe fanned out to the services, so one service without a ready
+// pod took every gateway replica out of the load balancer, and login and
+// the Stripe webhook with it); the public /readyz says 503 without naming
+// anything; each route whose service is down answers a 503 problem
+// document; the dependency detail, with the reason a service gives, is on
+// the admin port only.
 func TestReadinessIsTheGatewayItself(t *testing.T) {
 	t.Parallel()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,9 +66,15 @@ func TestReadinessIsTheGatewayItself(t *testing.T) {
 	cfg.Keys = keys
 	a := newApp(t, cfg)
 
+	// The probe's readiness on the admin port is the gateway itself.
+	if code, body := adminGet(t, a, SelfReadyPath); code != http.StatusOK || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
+		t.Fatalf("admin %s = %d %s, want 200 ok", SelfReadyPath, code, body)
+	}
+	// The public /readyz is the contract's (services and Redis reachable)
+	// and names no dependency.
 	resp, body := get(t, a, "/readyz", "")
-	if resp.StatusCode != http.StatusOK || string(body) != `{"status":"ok"}` {
-		t.Fatalf("/readyz = %d %s, want 200 ok", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != `{"status":"unavailable"}` {
+		t.Fatalf("/readyz = %d %s, want 503 unavailable", resp.StatusCode, body)
 	}
 	for _, route := range []struct{ method, path, body string }{
 		{"POST", "/v1/auth/login", `{"email":"a@b.co","password":"password1"}`},

@@ -133,9 +133,14 @@ func TestOutages(t *testing.T) {
 	t.Run("service down", func(t *testing.T) {
 		s.wallet.kill()
 		wantProblem(t, timedDo(t, s, 3*time.Second, "GET", "/v1/wallet", tok, nil, nil), 503)
-		// The gateway stays ready (login and the webhook still work); the
-		// detail on the admin port says which service is down.
-		if r := timedDo(t, s, 3*time.Second, "GET", "/readyz", "", nil, nil); r.status != 200 {
+		// The gateway itself stays ready (login and the webhook still work:
+		// the probe's readiness on the admin port); the public /readyz
+		// says a dependency is down, and the detail on the admin port
+		// which one.
+		if code, m := s.selfReady(t); code != 200 || m["status"] != "ok" {
+			t.Errorf("the gateway's own readiness with the wallet down: %d %v", code, m)
+		}
+		if r := timedDo(t, s, 3*time.Second, "GET", "/readyz", "", nil, nil); r.status != 503 || r.json()["status"] != "unavailable" {
 			t.Errorf("/readyz with the wallet down: %d %s", r.status, r.body)
 		}
 		if code, m := s.readyDetail(t); code != 503 || m["dependencies"].(map[string]any)["wallet"].(map[string]any)["status"] != "down" {
