@@ -94,7 +94,14 @@ func buildOverlay(t *testing.T, name string) *manifests {
 	return r.m
 }
 
+// kustomizeMu serialises kustomize runs: kustomize keeps package-level
+// state (its OpenAPI schema cache) that two overlays built at once race on,
+// which go test -race reported in CI.
+var kustomizeMu sync.Mutex
+
 func build(dir string) (*manifests, error) {
+	kustomizeMu.Lock()
+	defer kustomizeMu.Unlock()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	resMap, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
