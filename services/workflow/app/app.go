@@ -18,6 +18,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/platform/secretbox"
@@ -71,7 +72,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	a.closers.Add(pool.Close)
-	if err := queue.Ready(ctx, pool); err != nil {
+	if err := jobs.Ready(ctx, pool, Service+" migrate"); err != nil {
 		return nil, err
 	}
 	a.Registry = telemetry.NewRegistry()
@@ -200,7 +201,7 @@ func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
 	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
 		return behind, err
 	}
-	return database.Behind(queue.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
 }
 
 // Reseal seals every workflow's auth header value again under the current
@@ -237,5 +238,5 @@ func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) err
 		return err
 	}
 	defer pool.Close()
-	return queue.Migrate(ctx, pool, log)
+	return jobs.Migrate(ctx, pool, log)
 }

@@ -27,5 +27,7 @@ func Policy() callauth.Policy {
 		identityv1.IdentityService_ListAPIKeys_FullMethodName:        {Callers: []string{"gateway"}, Access: callauth.UserRequired},
 		identityv1.IdentityService_RevokeAPIKey_FullMethodName:       {Callers: []string{"gateway"}, Access: callauth.UserRequired},
 		identityv1.IdentityService_AuthenticateAPIKey_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		// Notify looks up where to send a user's email at send time.
+		identityv1.IdentityService_GetUserContact_FullMethodName: {Callers: []string{"notify"}, Access: callauth.ServiceOnly},
 	}
 }

@@ -106,6 +106,15 @@ func (s *Server) GetUser(ctx context.Context, req *identityv1.GetUserRequest) (*
 	return &identityv1.GetUserResponse{User: toProtoUser(u)}, nil
 }
 
+// GetUserContact implements identityv1.IdentityServiceServer.
+func (s *Server) GetUserContact(ctx context.Context, req *identityv1.GetUserContactRequest) (*identityv1.GetUserContactResponse, error) {
+	u, err := s.svc.Contact(ctx, userID(req.GetUserId()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &identityv1.GetUserContactResponse{Email: u.Email, EmailVerified: u.EmailVerified(), IsActive: u.IsActive}, nil
+}
+
 // AdminListUsers implements identityv1.IdentityServiceServer.
 func (s *Server) AdminListUsers(ctx context.Context, req *identityv1.AdminListUsersRequest) (*identityv1.AdminListUsersResponse, error) {
 	page, err := s.svc.ListUsers(ctx, callerID(ctx), req.GetQuery(), int(req.GetLimit()), req.GetCursor())

@@ -51,6 +51,7 @@ type harness struct {
 	pool   *pgxpool.Pool
 	keys   *authtest.Keys
 	logs   serverLog
+	addr   string // the server's address, for clients as other callers
 	client identityv1.IdentityServiceClient
 }
 
@@ -95,7 +96,7 @@ func setup(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return &harness{svc: svc, pool: pool, keys: keys, logs: logs, client: identityv1.NewIdentityServiceClient(conn)}
+	return &harness{svc: svc, pool: pool, keys: keys, logs: logs, addr: lis.Addr().String(), client: identityv1.NewIdentityServiceClient(conn)}
 }
 
 // admin creates an active admin and returns its id and an access token.

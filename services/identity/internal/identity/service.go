@@ -176,6 +176,17 @@ func (s *Service) GetUser(ctx context.Context, callerID, id uuid.UUID) (User, er
 	return u, nil
 }
 
+// Contact returns the user notify is to reach, active or not (the caller
+// decides what a disabled account still gets): ErrNotFound when there is
+// no such user.
+func (s *Service) Contact(ctx context.Context, id uuid.UUID) (User, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, fmt.Errorf("contact: %w", err)
+	}
+	return u, err
+}
+
 // ListUsers returns a page of users matching query, newest first. Admin.
 func (s *Service) ListUsers(ctx context.Context, callerID uuid.UUID, query string, limit int, cursor string) (Page[User], error) {
 	if err := s.requireAdmin(ctx, callerID); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
 	"github.com/meterflow/meterflow/services/workflow/internal/queue"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
@@ -22,7 +23,7 @@ func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	pool, _ := dbtest.New(t, migrations.FS)
-	if err := queue.Migrate(ctx, pool, nil); err != nil {
+	if err := jobs.Migrate(ctx, pool, nil); err != nil {
 		t.Fatal(err)
 	}
 	inserter, err := queue.NewInsertOnly(pool, nil)

@@ -12,9 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -63,66 +61,4 @@ func NewWorkerClient(pool *pgxpool.Pool, runs *workflow.Service, maxWorkers int,
 		return nil, fmt.Errorf("queue: worker client: %w", err)
 	}
 	return c, nil
-}
-
-// Migrate applies River's own migrations (its job tables) to the database.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: log})
-	if err != nil {
-		return fmt.Errorf("queue: migrator: %w", err)
-	}
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
-		return fmt.Errorf("queue: migrate: %w", err)
-	}
-	for _, v := range res.Versions {
-		if log == nil {
-			break
-		}
-		log.InfoContext(ctx, "river migration applied", "version", v.Version, "name", v.Name)
-	}
-	return nil
-}
-
-// Ready reports whether River's tables exist, so a missing `migrate` is
-// reported at start rather than at the first async run.
-func Ready(ctx context.Context, pool *pgxpool.Pool) error {
-	var ok bool
-	if err := pool.QueryRow(ctx, "SELECT to_regclass('river_job') IS NOT NULL").Scan(&ok); err != nil {
-		return fmt.Errorf("queue: check tables: %w", err)
-	}
-	if !ok {
-		return fmt.Errorf("queue: River's tables are missing: run `workflow migrate` first")
-	}
-	return nil
-}
-
-// CheckSchema compares River's migrations applied to the database at
-// dbURL with those this build's River needs: nil when none is missing, a
-// *database.SchemaBehindError naming command when some are.
-func CheckSchema(ctx context.Context, dbURL, command string) error {
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	defer pool.Close()
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return fmt.Errorf("queue: migrator: %w", err)
-	}
-	applied, err := m.ExistingVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("queue: read River's schema version: %w", err)
-	}
-	var have, want int
-	for _, v := range applied {
-		have = max(have, v.Version)
-	}
-	for _, v := range m.AllVersions() {
-		want = max(want, v.Version)
-	}
-	if have < want {
-		return &database.SchemaBehindError{What: "River's ", Have: int64(have), Want: int64(want), Command: command}
-	}
-	return nil
 }

@@ -1949,6 +1949,112 @@ func (x *AuthenticateAPIKeyResponse) GetScopes() []string {
 	return nil
 }
 
+// GetUserContactRequest names a user.
+type GetUserContactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserContactRequest) Reset() {
+	*x = GetUserContactRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserContactRequest) ProtoMessage() {}
+
+func (x *GetUserContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserContactRequest.ProtoReflect.Descriptor instead.
+func (*GetUserContactRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetUserContactRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// GetUserContactResponse is where to reach the user.
+type GetUserContactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	EmailVerified bool                   `protobuf:"varint,2,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
+	IsActive      bool                   `protobuf:"varint,3,opt,name=is_active,json=isActive,proto3" json:"is_active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserContactResponse) Reset() {
+	*x = GetUserContactResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserContactResponse) ProtoMessage() {}
+
+func (x *GetUserContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserContactResponse.ProtoReflect.Descriptor instead.
+func (*GetUserContactResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetUserContactResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *GetUserContactResponse) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
+func (x *GetUserContactResponse) GetIsActive() bool {
+	if x != nil {
+		return x.IsActive
+	}
+	return false
+}
+
 var File_meterflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
@@ -2096,7 +2202,13 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x17\n" +
 	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x15\n" +
 	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x16\n" +
-	"\x06scopes\x18\x05 \x03(\tR\x06scopes2\xc3\v\n" +
+	"\x06scopes\x18\x05 \x03(\tR\x06scopes\"0\n" +
+	"\x15GetUserContactRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"r\n" +
+	"\x16GetUserContactResponse\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12%\n" +
+	"\x0eemail_verified\x18\x02 \x01(\bR\remailVerified\x12\x1b\n" +
+	"\tis_active\x18\x03 \x01(\bR\bisActive2\xb2\f\n" +
 	"\x0fIdentityService\x12U\n" +
 	"\x06SignUp\x12$.meterflow.identity.v1.SignUpRequest\x1a%.meterflow.identity.v1.SignUpResponse\x12R\n" +
 	"\x05Login\x12#.meterflow.identity.v1.LoginRequest\x1a$.meterflow.identity.v1.LoginResponse\x12X\n" +
@@ -2111,7 +2223,8 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\fCreateAPIKey\x12*.meterflow.identity.v1.CreateAPIKeyRequest\x1a+.meterflow.identity.v1.CreateAPIKeyResponse\x12d\n" +
 	"\vListAPIKeys\x12).meterflow.identity.v1.ListAPIKeysRequest\x1a*.meterflow.identity.v1.ListAPIKeysResponse\x12g\n" +
 	"\fRevokeAPIKey\x12*.meterflow.identity.v1.RevokeAPIKeyRequest\x1a+.meterflow.identity.v1.RevokeAPIKeyResponse\x12y\n" +
-	"\x12AuthenticateAPIKey\x120.meterflow.identity.v1.AuthenticateAPIKeyRequest\x1a1.meterflow.identity.v1.AuthenticateAPIKeyResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
+	"\x12AuthenticateAPIKey\x120.meterflow.identity.v1.AuthenticateAPIKeyRequest\x1a1.meterflow.identity.v1.AuthenticateAPIKeyResponse\x12m\n" +
+	"\x0eGetUserContact\x12,.meterflow.identity.v1.GetUserContactRequest\x1a-.meterflow.identity.v1.GetUserContactResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_meterflow_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -2125,7 +2238,7 @@ func file_meterflow_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_meterflow_identity_v1_identity_proto_rawDescData
 }
 
-var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 	(*User)(nil),                         // 0: meterflow.identity.v1.User
 	(*TokenPair)(nil),                    // 1: meterflow.identity.v1.TokenPair
@@ -2160,33 +2273,35 @@ var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 	(*RevokeAPIKeyResponse)(nil),         // 30: meterflow.identity.v1.RevokeAPIKeyResponse
 	(*AuthenticateAPIKeyRequest)(nil),    // 31: meterflow.identity.v1.AuthenticateAPIKeyRequest
 	(*AuthenticateAPIKeyResponse)(nil),   // 32: meterflow.identity.v1.AuthenticateAPIKeyResponse
-	(*timestamppb.Timestamp)(nil),        // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 34: google.protobuf.Duration
+	(*GetUserContactRequest)(nil),        // 33: meterflow.identity.v1.GetUserContactRequest
+	(*GetUserContactResponse)(nil),       // 34: meterflow.identity.v1.GetUserContactResponse
+	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 36: google.protobuf.Duration
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
-	33, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	35, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 2: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	34, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
+	36, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
 	0,  // 4: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 5: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	1,  // 6: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	0,  // 7: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
 	0,  // 8: meterflow.identity.v1.AdminListUsersResponse.users:type_name -> meterflow.identity.v1.User
 	0,  // 9: meterflow.identity.v1.AdminUpdateUserResponse.user:type_name -> meterflow.identity.v1.User
-	33, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	35, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
 	17, // 11: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
 	21, // 12: meterflow.identity.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
-	33, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	33, // 14: meterflow.identity.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
-	33, // 15: meterflow.identity.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
-	33, // 16: meterflow.identity.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
-	33, // 17: meterflow.identity.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
-	33, // 18: meterflow.identity.v1.CreateAPIKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	35, // 14: meterflow.identity.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 15: meterflow.identity.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	35, // 16: meterflow.identity.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	35, // 17: meterflow.identity.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	35, // 18: meterflow.identity.v1.CreateAPIKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
 	24, // 19: meterflow.identity.v1.CreateAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
 	24, // 20: meterflow.identity.v1.ListAPIKeysResponse.keys:type_name -> meterflow.identity.v1.APIKey
 	24, // 21: meterflow.identity.v1.RevokeAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
-	33, // 22: meterflow.identity.v1.AuthenticateAPIKeyResponse.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 22: meterflow.identity.v1.AuthenticateAPIKeyResponse.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 23: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
 	4,  // 24: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
 	6,  // 25: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
@@ -2201,22 +2316,24 @@ var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	27, // 34: meterflow.identity.v1.IdentityService.ListAPIKeys:input_type -> meterflow.identity.v1.ListAPIKeysRequest
 	29, // 35: meterflow.identity.v1.IdentityService.RevokeAPIKey:input_type -> meterflow.identity.v1.RevokeAPIKeyRequest
 	31, // 36: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:input_type -> meterflow.identity.v1.AuthenticateAPIKeyRequest
-	3,  // 37: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
-	5,  // 38: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
-	7,  // 39: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
-	9,  // 40: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
-	11, // 41: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 42: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
-	15, // 43: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
-	18, // 44: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	20, // 45: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
-	23, // 46: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
-	26, // 47: meterflow.identity.v1.IdentityService.CreateAPIKey:output_type -> meterflow.identity.v1.CreateAPIKeyResponse
-	28, // 48: meterflow.identity.v1.IdentityService.ListAPIKeys:output_type -> meterflow.identity.v1.ListAPIKeysResponse
-	30, // 49: meterflow.identity.v1.IdentityService.RevokeAPIKey:output_type -> meterflow.identity.v1.RevokeAPIKeyResponse
-	32, // 50: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:output_type -> meterflow.identity.v1.AuthenticateAPIKeyResponse
-	37, // [37:51] is the sub-list for method output_type
-	23, // [23:37] is the sub-list for method input_type
+	33, // 37: meterflow.identity.v1.IdentityService.GetUserContact:input_type -> meterflow.identity.v1.GetUserContactRequest
+	3,  // 38: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
+	5,  // 39: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
+	7,  // 40: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
+	9,  // 41: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
+	11, // 42: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
+	13, // 43: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
+	15, // 44: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
+	18, // 45: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
+	20, // 46: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
+	23, // 47: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
+	26, // 48: meterflow.identity.v1.IdentityService.CreateAPIKey:output_type -> meterflow.identity.v1.CreateAPIKeyResponse
+	28, // 49: meterflow.identity.v1.IdentityService.ListAPIKeys:output_type -> meterflow.identity.v1.ListAPIKeysResponse
+	30, // 50: meterflow.identity.v1.IdentityService.RevokeAPIKey:output_type -> meterflow.identity.v1.RevokeAPIKeyResponse
+	32, // 51: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:output_type -> meterflow.identity.v1.AuthenticateAPIKeyResponse
+	34, // 52: meterflow.identity.v1.IdentityService.GetUserContact:output_type -> meterflow.identity.v1.GetUserContactResponse
+	38, // [38:53] is the sub-list for method output_type
+	23, // [23:38] is the sub-list for method input_type
 	23, // [23:23] is the sub-list for extension type_name
 	23, // [23:23] is the sub-list for extension extendee
 	0,  // [0:23] is the sub-list for field type_name
@@ -2236,7 +2353,7 @@ func file_meterflow_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_identity_v1_identity_proto_rawDesc), len(file_meterflow_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

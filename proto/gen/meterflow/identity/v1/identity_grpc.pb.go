@@ -33,6 +33,7 @@ const (
 	IdentityService_ListAPIKeys_FullMethodName          = "/meterflow.identity.v1.IdentityService/ListAPIKeys"
 	IdentityService_RevokeAPIKey_FullMethodName         = "/meterflow.identity.v1.IdentityService/RevokeAPIKey"
 	IdentityService_AuthenticateAPIKey_FullMethodName   = "/meterflow.identity.v1.IdentityService/AuthenticateAPIKey"
+	IdentityService_GetUserContact_FullMethodName       = "/meterflow.identity.v1.IdentityService/GetUserContact"
 )
 
 // IdentityServiceClient is the client API for IdentityService service.
@@ -78,6 +79,9 @@ type IdentityServiceClient interface {
 	// carrying the key's id, scopes and spend limit (docs/trust-model.md).
 	// Service: gateway.
 	AuthenticateAPIKey(ctx context.Context, in *AuthenticateAPIKeyRequest, opts ...grpc.CallOption) (*AuthenticateAPIKeyResponse, error)
+	// GetUserContact returns where to reach a user: the email address and
+	// whether it is verified and the account active. Service: notify.
+	GetUserContact(ctx context.Context, in *GetUserContactRequest, opts ...grpc.CallOption) (*GetUserContactResponse, error)
 }
 
 type identityServiceClient struct {
@@ -228,6 +232,16 @@ func (c *identityServiceClient) AuthenticateAPIKey(ctx context.Context, in *Auth
 	return out, nil
 }
 
+func (c *identityServiceClient) GetUserContact(ctx context.Context, in *GetUserContactRequest, opts ...grpc.CallOption) (*GetUserContactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUserContactResponse)
+	err := c.cc.Invoke(ctx, IdentityService_GetUserContact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IdentityServiceServer is the server API for IdentityService service.
 // All implementations must embed UnimplementedIdentityServiceServer
 // for forward compatibility.
@@ -271,6 +285,9 @@ type IdentityServiceServer interface {
 	// carrying the key's id, scopes and spend limit (docs/trust-model.md).
 	// Service: gateway.
 	AuthenticateAPIKey(context.Context, *AuthenticateAPIKeyRequest) (*AuthenticateAPIKeyResponse, error)
+	// GetUserContact returns where to reach a user: the email address and
+	// whether it is verified and the account active. Service: notify.
+	GetUserContact(context.Context, *GetUserContactRequest) (*GetUserContactResponse, error)
 	mustEmbedUnimplementedIdentityServiceServer()
 }
 
@@ -322,6 +339,9 @@ func (UnimplementedIdentityServiceServer) RevokeAPIKey(context.Context, *RevokeA
 }
 func (UnimplementedIdentityServiceServer) AuthenticateAPIKey(context.Context, *AuthenticateAPIKeyRequest) (*AuthenticateAPIKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AuthenticateAPIKey not implemented")
+}
+func (UnimplementedIdentityServiceServer) GetUserContact(context.Context, *GetUserContactRequest) (*GetUserContactResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUserContact not implemented")
 }
 func (UnimplementedIdentityServiceServer) mustEmbedUnimplementedIdentityServiceServer() {}
 func (UnimplementedIdentityServiceServer) testEmbeddedByValue()                         {}
@@ -596,6 +616,24 @@ func _IdentityService_AuthenticateAPIKey_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_GetUserContact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUserContactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).GetUserContact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_GetUserContact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).GetUserContact(ctx, req.(*GetUserContactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IdentityService_ServiceDesc is the grpc.ServiceDesc for IdentityService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -658,6 +696,10 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuthenticateAPIKey",
 			Handler:    _IdentityService_AuthenticateAPIKey_Handler,
+		},
+		{
+			MethodName: "GetUserContact",
+			Handler:    _IdentityService_GetUserContact_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
