@@ -1,7 +1,7 @@
 # The project's verbs. Every tool is pinned in a go.mod `tool` line and run
 # with `go tool`; nothing needs installing beyond Go, Postgres and Redis.
 SHELL := /usr/bin/env bash
-MODULES := proto platform gateway services/identity services/wallet services/workflow deploy
+MODULES := proto platform gateway services/identity services/wallet services/workflow deploy e2e bench
 SERVICES := identity wallet workflow
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 
@@ -44,7 +44,7 @@ bench: build
 
 ## drills: the reliability drills (bank test, crashes, faults, outages; about 5 minutes)
 drills:
-	cd gateway && go test -race -tags drills -count=1 -timeout 30m ./internal/drills
+	cd e2e && go test -race -tags drills -count=1 -timeout 30m ./drills
 
 ## generate: protobuf and sqlc code, byte for byte reproducible
 generate:

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/meterflow/meterflow/gateway/internal/grpcstub"
+	"github.com/meterflow/meterflow/gateway/grpcstub"
 	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"

@@ -33,7 +33,7 @@ import (
 )
 
 // The stubs below stand in for the services in these unit tests of the
-// HTTP layer; the real services are exercised by internal/stacktest.
+// HTTP layer; the real services are exercised by e2e/stack (ADR 0004).
 
 type stubIdentity struct {
 	identityv1.IdentityServiceClient

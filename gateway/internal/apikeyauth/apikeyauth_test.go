@@ -363,7 +363,7 @@ func TestParseInvalidation(t *testing.T) {
 // BenchmarkAuthenticate is the gateway's cost of an API key per request:
 // cached (checksum, SHA-256, one cache read), and uncached (the same plus
 // a lookup, here of a stub identity, so only the gateway's part counts; the
-// end-to-end cost is BenchmarkAPIKeyLookup in internal/stacktest).
+// end-to-end cost is BenchmarkAPIKeyLookup in e2e/stack).
 func BenchmarkAuthenticate(b *testing.B) {
 	for _, cached := range []bool{true, false} {
 		name := "cached"

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/gateway/internal/grpcstub"
+	"github.com/meterflow/meterflow/gateway/grpcstub"
 	"github.com/meterflow/meterflow/gateway/internal/sizedpages"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	"github.com/meterflow/meterflow/platform/rpcerr"

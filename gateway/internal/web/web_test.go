@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meterflow/meterflow/gateway/internal/web"
-	"github.com/meterflow/meterflow/gateway/internal/web/webtest"
+	"github.com/meterflow/meterflow/gateway/webtest"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"

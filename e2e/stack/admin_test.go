@@ -1,0 +1,693 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/grpcservice"
+	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
+)
+
+// auditItem is one item of GET /v1/admin/audit.
+type auditItem struct {
+	ID         string          `json:"id"`
+	Source     string          `json:"source"`
+	ActorID    string          `json:"actor_id"`
+	Action     string          `json:"action"`
+	TargetType string          `json:"target_type"`
+	TargetID   string          `json:"target_id"`
+	Reason     string          `json:"reason"`
+	Before     json.RawMessage `json:"before"`
+	After      json.RawMessage `json:"after"`
+	CreatedAt  string          `json:"created_at"`
+}
+
+type auditPage struct {
+	Items      []auditItem `json:"items"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+func getAudit(t *testing.T, s *Stack, token, query string) auditPage {
+	t.Helper()
+	r := s.Do(t, Request{Method: "GET", Path: "/v1/admin/audit" + query, Token: token})
+	if r.Status != http.StatusOK {
+		t.Fatalf("audit%s: %d %s", query, r.Status, r.Body)
+	}
+	var p auditPage
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// walkAudit reads every page of the audit log with pages of limit.
+func walkAudit(t *testing.T, s *Stack, token, filter string, limit int) []auditItem {
+	t.Helper()
+	var all []auditItem
+	cursor := ""
+	for range 1000 {
+		q := url.Values{"limit": {strconv.Itoa(limit)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		p := getAudit(t, s, token, "?"+q.Encode()+filter)
+		if len(p.Items) > limit || (p.NextCursor != nil && len(p.Items) != limit) {
+			t.Fatalf("page of %d items with limit %d, next %v", len(p.Items), limit, p.NextCursor)
+		}
+		all = append(all, p.Items...)
+		if p.NextCursor == nil {
+			return all
+		}
+		cursor = *p.NextCursor
+	}
+	t.Fatal("the audit walk does not end")
+	return nil
+}
+
+func userID(t *testing.T, s *Stack, token string) string {
+	t.Helper()
+	r := s.Do(t, Request{Method: "GET", Path: "/v1/me", Token: token})
+	if r.Status != 200 {
+		t.Fatalf("/v1/me: %d %s", r.Status, r.Body)
+	}
+	return r.JSON(t)["id"].(string)
+}
+
+// adjust posts an adjustment with Idempotency-Key key, or a fresh one when
+// key is "" (the header is required).
+func adjust(t *testing.T, s *Stack, admin, user string, cents int64, reason, key string) Response {
+	t.Helper()
+	if key == "" {
+		key = uuid.NewString()
+	}
+	return s.Do(t, Request{Method: "POST", Path: "/v1/admin/users/" + user + "/adjustments", Token: admin,
+		Body: map[string]any{"amount_cents": cents, "reason": reason}, Headers: map[string]string{"Idempotency-Key": key}})
+}
+
+func jsonObject(t *testing.T, raw json.RawMessage) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s is not a JSON object: %v", raw, err)
+	}
+	return m
+}
+
+// TestAdminAuditLog: an adjustment, a user disable and a workflow create
+// each leave a record in their own service, and GET /v1/admin/audit shows
+// them merged, newest first, with the actor, the reason, before and after;
+// the merged log pages without losing or repeating an event.
+func TestAdminAuditLog(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	admin := s.Admin(t)
+	adminID := userID(t, s, admin)
+	userTok, _, uid := s.Signup(t, "audited@example.com", "password-1")
+
+	if r := adjust(t, s, admin, uid, 500, "goodwill credit", "audit-adj-1"); r.Status != 201 {
+		t.Fatalf("adjust: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, Request{Method: "PATCH", Path: "/v1/admin/users/" + uid, Token: admin,
+		Body: map[string]any{"is_active": false, "reason": "chargeback fraud"}}); r.Status != 200 {
+		t.Fatalf("disable: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, Request{Method: "POST", Path: "/v1/admin/workflows", Token: admin, Body: map[string]any{
+		"slug": "audited", "name": "Audited", "webhook_url": "http://127.0.0.1:1/hook", "fee_cents": 7, "timeout_ms": 1000,
+		"auth_header_name": "X-Key", "auth_header_value": "never-in-the-audit-log",
+	}}); r.Status != 201 {
+		t.Fatalf("create workflow: %d %s", r.Status, r.Body)
+	}
+
+	r := s.Do(t, Request{Method: "GET", Path: "/v1/admin/audit", Token: admin})
+	if r.Status != 200 || r.Header.Get("RateLimit-Limit") == "" {
+		t.Fatalf("audit: %d %s", r.Status, r.Body)
+	}
+	if strings.Contains(string(r.Body), "never-in-the-audit-log") {
+		t.Fatalf("the audit log shows a workflow secret: %s", r.Body)
+	}
+	var page auditPage
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if page.NextCursor != nil {
+		t.Fatalf("next_cursor %v on a short log", *page.NextCursor)
+	}
+	find := func(action string) auditItem {
+		t.Helper()
+		for _, it := range page.Items {
+			if it.Action == action {
+				return it
+			}
+		}
+		t.Fatalf("no %s event in %s", action, r.Body)
+		return auditItem{}
+	}
+	adj, dis, wf := find("wallet.adjust"), find("user.disable"), find("workflow.create")
+	// The three admin actions, newest first: workflow, disable, adjustment.
+	if idx := func(id string) int {
+		return slices.IndexFunc(page.Items, func(it auditItem) bool { return it.ID == id })
+	}; !(idx(wf.ID) < idx(dis.ID) && idx(dis.ID) < idx(adj.ID)) {
+		t.Fatalf("order: %s", r.Body)
+	}
+	for _, it := range []auditItem{adj, dis, wf} {
+		if it.ActorID != adminID {
+			t.Errorf("%s actor %q, want the admin %s", it.Action, it.ActorID, adminID)
+		}
+		if _, err := time.Parse(time.RFC3339, it.CreatedAt); err != nil || it.ID == "" {
+			t.Errorf("%s: id %q created_at %q", it.Action, it.ID, it.CreatedAt)
+		}
+	}
+	if adj.Source != "wallet" || adj.TargetID != uid || adj.Reason != "goodwill credit" {
+		t.Errorf("adjustment %+v", adj)
+	}
+	if b, a := jsonObject(t, adj.Before), jsonObject(t, adj.After); len(a) == 0 || bytes.Equal(adj.Before, adj.After) || len(b) == 0 {
+		t.Errorf("adjustment before %s after %s", adj.Before, adj.After)
+	}
+	if !strings.Contains(string(adj.After), "500") {
+		t.Errorf("adjustment after %s does not show the new balance", adj.After)
+	}
+	if dis.Source != "identity" || dis.TargetType != "user" || dis.TargetID != uid || dis.Reason != "chargeback fraud" {
+		t.Errorf("disable %+v", dis)
+	}
+	if jsonObject(t, dis.Before)["is_active"] != true || jsonObject(t, dis.After)["is_active"] != false {
+		t.Errorf("disable before %s after %s", dis.Before, dis.After)
+	}
+	if wf.Source != "workflow" || wf.TargetType != "workflow" || wf.TargetID != "audited" || string(wf.Before) != "null" {
+		t.Errorf("workflow create %+v", wf)
+	}
+	if after := jsonObject(t, wf.After); after["fee_cents"] != float64(7) {
+		t.Errorf("workflow create after %s", wf.After)
+	}
+
+	// Filters.
+	for _, it := range getAudit(t, s, admin, "?source=wallet").Items {
+		if it.Source != "wallet" {
+			t.Fatalf("?source=wallet gave %+v", it)
+		}
+	}
+	byUser := getAudit(t, s, admin, "?target_id="+uid)
+	if len(byUser.Items) != 2 || byUser.Items[0].ID != dis.ID || byUser.Items[1].ID != adj.ID {
+		t.Fatalf("?target_id=user: %+v", byUser.Items)
+	}
+	if p := getAudit(t, s, admin, "?target_id=audited&source=workflow"); len(p.Items) != 1 || p.Items[0].ID != wf.ID {
+		t.Fatalf("?target_id=slug: %+v", p.Items)
+	}
+
+	// Non-admins see nothing (the disabled user's access token is still
+	// valid until it expires, and is no admin's).
+	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/audit", Token: userTok}), 403, "forbidden")
+	other, _, _ := s.Signup(t, "curious@example.com", "password-1")
+	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/audit", Token: other}), 403, "forbidden")
+	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/audit"}), 401, "unauthorized")
+
+	// More events in all three services, interleaved, then walk the merged
+	// log with small pages: every event once, in order.
+	for i := range 6 {
+		switch i % 3 {
+		case 0:
+			if r := adjust(t, s, admin, uid, int64(i+1), "batch "+strconv.Itoa(i), ""); r.Status != 201 {
+				t.Fatalf("adjust: %d %s", r.Status, r.Body)
+			}
+		case 1:
+			if r := s.Do(t, Request{Method: "PATCH", Path: "/v1/admin/users/" + uid, Token: admin,
+				Body: map[string]any{"is_active": i%2 == 0, "reason": "toggle"}}); r.Status != 200 {
+				t.Fatalf("toggle: %d %s", r.Status, r.Body)
+			}
+		case 2:
+			if r := s.Do(t, Request{Method: "PATCH", Path: "/v1/admin/workflows/audited", Token: admin,
+				Body: map[string]any{"fee_cents": i}}); r.Status != 200 {
+				t.Fatalf("edit workflow: %d %s", r.Status, r.Body)
+			}
+		}
+	}
+	full := walkAudit(t, s, admin, "", 200)
+	if len(full) < 9 {
+		t.Fatalf("%d events", len(full))
+	}
+	for i := 1; i < len(full); i++ {
+		if full[i-1].CreatedAt < full[i].CreatedAt {
+			t.Fatalf("not newest first at %d: %s then %s", i, full[i-1].CreatedAt, full[i].CreatedAt)
+		}
+	}
+	sources := map[string]int{}
+	for _, it := range full {
+		sources[it.Source]++
+	}
+	if sources["identity"] < 3 || sources["wallet"] < 3 || sources["workflow"] < 3 {
+		t.Fatalf("sources %v", sources)
+	}
+	ids := func(items []auditItem) []string {
+		out := make([]string, len(items))
+		for i, it := range items {
+			out[i] = it.Source + "/" + it.ID
+		}
+		return out
+	}
+	for _, limit := range []int{1, 2, 4} {
+		if got := walkAudit(t, s, admin, "", limit); !slices.Equal(ids(got), ids(full)) {
+			t.Fatalf("limit %d walk:\n%v\nwant\n%v", limit, ids(got), ids(full))
+		}
+	}
+	// A cursor only continues the list it was made for.
+	first := getAudit(t, s, admin, "?limit=2")
+	if first.NextCursor == nil || len(*first.NextCursor) > 1024 {
+		t.Fatalf("next_cursor %v (the route accepts 2048 bytes; keep a margin)", first.NextCursor)
+	}
+	m := wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/audit?source=wallet&cursor=" + url.QueryEscape(*first.NextCursor), Token: admin}), 400, "validation_failed")
+	if m["errors"].([]any)[0].(map[string]any)["field"] != "cursor" {
+		t.Fatalf("%v", m)
+	}
+}
+
+// TestAdminCSVExports: the transactions and runs listings as CSV files,
+// through Accept and ?format=, with formula cells neutralised.
+func TestAdminCSVExports(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{RunsPerMinute: 100})
+	rc := newReceiver(t)
+	admin := s.Admin(t)
+	tok, _, uid := s.Signup(t, "exported@example.com", "password-1")
+	if r := adjust(t, s, admin, uid, 1000, `=HYPERLINK("http://evil.example","click")`, ""); r.Status != 201 {
+		t.Fatalf("adjust: %d %s", r.Status, r.Body)
+	}
+	if r := adjust(t, s, admin, uid, -100, "+correction", ""); r.Status != 201 {
+		t.Fatalf("adjust: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, Request{Method: "POST", Path: "/v1/admin/workflows", Token: admin, Body: map[string]any{
+		"slug": "echo", "name": "Echo", "webhook_url": rc.URL, "fee_cents": 10, "timeout_ms": 5000,
+	}}); r.Status != 201 {
+		t.Fatalf("create workflow: %d %s", r.Status, r.Body)
+	}
+	for i := range 3 {
+		if r := s.Do(t, Request{Method: "POST", Path: "/v1/workflows/echo/runs", Token: tok, Body: map[string]any{"input": map[string]any{"n": i}}}); r.Status != 200 {
+			t.Fatalf("run: %d %s", r.Status, r.Body)
+		}
+	}
+	today := time.Now().UTC().Format("2006-01-02")
+
+	readCSV := func(r Response, name string) [][]string {
+		t.Helper()
+		if r.Status != 200 || r.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
+			t.Fatalf("%d %s: %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+		if d := r.Header.Get("Content-Disposition"); d != `attachment; filename="`+name+`-`+today+`.csv"` {
+			t.Fatalf("Content-Disposition %q", d)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+		if err != nil {
+			t.Fatalf("not CSV: %v: %s", err, r.Body)
+		}
+		return rows
+	}
+
+	// Transactions: adjustments and fees of the user, newest first.
+	for _, req := range []Request{
+		{Method: "GET", Path: "/v1/admin/transactions?user_id=" + uid, Token: admin, Headers: map[string]string{"Accept": "text/csv"}},
+		{Method: "GET", Path: "/v1/admin/transactions?format=csv&user_id=" + uid, Token: admin},
+	} {
+		rows := readCSV(s.Do(t, req), "transactions")
+		if strings.Join(rows[0], ",") != "id,created_at,user_id,kind,amount_cents,amount,balance_after_cents,description,reference_type,reference_id" {
+			t.Fatalf("header %v", rows[0])
+		}
+		if len(rows) != 6 {
+			t.Fatalf("%d rows: %v", len(rows), rows)
+		}
+		kinds := []string{}
+		for _, row := range rows[1:] {
+			kinds = append(kinds, row[3])
+			if row[2] != uid {
+				t.Fatalf("row %v", row)
+			}
+		}
+		if strings.Join(kinds, ",") != "fee,fee,fee,adjustment,adjustment" {
+			t.Fatalf("kinds %v", kinds)
+		}
+		if rows[5][7] != `'=HYPERLINK("http://evil.example","click")` || rows[5][4] != "1000" || rows[5][5] != "10.00" {
+			t.Fatalf("first adjustment %v", rows[5])
+		}
+		if rows[4][7] != "'+correction" || rows[4][4] != "-100" || rows[4][5] != "-1.00" || rows[4][6] != "900" {
+			t.Fatalf("second adjustment %v", rows[4])
+		}
+	}
+	// Filters apply to the export: kind, and a date range.
+	if rows := readCSV(s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?format=csv&kind=adjustment&user_id=" + uid, Token: admin}), "transactions"); len(rows) != 3 {
+		t.Fatalf("kind filter: %v", rows)
+	}
+	future := url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	if rows := readCSV(s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?format=csv&from=" + future, Token: admin}), "transactions"); len(rows) != 1 {
+		t.Fatalf("from in the future: %v", rows)
+	}
+	past := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+	r := s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?from=" + past + "&to=" + future + "&user_id=" + uid, Token: admin})
+	if r.Status != 200 || strings.Count(string(r.Body), `"user_id":"`+uid+`"`) != 5 {
+		t.Fatalf("date range (JSON): %d %s", r.Status, r.Body)
+	}
+	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?from=" + future + "&to=" + past, Token: admin}), 400, "validation_failed")
+	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?from=yesterday", Token: admin}), 400, "validation_failed")
+
+	// Runs.
+	for _, req := range []Request{
+		{Method: "GET", Path: "/v1/admin/runs?user_id=" + uid, Token: admin, Headers: map[string]string{"Accept": "text/csv"}},
+		{Method: "GET", Path: "/v1/admin/runs?format=csv&workflow=echo", Token: admin},
+	} {
+		rows := readCSV(s.Do(t, req), "runs")
+		if strings.Join(rows[0], ",") != "id,created_at,user_id,workflow,status,fee_cents,charged_cents,http_status,duration_ms,started_at,finished_at,error,input_json,output_json,api_key_id" {
+			t.Fatalf("header %v", rows[0])
+		}
+		if len(rows) != 4 {
+			t.Fatalf("%d rows", len(rows))
+		}
+		for i, row := range rows[1:] {
+			if row[2] != uid || row[3] != "echo" || row[4] != "succeeded" || row[6] != "10" || row[7] != "200" ||
+				!jsonEqual(row[12], `{"n":`+strconv.Itoa(2-i)+`}`) {
+				t.Fatalf("row %d: %v", i, row)
+			}
+		}
+	}
+	// Non-admins get no export.
+	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?format=csv", Token: tok}), 403, "forbidden")
+	wantProblem(t, s.Do(t, Request{Method: "GET", Path: "/v1/admin/runs", Token: tok, Headers: map[string]string{"Accept": "text/csv"}}), 403, "forbidden")
+}
+
+// adminCall is one admin method of a service, called directly.
+type adminCall struct {
+	method string
+	call   func(ctx context.Context) error
+}
+
+// TestAdminRoutesAndMethodsRefuseNonAdmins: every admin route of the
+// gateway answers 403 to a valid non-admin token, and every admin method of
+// every service refuses a caller that holds the service secret and a real
+// but non-admin user token (PermissionDenied) or no user token at all
+// (Unauthenticated), so the role is checked again behind the gateway.
+func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	admin := s.Admin(t)
+	userTok, _, uid := s.Signup(t, "plain@example.com", "password-1")
+	victimTok, _, victim := s.Signup(t, "victim@example.com", "password-1")
+	if r := s.Do(t, Request{Method: "POST", Path: "/v1/admin/workflows", Token: admin, Body: map[string]any{
+		"slug": "guarded", "name": "Guarded", "webhook_url": "http://127.0.0.1:1/hook",
+	}}); r.Status != 201 {
+		t.Fatalf("create workflow: %d %s", r.Status, r.Body)
+	}
+
+	// Every admin route of the gateway, taken from its router.
+	var routes []string
+	for _, r := range s.Gateway.Routes() {
+		if strings.Contains(r, " /v1/admin/") {
+			routes = append(routes, r)
+		}
+	}
+	if len(routes) < 10 || !slices.Contains(routes, "GET /v1/admin/audit") {
+		t.Fatalf("admin routes %v", routes)
+	}
+	bodies := map[string]any{
+		"PATCH /v1/admin/users/{id}":              map[string]any{"is_admin": true},
+		"POST /v1/admin/users/{id}/adjustments":   map[string]any{"amount_cents": 100000, "reason": "free money"},
+		"POST /v1/admin/workflows":                map[string]any{"slug": "evil", "name": "Evil", "webhook_url": "http://127.0.0.1:1/x"},
+		"PATCH /v1/admin/workflows/{slug}":        map[string]any{"fee_cents": 0},
+		"GET /v1/admin/transactions?format=csv":   nil,
+		"GET /v1/admin/runs?format=csv":           nil,
+		"GET /v1/admin/audit?target_id=" + victim: nil,
+	}
+	routes = append(routes, "GET /v1/admin/transactions?format=csv", "GET /v1/admin/runs?format=csv", "GET /v1/admin/audit?target_id="+victim)
+	for _, route := range routes {
+		t.Run(route, func(t *testing.T) {
+			method, path, _ := strings.Cut(route, " ")
+			path = strings.NewReplacer("{id}", uid, "{slug}", "guarded").Replace(path)
+			req := Request{Method: method, Path: path, Token: userTok, Body: bodies[route],
+				Headers: map[string]string{"Idempotency-Key": "sneaky-" + strconv.Itoa(len(route))}}
+			if req.Body == nil && method != "GET" {
+				req.Body = map[string]any{}
+			}
+			wantProblem(t, s.Do(t, req), 403, "forbidden")
+			req.Token = victimTok
+			wantProblem(t, s.Do(t, req), 403, "forbidden")
+		})
+	}
+
+	// The services, called directly with the gateway's credentials.
+	minter, err := callauth.NewMinter("gateway", []byte(Secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(addr, name string) *grpc.ClientConn {
+		conn, err := grpcservice.Dial(addr, minter.Credentials(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	id := identityv1.NewIdentityServiceClient(dial(s.IdentityAddr, "identity"))
+	wal := walletv1.NewWalletServiceClient(dial(s.WalletAddr, "wallet"))
+	wf := workflowv1.NewWorkflowServiceClient(dial(s.WorkflowAddr, "workflow"))
+	yes, fee := true, int64(0)
+	calls := map[string][]adminCall{
+		identityv1.IdentityService_ServiceDesc.ServiceName: {
+			{"AdminListUsers", func(ctx context.Context) error {
+				_, err := id.AdminListUsers(ctx, &identityv1.AdminListUsersRequest{})
+				return err
+			}},
+			{"AdminUpdateUser", func(ctx context.Context) error {
+				_, err := id.AdminUpdateUser(ctx, &identityv1.AdminUpdateUserRequest{Id: uid, IsAdmin: &yes})
+				return err
+			}},
+			{"AdminListAuditEvents", func(ctx context.Context) error {
+				_, err := id.AdminListAuditEvents(ctx, &identityv1.AdminListAuditEventsRequest{})
+				return err
+			}},
+			{"AdminGetUserStats", func(ctx context.Context) error {
+				_, err := id.AdminGetUserStats(ctx, &identityv1.AdminGetUserStatsRequest{})
+				return err
+			}},
+		},
+		walletv1.WalletService_ServiceDesc.ServiceName: {
+			{"AdminAdjustBalance", func(ctx context.Context) error {
+				_, err := wal.AdminAdjustBalance(ctx, &walletv1.AdminAdjustBalanceRequest{UserId: uid, AmountCents: 100000, Reason: "free money"})
+				return err
+			}},
+			{"AdminListTransactions", func(ctx context.Context) error {
+				_, err := wal.AdminListTransactions(ctx, &walletv1.AdminListTransactionsRequest{})
+				return err
+			}},
+			{"AdminGetWallets", func(ctx context.Context) error {
+				_, err := wal.AdminGetWallets(ctx, &walletv1.AdminGetWalletsRequest{UserIds: []string{victim}})
+				return err
+			}},
+			{"AdminListAuditEvents", func(ctx context.Context) error {
+				_, err := wal.AdminListAuditEvents(ctx, &walletv1.AdminListAuditEventsRequest{})
+				return err
+			}},
+			{"AdminGetStats", func(ctx context.Context) error {
+				_, err := wal.AdminGetStats(ctx, &walletv1.AdminGetStatsRequest{})
+				return err
+			}},
+		},
+		workflowv1.WorkflowService_ServiceDesc.ServiceName: {
+			{"AdminListRuns", func(ctx context.Context) error {
+				_, err := wf.AdminListRuns(ctx, &workflowv1.AdminListRunsRequest{})
+				return err
+			}},
+			{"AdminGetRun", func(ctx context.Context) error {
+				_, err := wf.AdminGetRun(ctx, &workflowv1.AdminGetRunRequest{Id: uid})
+				return err
+			}},
+			{"AdminListWorkflows", func(ctx context.Context) error {
+				_, err := wf.AdminListWorkflows(ctx, &workflowv1.AdminListWorkflowsRequest{})
+				return err
+			}},
+			{"AdminCreateWorkflow", func(ctx context.Context) error {
+				_, err := wf.AdminCreateWorkflow(ctx, &workflowv1.AdminCreateWorkflowRequest{Slug: "evil", Name: "Evil", WebhookUrl: "http://127.0.0.1:1/x"})
+				return err
+			}},
+			{"AdminUpdateWorkflow", func(ctx context.Context) error {
+				_, err := wf.AdminUpdateWorkflow(ctx, &workflowv1.AdminUpdateWorkflowRequest{Slug: "guarded", FeeCents: &fee})
+				return err
+			}},
+			{"AdminListAuditEvents", func(ctx context.Context) error {
+				_, err := wf.AdminListAuditEvents(ctx, &workflowv1.AdminListAuditEventsRequest{})
+				return err
+			}},
+			{"AdminGetRunStats", func(ctx context.Context) error {
+				_, err := wf.AdminGetRunStats(ctx, &workflowv1.AdminGetRunStatsRequest{})
+				return err
+			}},
+		},
+	}
+	// Every method of every service is either in the table above or known
+	// not to be an admin method, so a new admin RPC cannot go untested.
+	notAdmin := map[string][]string{
+		identityv1.IdentityService_ServiceDesc.ServiceName: {"SignUp", "Login", "Refresh", "Logout", "GetUser", "GetSigningKeys",
+			"CreateAPIKey", "ListAPIKeys", "RevokeAPIKey", "AuthenticateAPIKey"},
+		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
+			"GetAPIKeySpend"},
+		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns"},
+	}
+	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc} {
+		for _, m := range desc.Methods {
+			admin := slices.ContainsFunc(calls[desc.ServiceName], func(c adminCall) bool { return c.method == m.MethodName })
+			if admin == slices.Contains(notAdmin[desc.ServiceName], m.MethodName) {
+				t.Errorf("%s/%s: list it either as an admin method (and test it) or as a non-admin one", desc.ServiceName, m.MethodName)
+			}
+		}
+	}
+	for svc, list := range calls {
+		for _, c := range list {
+			t.Run(svc+"/"+c.method, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := c.call(callauth.WithUserToken(ctx, userTok)); status.Code(err) != codes.PermissionDenied {
+					t.Errorf("with a non-admin user token: %v, want PermissionDenied", err)
+				}
+				if err := c.call(ctx); status.Code(err) != codes.Unauthenticated {
+					t.Errorf("without a user token: %v, want Unauthenticated", err)
+				}
+			})
+		}
+	}
+
+	// Nothing changed: no money, no promotion, no new or edited workflow.
+	if w := balance(t, s, userTok); w["balance_cents"].(float64) != 0 {
+		t.Fatalf("wallet %v", w)
+	}
+	if me := s.Do(t, Request{Method: "GET", Path: "/v1/me", Token: s.Login(t, "plain@example.com", "password-1")}).JSON(t); me["is_admin"] != false {
+		t.Fatalf("me %v", me)
+	}
+	r := s.Do(t, Request{Method: "GET", Path: "/v1/admin/workflows", Token: admin})
+	if strings.Contains(string(r.Body), `"slug":"evil"`) || !strings.Contains(string(r.Body), `"fee_cents":10`) {
+		t.Fatalf("workflows %s", r.Body)
+	}
+	if p := getAudit(t, s, admin, "?target_id="+uid); len(p.Items) != 0 {
+		t.Fatalf("audit events about the non-admin: %+v", p.Items)
+	}
+}
+
+// TestAdjustmentRules: Idempotency-Key replays, a negative adjustment beyond
+// the balance, and disabling a user revoking their refresh tokens.
+func TestAdjustmentRules(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	admin := s.Admin(t)
+	tok, refresh1, uid := s.Signup(t, "adjusted@example.com", "password-1")
+
+	// Same key, same body: the same 201 answer, one ledger row, even when
+	// the requests race.
+	first := adjust(t, s, admin, uid, 250, "refund of a failed batch", "adj-key-1")
+	if first.Status != 201 {
+		t.Fatalf("adjust: %d %s", first.Status, first.Body)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			r := adjust(t, s, admin, uid, 250, "refund of a failed batch", "adj-key-1")
+			switch {
+			case r.Status == 201 && bytes.Equal(r.Body, first.Body):
+			case r.Status == 409 && strings.Contains(string(r.Body), "request_in_progress"):
+			default:
+				t.Errorf("replay: %d %s, want the first answer %s", r.Status, r.Body, first.Body)
+			}
+		})
+	}
+	wg.Wait()
+	if again := adjust(t, s, admin, uid, 250, "refund of a failed batch", "adj-key-1"); again.Status != 201 || !bytes.Equal(again.Body, first.Body) {
+		t.Fatalf("replay: %d %s", again.Status, again.Body)
+	}
+	// Same key, other body: 422, nothing booked.
+	wantProblem(t, adjust(t, s, admin, uid, 260, "refund of a failed batch", "adj-key-1"), 422, "idempotency_key_reused")
+	wantProblem(t, adjust(t, s, admin, uid, 250, "another reason", "adj-key-1"), 422, "idempotency_key_reused")
+	rows := s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?kind=adjustment&user_id=" + uid, Token: admin})
+	if rows.Status != 200 || strings.Count(string(rows.Body), `"kind":"adjustment"`) != 1 {
+		t.Fatalf("ledger after replays: %d %s", rows.Status, rows.Body)
+	}
+	if w := balance(t, s, tok); w["balance_cents"].(float64) != 250 {
+		t.Fatalf("wallet %v", w)
+	}
+
+	// A debit beyond the balance: 422, balance untouched; down to zero is fine.
+	wantProblem(t, adjust(t, s, admin, uid, -251, "clawback", "adj-key-2"), 422, "insufficient_funds")
+	wantProblem(t, adjust(t, s, admin, uid, -251, "clawback", ""), 422, "insufficient_funds")
+	if w := balance(t, s, tok); w["balance_cents"].(float64) != 250 {
+		t.Fatalf("wallet after refused debit %v", w)
+	}
+	if r := adjust(t, s, admin, uid, -250, "clawback", "adj-key-3"); r.Status != 201 || r.JSON(t)["balance_after_cents"].(float64) != 0 {
+		t.Fatalf("debit to zero: %d %s", r.Status, r.Body)
+	}
+	// Validation: zero amount, missing reason, no Idempotency-Key, over
+	// ADJUSTMENT_MAX_CENTS (1,000,000) either way; each names its field.
+	for _, tc := range []struct {
+		name    string
+		cents   int64
+		reason  string
+		headers map[string]string
+		field   string
+	}{
+		{"zero", 0, "nothing", map[string]string{"Idempotency-Key": "v-1"}, "amount_cents"},
+		{"no reason", 5, "", map[string]string{"Idempotency-Key": "v-2"}, "reason"},
+		{"no key", 5, "goodwill", nil, "Idempotency-Key"},
+		{"credit over the cap", 1_000_001, "typo", map[string]string{"Idempotency-Key": "v-3"}, "amount_cents"},
+		{"debit over the cap", -1_000_001, "typo", map[string]string{"Idempotency-Key": "v-4"}, "amount_cents"},
+	} {
+		p := wantProblem(t, s.Do(t, Request{Method: "POST", Path: "/v1/admin/users/" + uid + "/adjustments", Token: admin,
+			Body: map[string]any{"amount_cents": tc.cents, "reason": tc.reason}, Headers: tc.headers}), 400, "validation_failed")
+		errs, _ := p["errors"].([]any)
+		if len(errs) != 1 || errs[0].(map[string]any)["field"] != tc.field {
+			t.Fatalf("%s: errors %v, want one naming %s", tc.name, p["errors"], tc.field)
+		}
+	}
+	if r := adjust(t, s, admin, uid, 1_000_000, "the most one adjustment may move", ""); r.Status != 201 {
+		t.Fatalf("adjustment at the cap: %d %s", r.Status, r.Body)
+	}
+	if w := balance(t, s, tok); w["balance_cents"].(float64) != 1_000_000 {
+		t.Fatalf("wallet after validation %v", w)
+	}
+
+	// The user sees "Adjustment" and no reference; admins see the reason
+	// and who booked it.
+	own := s.Do(t, Request{Method: "GET", Path: "/v1/wallet/transactions?kind=adjustment", Token: tok})
+	if own.Status != 200 || strings.Contains(string(own.Body), "refund of a failed batch") || strings.Contains(string(own.Body), "clawback") ||
+		strings.Count(string(own.Body), `"description":"Adjustment","reference":null`) != 3 {
+		t.Fatalf("the user's transactions: %d %s", own.Status, own.Body)
+	}
+	adm := s.Do(t, Request{Method: "GET", Path: "/v1/admin/transactions?kind=adjustment&user_id=" + uid, Token: admin})
+	if adm.Status != 200 || !strings.Contains(string(adm.Body), `"description":"refund of a failed batch","reference":{"type":"admin","id":"`) {
+		t.Fatalf("the admin's transactions: %d %s", adm.Status, adm.Body)
+	}
+
+	// Disabling revokes every refresh token of the user: refresh is 401,
+	// and stays 401 after the account is enabled again.
+	refresh2 := s.Do(t, Request{Method: "POST", Path: "/v1/auth/login", Body: creds("adjusted@example.com", "password-1")}).JSON(t)["refresh_token"].(string)
+	if r := s.Do(t, Request{Method: "PATCH", Path: "/v1/admin/users/" + uid, Token: admin, Body: map[string]any{"is_active": false, "reason": "abuse"}}); r.Status != 200 {
+		t.Fatalf("disable: %d %s", r.Status, r.Body)
+	}
+	for _, rt := range []string{refresh1, refresh2} {
+		wantProblem(t, s.Do(t, Request{Method: "POST", Path: "/v1/auth/refresh", Body: map[string]string{"refresh_token": rt}}), 401, "invalid_token")
+	}
+	if r := s.Do(t, Request{Method: "PATCH", Path: "/v1/admin/users/" + uid, Token: admin, Body: map[string]any{"is_active": true}}); r.Status != 200 {
+		t.Fatalf("enable: %d %s", r.Status, r.Body)
+	}
+	for _, rt := range []string{refresh1, refresh2} {
+		wantProblem(t, s.Do(t, Request{Method: "POST", Path: "/v1/auth/refresh", Body: map[string]string{"refresh_token": rt}}), 401, "invalid_token")
+	}
+	// A new login works again.
+	s.Login(t, "adjusted@example.com", "password-1")
+}

@@ -1,0 +1,359 @@
+// Package stack is the one launcher of the whole product for tests and
+// tools outside the production modules (ADR 0004): Start runs identity,
+// wallet and workflow from their exported app packages (the same app.New
+// as their commands), each on its own fresh database and a loopback port,
+// stripe-mock, and the gateway in front, wired exactly as in production
+// (real service tokens, RemoteKeySet against identity, Redis rate limits
+// under a unique prefix). The package's own tests are the whole-stack
+// tests of the public API; e2e/console, e2e/workflow, e2e/drills and the
+// bench use it too.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gateway "github.com/meterflow/meterflow/gateway/app"
+	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/telemetry"
+	identity "github.com/meterflow/meterflow/services/identity/app"
+	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
+	wallet "github.com/meterflow/meterflow/services/wallet/app"
+	walletmigrations "github.com/meterflow/meterflow/services/wallet/migrations"
+	"github.com/meterflow/meterflow/services/wallet/stripemocktest"
+	workflow "github.com/meterflow/meterflow/services/workflow/app"
+	workflowmigrations "github.com/meterflow/meterflow/services/workflow/migrations"
+)
+
+// Secret is the deployment's INTERNAL_AUTH_SECRET in these tests.
+const Secret = "stacktest-internal-auth-secret-0123456789abcdef"
+
+// WebhookSecret is the wallet's Stripe webhook secret in these tests.
+const WebhookSecret = "whsec_stacktest"
+
+// Options change the stack's knobs from their production defaults.
+type Options struct {
+	AuthPerMinute int // default 1000, so only tests about it hit it
+	RunsPerMinute int // default 10, as in production
+	APIPerMinute  int // default 600
+	// TopUpsPerMinute is the per-user budget of top-up creation; default 5, as in production.
+	TopUpsPerMinute int
+	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
+	// the local Redis. A dead address runs the gateway on its fallback limiter.
+	RedisURL string
+	// LogWriter, when set, receives every log line of the four processes as
+	// JSON, at debug level, each tagged with "service" (the secrets test
+	// reads them all).
+	LogWriter io.Writer
+}
+
+// Stack is a running product.
+type Stack struct {
+	// URL is the gateway's base URL.
+	URL string
+	// IdentityAddr, WalletAddr and WorkflowAddr are the services' gRPC ports.
+	IdentityAddr, WalletAddr, WorkflowAddr string
+	// IdentityConfig is identity's config (for identity.CreateAdmin).
+	IdentityConfig identity.Config
+	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
+	WalletDatabaseURL string
+	// Gateway, Identity, Wallet and Workflow are the running apps; each
+	// Registry (the gateway's AdminHandler) is that process's /metrics.
+	Gateway  *gateway.App
+	Identity *identity.App
+	Wallet   *wallet.App
+	Workflow *workflow.App
+
+	// The configurations and logs of the gateway and the workflow
+	// service, for replicas (replicas.go).
+	gatewayConfig  gateway.Config
+	workflowConfig workflow.Config
+	logFor         func(service string) *slog.Logger
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lis
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("STACKTEST_LOGS") != "" {
+		return telemetry.NewLogger("stacktest", os.Stderr)
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func redisURL() string {
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// Start runs the stack until the test ends.
+func Start(t testing.TB, o Options) *Stack {
+	t.Helper()
+	if o.AuthPerMinute == 0 {
+		o.AuthPerMinute = 1000
+	}
+	if o.RunsPerMinute == 0 {
+		o.RunsPerMinute = 10
+	}
+	if o.APIPerMinute == 0 {
+		o.APIPerMinute = 600
+	}
+	if o.TopUpsPerMinute == 0 {
+		o.TopUpsPerMinute = 5
+	}
+	if o.RedisURL == "" {
+		o.RedisURL = redisURL()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var closers []func()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	})
+	serve := func(name string, lis net.Listener, fn func(context.Context, net.Listener) error) {
+		wg.Go(func() {
+			if err := fn(ctx, lis); err != nil {
+				t.Errorf("stack: %s stopped: %v", name, err)
+			}
+		})
+	}
+	log := logger()
+	logFor := func(string) *slog.Logger { return log }
+	if o.LogWriter != nil {
+		// One handler, so concurrent lines from all processes never interleave.
+		base := slog.New(slog.NewJSONHandler(o.LogWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		logFor = func(service string) *slog.Logger { return base.With("service", service) }
+	}
+	idLis, walletLis, wfLis, gwLis := listen(t), listen(t), listen(t), listen(t)
+	s := &Stack{
+		URL:          "http://" + gwLis.Addr().String(),
+		IdentityAddr: idLis.Addr().String(), WalletAddr: walletLis.Addr().String(), WorkflowAddr: wfLis.Addr().String(),
+	}
+
+	// What every process of a deployment shares.
+	common := envconfig.Common{Env: "development", InternalAuthSecret: []byte(Secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}
+	_, idURL := dbtest.New(t, identitymigrations.FS)
+	s.IdentityConfig = identity.Config{
+		Common: common, DatabaseURL: idURL,
+		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
+		// Cheap hashes: the tests hash many passwords; production cost is the identity's benchmark's business.
+		Argon2: identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
+	}
+	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Identity = ida
+	closers = append(closers, ida.Close)
+	serve("identity", idLis, ida.Serve)
+
+	stripeBase := stripemocktest.Start(t)
+	_, walletURL := dbtest.New(t, walletmigrations.FS)
+	s.WalletDatabaseURL = walletURL
+	wa, err := wallet.New(ctx, wallet.Config{
+		Common: common, DatabaseURL: walletURL, IdentityAddr: s.IdentityAddr,
+		StripeSecretKey: "sk_test_123", StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripeBase,
+		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd", AdjustmentMaxCents: 1_000_000,
+		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
+		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
+	}, logFor("wallet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Wallet = wa
+	closers = append(closers, wa.Close)
+	serve("wallet", walletLis, wa.Serve)
+
+	_, wfURL := dbtest.New(t, workflowmigrations.FS)
+	if err := workflow.MigrateQueue(ctx, wfURL, logFor("workflow")); err != nil {
+		t.Fatal(err)
+	}
+	wfCfg := workflow.Config{
+		Common: common, DatabaseURL: wfURL,
+		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
+		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
+		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
+		Workers:      2,
+		AllowPrivate: true, // the tests' n8n receivers listen on loopback
+	}
+	s.workflowConfig, s.logFor = wfCfg, logFor
+	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Workflow = wfa
+	closers = append(closers, wfa.Close)
+	serve("workflow", wfLis, wfa.Serve)
+
+	s.gatewayConfig = gateway.Config{
+		Common: common, IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, WorkflowAddr: s.WorkflowAddr,
+		RedisURL: o.RedisURL, RateLimitPrefix: "stacktest:" + randomHex() + ":",
+		AuthPerMinute: o.AuthPerMinute, RunsPerMinute: o.RunsPerMinute, APIPerMinute: o.APIPerMinute,
+		TopUpsPerMinute: o.TopUpsPerMinute,
+		TokenCacheSize:  1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
+	}
+	gw, err := gateway.New(ctx, s.gatewayConfig, logFor("gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Gateway = gw
+	closers = append(closers, gw.Close)
+	serve("gateway", gwLis, gw.Serve)
+	s.waitReady(t)
+	return s
+}
+
+func randomHex() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Stack) waitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stack: the stack is not ready after 15s (last: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Response is an HTTP answer with its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a map.
+func (r Response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// Request is one call to the gateway.
+type Request struct {
+	Method, Path string
+	// Body is marshalled as JSON unless it is []byte (sent as is).
+	Body    any
+	Token   string
+	Headers map[string]string
+}
+
+// Do sends r to the gateway.
+func (s *Stack) Do(t testing.TB, r Request) Response {
+	t.Helper()
+	return s.DoAt(t, s.URL, r)
+}
+
+// DoAt sends r to the gateway at base (a replica's URL, see AddGateway).
+func (s *Stack) DoAt(t testing.TB, base string, r Request) Response {
+	t.Helper()
+	var body io.Reader
+	switch b := r.Body.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(b)
+	case string:
+		body = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(r.Method, base+r.Path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// Signup creates a user and returns its access token, refresh token and id.
+func (s *Stack) Signup(t testing.TB, email, password string) (access, refresh, userID string) {
+	t.Helper()
+	r := s.Do(t, Request{Method: "POST", Path: "/v1/auth/signup", Body: map[string]string{"email": email, "password": password}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("signup %s: %d %s", email, r.Status, r.Body)
+	}
+	m := r.JSON(t)
+	return m["access_token"].(string), m["refresh_token"].(string), m["user"].(map[string]any)["id"].(string)
+}
+
+// Login returns a fresh access token.
+func (s *Stack) Login(t testing.TB, email, password string) string {
+	t.Helper()
+	r := s.Do(t, Request{Method: "POST", Path: "/v1/auth/login", Body: map[string]string{"email": email, "password": password}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("login %s: %d %s", email, r.Status, r.Body)
+	}
+	return r.JSON(t)["access_token"].(string)
+}
+
+// Admin creates an admin with the identity CLI's code path and logs in.
+func (s *Stack) Admin(t testing.TB) string {
+	t.Helper()
+	email := "ops-" + randomHex() + "@example.com"
+	if _, err := identity.CreateAdmin(context.Background(), s.IdentityConfig, email, "admin-password-1"); err != nil {
+		t.Fatal(err)
+	}
+	return s.Login(t, email, "admin-password-1")
+}
