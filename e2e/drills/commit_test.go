@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )
 
@@ -23,7 +24,7 @@ func TestCommitCut(t *testing.T) {
 	u := b.users[0]
 	ctx := context.Background()
 	cut := func(edge string, skip int64, statements bool) func() int64 {
-		name := "cut-" + randomHex()
+		name := "cut-" + e2e.RandomHex()
 		bud := budget(name)
 		bud.skip.Store(skip)
 		bud.left.Store(1)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 )
 
 // routeDeadline is the longest a route may take to answer in the drills:
@@ -68,10 +70,10 @@ func TestCrashDrill(t *testing.T) {
 			if rand.IntN(2) == 0 {
 				p = s.workflow
 			}
-			p.kill()
-			crashes[p.name]++
+			p.Kill()
+			crashes[p.Name]++
 			time.Sleep(time.Duration(100+rand.IntN(900)) * time.Millisecond)
-			p.restart(t)
+			restart(t, p)
 		}
 	})
 	b.run(ctx)
@@ -105,7 +107,7 @@ func TestFaultDrill(t *testing.T) {
 	for _, e := range []string{edgeWalletPG, edgeWorkflowPG, edgeWorkflowWallet, edgeGatewayWallet} {
 		faults = append(faults, fault{e, "timeout", "downstream", blackhole})
 	}
-	cutBudget := "fault-" + randomHex()
+	cutBudget := "fault-" + e2e.RandomHex()
 	for _, e := range []string{edgeWalletPG, edgeWorkflowPG} {
 		faults = append(faults, fault{e, "commit_cut", "upstream", func() map[string]any {
 			budget(cutBudget).left.Add(int64(1 + rand.IntN(3)))

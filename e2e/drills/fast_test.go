@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 )
 
 // chaos kills and restarts the service processes and injects faults while
@@ -26,11 +28,11 @@ func TestBankQuick(t *testing.T) {
 	var c chaos
 	wg.Go(func() {
 		time.Sleep(1500 * time.Millisecond)
-		s.workflow.kill()
+		s.workflow.Kill()
 		time.Sleep(300 * time.Millisecond)
-		s.workflow.restart(t)
+		restart(t, s.workflow)
 		c.crashes++
-		name := "quick-" + randomHex()
+		name := "quick-" + e2e.RandomHex()
 		budget(name).left.Store(1)
 		remove := s.toxic(t, edgeWalletPG, "commit-cut", "commit_cut", "upstream", map[string]any{"budget": name})
 		time.Sleep(time.Second)
@@ -38,9 +40,9 @@ func TestBankQuick(t *testing.T) {
 		c.faults++
 		c.commitCuts = budget(name).cut.Load()
 		time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
-		s.wallet.kill()
+		s.wallet.Kill()
 		time.Sleep(300 * time.Millisecond)
-		s.wallet.restart(t)
+		restart(t, s.wallet)
 		c.crashes++
 	})
 	b.run(ctx)

@@ -3,34 +3,26 @@ package drills
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 	gateway "github.com/meterflow/meterflow/gateway/app"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
-	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
@@ -40,11 +32,12 @@ import (
 	workflowmigrations "github.com/meterflow/meterflow/services/workflow/migrations"
 )
 
-// secret is the deployment's INTERNAL_AUTH_SECRET in the drills.
-const secret = "drills-internal-auth-secret-0123456789abcdef"
-
-// webhookSecret is the wallet's Stripe webhook secret in the drills.
-const webhookSecret = "whsec_drills"
+// secret and webhookSecret are the deployment's INTERNAL_AUTH_SECRET and
+// the wallet's Stripe webhook secret, as in every e2e test.
+const (
+	secret        = e2e.Secret
+	webhookSecret = e2e.WebhookSecret
+)
 
 // Settle knobs of the processes: short, so a drill sees every run settled
 // within seconds of its deadline.
@@ -77,16 +70,8 @@ func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "meterflow-drills-bin-")
-		if buildErr != nil {
-			return
-		}
-		for _, svc := range []string{"wallet", "workflow"} {
-			// The package paths resolve through the workspace from any module directory.
-			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, svc), "github.com/meterflow/meterflow/services/"+svc+"/cmd/"+svc)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v: %s", svc, err, out)
-				return
-			}
+		if buildErr == nil {
+			buildErr = e2e.Build(buildDir, "wallet", "workflow")
 		}
 	})
 	if buildErr != nil {
@@ -103,100 +88,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a service running as a real OS process that the drill may
-// SIGKILL and start again with the same environment and port.
-type proc struct {
-	name, bin, addr string
-	env             []string
-	logs            *os.File
-
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	done  chan struct{}
-	kills int
-}
-
-// start runs the process and waits until it serves. It returns an error
-// rather than failing the test: the drills call it from chaos goroutines.
-func (p *proc) start() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cmd := exec.Command(p.bin, "serve")
-	cmd.Env = p.env
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", p.name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.cmd, p.done = cmd, done
-	if err := waitServing(p.addr, 20*time.Second, done); err != nil {
-		return fmt.Errorf("%s: %w (logs in %s)", p.name, err, p.logs.Name())
-	}
-	return nil
-}
-
-// restart starts the process again after a kill, reporting a failure to
-// the test from any goroutine.
-func (p *proc) restart(t testing.TB) {
-	if err := p.start(); err != nil {
+// restart starts a killed process again with the same environment and
+// port, reporting a failure to the test from any goroutine.
+func restart(t testing.TB, p *e2e.Proc) {
+	if err := p.Start(context.Background()); err != nil {
 		t.Error(err)
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	p.cmd = nil
-	p.kills++
-}
-
-// stop ends the process gracefully (SIGTERM), as at the end of a drill.
-func (p *proc) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
-	p.cmd = nil
-}
-
-func waitServing(addr string, within time.Duration, exited <-chan struct{}) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("exited before serving")
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not serving on %s after %s: %v", addr, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -207,8 +103,8 @@ type stack struct {
 	workflowDB string
 	identity   identity.Config
 	gateway    *gateway.App
-	wallet     *proc
-	workflow   *proc
+	wallet     *e2e.Proc
+	workflow   *e2e.Proc
 	proxies    map[string]*toxiproxy.Proxy
 	client     *http.Client
 }
@@ -228,12 +124,6 @@ func freeAddr(t testing.TB) string {
 	addr := lis.Addr().String()
 	_ = lis.Close()
 	return addr
-}
-
-func randomHex() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func logger() *slog.Logger {
@@ -261,13 +151,6 @@ func hostOf(t testing.TB, rawURL string) string {
 		t.Fatal(err)
 	}
 	return u.Host
-}
-
-func redisURL() string {
-	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
 }
 
 // startStack runs the product for one test: wallet and workflow as
@@ -309,11 +192,8 @@ func startStack(t testing.TB, o options) *stack {
 		t.Fatal(err)
 	}
 	_, idURL := dbtest.New(t, identitymigrations.FS)
-	s.identity = identity.Config{
-		Common: envconfig.Common{Env: "development", InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}, DatabaseURL: idURL,
-		AccessTokenTTL: time.Hour, RefreshTokenTTL: 720 * time.Hour,
-		Argon2: identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
-	}
+	s.identity = e2e.IdentityConfig(idURL)
+	s.identity.AccessTokenTTL = time.Hour
 	ida, err := identity.New(ctx, s.identity, log)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +215,7 @@ func startStack(t testing.TB, o options) *stack {
 	wfWallet := proxy(edgeWorkflowWallet, walletAddr)
 	gwWallet := proxy(edgeGatewayWallet, walletAddr)
 	gwWorkflow := proxy(edgeGatewayWF, workflowAddr)
-	gwRedis := proxy(edgeGatewayRedis, hostOf(t, redisURL()))
+	gwRedis := proxy(edgeGatewayRedis, hostOf(t, e2e.RedisURL()))
 
 	common := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
@@ -344,39 +224,35 @@ func startStack(t testing.TB, o options) *stack {
 		"IDENTITY_ADDR=" + idAddr, "METRICS_ADDR=", "SHUTDOWN_GRACE=2s",
 	}
 	logDir := t.TempDir()
-	openLog := func(name string) *os.File {
-		f, err := os.Create(filepath.Join(logDir, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		closers = append(closers, func() { _ = f.Close() })
-		return f
+	newProc := func(name, addr string, env []string) *e2e.Proc {
+		return &e2e.Proc{Name: name, Addr: addr, Bin: filepath.Join(bins, name), Env: env,
+			LogPath: filepath.Join(logDir, name+".log"), Ready: e2e.GRPCServing(addr)}
 	}
-	s.wallet = &proc{name: "wallet", bin: filepath.Join(bins, "wallet"), addr: walletAddr, logs: openLog("wallet"),
-		env: append(common[:len(common):len(common)],
+	s.wallet = newProc("wallet", walletAddr,
+		append(common[:len(common):len(common)],
 			"GRPC_ADDR="+walletAddr, "DATABASE_URL="+withHost(t, s.walletDB, walletPG),
 			"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET="+webhookSecret, "STRIPE_API_BASE="+stripeBase,
 			"HOLD_SWEEP_INTERVAL="+sweepInterval.String(), "HOLD_DEFAULT_TTL=15m",
-		)}
-	s.workflow = &proc{name: "workflow", bin: filepath.Join(bins, "workflow"), addr: workflowAddr, logs: openLog("workflow"),
-		env: append(common[:len(common):len(common)],
+		))
+	s.workflow = newProc("workflow", workflowAddr,
+		append(common[:len(common):len(common)],
 			"GRPC_ADDR="+workflowAddr, "DATABASE_URL="+withHost(t, s.workflowDB, workflowPG),
 			"WALLET_ADDR="+wfWallet, "WORKFLOW_SETTLE_GRACE="+settleGrace.String(),
 			"WORKFLOW_SETTLE_INTERVAL="+settleInterval.String(), "WORKFLOW_ASYNC_START_WINDOW="+asyncWindow.String(),
 			"WORKFLOW_WORKERS=8", "WORKFLOW_DEFAULT_FEE_CENTS=10",
 			"WORKFLOW_ALLOW_PRIVATE=true", // the drills' n8n receivers listen on loopback
-		)}
-	for _, p := range []*proc{s.wallet, s.workflow} {
-		closers = append(closers, p.stop) // also ends a process that never got ready
-		if err := p.start(); err != nil {
+		))
+	for _, p := range []*e2e.Proc{s.wallet, s.workflow} {
+		// Also ends a process that never got ready.
+		closers = append(closers, func() { _ = p.Terminate(10 * time.Second) })
+		if err := p.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, p := range []*proc{s.wallet, s.workflow} {
-				b, _ := os.ReadFile(p.logs.Name())
-				t.Logf("%s logs (last 4 KiB):\n%s", p.name, tail(b, 4096))
+			for _, p := range []*e2e.Proc{s.wallet, s.workflow} {
+				t.Logf("%s logs (last 4 KiB):\n%s", p.Name, e2e.Tail(p.LogPath, 4096))
 			}
 		}
 	})
@@ -386,18 +262,17 @@ func startStack(t testing.TB, o options) *stack {
 		t.Fatal(err)
 	}
 	s.URL = "http://" + gwLis.Addr().String()
-	ru, err := url.Parse(redisURL())
+	ru, err := url.Parse(e2e.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ru.Host = gwRedis
-	gw, err := gateway.New(ctx, gateway.Config{
-		Common: envconfig.Common{Env: "development", InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}, IdentityAddr: idAddr, WalletAddr: gwWallet, WorkflowAddr: gwWorkflow,
-		RedisURL: ru.String(), RateLimitPrefix: "drills:" + randomHex() + ":",
-		AuthPerMinute: 100000, RunsPerMinute: 100000, APIPerMinute: 100000,
-		TokenCacheSize: 1000, CallTimeout: o.callTimeout, RunTimeout: 20 * time.Second,
-		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
-	}, log)
+	gwCfg := e2e.GatewayConfig(idAddr, gwWallet, gwWorkflow, ru.String())
+	gwCfg.RateLimitPrefix = "drills:" + e2e.RandomHex() + ":"
+	gwCfg.AuthPerMinute, gwCfg.RunsPerMinute, gwCfg.APIPerMinute = 100000, 100000, 100000
+	gwCfg.TopUpsPerMinute = 0 // unlimited: the bank test tops up far more than 5 a minute
+	gwCfg.CallTimeout, gwCfg.RunTimeout, gwCfg.WriteTimeout = o.callTimeout, 20*time.Second, 30*time.Second
+	gw, err := gateway.New(ctx, gwCfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +395,7 @@ func (s *stack) mustDo(t testing.TB, want int, method, path, token string, body 
 // admin creates an admin through identity's CLI code path and logs in.
 func (s *stack) admin(t testing.TB) string {
 	t.Helper()
-	email := "ops-" + randomHex() + "@example.com"
+	email := "ops-" + e2e.RandomHex() + "@example.com"
 	if _, err := identity.CreateAdmin(context.Background(), s.identity, email, "admin-password-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +405,7 @@ func (s *stack) admin(t testing.TB) string {
 // signup creates a user and returns its access token and id.
 func (s *stack) signup(t testing.TB) (token, id string) {
 	t.Helper()
-	m := s.mustDo(t, 201, "POST", "/v1/auth/signup", "", map[string]string{"email": "u-" + randomHex() + "@example.com", "password": "password-1"}, nil)
+	m := s.mustDo(t, 201, "POST", "/v1/auth/signup", "", map[string]string{"email": "u-" + e2e.RandomHex() + "@example.com", "password": "password-1"}, nil)
 	return m["access_token"].(string), m["user"].(map[string]any)["id"].(string)
 }
 

@@ -4,16 +4,11 @@ package drills
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 	"github.com/meterflow/meterflow/platform/process"
 )
 
@@ -40,111 +36,35 @@ var (
 func allBinaries(t testing.TB) string {
 	t.Helper()
 	dir := binaries(t)
-	allBinsOnce.Do(func() {
-		for pkg, name := range map[string]string{
-			"github.com/meterflow/meterflow/services/identity/cmd/identity": "identity",
-			"github.com/meterflow/meterflow/gateway/cmd/gateway":            "gateway",
-		} {
-			if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput(); err != nil {
-				allBinsErr = fmt.Errorf("go build %s: %v: %s", name, err, out)
-				return
-			}
-		}
-	})
+	allBinsOnce.Do(func() { allBinsErr = e2e.Build(dir, "identity", "gateway") })
 	if allBinsErr != nil {
 		t.Fatal(allBinsErr)
 	}
 	return dir
 }
 
-// instance is one running process of a binary, on its own address.
-type instance struct {
-	name, addr, logPath string
-	cmd                 *exec.Cmd
-	done                chan struct{}
-	exitErr             error
-}
-
 // startInstance runs `bin serve` with env on addr, which the caller has
-// put in env, and returns as soon as the process runs; waitReady checks
-// that it serves.
-func startInstance(t testing.TB, name, bin, addr, logDir string, env []string) *instance {
+// put in env, and returns as soon as the process runs; its WaitReady
+// checks that it serves (the gateway's /readyz, a service's gRPC health).
+// The test's end SIGKILLs what is left.
+func startInstance(t testing.TB, name, bin, addr, logDir string, env []string) *e2e.Proc {
 	t.Helper()
-	logPath := filepath.Join(logDir, fmt.Sprintf("%s-%s.log", name, randomHex()))
-	logs, err := os.Create(logPath)
-	if err != nil {
+	ready := e2e.GRPCServing(addr)
+	if name == "gateway" {
+		ready = e2e.HTTPReady("http://" + addr + "/readyz")
+	}
+	in := &e2e.Proc{Name: name, Addr: addr, Bin: bin, Env: env, Ready: ready,
+		LogPath: filepath.Join(logDir, fmt.Sprintf("%s-%s.log", name, e2e.RandomHex()))}
+	if err := in.Launch(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	in := &instance{name: name, addr: addr, logPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		in.exitErr = cmd.Wait()
-		_ = logs.Close()
-		close(in.done)
-	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-in.done
+		in.Kill()
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("%s logs (last 4 KiB):\n%s", name, tail(b, 4096))
+			t.Logf("%s logs (last 4 KiB):\n%s", name, e2e.Tail(in.LogPath, 4096))
 		}
 	})
 	return in
-}
-
-// terminate sends SIGTERM, as the kubelet does after preStop, and waits at
-// most within for the process to exit; it returns the process's error (nil
-// for exit status 0).
-func (in *instance) terminate(within time.Duration) error {
-	_ = in.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-in.done:
-		return in.exitErr
-	case <-time.After(within):
-		_ = in.cmd.Process.Signal(syscall.SIGKILL)
-		<-in.done
-		return fmt.Errorf("%s did not exit within %s of SIGTERM", in.name, within)
-	}
-}
-
-// exited reports whether the process has ended.
-func (in *instance) exited() bool {
-	select {
-	case <-in.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitHTTPReady polls GET /readyz on addr until it answers 200.
-func waitHTTPReady(addr string, within time.Duration, exited <-chan struct{}) error {
-	deadline := time.Now().Add(within)
-	client := &http.Client{Timeout: 500 * time.Millisecond}
-	for {
-		resp, err := client.Get("http://" + addr + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before serving")
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready on %s after %s: %v", addr, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // healthOf asks a service's gRPC health check once and returns its status

@@ -19,6 +19,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 	gateway "github.com/meterflow/meterflow/gateway/app"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
@@ -57,7 +58,7 @@ func TestOldSchemaDrill(t *testing.T) {
 		{"wallet", walletmigrations.FS, []string{"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET=" + webhookSecret, "STRIPE_API_BASE=" + stripemocktest.Start(t)}},
 		{"workflow", workflowmigrations.FS, []string{"WORKFLOW_ALLOW_PRIVATE=true"}},
 	}
-	addrs, urls, reasons, procs := map[string]string{}, map[string]string{}, map[string]string{}, map[string]*instance{}
+	addrs, urls, reasons, procs := map[string]string{}, map[string]string{}, map[string]string{}, map[string]*e2e.Proc{}
 	for _, svc := range services {
 		newest, err := database.NewestMigration(svc.fs)
 		if err != nil {
@@ -78,7 +79,7 @@ func TestOldSchemaDrill(t *testing.T) {
 			got = fmt.Sprintf("%v %q %v", st, reason, err)
 			return err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING && reason == reasons[svc.name]
 		})
-		if procs[svc.name].exited() {
+		if procs[svc.name].Exited() {
 			t.Fatalf("%s exited instead of waiting (%s)", svc.name, got)
 		}
 		cmd := exec.Command(filepath.Join(bins, svc.name), "healthcheck")
@@ -87,7 +88,7 @@ func TestOldSchemaDrill(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "NOT_SERVING: "+reasons[svc.name]) {
 			t.Errorf("%s healthcheck: %v %s", svc.name, err, out)
 		}
-		logs, _ := os.ReadFile(procs[svc.name].logPath)
+		logs, _ := os.ReadFile(procs[svc.name].LogPath)
 		if line := lineWith(string(logs), `"level":"ERROR"`); !strings.Contains(line, jsonQuoted(reasons[svc.name])) {
 			t.Errorf("%s's log does not say why it waits:\n%s", svc.name, tail(logs, 2048))
 		}
@@ -98,7 +99,7 @@ func TestOldSchemaDrill(t *testing.T) {
 	gw, err := gateway.New(ctx, gateway.Config{
 		Common:       envconfig.Common{Env: "development", InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api"},
 		IdentityAddr: addrs["identity"], WalletAddr: addrs["wallet"], WorkflowAddr: addrs["workflow"],
-		RedisURL: redisURL(), RateLimitPrefix: "drills:" + randomHex() + ":", AuthPerMinute: 1000, RunsPerMinute: 1000, APIPerMinute: 1000,
+		RedisURL: e2e.RedisURL(), RateLimitPrefix: "drills:" + e2e.RandomHex() + ":", AuthPerMinute: 1000, RunsPerMinute: 1000, APIPerMinute: 1000,
 		TokenCacheSize: 100, CallTimeout: 3 * time.Second, RunTimeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second,
 	}, logger())

@@ -131,7 +131,7 @@ func TestOutages(t *testing.T) {
 	})
 
 	t.Run("service down", func(t *testing.T) {
-		s.wallet.kill()
+		s.wallet.Kill()
 		wantProblem(t, timedDo(t, s, 3*time.Second, "GET", "/v1/wallet", tok, nil, nil), 503)
 		// The gateway itself stays ready (login and the webhook still work:
 		// the probe's readiness on the admin port); the public /readyz
@@ -152,7 +152,7 @@ func TestOutages(t *testing.T) {
 		} else if !isProblem(r) {
 			t.Errorf("run with the wallet down: %d %s", r.status, r.body)
 		}
-		s.wallet.restart(t)
+		restart(t, s.wallet)
 
 		restore := s.cut(t, edgeGatewayWF)
 		wantProblem(t, timedDo(t, s, 3*time.Second, "POST", "/v1/workflows/instant/runs", tok, map[string]any{"input": map[string]any{}}, nil), 503)

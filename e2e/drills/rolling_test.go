@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/envconfig"
 	identity "github.com/meterflow/meterflow/services/identity/app"
@@ -51,7 +52,7 @@ type rollStack struct {
 	logDir string
 	env    map[string][]string
 	lbs    map[string]*balancer
-	cur    map[string]*instance
+	cur    map[string]*e2e.Proc
 	api    *stack // URL and client: the harness's request helpers
 	dbs    map[string]string
 }
@@ -59,7 +60,7 @@ type rollStack struct {
 // startRollStack starts one instance of each process, callees first.
 func startRollStack(t *testing.T) *rollStack {
 	t.Helper()
-	s := &rollStack{t: t, bins: allBinaries(t), logDir: t.TempDir(), lbs: map[string]*balancer{}, cur: map[string]*instance{}, dbs: map[string]string{}}
+	s := &rollStack{t: t, bins: allBinaries(t), logDir: t.TempDir(), lbs: map[string]*balancer{}, cur: map[string]*e2e.Proc{}, dbs: map[string]string{}}
 	_, s.dbs["identity"] = dbtest.New(t, identitymigrations.FS)
 	_, s.dbs["wallet"] = dbtest.New(t, walletmigrations.FS)
 	_, s.dbs["workflow"] = dbtest.New(t, workflowmigrations.FS)
@@ -88,20 +89,20 @@ func startRollStack(t *testing.T) *rollStack {
 			"STRIPE_API_BASE="+stripemocktest.Start(t), "HOLD_SWEEP_INTERVAL=1s", "HOLD_DEFAULT_TTL=15m"),
 		"workflow": with("DATABASE_URL="+s.dbs["workflow"], "WORKFLOW_ALLOW_PRIVATE=true", "WORKFLOW_SETTLE_GRACE=1s",
 			"WORKFLOW_SETTLE_INTERVAL=1s", "WORKFLOW_WORKERS=8"),
-		"gateway": with("REDIS_URL="+redisURL(), "RATE_LIMIT_REDIS_PREFIX=drills:"+randomHex()+":",
+		"gateway": with("REDIS_URL="+e2e.RedisURL(), "RATE_LIMIT_REDIS_PREFIX=drills:"+e2e.RandomHex()+":",
 			"RATE_LIMIT_AUTH_PER_MINUTE=100000", "RATE_LIMIT_RUNS_PER_MINUTE=100000", "RATE_LIMIT_API_PER_MINUTE=100000",
 			"RATE_LIMIT_TOPUPS_PER_MINUTE=100000"),
 	}
 	for _, name := range rollOrder {
 		s.cur[name] = s.start(name)
-		s.lbs[name].set(s.cur[name].addr)
+		s.lbs[name].set(s.cur[name].Addr)
 	}
 	s.api = &stack{URL: "http://" + s.lbs["gateway"].addr(), client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
 	return s
 }
 
 // start runs a new instance of the process name and waits until it serves.
-func (s *rollStack) start(name string) *instance {
+func (s *rollStack) start(name string) *e2e.Proc {
 	s.t.Helper()
 	addr := freeAddr(s.t)
 	listen := "GRPC_ADDR="
@@ -109,13 +110,7 @@ func (s *rollStack) start(name string) *instance {
 		listen = "HTTP_ADDR="
 	}
 	in := startInstance(s.t, name, filepath.Join(s.bins, name), addr, s.logDir, append(s.env[name], listen+addr))
-	var err error
-	if name == "gateway" {
-		err = waitHTTPReady(addr, 20*time.Second, in.done)
-	} else {
-		err = waitServing(addr, 20*time.Second, in.done)
-	}
-	if err != nil {
+	if err := in.WaitReady(context.Background()); err != nil {
 		s.t.Fatalf("%s: %v", name, err)
 	}
 	return in
@@ -128,9 +123,9 @@ func (s *rollStack) start(name string) *instance {
 func (s *rollStack) roll(name string) {
 	s.t.Helper()
 	next := s.start(name)
-	s.lbs[name].set(next.addr)
+	s.lbs[name].set(next.Addr)
 	time.Sleep(rollPreStop)
-	if err := s.cur[name].terminate(rollGrace + 5*time.Second); err != nil {
+	if err := s.cur[name].Terminate(rollGrace + 5*time.Second); err != nil {
 		s.t.Errorf("%s: the old instance did not stop cleanly on SIGTERM: %v", name, err)
 	}
 	s.cur[name] = next
@@ -300,7 +295,7 @@ func TestRollingRestartDrill(t *testing.T) {
 	t.Cleanup(n8n.Close)
 
 	// The admin (identity's create-admin code path), the workflow, users.
-	adminEmail := "ops-" + randomHex() + "@example.com"
+	adminEmail := "ops-" + e2e.RandomHex() + "@example.com"
 	idCfg := identity.Config{
 		Common:      envconfig.Common{Env: "development", InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api"},
 		DatabaseURL: s.dbs["identity"], AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour,
@@ -321,7 +316,7 @@ func TestRollingRestartDrill(t *testing.T) {
 		t.Fatalf("create workflow: %d %s", r.status, r.body)
 	}
 	for range 4 {
-		r, ok := l.send(ctx, "signup", "POST", "/v1/auth/signup", "", map[string]string{"email": "roll-" + randomHex() + "@example.com", "password": "password-1"}, "", 201)
+		r, ok := l.send(ctx, "signup", "POST", "/v1/auth/signup", "", map[string]string{"email": "roll-" + e2e.RandomHex() + "@example.com", "password": "password-1"}, "", 201)
 		if !ok {
 			t.Fatalf("signup: %d %s", r.status, r.body)
 		}

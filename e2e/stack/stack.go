@@ -60,6 +60,18 @@ type Options struct {
 	LogWriter io.Writer
 }
 
+// limits sets the per-minute budgets that o changes.
+func (o Options) limits(c *gateway.Config) {
+	for _, l := range []struct{ opt, cfg *int }{
+		{&o.AuthPerMinute, &c.AuthPerMinute}, {&o.RunsPerMinute, &c.RunsPerMinute},
+		{&o.APIPerMinute, &c.APIPerMinute}, {&o.TopUpsPerMinute, &c.TopUpsPerMinute},
+	} {
+		if *l.opt != 0 {
+			*l.cfg = *l.opt
+		}
+	}
+}
+
 // Stack is a running product.
 type Stack struct {
 	// URL is the gateway's base URL.
@@ -100,30 +112,48 @@ func logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func redisURL() string {
+// RedisURL is the tests' Redis: TEST_REDIS_URL, or the local one.
+func RedisURL() string {
 	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
 		return u
 	}
 	return "redis://127.0.0.1:6379/0"
 }
 
+// Common is what every process of the test deployment shares.
+func Common() envconfig.Common {
+	return envconfig.Common{Env: "development", InternalAuthSecret: []byte(Secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}
+}
+
+// IdentityConfig is identity's configuration on the database at dbURL.
+func IdentityConfig(dbURL string) identity.Config {
+	return identity.Config{
+		Common: Common(), DatabaseURL: dbURL,
+		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
+		// Cheap hashes: the tests hash many passwords; production cost is the identity's benchmark's business.
+		Argon2: identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
+	}
+}
+
+// GatewayConfig is the gateway's configuration in front of the services
+// at the given addresses, with rate limits in Redis at redisURL under a
+// fresh prefix, production's per-user budgets (Start's Options change
+// them) and timeouts.
+func GatewayConfig(identityAddr, walletAddr, workflowAddr, redisURL string) gateway.Config {
+	return gateway.Config{
+		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr,
+		RedisURL: redisURL, RateLimitPrefix: "stacktest:" + RandomHex() + ":",
+		AuthPerMinute: 1000, RunsPerMinute: 10, APIPerMinute: 600, TopUpsPerMinute: 5,
+		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
+	}
+}
+
 // Start runs the stack until the test ends.
 func Start(t testing.TB, o Options) *Stack {
 	t.Helper()
-	if o.AuthPerMinute == 0 {
-		o.AuthPerMinute = 1000
-	}
-	if o.RunsPerMinute == 0 {
-		o.RunsPerMinute = 10
-	}
-	if o.APIPerMinute == 0 {
-		o.APIPerMinute = 600
-	}
-	if o.TopUpsPerMinute == 0 {
-		o.TopUpsPerMinute = 5
-	}
 	if o.RedisURL == "" {
-		o.RedisURL = redisURL()
+		o.RedisURL = RedisURL()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -155,15 +185,9 @@ func Start(t testing.TB, o Options) *Stack {
 		IdentityAddr: idLis.Addr().String(), WalletAddr: walletLis.Addr().String(), WorkflowAddr: wfLis.Addr().String(),
 	}
 
-	// What every process of a deployment shares.
-	common := envconfig.Common{Env: "development", InternalAuthSecret: []byte(Secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api", ShutdownGrace: 2 * time.Second}
+	common := Common()
 	_, idURL := dbtest.New(t, identitymigrations.FS)
-	s.IdentityConfig = identity.Config{
-		Common: common, DatabaseURL: idURL,
-		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
-		// Cheap hashes: the tests hash many passwords; production cost is the identity's benchmark's business.
-		Argon2: identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
-	}
+	s.IdentityConfig = IdentityConfig(idURL)
 	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
 	if err != nil {
 		t.Fatal(err)
@@ -210,14 +234,8 @@ func Start(t testing.TB, o Options) *Stack {
 	closers = append(closers, wfa.Close)
 	serve("workflow", wfLis, wfa.Serve)
 
-	s.gatewayConfig = gateway.Config{
-		Common: common, IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, WorkflowAddr: s.WorkflowAddr,
-		RedisURL: o.RedisURL, RateLimitPrefix: "stacktest:" + randomHex() + ":",
-		AuthPerMinute: o.AuthPerMinute, RunsPerMinute: o.RunsPerMinute, APIPerMinute: o.APIPerMinute,
-		TopUpsPerMinute: o.TopUpsPerMinute,
-		TokenCacheSize:  1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
-		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
-	}
+	s.gatewayConfig = GatewayConfig(s.IdentityAddr, s.WalletAddr, s.WorkflowAddr, o.RedisURL)
+	o.limits(&s.gatewayConfig)
 	gw, err := gateway.New(ctx, s.gatewayConfig, logFor("gateway"))
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +247,9 @@ func Start(t testing.TB, o Options) *Stack {
 	return s
 }
 
-func randomHex() string {
+// RandomHex is 16 random hex digits, for unique names in a shared
+// Postgres or Redis.
+func RandomHex() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
@@ -351,7 +371,7 @@ func (s *Stack) Login(t testing.TB, email, password string) string {
 // Admin creates an admin with the identity CLI's code path and logs in.
 func (s *Stack) Admin(t testing.TB) string {
 	t.Helper()
-	email := "ops-" + randomHex() + "@example.com"
+	email := "ops-" + RandomHex() + "@example.com"
 	if _, err := identity.CreateAdmin(context.Background(), s.IdentityConfig, email, "admin-password-1"); err != nil {
 		t.Fatal(err)
 	}

@@ -226,7 +226,7 @@ func TestRunIsOneTrace(t *testing.T) {
 	admin := s.Admin(t)
 	const password = "trace-password-1"
 	tok, _, userID := s.Signup(t, "traced@example.com", password)
-	authSecret := "auth-secret-" + randomHex()
+	authSecret := "auth-secret-" + RandomHex()
 	if r := s.Do(t, Request{Method: "POST", Path: "/v1/admin/workflows", Token: admin, Body: map[string]any{
 		"slug": "echo", "name": "Echo", "webhook_url": rc.URL + "/webhook/echo",
 		"auth_header_name": "X-N8N-Auth", "auth_header_value": authSecret, "fee_cents": 10, "timeout_ms": 5000,
@@ -239,7 +239,7 @@ func TestRunIsOneTrace(t *testing.T) {
 	}
 
 	header, tid, parent := traceparent()
-	bodyMarker := "input-body-" + randomHex()
+	bodyMarker := "input-body-" + RandomHex()
 	r := s.Do(t, Request{Method: "POST", Path: "/v1/workflows/echo/runs", Token: tok,
 		Body: map[string]any{"input": map[string]any{"note": bodyMarker}}, Headers: map[string]string{"traceparent": header}})
 	if r.Status != 200 || r.JSON(t)["status"] != "succeeded" {

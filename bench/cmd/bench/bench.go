@@ -97,8 +97,8 @@ func (b *bench) start(ctx context.Context) error {
 		return err
 	}
 	for _, p := range st.Procs() {
-		b.rep.Ready = append(b.rep.Ready, readyRow{Process: p.Name, Ms: float64(p.Ready.Microseconds()) / 1000})
-		b.logf("  %-11s ready in %v", p.Name, p.Ready.Round(time.Millisecond))
+		b.rep.Ready = append(b.rep.Ready, readyRow{Process: p.Name, Ms: float64(p.ReadyAfter().Microseconds()) / 1000})
+		b.logf("  %-11s ready in %v", p.Name, p.ReadyAfter().Round(time.Millisecond))
 	}
 	// Idle: give the runtimes a moment after readiness, then read VmRSS.
 	time.Sleep(2 * time.Second)
@@ -127,7 +127,7 @@ func (b *bench) rss() []rssRow {
 		if p == nil {
 			continue
 		}
-		kib, err := stack.RSSKiB(p.Cmd.Process.Pid)
+		kib, err := stack.RSSKiB(p.Pid())
 		if err != nil {
 			kib = -1
 		}
@@ -287,7 +287,7 @@ func (b *bench) phaseCPU(fn func() load.Sample) (load.Sample, map[string]float64
 	pids := map[string]int{}
 	for _, name := range []string{"gateway", "identity", "wallet", "workflow"} {
 		if p := b.st.Proc(name); p != nil {
-			pids[name] = p.Cmd.Process.Pid
+			pids[name] = p.Pid()
 		}
 	}
 	before := map[string]float64{}

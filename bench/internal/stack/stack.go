@@ -2,7 +2,9 @@
 // does (same binaries from bin/, same environment variables, stripe-mock
 // beside them), but on the bench's own ports and its own databases
 // (meterflow_bench_<service>), so a benchmark never touches the developer's
-// data or a running `make run`.
+// data or a running `make run`. Each process is run by the product's one
+// launcher, e2e/stack's Proc (ADR 0004); this package adds what only the
+// bench needs: its ports, databases, secrets and measurements.
 package stack
 
 import (
@@ -13,20 +15,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 )
 
 // Services are the gRPC services in start order (identity first: the others
@@ -53,15 +52,10 @@ type Config struct {
 	ExtraEnv []string
 }
 
-// Proc is one started process.
-type Proc struct {
-	Name string
-	Cmd  *exec.Cmd
-	// Ready is the time from exec to readiness (gRPC health SERVING, or the
-	// gateway's /readyz answering 200).
-	Ready time.Duration
-	done  chan struct{}
-}
+// Proc is one started process; its Pid and ReadyAfter (from exec to
+// readiness: gRPC health SERVING, or the gateway's /readyz answering 200)
+// are what the bench reports.
+type Proc = e2e.Proc
 
 // Stack is the running set of processes.
 type Stack struct {
@@ -229,58 +223,31 @@ func (s *Stack) Start(ctx context.Context) error {
 	}
 	for _, svc := range Services {
 		addr := c.GRPCAddrs[svc]
-		if _, err := s.start(ctx, svc, s.ServiceEnv(svc), func(ctx context.Context) bool { return grpcServing(ctx, addr) },
+		if _, err := s.start(ctx, svc, s.ServiceEnv(svc), e2e.GRPCServing(addr),
 			filepath.Join(c.Root, "bin", svc), "serve"); err != nil {
 			return err
 		}
 	}
-	url := "http://" + c.HTTPAddr + "/readyz"
-	_, err := s.start(ctx, "gateway", s.env, func(ctx context.Context) bool { return httpOK(ctx, url) },
+	_, err := s.start(ctx, "gateway", s.env, e2e.HTTPReady("http://"+c.HTTPAddr+"/readyz"),
 		filepath.Join(c.Root, "bin", "gateway"), "serve")
 	return err
 }
 
 func (s *Stack) start(ctx context.Context, name string, env []string, ready func(context.Context) bool, bin string, args ...string) (*Proc, error) {
-	logPath := filepath.Join(s.cfg.StateDir, "logs", name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
 	if env == nil {
 		env = s.env
 	}
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logf, logf
 	// If the harness dies without stopping the stack, the kernel stops it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	begin := time.Now()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	p := &Proc{Name: name, Bin: bin, Args: args, Env: env, Ready: ready, DieWithParent: true,
+		LogPath: filepath.Join(s.cfg.StateDir, "logs", name+".log")}
+	if err := p.Start(ctx); err != nil {
+		if p.Pid() != 0 {
+			s.procs = append(s.procs, p) // Stop ends it
+		}
+		return nil, err
 	}
-	p := &Proc{Name: name, Cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
 	s.procs = append(s.procs, p)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("%s exited during start; see %s:\n%s", name, logPath, tailFile(logPath, 15))
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		default:
-		}
-		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		ok := ready(pctx)
-		cancel()
-		if ok {
-			p.Ready = time.Since(begin)
-			return p, nil
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return nil, fmt.Errorf("%s not ready after 20 s; see %s", name, logPath)
+	return p, nil
 }
 
 // Procs returns the started processes in start order.
@@ -299,10 +266,8 @@ func (s *Stack) Proc(name string) *Proc {
 // Alive reports an error naming any process that has exited.
 func (s *Stack) Alive() error {
 	for _, p := range s.procs {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited; see %s", p.Name, filepath.Join(s.cfg.StateDir, "logs", p.Name+".log"))
-		default:
+		if p.Exited() {
+			return fmt.Errorf("%s exited; see %s", p.Name, p.LogPath)
 		}
 	}
 	return nil
@@ -312,14 +277,7 @@ func (s *Stack) Alive() error {
 // 15 s each, then kills what is left.
 func (s *Stack) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
-		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.Cmd.Process.Kill()
-			<-p.done
-		}
+		_ = s.procs[i].Terminate(15 * time.Second)
 	}
 }
 
@@ -341,37 +299,6 @@ func RSSKiB(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS line")
-}
-
-func grpcServing(ctx context.Context, addr string) bool {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return false
-	}
-	defer conn.Close()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
-}
-
-func httpOK(ctx context.Context, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return lastLines(string(b), n)
 }
 
 func lastLines(s string, n int) string {
