@@ -24,7 +24,7 @@ admin:
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=ops@example.com  (password on standard input)"; exit 2; }
 	@APP_ENV=development go run ./services/identity/cmd/identity create-admin --promote-existing --email "$(EMAIL)"
 
-## test: lint (buf lint, gofmt, vet), the generated-code check, a brief run of every fuzz target and the race-enabled tests of every module
+## test: lint (buf lint, gofmt, vet), the generated-code check, a brief run of every fuzz target and the race-enabled tests of every module (e2e and bench included)
 test: deps lint check-generated
 	@echo "== every fuzz target, briefly (make fuzz runs them longer)"; FUZZTIME=5s .ci/fuzz.sh
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
@@ -38,11 +38,11 @@ FUZZTIME ?= 30s
 fuzz:
 	@FUZZTIME=$(FUZZTIME) .ci/fuzz.sh
 
-## bench: the load harness (not in make test): its own stack on ports +10000 and meterflow_bench_* databases; writes bench/results/<date>.md and .json. make bench BENCH_FLAGS='-duration 10s -rounds 3'
+## bench: the load harness (make test vets and tests its code but never runs the load): its own stack on ports +10000 and meterflow_bench_* databases; writes bench/results/<date>.md and .json. make bench BENCH_FLAGS='-duration 10s -rounds 3'
 bench: build
 	go run ./bench/cmd/bench $(BENCH_FLAGS)
 
-## drills: the reliability drills (bank test, crashes, faults, outages; about 5 minutes)
+## drills: the reliability drills in e2e/drills (bank test, crashes, faults, outages; about 5 minutes)
 drills:
 	cd e2e && go test -race -tags drills -count=1 -timeout 30m ./drills
 

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"github.com/meterflow/meterflow/e2e/stack"
 	"github.com/meterflow/meterflow/platform/process"
 	"net"
 	"net/http"
@@ -66,10 +67,11 @@ func TestKilledMidRunIsSettledAfterRestart(t *testing.T) {
 	identityAddr := startKeyServer(t, keys)
 	_, dbURL := dbtest.New(t, migrations.FS)
 
-	bin := filepath.Join(t.TempDir(), "workflow")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/workflow").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binDir := t.TempDir()
+	if err := stack.Build(binDir, "workflow"); err != nil {
+		t.Fatal(err)
 	}
+	bin := filepath.Join(binDir, "workflow")
 	grpcAddr := closedAddr(t)
 	env := append(os.Environ(),
 		"APP_ENV=development", "DATABASE_URL="+dbURL, "GRPC_ADDR="+grpcAddr, "METRICS_ADDR=",
