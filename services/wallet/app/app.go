@@ -4,11 +4,14 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
@@ -21,6 +24,7 @@ import (
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	"github.com/meterflow/meterflow/services/wallet/internal/grpcapi"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
+	"github.com/meterflow/meterflow/services/wallet/internal/queue"
 	"github.com/meterflow/meterflow/services/wallet/internal/stripeclient"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 	"github.com/meterflow/meterflow/services/wallet/migrations"
@@ -42,6 +46,9 @@ type App struct {
 	closers process.Closers
 	grpc    *grpc.Server
 	health  *health.Server
+	// jobs is the River client: it queues automatic charges inside capture
+	// transactions and, with JobWorkers > 0, works them.
+	jobs *river.Client[pgx.Tx]
 }
 
 // New opens the database pool and builds the gRPC server. It does not
@@ -73,7 +80,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		a.closers.AddCloser(conn)
 		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(conn))
 	}
-	store := postgres.New(pool)
+	if err := queue.Ready(ctx, pool); err != nil {
+		return nil, err
+	}
+	worker := &queue.AutoTopUpWorker{}
+	if a.jobs, err = queue.NewClient(pool, worker, queue.Options{Workers: cfg.JobWorkers, RescueAfter: cfg.JobRescueAfter, Log: log}); err != nil {
+		return nil, err
+	}
+	store := postgres.New(pool, a.jobs)
 	origins, _ := cfg.returnOrigins() // checked by validate
 	a.Wallet = wallet.NewService(wallet.Config{
 		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: newWalletMetrics(a.Registry, store),
@@ -81,8 +95,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		SuccessURL: cfg.CheckoutSuccessURL, CancelURL: cfg.CheckoutCancelURL, ReturnOrigins: origins,
 		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance, AdjustmentMaxCents: cfg.AdjustmentMaxCents,
 		HoldDefaultTTL: cfg.HoldDefaultTTL, HoldMaxTTL: 7 * 24 * time.Hour,
-		IdempotencyTTL: cfg.IdempotencyTTL, IdempotencyStale: 5 * time.Minute,
+		IdempotencyTTL: cfg.IdempotencyTTL, IdempotencyStale: 5 * time.Minute, AutoTopUpCapMultiple: cfg.AutoTopUpCapMultiple,
 	})
+	worker.Wallet = a.Wallet
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
@@ -92,17 +107,56 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	return a, nil
 }
 
-// Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) and
-// runs the hold and idempotency sweepers (when HoldSweepInterval > 0) until
-// ctx ends, then drains for up to cfg.Grace().
+// Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set), runs
+// the hold and idempotency sweepers (when HoldSweepInterval > 0) and works
+// the job queue (when JobWorkers > 0) until ctx ends, then drains for up to
+// cfg.Grace(): gRPC and the jobs in flight side by side.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	stopSweeps := func() {}
 	if a.cfg.HoldSweepInterval > 0 {
 		stopSweeps = process.Go(ctx, func(ctx context.Context) { a.Wallet.RunSweepers(ctx, a.cfg.HoldSweepInterval) })
 	}
+	workersStopped := make(chan struct{})
+	served, doneServing := context.WithCancel(ctx)
+	if a.cfg.JobWorkers > 0 {
+		// The queue gets its own context: canceling Start's would cut
+		// charges short; stopJobs stops it.
+		if err := a.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+			doneServing()
+			stopSweeps()
+			return fmt.Errorf("start job workers: %w", err)
+		}
+		go func() {
+			defer close(workersStopped)
+			<-served.Done()
+			a.stopJobs()
+		}()
+	} else {
+		close(workersStopped)
+	}
 	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
+	doneServing()
+	<-workersStopped
 	stopSweeps()
 	return err
+}
+
+// jobCancelTimeout bounds canceling the jobs still running after the grace.
+const jobCancelTimeout = 2 * time.Second
+
+// stopJobs stops fetching jobs and waits up to the grace for the running
+// ones; those still running then are canceled: River rescues them later
+// (JOB_RESCUE_AFTER), and Stripe's idempotency key makes the retry charge
+// nothing twice.
+func (a *App) stopJobs() {
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Grace())
+	defer cancel()
+	if err := a.jobs.Stop(stopCtx); err != nil {
+		a.log.Warn("job workers did not finish within SHUTDOWN_GRACE; canceling them", "err", err)
+		hardCtx, hardCancel := context.WithTimeout(context.Background(), jobCancelTimeout)
+		_ = a.jobs.StopAndCancel(hardCtx)
+		hardCancel()
+	}
 }
 
 // Close releases the database pool and client connections; it may be
@@ -110,13 +164,31 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
-// needs (platform/process, Process.Schema): "" when it is, the reason when
-// it is older.
+// needs (platform/process, Process.Schema): the wallet's migrations and
+// River's. "" when both are current, the reason when one is older.
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	return database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate"))
+	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
+		return behind, err
+	}
+	return database.Behind(queue.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
 }
 
-// Migrate creates the database if it is missing and applies the migrations.
+// Migrate creates the database if it is missing and applies the wallet's
+// migrations and River's (the job queue of automatic charges).
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	return database.Setup(ctx, databaseURL, migrations.FS, log)
+	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
+		return err
+	}
+	return MigrateQueue(ctx, databaseURL, log)
+}
+
+// MigrateQueue applies River's migrations. Tests that make the database
+// with dbtest.New(t, migrations.FS) call it next.
+func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	pool, err := database.Open(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return queue.Migrate(ctx, pool, log)
 }

@@ -79,6 +79,15 @@ type Config struct {
 	HoldDefaultTTL time.Duration
 	// IdempotencyTTL is how long Idempotency-Key records are kept (≥ 24h).
 	IdempotencyTTL time.Duration
+	// JobWorkers is how many River jobs (automatic charges) this process
+	// works at once (JOB_WORKERS); 0 only queues them for other replicas.
+	JobWorkers int
+	// JobRescueAfter is when a job still running counts as abandoned by a
+	// process that died, and runs again (JOB_RESCUE_AFTER).
+	JobRescueAfter time.Duration
+	// AutoTopUpCapMultiple × a user's auto top-up amount caps the automatic
+	// charges of a UTC month (AUTO_TOPUP_MONTHLY_CAP_MULTIPLE).
+	AutoTopUpCapMultiple int64
 }
 
 // ConfigFromEnv reads the configuration from environment variables with
@@ -114,6 +123,7 @@ func ConfigFromEnv() (Config, error) {
 		{"HOLD_SWEEP_INTERVAL", 30 * time.Second, &c.HoldSweepInterval, true},
 		{"HOLD_DEFAULT_TTL", 15 * time.Minute, &c.HoldDefaultTTL, false},
 		{"IDEMPOTENCY_TTL", 48 * time.Hour, &c.IdempotencyTTL, false},
+		{"JOB_RESCUE_AFTER", 10 * time.Minute, &c.JobRescueAfter, false},
 	} {
 		read := envconfig.Duration
 		if d.zero {
@@ -129,6 +139,10 @@ func ConfigFromEnv() (Config, error) {
 	c.TopUpMaxCents, err = envconfig.PositiveInt("TOPUP_MAX_CENTS", 100000)
 	errs = append(errs, err)
 	c.AdjustmentMaxCents, err = envconfig.PositiveInt("ADJUSTMENT_MAX_CENTS", 1_000_000)
+	errs = append(errs, err)
+	c.AutoTopUpCapMultiple, err = envconfig.PositiveInt("AUTO_TOPUP_MONTHLY_CAP_MULTIPLE", 10)
+	errs = append(errs, err)
+	c.JobWorkers, err = envconfig.NonNegativeInt("JOB_WORKERS", 2)
 	errs = append(errs, err)
 
 	if !c.Production() {
@@ -195,6 +209,12 @@ func (c Config) validate() error {
 	}
 	if c.HoldDefaultTTL <= 0 {
 		errs = append(errs, errors.New("HOLD_DEFAULT_TTL must be positive"))
+	}
+	if c.JobWorkers < 0 || c.JobWorkers > 100 {
+		errs = append(errs, errors.New("JOB_WORKERS must be between 0 and 100"))
+	}
+	if c.AutoTopUpCapMultiple < 0 {
+		errs = append(errs, errors.New("AUTO_TOPUP_MONTHLY_CAP_MULTIPLE must be positive"))
 	}
 	if c.IdempotencyTTL < 24*time.Hour {
 		errs = append(errs, errors.New("IDEMPOTENCY_TTL must be at least 24h (the API promises keys are kept that long)"))

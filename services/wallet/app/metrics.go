@@ -12,6 +12,7 @@ import (
 
 // walletMetrics implements wallet.Metrics with Prometheus counters.
 type walletMetrics struct {
+	automationMetrics
 	booked   *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
 	unlinked *prometheus.CounterVec
@@ -57,6 +58,7 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 	for _, r := range []string{wallet.UnlinkedMatched, wallet.UnlinkedNotOurs, wallet.UnlinkedRetry} {
 		m.unlinked.WithLabelValues(r) // exported at 0 from the start, so alerts on increase() see the first one
 	}
+	m.automationMetrics = registerAutomationMetrics(reg, store)
 	reg.MustRegister(m.booked, m.webhooks, m.unlinked, m.expired, m.lag,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_holds_past_expiry", Help: "Open holds whose expiry has passed: the sweeper should have released them (computed at scrape; -1 if the database did not answer)."},
 			func() float64 {

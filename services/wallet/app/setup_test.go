@@ -63,6 +63,9 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 	}
 	if o.dbURL == "" {
 		_, o.dbURL = dbtest.New(t, migrations.FS)
+		if err := app.MigrateQueue(context.Background(), o.dbURL, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var stripe *stripemocktest.Stripe
 	if o.stripeBase == "" {

@@ -156,7 +156,7 @@ func TestReleaseGivesBackToTheHoldsMonth(t *testing.T) {
 		t.Fatal(err)
 	}
 	fee := wallet.LedgerEntry{ID: uuid.New(), Kind: wallet.KindFee, AmountCents: -30, SourceKey: "fee:" + captured.ID.String()}
-	if _, _, _, err := s.CaptureHold(ctx, captured.Key, func(wallet.Hold) (wallet.Settlement, error) {
+	if _, err := s.CaptureHold(ctx, captured.Key, func(wallet.Hold) (wallet.Settlement, error) {
 		return wallet.Settlement{Apply: true, Fee: fee}, nil
 	}); err != nil {
 		t.Fatal(err)

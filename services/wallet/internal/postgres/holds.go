@@ -52,44 +52,111 @@ const maxSettleAttempts = 2
 var errHoldRace = errors.New("hold settled concurrently twice")
 
 // CaptureHold implements wallet.Store. The hold is loaded without a lock:
-// the capture statement applies only while the hold is still open, so the
-// account's row lock stays within that one statement.
-func (s *Store) CaptureHold(ctx context.Context, key string, decide func(wallet.Hold) (wallet.Settlement, error)) (wallet.Hold, wallet.Transaction, bool, error) {
+// the capture statement applies only while the hold is still open. The
+// capture and its crossings commit in one transaction (ADR 0008): the
+// capture statement locks the account; the user's settings, when any, are
+// locked after it (the same order as every credit), and the crossings, the
+// automatic top-up and its charge job are written before the commit. A user
+// without settings costs one more round trip than the capture alone.
+func (s *Store) CaptureHold(ctx context.Context, key string, decide func(wallet.Hold) (wallet.Settlement, error)) (wallet.CaptureResult, error) {
 	for range maxSettleAttempts {
 		h, err := s.holdByKey(ctx, key)
 		if err != nil {
-			return wallet.Hold{}, wallet.Transaction{}, false, err
+			return wallet.CaptureResult{}, err
 		}
 		d, err := decide(h)
 		if err != nil {
-			return wallet.Hold{}, wallet.Transaction{}, false, err
+			return wallet.CaptureResult{}, err
 		}
 		if !d.Apply {
 			fee, err := s.q.GetTransactionBySourceKey(ctx, s.pool, &d.Fee.SourceKey)
 			if err != nil {
-				return wallet.Hold{}, wallet.Transaction{}, false, fmt.Errorf("fee %s of a captured hold: %w", d.Fee.SourceKey, err)
+				return wallet.CaptureResult{}, fmt.Errorf("fee %s of a captured hold: %w", d.Fee.SourceKey, err)
 			}
-			return h, toTransaction(fee), false, nil
+			return wallet.CaptureResult{Hold: h, Fee: toTransaction(fee)}, nil
 		}
-		var fee db.Transaction
-		err = database.Retry(ctx, func() error {
-			var err error
-			fee, err = s.q.CaptureHold(ctx, s.pool, db.CaptureHoldParams{
+		var res wallet.CaptureResult
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			fee, err := s.q.CaptureHold(ctx, tx, db.CaptureHoldParams{
 				HoldID: h.ID, ID: d.Fee.ID, Kind: d.Fee.Kind, AmountCents: d.Fee.AmountCents, Description: d.Fee.Description,
 				ReferenceType: d.Fee.ReferenceType, ReferenceID: d.Fee.ReferenceID, SourceKey: d.Fee.SourceKey,
 			})
+			if err != nil {
+				return err
+			}
+			res = wallet.CaptureResult{Hold: h, Fee: toTransaction(fee), Fresh: true}
+			res.Hold.Status = wallet.HoldCaptured
+			if d.Cross == nil {
+				return nil
+			}
+			res.Crossings, err = s.cross(ctx, tx, h, d)
 			return err
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // settled by a concurrent call: decide again
 		}
 		if err != nil {
-			return wallet.Hold{}, wallet.Transaction{}, false, err
+			return wallet.CaptureResult{}, err
 		}
-		h.Status = wallet.HoldCaptured
-		return h, toTransaction(fee), true, nil
+		return res, nil
 	}
-	return wallet.Hold{}, wallet.Transaction{}, false, errHoldRace
+	return wallet.CaptureResult{}, errHoldRace
+}
+
+// cross locks the settings of the hold's user (none: nothing to decide),
+// asks decide about the account after the capture, and writes the
+// crossings, the automatic top-up and its job.
+func (s *Store) cross(ctx context.Context, tx pgx.Tx, h wallet.Hold, d wallet.Settlement) ([]wallet.Crossing, error) {
+	row, err := s.q.LockSettings(ctx, tx, h.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	acct, err := s.q.GetAccount(ctx, tx, h.UserID)
+	if err != nil {
+		return nil, err
+	}
+	in := wallet.CrossingInput{Hold: h, Wallet: toWallet(acct), InDebt: acct.InDebtSince != nil, Settings: toSettings(row)}
+	if in.Settings.AutoTopUp.Enabled {
+		if in.AutoMonthCents, err = s.q.AutoTopUpMonthCents(ctx, tx, db.AutoTopUpMonthCentsParams{UserID: h.UserID, Month: d.AutoMonth}); err != nil {
+			return nil, err
+		}
+	}
+	res := d.Cross(in)
+	if !res.Changed(in.Settings) {
+		return nil, nil
+	}
+	if res.TopUp != nil {
+		t := res.TopUp
+		// The crossing row names the top-up: the top-up first.
+		if _, err := s.q.InsertAutoTopUp(ctx, tx, db.InsertAutoTopUpParams{ID: t.ID, UserID: t.UserID, AmountCents: t.AmountCents, Currency: t.Currency, CrossingID: &t.CrossingID}); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range res.Crossings {
+		if err := s.q.InsertCrossing(ctx, tx, db.InsertCrossingParams{ID: c.ID, UserID: c.UserID, Kind: c.Kind, HoldID: c.HoldID,
+			ThresholdCents: c.ThresholdCents, AvailableCents: c.AvailableCents, Outcome: c.Outcome, TopupID: nilIfZero(c.TopUpID)}); err != nil {
+			return nil, err
+		}
+	}
+	if res.TopUp != nil {
+		if err := s.queueCharge(ctx, tx, res.TopUp.ID); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := s.writeSettings(ctx, tx, res.Settings); err != nil {
+		return nil, err
+	}
+	return res.Crossings, nil
+}
+
+func nilIfZero(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
 }
 
 // ReleaseHold implements wallet.Store, as CaptureHold does.

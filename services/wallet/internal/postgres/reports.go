@@ -17,7 +17,15 @@ func (s *Store) Verify(ctx context.Context) ([]wallet.Mismatch, error) {
 	out := make([]wallet.Mismatch, len(rows))
 	for i, r := range rows {
 		out[i] = wallet.Mismatch{UserID: r.UserID, BalanceCents: r.BalanceCents, LedgerCents: r.LedgerCents,
-			HeldCents: r.HeldCents, OpenHoldsCents: r.OpenHoldsCents, NegativeWithoutCause: r.BalanceCents < 0 && !r.MayBeNegative}
+			HeldCents: r.HeldCents, OpenHoldsCents: r.OpenHoldsCents, DisputeHoldsCents: r.DisputeHoldsCents,
+			NegativeWithoutCause: r.BalanceCents < 0 && !r.MayBeNegative}
+	}
+	auto, err := s.q.VerifyAutomation(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range auto {
+		out = append(out, wallet.Mismatch{UserID: r.UserID, Problem: r.Problem})
 	}
 	keys, err := s.q.VerifyAPIKeySpend(ctx, s.pool)
 	if err != nil {
@@ -56,4 +64,24 @@ func (s *Store) OpenHolds(ctx context.Context) (count, cents int64, err error) {
 // metrics gauge).
 func (s *Store) HoldsPastExpiry(ctx context.Context, now time.Time) (int64, error) {
 	return s.q.HoldsPastExpiry(ctx, s.pool, now)
+}
+
+// AutomationGauges returns the accounts in debt and the open disputes
+// (the metrics gauges).
+func (s *Store) AutomationGauges(ctx context.Context) (inDebt, openDisputes, openDisputeCents int64, err error) {
+	r, err := s.q.AutomationGauges(ctx, s.pool)
+	return r.AccountsInDebt, r.OpenDisputes, r.OpenDisputeCents, err
+}
+
+// ReconcileTotals returns every fix reconciliation made, the unmatched
+// events of its last run and when that run finished (the metrics).
+func (s *Store) ReconcileTotals(ctx context.Context) (fixed, lastUnmatched int64, lastFinished time.Time, err error) {
+	r, err := s.q.ReconcileTotals(ctx, s.pool)
+	return r.Fixed, r.LastUnmatched, r.LastFinishedAt, err
+}
+
+// RecordReconcileRun implements wallet.Store.
+func (s *Store) RecordReconcileRun(ctx context.Context, r wallet.ReconcileRun) error {
+	return s.q.InsertReconcileRun(ctx, s.pool, db.InsertReconcileRunParams{ID: r.ID, Since: r.Since, EventsSeen: int32(r.Seen),
+		Fixed: int32(r.Fixed), Unmatched: int32(r.Unmatched), StartedAt: r.StartedAt})
 }

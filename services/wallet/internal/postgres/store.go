@@ -26,12 +26,20 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
+	jobs Jobs
 }
 
 var _ wallet.Store = (*Store)(nil)
 
-// New returns a Store on pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, q: db.New()} }
+// New returns a Store on pool. Without jobs (the operator commands that
+// only read) a capture that would queue an automatic charge fails.
+func New(pool *pgxpool.Pool, jobs ...Jobs) *Store {
+	s := &Store{pool: pool, q: db.New()}
+	if len(jobs) > 0 {
+		s.jobs = jobs[0]
+	}
+	return s
+}
 
 // errRollback ends a transaction without error: the outcome is already known
 // and nothing must be written.
@@ -103,4 +111,11 @@ func derefTime(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return *t
+}
+
+func derefID(id *uuid.UUID) uuid.UUID {
+	if id == nil {
+		return uuid.Nil
+	}
+	return *id
 }

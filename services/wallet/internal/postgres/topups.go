@@ -84,15 +84,15 @@ func (s *Store) ListParkedTopUps(ctx context.Context, after paging.Cursor, limit
 }
 
 // ApplyTopUpEvent implements wallet.Store.
-func (s *Store) ApplyTopUpEvent(ctx context.Context, ev wallet.EventRef, find wallet.TopUpLookup, decide func(wallet.TopUp) (wallet.TopUpChange, error)) (wallet.EventResult, error) {
+func (s *Store) ApplyTopUpEvent(ctx context.Context, ev wallet.EventRef, find wallet.TopUpLookup, decide func(wallet.TopUp, wallet.Dispute) (wallet.TopUpChange, error)) (wallet.EventResult, error) {
 	var res wallet.EventResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		res = wallet.EventResult{}
-		n, err := s.q.InsertStripeEvent(ctx, tx, db.InsertStripeEventParams{EventID: ev.ID, Type: ev.Type})
+		dup, err := s.recordEvent(ctx, tx, ev)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if dup {
 			res.Outcome = wallet.OutcomeDuplicate
 			return errRollback
 		}
@@ -105,7 +105,17 @@ func (s *Store) ApplyTopUpEvent(ctx context.Context, ev wallet.EventRef, find wa
 			return err
 		}
 		res.TopUp = toTopUp(row)
-		change, err := decide(res.TopUp)
+		var disp wallet.Dispute
+		if find.DisputeID != "" {
+			d, err := s.q.LockDispute(ctx, tx, find.DisputeID)
+			switch {
+			case err == nil:
+				disp = toDispute(d)
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+		}
+		change, err := decide(res.TopUp, disp)
 		if errors.Is(err, wallet.ErrNotOurs) {
 			res.Outcome = wallet.OutcomeUnmatched
 			return errRollback
@@ -125,6 +135,25 @@ func (s *Store) ApplyTopUpEvent(ctx context.Context, ev wallet.EventRef, find wa
 	return res, nil
 }
 
+// recordEvent records a Stripe event id once: dup is true when it was
+// recorded before. An EventRef without ID records nothing.
+func (s *Store) recordEvent(ctx context.Context, tx pgx.Tx, ev wallet.EventRef) (dup bool, err error) {
+	if ev.ID == "" {
+		return false, nil
+	}
+	source := ev.Source
+	if source == "" {
+		source = wallet.SourceWebhook
+	}
+	n, err := s.q.InsertStripeEvent(ctx, tx, db.InsertStripeEventParams{EventID: ev.ID, Type: ev.Type, Source: source})
+	return n == 0, err
+}
+
+// LinkPaymentIntent implements wallet.Store.
+func (s *Store) LinkPaymentIntent(ctx context.Context, topUpID uuid.UUID, paymentIntentID string) error {
+	return s.q.LinkPaymentIntent(ctx, s.pool, db.LinkPaymentIntentParams{PaymentIntentID: paymentIntentID, ID: topUpID})
+}
+
 // lockTopUp locks the top-up an event is about, found by the first field
 // of find that is set.
 func (s *Store) lockTopUp(ctx context.Context, tx pgx.Tx, find wallet.TopUpLookup) (db.Topup, error) {
@@ -138,8 +167,9 @@ func (s *Store) lockTopUp(ctx context.Context, tx pgx.Tx, find wallet.TopUpLooku
 }
 
 // applyTopUpChange writes a decided change to the locked top-up row and
-// books its entries, filling res. An entry already in the ledger means an
-// earlier event applied this whole change: nothing is written
+// books its entries, then its dispute row and held amount, then what
+// AfterBooking decides, filling res. An entry already in the ledger means
+// an earlier event applied this whole change: nothing is written
 // (OutcomeDuplicate, errRollback).
 func (s *Store) applyTopUpChange(ctx context.Context, tx pgx.Tx, row db.Topup, change wallet.TopUpChange, res *wallet.EventResult) (string, error) {
 	for _, e := range change.Entries {
@@ -155,13 +185,13 @@ func (s *Store) applyTopUpChange(ctx context.Context, tx pgx.Tx, row db.Topup, c
 		Status: change.Status, PaymentIntentID: nonEmpty(change.PaymentIntentID),
 		CreditedCents: change.CreditedCents, CreditedAt: nonZero(change.CreditedAt),
 		AmountRefundedCents: change.AmountRefundedCents, ChargebackCents: change.ChargebackCents,
-		ParkedAt: nonZero(change.ParkedAt), ParkedReason: change.ParkedReason, ID: row.ID,
+		ParkedAt: nonZero(change.ParkedAt), ParkedReason: change.ParkedReason, FailureReason: change.FailureReason, ID: row.ID,
 	})
 	if err != nil {
 		return "", err
 	}
 	res.TopUp = toTopUp(updated)
-	if len(change.Entries) > 0 {
+	if len(change.Entries) > 0 || change.Dispute != nil {
 		if err := s.q.EnsureAccount(ctx, tx, db.EnsureAccountParams{UserID: row.UserID, Currency: row.Currency}); err != nil {
 			return "", err
 		}
@@ -173,10 +203,55 @@ func (s *Store) applyTopUpChange(ctx context.Context, tx pgx.Tx, row db.Topup, c
 		}
 		res.Written = append(res.Written, t)
 	}
-	if len(res.Written) > 0 || updated.Status != row.Status {
+	if d := change.Dispute; d != nil {
+		if err := s.writeDispute(ctx, tx, *d); err != nil {
+			return "", err
+		}
+	}
+	if len(change.Entries) > 0 || change.Dispute != nil || change.AutoTopUp != nil {
+		if err := s.afterBooking(ctx, tx, row.UserID, res.Written, change.AutoTopUp, res); err != nil {
+			return "", err
+		}
+	}
+	if len(res.Written) > 0 || updated.Status != row.Status || change.Dispute != nil {
 		return wallet.OutcomeApplied, nil
 	}
 	return wallet.OutcomeNoChange, nil
+}
+
+// afterBooking writes what wallet.AfterBooking decides on the account after
+// the change and the user's settings (locked after the account).
+func (s *Store) afterBooking(ctx context.Context, tx pgx.Tx, userID uuid.UUID, written []wallet.Transaction, auto *wallet.AutoTopUpResult, res *wallet.EventResult) error {
+	in := wallet.BookedInput{Entries: written, AutoTopUp: auto, Wallet: wallet.Wallet{UserID: userID}}
+	acct, err := s.q.GetAccount(ctx, tx, userID)
+	hasAccount := err == nil
+	switch {
+	case hasAccount:
+		in.Wallet, in.InDebt = toWallet(acct), acct.InDebtSince != nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return err
+	}
+	row, err := s.q.LockSettings(ctx, tx, userID)
+	switch {
+	case err == nil:
+		st := toSettings(row)
+		in.Settings = &st
+	case !errors.Is(err, pgx.ErrNoRows):
+		return err
+	}
+	out := wallet.AfterBooking(in)
+	if hasAccount && out.InDebt != in.InDebt {
+		if err := s.q.SetInDebt(ctx, tx, db.SetInDebtParams{InDebt: out.InDebt, UserID: userID}); err != nil {
+			return err
+		}
+	}
+	if out.Settings != nil {
+		if _, err := s.writeSettings(ctx, tx, *out.Settings); err != nil {
+			return err
+		}
+	}
+	res.InDebt, res.SwitchedOff = out.InDebt, out.SwitchedOff
+	return nil
 }
 
 func toTopUp(t db.Topup) wallet.TopUp {
@@ -184,5 +259,6 @@ func toTopUp(t db.Topup) wallet.TopUp {
 		CheckoutSessionID: deref(t.CheckoutSessionID), CheckoutURL: t.CheckoutUrl, PaymentIntentID: deref(t.PaymentIntentID),
 		CreditedCents: t.CreditedCents, Credited: t.CreditedAt != nil, CreditedAt: derefTime(t.CreditedAt),
 		AmountRefundedCents: t.AmountRefundedCents, ChargebackCents: t.ChargebackCents,
-		ParkedAt: derefTime(t.ParkedAt), ParkedReason: t.ParkedReason, CreatedAt: t.CreatedAt}
+		ParkedAt: derefTime(t.ParkedAt), ParkedReason: t.ParkedReason, Origin: t.Origin, CrossingID: derefID(t.CrossingID),
+		FailureReason: t.FailureReason, CreatedAt: t.CreatedAt}
 }

@@ -12,7 +12,11 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/checkout/session"
+	"github.com/stripe/stripe-go/v76/customer"
+	"github.com/stripe/stripe-go/v76/event"
 	"github.com/stripe/stripe-go/v76/paymentintent"
+	"github.com/stripe/stripe-go/v76/paymentmethod"
+	"github.com/stripe/stripe-go/v76/setupintent"
 
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -21,6 +25,10 @@ import (
 type Client struct {
 	sessions       session.Client
 	paymentIntents paymentintent.Client
+	customers      customer.Client
+	setupIntents   setupintent.Client
+	paymentMethods paymentmethod.Client
+	events         event.Client
 }
 
 var _ wallet.PaymentProvider = (*Client)(nil)
@@ -39,7 +47,11 @@ func New(secretKey, apiBase string) *Client {
 		cfg.URL = stripe.String(apiBase)
 	}
 	b := stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
-	return &Client{sessions: session.Client{B: b, Key: secretKey}, paymentIntents: paymentintent.Client{B: b, Key: secretKey}}
+	return &Client{
+		sessions: session.Client{B: b, Key: secretKey}, paymentIntents: paymentintent.Client{B: b, Key: secretKey},
+		customers: customer.Client{B: b, Key: secretKey}, setupIntents: setupintent.Client{B: b, Key: secretKey},
+		paymentMethods: paymentmethod.Client{B: b, Key: secretKey}, events: event.Client{B: b, Key: secretKey},
+	}
 }
 
 // CreateCheckoutSession implements wallet.PaymentProvider: a payment-mode

@@ -33,4 +33,7 @@ var (
 	// an event that names one of our sessions but not our top-up or user:
 	// the store rolls back and reports the event as unmatched.
 	ErrNotOurs = errors.New("event does not belong to this top-up")
+	// ErrNoPaymentMethod: auto top-up cannot be switched on without a
+	// saved card.
+	ErrNoPaymentMethod = errors.New("no saved payment method")
 )

@@ -115,17 +115,22 @@ func (s *Service) Capture(ctx context.Context, key string) (Hold, Transaction, e
 		return Hold{}, Transaction{}, err
 	}
 	feeID := newID()
-	h, fee, fresh, err := s.store.CaptureHold(ctx, key, func(h Hold) (Settlement, error) {
+	res, err := s.store.CaptureHold(ctx, key, func(h Hold) (Settlement, error) {
 		apply, err := settle(h, HoldCaptured)
-		return Settlement{Apply: apply, Fee: feeFor(h, feeID)}, err
+		return Settlement{Apply: apply, Fee: feeFor(h, feeID), Cross: s.decideCrossings, AutoMonth: MonthOf(s.now())}, err
 	})
 	if err != nil {
 		return Hold{}, Transaction{}, fmt.Errorf("capture: %w", err)
 	}
-	if fresh {
-		s.metrics.Booked(KindFee, fee.AmountCents)
+	if res.Fresh {
+		s.metrics.Booked(KindFee, res.Fee.AmountCents)
 	}
-	return h, fee, nil
+	for _, c := range res.Crossings {
+		s.metrics.Crossing(c.Kind, c.Outcome)
+		s.log.InfoContext(ctx, "balance crossed a threshold", "user_id", c.UserID, "kind", c.Kind, "outcome", c.Outcome,
+			"threshold_cents", c.ThresholdCents, "available_cents", c.AvailableCents, "topup_id", c.TopUpID)
+	}
+	return res.Hold, res.Fee, nil
 }
 
 // Release frees an open hold without charging, exactly once: a repeated

@@ -48,6 +48,9 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// IdempotencyStale is when a request still processing counts as abandoned.
 	IdempotencyStale time.Duration
+	// AutoTopUpCapMultiple × the auto top-up amount caps a month's
+	// automatic charges when the user has no cap of their own.
+	AutoTopUpCapMultiple int64
 }
 
 // Metrics receives business events; amounts in cents.
@@ -66,9 +69,16 @@ type Metrics interface {
 	// UnlinkedPayment counts a refund or dispute whose PaymentIntent was not
 	// linked to a top-up yet, by what its metadata told (Unlinked*).
 	UnlinkedPayment(result string)
+	// Crossing counts a balance crossing by kind and outcome.
+	Crossing(kind, outcome string)
+	// AutoTopUp counts automatic top-ups that succeeded or failed.
+	AutoTopUp(result string)
 }
 
 type noMetrics struct{}
+
+func (noMetrics) Crossing(string, string) {}
+func (noMetrics) AutoTopUp(string)        {}
 
 func (noMetrics) Booked(string, int64)         {}
 func (noMetrics) WebhookEvent(string, string)  {}
@@ -97,6 +107,9 @@ func NewService(c Config) *Service {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.cfg.AutoTopUpCapMultiple <= 0 {
+		s.cfg.AutoTopUpCapMultiple = 10
 	}
 	return s
 }

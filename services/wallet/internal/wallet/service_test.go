@@ -55,6 +55,8 @@ func (b *booked) WebhookEvent(string, string)  {}
 func (b *booked) UnlinkedPayment(string)       {}
 func (b *booked) HoldsExpired(int)             {}
 func (b *booked) StripeEventLag(time.Duration) {}
+func (b *booked) Crossing(string, string)      {}
+func (b *booked) AutoTopUp(string)             {}
 
 func (b *booked) of(kind string) int {
 	b.mu.Lock()

@@ -28,11 +28,14 @@ type Store interface {
 	// already used returns that hold, whatever its state and request.
 	Reserve(ctx context.Context, in ReserveInput) (Hold, error)
 	// CaptureHold loads the hold under key (ErrNotFound when none) and asks
-	// decide. When the settlement applies, the hold turns captured and its
-	// Fee is booked in one statement (fresh true); else the fee booked by the
-	// first capture is returned (found by the Fee's SourceKey). A hold
-	// settled by a concurrent call in between is loaded and decided again.
-	CaptureHold(ctx context.Context, key string, decide func(Hold) (Settlement, error)) (h Hold, fee Transaction, fresh bool, err error)
+	// decide. When the settlement applies, one transaction turns the hold
+	// captured and books its Fee (Fresh true), then, when the user has
+	// settings, locks them and writes what Settlement.Cross decides on the
+	// account after the fee: crossings, an automatic top-up and its charge
+	// job (ADR 0008). Else the fee booked by the first capture is returned
+	// (found by the Fee's SourceKey). A hold settled by a concurrent call in
+	// between is loaded and decided again.
+	CaptureHold(ctx context.Context, key string, decide func(Hold) (Settlement, error)) (CaptureResult, error)
 	// ReleaseHold is CaptureHold's twin: an applied settlement releases the
 	// hold, its held amount and its API key month's spend in one
 	// statement; else the hold is returned as loaded.
@@ -66,11 +69,47 @@ type Store interface {
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 
 	// ApplyTopUpEvent processes one Stripe event about a top-up: it records
-	// the event id (a duplicate returns OutcomeDuplicate and changes nothing),
-	// locks the top-up found by find, asks decide what to do, and writes the
-	// change and its ledger rows, all in one transaction. An unknown top-up
+	// the event id (a duplicate returns OutcomeDuplicate and changes nothing;
+	// an EventRef without ID records nothing), locks the top-up found by
+	// find and, with find.DisputeID, that dispute's row (zero when none),
+	// asks decide what to do, and writes the change, its ledger rows, its
+	// dispute row and held amount, and then what AfterBooking decides (the
+	// debt flag, the settings), all in one transaction. An unknown top-up
 	// returns OutcomeUnmatched and writes nothing.
-	ApplyTopUpEvent(ctx context.Context, ev EventRef, find TopUpLookup, decide func(TopUp) (TopUpChange, error)) (EventResult, error)
+	ApplyTopUpEvent(ctx context.Context, ev EventRef, find TopUpLookup, decide func(TopUp, Dispute) (TopUpChange, error)) (EventResult, error)
+	// LinkPaymentIntent stores the PaymentIntent of an automatic top-up that
+	// has none yet.
+	LinkPaymentIntent(ctx context.Context, topUpID uuid.UUID, paymentIntentID string) error
+
+	// GetSettings returns the user's settings; found is false when the
+	// user has none.
+	GetSettings(ctx context.Context, userID uuid.UUID) (s Settings, found bool, err error)
+	// UpdateSettings locks the user's settings (created from defaults when
+	// missing), reads the wallet, and writes what decide returns.
+	UpdateSettings(ctx context.Context, defaults Settings, decide func(Settings, Wallet) (Settings, error)) (Settings, error)
+	// SetCustomer stores the Stripe Customer unless one is stored already,
+	// and returns the settings as stored.
+	SetCustomer(ctx context.Context, defaults Settings, customerID string) (Settings, error)
+	// ApplySettingsEvent records a Stripe event (as ApplyTopUpEvent) and
+	// writes the settings decide returns for the locked row (ErrNotOurs:
+	// unmatched, nothing written).
+	ApplySettingsEvent(ctx context.Context, ev EventRef, defaults Settings, decide func(Settings) (Settings, error)) (EventResult, error)
+	// ClearPaymentMethod forgets the saved card and switches auto top-up
+	// off; it returns the PaymentMethod forgotten ("" when none).
+	ClearPaymentMethod(ctx context.Context, userID uuid.UUID) (string, error)
+	// InDebt reports whether the account is flagged in debt.
+	InDebt(ctx context.Context, userID uuid.UUID) (bool, error)
+
+	// Automation returns what operators see of a user's automation: the
+	// debt flag, the last auto top-up crossings with their top-ups, and the
+	// disputes.
+	Automation(ctx context.Context, userID uuid.UUID, limit int) (Automation, error)
+	// ListDisputes returns one page of disputes, newest first.
+	ListDisputes(ctx context.Context, openOnly bool, after paging.Cursor, limit int) ([]Dispute, error)
+	// ListDebts returns one page of accounts in debt, most recently flagged first.
+	ListDebts(ctx context.Context, after paging.Cursor, limit int) ([]Debt, error)
+	// RecordReconcileRun stores a reconciliation's counts.
+	RecordReconcileRun(ctx context.Context, r ReconcileRun) error
 
 	// Adjust books an admin adjustment in one transaction: it begins key as
 	// BeginIdempotent does (a replay returns the ledger row of the first
@@ -97,6 +136,22 @@ type PaymentProvider interface {
 	// PaymentIntentMetadata returns a PaymentIntent's metadata, or
 	// ErrUnknownPaymentIntent when Stripe does not know the id.
 	PaymentIntentMetadata(ctx context.Context, paymentIntentID string) (map[string]string, error)
+	// CreateCustomer creates the wallet's Stripe Customer and returns its id.
+	CreateCustomer(ctx context.Context, r CustomerRequest) (string, error)
+	// CreateSetupSession creates a setup-mode Checkout Session and returns
+	// its URL.
+	CreateSetupSession(ctx context.Context, r SetupSessionRequest) (string, error)
+	// SetupIntentCard returns the card a SetupIntent saved, or
+	// ErrUnknownPaymentIntent when Stripe does not know the SetupIntent.
+	SetupIntentCard(ctx context.Context, setupIntentID string) (Card, error)
+	// DetachPaymentMethod detaches a card from its Customer.
+	DetachPaymentMethod(ctx context.Context, paymentMethodID string) error
+	// ChargeOffSession creates and confirms an off-session PaymentIntent; a
+	// refused card is a *CardRefusal.
+	ChargeOffSession(ctx context.Context, c OffSessionCharge) (PaymentIntent, error)
+	// ListEvents calls fn for every event of types created at or after
+	// since, paging through Stripe's list.
+	ListEvents(ctx context.Context, since time.Time, types []string, fn func(ProviderEvent) error) error
 }
 
 // CheckoutRequest asks the provider for a payment page.
@@ -110,6 +165,27 @@ type CheckoutRequest struct {
 	// IdempotencyKey is forwarded to Stripe so a repeated call returns the
 	// same session.
 	IdempotencyKey string
+}
+
+// Automation is what operators see of a user's wallet automation.
+type Automation struct {
+	InDebtSince time.Time
+	// AutoTopUps are the latest auto top-up crossings, newest first, each
+	// with its top-up (nil when capped).
+	AutoTopUps []AutoTopUpRecord
+	Disputes   []Dispute
+}
+
+// AutoTopUpRecord is one auto top-up crossing and what came of it.
+type AutoTopUpRecord struct {
+	Crossing Crossing
+	TopUp    *TopUp
+}
+
+// Debt is an account flagged in debt.
+type Debt struct {
+	Wallet      Wallet
+	InDebtSince time.Time
 }
 
 // CheckoutSession is the provider's answer.
@@ -154,17 +230,22 @@ type ReserveInput struct {
 	SpendMonth time.Time
 }
 
-// EventRef names a Stripe event.
+// EventRef names a Stripe event; Source is SourceWebhook or
+// SourceReconcile. A zero EventRef records no event (an outcome the wallet
+// learnt from Stripe's answer to its own call).
 type EventRef struct {
-	ID   string
-	Type string
+	ID     string
+	Type   string
+	Source string
 }
 
 // TopUpLookup finds the top-up an event is about: by the first field set.
+// DisputeID, when set, names the dispute row the decision is given.
 type TopUpLookup struct {
 	CheckoutSessionID string
 	PaymentIntentID   string
 	TopUpID           uuid.UUID
+	DisputeID         string
 }
 
 // TopUpChange is what an event does to a top-up: its new bookkeeping and the
@@ -178,9 +259,14 @@ type TopUpChange struct {
 	AmountRefundedCents int64
 	ChargebackCents     int64
 	// ParkedAt and ParkedReason are set with Status TopUpParked.
-	ParkedAt     time.Time
-	ParkedReason string
-	Entries      []LedgerEntry
+	ParkedAt      time.Time
+	ParkedReason  string
+	FailureReason string
+	Entries       []LedgerEntry
+	// Dispute is the dispute row to write and the held amount's change.
+	Dispute *DisputeChange
+	// AutoTopUp is an automatic charge's outcome, for the settings.
+	AutoTopUp *AutoTopUpResult
 }
 
 // LedgerEntry is one ledger row to write. SourceKey, when set, is unique
@@ -211,6 +297,13 @@ type EventResult struct {
 	Outcome string
 	TopUp   TopUp
 	Written []Transaction
+	// Foreign: unmatched, and naming nothing of ours (another integration's
+	// payment on a shared Stripe account).
+	Foreign bool
+	// InDebt: the account is flagged in debt after the event.
+	InDebt bool
+	// SwitchedOff: the event's failure switched auto top-up off.
+	SwitchedOff bool
 }
 
 // Adjustment is what an admin adjustment writes (decideAdjustment).
@@ -227,4 +320,18 @@ type Settlement struct {
 	// Fee is a capture's ledger row: booked when Apply, else the row the
 	// first capture booked, found by its SourceKey.
 	Fee LedgerEntry
+	// Cross decides the crossings of an applied capture (decideCrossings).
+	Cross func(CrossingInput) CrossingResult
+	// AutoMonth is the first day of the UTC month whose automatic charges
+	// count towards the cap (CrossingInput.AutoMonthCents).
+	AutoMonth time.Time
+}
+
+// CaptureResult is what CaptureHold did.
+type CaptureResult struct {
+	Hold Hold
+	Fee  Transaction
+	// Fresh: this call captured the hold.
+	Fresh     bool
+	Crossings []Crossing
 }

@@ -55,16 +55,20 @@ type paymentOwner struct {
 // PaymentIntent pi: same user, a Checkout Session of ours, and no other
 // PaymentIntent linked to it.
 func (o paymentOwner) owns(t TopUp, pi string) bool {
-	return t.UserID.String() == o.userID && t.CheckoutSessionID != "" && (t.PaymentIntentID == "" || t.PaymentIntentID == pi)
+	return t.UserID.String() == o.userID && (t.CheckoutSessionID != "" || t.Origin == OriginAuto) &&
+		(t.PaymentIntentID == "" || t.PaymentIntentID == pi)
 }
 
-// applyPaymentEvent applies a refund or dispute (decide) to the top-up
-// linked to PaymentIntent pi, or, when none is linked yet, to the top-up
-// its metadata names, linking it on the way. carried is metadata the event
-// itself holds (a charge's), used before asking Stripe's API.
-func (s *Service) applyPaymentEvent(ctx context.Context, log *slog.Logger, ref EventRef, pi string, carried map[string]string, decide func(TopUp) TopUpChange) (EventResult, error) {
-	res, err := s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{PaymentIntentID: pi}, func(t TopUp) (TopUpChange, error) {
-		return decide(t), nil
+// applyPaymentEvent applies a refund, dispute or PaymentIntent event
+// (decide) to the top-up linked to PaymentIntent find.PaymentIntentID, or,
+// when none is linked yet, to the top-up its metadata names, linking it on
+// the way. carried is metadata the event itself holds (a charge's, a
+// PaymentIntent's), used before asking Stripe's API. find.DisputeID names
+// the dispute row decide is given.
+func (s *Service) applyPaymentEvent(ctx context.Context, log *slog.Logger, ref EventRef, find TopUpLookup, carried map[string]string, decide func(TopUp, Dispute) TopUpChange) (EventResult, error) {
+	pi := find.PaymentIntentID
+	res, err := s.store.ApplyTopUpEvent(ctx, ref, find, func(t TopUp, d Dispute) (TopUpChange, error) {
+		return decide(t, d), nil
 	})
 	if err != nil || res.Outcome != OutcomeUnmatched {
 		return res, err
@@ -78,15 +82,15 @@ func (s *Service) applyPaymentEvent(ctx context.Context, log *slog.Logger, ref E
 	}
 	if !ok {
 		s.metrics.UnlinkedPayment(UnlinkedNotOurs)
-		return EventResult{Outcome: OutcomeUnmatched}, nil
+		return EventResult{Outcome: OutcomeUnmatched, Foreign: true}, nil
 	}
-	res, err = s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{TopUpID: owner.topUpID}, func(t TopUp) (TopUpChange, error) {
+	res, err = s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{TopUpID: owner.topUpID, DisputeID: find.DisputeID}, func(t TopUp, d Dispute) (TopUpChange, error) {
 		if !owner.owns(t, pi) {
 			log.ErrorContext(ctx, "PaymentIntent metadata names our top-up but another user or PaymentIntent; ignored",
 				"payment_intent", pi, "topup_id", t.ID, "linked_payment_intent", t.PaymentIntentID)
 			return TopUpChange{}, ErrNotOurs
 		}
-		c := decide(t)
+		c := decide(t, d)
 		c.PaymentIntentID = pi
 		return c, nil
 	})

@@ -127,7 +127,14 @@ type TopUp struct {
 	// top-up was parked.
 	ParkedAt     time.Time
 	ParkedReason string
-	CreatedAt    time.Time
+	// Origin is OriginCheckout (a Checkout Session the user paid) or
+	// OriginAuto (an off-session charge of the saved card, queued by the
+	// crossing CrossingID).
+	Origin     string
+	CrossingID uuid.UUID
+	// FailureReason is Stripe's answer when an automatic charge failed.
+	FailureReason string
+	CreatedAt     time.Time
 }
 
 // UserStatus is the status the top-up's owner sees: the public contract
@@ -171,10 +178,16 @@ type Mismatch struct {
 	LedgerCents    int64
 	HeldCents      int64
 	OpenHoldsCents int64
+	// DisputeHoldsCents is what the account's open disputes hold (part of
+	// HeldCents besides the open holds).
+	DisputeHoldsCents int64
 	// NegativeWithoutCause: the balance is below zero but no withdrawal or
 	// chargeback ever touched the account.
 	NegativeWithoutCause bool
 	// KeySpend is set, and the fields above but UserID are zero, when the
 	// mismatch is an API key's month rather than an account.
 	KeySpend *KeySpendMismatch
+	// Problem is set, and the amounts above are zero, when the mismatch is
+	// a dispute hold or an automatic top-up (what is wrong, with the ids).
+	Problem string
 }

@@ -23,9 +23,13 @@ const (
 	EventCheckoutExpired        = "checkout.session.expired"
 	EventChargeRefunded         = "charge.refunded"
 	EventChargeDisputeClosed    = "charge.dispute.closed"
+	EventChargeDisputeCreated   = "charge.dispute.created"
+	EventPaymentIntentSucceeded = "payment_intent.succeeded"
+	EventPaymentIntentFailed    = "payment_intent.payment_failed"
 	referenceTopUp              = "topup"
 	maxEventPayloadBytes        = 1 << 20
 	disputeLost                 = "lost"
+	checkoutModeSetup           = "setup"
 	checkoutPaymentStatusPaid   = "paid"
 	outcomeInvalidSignature     = "invalid_signature"
 	outcomeMalformed            = "malformed"
@@ -66,6 +70,11 @@ type checkoutSessionObject struct {
 	Currency          string            `json:"currency"`
 	PaymentStatus     string            `json:"payment_status"`
 	PaymentIntent     expandableID      `json:"payment_intent"`
+	// Mode is "payment" for top-ups, "setup" for saving a card.
+	Mode        string       `json:"mode"`
+	SetupIntent expandableID `json:"setup_intent"`
+	Customer    expandableID `json:"customer"`
+	Created     int64        `json:"created"`
 }
 
 type chargeObject struct {
@@ -135,7 +144,7 @@ func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signatu
 		return fmt.Errorf("%w: event id, type or JSON", ErrMalformedEvent)
 	}
 	log := s.log.With("event_id", ev.ID, "event_type", ev.Type)
-	res, err := s.applyEvent(ctx, ev)
+	res, err := s.applyEvent(ctx, ev, SourceWebhook)
 	switch {
 	case errors.Is(err, ErrMalformedEvent):
 		s.metrics.WebhookEvent(ev.Type, outcomeMalformed)
@@ -153,14 +162,25 @@ func (s *Service) HandleStripeEvent(ctx context.Context, payload []byte, signatu
 	if ev.Created > 0 && res.Outcome != OutcomeDuplicate {
 		s.metrics.StripeEventLag(s.now().Sub(time.Unix(ev.Created, 0)))
 	}
-	for _, t := range res.Written {
-		s.metrics.Booked(t.Kind, t.AmountCents)
-		log.InfoContext(ctx, "ledger row booked from Stripe", "kind", t.Kind, "amount_cents", t.AmountCents, "user_id", t.UserID, "topup_id", res.TopUp.ID)
-	}
+	s.reportEvent(ctx, log, res)
 	if res.Outcome == OutcomeUnmatched {
 		log.InfoContext(ctx, "Stripe event for an unknown session or payment acknowledged")
 	}
 	return nil
+}
+
+// reportEvent counts and logs what an applied event booked.
+func (s *Service) reportEvent(ctx context.Context, log *slog.Logger, res EventResult) {
+	for _, t := range res.Written {
+		s.metrics.Booked(t.Kind, t.AmountCents)
+		log.InfoContext(ctx, "ledger row booked from Stripe", "kind", t.Kind, "amount_cents", t.AmountCents, "user_id", t.UserID, "topup_id", res.TopUp.ID)
+	}
+	if res.TopUp.Origin == OriginAuto {
+		s.reportAutoTopUp(ctx, res)
+	}
+	if res.InDebt {
+		log.WarnContext(ctx, "account in debt after a chargeback: runs and automatic charges are blocked until the balance is back at zero", "user_id", res.TopUp.UserID)
+	}
 }
 
 // logParked reports an event that parked its top-up, or that found it
@@ -176,46 +196,57 @@ func logParked(ctx context.Context, log *slog.Logger, res EventResult) {
 		"currency", t.Currency, "parked_reason", t.ParkedReason)
 }
 
-func (s *Service) applyEvent(ctx context.Context, ev stripeEvent) (EventResult, error) {
-	ref := EventRef{ID: ev.ID, Type: ev.Type}
+// Where an applied event came from (stripe_events.source).
+const (
+	SourceWebhook   = "webhook"
+	SourceReconcile = "reconcile"
+)
+
+func (s *Service) applyEvent(ctx context.Context, ev stripeEvent, source string) (EventResult, error) {
+	ref := EventRef{ID: ev.ID, Type: ev.Type, Source: source}
 	log := s.log.With("event_id", ev.ID, "event_type", ev.Type)
 	switch ev.Type {
 	case EventCheckoutCompleted, EventCheckoutAsyncSucceeded, EventCheckoutAsyncFailed, EventCheckoutExpired:
 		var obj checkoutSessionObject
 		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" ||
-			!nulFree(obj.ID, obj.ClientReferenceID, obj.Metadata[MetadataTopUpID], string(obj.PaymentIntent)) ||
+			!nulFree(obj.ID, obj.ClientReferenceID, obj.Metadata[MetadataTopUpID], string(obj.PaymentIntent), string(obj.SetupIntent), string(obj.Customer), obj.Metadata[MetadataUserID]) ||
 			(obj.AmountTotal != nil && *obj.AmountTotal > maxStripeAmountCents) {
 			return EventResult{}, fmt.Errorf("%w: checkout session id or amount_total", ErrMalformedEvent)
 		}
-		return s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{CheckoutSessionID: obj.ID}, func(t TopUp) (TopUpChange, error) {
+		if obj.Mode == checkoutModeSetup {
+			return s.applySetupSession(ctx, log, ref, obj)
+		}
+		res, err := s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{CheckoutSessionID: obj.ID}, func(t TopUp, _ Dispute) (TopUpChange, error) {
 			return decideCheckout(ctx, log, ev.Type, obj, t, s.now())
 		})
+		res.Foreign = res.Outcome == OutcomeUnmatched && obj.Metadata[MetadataTopUpID] == ""
+		return res, err
 	case EventChargeRefunded:
 		var obj chargeObject
 		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.PaymentIntent == "" || obj.AmountRefunded == nil || obj.Currency == "" ||
 			!nulFree(string(obj.PaymentIntent), obj.Currency) || *obj.AmountRefunded > maxStripeAmountCents {
 			return EventResult{}, fmt.Errorf("%w: charge payment_intent, amount_refunded and currency", ErrMalformedEvent)
 		}
-		return s.applyPaymentEvent(ctx, log, ref, string(obj.PaymentIntent), obj.Metadata, func(t TopUp) TopUpChange {
+		return s.applyPaymentEvent(ctx, log, ref, TopUpLookup{PaymentIntentID: string(obj.PaymentIntent)}, obj.Metadata, func(t TopUp, _ Dispute) TopUpChange {
 			return decideRefund(obj, t, s.now())
 		})
-	case EventChargeDisputeClosed:
+	case EventChargeDisputeCreated, EventChargeDisputeClosed:
 		var obj disputeObject
 		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil || obj.ID == "" || obj.Status == "" ||
 			!nulFree(obj.ID, string(obj.PaymentIntent), obj.Currency) {
 			return EventResult{}, fmt.Errorf("%w: dispute id and status", ErrMalformedEvent)
-		}
-		if obj.Status != disputeLost {
-			return EventResult{Outcome: OutcomeIgnored}, nil
 		}
 		if obj.PaymentIntent == "" || obj.Amount == nil || *obj.Amount <= 0 || *obj.Amount > maxStripeAmountCents || obj.Currency == "" {
 			return EventResult{}, fmt.Errorf("%w: dispute payment_intent, amount and currency", ErrMalformedEvent)
 		}
 		// A dispute carries no metadata of the PaymentIntent's: an unlinked
 		// one is looked up through Stripe's API.
-		return s.applyPaymentEvent(ctx, log, ref, string(obj.PaymentIntent), nil, func(t TopUp) TopUpChange {
-			return decideDispute(obj, t, s.now())
+		find := TopUpLookup{PaymentIntentID: string(obj.PaymentIntent), DisputeID: obj.ID}
+		return s.applyPaymentEvent(ctx, log, ref, find, nil, func(t TopUp, d Dispute) TopUpChange {
+			return decideDisputeEvent(ev.Type, obj, t, d, s.now())
 		})
+	case EventPaymentIntentSucceeded, EventPaymentIntentFailed:
+		return s.applyPaymentIntentEvent(ctx, log, ref, ev)
 	default:
 		return EventResult{Outcome: OutcomeIgnored}, nil
 	}
@@ -238,7 +269,7 @@ func unchanged(t TopUp) TopUpChange {
 	return TopUpChange{
 		Status: t.Status, PaymentIntentID: t.PaymentIntentID, CreditedAt: t.CreditedAt, CreditedCents: t.CreditedCents,
 		AmountRefundedCents: t.AmountRefundedCents, ChargebackCents: t.ChargebackCents,
-		ParkedAt: t.ParkedAt, ParkedReason: t.ParkedReason,
+		ParkedAt: t.ParkedAt, ParkedReason: t.ParkedReason, FailureReason: t.FailureReason,
 	}
 }
 
@@ -323,23 +354,6 @@ func decideRefund(obj chargeObject, t TopUp, now time.Time) TopUpChange {
 		ID: newID(), Kind: KindWithdrawal, AmountCents: -delta, Description: descriptionRefund,
 		ReferenceType: referenceTopUp, ReferenceID: t.ID.String(),
 		SourceKey: fmt.Sprintf("withdrawal:%s:%d", t.ID, refunded),
-	})
-	return c
-}
-
-// decideDispute debits a lost dispute's amount once per dispute.
-func decideDispute(obj disputeObject, t TopUp, now time.Time) TopUpChange {
-	c := unchanged(t)
-	switch {
-	case t.Status == TopUpParked:
-		return c
-	case !sameCurrency(obj.Currency, t.Currency):
-		return park(c, fmt.Sprintf("%s (lost) reported %d %s for a top-up in %s", EventChargeDisputeClosed, *obj.Amount, obj.Currency, t.Currency), now)
-	}
-	c.ChargebackCents += *obj.Amount
-	c.Entries = append(c.Entries, LedgerEntry{
-		ID: newID(), Kind: KindChargeback, AmountCents: -*obj.Amount, Description: descriptionChargeback,
-		ReferenceType: referenceTopUp, ReferenceID: t.ID.String(), SourceKey: "chargeback:" + obj.ID,
 	})
 	return c
 }

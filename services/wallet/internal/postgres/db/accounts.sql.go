@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -15,7 +16,7 @@ const addBalance = `-- name: AddBalance :one
 UPDATE accounts
 SET balance_cents = balance_cents + $1, updated_at = now()
 WHERE user_id = $2
-RETURNING user_id, balance_cents, held_cents, currency, created_at, updated_at
+RETURNING user_id, balance_cents, held_cents, currency, created_at, updated_at, in_debt_since
 `
 
 type AddBalanceParams struct {
@@ -33,6 +34,7 @@ func (q *Queries) AddBalance(ctx context.Context, db DBTX, arg AddBalanceParams)
 		&i.Currency,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.InDebtSince,
 	)
 	return i, err
 }
@@ -52,8 +54,27 @@ func (q *Queries) EnsureAccount(ctx context.Context, db DBTX, arg EnsureAccountP
 	return err
 }
 
+const getAccount = `-- name: GetAccount :one
+SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at, in_debt_since FROM accounts WHERE user_id = $1
+`
+
+func (q *Queries) GetAccount(ctx context.Context, db DBTX, userID uuid.UUID) (Account, error) {
+	row := db.QueryRow(ctx, getAccount, userID)
+	var i Account
+	err := row.Scan(
+		&i.UserID,
+		&i.BalanceCents,
+		&i.HeldCents,
+		&i.Currency,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.InDebtSince,
+	)
+	return i, err
+}
+
 const getAccounts = `-- name: GetAccounts :many
-SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at FROM accounts WHERE user_id = ANY($1::uuid[])
+SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at, in_debt_since FROM accounts WHERE user_id = ANY($1::uuid[])
 `
 
 func (q *Queries) GetAccounts(ctx context.Context, db DBTX, userIds []uuid.UUID) ([]Account, error) {
@@ -72,6 +93,49 @@ func (q *Queries) GetAccounts(ctx context.Context, db DBTX, userIds []uuid.UUID)
 			&i.Currency,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.InDebtSince,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDebts = `-- name: ListDebts :many
+SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at, in_debt_since FROM accounts
+WHERE in_debt_since IS NOT NULL
+  AND (in_debt_since, user_id) < ($1::timestamptz, $2::uuid)
+ORDER BY in_debt_since DESC, user_id DESC
+LIMIT $3
+`
+
+type ListDebtsParams struct {
+	BeforeSince time.Time
+	BeforeID    uuid.UUID
+	RowLimit    int32
+}
+
+func (q *Queries) ListDebts(ctx context.Context, db DBTX, arg ListDebtsParams) ([]Account, error) {
+	rows, err := db.Query(ctx, listDebts, arg.BeforeSince, arg.BeforeID, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Account
+	for rows.Next() {
+		var i Account
+		if err := rows.Scan(
+			&i.UserID,
+			&i.BalanceCents,
+			&i.HeldCents,
+			&i.Currency,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.InDebtSince,
 		); err != nil {
 			return nil, err
 		}
@@ -84,7 +148,7 @@ func (q *Queries) GetAccounts(ctx context.Context, db DBTX, userIds []uuid.UUID)
 }
 
 const lockAccount = `-- name: LockAccount :one
-SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at FROM accounts WHERE user_id = $1 FOR UPDATE
+SELECT user_id, balance_cents, held_cents, currency, created_at, updated_at, in_debt_since FROM accounts WHERE user_id = $1 FOR UPDATE
 `
 
 // Locks the account until the transaction ends: an adjustment decides on
@@ -100,15 +164,32 @@ func (q *Queries) LockAccount(ctx context.Context, db DBTX, userID uuid.UUID) (A
 		&i.Currency,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.InDebtSince,
 	)
 	return i, err
+}
+
+const setInDebt = `-- name: SetInDebt :exec
+UPDATE accounts
+SET in_debt_since = CASE WHEN $1::boolean THEN COALESCE(in_debt_since, now()) END
+WHERE user_id = $2 AND (in_debt_since IS NOT NULL) <> $1::boolean
+`
+
+type SetInDebtParams struct {
+	InDebt bool
+	UserID uuid.UUID
+}
+
+func (q *Queries) SetInDebt(ctx context.Context, db DBTX, arg SetInDebtParams) error {
+	_, err := db.Exec(ctx, setInDebt, arg.InDebt, arg.UserID)
+	return err
 }
 
 const unholdFunds = `-- name: UnholdFunds :one
 UPDATE accounts
 SET held_cents = held_cents - $1, updated_at = now()
 WHERE user_id = $2
-RETURNING user_id, balance_cents, held_cents, currency, created_at, updated_at
+RETURNING user_id, balance_cents, held_cents, currency, created_at, updated_at, in_debt_since
 `
 
 type UnholdFundsParams struct {
@@ -126,6 +207,7 @@ func (q *Queries) UnholdFunds(ctx context.Context, db DBTX, arg UnholdFundsParam
 		&i.Currency,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.InDebtSince,
 	)
 	return i, err
 }

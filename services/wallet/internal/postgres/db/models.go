@@ -17,6 +17,7 @@ type Account struct {
 	Currency     string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	InDebtSince  *time.Time
 }
 
 type ApiKeyMonthSpend struct {
@@ -38,6 +39,34 @@ type AuditEvent struct {
 	Before     []byte
 	After      []byte
 	CreatedAt  time.Time
+}
+
+type BalanceCrossing struct {
+	ID             uuid.UUID
+	UserID         uuid.UUID
+	Kind           string
+	HoldID         uuid.UUID
+	ThresholdCents int64
+	AvailableCents int64
+	Outcome        string
+	TopupID        *uuid.UUID
+	AnnouncedAt    *time.Time
+	CreatedAt      time.Time
+}
+
+type Dispute struct {
+	ID              uuid.UUID
+	DisputeID       string
+	UserID          uuid.UUID
+	TopupID         uuid.UUID
+	PaymentIntentID string
+	AmountCents     int64
+	Currency        string
+	Status          string
+	HeldCents       int64
+	ClosedAt        *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 type Hold struct {
@@ -68,10 +97,21 @@ type IdempotencyKey struct {
 	UpdatedAt   time.Time
 }
 
+type ReconcileRun struct {
+	ID         uuid.UUID
+	Since      time.Time
+	EventsSeen int32
+	Fixed      int32
+	Unmatched  int32
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
 type StripeEvent struct {
 	EventID    string
 	Type       string
 	ReceivedAt time.Time
+	Source     string
 }
 
 type Topup struct {
@@ -91,6 +131,9 @@ type Topup struct {
 	UpdatedAt           time.Time
 	ParkedAt            *time.Time
 	ParkedReason        string
+	Origin              string
+	CrossingID          *uuid.UUID
+	FailureReason       string
 }
 
 type Transaction struct {
@@ -104,4 +147,26 @@ type Transaction struct {
 	ReferenceID       string
 	SourceKey         *string
 	CreatedAt         time.Time
+}
+
+type WalletSetting struct {
+	UserID                   uuid.UUID
+	LowBalanceThresholdCents *int64
+	LowBalanceArmed          bool
+	AutoTopupEnabled         bool
+	AutoTopupThresholdCents  int64
+	AutoTopupAmountCents     int64
+	AutoTopupArmed           bool
+	AutoTopupMonthlyCapCents *int64
+	AutoTopupFailures        int32
+	AutoTopupLastError       *string
+	StripeCustomerID         *string
+	PaymentMethodID          *string
+	CardBrand                string
+	CardLast4                string
+	CardExpMonth             int32
+	CardExpYear              int32
+	PaymentMethodSetAt       *time.Time
+	CreatedAt                time.Time
+	UpdatedAt                time.Time
 }

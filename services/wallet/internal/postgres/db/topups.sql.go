@@ -23,7 +23,7 @@ func (q *Queries) FailPendingTopUp(ctx context.Context, db DBTX, id uuid.UUID) e
 }
 
 const getTopUp = `-- name: GetTopUp :one
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE id = $1
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason FROM topups WHERE id = $1
 `
 
 func (q *Queries) GetTopUp(ctx context.Context, db DBTX, id uuid.UUID) (Topup, error) {
@@ -46,22 +46,26 @@ func (q *Queries) GetTopUp(ctx context.Context, db DBTX, id uuid.UUID) (Topup, e
 		&i.UpdatedAt,
 		&i.ParkedAt,
 		&i.ParkedReason,
+		&i.Origin,
+		&i.CrossingID,
+		&i.FailureReason,
 	)
 	return i, err
 }
 
 const insertStripeEvent = `-- name: InsertStripeEvent :execrows
-INSERT INTO stripe_events (event_id, type) VALUES ($1, $2)
+INSERT INTO stripe_events (event_id, type, source) VALUES ($1, $2, $3)
 ON CONFLICT (event_id) DO NOTHING
 `
 
 type InsertStripeEventParams struct {
 	EventID string
 	Type    string
+	Source  string
 }
 
 func (q *Queries) InsertStripeEvent(ctx context.Context, db DBTX, arg InsertStripeEventParams) (int64, error) {
-	result, err := db.Exec(ctx, insertStripeEvent, arg.EventID, arg.Type)
+	result, err := db.Exec(ctx, insertStripeEvent, arg.EventID, arg.Type, arg.Source)
 	if err != nil {
 		return 0, err
 	}
@@ -71,7 +75,7 @@ func (q *Queries) InsertStripeEvent(ctx context.Context, db DBTX, arg InsertStri
 const insertTopUp = `-- name: InsertTopUp :one
 INSERT INTO topups (id, user_id, amount_cents, currency, status)
 VALUES ($1, $2, $3, $4, 'pending')
-RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason
+RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason
 `
 
 type InsertTopUpParams struct {
@@ -106,12 +110,15 @@ func (q *Queries) InsertTopUp(ctx context.Context, db DBTX, arg InsertTopUpParam
 		&i.UpdatedAt,
 		&i.ParkedAt,
 		&i.ParkedReason,
+		&i.Origin,
+		&i.CrossingID,
+		&i.FailureReason,
 	)
 	return i, err
 }
 
 const listParkedTopUps = `-- name: ListParkedTopUps :many
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason FROM topups
 WHERE status = 'parked'
   AND (parked_at, id) < ($1::timestamptz, $2::uuid)
 ORDER BY parked_at DESC, id DESC
@@ -151,6 +158,9 @@ func (q *Queries) ListParkedTopUps(ctx context.Context, db DBTX, arg ListParkedT
 			&i.UpdatedAt,
 			&i.ParkedAt,
 			&i.ParkedReason,
+			&i.Origin,
+			&i.CrossingID,
+			&i.FailureReason,
 		); err != nil {
 			return nil, err
 		}
@@ -163,7 +173,7 @@ func (q *Queries) ListParkedTopUps(ctx context.Context, db DBTX, arg ListParkedT
 }
 
 const lockTopUp = `-- name: LockTopUp :one
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE id = $1 FOR UPDATE
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason FROM topups WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockTopUp(ctx context.Context, db DBTX, id uuid.UUID) (Topup, error) {
@@ -186,12 +196,15 @@ func (q *Queries) LockTopUp(ctx context.Context, db DBTX, id uuid.UUID) (Topup, 
 		&i.UpdatedAt,
 		&i.ParkedAt,
 		&i.ParkedReason,
+		&i.Origin,
+		&i.CrossingID,
+		&i.FailureReason,
 	)
 	return i, err
 }
 
 const lockTopUpByPaymentIntent = `-- name: LockTopUpByPaymentIntent :one
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE payment_intent_id = $1 FOR UPDATE
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason FROM topups WHERE payment_intent_id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockTopUpByPaymentIntent(ctx context.Context, db DBTX, paymentIntentID *string) (Topup, error) {
@@ -214,12 +227,15 @@ func (q *Queries) LockTopUpByPaymentIntent(ctx context.Context, db DBTX, payment
 		&i.UpdatedAt,
 		&i.ParkedAt,
 		&i.ParkedReason,
+		&i.Origin,
+		&i.CrossingID,
+		&i.FailureReason,
 	)
 	return i, err
 }
 
 const lockTopUpBySession = `-- name: LockTopUpBySession :one
-SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason FROM topups WHERE checkout_session_id = $1 FOR UPDATE
+SELECT id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason FROM topups WHERE checkout_session_id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockTopUpBySession(ctx context.Context, db DBTX, checkoutSessionID *string) (Topup, error) {
@@ -242,6 +258,9 @@ func (q *Queries) LockTopUpBySession(ctx context.Context, db DBTX, checkoutSessi
 		&i.UpdatedAt,
 		&i.ParkedAt,
 		&i.ParkedReason,
+		&i.Origin,
+		&i.CrossingID,
+		&i.FailureReason,
 	)
 	return i, err
 }
@@ -251,7 +270,7 @@ UPDATE topups
 SET checkout_session_id = $1, checkout_url = $2,
     payment_intent_id = COALESCE(payment_intent_id, $3), updated_at = now()
 WHERE id = $4
-RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason
+RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason
 `
 
 type SetTopUpSessionParams struct {
@@ -286,6 +305,9 @@ func (q *Queries) SetTopUpSession(ctx context.Context, db DBTX, arg SetTopUpSess
 		&i.UpdatedAt,
 		&i.ParkedAt,
 		&i.ParkedReason,
+		&i.Origin,
+		&i.CrossingID,
+		&i.FailureReason,
 	)
 	return i, err
 }
@@ -296,9 +318,9 @@ SET status = $1, payment_intent_id = $2,
     credited_cents = $3, credited_at = $4,
     amount_refunded_cents = $5, chargeback_cents = $6,
     parked_at = $7, parked_reason = $8,
-    updated_at = now()
-WHERE id = $9
-RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason
+    failure_reason = $9, updated_at = now()
+WHERE id = $10
+RETURNING id, user_id, amount_cents, currency, status, checkout_session_id, checkout_url, payment_intent_id, credited_cents, credited_at, amount_refunded_cents, chargeback_cents, created_at, updated_at, parked_at, parked_reason, origin, crossing_id, failure_reason
 `
 
 type UpdateTopUpStateParams struct {
@@ -310,6 +332,7 @@ type UpdateTopUpStateParams struct {
 	ChargebackCents     int64
 	ParkedAt            *time.Time
 	ParkedReason        string
+	FailureReason       string
 	ID                  uuid.UUID
 }
 
@@ -323,6 +346,7 @@ func (q *Queries) UpdateTopUpState(ctx context.Context, db DBTX, arg UpdateTopUp
 		arg.ChargebackCents,
 		arg.ParkedAt,
 		arg.ParkedReason,
+		arg.FailureReason,
 		arg.ID,
 	)
 	var i Topup
@@ -343,6 +367,9 @@ func (q *Queries) UpdateTopUpState(ctx context.Context, db DBTX, arg UpdateTopUp
 		&i.UpdatedAt,
 		&i.ParkedAt,
 		&i.ParkedReason,
+		&i.Origin,
+		&i.CrossingID,
+		&i.FailureReason,
 	)
 	return i, err
 }

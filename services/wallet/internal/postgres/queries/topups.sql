@@ -32,12 +32,12 @@ SET status = @status, payment_intent_id = sqlc.narg('payment_intent_id'),
     credited_cents = @credited_cents, credited_at = sqlc.narg('credited_at'),
     amount_refunded_cents = @amount_refunded_cents, chargeback_cents = @chargeback_cents,
     parked_at = sqlc.narg('parked_at'), parked_reason = @parked_reason,
-    updated_at = now()
+    failure_reason = @failure_reason, updated_at = now()
 WHERE id = @id
 RETURNING *;
 
 -- name: InsertStripeEvent :execrows
-INSERT INTO stripe_events (event_id, type) VALUES ($1, $2)
+INSERT INTO stripe_events (event_id, type, source) VALUES (@event_id, @type, @source)
 ON CONFLICT (event_id) DO NOTHING;
 
 -- name: ListParkedTopUps :many
