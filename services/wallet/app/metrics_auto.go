@@ -74,7 +74,9 @@ func registerAutomationMetrics(reg prometheus.Registerer, store *postgres.Store)
 }
 
 // Crossing implements wallet.Metrics.
-func (m automationMetrics) Crossing(kind, outcome string) { m.crossings.WithLabelValues(kind, outcome).Inc() }
+func (m automationMetrics) Crossing(kind, outcome string) {
+	m.crossings.WithLabelValues(kind, outcome).Inc()
+}
 
 // AutoTopUp implements wallet.Metrics.
 func (m automationMetrics) AutoTopUp(result string) { m.autoTopUp.WithLabelValues(result).Inc() }

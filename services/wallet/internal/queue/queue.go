@@ -40,7 +40,9 @@ func (w *AutoTopUpWorker) Work(ctx context.Context, job *river.Job[postgres.Auto
 }
 
 // Timeout implements river.Worker.
-func (w *AutoTopUpWorker) Timeout(*river.Job[postgres.AutoTopUpArgs]) time.Duration { return chargeTimeout }
+func (w *AutoTopUpWorker) Timeout(*river.Job[postgres.AutoTopUpArgs]) time.Duration {
+	return chargeTimeout
+}
 
 // Options configure the River client.
 type Options struct {

@@ -13,8 +13,8 @@ import (
 
 // Metadata of a setup-mode Checkout Session (saving a card).
 const (
-	MetadataPurpose      = "purpose"
-	PurposePaymentMethod = "payment_method"
+	MetadataPurpose        = "purpose"
+	PurposePaymentMethod   = "payment_method"
 	referencePaymentIntent = "payment_intent"
 	descriptionAutoTopUp   = "Automatic top-up"
 	// setupIntentLookupTimeout bounds reading the saved card from Stripe,
