@@ -50,6 +50,8 @@ const (
 	SpendLimitExceeded = "spend_limit_exceeded"
 	// LimitReached: a per-user count limit (e.g. 25 active API keys).
 	LimitReached = "limit_reached"
+	// NoPaymentMethod: auto top-up switched on without a saved card.
+	NoPaymentMethod = "no_payment_method"
 )
 
 // FieldViolation names one invalid request field.

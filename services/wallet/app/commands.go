@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -118,4 +119,22 @@ func DevPay(ctx context.Context, cfg Config, topUpID, webhookURL string) (int, e
 		return resp.StatusCode, fmt.Errorf("webhook answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
 	return resp.StatusCode, nil
+}
+
+// ReconcileReport is what `wallet reconcile` found.
+type ReconcileReport = wallet.ReconcileReport
+
+// Reconcile lists the Stripe events created since since through Stripe's
+// API and applies those the webhook missed, through the same exactly-once
+// path (`wallet reconcile`). It builds the wallet as serve does, without
+// serving and without working the job queue: charges it queues (none: a
+// reconciliation books credits, failures and disputes) wait for a replica.
+func Reconcile(ctx context.Context, cfg Config, since time.Time, log *slog.Logger) (ReconcileReport, error) {
+	cfg.JobWorkers, cfg.MetricsAddr = 0, ""
+	a, err := New(ctx, cfg, log)
+	if err != nil {
+		return ReconcileReport{}, err
+	}
+	defer a.Close()
+	return a.Wallet.Reconcile(ctx, since)
 }

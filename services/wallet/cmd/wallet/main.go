@@ -30,6 +30,7 @@ var wallet = process.Process[app.Config, *app.App]{
 	Commands: []process.Command[app.Config]{
 		{Name: "verify", Summary: "check the ledger invariants of every account and API key month; exit 1 on any mismatch (reads DATABASE_URL, no secrets)", DatabaseOnly: true, Run: process.NoArgs(verify)},
 		{Name: "parked", Summary: "list the parked top-ups (another currency reported by Stripe; reads DATABASE_URL, no secrets)", DatabaseOnly: true, Run: process.NoArgs(parked)},
+		{Name: "reconcile", Args: "[--since 72h]", Summary: "apply the Stripe events of the window that the webhook missed (listed through Stripe's API); exit 1 when some cannot be matched", Run: reconcile},
 		{Name: "dev-pay", Args: "--topup ID [--webhook-url URL]", Summary: "send a signed checkout.session.completed for a pending top-up (local development)", Run: devPay},
 	},
 }
@@ -101,5 +102,36 @@ func devPay(ctx context.Context, call *process.Call[app.Config]) error {
 		return err
 	}
 	fmt.Fprintf(call.Out, "top-up %s: webhook answered %d\n", *topUp, code)
+	return nil
+}
+
+func reconcile(ctx context.Context, call *process.Call[app.Config]) error {
+	since := call.Flags().Duration("since", 72*time.Hour, "how far back to list Stripe's events (Stripe keeps them 30 days)")
+	if err := call.Parse(); err != nil {
+		return err
+	}
+	if *since <= 0 || *since > 30*24*time.Hour {
+		return call.Usagef("--since must be between 1s and 720h (Stripe lists events of the last 30 days)")
+	}
+	cfg, err := call.Config()
+	if err != nil {
+		return err
+	}
+	// Logs (what was booked, what needs an operator) go to standard error
+	// as JSON; the report to standard output.
+	rep, err := app.Reconcile(ctx, cfg, time.Now().Add(-*since), slog.New(slog.NewJSONHandler(call.Err, nil)))
+	for _, f := range rep.Fixed {
+		fmt.Fprintf(call.Out, "FIXED event=%s type=%s created=%s %s\n", f.EventID, f.Type, f.Created.Format(time.RFC3339), f.Detail)
+	}
+	for _, u := range rep.Unmatched {
+		fmt.Fprintf(call.Out, "UNMATCHED event=%s type=%s created=%s %s\n", u.EventID, u.Type, u.Created.Format(time.RFC3339), u.Detail)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(call.Out, "%d event(s) since %s: %d fixed, %d unmatched\n", rep.Seen, rep.Since.UTC().Format(time.RFC3339), len(rep.Fixed), len(rep.Unmatched))
+	if len(rep.Unmatched) > 0 {
+		return fmt.Errorf("%d Stripe event(s) could not be matched: see docs/operations.md, \"Reconciliation\"", len(rep.Unmatched))
+	}
 	return nil
 }

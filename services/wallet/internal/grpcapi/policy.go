@@ -32,5 +32,14 @@ func Policy() callauth.Policy {
 		walletv1.WalletService_AdminGetStats_FullMethodName:         admin,
 		// The key list's spend column: a login's token only (no Scope).
 		walletv1.WalletService_GetAPIKeySpend_FullMethodName: user,
+		// Wallet automation: a login's token only (no API key reaches
+		// settings, cards or the admin views).
+		walletv1.WalletService_GetWalletSettings_FullMethodName:          user,
+		walletv1.WalletService_UpdateWalletSettings_FullMethodName:       user,
+		walletv1.WalletService_CreatePaymentMethodSession_FullMethodName: user,
+		walletv1.WalletService_DeletePaymentMethod_FullMethodName:        user,
+		walletv1.WalletService_AdminGetAutomation_FullMethodName:         admin,
+		walletv1.WalletService_AdminListDisputes_FullMethodName:          admin,
+		walletv1.WalletService_AdminListDebts_FullMethodName:             admin,
 	}
 }

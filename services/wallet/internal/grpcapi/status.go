@@ -35,6 +35,8 @@ func toStatus(err error) error {
 		return rpcerr.Validation("the Stripe event lacks a field it needs", rpcerr.FieldViolation{Field: "payload", Message: "missing required Stripe fields"})
 	case errors.Is(err, wallet.ErrEventNotMatchedYet):
 		return rpcerr.New(codes.Unavailable, rpcerr.ServiceUnavailable, "the event's PaymentIntent cannot be matched to a top-up yet; deliver it again later")
+	case errors.Is(err, wallet.ErrNoPaymentMethod):
+		return rpcerr.New(codes.FailedPrecondition, rpcerr.NoPaymentMethod, "auto top-up needs a saved card: add one with POST /v1/wallet/payment-method first")
 	case errors.Is(err, wallet.ErrPaymentProvider):
 		return rpcerr.New(codes.Unavailable, rpcerr.PaymentProviderError, "the payment provider could not create a checkout session; try again shortly")
 	}

@@ -2103,7 +2103,7 @@ var File_meterflow_wallet_v1_wallet_proto protoreflect.FileDescriptor
 
 const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\n" +
-	" meterflow/wallet/v1/wallet.proto\x12\x13meterflow.wallet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n" +
+	" meterflow/wallet/v1/wallet.proto\x12\x13meterflow.wallet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$meterflow/wallet/v1/automation.proto\"\xaa\x01\n" +
 	"\x06Wallet\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12#\n" +
 	"\rbalance_cents\x18\x02 \x01(\x03R\fbalanceCents\x12\x1d\n" +
@@ -2258,7 +2258,7 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\vspent_cents\x18\x03 \x01(\x03R\n" +
 	"spentCents\"R\n" +
 	"\x16GetAPIKeySpendResponse\x128\n" +
-	"\x06spends\x18\x01 \x03(\v2 .meterflow.wallet.v1.APIKeySpendR\x06spends2\xc2\v\n" +
+	"\x06spends\x18\x01 \x03(\v2 .meterflow.wallet.v1.APIKeySpendR\x06spends2\x93\x12\n" +
 	"\rWalletService\x12Z\n" +
 	"\tGetWallet\x12%.meterflow.wallet.v1.GetWalletRequest\x1a&.meterflow.wallet.v1.GetWalletResponse\x12o\n" +
 	"\x10ListTransactions\x12,.meterflow.wallet.v1.ListTransactionsRequest\x1a-.meterflow.wallet.v1.ListTransactionsResponse\x12`\n" +
@@ -2273,7 +2273,14 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x0fAdminGetWallets\x12+.meterflow.wallet.v1.AdminGetWalletsRequest\x1a,.meterflow.wallet.v1.AdminGetWalletsResponse\x12{\n" +
 	"\x14AdminListAuditEvents\x120.meterflow.wallet.v1.AdminListAuditEventsRequest\x1a1.meterflow.wallet.v1.AdminListAuditEventsResponse\x12f\n" +
 	"\rAdminGetStats\x12).meterflow.wallet.v1.AdminGetStatsRequest\x1a*.meterflow.wallet.v1.AdminGetStatsResponse\x12i\n" +
-	"\x0eGetAPIKeySpend\x12*.meterflow.wallet.v1.GetAPIKeySpendRequest\x1a+.meterflow.wallet.v1.GetAPIKeySpendResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1;walletv1b\x06proto3"
+	"\x0eGetAPIKeySpend\x12*.meterflow.wallet.v1.GetAPIKeySpendRequest\x1a+.meterflow.wallet.v1.GetAPIKeySpendResponse\x12r\n" +
+	"\x11GetWalletSettings\x12-.meterflow.wallet.v1.GetWalletSettingsRequest\x1a..meterflow.wallet.v1.GetWalletSettingsResponse\x12{\n" +
+	"\x14UpdateWalletSettings\x120.meterflow.wallet.v1.UpdateWalletSettingsRequest\x1a1.meterflow.wallet.v1.UpdateWalletSettingsResponse\x12\x8d\x01\n" +
+	"\x1aCreatePaymentMethodSession\x126.meterflow.wallet.v1.CreatePaymentMethodSessionRequest\x1a7.meterflow.wallet.v1.CreatePaymentMethodSessionResponse\x12x\n" +
+	"\x13DeletePaymentMethod\x12/.meterflow.wallet.v1.DeletePaymentMethodRequest\x1a0.meterflow.wallet.v1.DeletePaymentMethodResponse\x12u\n" +
+	"\x12AdminGetAutomation\x12..meterflow.wallet.v1.AdminGetAutomationRequest\x1a/.meterflow.wallet.v1.AdminGetAutomationResponse\x12r\n" +
+	"\x11AdminListDisputes\x12-.meterflow.wallet.v1.AdminListDisputesRequest\x1a..meterflow.wallet.v1.AdminListDisputesResponse\x12i\n" +
+	"\x0eAdminListDebts\x12*.meterflow.wallet.v1.AdminListDebtsRequest\x1a+.meterflow.wallet.v1.AdminListDebtsResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1;walletv1b\x06proto3"
 
 var (
 	file_meterflow_wallet_v1_wallet_proto_rawDescOnce sync.Once
@@ -2289,41 +2296,55 @@ func file_meterflow_wallet_v1_wallet_proto_rawDescGZIP() []byte {
 
 var file_meterflow_wallet_v1_wallet_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_meterflow_wallet_v1_wallet_proto_goTypes = []any{
-	(*Wallet)(nil),                        // 0: meterflow.wallet.v1.Wallet
-	(*Transaction)(nil),                   // 1: meterflow.wallet.v1.Transaction
-	(*TopUp)(nil),                         // 2: meterflow.wallet.v1.TopUp
-	(*Hold)(nil),                          // 3: meterflow.wallet.v1.Hold
-	(*GetWalletRequest)(nil),              // 4: meterflow.wallet.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),             // 5: meterflow.wallet.v1.GetWalletResponse
-	(*ListTransactionsRequest)(nil),       // 6: meterflow.wallet.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil),      // 7: meterflow.wallet.v1.ListTransactionsResponse
-	(*CreateTopUpRequest)(nil),            // 8: meterflow.wallet.v1.CreateTopUpRequest
-	(*CreateTopUpResponse)(nil),           // 9: meterflow.wallet.v1.CreateTopUpResponse
-	(*GetTopUpRequest)(nil),               // 10: meterflow.wallet.v1.GetTopUpRequest
-	(*GetTopUpResponse)(nil),              // 11: meterflow.wallet.v1.GetTopUpResponse
-	(*HandleStripeEventRequest)(nil),      // 12: meterflow.wallet.v1.HandleStripeEventRequest
-	(*HandleStripeEventResponse)(nil),     // 13: meterflow.wallet.v1.HandleStripeEventResponse
-	(*ReserveRequest)(nil),                // 14: meterflow.wallet.v1.ReserveRequest
-	(*ReserveResponse)(nil),               // 15: meterflow.wallet.v1.ReserveResponse
-	(*CaptureRequest)(nil),                // 16: meterflow.wallet.v1.CaptureRequest
-	(*CaptureResponse)(nil),               // 17: meterflow.wallet.v1.CaptureResponse
-	(*ReleaseRequest)(nil),                // 18: meterflow.wallet.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),               // 19: meterflow.wallet.v1.ReleaseResponse
-	(*AdminAdjustBalanceRequest)(nil),     // 20: meterflow.wallet.v1.AdminAdjustBalanceRequest
-	(*AdminAdjustBalanceResponse)(nil),    // 21: meterflow.wallet.v1.AdminAdjustBalanceResponse
-	(*AdminListTransactionsRequest)(nil),  // 22: meterflow.wallet.v1.AdminListTransactionsRequest
-	(*AdminListTransactionsResponse)(nil), // 23: meterflow.wallet.v1.AdminListTransactionsResponse
-	(*AdminGetWalletsRequest)(nil),        // 24: meterflow.wallet.v1.AdminGetWalletsRequest
-	(*AdminGetWalletsResponse)(nil),       // 25: meterflow.wallet.v1.AdminGetWalletsResponse
-	(*AuditEvent)(nil),                    // 26: meterflow.wallet.v1.AuditEvent
-	(*AdminListAuditEventsRequest)(nil),   // 27: meterflow.wallet.v1.AdminListAuditEventsRequest
-	(*AdminListAuditEventsResponse)(nil),  // 28: meterflow.wallet.v1.AdminListAuditEventsResponse
-	(*AdminGetStatsRequest)(nil),          // 29: meterflow.wallet.v1.AdminGetStatsRequest
-	(*AdminGetStatsResponse)(nil),         // 30: meterflow.wallet.v1.AdminGetStatsResponse
-	(*GetAPIKeySpendRequest)(nil),         // 31: meterflow.wallet.v1.GetAPIKeySpendRequest
-	(*APIKeySpend)(nil),                   // 32: meterflow.wallet.v1.APIKeySpend
-	(*GetAPIKeySpendResponse)(nil),        // 33: meterflow.wallet.v1.GetAPIKeySpendResponse
-	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
+	(*Wallet)(nil),                             // 0: meterflow.wallet.v1.Wallet
+	(*Transaction)(nil),                        // 1: meterflow.wallet.v1.Transaction
+	(*TopUp)(nil),                              // 2: meterflow.wallet.v1.TopUp
+	(*Hold)(nil),                               // 3: meterflow.wallet.v1.Hold
+	(*GetWalletRequest)(nil),                   // 4: meterflow.wallet.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),                  // 5: meterflow.wallet.v1.GetWalletResponse
+	(*ListTransactionsRequest)(nil),            // 6: meterflow.wallet.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil),           // 7: meterflow.wallet.v1.ListTransactionsResponse
+	(*CreateTopUpRequest)(nil),                 // 8: meterflow.wallet.v1.CreateTopUpRequest
+	(*CreateTopUpResponse)(nil),                // 9: meterflow.wallet.v1.CreateTopUpResponse
+	(*GetTopUpRequest)(nil),                    // 10: meterflow.wallet.v1.GetTopUpRequest
+	(*GetTopUpResponse)(nil),                   // 11: meterflow.wallet.v1.GetTopUpResponse
+	(*HandleStripeEventRequest)(nil),           // 12: meterflow.wallet.v1.HandleStripeEventRequest
+	(*HandleStripeEventResponse)(nil),          // 13: meterflow.wallet.v1.HandleStripeEventResponse
+	(*ReserveRequest)(nil),                     // 14: meterflow.wallet.v1.ReserveRequest
+	(*ReserveResponse)(nil),                    // 15: meterflow.wallet.v1.ReserveResponse
+	(*CaptureRequest)(nil),                     // 16: meterflow.wallet.v1.CaptureRequest
+	(*CaptureResponse)(nil),                    // 17: meterflow.wallet.v1.CaptureResponse
+	(*ReleaseRequest)(nil),                     // 18: meterflow.wallet.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),                    // 19: meterflow.wallet.v1.ReleaseResponse
+	(*AdminAdjustBalanceRequest)(nil),          // 20: meterflow.wallet.v1.AdminAdjustBalanceRequest
+	(*AdminAdjustBalanceResponse)(nil),         // 21: meterflow.wallet.v1.AdminAdjustBalanceResponse
+	(*AdminListTransactionsRequest)(nil),       // 22: meterflow.wallet.v1.AdminListTransactionsRequest
+	(*AdminListTransactionsResponse)(nil),      // 23: meterflow.wallet.v1.AdminListTransactionsResponse
+	(*AdminGetWalletsRequest)(nil),             // 24: meterflow.wallet.v1.AdminGetWalletsRequest
+	(*AdminGetWalletsResponse)(nil),            // 25: meterflow.wallet.v1.AdminGetWalletsResponse
+	(*AuditEvent)(nil),                         // 26: meterflow.wallet.v1.AuditEvent
+	(*AdminListAuditEventsRequest)(nil),        // 27: meterflow.wallet.v1.AdminListAuditEventsRequest
+	(*AdminListAuditEventsResponse)(nil),       // 28: meterflow.wallet.v1.AdminListAuditEventsResponse
+	(*AdminGetStatsRequest)(nil),               // 29: meterflow.wallet.v1.AdminGetStatsRequest
+	(*AdminGetStatsResponse)(nil),              // 30: meterflow.wallet.v1.AdminGetStatsResponse
+	(*GetAPIKeySpendRequest)(nil),              // 31: meterflow.wallet.v1.GetAPIKeySpendRequest
+	(*APIKeySpend)(nil),                        // 32: meterflow.wallet.v1.APIKeySpend
+	(*GetAPIKeySpendResponse)(nil),             // 33: meterflow.wallet.v1.GetAPIKeySpendResponse
+	(*timestamppb.Timestamp)(nil),              // 34: google.protobuf.Timestamp
+	(*GetWalletSettingsRequest)(nil),           // 35: meterflow.wallet.v1.GetWalletSettingsRequest
+	(*UpdateWalletSettingsRequest)(nil),        // 36: meterflow.wallet.v1.UpdateWalletSettingsRequest
+	(*CreatePaymentMethodSessionRequest)(nil),  // 37: meterflow.wallet.v1.CreatePaymentMethodSessionRequest
+	(*DeletePaymentMethodRequest)(nil),         // 38: meterflow.wallet.v1.DeletePaymentMethodRequest
+	(*AdminGetAutomationRequest)(nil),          // 39: meterflow.wallet.v1.AdminGetAutomationRequest
+	(*AdminListDisputesRequest)(nil),           // 40: meterflow.wallet.v1.AdminListDisputesRequest
+	(*AdminListDebtsRequest)(nil),              // 41: meterflow.wallet.v1.AdminListDebtsRequest
+	(*GetWalletSettingsResponse)(nil),          // 42: meterflow.wallet.v1.GetWalletSettingsResponse
+	(*UpdateWalletSettingsResponse)(nil),       // 43: meterflow.wallet.v1.UpdateWalletSettingsResponse
+	(*CreatePaymentMethodSessionResponse)(nil), // 44: meterflow.wallet.v1.CreatePaymentMethodSessionResponse
+	(*DeletePaymentMethodResponse)(nil),        // 45: meterflow.wallet.v1.DeletePaymentMethodResponse
+	(*AdminGetAutomationResponse)(nil),         // 46: meterflow.wallet.v1.AdminGetAutomationResponse
+	(*AdminListDisputesResponse)(nil),          // 47: meterflow.wallet.v1.AdminListDisputesResponse
+	(*AdminListDebtsResponse)(nil),             // 48: meterflow.wallet.v1.AdminListDebtsResponse
 }
 var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
 	34, // 0: meterflow.wallet.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
@@ -2360,22 +2381,36 @@ var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
 	27, // 31: meterflow.wallet.v1.WalletService.AdminListAuditEvents:input_type -> meterflow.wallet.v1.AdminListAuditEventsRequest
 	29, // 32: meterflow.wallet.v1.WalletService.AdminGetStats:input_type -> meterflow.wallet.v1.AdminGetStatsRequest
 	31, // 33: meterflow.wallet.v1.WalletService.GetAPIKeySpend:input_type -> meterflow.wallet.v1.GetAPIKeySpendRequest
-	5,  // 34: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
-	7,  // 35: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
-	9,  // 36: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
-	11, // 37: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
-	13, // 38: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
-	15, // 39: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
-	17, // 40: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
-	19, // 41: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
-	21, // 42: meterflow.wallet.v1.WalletService.AdminAdjustBalance:output_type -> meterflow.wallet.v1.AdminAdjustBalanceResponse
-	23, // 43: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
-	25, // 44: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
-	28, // 45: meterflow.wallet.v1.WalletService.AdminListAuditEvents:output_type -> meterflow.wallet.v1.AdminListAuditEventsResponse
-	30, // 46: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
-	33, // 47: meterflow.wallet.v1.WalletService.GetAPIKeySpend:output_type -> meterflow.wallet.v1.GetAPIKeySpendResponse
-	34, // [34:48] is the sub-list for method output_type
-	20, // [20:34] is the sub-list for method input_type
+	35, // 34: meterflow.wallet.v1.WalletService.GetWalletSettings:input_type -> meterflow.wallet.v1.GetWalletSettingsRequest
+	36, // 35: meterflow.wallet.v1.WalletService.UpdateWalletSettings:input_type -> meterflow.wallet.v1.UpdateWalletSettingsRequest
+	37, // 36: meterflow.wallet.v1.WalletService.CreatePaymentMethodSession:input_type -> meterflow.wallet.v1.CreatePaymentMethodSessionRequest
+	38, // 37: meterflow.wallet.v1.WalletService.DeletePaymentMethod:input_type -> meterflow.wallet.v1.DeletePaymentMethodRequest
+	39, // 38: meterflow.wallet.v1.WalletService.AdminGetAutomation:input_type -> meterflow.wallet.v1.AdminGetAutomationRequest
+	40, // 39: meterflow.wallet.v1.WalletService.AdminListDisputes:input_type -> meterflow.wallet.v1.AdminListDisputesRequest
+	41, // 40: meterflow.wallet.v1.WalletService.AdminListDebts:input_type -> meterflow.wallet.v1.AdminListDebtsRequest
+	5,  // 41: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
+	7,  // 42: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
+	9,  // 43: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
+	11, // 44: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
+	13, // 45: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
+	15, // 46: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
+	17, // 47: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
+	19, // 48: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
+	21, // 49: meterflow.wallet.v1.WalletService.AdminAdjustBalance:output_type -> meterflow.wallet.v1.AdminAdjustBalanceResponse
+	23, // 50: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
+	25, // 51: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
+	28, // 52: meterflow.wallet.v1.WalletService.AdminListAuditEvents:output_type -> meterflow.wallet.v1.AdminListAuditEventsResponse
+	30, // 53: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
+	33, // 54: meterflow.wallet.v1.WalletService.GetAPIKeySpend:output_type -> meterflow.wallet.v1.GetAPIKeySpendResponse
+	42, // 55: meterflow.wallet.v1.WalletService.GetWalletSettings:output_type -> meterflow.wallet.v1.GetWalletSettingsResponse
+	43, // 56: meterflow.wallet.v1.WalletService.UpdateWalletSettings:output_type -> meterflow.wallet.v1.UpdateWalletSettingsResponse
+	44, // 57: meterflow.wallet.v1.WalletService.CreatePaymentMethodSession:output_type -> meterflow.wallet.v1.CreatePaymentMethodSessionResponse
+	45, // 58: meterflow.wallet.v1.WalletService.DeletePaymentMethod:output_type -> meterflow.wallet.v1.DeletePaymentMethodResponse
+	46, // 59: meterflow.wallet.v1.WalletService.AdminGetAutomation:output_type -> meterflow.wallet.v1.AdminGetAutomationResponse
+	47, // 60: meterflow.wallet.v1.WalletService.AdminListDisputes:output_type -> meterflow.wallet.v1.AdminListDisputesResponse
+	48, // 61: meterflow.wallet.v1.WalletService.AdminListDebts:output_type -> meterflow.wallet.v1.AdminListDebtsResponse
+	41, // [41:62] is the sub-list for method output_type
+	20, // [20:41] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -2386,6 +2421,7 @@ func file_meterflow_wallet_v1_wallet_proto_init() {
 	if File_meterflow_wallet_v1_wallet_proto != nil {
 		return
 	}
+	file_meterflow_wallet_v1_automation_proto_init()
 	file_meterflow_wallet_v1_wallet_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

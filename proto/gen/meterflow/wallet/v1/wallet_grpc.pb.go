@@ -19,20 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	WalletService_GetWallet_FullMethodName             = "/meterflow.wallet.v1.WalletService/GetWallet"
-	WalletService_ListTransactions_FullMethodName      = "/meterflow.wallet.v1.WalletService/ListTransactions"
-	WalletService_CreateTopUp_FullMethodName           = "/meterflow.wallet.v1.WalletService/CreateTopUp"
-	WalletService_GetTopUp_FullMethodName              = "/meterflow.wallet.v1.WalletService/GetTopUp"
-	WalletService_HandleStripeEvent_FullMethodName     = "/meterflow.wallet.v1.WalletService/HandleStripeEvent"
-	WalletService_Reserve_FullMethodName               = "/meterflow.wallet.v1.WalletService/Reserve"
-	WalletService_Capture_FullMethodName               = "/meterflow.wallet.v1.WalletService/Capture"
-	WalletService_Release_FullMethodName               = "/meterflow.wallet.v1.WalletService/Release"
-	WalletService_AdminAdjustBalance_FullMethodName    = "/meterflow.wallet.v1.WalletService/AdminAdjustBalance"
-	WalletService_AdminListTransactions_FullMethodName = "/meterflow.wallet.v1.WalletService/AdminListTransactions"
-	WalletService_AdminGetWallets_FullMethodName       = "/meterflow.wallet.v1.WalletService/AdminGetWallets"
-	WalletService_AdminListAuditEvents_FullMethodName  = "/meterflow.wallet.v1.WalletService/AdminListAuditEvents"
-	WalletService_AdminGetStats_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdminGetStats"
-	WalletService_GetAPIKeySpend_FullMethodName        = "/meterflow.wallet.v1.WalletService/GetAPIKeySpend"
+	WalletService_GetWallet_FullMethodName                  = "/meterflow.wallet.v1.WalletService/GetWallet"
+	WalletService_ListTransactions_FullMethodName           = "/meterflow.wallet.v1.WalletService/ListTransactions"
+	WalletService_CreateTopUp_FullMethodName                = "/meterflow.wallet.v1.WalletService/CreateTopUp"
+	WalletService_GetTopUp_FullMethodName                   = "/meterflow.wallet.v1.WalletService/GetTopUp"
+	WalletService_HandleStripeEvent_FullMethodName          = "/meterflow.wallet.v1.WalletService/HandleStripeEvent"
+	WalletService_Reserve_FullMethodName                    = "/meterflow.wallet.v1.WalletService/Reserve"
+	WalletService_Capture_FullMethodName                    = "/meterflow.wallet.v1.WalletService/Capture"
+	WalletService_Release_FullMethodName                    = "/meterflow.wallet.v1.WalletService/Release"
+	WalletService_AdminAdjustBalance_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdminAdjustBalance"
+	WalletService_AdminListTransactions_FullMethodName      = "/meterflow.wallet.v1.WalletService/AdminListTransactions"
+	WalletService_AdminGetWallets_FullMethodName            = "/meterflow.wallet.v1.WalletService/AdminGetWallets"
+	WalletService_AdminListAuditEvents_FullMethodName       = "/meterflow.wallet.v1.WalletService/AdminListAuditEvents"
+	WalletService_AdminGetStats_FullMethodName              = "/meterflow.wallet.v1.WalletService/AdminGetStats"
+	WalletService_GetAPIKeySpend_FullMethodName             = "/meterflow.wallet.v1.WalletService/GetAPIKeySpend"
+	WalletService_GetWalletSettings_FullMethodName          = "/meterflow.wallet.v1.WalletService/GetWalletSettings"
+	WalletService_UpdateWalletSettings_FullMethodName       = "/meterflow.wallet.v1.WalletService/UpdateWalletSettings"
+	WalletService_CreatePaymentMethodSession_FullMethodName = "/meterflow.wallet.v1.WalletService/CreatePaymentMethodSession"
+	WalletService_DeletePaymentMethod_FullMethodName        = "/meterflow.wallet.v1.WalletService/DeletePaymentMethod"
+	WalletService_AdminGetAutomation_FullMethodName         = "/meterflow.wallet.v1.WalletService/AdminGetAutomation"
+	WalletService_AdminListDisputes_FullMethodName          = "/meterflow.wallet.v1.WalletService/AdminListDisputes"
+	WalletService_AdminListDebts_FullMethodName             = "/meterflow.wallet.v1.WalletService/AdminListDebts"
 )
 
 // WalletServiceClient is the client API for WalletService service.
@@ -73,6 +80,22 @@ type WalletServiceClient interface {
 	// GetAPIKeySpend returns what the caller's API keys spent (held and
 	// captured fees) in the current UTC month. User.
 	GetAPIKeySpend(ctx context.Context, in *GetAPIKeySpendRequest, opts ...grpc.CallOption) (*GetAPIKeySpendResponse, error)
+	// Wallet automation (automation.proto).
+	// GetWalletSettings returns the caller's settings and saved card. User.
+	GetWalletSettings(ctx context.Context, in *GetWalletSettingsRequest, opts ...grpc.CallOption) (*GetWalletSettingsResponse, error)
+	// UpdateWalletSettings changes the caller's settings. User.
+	UpdateWalletSettings(ctx context.Context, in *UpdateWalletSettingsRequest, opts ...grpc.CallOption) (*UpdateWalletSettingsResponse, error)
+	// CreatePaymentMethodSession opens a setup-mode Checkout Session. User.
+	CreatePaymentMethodSession(ctx context.Context, in *CreatePaymentMethodSessionRequest, opts ...grpc.CallOption) (*CreatePaymentMethodSessionResponse, error)
+	// DeletePaymentMethod forgets the saved card; auto top-up switches off. User.
+	DeletePaymentMethod(ctx context.Context, in *DeletePaymentMethodRequest, opts ...grpc.CallOption) (*DeletePaymentMethodResponse, error)
+	// AdminGetAutomation returns a user's card, auto top-up state and
+	// history, disputes and debt flag. Admin.
+	AdminGetAutomation(ctx context.Context, in *AdminGetAutomationRequest, opts ...grpc.CallOption) (*AdminGetAutomationResponse, error)
+	// AdminListDisputes pages disputes, newest first. Admin.
+	AdminListDisputes(ctx context.Context, in *AdminListDisputesRequest, opts ...grpc.CallOption) (*AdminListDisputesResponse, error)
+	// AdminListDebts pages the accounts in debt. Admin.
+	AdminListDebts(ctx context.Context, in *AdminListDebtsRequest, opts ...grpc.CallOption) (*AdminListDebtsResponse, error)
 }
 
 type walletServiceClient struct {
@@ -223,6 +246,76 @@ func (c *walletServiceClient) GetAPIKeySpend(ctx context.Context, in *GetAPIKeyS
 	return out, nil
 }
 
+func (c *walletServiceClient) GetWalletSettings(ctx context.Context, in *GetWalletSettingsRequest, opts ...grpc.CallOption) (*GetWalletSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetWalletSettingsResponse)
+	err := c.cc.Invoke(ctx, WalletService_GetWalletSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *walletServiceClient) UpdateWalletSettings(ctx context.Context, in *UpdateWalletSettingsRequest, opts ...grpc.CallOption) (*UpdateWalletSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateWalletSettingsResponse)
+	err := c.cc.Invoke(ctx, WalletService_UpdateWalletSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *walletServiceClient) CreatePaymentMethodSession(ctx context.Context, in *CreatePaymentMethodSessionRequest, opts ...grpc.CallOption) (*CreatePaymentMethodSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePaymentMethodSessionResponse)
+	err := c.cc.Invoke(ctx, WalletService_CreatePaymentMethodSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *walletServiceClient) DeletePaymentMethod(ctx context.Context, in *DeletePaymentMethodRequest, opts ...grpc.CallOption) (*DeletePaymentMethodResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePaymentMethodResponse)
+	err := c.cc.Invoke(ctx, WalletService_DeletePaymentMethod_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *walletServiceClient) AdminGetAutomation(ctx context.Context, in *AdminGetAutomationRequest, opts ...grpc.CallOption) (*AdminGetAutomationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminGetAutomationResponse)
+	err := c.cc.Invoke(ctx, WalletService_AdminGetAutomation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *walletServiceClient) AdminListDisputes(ctx context.Context, in *AdminListDisputesRequest, opts ...grpc.CallOption) (*AdminListDisputesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminListDisputesResponse)
+	err := c.cc.Invoke(ctx, WalletService_AdminListDisputes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *walletServiceClient) AdminListDebts(ctx context.Context, in *AdminListDebtsRequest, opts ...grpc.CallOption) (*AdminListDebtsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminListDebtsResponse)
+	err := c.cc.Invoke(ctx, WalletService_AdminListDebts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WalletServiceServer is the server API for WalletService service.
 // All implementations must embed UnimplementedWalletServiceServer
 // for forward compatibility.
@@ -261,6 +354,22 @@ type WalletServiceServer interface {
 	// GetAPIKeySpend returns what the caller's API keys spent (held and
 	// captured fees) in the current UTC month. User.
 	GetAPIKeySpend(context.Context, *GetAPIKeySpendRequest) (*GetAPIKeySpendResponse, error)
+	// Wallet automation (automation.proto).
+	// GetWalletSettings returns the caller's settings and saved card. User.
+	GetWalletSettings(context.Context, *GetWalletSettingsRequest) (*GetWalletSettingsResponse, error)
+	// UpdateWalletSettings changes the caller's settings. User.
+	UpdateWalletSettings(context.Context, *UpdateWalletSettingsRequest) (*UpdateWalletSettingsResponse, error)
+	// CreatePaymentMethodSession opens a setup-mode Checkout Session. User.
+	CreatePaymentMethodSession(context.Context, *CreatePaymentMethodSessionRequest) (*CreatePaymentMethodSessionResponse, error)
+	// DeletePaymentMethod forgets the saved card; auto top-up switches off. User.
+	DeletePaymentMethod(context.Context, *DeletePaymentMethodRequest) (*DeletePaymentMethodResponse, error)
+	// AdminGetAutomation returns a user's card, auto top-up state and
+	// history, disputes and debt flag. Admin.
+	AdminGetAutomation(context.Context, *AdminGetAutomationRequest) (*AdminGetAutomationResponse, error)
+	// AdminListDisputes pages disputes, newest first. Admin.
+	AdminListDisputes(context.Context, *AdminListDisputesRequest) (*AdminListDisputesResponse, error)
+	// AdminListDebts pages the accounts in debt. Admin.
+	AdminListDebts(context.Context, *AdminListDebtsRequest) (*AdminListDebtsResponse, error)
 	mustEmbedUnimplementedWalletServiceServer()
 }
 
@@ -312,6 +421,27 @@ func (UnimplementedWalletServiceServer) AdminGetStats(context.Context, *AdminGet
 }
 func (UnimplementedWalletServiceServer) GetAPIKeySpend(context.Context, *GetAPIKeySpendRequest) (*GetAPIKeySpendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAPIKeySpend not implemented")
+}
+func (UnimplementedWalletServiceServer) GetWalletSettings(context.Context, *GetWalletSettingsRequest) (*GetWalletSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetWalletSettings not implemented")
+}
+func (UnimplementedWalletServiceServer) UpdateWalletSettings(context.Context, *UpdateWalletSettingsRequest) (*UpdateWalletSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateWalletSettings not implemented")
+}
+func (UnimplementedWalletServiceServer) CreatePaymentMethodSession(context.Context, *CreatePaymentMethodSessionRequest) (*CreatePaymentMethodSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePaymentMethodSession not implemented")
+}
+func (UnimplementedWalletServiceServer) DeletePaymentMethod(context.Context, *DeletePaymentMethodRequest) (*DeletePaymentMethodResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePaymentMethod not implemented")
+}
+func (UnimplementedWalletServiceServer) AdminGetAutomation(context.Context, *AdminGetAutomationRequest) (*AdminGetAutomationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminGetAutomation not implemented")
+}
+func (UnimplementedWalletServiceServer) AdminListDisputes(context.Context, *AdminListDisputesRequest) (*AdminListDisputesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminListDisputes not implemented")
+}
+func (UnimplementedWalletServiceServer) AdminListDebts(context.Context, *AdminListDebtsRequest) (*AdminListDebtsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdminListDebts not implemented")
 }
 func (UnimplementedWalletServiceServer) mustEmbedUnimplementedWalletServiceServer() {}
 func (UnimplementedWalletServiceServer) testEmbeddedByValue()                       {}
@@ -586,6 +716,132 @@ func _WalletService_GetAPIKeySpend_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WalletService_GetWalletSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWalletSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).GetWalletSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_GetWalletSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).GetWalletSettings(ctx, req.(*GetWalletSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WalletService_UpdateWalletSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateWalletSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).UpdateWalletSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_UpdateWalletSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).UpdateWalletSettings(ctx, req.(*UpdateWalletSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WalletService_CreatePaymentMethodSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePaymentMethodSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).CreatePaymentMethodSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_CreatePaymentMethodSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).CreatePaymentMethodSession(ctx, req.(*CreatePaymentMethodSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WalletService_DeletePaymentMethod_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePaymentMethodRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).DeletePaymentMethod(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_DeletePaymentMethod_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).DeletePaymentMethod(ctx, req.(*DeletePaymentMethodRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WalletService_AdminGetAutomation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminGetAutomationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).AdminGetAutomation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_AdminGetAutomation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).AdminGetAutomation(ctx, req.(*AdminGetAutomationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WalletService_AdminListDisputes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminListDisputesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).AdminListDisputes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_AdminListDisputes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).AdminListDisputes(ctx, req.(*AdminListDisputesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WalletService_AdminListDebts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminListDebtsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).AdminListDebts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_AdminListDebts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).AdminListDebts(ctx, req.(*AdminListDebtsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WalletService_ServiceDesc is the grpc.ServiceDesc for WalletService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -648,6 +904,34 @@ var WalletService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAPIKeySpend",
 			Handler:    _WalletService_GetAPIKeySpend_Handler,
+		},
+		{
+			MethodName: "GetWalletSettings",
+			Handler:    _WalletService_GetWalletSettings_Handler,
+		},
+		{
+			MethodName: "UpdateWalletSettings",
+			Handler:    _WalletService_UpdateWalletSettings_Handler,
+		},
+		{
+			MethodName: "CreatePaymentMethodSession",
+			Handler:    _WalletService_CreatePaymentMethodSession_Handler,
+		},
+		{
+			MethodName: "DeletePaymentMethod",
+			Handler:    _WalletService_DeletePaymentMethod_Handler,
+		},
+		{
+			MethodName: "AdminGetAutomation",
+			Handler:    _WalletService_AdminGetAutomation_Handler,
+		},
+		{
+			MethodName: "AdminListDisputes",
+			Handler:    _WalletService_AdminListDisputes_Handler,
+		},
+		{
+			MethodName: "AdminListDebts",
+			Handler:    _WalletService_AdminListDebts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
