@@ -53,6 +53,9 @@ type options struct {
 	sweep      time.Duration
 	dbURL      string // reuse another bundle's database
 	keys       *authtest.Keys
+	workers    int                    // JOB_WORKERS (0: charges are only queued)
+	stripe     *stripemocktest.Stripe // reuse another bundle's stateful stripe-mock
+	capMult    int64                  // AUTO_TOPUP_MONTHLY_CAP_MULTIPLE (0: 10)
 }
 
 func setup(t testing.TB, opts ...func(*options)) *bundle {
@@ -67,7 +70,10 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 			t.Fatal(err)
 		}
 	}
-	var stripe *stripemocktest.Stripe
+	stripe := o.stripe
+	if stripe != nil {
+		o.stripeBase = stripe.URL
+	}
 	if o.stripeBase == "" {
 		stripe = stripemocktest.StartStateful(t)
 		o.stripeBase = stripe.URL
@@ -82,6 +88,10 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 		CheckoutSuccessURL: "http://localhost:8080/topup/success", CheckoutCancelURL: "http://localhost:8080/topup/cancel",
 		CheckoutAllowedOrigins: []string{"https://app.example.com"}, HoldSweepInterval: o.sweep,
 		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 48 * time.Hour,
+		JobWorkers: o.workers, JobRescueAfter: 10 * time.Minute, AutoTopUpCapMultiple: 10,
+	}
+	if o.capMult > 0 {
+		cfg.AutoTopUpCapMultiple = o.capMult
 	}
 	var out io.Writer = io.Discard
 	if os.Getenv("WALLET_TEST_LOG") != "" { // show the service's logs when debugging a test

@@ -29,12 +29,13 @@ type Stripe struct {
 	sessions map[string]map[string]string // session id → the metadata asked for its PaymentIntent
 	intents  map[string]map[string]string // PaymentIntent id → its metadata
 	down     bool
+	auto     automation
 }
 
 // StartStateful starts stripe-mock and the proxy for the rest of the test.
 func StartStateful(t testing.TB) *Stripe {
 	t.Helper()
-	s := &Stripe{t: t, mock: Start(t), sessions: map[string]map[string]string{}, intents: map[string]map[string]string{}}
+	s := &Stripe{t: t, mock: Start(t), sessions: map[string]map[string]string{}, intents: map[string]map[string]string{}, auto: newAutomation()}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -69,6 +70,9 @@ func (s *Stripe) serve(w http.ResponseWriter, r *http.Request) {
 	reqBody, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if s.serveAutomation(w, r, reqBody) {
 		return
 	}
 	piID, isPI := strings.CutPrefix(r.URL.Path, "/v1/payment_intents/")
