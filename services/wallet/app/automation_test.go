@@ -141,8 +141,6 @@ func TestConcurrentCapturesCrossOnceAndChargeOnce(t *testing.T) {
 // the same PaymentIntent back, nothing is charged twice.
 func TestChargeSurvivesACrashBetweenDecidingAndCallingStripe(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	_ = ctx
 	a := setup(t) // no job workers: the charge is queued only
 	user := uuid.NewString()
 	a.fund(user, 1000)
@@ -152,8 +150,7 @@ func TestChargeSurvivesACrashBetweenDecidingAndCallingStripe(t *testing.T) {
 	if n := a.autoTopUps(user, "pending"); n != 1 {
 		t.Fatalf("pending automatic top-ups = %d, want 1", n)
 	}
-	a.app.Close()
-	cancel()
+	a.app.Close() // the process is gone: its pool with it
 	if n := len(a.chargesOf(user)); n != 0 {
 		t.Fatalf("charges before any worker ran = %d", n)
 	}

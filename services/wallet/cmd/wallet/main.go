@@ -28,7 +28,7 @@ var wallet = process.Process[app.Config, *app.App]{
 	DatabaseConfig: app.DatabaseConfigFromEnv,
 	Schema:         app.SchemaCheck,
 	Commands: []process.Command[app.Config]{
-		{Name: "verify", Summary: "check the ledger invariants of every account and API key month; exit 1 on any mismatch (reads DATABASE_URL, no secrets)", DatabaseOnly: true, Run: process.NoArgs(verify)},
+		{Name: "verify", Summary: "check the ledger invariants of every account, API key month, dispute hold and automatic top-up; exit 1 on any mismatch (reads DATABASE_URL, no secrets)", DatabaseOnly: true, Run: process.NoArgs(verify)},
 		{Name: "parked", Summary: "list the parked top-ups (another currency reported by Stripe; reads DATABASE_URL, no secrets)", DatabaseOnly: true, Run: process.NoArgs(parked)},
 		{Name: "reconcile", Args: "[--since 72h]", Summary: "apply the Stripe events of the window that the webhook missed (listed through Stripe's API); exit 1 when some cannot be matched", Run: reconcile},
 		{Name: "dev-pay", Args: "--topup ID [--webhook-url URL]", Summary: "send a signed checkout.session.completed for a pending top-up (local development)", Run: devPay},
@@ -45,6 +45,10 @@ func verify(ctx context.Context, call *process.Call[app.Config]) error {
 		return err
 	}
 	for _, m := range bad {
+		if m.Problem != "" {
+			fmt.Fprintf(call.Out, "MISMATCH user=%s %s\n", m.UserID, m.Problem)
+			continue
+		}
 		if k := m.KeySpend; k != nil {
 			limit := "none"
 			if k.LimitCents != nil {
@@ -54,13 +58,13 @@ func verify(ctx context.Context, call *process.Call[app.Config]) error {
 				k.APIKeyID, k.Month.Format("2006-01"), m.UserID, k.SpentCents, k.HoldsCents, limit)
 			continue
 		}
-		fmt.Fprintf(call.Out, "MISMATCH user=%s balance=%d ledger_sum=%d held=%d open_holds=%d negative_without_cause=%t\n",
-			m.UserID, m.BalanceCents, m.LedgerCents, m.HeldCents, m.OpenHoldsCents, m.NegativeWithoutCause)
+		fmt.Fprintf(call.Out, "MISMATCH user=%s balance=%d ledger_sum=%d held=%d open_holds=%d dispute_holds=%d negative_without_cause=%t\n",
+			m.UserID, m.BalanceCents, m.LedgerCents, m.HeldCents, m.OpenHoldsCents, m.DisputeHoldsCents, m.NegativeWithoutCause)
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%d account(s) or API key month(s) break the ledger invariants", len(bad))
+		return fmt.Errorf("%d account(s), API key month(s), dispute(s) or top-up(s) break the ledger invariants", len(bad))
 	}
-	fmt.Fprintln(call.Out, "ok: every account's ledger sums to its balance and its holds to its held amount; every API key's month sums its held and captured holds and is within its limit")
+	fmt.Fprintln(call.Out, "ok: every account's ledger sums to its balance and its holds and dispute holds to its held amount; every API key's month sums its held and captured holds and is within its limit; every dispute holds or charged back what its status says, every top-up's deposits match what it credited and every automatic top-up has its one crossing")
 	return nil
 }
 
