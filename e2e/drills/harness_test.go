@@ -26,6 +26,7 @@ import (
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
+	walletapp "github.com/meterflow/meterflow/services/wallet/app"
 	walletmigrations "github.com/meterflow/meterflow/services/wallet/migrations"
 	"github.com/meterflow/meterflow/services/wallet/stripemocktest"
 	workflow "github.com/meterflow/meterflow/services/workflow/app"
@@ -204,6 +205,9 @@ func startStack(t testing.TB, o options) *stack {
 
 	stripeBase := stripemocktest.Start(t)
 	_, s.walletDB = dbtest.New(t, walletmigrations.FS)
+	if err := walletapp.MigrateQueue(ctx, s.walletDB, log); err != nil {
+		t.Fatal(err)
+	}
 	_, s.workflowDB = dbtest.New(t, workflowmigrations.FS)
 	if err := workflow.MigrateQueue(ctx, s.workflowDB, log); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/meterflow/meterflow/platform/envconfig"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
+	walletapp "github.com/meterflow/meterflow/services/wallet/app"
 	walletmigrations "github.com/meterflow/meterflow/services/wallet/migrations"
 	"github.com/meterflow/meterflow/services/wallet/stripemocktest"
 	workflow "github.com/meterflow/meterflow/services/workflow/app"
@@ -63,6 +64,9 @@ func startRollStack(t *testing.T) *rollStack {
 	s := &rollStack{t: t, bins: allBinaries(t), logDir: t.TempDir(), lbs: map[string]*balancer{}, cur: map[string]*e2e.Proc{}, dbs: map[string]string{}}
 	_, s.dbs["identity"] = dbtest.New(t, identitymigrations.FS)
 	_, s.dbs["wallet"] = dbtest.New(t, walletmigrations.FS)
+	if err := walletapp.MigrateQueue(context.Background(), s.dbs["wallet"], nil); err != nil {
+		t.Fatal(err)
+	}
 	_, s.dbs["workflow"] = dbtest.New(t, workflowmigrations.FS)
 	if err := workflow.MigrateQueue(context.Background(), s.dbs["workflow"], nil); err != nil {
 		t.Fatal(err)

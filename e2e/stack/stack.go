@@ -198,6 +198,9 @@ func Start(t testing.TB, o Options) *Stack {
 
 	stripeBase := stripemocktest.Start(t)
 	_, walletURL := dbtest.New(t, walletmigrations.FS)
+	if err := wallet.MigrateQueue(ctx, walletURL, logFor("wallet")); err != nil {
+		t.Fatal(err)
+	}
 	s.WalletDatabaseURL = walletURL
 	wa, err := wallet.New(ctx, wallet.Config{
 		Common: common, DatabaseURL: walletURL, IdentityAddr: s.IdentityAddr,
