@@ -155,6 +155,7 @@ func (c *Console) Register(r fiber.Router) {
 	r.Post("/workflows/:slug/active/confirm", page(c.workflowActiveConfirm))
 	r.Post("/workflows/:slug/active", page(c.workflowActive))
 	r.Get("/audit", page(c.audit))
+	r.Get("/disputes", page(c.disputes))
 	r.Use(c.site.NotFound())
 }
 

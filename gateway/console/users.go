@@ -43,6 +43,9 @@ type usersView struct {
 }
 
 func (c *Console) users(x *fiber.Ctx, s *web.Session) error {
+	if x.Query("filter") == "debt" {
+		return c.debts(x, s)
+	}
 	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	q := strings.TrimSpace(x.Query("q"))
@@ -88,10 +91,12 @@ func (c *Console) balances(ctx context.Context, users []*identityv1.User) (map[s
 type userView struct {
 	User   *identityv1.User
 	Wallet *walletv1.Wallet
-	Txs    []*walletv1.Transaction
-	Runs   []*workflowv1.Run
-	Audit  []auditRow
-	Self   bool
+	// Auto is the user's wallet automation: card, auto top-up, disputes.
+	Auto  *walletv1.AdminGetAutomationResponse
+	Txs   []*walletv1.Transaction
+	Runs  []*workflowv1.Run
+	Audit []auditRow
+	Self  bool
 	// Amount and Reason refill the adjustment form after an error.
 	Amount, Reason, Error string
 }
@@ -113,6 +118,11 @@ func (c *Console) loadUser(ctx context.Context, id string, s *web.Session) (*use
 		if err == nil && len(r.GetWallets()) > 0 {
 			v.Wallet = r.GetWallets()[0]
 		}
+		return err
+	})
+	g.Go(func() error {
+		r, err := c.d.Wallet.AdminGetAutomation(gctx, &walletv1.AdminGetAutomationRequest{UserId: id})
+		v.Auto = r
 		return err
 	})
 	g.Go(func() error {
