@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/meterflow/meterflow/gateway/console"
-	"github.com/meterflow/meterflow/gateway/internal/stacktest"
+	"github.com/meterflow/meterflow/e2e/stack"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )
 
@@ -26,14 +26,14 @@ func TestConsoleWalletAutomation(t *testing.T) {
 	token := b.stack.Login(t, email, "user-password-1")
 	deliver := func(event []byte) {
 		t.Helper()
-		r := b.stack.Do(t, stacktest.Request{Method: "POST", Path: "/v1/webhooks/stripe", Body: event,
-			Headers: map[string]string{"Stripe-Signature": stripeevents.Sign(event, stacktest.WebhookSecret, time.Now())}})
+		r := b.stack.Do(t, stack.Request{Method: "POST", Path: "/v1/webhooks/stripe", Body: event,
+			Headers: map[string]string{"Stripe-Signature": stripeevents.Sign(event, stack.WebhookSecret, time.Now())}})
 		if r.Status != http.StatusOK {
 			t.Fatalf("webhook: %d %s", r.Status, r.Body)
 		}
 	}
 	// A paid top-up of $10.00, then $8.00 spent (an admin debit here).
-	r := b.stack.Do(t, stacktest.Request{Method: "POST", Path: "/v1/wallet/topups", Token: token, Body: map[string]any{"amount_cents": 1000}})
+	r := b.stack.Do(t, stack.Request{Method: "POST", Path: "/v1/wallet/topups", Token: token, Body: map[string]any{"amount_cents": 1000}})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("top-up: %d %s", r.Status, r.Body)
 	}
@@ -43,12 +43,12 @@ func TestConsoleWalletAutomation(t *testing.T) {
 		Currency: "usd", PaymentStatus: "paid", PaymentIntentID: "pi_console_1",
 	}))
 	admin := b.stack.Login(t, b.admin, adminPassword)
-	if r := b.stack.Do(t, stacktest.Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
+	if r := b.stack.Do(t, stack.Request{Method: "POST", Path: "/v1/admin/users/" + userID + "/adjustments", Token: admin,
 		Headers: map[string]string{"Idempotency-Key": randomHex()}, Body: map[string]any{"amount_cents": -800, "reason": "spent"}}); r.Status != http.StatusCreated {
 		t.Fatalf("adjust: %d %s", r.Status, r.Body)
 	}
 	// A saved card.
-	if r := b.stack.Do(t, stacktest.Request{Method: "POST", Path: "/v1/wallet/payment-method", Token: token}); r.Status != http.StatusCreated {
+	if r := b.stack.Do(t, stack.Request{Method: "POST", Path: "/v1/wallet/payment-method", Token: token}); r.Status != http.StatusCreated {
 		t.Fatalf("payment method: %d %s", r.Status, r.Body)
 	}
 	deliver(stripeevents.SetupSessionCompletedEvent("", stripeevents.SetupSession{ID: "cs_setup_c", UserID: userID, CustomerID: walletCustomer(t, b, userID), SetupIntentID: "seti_c"}))
