@@ -18,9 +18,12 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/jobs"
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	"github.com/meterflow/meterflow/services/wallet/internal/grpcapi"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
@@ -67,12 +70,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
+	minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
+	if err != nil {
+		return nil, err
+	}
 	keys := cfg.Keys
 	if keys == nil {
-		minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
-		if err != nil {
-			return nil, err
-		}
 		conn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
 		if err != nil {
 			return nil, err
@@ -80,11 +83,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		a.closers.AddCloser(conn)
 		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(conn))
 	}
-	if err := queue.Ready(ctx, pool); err != nil {
+	if err := jobs.Ready(ctx, pool, Service+" migrate"); err != nil {
 		return nil, err
 	}
 	worker := &queue.AutoTopUpWorker{}
-	if a.jobs, err = queue.NewClient(pool, worker, queue.Options{Workers: cfg.JobWorkers, RescueAfter: cfg.JobRescueAfter, Log: log}); err != nil {
+	opts := queue.Options{Workers: cfg.JobWorkers, RescueAfter: cfg.JobRescueAfter, Log: log}
+	if cfg.JobWorkers > 0 {
+		// The outbox hands emails to notify (dialled lazily: notify down
+		// delays emails, River retries them, nothing else waits).
+		conn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
+		if err != nil {
+			return nil, err
+		}
+		a.closers.AddCloser(conn)
+		opts.Emails = &outbox.EmailWorker{Notify: notifyv1.NewNotifyServiceClient(conn), Service: Service}
+	}
+	if a.jobs, err = queue.NewClient(pool, worker, opts); err != nil {
 		return nil, err
 	}
 	store := postgres.New(pool, a.jobs)
@@ -96,6 +110,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance, AdjustmentMaxCents: cfg.AdjustmentMaxCents,
 		HoldDefaultTTL: cfg.HoldDefaultTTL, HoldMaxTTL: 7 * 24 * time.Hour,
 		IdempotencyTTL: cfg.IdempotencyTTL, IdempotencyStale: 5 * time.Minute, AutoTopUpCapMultiple: cfg.AutoTopUpCapMultiple,
+		PortalURL: cfg.PublicBaseURL,
 	})
 	worker.Wallet = a.Wallet
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
@@ -170,7 +185,7 @@ func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
 	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
 		return behind, err
 	}
-	return database.Behind(queue.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
 }
 
 // Migrate creates the database if it is missing and applies the wallet's
@@ -190,5 +205,5 @@ func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) err
 		return err
 	}
 	defer pool.Close()
-	return queue.Migrate(ctx, pool, log)
+	return jobs.Migrate(ctx, pool, log)
 }

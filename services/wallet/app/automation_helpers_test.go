@@ -111,3 +111,22 @@ func paymentFailed(c stripemocktest.Charge, code string) []byte {
 		ID: c.ID, Amount: c.AmountCents, Metadata: c.Metadata, FailureCode: code, FailureMessage: "refused",
 	})
 }
+
+// emails returns the templates of the outbox emails queued for user, in order.
+func (b *bundle) emails(user string) []string {
+	b.t.Helper()
+	rows, err := b.pool.Query(context.Background(), "SELECT args->>'template' FROM river_job WHERE kind = 'outbox_email' AND args->>'to_user_id' = $1 ORDER BY id", user)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			b.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -131,6 +131,11 @@ func TestConcurrentCapturesCrossOnceAndChargeOnce(t *testing.T) {
 	if n := b.count("SELECT count(*) FROM balance_crossings WHERE user_id = $1", user); n != 4 {
 		t.Fatalf("crossings after the balance came back and fell again = %d, want 4", n)
 	}
+	// One low-balance email per crossing, one receipt per credit, each
+	// queued in the transaction that caused it.
+	if got := strings.Join(b.emails(user), " "); got != "low_balance topup_receipt low_balance" {
+		t.Fatalf("emails = %q", got)
+	}
 	b.verify()
 }
 
@@ -196,6 +201,17 @@ func TestRefusedChargesSwitchAutoTopUpOffAfterThree(t *testing.T) {
 				if n := b.count("SELECT auto_topup_failures FROM wallet_settings WHERE user_id = $1", user); n != i {
 					t.Fatalf("failures after %d = %d", i, n)
 				}
+			}
+			if got := strings.Join(b.emails(user), " "); got != "auto_topup_failed auto_topup_failed auto_topup_failed" {
+				t.Fatalf("emails = %q", got)
+			}
+			var off, link string
+			if err := b.pool.QueryRow(context.Background(), `SELECT args->'data'->>'switched_off', args->'data'->>'pay_url' FROM river_job
+				WHERE kind = 'outbox_email' AND args->>'to_user_id' = $1 ORDER BY id DESC LIMIT 1`, user).Scan(&off, &link); err != nil {
+				t.Fatal(err)
+			}
+			if off != "true" || link != "https://app.example.com/app/topup?amount_cents=1000" {
+				t.Fatalf("the third failure's email: switched_off %q, pay_url %q", off, link)
 			}
 			b.run(user, 100)
 			if n := len(b.chargesOf(user)); n != 3 {

@@ -25,6 +25,10 @@ const (
 	DevStripeAPIBase   = "http://127.0.0.1:12111"
 )
 
+// DevPublicBaseURL is PUBLIC_BASE_URL in development when unset: the
+// gateway of `make run`.
+const DevPublicBaseURL = "http://127.0.0.1:8080"
+
 // DefaultDatabaseURL is DATABASE_URL when it is unset: the local database.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/meterflow_wallet?sslmode=disable"
 
@@ -88,6 +92,9 @@ type Config struct {
 	// AutoTopUpCapMultiple × a user's auto top-up amount caps the automatic
 	// charges of a UTC month (AUTO_TOPUP_MONTHLY_CAP_MULTIPLE).
 	AutoTopUpCapMultiple int64
+	// NotifyAddr is the notify service, to which the outbox hands emails
+	// (NOTIFY_ADDR).
+	NotifyAddr string
 }
 
 // ConfigFromEnv reads the configuration from environment variables with
@@ -107,6 +114,7 @@ func ConfigFromEnv() (Config, error) {
 		CheckoutSuccessURL:  envconfig.String("CHECKOUT_SUCCESS_URL", "http://localhost:8080/topup/success"),
 		CheckoutCancelURL:   envconfig.String("CHECKOUT_CANCEL_URL", "http://localhost:8080/topup/cancel"),
 		PublicBaseURL:       os.Getenv("PUBLIC_BASE_URL"),
+		NotifyAddr:          envconfig.String("NOTIFY_ADDR", "127.0.0.1:50054"),
 	}
 	for _, o := range strings.Split(os.Getenv("CHECKOUT_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -146,6 +154,9 @@ func ConfigFromEnv() (Config, error) {
 	errs = append(errs, err)
 
 	if !c.Production() {
+		if c.PublicBaseURL == "" {
+			c.PublicBaseURL = DevPublicBaseURL
+		}
 		if c.StripeSecretKey == "" {
 			c.StripeSecretKey = DevStripeSecretKey
 			if c.StripeAPIBase == "" {
@@ -209,6 +220,12 @@ func (c Config) validate() error {
 	}
 	if c.HoldDefaultTTL <= 0 {
 		errs = append(errs, errors.New("HOLD_DEFAULT_TTL must be positive"))
+	}
+	if c.Production() && c.PublicBaseURL == "" {
+		errs = append(errs, errors.New("PUBLIC_BASE_URL is required in production: the links in the wallet's emails (low balance, failed automatic top-up) point at its /app pages"))
+	}
+	if c.JobWorkers > 0 && c.NotifyAddr == "" {
+		errs = append(errs, errors.New("NOTIFY_ADDR must be set (the outbox hands emails to the notify service)"))
 	}
 	if c.JobWorkers < 0 || c.JobWorkers > 100 {
 		errs = append(errs, errors.New("JOB_WORKERS must be between 0 and 100"))

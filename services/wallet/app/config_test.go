@@ -95,7 +95,12 @@ func TestConfigFromEnv(t *testing.T) {
 		},
 		{
 			name: "production complete",
-			env:  map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+			env:  map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "PUBLIC_BASE_URL": "https://app.example.com"},
+		},
+		{
+			name:    "production without the public URL of the emails' links",
+			env:     map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+			wantErr: "PUBLIC_BASE_URL is required in production",
 		},
 		{name: "bad min", env: map[string]string{"APP_ENV": "development", "TOPUP_MIN_CENTS": "abc"}, wantErr: "TOPUP_MIN_CENTS"},
 		{name: "min above max", env: map[string]string{"APP_ENV": "development", "TOPUP_MIN_CENTS": "900", "TOPUP_MAX_CENTS": "800"}, wantErr: "TOPUP_MIN_CENTS"},
@@ -108,7 +113,7 @@ func TestConfigFromEnv(t *testing.T) {
 		}},
 	}
 	vars := []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE",
-		"TOPUP_MIN_CENTS", "TOPUP_MAX_CENTS", "IDEMPOTENCY_TTL", "HOLD_SWEEP_INTERVAL", "GRPC_ADDR", "METRICS_ADDR", "CURRENCY"}
+		"TOPUP_MIN_CENTS", "TOPUP_MAX_CENTS", "IDEMPOTENCY_TTL", "HOLD_SWEEP_INTERVAL", "GRPC_ADDR", "METRICS_ADDR", "CURRENCY", "PUBLIC_BASE_URL"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, v := range vars {

@@ -19,7 +19,7 @@ func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
 		check   func(t *testing.T, c app.Config)
 	}{
 		{name: "defaults", check: func(t *testing.T, c app.Config) {
-			if c.AdjustmentMaxCents != 1_000_000 || len(c.CheckoutAllowedOrigins) != 0 || c.PublicBaseURL != "" {
+			if c.AdjustmentMaxCents != 1_000_000 || len(c.CheckoutAllowedOrigins) != 0 || c.PublicBaseURL != app.DevPublicBaseURL {
 				t.Fatalf("config = %d %v %q", c.AdjustmentMaxCents, c.CheckoutAllowedOrigins, c.PublicBaseURL)
 			}
 		}},

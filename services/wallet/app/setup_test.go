@@ -89,6 +89,8 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 		CheckoutAllowedOrigins: []string{"https://app.example.com"}, HoldSweepInterval: o.sweep,
 		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 48 * time.Hour,
 		JobWorkers: o.workers, JobRescueAfter: 10 * time.Minute, AutoTopUpCapMultiple: 10,
+		// No notify here: the emails stay queued in River, where the tests read them.
+		NotifyAddr: "127.0.0.1:1", PublicBaseURL: "https://app.example.com",
 	}
 	if o.capMult > 0 {
 		cfg.AutoTopUpCapMultiple = o.capMult

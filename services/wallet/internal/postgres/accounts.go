@@ -52,7 +52,7 @@ func (s *Store) Adjust(ctx context.Context, key wallet.KeyedRequest, userID uuid
 		if out, err = s.book(ctx, tx, userID, a.Entry); err != nil {
 			return err
 		}
-		if err := s.afterBooking(ctx, tx, userID, []wallet.Transaction{out}, nil, &wallet.EventResult{}); err != nil {
+		if err := s.afterBooking(ctx, tx, userID, []wallet.Transaction{out}, wallet.TopUpChange{}, &wallet.EventResult{}); err != nil {
 			return err
 		}
 		if err := s.insertAuditEvent(ctx, tx, a.Audit); err != nil {

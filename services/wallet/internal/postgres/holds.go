@@ -149,6 +149,9 @@ func (s *Store) cross(ctx context.Context, tx pgx.Tx, h wallet.Hold, d wallet.Se
 	if _, err := s.writeSettings(ctx, tx, res.Settings); err != nil {
 		return nil, err
 	}
+	if err := s.enqueueEmails(ctx, tx, res.Emails); err != nil {
+		return nil, err
+	}
 	return res.Crossings, nil
 }
 

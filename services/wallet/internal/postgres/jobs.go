@@ -7,14 +7,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
+
+	"github.com/meterflow/meterflow/platform/outbox"
+	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
-// Jobs inserts River jobs inside a transaction: the wallet's River client
-// (internal/queue), on the wallet's own database.
-type Jobs interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-}
+// Jobs is the wallet's River client (internal/queue), on the wallet's own
+// database: the store inserts charge jobs and outbox emails with it inside
+// its transactions.
+type Jobs = *river.Client[pgx.Tx]
 
 // QueueAutoTopUp is the River queue of the automatic charges.
 const QueueAutoTopUp = "auto_topup"
@@ -47,4 +48,18 @@ func (s *Store) queueCharge(ctx context.Context, tx pgx.Tx, id uuid.UUID) error 
 	}
 	_, err := s.jobs.InsertTx(ctx, tx, AutoTopUpArgs{TopUpID: id}, nil)
 	return err
+}
+
+// enqueueEmails hands emails to the outbox in tx: they go out exactly when
+// tx commits (platform/outbox).
+func (s *Store) enqueueEmails(ctx context.Context, tx pgx.Tx, emails []wallet.Email) error {
+	if len(emails) > 0 && s.jobs == nil {
+		return errNoJobs
+	}
+	for _, e := range emails {
+		if err := outbox.EnqueueEmail(ctx, s.jobs, tx, outbox.Email{ToUserID: e.UserID.String(), Template: e.Template, Data: e.Data}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

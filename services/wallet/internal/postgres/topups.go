@@ -209,7 +209,7 @@ func (s *Store) applyTopUpChange(ctx context.Context, tx pgx.Tx, row db.Topup, c
 		}
 	}
 	if len(change.Entries) > 0 || change.Dispute != nil || change.AutoTopUp != nil {
-		if err := s.afterBooking(ctx, tx, row.UserID, res.Written, change.AutoTopUp, res); err != nil {
+		if err := s.afterBooking(ctx, tx, row.UserID, res.Written, change, res); err != nil {
 			return "", err
 		}
 	}
@@ -221,8 +221,8 @@ func (s *Store) applyTopUpChange(ctx context.Context, tx pgx.Tx, row db.Topup, c
 
 // afterBooking writes what wallet.AfterBooking decides on the account after
 // the change and the user's settings (locked after the account).
-func (s *Store) afterBooking(ctx context.Context, tx pgx.Tx, userID uuid.UUID, written []wallet.Transaction, auto *wallet.AutoTopUpResult, res *wallet.EventResult) error {
-	in := wallet.BookedInput{Entries: written, AutoTopUp: auto, Wallet: wallet.Wallet{UserID: userID}}
+func (s *Store) afterBooking(ctx context.Context, tx pgx.Tx, userID uuid.UUID, written []wallet.Transaction, change wallet.TopUpChange, res *wallet.EventResult) error {
+	in := wallet.BookedInput{Entries: written, AutoTopUp: change.AutoTopUp, Emails: change.Emails, Wallet: wallet.Wallet{UserID: userID}}
 	acct, err := s.q.GetAccount(ctx, tx, userID)
 	hasAccount := err == nil
 	switch {
@@ -251,7 +251,7 @@ func (s *Store) afterBooking(ctx context.Context, tx pgx.Tx, userID uuid.UUID, w
 		}
 	}
 	res.InDebt, res.SwitchedOff = out.InDebt, out.SwitchedOff
-	return nil
+	return s.enqueueEmails(ctx, tx, out.Emails)
 }
 
 func toTopUp(t db.Topup) wallet.TopUp {

@@ -1,6 +1,8 @@
 // Package queue runs the wallet's durable jobs on River, in the wallet's
 // own database: the off-session charge of each automatic top-up, queued in
-// the transaction of the capture whose crossing created it (ADR 0008).
+// the transaction of the capture whose crossing created it (ADR 0008), and
+// the outbox's emails (platform/outbox), queued in the transaction of the
+// change that causes each.
 package queue
 
 import (
@@ -13,9 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -52,7 +53,9 @@ type Options struct {
 	// RescueAfter is when a job still running counts as abandoned by a
 	// process that died, and is retried (default 10 minutes).
 	RescueAfter time.Duration
-	Log         *slog.Logger
+	// Emails works the outbox's email jobs (platform/outbox) when Workers > 0.
+	Emails *outbox.EmailWorker
+	Log    *slog.Logger
 }
 
 // NewClient returns the wallet's River client: it inserts jobs (postgres.Jobs)
@@ -70,71 +73,13 @@ func NewClient(pool *pgxpool.Pool, worker *AutoTopUpWorker, o Options) (*river.C
 		}
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{postgres.QueueAutoTopUp: {MaxWorkers: o.Workers}}
+		if err := outbox.Register(workers, cfg.Queues, o.Emails, o.Workers); err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
 	}
 	c, err := river.NewClient(riverpgxv5.New(pool), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("queue: client: %w", err)
 	}
 	return c, nil
-}
-
-// Migrate applies River's own migrations (its job tables) to the database.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: log})
-	if err != nil {
-		return fmt.Errorf("queue: migrator: %w", err)
-	}
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
-		return fmt.Errorf("queue: migrate: %w", err)
-	}
-	for _, v := range res.Versions {
-		if log != nil {
-			log.InfoContext(ctx, "river migration applied", "version", v.Version, "name", v.Name)
-		}
-	}
-	return nil
-}
-
-// CheckSchema compares River's migrations applied to the database at
-// dbURL with those this build's River needs: nil when none is missing, a
-// *database.SchemaBehindError naming command when some are.
-func CheckSchema(ctx context.Context, dbURL, command string) error {
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	defer pool.Close()
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return fmt.Errorf("queue: migrator: %w", err)
-	}
-	applied, err := m.ExistingVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("queue: read River's schema version: %w", err)
-	}
-	var have, want int
-	for _, v := range applied {
-		have = max(have, v.Version)
-	}
-	for _, v := range m.AllVersions() {
-		want = max(want, v.Version)
-	}
-	if have < want {
-		return &database.SchemaBehindError{What: "River's ", Have: int64(have), Want: int64(want), Command: command}
-	}
-	return nil
-}
-
-// Ready reports whether River's tables exist, so a missing `migrate` is
-// reported at start rather than at the first automatic charge.
-func Ready(ctx context.Context, pool *pgxpool.Pool) error {
-	var ok bool
-	if err := pool.QueryRow(ctx, "SELECT to_regclass('river_job') IS NOT NULL").Scan(&ok); err != nil {
-		return fmt.Errorf("queue: check tables: %w", err)
-	}
-	if !ok {
-		return fmt.Errorf("queue: River's tables are missing: run `wallet migrate` first")
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 )
@@ -41,6 +42,8 @@ type BookedInput struct {
 	Entries   []Transaction
 	Settings  *Settings
 	AutoTopUp *AutoTopUpResult
+	// Emails are the change's emails, completed here.
+	Emails []Email
 }
 
 // BookedResult is what such a transaction writes last.
@@ -50,6 +53,8 @@ type BookedResult struct {
 	Settings *Settings
 	// SwitchedOff: this failure switched auto top-up off.
 	SwitchedOff bool
+	// Emails to enqueue in the transaction.
+	Emails []Email
 }
 
 // AfterBooking decides the account flag and the settings after ledger rows
@@ -61,6 +66,12 @@ type BookedResult struct {
 //     records last_error and re-arms (the next capture below the threshold
 //     tries again), and the third in a row switches auto top-up off.
 func AfterBooking(in BookedInput) BookedResult {
+	out := afterBooking(in)
+	out.Emails = completeEmails(in.Emails, out, in.Settings)
+	return out
+}
+
+func afterBooking(in BookedInput) BookedResult {
 	out := BookedResult{InDebt: in.InDebt}
 	for _, t := range in.Entries {
 		if t.Kind == KindChargeback && in.Wallet.BalanceCents < 0 {
@@ -97,6 +108,41 @@ func AfterBooking(in BookedInput) BookedResult {
 	}
 	out.Settings = &st
 	return out
+}
+
+// completeEmails fills what only the end of the transaction knows into
+// the failed-charge emails: the failures in a row and whether auto top-up
+// was switched off.
+func completeEmails(emails []Email, out BookedResult, st *Settings) []Email {
+	for i, e := range emails {
+		if e.Template != TemplateAutoTopUpFailed {
+			continue
+		}
+		failures := 0
+		if out.Settings != nil {
+			failures = out.Settings.AutoTopUp.Failures
+		} else if st != nil {
+			failures = st.AutoTopUp.Failures
+		}
+		e.Data["failures"], e.Data["switched_off"] = strconv.Itoa(failures), strconv.FormatBool(out.SwitchedOff)
+		emails[i] = e
+	}
+	return emails
+}
+
+// notify adds the emails a change to top-up t sends: a receipt for every
+// deposit, and the failed-charge email for an automatic charge Stripe
+// refused.
+func (s *Service) notify(t TopUp, c TopUpChange) TopUpChange {
+	for _, e := range c.Entries {
+		if e.Kind == KindDeposit {
+			c.Emails = append(c.Emails, s.receiptEmail(t, e.AmountCents, c.PaymentIntentID))
+		}
+	}
+	if r := c.AutoTopUp; r != nil && !r.Succeeded && r.Counted {
+		c.Emails = append(c.Emails, s.failedEmail(t, r.Error))
+	}
+	return c
 }
 
 // AutoTopUpIdempotencyKey is the Stripe idempotency key of an automatic
@@ -170,7 +216,7 @@ func (s *Service) ChargeAutoTopUp(ctx context.Context, topUpID uuid.UUID, last b
 // same PaymentIntent then changes nothing).
 func (s *Service) failAutoTopUp(ctx context.Context, t TopUp, pi string, r AutoTopUpResult) error {
 	res, err := s.store.ApplyTopUpEvent(ctx, EventRef{}, TopUpLookup{TopUpID: t.ID}, func(t TopUp, _ Dispute) (TopUpChange, error) {
-		return decideAutoFailure(t, pi, r), nil
+		return s.notify(t, decideAutoFailure(t, pi, r)), nil
 	})
 	if err != nil {
 		return fmt.Errorf("auto top-up %s: record failure: %w", t.ID, err)

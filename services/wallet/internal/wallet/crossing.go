@@ -63,6 +63,8 @@ type CrossingResult struct {
 	// TopUp is the automatic top-up to insert and charge; nil when none.
 	TopUp    *TopUp
 	Settings Settings
+	// Emails go out with the capture (the low-balance email).
+	Emails []Email
 }
 
 // Changed reports whether anything must be written.
@@ -86,8 +88,10 @@ func (s *Service) decideCrossings(in CrossingInput) CrossingResult {
 	now := s.now()
 	if t := st.LowBalanceThresholdCents; t != nil && st.LowBalanceArmed && avail < *t {
 		res.Settings.LowBalanceArmed = false
-		res.Crossings = append(res.Crossings, Crossing{ID: newID(), UserID: in.Hold.UserID, Kind: CrossingLowBalance, HoldID: in.Hold.ID,
-			ThresholdCents: *t, AvailableCents: avail, Outcome: CrossingNotified, CreatedAt: now})
+		c := Crossing{ID: newID(), UserID: in.Hold.UserID, Kind: CrossingLowBalance, HoldID: in.Hold.ID,
+			ThresholdCents: *t, AvailableCents: avail, Outcome: CrossingNotified, CreatedAt: now}
+		res.Crossings = append(res.Crossings, c)
+		res.Emails = append(res.Emails, s.lowBalanceEmail(c, in.Wallet.Currency))
 	}
 	a := st.AutoTopUp
 	if !a.Enabled || !a.Armed || avail >= a.ThresholdCents || st.Card == nil || in.InDebt {

@@ -51,6 +51,9 @@ type Config struct {
 	// AutoTopUpCapMultiple × the auto top-up amount caps a month's
 	// automatic charges when the user has no cap of their own.
 	AutoTopUpCapMultiple int64
+	// PortalURL is the gateway's public URL (PUBLIC_BASE_URL): the links
+	// of the emails point at its /app pages.
+	PortalURL string
 }
 
 // Metrics receives business events; amounts in cents.

@@ -267,6 +267,9 @@ type TopUpChange struct {
 	Dispute *DisputeChange
 	// AutoTopUp is an automatic charge's outcome, for the settings.
 	AutoTopUp *AutoTopUpResult
+	// Emails go out with the change (receipts, failed automatic charges);
+	// AfterBooking completes them.
+	Emails []Email
 }
 
 // LedgerEntry is one ledger row to write. SourceKey, when set, is unique

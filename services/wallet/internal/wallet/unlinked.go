@@ -68,7 +68,7 @@ func (o paymentOwner) owns(t TopUp, pi string) bool {
 func (s *Service) applyPaymentEvent(ctx context.Context, log *slog.Logger, ref EventRef, find TopUpLookup, carried map[string]string, decide func(TopUp, Dispute) TopUpChange) (EventResult, error) {
 	pi := find.PaymentIntentID
 	res, err := s.store.ApplyTopUpEvent(ctx, ref, find, func(t TopUp, d Dispute) (TopUpChange, error) {
-		return decide(t, d), nil
+		return s.notify(t, decide(t, d)), nil
 	})
 	if err != nil || res.Outcome != OutcomeUnmatched {
 		return res, err
@@ -92,7 +92,7 @@ func (s *Service) applyPaymentEvent(ctx context.Context, log *slog.Logger, ref E
 		}
 		c := decide(t, d)
 		c.PaymentIntentID = pi
-		return c, nil
+		return s.notify(t, c), nil
 	})
 	switch {
 	case err != nil:

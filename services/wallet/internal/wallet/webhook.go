@@ -217,7 +217,8 @@ func (s *Service) applyEvent(ctx context.Context, ev stripeEvent, source string)
 			return s.applySetupSession(ctx, log, ref, obj)
 		}
 		res, err := s.store.ApplyTopUpEvent(ctx, ref, TopUpLookup{CheckoutSessionID: obj.ID}, func(t TopUp, _ Dispute) (TopUpChange, error) {
-			return decideCheckout(ctx, log, ev.Type, obj, t, s.now())
+			c, err := decideCheckout(ctx, log, ev.Type, obj, t, s.now())
+			return s.notify(t, c), err
 		})
 		res.Foreign = res.Outcome == OutcomeUnmatched && obj.Metadata[MetadataTopUpID] == ""
 		return res, err
