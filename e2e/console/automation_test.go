@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/e2e/stack"
+	"github.com/meterflow/meterflow/gateway/console"
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )
 
