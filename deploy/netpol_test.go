@@ -278,7 +278,7 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			// container migrates; the wallet's nightly verify) and its own
 			// replicas, nobody else.
 			{"identity-db", 5432, []string{"identity", "identity-db-replica"}},
-			{"wallet-db", 5432, []string{"wallet", "wallet-db-replica", "wallet-verify"}},
+			{"wallet-db", 5432, []string{"wallet", "wallet-db-replica", "wallet-reconcile", "wallet-verify"}},
 			{"workflow-db", 5432, []string{"workflow", "workflow-db-replica"}},
 			// Metrics and pprof: Prometheus only.
 			{"gateway", 9090, []string{"ns/monitoring"}},
@@ -286,7 +286,7 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			{"wallet", 9092, []string{"ns/monitoring"}},
 			{"workflow", 9093, []string{"ns/monitoring"}},
 			// Traces: our own processes only.
-			{"otel-collector", 4317, []string{"gateway", "identity", "wallet", "wallet-verify", "workflow"}},
+			{"otel-collector", 4317, []string{"gateway", "identity", "wallet", "wallet-reconcile", "wallet-verify", "workflow"}},
 		}
 		for _, c := range ingress {
 			if got := callers(m.networkPolicies, ns, eps, c.target, c.port); !slices.Equal(got, c.want) {
@@ -319,6 +319,10 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			{"wallet-verify", 5432, []string{"wallet-db", "wallet-db-replica"}},
 			{"wallet-verify", 443, nil},
 			{"wallet-verify", 50052, nil},
+			// The hourly reconciliation: its database and Stripe's API.
+			{"wallet-reconcile", 5432, []string{"wallet-db", "wallet-db-replica"}},
+			{"wallet-reconcile", 443, []string{"internet"}},
+			{"wallet-reconcile", 50052, nil},
 			{"otel-collector", 4317, []string{"ns/observability"}},
 		}
 		for _, c := range egress {

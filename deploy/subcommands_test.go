@@ -24,7 +24,7 @@ func TestSubcommandsExist(t *testing.T) {
 	for name, subs := range map[string][]string{
 		"gateway":  {"serve", "healthcheck"},
 		"identity": {"serve", "migrate", "healthcheck", "keygen", "create-admin"},
-		"wallet":   {"serve", "migrate", "healthcheck", "verify", "parked", "dev-pay"},
+		"wallet":   {"serve", "migrate", "healthcheck", "verify", "parked", "dev-pay", "reconcile"},
 		"workflow": {"serve", "migrate", "healthcheck"},
 	} {
 		for _, sub := range subs {
