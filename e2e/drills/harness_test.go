@@ -114,6 +114,10 @@ type stack struct {
 type options struct {
 	// callTimeout is the gateway's CallTimeout (default 5s).
 	callTimeout time.Duration
+	// stripeBase is the wallet's STRIPE_API_BASE (default: a stripe-mock
+	// of its own); walletEnv adds to the wallet's environment.
+	stripeBase string
+	walletEnv  []string
 }
 
 func freeAddr(t testing.TB) string {
@@ -203,7 +207,10 @@ func startStack(t testing.TB, o options) *stack {
 	wg.Go(func() { _ = ida.Serve(ctx, idLis) })
 	idAddr := idLis.Addr().String()
 
-	stripeBase := stripemocktest.Start(t)
+	stripeBase := o.stripeBase
+	if stripeBase == "" {
+		stripeBase = stripemocktest.Start(t)
+	}
 	_, s.walletDB = dbtest.New(t, walletmigrations.FS)
 	if err := walletapp.MigrateQueue(ctx, s.walletDB, log); err != nil {
 		t.Fatal(err)
@@ -233,11 +240,11 @@ func startStack(t testing.TB, o options) *stack {
 			LogPath: filepath.Join(logDir, name+".log"), Ready: e2e.GRPCServing(addr)}
 	}
 	s.wallet = newProc("wallet", walletAddr,
-		append(common[:len(common):len(common)],
+		append(append(common[:len(common):len(common)],
 			"GRPC_ADDR="+walletAddr, "DATABASE_URL="+withHost(t, s.walletDB, walletPG),
 			"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET="+webhookSecret, "STRIPE_API_BASE="+stripeBase,
 			"HOLD_SWEEP_INTERVAL="+sweepInterval.String(), "HOLD_DEFAULT_TTL=15m",
-		))
+		), o.walletEnv...))
 	s.workflow = newProc("workflow", workflowAddr,
 		append(common[:len(common):len(common)],
 			"GRPC_ADDR="+workflowAddr, "DATABASE_URL="+withHost(t, s.workflowDB, workflowPG),

@@ -49,6 +49,7 @@ type Charge struct {
 
 type automation struct {
 	outcome   string
+	slow      time.Duration // how long a new charge's answer waits (SlowChargeAnswers)
 	lose      int // answers still to lose after creating (ChargeAnswersLost)
 	charges   []*Charge
 	byKey     map[string]*Charge
@@ -74,6 +75,15 @@ func (s *Stripe) ChargeWith(outcome string) {
 func (s *Stripe) LoseChargeAnswers(n int) {
 	s.mu.Lock()
 	s.auto.lose = n
+	s.mu.Unlock()
+}
+
+// SlowChargeAnswers makes the answer to each new PaymentIntent wait d
+// after the charge was made at "Stripe" (a repeat of its idempotency key
+// answers at once): a drill kills the wallet in between.
+func (s *Stripe) SlowChargeAnswers(d time.Duration) {
+	s.mu.Lock()
+	s.auto.slow = d
 	s.mu.Unlock()
 }
 
@@ -170,12 +180,22 @@ func (s *Stripe) createPaymentIntent(w http.ResponseWriter, r *http.Request, bod
 		s.intents[c.ID] = md
 	}
 	c.Requests++
-	outcome, lose := s.auto.outcome, s.auto.lose > 0
+	outcome, lose, slow := s.auto.outcome, s.auto.lose > 0, s.auto.slow
+	if seen {
+		slow = 0
+	}
 	if lose {
 		s.auto.lose--
 	}
 	charge := *c
 	s.mu.Unlock()
+	if slow > 0 {
+		select {
+		case <-time.After(slow):
+		case <-r.Context().Done(): // the caller is gone (killed)
+			return
+		}
+	}
 	if lose {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]any{"type": "api_error", "message": "stripemocktest: answer lost"}})
 		return

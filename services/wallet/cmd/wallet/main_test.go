@@ -25,6 +25,7 @@ func TestDevPayRefusedInProduction(t *testing.T) {
 	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 40))
 	t.Setenv("STRIPE_SECRET_KEY", "sk_test_a_real_looking_key")
 	t.Setenv("STRIPE_WEBHOOK_SECRET", "whsec_a_real_looking_secret")
+	t.Setenv("PUBLIC_BASE_URL", "https://app.example.com")
 	code, stdout, stderr := run("dev-pay", "--topup", uuid.NewString(), "--webhook-url", "http://127.0.0.1:1/v1/webhooks/stripe")
 	if code != process.ExitFailure || stderr != "wallet dev-pay: refused: for local development only (APP_ENV=production)\n" || stdout != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)

@@ -11,8 +11,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/meterflow/meterflow/platform/database/dbtest"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/platform/idempotency"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
@@ -77,7 +80,14 @@ type fixture struct {
 func setup(t *testing.T) fixture {
 	t.Helper()
 	pool, _ := dbtest.New(t, migrations.FS)
-	f := fixture{store: postgres.New(pool), pool: pool, clock: &clock{now: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)},
+	if err := jobs.Migrate(context.Background(), pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	queue, err := river.NewClient(riverpgxv5.New(pool), &river.Config{}) // inserts only: emails stay queued
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{store: postgres.New(pool, queue), pool: pool, clock: &clock{now: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)},
 		metrics: &booked{count: map[string]int{}}}
 	f.svc = wallet.NewService(wallet.Config{
 		Store: f.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: f.metrics, Now: f.clock.Now,
