@@ -50,7 +50,7 @@ type Charge struct {
 type automation struct {
 	outcome   string
 	slow      time.Duration // how long a new charge's answer waits (SlowChargeAnswers)
-	lose      int // answers still to lose after creating (ChargeAnswersLost)
+	lose      int           // answers still to lose after creating (ChargeAnswersLost)
 	charges   []*Charge
 	byKey     map[string]*Charge
 	customers map[string]string // idempotency key → customer id

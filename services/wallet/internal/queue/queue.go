@@ -22,7 +22,8 @@ import (
 )
 
 // chargeTimeout bounds one charge job: Stripe's client times out at 20 s
-// and retries once.
+// and retries once. A shorter RescueAfter shortens it (River rescues only
+// jobs that ran longer than their timeout).
 const chargeTimeout = time.Minute
 
 // AutoTopUpWorker charges one automatic top-up.
@@ -31,6 +32,8 @@ type AutoTopUpWorker struct {
 	// Wallet is set once the service is built (it needs the store, which
 	// needs the River client this worker is registered with).
 	Wallet *wallet.Service
+	// timeout is chargeTimeout, or RescueAfter when shorter (NewClient).
+	timeout time.Duration
 }
 
 // Work implements river.Worker. Stripe is called with the top-up's own
@@ -42,6 +45,9 @@ func (w *AutoTopUpWorker) Work(ctx context.Context, job *river.Job[postgres.Auto
 
 // Timeout implements river.Worker.
 func (w *AutoTopUpWorker) Timeout(*river.Job[postgres.AutoTopUpArgs]) time.Duration {
+	if w.timeout > 0 {
+		return w.timeout
+	}
 	return chargeTimeout
 }
 
@@ -66,6 +72,8 @@ func NewClient(pool *pgxpool.Pool, worker *AutoTopUpWorker, o Options) (*river.C
 	if cfg.RescueStuckJobsAfter <= 0 {
 		cfg.RescueStuckJobsAfter = 10 * time.Minute
 	}
+	cfg.JobTimeout = min(chargeTimeout, cfg.RescueStuckJobsAfter)
+	worker.timeout = cfg.JobTimeout
 	if o.Workers > 0 {
 		workers := river.NewWorkers()
 		if err := river.AddWorkerSafely(workers, worker); err != nil {

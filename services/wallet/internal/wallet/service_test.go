@@ -15,8 +15,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/meterflow/meterflow/platform/database/dbtest"
-	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/platform/idempotency"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 	"github.com/meterflow/meterflow/services/wallet/migrations"
