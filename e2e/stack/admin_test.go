@@ -502,6 +502,18 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 				_, err := wal.AdminGetStats(ctx, &walletv1.AdminGetStatsRequest{})
 				return err
 			}},
+			{"AdminGetAutomation", func(ctx context.Context) error {
+				_, err := wal.AdminGetAutomation(ctx, &walletv1.AdminGetAutomationRequest{UserId: victim})
+				return err
+			}},
+			{"AdminListDisputes", func(ctx context.Context) error {
+				_, err := wal.AdminListDisputes(ctx, &walletv1.AdminListDisputesRequest{})
+				return err
+			}},
+			{"AdminListDebts", func(ctx context.Context) error {
+				_, err := wal.AdminListDebts(ctx, &walletv1.AdminListDebtsRequest{})
+				return err
+			}},
 		},
 		workflowv1.WorkflowService_ServiceDesc.ServiceName: {
 			{"AdminListRuns", func(ctx context.Context) error {
@@ -540,7 +552,7 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 		identityv1.IdentityService_ServiceDesc.ServiceName: {"SignUp", "Login", "Refresh", "Logout", "GetUser", "GetSigningKeys",
 			"CreateAPIKey", "ListAPIKeys", "RevokeAPIKey", "AuthenticateAPIKey", "GetUserContact"},
 		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
-			"GetAPIKeySpend"},
+			"GetAPIKeySpend", "GetWalletSettings", "UpdateWalletSettings", "CreatePaymentMethodSession", "DeletePaymentMethod"},
 		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns"},
 	}
 	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc} {
