@@ -187,6 +187,9 @@ func Start(t testing.TB, o Options) *Stack {
 
 	common := Common()
 	_, idURL := dbtest.New(t, identitymigrations.FS)
+	if err := identity.MigrateJobs(ctx, idURL, logFor("identity")); err != nil {
+		t.Fatal(err)
+	}
 	s.IdentityConfig = IdentityConfig(idURL)
 	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
 	if err != nil {

@@ -50,6 +50,12 @@ const (
 	SpendLimitExceeded = "spend_limit_exceeded"
 	// LimitReached: a per-user count limit (e.g. 25 active API keys).
 	LimitReached = "limit_reached"
+	// AlreadyVerified: a verification email was asked for an email that is
+	// verified already.
+	AlreadyVerified = "already_verified"
+	// EmailNotVerified: the route needs a verified email
+	// (REQUIRE_VERIFIED_EMAIL).
+	EmailNotVerified = "email_not_verified"
 )
 
 // FieldViolation names one invalid request field.

@@ -262,7 +262,7 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, hash []byte) (KeyAcces
 			return KeyAccess{}, fmt.Errorf("record api key use: %w", err)
 		}
 	}
-	tok, exp, err := s.signer.signAPIKey(k, now)
+	tok, exp, err := s.signer.signAPIKey(k, u, now)
 	if err != nil {
 		return KeyAccess{}, err
 	}
@@ -271,8 +271,8 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, hash []byte) (KeyAcces
 
 // signAPIKey issues the access token of a call made with k: k's user,
 // never admin (keys reach no admin method), k's id, scopes and spend
-// limit, valid for APIKeyTokenTTL — never past the key's own expiry.
-func (s *Signer) signAPIKey(k APIKey, now time.Time) (string, time.Time, error) {
+// limit, whether u's email is verified (ev), valid for APIKeyTokenTTL — never past the key's own expiry.
+func (s *Signer) signAPIKey(k APIKey, u User, now time.Time) (string, time.Time, error) {
 	exp := now.Add(APIKeyTokenTTL)
 	if k.ExpiresAt != nil && k.ExpiresAt.Before(exp) {
 		exp = *k.ExpiresAt
@@ -286,6 +286,7 @@ func (s *Signer) signAPIKey(k APIKey, now time.Time) (string, time.Time, error) 
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
 		KeyID: k.ID.String(), Scopes: k.Scopes, SpendLimitCents: k.MonthlySpendLimitCents,
+		EmailVerified: u.EmailVerified(),
 	}
 	out, err := s.signClaims(claims)
 	return out, exp, err
