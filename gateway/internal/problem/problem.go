@@ -100,6 +100,8 @@ var titles = map[string]string{
 	rpcerr.InsufficientScope:    "Insufficient scope",
 	rpcerr.SpendLimitExceeded:   "Spend limit exceeded",
 	rpcerr.LimitReached:         "Limit reached",
+	rpcerr.AlreadyVerified:      "Email already verified",
+	rpcerr.EmailNotVerified:     "Email not verified",
 	CodePayloadTooLarge:         "Payload too large",
 	CodeMethodNotAllowed:        "Method not allowed",
 	CodeUnsupportedMediaType:    "Unsupported media type",

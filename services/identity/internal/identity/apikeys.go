@@ -236,6 +236,8 @@ type KeyAccess struct {
 	UserID    uuid.UUID
 	KeyID     uuid.UUID
 	Scopes    []string
+	// EmailVerified: the key's user has verified their email.
+	EmailVerified bool
 }
 
 // AuthenticateAPIKey returns access for the key whose secret hashes to
@@ -266,7 +268,7 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, hash []byte) (KeyAcces
 	if err != nil {
 		return KeyAccess{}, err
 	}
-	return KeyAccess{Token: tok, ExpiresAt: exp, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes}, nil
+	return KeyAccess{Token: tok, ExpiresAt: exp, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, EmailVerified: u.EmailVerified()}, nil
 }
 
 // signAPIKey issues the access token of a call made with k: k's user,

@@ -1875,11 +1875,14 @@ type AuthenticateAPIKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An access token as every service verifies it, with the claims key_id,
 	// scopes and spend_limit_cents, and no adm.
-	AccessToken   string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	UserId        string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	KeyId         string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	Scopes        []string               `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	AccessToken string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	ExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	UserId      string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	KeyId       string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Scopes      []string               `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Whether the key's user has verified their email (the token's ev
+	// claim); the gateway's REQUIRE_VERIFIED_EMAIL reads it.
+	EmailVerified bool `protobuf:"varint,6,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1947,6 +1950,13 @@ func (x *AuthenticateAPIKeyResponse) GetScopes() []string {
 		return x.Scopes
 	}
 	return nil
+}
+
+func (x *AuthenticateAPIKeyResponse) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // GetUserContactRequest names a user.
@@ -2699,14 +2709,15 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x14RevokeAPIKeyResponse\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.meterflow.identity.v1.APIKeyR\x03key\"6\n" +
 	"\x19AuthenticateAPIKeyRequest\x12\x19\n" +
-	"\bkey_hash\x18\x01 \x01(\fR\akeyHash\"\xc2\x01\n" +
+	"\bkey_hash\x18\x01 \x01(\fR\akeyHash\"\xe9\x01\n" +
 	"\x1aAuthenticateAPIKeyResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x17\n" +
 	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x15\n" +
 	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x16\n" +
-	"\x06scopes\x18\x05 \x03(\tR\x06scopes\"0\n" +
+	"\x06scopes\x18\x05 \x03(\tR\x06scopes\x12%\n" +
+	"\x0eemail_verified\x18\x06 \x01(\bR\remailVerified\"0\n" +
 	"\x15GetUserContactRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"r\n" +
 	"\x16GetUserContactResponse\x12\x14\n" +
