@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/meterflow/meterflow/gateway/internal/web"
-	"github.com/meterflow/meterflow/gateway/internal/web/webtest"
 	"github.com/meterflow/meterflow/gateway/portal"
+	"github.com/meterflow/meterflow/gateway/webtest"
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	"github.com/meterflow/meterflow/platform/validation"
