@@ -197,6 +197,9 @@ func startStack(t testing.TB, o options) *stack {
 		t.Fatal(err)
 	}
 	_, idURL := dbtest.New(t, identitymigrations.FS)
+	if err := identity.MigrateJobs(ctx, idURL, log); err != nil {
+		t.Fatal(err)
+	}
 	s.identity = e2e.IdentityConfig(idURL)
 	s.identity.AccessTokenTTL = time.Hour
 	ida, err := identity.New(ctx, s.identity, log)

@@ -71,6 +71,9 @@ func startRollStack(t *testing.T) *rollStack {
 	if err := workflow.MigrateQueue(context.Background(), s.dbs["workflow"], nil); err != nil {
 		t.Fatal(err)
 	}
+	if err := identity.MigrateJobs(context.Background(), s.dbs["identity"], nil); err != nil {
+		t.Fatal(err)
+	}
 	keyFile := filepath.Join(t.TempDir(), "jwt.pem")
 	if _, err := identity.GenerateKeyFile(keyFile); err != nil {
 		t.Fatal(err)

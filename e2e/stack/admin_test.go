@@ -550,7 +550,8 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 	// not to be an admin method, so a new admin RPC cannot go untested.
 	notAdmin := map[string][]string{
 		identityv1.IdentityService_ServiceDesc.ServiceName: {"SignUp", "Login", "Refresh", "Logout", "GetUser", "GetSigningKeys",
-			"CreateAPIKey", "ListAPIKeys", "RevokeAPIKey", "AuthenticateAPIKey", "GetUserContact"},
+			"CreateAPIKey", "ListAPIKeys", "RevokeAPIKey", "AuthenticateAPIKey", "GetUserContact",
+			"VerifyEmail", "ResendVerification", "RequestPasswordReset", "ConfirmPasswordReset", "ChangePassword", "LogoutAll"},
 		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
 			"GetAPIKeySpend", "GetWalletSettings", "UpdateWalletSettings", "CreatePaymentMethodSession", "DeletePaymentMethod"},
 		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns"},

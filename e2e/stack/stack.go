@@ -29,6 +29,7 @@ import (
 	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/telemetry"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
 	wallet "github.com/meterflow/meterflow/services/wallet/app"
@@ -54,6 +55,9 @@ type Options struct {
 	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
 	// the local Redis. A dead address runs the gateway on its fallback limiter.
 	RedisURL string
+	// Notify, when set, receives the emails identity's outbox hands to
+	// notify (instead of a notify at NOTIFY_ADDR).
+	Notify notifyv1.NotifyServiceClient
 	// LogWriter, when set, receives every log line of the four processes as
 	// JSON, at debug level, each tagged with "service" (the secrets test
 	// reads them all).
@@ -187,7 +191,11 @@ func Start(t testing.TB, o Options) *Stack {
 
 	common := Common()
 	_, idURL := dbtest.New(t, identitymigrations.FS)
+	if err := identity.MigrateJobs(ctx, idURL, logFor("identity")); err != nil {
+		t.Fatal(err)
+	}
 	s.IdentityConfig = IdentityConfig(idURL)
+	s.IdentityConfig.Notify = o.Notify
 	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
 	if err != nil {
 		t.Fatal(err)

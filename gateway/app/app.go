@@ -24,6 +24,7 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/openapi"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
+	"github.com/meterflow/meterflow/gateway/portal"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	"github.com/meterflow/meterflow/platform/process"
@@ -125,17 +126,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Registry: a.Registry,
 		Limits: api.Limits{
 			AuthPerMinute: cfg.AuthPerMinute, RunsPerMinute: cfg.RunsPerMinute, APIPerMinute: cfg.APIPerMinute,
-			TopUpsPerMinute: cfg.TopUpsPerMinute,
+			TopUpsPerMinute: cfg.TopUpsPerMinute, EmailsPerHour: cfg.EmailsPerHour,
 		},
-		CallTimeout:  cfg.CallTimeout,
-		RunTimeout:   cfg.RunTimeout,
-		ReadTimeout:  cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout,
-		IdleTimeout:  cfg.IdleTimeout,
-		CORSOrigins:  cfg.CORSAllowedOrigins,
-		HSTSMaxAge:   cfg.HSTSMaxAge,
-		Ready:        a.ready,
-		OpenAPI:      doc,
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+		CallTimeout:          cfg.CallTimeout,
+		RunTimeout:           cfg.RunTimeout,
+		ReadTimeout:          cfg.ReadTimeout,
+		WriteTimeout:         cfg.WriteTimeout,
+		IdleTimeout:          cfg.IdleTimeout,
+		CORSOrigins:          cfg.CORSAllowedOrigins,
+		HSTSMaxAge:           cfg.HSTSMaxAge,
+		Ready:                a.ready,
+		OpenAPI:              doc,
 	})
 	if err != nil {
 		return nil, err
@@ -165,6 +167,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	con.Register(a.server.App().Group("/admin"))
+	port, err := portal.New(cfg.Console, portal.Deps{
+		Identity: identity, Redis: a.redis, Log: log,
+		Users: callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+	})
+	if err != nil {
+		return nil, err
+	}
+	port.Register(a.server.App().Group("/app"))
 	return a, nil
 }
 

@@ -90,8 +90,9 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	var routes []string
 	for _, r := range a.Routes() {
-		// The operators' console (/admin, HTML pages) is not part of the JSON API.
-		if _, path, _ := strings.Cut(r, " "); path == "/admin" || strings.HasPrefix(path, "/admin/") {
+		// The operators' console (/admin) and the portal (/app), HTML pages,
+		// are not part of the JSON API.
+		if _, path, _ := strings.Cut(r, " "); path == "/admin" || strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/app/") {
 			continue
 		}
 		routes = append(routes, r)

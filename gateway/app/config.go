@@ -39,6 +39,13 @@ type Config struct {
 	APIPerMinute  int
 	// TopUpsPerMinute limits top-up creation per user (each calls Stripe).
 	TopUpsPerMinute int
+	// EmailsPerHour limits password-reset requests per address and resent
+	// verification links per user (RATE_LIMIT_EMAILS_PER_HOUR).
+	EmailsPerHour int
+	// RequireVerifiedEmail refuses top-ups and runs until the user's email
+	// is verified (REQUIRE_VERIFIED_EMAIL; true in production, false in
+	// development by default).
+	RequireVerifiedEmail bool
 	// TrustedProxyHeader (e.g. X-Forwarded-For) is read only on connections from TrustedProxies (CIDRs, comma separated).
 	TrustedProxyHeader string
 	TrustedProxies     string
@@ -96,6 +103,7 @@ func ConfigFromEnv() (Config, error) {
 		{"RATE_LIMIT_RUNS_PER_MINUTE", 10, &c.RunsPerMinute},
 		{"RATE_LIMIT_API_PER_MINUTE", 600, &c.APIPerMinute},
 		{"RATE_LIMIT_TOPUPS_PER_MINUTE", 5, &c.TopUpsPerMinute},
+		{"RATE_LIMIT_EMAILS_PER_HOUR", 5, &c.EmailsPerHour},
 		{"TOKEN_CACHE_SIZE", 10_000, &c.TokenCacheSize},
 		{"HSTS_MAX_AGE", hstsDefault(c.Production()), &c.HSTSMaxAge},
 	}
@@ -115,11 +123,14 @@ func ConfigFromEnv() (Config, error) {
 		{"HTTP_WRITE_TIMEOUT", 15 * time.Second, &c.WriteTimeout},
 		{"HTTP_IDLE_TIMEOUT", 60 * time.Second, &c.IdleTimeout},
 	}
+	var err error
 	for _, d := range durations {
 		v, err := envconfig.Duration(d.name, d.def)
 		errs = append(errs, err)
 		*d.dst = v
 	}
+	c.RequireVerifiedEmail, err = envconfig.Bool("REQUIRE_VERIFIED_EMAIL", c.Production())
+	errs = append(errs, err)
 	con, err := console.ConfigFromEnv()
 	errs = append(errs, err)
 	c.Console = con
@@ -149,7 +160,7 @@ func (c Config) validate() error {
 	if c.RedisURL == "" {
 		errs = append(errs, errors.New("REDIS_URL must not be empty"))
 	}
-	if c.AuthPerMinute < 0 || c.RunsPerMinute < 0 || c.APIPerMinute < 0 || c.TopUpsPerMinute < 0 {
+	if c.AuthPerMinute < 0 || c.RunsPerMinute < 0 || c.APIPerMinute < 0 || c.TopUpsPerMinute < 0 || c.EmailsPerHour < 0 {
 		errs = append(errs, errors.New("rate limits must not be negative"))
 	}
 	return errors.Join(errs...)

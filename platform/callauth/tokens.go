@@ -108,6 +108,14 @@ type AccessClaims struct {
 	jwt.RegisteredClaims
 	// Admin is true when the user was an admin when the token was issued.
 	Admin bool `json:"adm"`
+	// SessionID is the login (refresh-token family) the token was issued
+	// for; absent on API-key tokens. A password change keeps this login
+	// and ends every other.
+	SessionID string `json:"sid,omitempty"`
+	// EmailVerified is true when the user's email was verified when the
+	// token was issued; a false one may be stale (the gateway asks identity
+	// before refusing, docs/adr/0006-account-lifecycle.md).
+	EmailVerified bool `json:"ev,omitempty"`
 	// KeyID is set on the short-lived tokens identity issues for a call made
 	// with an API key (AuthenticateAPIKey): the key's id. Such a token
 	// reaches only the methods whose Rule names one of its Scopes, and never
@@ -133,6 +141,11 @@ type Principal struct {
 	KeyID           string
 	Scopes          []string
 	SpendLimitCents *int64
+	// SessionID is the login the token belongs to ("" for API keys).
+	SessionID string
+	// EmailVerified is the token's ev claim: the email was verified when
+	// the token was issued.
+	EmailVerified bool
 }
 
 // ViaAPIKey reports whether the principal authenticated with an API key.
@@ -180,10 +193,11 @@ func (v AccessVerifier) Verify(ctx context.Context, token string) (Principal, er
 	if err != nil || claims.Subject == "" || claims.ExpiresAt == nil {
 		return Principal{}, ErrInvalidToken
 	}
-	p := Principal{UserID: claims.Subject, Admin: claims.Admin, ExpiresAt: claims.ExpiresAt.Time, Token: token}
+	p := Principal{UserID: claims.Subject, Admin: claims.Admin, ExpiresAt: claims.ExpiresAt.Time, Token: token,
+		SessionID: claims.SessionID, EmailVerified: claims.EmailVerified}
 	if claims.KeyID != "" {
 		// A key's token is never an admin's, whatever it says.
-		p.Admin, p.KeyID, p.Scopes, p.SpendLimitCents = false, claims.KeyID, claims.Scopes, claims.SpendLimitCents
+		p.Admin, p.KeyID, p.Scopes, p.SpendLimitCents, p.SessionID = false, claims.KeyID, claims.Scopes, claims.SpendLimitCents, ""
 	}
 	return p, nil
 }

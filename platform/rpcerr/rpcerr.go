@@ -52,6 +52,12 @@ const (
 	LimitReached = "limit_reached"
 	// NoPaymentMethod: auto top-up switched on without a saved card.
 	NoPaymentMethod = "no_payment_method"
+	// AlreadyVerified: a verification email was asked for an email that is
+	// verified already.
+	AlreadyVerified = "already_verified"
+	// EmailNotVerified: the route needs a verified email
+	// (REQUIRE_VERIFIED_EMAIL).
+	EmailNotVerified = "email_not_verified"
 )
 
 // FieldViolation names one invalid request field.

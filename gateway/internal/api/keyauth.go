@@ -80,6 +80,7 @@ func (s *Server) requireKey(c *fiber.Ctx, key string) error {
 	}
 	c.Locals(localPrincipal, callauth.Principal{
 		UserID: a.UserID, ExpiresAt: a.ExpiresAt, Token: a.Token, KeyID: a.KeyID, Scopes: a.Scopes,
+		EmailVerified: a.EmailVerified,
 	})
 	return c.Next()
 }

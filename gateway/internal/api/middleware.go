@@ -25,6 +25,7 @@ import (
 
 	"github.com/meterflow/meterflow/gateway/internal/clientip"
 	"github.com/meterflow/meterflow/gateway/internal/problem"
+	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/gateway/internal/rpcclient"
 	"github.com/meterflow/meterflow/platform/apikey"
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -366,7 +367,14 @@ func (s *Server) applyLimit(c *fiber.Ctx, class, key string, perMinute int) erro
 	if s.d.Limiter == nil || perMinute <= 0 {
 		return c.Next()
 	}
-	d := s.d.Limiter.Allow(c.UserContext(), class, key, perMinute)
+	if err := s.decide(c, s.d.Limiter.Allow(c.UserContext(), class, key, perMinute)); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
+// decide sets the RateLimit-* headers of d and answers 429 when d refuses.
+func (s *Server) decide(c *fiber.Ctx, d ratelimit.Decision) error {
 	c.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 	c.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 	c.Set("RateLimit-Reset", strconv.FormatInt(int64((d.ResetAfter+time.Second-1)/time.Second), 10))
@@ -375,7 +383,7 @@ func (s *Server) applyLimit(c *fiber.Ctx, class, key string, perMinute int) erro
 		p.RetryAfter = d.RetryAfter
 		return p
 	}
-	return c.Next()
+	return nil
 }
 
 // callCtx is the context of a service call made for the request: traced,

@@ -39,6 +39,10 @@ type Limits struct {
 	// outgoing call to Stripe (with its own rate limits and our account's
 	// standing at stake) that a script must not be able to multiply.
 	TopUpsPerMinute int
+	// EmailsPerHour limits the emails a request can cause: password-reset
+	// requests per address (on top of AuthPerMinute per IP) and resent
+	// verification links per user.
+	EmailsPerHour int
 }
 
 // Deps is what the HTTP layer needs from the process.
@@ -54,6 +58,10 @@ type Deps struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	Limits   Limits
+	// RequireVerifiedEmail refuses top-ups and runs with 403
+	// email_not_verified until the user's email is verified
+	// (REQUIRE_VERIFIED_EMAIL).
+	RequireVerifiedEmail bool
 
 	// CallTimeout bounds ordinary service calls.
 	CallTimeout time.Duration
@@ -186,11 +194,17 @@ func (s *Server) register() {
 	a.Post("/v1/auth/login", authLimit, s.login)
 	a.Post("/v1/auth/refresh", authLimit, s.refresh)
 	a.Post("/v1/auth/logout", authLimit, s.logout)
+	a.Post("/v1/auth/logout-all", authLimit, s.requireUser, s.logoutAll)
+	a.Post("/v1/auth/verify-email", authLimit, s.verifyEmail)
+	a.Post("/v1/auth/password-reset", authLimit, s.requestPasswordReset)
+	a.Post("/v1/auth/password-reset/confirm", authLimit, s.confirmPasswordReset)
 	a.Get("/v1/me", with(user, s.me)...)
+	a.Post("/v1/me/verify-email", with(user, s.resendVerification)...)
+	a.Post("/v1/me/password", with(user, s.changePassword)...)
 
 	a.Get("/v1/wallet", with(user, s.getWallet)...)
 	a.Get("/v1/wallet/transactions", with(user, s.listTransactions)...)
-	a.Post("/v1/wallet/topups", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.createTopUp)
+	a.Post("/v1/wallet/topups", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.requireVerifiedEmail, s.createTopUp)
 	a.Get("/v1/wallet/topups/:id", with(user, s.getTopUp)...)
 	a.Get("/v1/wallet/settings", with(user, s.getWalletSettings)...)
 	a.Patch("/v1/wallet/settings", with(user, s.updateWalletSettings)...)
@@ -203,7 +217,7 @@ func (s *Server) register() {
 	a.Delete("/v1/api-keys/:id", with(user, s.revokeAPIKey)...)
 
 	a.Get("/v1/workflows", with(user, s.listWorkflows)...)
-	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser("runs", s.d.Limits.RunsPerMinute), s.startRun)
+	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser("runs", s.d.Limits.RunsPerMinute), s.requireVerifiedEmail, s.startRun)
 	a.Get("/v1/runs", with(user, s.listRuns)...)
 	a.Get("/v1/runs/:id", with(user, s.getRun)...)
 

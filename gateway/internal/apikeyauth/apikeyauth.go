@@ -61,6 +61,9 @@ type Access struct {
 	// Token is the access token to forward on the services' calls.
 	Token     string
 	ExpiresAt time.Time
+	// EmailVerified: the key's user had verified their email when the
+	// token was issued (REQUIRE_VERIFIED_EMAIL).
+	EmailVerified bool
 }
 
 // Identity is the one identity method the authenticator calls.
@@ -192,7 +195,7 @@ func (a *Authenticator) lookup(ctx context.Context, hash [32]byte) (entry, error
 	default:
 		e = entry{access: Access{
 			UserID: resp.GetUserId(), KeyID: resp.GetKeyId(), Scopes: resp.GetScopes(),
-			Token: resp.GetAccessToken(), ExpiresAt: resp.GetExpiresAt().AsTime(),
+			Token: resp.GetAccessToken(), ExpiresAt: resp.GetExpiresAt().AsTime(), EmailVerified: resp.GetEmailVerified(),
 		}, until: now.Add(a.ttl)}
 		if e.access.ExpiresAt.Before(e.until) {
 			e.until = e.access.ExpiresAt // the key expires sooner

@@ -27,8 +27,12 @@ type rowKey struct {
 // over the (code, "") default of the same gRPC code; codes without a row
 // become 500 internal, with no detail from the service.
 var table = map[rowKey]Mapping{
-	{codes.InvalidArgument, ""}:                          {http.StatusBadRequest, rpcerr.ValidationFailed},
-	{codes.InvalidArgument, rpcerr.InvalidSignature}:     {http.StatusBadRequest, rpcerr.InvalidSignature},
+	{codes.InvalidArgument, ""}:                      {http.StatusBadRequest, rpcerr.ValidationFailed},
+	{codes.InvalidArgument, rpcerr.InvalidSignature}: {http.StatusBadRequest, rpcerr.InvalidSignature},
+	// An emailed link's token (verify email, reset password): 400, not
+	// the 401 of a refresh token.
+	{codes.InvalidArgument, rpcerr.InvalidToken}:         {http.StatusBadRequest, rpcerr.InvalidToken},
+	{codes.FailedPrecondition, rpcerr.AlreadyVerified}:   {http.StatusConflict, rpcerr.AlreadyVerified},
 	{codes.OutOfRange, ""}:                               {http.StatusBadRequest, rpcerr.ValidationFailed},
 	{codes.Unauthenticated, ""}:                          {http.StatusUnauthorized, rpcerr.Unauthorized},
 	{codes.Unauthenticated, rpcerr.InvalidCredentials}:   {http.StatusUnauthorized, rpcerr.InvalidCredentials},

@@ -101,6 +101,8 @@ var titles = map[string]string{
 	rpcerr.SpendLimitExceeded:   "Spend limit exceeded",
 	rpcerr.LimitReached:         "Limit reached",
 	rpcerr.NoPaymentMethod:      "No payment method",
+	rpcerr.AlreadyVerified:      "Email already verified",
+	rpcerr.EmailNotVerified:     "Email not verified",
 	CodePayloadTooLarge:         "Payload too large",
 	CodeMethodNotAllowed:        "Method not allowed",
 	CodeUnsupportedMediaType:    "Unsupported media type",

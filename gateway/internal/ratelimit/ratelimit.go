@@ -116,13 +116,19 @@ func (l *Limiter) FallbackActive() bool { return l.usingFB.Load() }
 // Allow takes one request from the bucket class:key, which holds perMinute
 // requests and refills at perMinute per minute.
 func (l *Limiter) Allow(ctx context.Context, class, key string, perMinute int) Decision {
-	if perMinute <= 0 {
+	return l.AllowPer(ctx, class, key, perMinute, time.Minute)
+}
+
+// AllowPer takes one request from the bucket class:key, which holds n
+// requests and refills at n per period (e.g. 5 emails an hour).
+func (l *Limiter) AllowPer(ctx context.Context, class, key string, n int, period time.Duration) Decision {
+	if n <= 0 || period <= 0 {
 		return Decision{Allowed: true, Limit: 0, Remaining: 0}
 	}
 	now := time.Now()
 	if now.UnixNano() >= l.downUntil.Load() {
 		rctx, cancel := context.WithTimeout(ctx, l.opts.RedisTimeout)
-		res, err := l.gcra.Allow(rctx, l.opts.Prefix+class+":"+key, redis_rate.PerMinute(perMinute))
+		res, err := l.gcra.Allow(rctx, l.opts.Prefix+class+":"+key, redis_rate.Limit{Rate: n, Burst: n, Period: period})
 		cancel()
 		if err == nil {
 			if l.usingFB.Swap(false) {
@@ -130,7 +136,7 @@ func (l *Limiter) Allow(ctx context.Context, class, key string, perMinute int) D
 				l.log.InfoContext(ctx, "rate limiter: Redis reachable again; back to the shared limiter")
 			}
 			d := Decision{
-				Allowed: res.Allowed > 0, Limit: perMinute, Remaining: res.Remaining,
+				Allowed: res.Allowed > 0, Limit: n, Remaining: res.Remaining,
 				ResetAfter: max(res.ResetAfter, 0),
 			}
 			if !d.Allowed {
@@ -141,7 +147,7 @@ func (l *Limiter) Allow(ctx context.Context, class, key string, perMinute int) D
 		}
 		if ctx.Err() != nil {
 			// The client left; do not blame Redis for it.
-			return Decision{Allowed: false, Limit: perMinute, RetryAfter: time.Second}
+			return Decision{Allowed: false, Limit: n, RetryAfter: time.Second}
 		}
 		l.redisErrors.Inc()
 		l.downUntil.Store(now.Add(l.opts.Cooldown).UnixNano())
@@ -153,27 +159,26 @@ func (l *Limiter) Allow(ctx context.Context, class, key string, perMinute int) D
 		l.fallbackOn.Set(1)
 	}
 	l.fallbacks.WithLabelValues(class).Inc()
-	d := l.allowLocal(class+":"+key, perMinute, now)
+	d := l.allowLocal(class+":"+key, n, period, now)
 	if !d.Allowed {
 		l.rejections.WithLabelValues(class).Inc()
 	}
 	return d
 }
 
-// allowLocal is the fallback: a token bucket per key holding perMinute
-// tokens and refilling at the same rate as the Redis GCRA, so a client sees
-// the same limit per replica while Redis is down.
-func (l *Limiter) allowLocal(key string, perMinute int, now time.Time) Decision {
-	perSec := rate.Limit(float64(perMinute) / 60)
+// allowLocal is the fallback: a token bucket per key holding n tokens
+// and refilling at the same rate as the Redis GCRA (n per period), so a client sees the same limit per replica while Redis is down.
+func (l *Limiter) allowLocal(key string, n int, period time.Duration, now time.Time) Decision {
+	perSec := rate.Limit(float64(n) / period.Seconds())
 	l.fbMu.Lock()
 	lim, ok := l.fallback.Get(key)
-	if !ok || lim.Burst() != perMinute {
-		lim = rate.NewLimiter(perSec, perMinute)
+	if !ok || lim.Burst() != n || lim.Limit() != perSec {
+		lim = rate.NewLimiter(perSec, n)
 		l.fallback.Add(key, lim)
 	}
 	l.fbMu.Unlock()
 
-	d := Decision{Limit: perMinute, Fallback: true}
+	d := Decision{Limit: n, Fallback: true}
 	r := lim.ReserveN(now, 1)
 	if delay := r.DelayFrom(now); delay > 0 {
 		r.CancelAt(now)
@@ -183,7 +188,7 @@ func (l *Limiter) allowLocal(key string, perMinute int, now time.Time) Decision 
 	}
 	tokens := lim.TokensAt(now)
 	d.Remaining = max(int(math.Floor(tokens)), 0)
-	missing := float64(perMinute) - tokens
+	missing := float64(n) - tokens
 	d.ResetAfter = time.Duration(missing / float64(perSec) * float64(time.Second))
 	return d
 }

@@ -108,3 +108,24 @@ func TestFallbackWhenRedisDown(t *testing.T) {
 	}
 	_ = start
 }
+
+// TestAllowPerHour: a budget per hour allows its burst, then refuses for
+// about an hour divided by the budget, in Redis and in the fallback alike.
+func TestAllowPerHour(t *testing.T) {
+	t.Parallel()
+	for name, url := range map[string]string{"redis": "", "fallback": "redis://127.0.0.1:1/0"} {
+		l, err := New(newRedis(t, url), Options{Prefix: prefix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if d := l.AllowPer(context.Background(), "emails", "k", 3, time.Hour); !d.Allowed || d.Limit != 3 {
+				t.Fatalf("%s: request %d refused: %+v", name, i, d)
+			}
+		}
+		d := l.AllowPer(context.Background(), "emails", "k", 3, time.Hour)
+		if d.Allowed || d.RetryAfter < 19*time.Minute || d.RetryAfter > 21*time.Minute {
+			t.Fatalf("%s: fourth request %+v, want refused for about 20 minutes", name, d)
+		}
+	}
+}

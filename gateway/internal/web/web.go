@@ -23,7 +23,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -192,15 +191,7 @@ func (c Config) withDefaults(site Site) Config {
 // login form and logout. The site registers its pages after it, wrapped in
 // Page, and ends with NotFound.
 func (s *Server) Mount(r fiber.Router) {
-	s.base = strings.TrimSuffix(s.cfg.BasePath, "/")
-	if s.cfg.BasePath == "" {
-		s.base = s.site.DefaultPath
-		if g, ok := r.(*fiber.Group); ok {
-			s.base = strings.TrimSuffix(g.Prefix, "/")
-		}
-	}
-	r.Use(securityHeaders, requireUTF8)
-	r.Get("/static/"+stylesheetName, serveCSS)
+	s.MountPublic(r)
 	r.Get("/login", s.loginPage)
 	r.Post("/login", s.login)
 	r.Post("/logout", s.Page(s.logout))

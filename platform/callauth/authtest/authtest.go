@@ -67,6 +67,13 @@ func (k *Keys) KeyToken(t testing.TB, userID, keyID string, scopes []string, lim
 	return k.sign(t, callauth.AccessClaims{Admin: admin, KeyID: keyID, Scopes: scopes, SpendLimitCents: limitCents}, userID)
 }
 
+// Token returns a valid 15-minute access token for userID with claims
+// (their registered claims are replaced), e.g. a login's sid and ev.
+func (k *Keys) Token(t testing.TB, userID string, claims callauth.AccessClaims) string {
+	t.Helper()
+	return k.sign(t, claims, userID)
+}
+
 func (k *Keys) sign(t testing.TB, claims callauth.AccessClaims, userID string) string {
 	t.Helper()
 	now := time.Now()

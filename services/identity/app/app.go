@@ -9,16 +9,20 @@ import (
 	"net"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	"github.com/meterflow/meterflow/services/identity/internal/grpcapi"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 	"github.com/meterflow/meterflow/services/identity/internal/postgres"
@@ -39,12 +43,15 @@ type App struct {
 	hasher  *identity.Hasher
 	grpc    *grpc.Server
 	health  *health.Server
+	jobs    *river.Client[pgx.Tx]
 }
 
 // New opens the database, registers the signing key as the active one
-// (retiring the others) and builds the gRPC server. It does not listen and
-// does not migrate.
+// (retiring the others), dials notify and builds the gRPC server and the
+// job client (the email outbox and password resets). It does not listen
+// and does not migrate, but fails when River's tables are missing.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
+	cfg = cfg.withDevelopmentDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -66,15 +73,37 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	a.closers.Add(pool.Close)
+	if err := jobs.Ready(ctx, pool, Service+" migrate"); err != nil {
+		return nil, err
+	}
+	notify := cfg.Notify
+	if notify == nil {
+		minter, err := callauth.NewMinter(Service, cfg.InternalAuthSecret)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
+		if err != nil {
+			return nil, err
+		}
+		a.closers.AddCloser(conn)
+		notify = notifyv1.NewNotifyServiceClient(conn)
+	}
+	reset := &resetWorker{}
+	if a.jobs, err = newJobs(pool, notify, reset, log); err != nil {
+		return nil, err
+	}
 	a.Registry = telemetry.NewRegistry()
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
 	signer := identity.NewSigner(key, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL)
 	a.svc = identity.NewService(identity.Config{
-		Store: postgres.New(pool), Hasher: a.hasher, Signer: signer,
+		Store: postgres.New(pool, a.jobs), Hasher: a.hasher, Signer: signer,
 		RefreshTTL: cfg.RefreshTokenTTL, Throttle: identity.DefaultLoginThrottle, Now: cfg.Now,
+		Links: identity.Links{BaseURL: cfg.PublicBaseURL},
 	})
+	reset.svc = a.svc
 	if err := a.svc.PublishSigningKey(ctx); err != nil {
 		return nil, fmt.Errorf("%w (has `identity migrate` run?)", err)
 	}
@@ -94,16 +123,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	return a, nil
 }
 
-// Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) until
-// ctx ends, then drains for up to cfg.Grace(). It also prunes expired rows
-// every PruneInterval.
+// Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set) and
+// works off the email and reset jobs until ctx ends, then drains both for
+// up to cfg.Grace(). It also prunes expired rows every PruneInterval.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	// The job client gets its own context: canceling Start's would cut
+	// running jobs short; stopJobs stops it.
+	if err := a.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start email jobs: %w", err)
+	}
+	served, doneServing := context.WithCancel(ctx)
+	jobsStopped := make(chan struct{})
+	go func() {
+		defer close(jobsStopped)
+		<-served.Done() // SIGTERM, or the server failed
+		a.stopJobs()
+	}()
 	stopPrune := process.Go(ctx, a.every(PruneInterval, "prune failed", a.Prune))
 	stopRenew := process.Go(ctx, a.every(identity.KeyRenewInterval, "renewing the signing key's lease failed; retrying at the next interval", a.RenewSigningKey))
 	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
 	// The last renewal's lease (identity.KeyLease) outlasts the drain.
+	doneServing()
 	stopRenew()
 	stopPrune()
+	<-jobsStopped
 	return err
 }
 
@@ -146,8 +189,8 @@ func (a *App) Prune(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n.Tokens > 0 || n.Failures > 0 || n.KnownClients > 0 {
-		a.log.InfoContext(ctx, "pruned expired rows", "refresh_tokens", n.Tokens, "login_failure_counters", n.Failures, "known_login_clients", n.KnownClients)
+	if n.Tokens > 0 || n.Failures > 0 || n.KnownClients > 0 || n.Links > 0 {
+		a.log.InfoContext(ctx, "pruned expired rows", "refresh_tokens", n.Tokens, "login_failure_counters", n.Failures, "known_login_clients", n.KnownClients, "account_links", n.Links)
 	}
 	return nil
 }
@@ -156,13 +199,31 @@ func (a *App) Prune(ctx context.Context) error {
 func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
-// needs (platform/process, Process.Schema): "" when it is, the reason when
-// it is older.
+// needs (platform/process, Process.Schema): the service's migrations and
+// River's. "" when both are current, the reason when one is older.
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	return database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate"))
+	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
+		return behind, err
+	}
+	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
 }
 
-// Migrate creates the database if it is missing and applies the migrations.
+// Migrate creates the database if it is missing and applies the service's
+// migrations and River's (the email outbox's job tables).
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	return database.Setup(ctx, databaseURL, migrations.FS, log)
+	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
+		return err
+	}
+	return MigrateJobs(ctx, databaseURL, log)
+}
+
+// MigrateJobs applies River's migrations. Tests that make the database
+// with dbtest.New(t, migrations.FS) call it next.
+func MigrateJobs(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	pool, err := database.Open(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return jobs.Migrate(ctx, pool, log)
 }

@@ -52,7 +52,7 @@ func createAdmin(ctx context.Context, cfg Config, email, password string, promot
 		return AdminResult{}, err
 	}
 	defer pool.Close()
-	svc := identity.NewService(identity.Config{Store: postgres.New(pool), Hasher: hasher, Now: cfg.Now})
+	svc := identity.NewService(identity.Config{Store: postgres.New(pool, nil), Hasher: hasher, Now: cfg.Now})
 	u, created, err := svc.CreateAdmin(ctx, email, password, promoteExisting)
 	if errors.Is(err, identity.ErrEmailTaken) {
 		return AdminResult{}, ErrAccountExists

@@ -4,12 +4,14 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"runtime"
 	"time"
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
 )
 
@@ -25,6 +27,13 @@ type Argon2Params struct {
 
 // DefaultArgon2Params is OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
 var DefaultArgon2Params = Argon2Params(identity.DefaultArgon2Params)
+
+// DefaultPublicBaseURL is PUBLIC_BASE_URL outside production when unset:
+// the local gateway.
+const DefaultPublicBaseURL = "http://127.0.0.1:8080"
+
+// DefaultNotifyAddr is NOTIFY_ADDR when unset: the local notify service.
+const DefaultNotifyAddr = "127.0.0.1:50054"
 
 // DefaultDatabaseURL is DATABASE_URL when it is unset: the local database.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/meterflow_identity?sslmode=disable"
@@ -59,6 +68,14 @@ type Config struct {
 	// published keys are read from its database (the same set that
 	// GetSigningKeys serves); tests may inject authtest.Keys.
 	Keys callauth.KeySet
+	// NotifyAddr is the notify service (NOTIFY_ADDR) the outbox hands
+	// emails to.
+	NotifyAddr string
+	// Notify replaces the client of NotifyAddr when set (tests).
+	Notify notifyv1.NotifyServiceClient
+	// PublicBaseURL is where users reach the gateway (PUBLIC_BASE_URL):
+	// the emailed links point at its /app pages.
+	PublicBaseURL string
 	// Now is the clock of the identity rules (token times, throttling, key
 	// retirement); time.Now when nil. Tests use it to move time forward.
 	Now func() time.Time
@@ -82,6 +99,11 @@ func ConfigFromEnv() (Config, error) {
 		GRPCAddr:    envconfig.String("GRPC_ADDR", "127.0.0.1:50051"),
 		MetricsAddr: envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9091"),
 		DatabaseURL: envconfig.String("DATABASE_URL", DefaultDatabaseURL),
+		NotifyAddr:  envconfig.String("NOTIFY_ADDR", DefaultNotifyAddr),
+	}
+	c.PublicBaseURL = os.Getenv("PUBLIC_BASE_URL")
+	if c.PublicBaseURL == "" && !c.Production() {
+		c.PublicBaseURL = DefaultPublicBaseURL
 	}
 	errs := []error{commonErr}
 	durations := []struct {
@@ -133,5 +155,42 @@ func (c Config) validate() error {
 	if c.Production() && c.SigningKey == nil {
 		errs = append(errs, errors.New("JWT_SIGNING_KEY_FILE is required in production"))
 	}
+	errs = append(errs, c.validatePublicBaseURL())
+	if c.Notify == nil && c.NotifyAddr == "" {
+		errs = append(errs, errors.New("NOTIFY_ADDR must not be empty"))
+	}
 	return errors.Join(errs...)
+}
+
+// withDevelopmentDefaults fills what a development config built in code
+// (in-process stacks) leaves empty: PUBLIC_BASE_URL and NOTIFY_ADDR.
+// Production gets no default.
+func (c Config) withDevelopmentDefaults() Config {
+	if c.Production() {
+		return c
+	}
+	if c.PublicBaseURL == "" {
+		c.PublicBaseURL = DefaultPublicBaseURL
+	}
+	if c.NotifyAddr == "" {
+		c.NotifyAddr = DefaultNotifyAddr
+	}
+	return c
+}
+
+// validatePublicBaseURL checks PUBLIC_BASE_URL: required in production
+// (the emailed links would point nowhere), an absolute http(s) URL without
+// credentials, query or fragment, https in production.
+func (c Config) validatePublicBaseURL() error {
+	if c.PublicBaseURL == "" {
+		return errors.New("PUBLIC_BASE_URL is required in production: the gateway's public URL, e.g. https://meterflow.example.com (the emailed links point at its /app pages)")
+	}
+	u, err := url.Parse(c.PublicBaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("PUBLIC_BASE_URL %q must be an absolute http(s) URL without credentials, query or fragment", c.PublicBaseURL)
+	}
+	if c.Production() && u.Scheme != "https" {
+		return fmt.Errorf("PUBLIC_BASE_URL %q must be https in production", c.PublicBaseURL)
+	}
+	return nil
 }

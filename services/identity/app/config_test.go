@@ -38,6 +38,7 @@ func TestConfigFromEnvProductionNeedsSecrets(t *testing.T) {
 	t.Setenv("APP_ENV", "")
 	t.Setenv("INTERNAL_AUTH_SECRET", "")
 	t.Setenv("JWT_SIGNING_KEY_FILE", "")
+	t.Setenv("PUBLIC_BASE_URL", "")
 	_, err := app.ConfigFromEnv()
 	if err == nil || !strings.Contains(err.Error(), "INTERNAL_AUTH_SECRET") || !strings.Contains(err.Error(), "JWT_SIGNING_KEY_FILE") {
 		t.Fatalf("err = %v, want both secrets named", err)
@@ -50,8 +51,17 @@ func TestConfigFromEnvProductionNeedsSecrets(t *testing.T) {
 	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 32))
 	t.Setenv("JWT_SIGNING_KEY_FILE", key)
 	t.Setenv("ARGON2_MEMORY_KIB", "65536")
+	if _, err := app.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "PUBLIC_BASE_URL is required in production") {
+		t.Fatalf("err = %v, want PUBLIC_BASE_URL required", err)
+	}
+	// Links with tokens travel over https only.
+	t.Setenv("PUBLIC_BASE_URL", "http://meterflow.example.com")
+	if _, err := app.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "must be https in production") {
+		t.Fatalf("err = %v, want an http PUBLIC_BASE_URL refused in production", err)
+	}
+	t.Setenv("PUBLIC_BASE_URL", "https://meterflow.example.com")
 	cfg, err := app.ConfigFromEnv()
-	if err != nil || cfg.SigningKey == nil || cfg.Argon2.MemoryKiB != 65536 || !cfg.Production() {
+	if err != nil || cfg.SigningKey == nil || cfg.Argon2.MemoryKiB != 65536 || !cfg.Production() || cfg.PublicBaseURL != "https://meterflow.example.com" || cfg.NotifyAddr != "127.0.0.1:50054" {
 		t.Fatalf("ConfigFromEnv = %+v, %v", cfg, err)
 	}
 	// Identity accepted the development service-token secret in production.

@@ -59,6 +59,8 @@ type bundle struct {
 	clock  *clock
 	client identityv1.IdentityServiceClient
 	addr   string
+	// notify is what the outbox delivered.
+	notify *notifySink
 }
 
 // setup starts a service on a fresh database.
@@ -73,7 +75,13 @@ func setup(t testing.TB) *bundle {
 func startOn(t testing.TB, pool *pgxpool.Pool, url string, key ed25519.PrivateKey, argon app.Argon2Params, opts ...func(*app.Config)) *bundle {
 	t.Helper()
 	clk := &clock{}
+	if err := app.MigrateJobs(context.Background(), url, nil); err != nil {
+		t.Fatal(err)
+	}
+	sink := &notifySink{}
 	cfg := app.Config{
+		Notify:          sink,
+		PublicBaseURL:   "https://meterflow.test",
 		Common:          envconfig.Common{Env: "development", InternalAuthSecret: []byte(authtest.Secret), JWTIssuer: authtest.Issuer, JWTAudience: authtest.Audience, ShutdownGrace: time.Second},
 		DatabaseURL:     url,
 		AccessTokenTTL:  15 * time.Minute,
@@ -110,7 +118,7 @@ func startOn(t testing.TB, pool *pgxpool.Pool, url string, key ed25519.PrivateKe
 		}
 		a.Close()
 	})
-	return &bundle{t: t, cfg: cfg, app: a, pool: pool, clock: clk, client: identityv1.NewIdentityServiceClient(conn), addr: lis.Addr().String()}
+	return &bundle{t: t, cfg: cfg, app: a, pool: pool, clock: clk, client: identityv1.NewIdentityServiceClient(conn), addr: lis.Addr().String(), notify: sink}
 }
 
 // signUp creates a user and returns the response.

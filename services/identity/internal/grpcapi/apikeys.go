@@ -64,7 +64,7 @@ func (s *Server) AuthenticateAPIKey(ctx context.Context, req *identityv1.Authent
 	}
 	return &identityv1.AuthenticateAPIKeyResponse{
 		AccessToken: a.Token, ExpiresAt: timestamppb.New(a.ExpiresAt),
-		UserId: a.UserID.String(), KeyId: a.KeyID.String(), Scopes: a.Scopes,
+		UserId: a.UserID.String(), KeyId: a.KeyID.String(), Scopes: a.Scopes, EmailVerified: a.EmailVerified,
 	}, nil
 }
 

@@ -29,5 +29,14 @@ func Policy() callauth.Policy {
 		identityv1.IdentityService_AuthenticateAPIKey_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
 		// Notify looks up where to send a user's email at send time.
 		identityv1.IdentityService_GetUserContact_FullMethodName: {Callers: []string{"notify"}, Access: callauth.ServiceOnly},
+		// The account lifecycle: the links' routes carry no access token;
+		// the /me ones take a login's token only (no Scope: an API key
+		// never changes a password, sends emails or ends logins).
+		identityv1.IdentityService_VerifyEmail_FullMethodName:          {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_RequestPasswordReset_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_ConfirmPasswordReset_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_ResendVerification_FullMethodName:   {Callers: []string{"gateway"}, Access: callauth.UserRequired},
+		identityv1.IdentityService_ChangePassword_FullMethodName:       {Callers: []string{"gateway"}, Access: callauth.UserRequired},
+		identityv1.IdentityService_LogoutAll_FullMethodName:            {Callers: []string{"gateway"}, Access: callauth.UserRequired},
 	}
 }

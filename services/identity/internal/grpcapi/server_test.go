@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,6 +24,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/grpcservice"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
@@ -58,6 +61,14 @@ type harness struct {
 func setup(t *testing.T) *harness {
 	t.Helper()
 	pool, _ := dbtest.New(t, migrations.FS)
+	if err := jobs.Migrate(context.Background(), pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Insert-only: the emails stay queued, which these tests do not read.
+	queue, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hasher, err := identity.NewHasher(identity.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +78,7 @@ func setup(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	svc := identity.NewService(identity.Config{
-		Store: postgres.New(pool), Hasher: hasher, Signer: identity.NewSigner(key, authtest.Issuer, authtest.Audience, 15*time.Minute),
+		Store: postgres.New(pool, queue), Hasher: hasher, Signer: identity.NewSigner(key, authtest.Issuer, authtest.Audience, 15*time.Minute),
 		RefreshTTL: time.Hour, Throttle: identity.DefaultLoginThrottle,
 	})
 	keys := authtest.NewKeys(t)

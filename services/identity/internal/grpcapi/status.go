@@ -26,6 +26,10 @@ func toStatus(err error) error {
 		return rpcerr.New(codes.AlreadyExists, rpcerr.EmailTaken, "email is already registered")
 	case errors.Is(err, identity.ErrInvalidCredentials):
 		return rpcerr.New(codes.Unauthenticated, rpcerr.InvalidCredentials, "invalid email or password")
+	case errors.Is(err, identity.ErrInvalidLink):
+		return rpcerr.New(codes.InvalidArgument, rpcerr.InvalidToken, identity.ErrInvalidLink.Error())
+	case errors.Is(err, identity.ErrAlreadyVerified):
+		return rpcerr.New(codes.FailedPrecondition, rpcerr.AlreadyVerified, "the email is verified already")
 	case errors.Is(err, identity.ErrInvalidToken):
 		return rpcerr.New(codes.Unauthenticated, rpcerr.InvalidToken, "invalid or expired refresh token")
 	case errors.Is(err, identity.ErrUnauthorized):

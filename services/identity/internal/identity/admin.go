@@ -33,7 +33,7 @@ func (s *Service) CreateAdmin(ctx context.Context, email, password string, promo
 				return User{}, false, ErrEmailTaken
 			}
 			now := s.now()
-			u, err := s.store.UpdateUser(ctx, acc.ID, now, func(before User) *UserUpdate {
+			u, err := s.store.UpdateUser(ctx, acc.ID, now, func(before User) (*UserUpdate, error) {
 				return promoteExistingUser(before, hash, now)
 			})
 			if err != nil {
@@ -47,7 +47,7 @@ func (s *Service) CreateAdmin(ctx context.Context, email, password string, promo
 		now := s.now()
 		nu := NewUser{ID: uuid.New(), Email: email, PasswordHash: hash, IsAdmin: true, IsActive: true, EmailVerifiedAt: &now}
 		ev := auditCreateAdmin(User{ID: nu.ID, Email: email}, now)
-		u, err = s.store.CreateUser(ctx, nu, nil, &ev, now)
+		u, err = s.store.CreateUser(ctx, nu, UserWrites{Audit: &ev}, now)
 		if errors.Is(err, ErrEmailTaken) {
 			continue
 		}

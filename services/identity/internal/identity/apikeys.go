@@ -236,6 +236,8 @@ type KeyAccess struct {
 	UserID    uuid.UUID
 	KeyID     uuid.UUID
 	Scopes    []string
+	// EmailVerified: the key's user has verified their email.
+	EmailVerified bool
 }
 
 // AuthenticateAPIKey returns access for the key whose secret hashes to
@@ -262,17 +264,17 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, hash []byte) (KeyAcces
 			return KeyAccess{}, fmt.Errorf("record api key use: %w", err)
 		}
 	}
-	tok, exp, err := s.signer.signAPIKey(k, now)
+	tok, exp, err := s.signer.signAPIKey(k, u, now)
 	if err != nil {
 		return KeyAccess{}, err
 	}
-	return KeyAccess{Token: tok, ExpiresAt: exp, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes}, nil
+	return KeyAccess{Token: tok, ExpiresAt: exp, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, EmailVerified: u.EmailVerified()}, nil
 }
 
 // signAPIKey issues the access token of a call made with k: k's user,
 // never admin (keys reach no admin method), k's id, scopes and spend
-// limit, valid for APIKeyTokenTTL — never past the key's own expiry.
-func (s *Signer) signAPIKey(k APIKey, now time.Time) (string, time.Time, error) {
+// limit, whether u's email is verified (ev), valid for APIKeyTokenTTL — never past the key's own expiry.
+func (s *Signer) signAPIKey(k APIKey, u User, now time.Time) (string, time.Time, error) {
 	exp := now.Add(APIKeyTokenTTL)
 	if k.ExpiresAt != nil && k.ExpiresAt.Before(exp) {
 		exp = *k.ExpiresAt
@@ -286,6 +288,7 @@ func (s *Signer) signAPIKey(k APIKey, now time.Time) (string, time.Time, error) 
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
 		KeyID: k.ID.String(), Scopes: k.Scopes, SpendLimitCents: k.MonthlySpendLimitCents,
+		EmailVerified: u.EmailVerified(),
 	}
 	out, err := s.signClaims(claims)
 	return out, exp, err

@@ -49,13 +49,13 @@ func (c UserChange) Apply(u User) User {
 // no flag changes (nothing is written, not even an audit event), else the
 // new flags with one audit event per changed flag, and the revocation of
 // every refresh token of a user it disables.
-func (c UserChange) decide(before User, actor string, now time.Time) *UserUpdate {
+func (c UserChange) decide(before User, actor string, now time.Time) (*UserUpdate, error) {
 	after := c.Apply(before)
 	events := AuditEventsForChange(before, after, actor, c.Reason, now)
 	if len(events) == 0 {
-		return nil
+		return nil, nil
 	}
-	return &UserUpdate{After: after, RevokeTokens: before.IsActive && !after.IsActive, Audit: events}
+	return &UserUpdate{After: after, RevokeTokens: before.IsActive && !after.IsActive, Audit: events}, nil
 }
 
 // AuditEventsForChange returns one event per flag that differs between
@@ -92,7 +92,7 @@ func AuditEventsForChange(before, after User, actorID, reason string, now time.T
 // existing account: admin, the operator's password, email verified (the
 // operator vouches for the address), and every refresh token revoked, so
 // whoever held the account before keeps no login.
-func promoteExistingUser(before User, passwordHash string, now time.Time) *UserUpdate {
+func promoteExistingUser(before User, passwordHash string, now time.Time) (*UserUpdate, error) {
 	after := before
 	after.IsAdmin = true
 	if after.EmailVerifiedAt == nil {
@@ -106,7 +106,7 @@ func promoteExistingUser(before User, passwordHash string, now time.Time) *UserU
 		ActorID: ActorCLI, Action: "user.credentials_reset", TargetType: "user", TargetID: before.ID.String(),
 		Reason: reason, Before: b, After: a, CreatedAt: now,
 	})
-	return &UserUpdate{After: after, PasswordHash: passwordHash, RevokeTokens: true, Audit: events}
+	return &UserUpdate{After: after, PasswordHash: passwordHash, RevokeTokens: true, Audit: events}, nil
 }
 
 // auditCreateAdmin is the event of an admin created by the command line.

@@ -39,6 +39,11 @@ var (
 	// ErrAPIKeyNotFound: no such API key among the caller's. It is also an
 	// ErrNotFound.
 	ErrAPIKeyNotFound = fmt.Errorf("api key %w", ErrNotFound)
+	// ErrInvalidLink: an emailed link's token is unknown, used, ended by a
+	// newer link, or expired (or, for a reset, its account is disabled).
+	ErrInvalidLink = errors.New("the link is invalid, used or expired; ask for a new one")
+	// ErrAlreadyVerified: a verification email was asked for a verified email.
+	ErrAlreadyVerified = errors.New("the email is verified already")
 	// ErrLimitReached: the user holds MaxActiveAPIKeys active keys already.
 	ErrLimitReached = errors.New("limit of active api keys reached")
 )

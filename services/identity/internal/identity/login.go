@@ -92,5 +92,5 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 	if err := s.store.InsertRefreshToken(ctx, rec, now); err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)
 	}
-	return s.session(acc.User, refresh, now)
+	return s.session(acc.User, rec.FamilyID, refresh, now)
 }

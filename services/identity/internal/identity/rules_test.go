@@ -201,12 +201,12 @@ func TestUserChangeDecide(t *testing.T) {
 		{"enable", User{ID: active.ID}, UserChange{IsActive: new(true)}, true, false},
 	}
 	for _, tt := range tests {
-		up := tt.ch.decide(tt.before, "admin", now)
+		up, _ := tt.ch.decide(tt.before, "admin", now)
 		if (up != nil) != tt.write || (up != nil && (up.RevokeTokens != tt.revoke || len(up.Audit) == 0 || up.PasswordHash != "")) {
 			t.Errorf("%s: decide = %+v", tt.name, up)
 		}
 	}
-	up := promoteExistingUser(active, "hash", now)
+	up, _ := promoteExistingUser(active, "hash", now)
 	if !up.After.IsAdmin || !up.After.EmailVerified() || !up.RevokeTokens || up.PasswordHash != "hash" || len(up.Audit) != 2 {
 		t.Errorf("promoteExistingUser = %+v", up)
 	}

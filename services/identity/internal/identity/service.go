@@ -44,6 +44,8 @@ type Config struct {
 	Signer     *Signer
 	RefreshTTL time.Duration
 	Throttle   LoginThrottle
+	// Links builds the emailed links (PUBLIC_BASE_URL).
+	Links Links
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -55,6 +57,7 @@ type Service struct {
 	signer     *Signer
 	refreshTTL time.Duration
 	throttle   LoginThrottle
+	links      Links
 	now        func() time.Time
 }
 
@@ -64,7 +67,7 @@ func NewService(c Config) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: c.Store, hasher: c.Hasher, signer: c.Signer, refreshTTL: c.RefreshTTL, throttle: c.Throttle, now: now}
+	return &Service{store: c.Store, hasher: c.Hasher, signer: c.Signer, refreshTTL: c.RefreshTTL, throttle: c.Throttle, links: c.Links, now: now}
 }
 
 // Tokens is an access token and a refresh token.
@@ -87,7 +90,8 @@ type Page[T any] struct {
 	NextCursor string
 }
 
-// SignUp creates an active, non-admin user and starts its first login family.
+// SignUp creates an active, non-admin user, starts its first login family
+// and emails it a verification link, in one transaction.
 func (s *Service) SignUp(ctx context.Context, email, password string) (Session, error) {
 	email = NormalizeEmail(email)
 	if err := ValidateCredentials(email, password); err != nil {
@@ -101,11 +105,12 @@ func (s *Service) SignUp(ctx context.Context, email, password string) (Session, 
 	nu := NewUser{ID: uuid.New(), Email: email, PasswordHash: hash, IsActive: true}
 	refresh, rec := s.newRefreshToken(uuid.New(), nil, now)
 	rec.UserID = nu.ID
-	u, err := s.store.CreateUser(ctx, nu, &rec, nil, now)
+	link, mail := s.newLink(User{ID: nu.ID, Email: email}, PurposeVerifyEmail, now)
+	u, err := s.store.CreateUser(ctx, nu, UserWrites{First: &rec, Link: &link, Emails: []Email{mail}}, now)
 	if err != nil {
 		return Session{}, fmt.Errorf("sign up: %w", err)
 	}
-	return s.session(u, refresh, now)
+	return s.session(u, rec.FamilyID, refresh, now)
 }
 
 // Refresh rotates a refresh token: the old one stops working and a new pair
@@ -118,11 +123,13 @@ func (s *Service) Refresh(ctx context.Context, token string) (Tokens, error) {
 	now := s.now()
 	oldHash := HashToken(token)
 	var refresh string
+	var family uuid.UUID
 	u, err := s.store.RotateRefreshToken(ctx, oldHash, now, func(old RefreshToken, u User) (RefreshToken, error) {
 		if !u.IsActive {
 			return RefreshToken{}, ErrInvalidToken
 		}
 		var next RefreshToken
+		family = old.FamilyID
 		refresh, next = s.newRefreshToken(old.FamilyID, old.LoginExpiresAt, now)
 		next.UserID = old.UserID
 		return next, nil
@@ -136,7 +143,7 @@ func (s *Service) Refresh(ctx context.Context, token string) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, fmt.Errorf("refresh: %w", err)
 	}
-	sess, err := s.session(u, refresh, now)
+	sess, err := s.session(u, family, refresh, now)
 	return sess.Tokens, err
 }
 
@@ -218,7 +225,7 @@ func (s *Service) UpdateUser(ctx context.Context, callerID uuid.UUID, ch UserCha
 		return User{}, ErrSelfChange
 	}
 	now := s.now()
-	u, err := s.store.UpdateUser(ctx, ch.ID, now, func(before User) *UserUpdate {
+	u, err := s.store.UpdateUser(ctx, ch.ID, now, func(before User) (*UserUpdate, error) {
 		return ch.decide(before, callerID.String(), now)
 	})
 	if err != nil {
@@ -337,8 +344,9 @@ func (s *Service) newRefreshToken(family uuid.UUID, loginEnd *time.Time, now tim
 	return tok, RefreshToken{Hash: HashToken(tok), FamilyID: family, ExpiresAt: exp, LoginExpiresAt: loginEnd}
 }
 
-func (s *Service) session(u User, refresh string, now time.Time) (Session, error) {
-	access, err := s.signer.Sign(u, now)
+// session is u's new token pair in the login family.
+func (s *Service) session(u User, family uuid.UUID, refresh string, now time.Time) (Session, error) {
+	access, err := s.signer.Sign(u, family, now)
 	if err != nil {
 		return Session{}, err
 	}

@@ -24,17 +24,33 @@ type RefreshToken struct {
 // UserUpdate is a decided change of a user that Store.UpdateUser writes in
 // one transaction: the user's flags and verified email as After has them,
 // the password when PasswordHash is set, the revocation of every refresh
-// token of the user when RevokeTokens, and the audit events.
+// token of the user (but those of the login family KeepFamily, when not
+// uuid.Nil) when RevokeTokens, the end of the user's live links of the
+// purposes EndLinks, a new link (which first ends the live links of its
+// purpose), the emails (through the outbox) and the audit events.
 type UserUpdate struct {
 	After        User
 	PasswordHash string
 	RevokeTokens bool
+	KeepFamily   uuid.UUID
+	EndLinks     []Purpose
+	Link         *AccountToken
+	Emails       []Email
 	Audit        []AuditEvent
+}
+
+// UserWrites are the rows Store.CreateUser writes with a new user, each
+// when set: its first refresh token, an audit event, a link and emails.
+type UserWrites struct {
+	First  *RefreshToken
+	Audit  *AuditEvent
+	Link   *AccountToken
+	Emails []Email
 }
 
 // PruneBefore are the cut-offs of Store.Prune.
 type PruneBefore struct {
-	// TokensExpired: refresh tokens that expired before it.
+	// TokensExpired: refresh tokens and links that expired before it.
 	TokensExpired time.Time
 	// Failures: failure counters last touched before it.
 	Failures time.Time
@@ -44,7 +60,7 @@ type PruneBefore struct {
 
 // Pruned counts the rows Store.Prune deleted.
 type Pruned struct {
-	Tokens, Failures, KnownClients int64
+	Tokens, Failures, KnownClients, Links int64
 }
 
 // SigningKey is the public half of an access-token signing key.
@@ -77,10 +93,10 @@ type AuditQuery struct {
 // Store persists the identity data. Every method is atomic on its own.
 // Missing users are ErrNotFound; a duplicate email is ErrEmailTaken.
 type Store interface {
-	// CreateUser stores u, and in the same transaction first and audit
-	// (each when not nil).
-	CreateUser(ctx context.Context, u NewUser, first *RefreshToken, audit *AuditEvent, now time.Time) (User, error)
+	// CreateUser stores u, and in the same transaction w's rows.
+	CreateUser(ctx context.Context, u NewUser, w UserWrites, now time.Time) (User, error)
 	AccountByEmail(ctx context.Context, email string) (Account, error)
+	AccountByID(ctx context.Context, id uuid.UUID) (Account, error)
 	UserByID(ctx context.Context, id uuid.UUID) (User, error)
 
 	InsertRefreshToken(ctx context.Context, t RefreshToken, now time.Time) error
@@ -106,8 +122,17 @@ type Store interface {
 	ListUsers(ctx context.Context, q UserQuery) ([]User, error)
 	// UpdateUser locks the user id, asks decide for the change of the user
 	// as stored, and writes the UserUpdate it returns; a nil one changes
-	// nothing and returns the user as it is. One transaction.
-	UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, decide func(before User) *UserUpdate) (User, error)
+	// nothing and returns the user as it is, decide's error aborts. One
+	// transaction.
+	UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, decide func(before User) (*UserUpdate, error)) (User, error)
+	// UseAccountToken marks the live link tokenHash of purpose used and
+	// then, in the same transaction, does what UpdateUser does for its
+	// user. A link that is unknown, of another purpose, used, ended or
+	// expired is ErrInvalidLink; of two concurrent uses one wins.
+	UseAccountToken(ctx context.Context, tokenHash []byte, purpose Purpose, now time.Time, decide func(before User) (*UserUpdate, error)) (User, error)
+	// EnqueuePasswordReset queues SendPasswordReset for email: one job
+	// inserted and committed, whoever owns the email.
+	EnqueuePasswordReset(ctx context.Context, email string) error
 	ListAuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 	// UserStats counts users; users created at or after todayStart and
 	// since30d count as new today and new in 30 days.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 )
 
 // accessClaims mirrors callauth.AccessClaims, which every service verifies;
@@ -19,6 +20,10 @@ import (
 type accessClaims struct {
 	jwt.RegisteredClaims
 	Admin bool `json:"adm"`
+	// SessionID is the login family of a login's token (callauth's sid).
+	SessionID string `json:"sid,omitempty"`
+	// EmailVerified: the email was verified when the token was issued.
+	EmailVerified bool `json:"ev,omitempty"`
 	// The API key's claims on tokens of calls made with a key (apikeys.go).
 	KeyID           string   `json:"key_id,omitempty"`
 	Scopes          []string `json:"scopes,omitempty"`
@@ -49,8 +54,9 @@ func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.
 // TTL returns the access tokens' lifetime.
 func (s *Signer) TTL() time.Duration { return s.ttl }
 
-// Sign returns an access token for user, issued at now.
-func (s *Signer) Sign(u User, now time.Time) (string, error) {
+// Sign returns an access token for user's login family (its sid), issued
+// at now.
+func (s *Signer) Sign(u User, family uuid.UUID, now time.Time) (string, error) {
 	claims := accessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.issuer,
@@ -59,7 +65,7 @@ func (s *Signer) Sign(u User, now time.Time) (string, error) {
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(s.ttl)),
 		},
-		Admin: u.IsAdmin,
+		Admin: u.IsAdmin, SessionID: family.String(), EmailVerified: u.EmailVerified(),
 	}
 	return s.signClaims(claims)
 }

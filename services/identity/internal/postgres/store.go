@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
@@ -21,13 +22,17 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
+	// jobs inserts River jobs (outbox emails, password resets) in the
+	// store's transactions; nil in commands that send no email.
+	jobs *river.Client[pgx.Tx]
 }
 
 var _ identity.Store = (*Store)(nil)
 
-// New returns a Store on pool.
-func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, q: db.New()}
+// New returns a Store on pool whose emails and jobs jobs inserts (nil:
+// the store refuses to write any, as create-admin needs none).
+func New(pool *pgxpool.Pool, jobs *river.Client[pgx.Tx]) *Store {
+	return &Store{pool: pool, q: db.New(), jobs: jobs}
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
@@ -61,7 +66,7 @@ func toUser(u db.User) identity.User {
 }
 
 // CreateUser implements identity.Store.
-func (s *Store) CreateUser(ctx context.Context, u identity.NewUser, first *identity.RefreshToken, audit *identity.AuditEvent, now time.Time) (identity.User, error) {
+func (s *Store) CreateUser(ctx context.Context, u identity.NewUser, w identity.UserWrites, now time.Time) (identity.User, error) {
 	var out identity.User
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		row, err := s.q.InsertUser(ctx, tx, db.InsertUserParams{
@@ -71,15 +76,22 @@ func (s *Store) CreateUser(ctx context.Context, u identity.NewUser, first *ident
 			return mapErr(err)
 		}
 		out = toUser(row)
-		if first != nil {
-			if err := s.insertRefreshToken(ctx, tx, *first, now); err != nil {
+		if w.First != nil {
+			if err := s.insertRefreshToken(ctx, tx, *w.First, now); err != nil {
 				return err
 			}
 		}
-		if audit != nil {
-			return s.insertAudit(ctx, tx, *audit)
+		if w.Audit != nil {
+			if err := s.insertAudit(ctx, tx, *w.Audit); err != nil {
+				return err
+			}
 		}
-		return nil
+		if w.Link != nil {
+			if err := s.insertLink(ctx, tx, *w.Link, now); err != nil {
+				return err
+			}
+		}
+		return s.enqueueEmails(ctx, tx, w.Emails)
 	})
 	return out, err
 }
@@ -187,40 +199,61 @@ func (s *Store) ListUsers(ctx context.Context, q identity.UserQuery) ([]identity
 
 // UpdateUser implements identity.Store: it locks and loads the user, lets
 // decide rule on the change, and writes what decide returned.
-func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, decide func(before identity.User) *identity.UserUpdate) (identity.User, error) {
+func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, decide func(before identity.User) (*identity.UserUpdate, error)) (identity.User, error) {
 	var out identity.User
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		row, err := s.q.UserByIDForUpdate(ctx, tx, id)
-		if err != nil {
-			return mapErr(err)
-		}
-		out = toUser(row)
-		up := decide(out)
-		if up == nil {
-			return nil
-		}
-		p := db.UpdateUserParams{ID: id, IsActive: up.After.IsActive, IsAdmin: up.After.IsAdmin, EmailVerifiedAt: up.After.EmailVerifiedAt, UpdatedAt: now}
-		if up.PasswordHash != "" {
-			p.PasswordHash = &up.PasswordHash
-		}
-		updated, err := s.q.UpdateUser(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		out = toUser(updated)
-		if up.RevokeTokens {
-			if _, err := s.q.RevokeUserTokens(ctx, tx, db.RevokeUserTokensParams{Now: now, UserID: id}); err != nil {
-				return err
-			}
-		}
-		for _, ev := range up.Audit {
-			if err := s.insertAudit(ctx, tx, ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = s.updateUser(ctx, tx, id, now, decide)
+		return err
 	})
 	return out, err
+}
+
+// updateUser is UpdateUser in tx.
+func (s *Store) updateUser(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time, decide func(before identity.User) (*identity.UserUpdate, error)) (identity.User, error) {
+	row, err := s.q.UserByIDForUpdate(ctx, tx, id)
+	if err != nil {
+		return identity.User{}, mapErr(err)
+	}
+	before := toUser(row)
+	up, err := decide(before)
+	if err != nil || up == nil {
+		return before, err
+	}
+	p := db.UpdateUserParams{ID: id, IsActive: up.After.IsActive, IsAdmin: up.After.IsAdmin, EmailVerifiedAt: up.After.EmailVerifiedAt, UpdatedAt: now}
+	if up.PasswordHash != "" {
+		p.PasswordHash = &up.PasswordHash
+	}
+	updated, err := s.q.UpdateUser(ctx, tx, p)
+	if err != nil {
+		return identity.User{}, err
+	}
+	if up.RevokeTokens {
+		// uuid.Nil is no family's id: every token is revoked.
+		if _, err := s.q.RevokeUserTokensExceptFamily(ctx, tx, db.RevokeUserTokensExceptFamilyParams{Now: now, UserID: id, KeepFamily: up.KeepFamily}); err != nil {
+			return identity.User{}, err
+		}
+	}
+	if err := s.endLinks(ctx, tx, id, up.EndLinks, now); err != nil {
+		return identity.User{}, err
+	}
+	if up.Link != nil {
+		if err := s.endLinks(ctx, tx, id, []identity.Purpose{up.Link.Purpose}, now); err != nil {
+			return identity.User{}, err
+		}
+		if err := s.insertLink(ctx, tx, *up.Link, now); err != nil {
+			return identity.User{}, err
+		}
+	}
+	for _, ev := range up.Audit {
+		if err := s.insertAudit(ctx, tx, ev); err != nil {
+			return identity.User{}, err
+		}
+	}
+	if err := s.enqueueEmails(ctx, tx, up.Emails); err != nil {
+		return identity.User{}, err
+	}
+	return toUser(updated), nil
 }
 
 func (s *Store) insertAudit(ctx context.Context, q db.DBTX, ev identity.AuditEvent) error {

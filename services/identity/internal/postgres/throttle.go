@@ -81,6 +81,9 @@ func (s *Store) Prune(ctx context.Context, b identity.PruneBefore) (identity.Pru
 	if n.Tokens, err = s.q.DeleteExpiredRefreshTokens(ctx, s.pool, b.TokensExpired); err != nil {
 		return n, err
 	}
+	if n.Links, err = s.q.DeleteExpiredAccountTokens(ctx, s.pool, b.TokensExpired); err != nil {
+		return n, err
+	}
 	acc, err := s.q.DeleteStaleLoginThrottle(ctx, s.pool, b.Failures)
 	if err != nil {
 		return n, err

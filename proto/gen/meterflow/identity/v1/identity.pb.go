@@ -1875,11 +1875,14 @@ type AuthenticateAPIKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An access token as every service verifies it, with the claims key_id,
 	// scopes and spend_limit_cents, and no adm.
-	AccessToken   string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	UserId        string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	KeyId         string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	Scopes        []string               `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	AccessToken string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	ExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	UserId      string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	KeyId       string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Scopes      []string               `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Whether the key's user has verified their email (the token's ev
+	// claim); the gateway's REQUIRE_VERIFIED_EMAIL reads it.
+	EmailVerified bool `protobuf:"varint,6,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1947,6 +1950,13 @@ func (x *AuthenticateAPIKeyResponse) GetScopes() []string {
 		return x.Scopes
 	}
 	return nil
+}
+
+func (x *AuthenticateAPIKeyResponse) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // GetUserContactRequest names a user.
@@ -2053,6 +2063,510 @@ func (x *GetUserContactResponse) GetIsActive() bool {
 		return x.IsActive
 	}
 	return false
+}
+
+// VerifyEmailRequest holds the token of a verification link.
+type VerifyEmailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailRequest) Reset() {
+	*x = VerifyEmailRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailRequest) ProtoMessage() {}
+
+func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *VerifyEmailRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// VerifyEmailResponse is empty.
+type VerifyEmailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailResponse) Reset() {
+	*x = VerifyEmailResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailResponse) ProtoMessage() {}
+
+func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{36}
+}
+
+// ResendVerificationRequest is empty: the caller is the user.
+type ResendVerificationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationRequest) Reset() {
+	*x = ResendVerificationRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationRequest) ProtoMessage() {}
+
+func (x *ResendVerificationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationRequest.ProtoReflect.Descriptor instead.
+func (*ResendVerificationRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{37}
+}
+
+// ResendVerificationResponse is empty.
+type ResendVerificationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationResponse) Reset() {
+	*x = ResendVerificationResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationResponse) ProtoMessage() {}
+
+func (x *ResendVerificationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationResponse.ProtoReflect.Descriptor instead.
+func (*ResendVerificationResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{38}
+}
+
+// RequestPasswordResetRequest holds the address to send a reset link to.
+type RequestPasswordResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RequestPasswordResetResponse is empty, whoever owns the email.
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{40}
+}
+
+// ConfirmPasswordResetRequest holds a reset link's token and the new password.
+type ConfirmPasswordResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// 8 to 128 characters, as at sign-up.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmPasswordResetRequest) Reset() {
+	*x = ConfirmPasswordResetRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmPasswordResetRequest) ProtoMessage() {}
+
+func (x *ConfirmPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ConfirmPasswordResetRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ConfirmPasswordResetRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// ConfirmPasswordResetResponse is empty.
+type ConfirmPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmPasswordResetResponse) Reset() {
+	*x = ConfirmPasswordResetResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmPasswordResetResponse) ProtoMessage() {}
+
+func (x *ConfirmPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{42}
+}
+
+// ChangePasswordRequest holds the caller's current and new passwords.
+type ChangePasswordRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CurrentPassword string                 `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// 8 to 128 characters, as at sign-up.
+	NewPassword string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	// The end user's address as the gateway sees it, for the login throttle
+	// (as LoginRequest.client_ip).
+	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordRequest) Reset() {
+	*x = ChangePasswordRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordRequest) ProtoMessage() {}
+
+func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ChangePasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+// ChangePasswordResponse is empty.
+type ChangePasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordResponse) Reset() {
+	*x = ChangePasswordResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordResponse) ProtoMessage() {}
+
+func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{44}
+}
+
+// LogoutAllRequest is empty: the caller is the user.
+type LogoutAllRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutAllRequest) Reset() {
+	*x = LogoutAllRequest{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutAllRequest) ProtoMessage() {}
+
+func (x *LogoutAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutAllRequest.ProtoReflect.Descriptor instead.
+func (*LogoutAllRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{45}
+}
+
+// LogoutAllResponse is empty.
+type LogoutAllResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutAllResponse) Reset() {
+	*x = LogoutAllResponse{}
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutAllResponse) ProtoMessage() {}
+
+func (x *LogoutAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_identity_v1_identity_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutAllResponse.ProtoReflect.Descriptor instead.
+func (*LogoutAllResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_identity_v1_identity_proto_rawDescGZIP(), []int{46}
 }
 
 var File_meterflow_identity_v1_identity_proto protoreflect.FileDescriptor
@@ -2195,20 +2709,40 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x14RevokeAPIKeyResponse\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.meterflow.identity.v1.APIKeyR\x03key\"6\n" +
 	"\x19AuthenticateAPIKeyRequest\x12\x19\n" +
-	"\bkey_hash\x18\x01 \x01(\fR\akeyHash\"\xc2\x01\n" +
+	"\bkey_hash\x18\x01 \x01(\fR\akeyHash\"\xe9\x01\n" +
 	"\x1aAuthenticateAPIKeyResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x17\n" +
 	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x15\n" +
 	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x16\n" +
-	"\x06scopes\x18\x05 \x03(\tR\x06scopes\"0\n" +
+	"\x06scopes\x18\x05 \x03(\tR\x06scopes\x12%\n" +
+	"\x0eemail_verified\x18\x06 \x01(\bR\remailVerified\"0\n" +
 	"\x15GetUserContactRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"r\n" +
 	"\x16GetUserContactResponse\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12%\n" +
 	"\x0eemail_verified\x18\x02 \x01(\bR\remailVerified\x12\x1b\n" +
-	"\tis_active\x18\x03 \x01(\bR\bisActive2\xb2\f\n" +
+	"\tis_active\x18\x03 \x01(\bR\bisActive\"*\n" +
+	"\x12VerifyEmailRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\x15\n" +
+	"\x13VerifyEmailResponse\"\x1b\n" +
+	"\x19ResendVerificationRequest\"\x1c\n" +
+	"\x1aResendVerificationResponse\"3\n" +
+	"\x1bRequestPasswordResetRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"O\n" +
+	"\x1bConfirmPasswordResetRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x1e\n" +
+	"\x1cConfirmPasswordResetResponse\"\x82\x01\n" +
+	"\x15ChangePasswordRequest\x12)\n" +
+	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\x12\x1b\n" +
+	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\"\x18\n" +
+	"\x16ChangePasswordResponse\"\x12\n" +
+	"\x10LogoutAllRequest\"\x13\n" +
+	"\x11LogoutAllResponse2\xe4\x11\n" +
 	"\x0fIdentityService\x12U\n" +
 	"\x06SignUp\x12$.meterflow.identity.v1.SignUpRequest\x1a%.meterflow.identity.v1.SignUpResponse\x12R\n" +
 	"\x05Login\x12#.meterflow.identity.v1.LoginRequest\x1a$.meterflow.identity.v1.LoginResponse\x12X\n" +
@@ -2224,7 +2758,13 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\vListAPIKeys\x12).meterflow.identity.v1.ListAPIKeysRequest\x1a*.meterflow.identity.v1.ListAPIKeysResponse\x12g\n" +
 	"\fRevokeAPIKey\x12*.meterflow.identity.v1.RevokeAPIKeyRequest\x1a+.meterflow.identity.v1.RevokeAPIKeyResponse\x12y\n" +
 	"\x12AuthenticateAPIKey\x120.meterflow.identity.v1.AuthenticateAPIKeyRequest\x1a1.meterflow.identity.v1.AuthenticateAPIKeyResponse\x12m\n" +
-	"\x0eGetUserContact\x12,.meterflow.identity.v1.GetUserContactRequest\x1a-.meterflow.identity.v1.GetUserContactResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
+	"\x0eGetUserContact\x12,.meterflow.identity.v1.GetUserContactRequest\x1a-.meterflow.identity.v1.GetUserContactResponse\x12d\n" +
+	"\vVerifyEmail\x12).meterflow.identity.v1.VerifyEmailRequest\x1a*.meterflow.identity.v1.VerifyEmailResponse\x12y\n" +
+	"\x12ResendVerification\x120.meterflow.identity.v1.ResendVerificationRequest\x1a1.meterflow.identity.v1.ResendVerificationResponse\x12\x7f\n" +
+	"\x14RequestPasswordReset\x122.meterflow.identity.v1.RequestPasswordResetRequest\x1a3.meterflow.identity.v1.RequestPasswordResetResponse\x12\x7f\n" +
+	"\x14ConfirmPasswordReset\x122.meterflow.identity.v1.ConfirmPasswordResetRequest\x1a3.meterflow.identity.v1.ConfirmPasswordResetResponse\x12m\n" +
+	"\x0eChangePassword\x12,.meterflow.identity.v1.ChangePasswordRequest\x1a-.meterflow.identity.v1.ChangePasswordResponse\x12^\n" +
+	"\tLogoutAll\x12'.meterflow.identity.v1.LogoutAllRequest\x1a(.meterflow.identity.v1.LogoutAllResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_meterflow_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -2238,7 +2778,7 @@ func file_meterflow_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_meterflow_identity_v1_identity_proto_rawDescData
 }
 
-var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_meterflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 	(*User)(nil),                         // 0: meterflow.identity.v1.User
 	(*TokenPair)(nil),                    // 1: meterflow.identity.v1.TokenPair
@@ -2275,33 +2815,45 @@ var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 	(*AuthenticateAPIKeyResponse)(nil),   // 32: meterflow.identity.v1.AuthenticateAPIKeyResponse
 	(*GetUserContactRequest)(nil),        // 33: meterflow.identity.v1.GetUserContactRequest
 	(*GetUserContactResponse)(nil),       // 34: meterflow.identity.v1.GetUserContactResponse
-	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 36: google.protobuf.Duration
+	(*VerifyEmailRequest)(nil),           // 35: meterflow.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),          // 36: meterflow.identity.v1.VerifyEmailResponse
+	(*ResendVerificationRequest)(nil),    // 37: meterflow.identity.v1.ResendVerificationRequest
+	(*ResendVerificationResponse)(nil),   // 38: meterflow.identity.v1.ResendVerificationResponse
+	(*RequestPasswordResetRequest)(nil),  // 39: meterflow.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 40: meterflow.identity.v1.RequestPasswordResetResponse
+	(*ConfirmPasswordResetRequest)(nil),  // 41: meterflow.identity.v1.ConfirmPasswordResetRequest
+	(*ConfirmPasswordResetResponse)(nil), // 42: meterflow.identity.v1.ConfirmPasswordResetResponse
+	(*ChangePasswordRequest)(nil),        // 43: meterflow.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),       // 44: meterflow.identity.v1.ChangePasswordResponse
+	(*LogoutAllRequest)(nil),             // 45: meterflow.identity.v1.LogoutAllRequest
+	(*LogoutAllResponse)(nil),            // 46: meterflow.identity.v1.LogoutAllResponse
+	(*timestamppb.Timestamp)(nil),        // 47: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 48: google.protobuf.Duration
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
-	35, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	47, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 2: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	36, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
+	48, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
 	0,  // 4: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
 	1,  // 5: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	1,  // 6: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
 	0,  // 7: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
 	0,  // 8: meterflow.identity.v1.AdminListUsersResponse.users:type_name -> meterflow.identity.v1.User
 	0,  // 9: meterflow.identity.v1.AdminUpdateUserResponse.user:type_name -> meterflow.identity.v1.User
-	35, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	47, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
 	17, // 11: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
 	21, // 12: meterflow.identity.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
-	35, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	35, // 14: meterflow.identity.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
-	35, // 15: meterflow.identity.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
-	35, // 16: meterflow.identity.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
-	35, // 17: meterflow.identity.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
-	35, // 18: meterflow.identity.v1.CreateAPIKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	47, // 14: meterflow.identity.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 15: meterflow.identity.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	47, // 16: meterflow.identity.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	47, // 17: meterflow.identity.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	47, // 18: meterflow.identity.v1.CreateAPIKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
 	24, // 19: meterflow.identity.v1.CreateAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
 	24, // 20: meterflow.identity.v1.ListAPIKeysResponse.keys:type_name -> meterflow.identity.v1.APIKey
 	24, // 21: meterflow.identity.v1.RevokeAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
-	35, // 22: meterflow.identity.v1.AuthenticateAPIKeyResponse.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 22: meterflow.identity.v1.AuthenticateAPIKeyResponse.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 23: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
 	4,  // 24: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
 	6,  // 25: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
@@ -2317,23 +2869,35 @@ var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	29, // 35: meterflow.identity.v1.IdentityService.RevokeAPIKey:input_type -> meterflow.identity.v1.RevokeAPIKeyRequest
 	31, // 36: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:input_type -> meterflow.identity.v1.AuthenticateAPIKeyRequest
 	33, // 37: meterflow.identity.v1.IdentityService.GetUserContact:input_type -> meterflow.identity.v1.GetUserContactRequest
-	3,  // 38: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
-	5,  // 39: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
-	7,  // 40: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
-	9,  // 41: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
-	11, // 42: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 43: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
-	15, // 44: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
-	18, // 45: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	20, // 46: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
-	23, // 47: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
-	26, // 48: meterflow.identity.v1.IdentityService.CreateAPIKey:output_type -> meterflow.identity.v1.CreateAPIKeyResponse
-	28, // 49: meterflow.identity.v1.IdentityService.ListAPIKeys:output_type -> meterflow.identity.v1.ListAPIKeysResponse
-	30, // 50: meterflow.identity.v1.IdentityService.RevokeAPIKey:output_type -> meterflow.identity.v1.RevokeAPIKeyResponse
-	32, // 51: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:output_type -> meterflow.identity.v1.AuthenticateAPIKeyResponse
-	34, // 52: meterflow.identity.v1.IdentityService.GetUserContact:output_type -> meterflow.identity.v1.GetUserContactResponse
-	38, // [38:53] is the sub-list for method output_type
-	23, // [23:38] is the sub-list for method input_type
+	35, // 38: meterflow.identity.v1.IdentityService.VerifyEmail:input_type -> meterflow.identity.v1.VerifyEmailRequest
+	37, // 39: meterflow.identity.v1.IdentityService.ResendVerification:input_type -> meterflow.identity.v1.ResendVerificationRequest
+	39, // 40: meterflow.identity.v1.IdentityService.RequestPasswordReset:input_type -> meterflow.identity.v1.RequestPasswordResetRequest
+	41, // 41: meterflow.identity.v1.IdentityService.ConfirmPasswordReset:input_type -> meterflow.identity.v1.ConfirmPasswordResetRequest
+	43, // 42: meterflow.identity.v1.IdentityService.ChangePassword:input_type -> meterflow.identity.v1.ChangePasswordRequest
+	45, // 43: meterflow.identity.v1.IdentityService.LogoutAll:input_type -> meterflow.identity.v1.LogoutAllRequest
+	3,  // 44: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
+	5,  // 45: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
+	7,  // 46: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
+	9,  // 47: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
+	11, // 48: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
+	13, // 49: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
+	15, // 50: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
+	18, // 51: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
+	20, // 52: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
+	23, // 53: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
+	26, // 54: meterflow.identity.v1.IdentityService.CreateAPIKey:output_type -> meterflow.identity.v1.CreateAPIKeyResponse
+	28, // 55: meterflow.identity.v1.IdentityService.ListAPIKeys:output_type -> meterflow.identity.v1.ListAPIKeysResponse
+	30, // 56: meterflow.identity.v1.IdentityService.RevokeAPIKey:output_type -> meterflow.identity.v1.RevokeAPIKeyResponse
+	32, // 57: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:output_type -> meterflow.identity.v1.AuthenticateAPIKeyResponse
+	34, // 58: meterflow.identity.v1.IdentityService.GetUserContact:output_type -> meterflow.identity.v1.GetUserContactResponse
+	36, // 59: meterflow.identity.v1.IdentityService.VerifyEmail:output_type -> meterflow.identity.v1.VerifyEmailResponse
+	38, // 60: meterflow.identity.v1.IdentityService.ResendVerification:output_type -> meterflow.identity.v1.ResendVerificationResponse
+	40, // 61: meterflow.identity.v1.IdentityService.RequestPasswordReset:output_type -> meterflow.identity.v1.RequestPasswordResetResponse
+	42, // 62: meterflow.identity.v1.IdentityService.ConfirmPasswordReset:output_type -> meterflow.identity.v1.ConfirmPasswordResetResponse
+	44, // 63: meterflow.identity.v1.IdentityService.ChangePassword:output_type -> meterflow.identity.v1.ChangePasswordResponse
+	46, // 64: meterflow.identity.v1.IdentityService.LogoutAll:output_type -> meterflow.identity.v1.LogoutAllResponse
+	44, // [44:65] is the sub-list for method output_type
+	23, // [23:44] is the sub-list for method input_type
 	23, // [23:23] is the sub-list for extension type_name
 	23, // [23:23] is the sub-list for extension extendee
 	0,  // [0:23] is the sub-list for field type_name
@@ -2353,7 +2917,7 @@ func file_meterflow_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_identity_v1_identity_proto_rawDesc), len(file_meterflow_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,6 +10,15 @@ import (
 	"github.com/google/uuid"
 )
 
+type AccountToken struct {
+	TokenHash []byte
+	Purpose   string
+	UserID    uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
 type ApiKey struct {
 	ID                     uuid.UUID
 	UserID                 uuid.UUID

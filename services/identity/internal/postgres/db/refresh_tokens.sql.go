@@ -86,18 +86,21 @@ func (q *Queries) RevokeFamilyOfToken(ctx context.Context, db DBTX, arg RevokeFa
 	return err
 }
 
-const revokeUserTokens = `-- name: RevokeUserTokens :execrows
+const revokeUserTokensExceptFamily = `-- name: RevokeUserTokensExceptFamily :execrows
 UPDATE refresh_tokens SET revoked_at = $1::timestamptz
-WHERE user_id = $2 AND revoked_at IS NULL
+WHERE user_id = $2 AND revoked_at IS NULL AND family_id <> $3
 `
 
-type RevokeUserTokensParams struct {
-	Now    time.Time
-	UserID uuid.UUID
+type RevokeUserTokensExceptFamilyParams struct {
+	Now        time.Time
+	UserID     uuid.UUID
+	KeepFamily uuid.UUID
 }
 
-func (q *Queries) RevokeUserTokens(ctx context.Context, db DBTX, arg RevokeUserTokensParams) (int64, error) {
-	result, err := db.Exec(ctx, revokeUserTokens, arg.Now, arg.UserID)
+// Revokes every live token of the user but those of keep_family (pass the
+// nil UUID, which no family has, to revoke them all).
+func (q *Queries) RevokeUserTokensExceptFamily(ctx context.Context, db DBTX, arg RevokeUserTokensExceptFamilyParams) (int64, error) {
+	result, err := db.Exec(ctx, revokeUserTokensExceptFamily, arg.Now, arg.UserID, arg.KeepFamily)
 	if err != nil {
 		return 0, err
 	}

@@ -19,9 +19,11 @@ UPDATE refresh_tokens SET revoked_at = @now::timestamptz
 WHERE family_id = (SELECT family_id FROM refresh_tokens t WHERE t.token_hash = @token_hash)
   AND revoked_at IS NULL;
 
--- name: RevokeUserTokens :execrows
-UPDATE refresh_tokens SET revoked_at = @now::timestamptz
-WHERE user_id = @user_id AND revoked_at IS NULL;
-
 -- name: DeleteExpiredRefreshTokens :execrows
 DELETE FROM refresh_tokens WHERE expires_at < @before::timestamptz;
+
+-- name: RevokeUserTokensExceptFamily :execrows
+-- Revokes every live token of the user but those of keep_family (pass the
+-- nil UUID, which no family has, to revoke them all).
+UPDATE refresh_tokens SET revoked_at = @now::timestamptz
+WHERE user_id = @user_id AND revoked_at IS NULL AND family_id <> @keep_family;
