@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -33,7 +34,7 @@ func TestRunsCSVExportLargeRows(t *testing.T) {
 		t.Fatal("rows too small to exceed the message cap in a page of 200")
 	}
 	client, runs := largeRuns(t, 450, rowBytes)
-	b := setup(t, setupOpts{workflowClient: client})
+	b := setup(t, setupOpts{workflowClient: client, callTimeout: time.Minute})
 	admin := b.keys.test.AccessToken(t, "admin-1", true)
 	resp, body := b.do(t, withToken(newReq(http.MethodGet, "/v1/admin/runs?format=csv", ""), admin))
 	if resp.StatusCode != 200 {
@@ -56,7 +57,7 @@ func TestMessageSizeIsNotRateLimited(t *testing.T) {
 	t.Parallel()
 	client, _ := largeRuns(t, 200, 100<<10)
 	var logs syncBuffer
-	b := setup(t, setupOpts{workflowClient: client, log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	b := setup(t, setupOpts{workflowClient: client, callTimeout: time.Minute, log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	admin := b.keys.test.AccessToken(t, "admin-1", true)
 	resp, body := b.do(t, withToken(newReq(http.MethodGet, "/v1/admin/runs?limit=200", ""), admin))
 	p := wantProblem(t, resp, body, http.StatusInternalServerError, "internal")

@@ -116,6 +116,9 @@ type setupOpts struct {
 	apiKeys      *apikeyauth.Authenticator
 	csvMaxRows   int
 	writeTimeout time.Duration
+	// callTimeout is CallTimeout (default 5 s); the size tests, which move
+	// tens of MiB under the race detector, give it more.
+	callTimeout time.Duration
 	// requireVerified is REQUIRE_VERIFIED_EMAIL.
 	requireVerified bool
 }
@@ -188,7 +191,7 @@ func setup(t testing.TB, o setupOpts) bundle {
 		Identity: idc, Wallet: wallet, Workflow: wf, APIKeys: o.apiKeys,
 		Tokens: tv, Limiter: lim, ClientIP: ips, Registry: reg, Limits: o.limits,
 		OpenAPI: []byte(`{"openapi":"3.1.0"}`), CORSOrigins: o.cors, HSTSMaxAge: o.hsts, Log: o.log,
-		CSVMaxRows: o.csvMaxRows, WriteTimeout: o.writeTimeout, RequireVerifiedEmail: o.requireVerified,
+		CSVMaxRows: o.csvMaxRows, WriteTimeout: o.writeTimeout, CallTimeout: o.callTimeout, RequireVerifiedEmail: o.requireVerified,
 	})
 	if err != nil {
 		t.Fatal(err)
