@@ -81,6 +81,9 @@ type harness struct {
 func startWallet(t testing.TB, keys *authtest.Keys, logs io.Writer) (*walletapp.App, string) {
 	t.Helper()
 	_, url := dbtest.New(t, walletmigrations.FS)
+	if err := walletapp.MigrateQueue(context.Background(), url, nil); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := walletapp.ConfigFromEnv()
 	if err != nil {
 		t.Fatalf("wallet config: %v", err)
