@@ -208,7 +208,7 @@ func (s *Server) register() {
 	a.Get("/v1/wallet/topups/:id", with(user, s.getTopUp)...)
 	a.Get("/v1/wallet/settings", with(user, s.getWalletSettings)...)
 	a.Patch("/v1/wallet/settings", with(user, s.updateWalletSettings)...)
-	a.Post("/v1/wallet/payment-method", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.createPaymentMethod)
+	a.Post("/v1/wallet/payment-method", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.requireVerifiedEmail, s.createPaymentMethod)
 	a.Delete("/v1/wallet/payment-method", with(user, s.deletePaymentMethod)...)
 	a.Post("/v1/webhooks/stripe", s.stripeWebhook)
 
