@@ -541,7 +541,7 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 			"CreateAPIKey", "ListAPIKeys", "RevokeAPIKey", "AuthenticateAPIKey", "GetUserContact"},
 		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
 			"GetAPIKeySpend"},
-		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns"},
+		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns", "SubmitRunVerdict"},
 	}
 	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc} {
 		for _, m := range desc.Methods {

@@ -50,6 +50,9 @@ const (
 	SpendLimitExceeded = "spend_limit_exceeded"
 	// LimitReached: a per-user count limit (e.g. 25 active API keys).
 	LimitReached = "limit_reached"
+	// AlreadySettled: a verdict for a run whose outcome is decided (an
+	// earlier verdict, or its deadline).
+	AlreadySettled = "already_settled"
 )
 
 // FieldViolation names one invalid request field.

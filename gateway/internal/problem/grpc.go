@@ -46,7 +46,8 @@ var table = map[rowKey]Mapping{
 	{codes.FailedPrecondition, rpcerr.SpendLimitExceeded}: {
 		http.StatusPaymentRequired, rpcerr.SpendLimitExceeded,
 	},
-	{codes.FailedPrecondition, rpcerr.LimitReached}: {http.StatusUnprocessableEntity, rpcerr.LimitReached},
+	{codes.FailedPrecondition, rpcerr.LimitReached}:   {http.StatusUnprocessableEntity, rpcerr.LimitReached},
+	{codes.FailedPrecondition, rpcerr.AlreadySettled}: {http.StatusConflict, rpcerr.AlreadySettled},
 	{codes.FailedPrecondition, rpcerr.IdempotencyKeyReused}: {
 		http.StatusUnprocessableEntity, rpcerr.IdempotencyKeyReused,
 	},

@@ -100,6 +100,7 @@ var titles = map[string]string{
 	rpcerr.InsufficientScope:    "Insufficient scope",
 	rpcerr.SpendLimitExceeded:   "Spend limit exceeded",
 	rpcerr.LimitReached:         "Limit reached",
+	rpcerr.AlreadySettled:       "Run already settled",
 	CodePayloadTooLarge:         "Payload too large",
 	CodeMethodNotAllowed:        "Method not allowed",
 	CodeUnsupportedMediaType:    "Unsupported media type",
