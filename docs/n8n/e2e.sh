@@ -79,7 +79,7 @@ start() { # NAME CMD...: in the background, logged
 }
 
 wait_http() { # URL WHAT: until it answers 2xx (60 s)
-	for _ in $(seq 300); do
+	for _ in $(seq 600); do
 		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
 		sleep 0.2
 	done
@@ -163,7 +163,14 @@ export N8N_DIAGNOSTICS_ENABLED=false N8N_VERSION_NOTIFICATIONS_ENABLED=false N8N
 export N8N_PERSONALIZATION_ENABLED=false N8N_SECURE_COOKIE=false N8N_RUNNERS_ENABLED=false
 export N8N_DEFAULT_BINARY_DATA_MODE=default EXECUTIONS_DATA_SAVE_ON_ERROR=all DB_SQLITE_POOL_SIZE=2
 start n8n "$n8n_bin" start
-wait_http "$N8N/healthz" "n8n"
+# /healthz answers at once; /healthz/readiness once n8n's database is
+# migrated (every route answers "n8n is starting up" until then); the REST
+# API after that.
+wait_http "$N8N/healthz/readiness" "n8n"
+for _ in $(seq 600); do
+	curl -fsS "$N8N/rest/settings" 2>/dev/null | jq -e '.data' >/dev/null 2>&1 && break
+	sleep 0.2
+done
 ok "n8n is up"
 
 # The owner, then an API key that may only read executions (the error
@@ -184,8 +191,11 @@ pub() { # METHOD PATH [BODY]: n8n's public API
 # The public API key above may only read executions; creating credentials
 # and workflows takes a second key with the owner's scopes.
 scopes=$(rest GET /api-keys/scopes | jq -c '.data')
-ADMIN_KEY=$(rest POST /api-keys "{\"label\":\"meterflow e2e setup\",\"scopes\":$scopes,\"expiresAt\":null}" | jq -r '.data.rawApiKey // empty')
-[ -n "$ADMIN_KEY" ] || fail "n8n setup API key"
+# (Keys are JWTs: an expiry makes this one differ from the first even when
+# both are made in the same second, which n8n would refuse as a duplicate.)
+rest POST /api-keys "{\"label\":\"meterflow e2e setup\",\"scopes\":$scopes,\"expiresAt\":$(($(date +%s) + 3600))}" >"$work/setupkey.json"
+ADMIN_KEY=$(jq -r '.data.rawApiKey // empty' "$work/setupkey.json")
+[ -n "$ADMIN_KEY" ] || fail "n8n setup API key (scopes $scopes): $(cat "$work/setupkey.json")"
 setup() { # METHOD PATH [BODY]
 	curl -sS -X "$1" "$N8N/api/v1$2" -H "X-N8N-API-KEY: $ADMIN_KEY" -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
@@ -202,23 +212,29 @@ api_id=$(setup POST /credentials "$(jq -n --arg k "$N8N_API_KEY" --arg u "$N8N/a
 # it as is; Meterflow's signing_secret is whsec_ + its base64.
 SIGNING_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SIGNING_SECRET=whsec_$(printf %s "$SIGNING_KEY" | base64 -w0)
-import() { # FILE [ERROR_WORKFLOW_ID] -> workflow id (created and activated)
+import() { # FILE ERROR_WORKFLOW_ID ACTIVATE -> workflow id (created, and activated if ACTIVATE)
 	local body id
 	body=$(sed -e "s/REPLACE_WITH_HEADER_AUTH_CREDENTIAL_ID/$hdr_id/" -e "s/REPLACE_WITH_N8N_API_CREDENTIAL_ID/$api_id/" \
-		-e "s/REPLACE_WITH_SIGNING_KEY/$SIGNING_KEY/" -e "s/REPLACE_WITH_ERROR_WORKFLOW_ID/${2:-}/" \
+		-e "s/REPLACE_WITH_SIGNING_KEY/$SIGNING_KEY/" -e "s/REPLACE_WITH_ERROR_WORKFLOW_ID/$2/" \
 		-e "s#https://api.example.com/v1/callbacks/runs/#http://$GW/v1/callbacks/runs/#" "docs/n8n/$1" |
 		jq '{name, nodes, connections, settings}')
 	id=$(setup POST /workflows "$body" | jq -r '.id // empty')
 	[ -n "$id" ] || fail "importing docs/n8n/$1: $(setup POST /workflows "$body")"
+	if [ "$3" != activate ]; then
+		printf '%s' "$id"
+		return
+	fi
 	setup POST "/workflows/$id/activate" >"$work/activate.json"
 	jq -e '.active == true' "$work/activate.json" >/dev/null || fail "activating docs/n8n/$1: $(cat "$work/activate.json")"
 	printf '%s' "$id"
 }
-err_id=$(import callback-errors.json)
+# An error workflow is not activated (n8n refuses: it has no trigger of its
+# own); the workflows that name it in their settings start it.
+err_id=$(import callback-errors.json "" no)
 ok "callback-errors.json: workflow $err_id (Error Trigger)"
-import response-mode.json >/dev/null
+import response-mode.json "" activate >/dev/null
 ok "response-mode.json: POST $N8N/webhook/meterflow-greet"
-import callback-mode.json "$err_id" >/dev/null
+import callback-mode.json "$err_id" activate >/dev/null
 ok "callback-mode.json: POST $N8N/webhook/meterflow-crm (error workflow $err_id)"
 
 # ---- Meterflow workflows pointing at them ----
