@@ -8,7 +8,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 # apt-get needs root; elsewhere use sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps run test generate check-generated lint vet build admin bench fuzz drills
+.PHONY: deps run test generate check-generated lint vet build admin bench fuzz drills n8n-e2e
 
 ## run: build, create and migrate the databases, start every process locally (Ctrl-C stops all)
 run: build
@@ -41,6 +41,10 @@ fuzz:
 ## bench: the load harness (make test vets and tests its code but never runs the load): its own stack on ports +10000 and meterflow_bench_* databases; writes bench/results/<date>.md and .json. make bench BENCH_FLAGS='-duration 10s -rounds 3'
 bench: build
 	go run ./bench/cmd/bench $(BENCH_FLAGS)
+
+## n8n-e2e: the docs/n8n workflows in a real n8n (installed from npm into a temp folder) against a local stack, both completion modes (not in make test; minutes)
+n8n-e2e:
+	@docs/n8n/e2e.sh
 
 ## drills: the reliability drills in e2e/drills (bank test, crashes, faults, outages; about 5 minutes)
 drills:

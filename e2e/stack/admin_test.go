@@ -554,7 +554,7 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 			"VerifyEmail", "ResendVerification", "RequestPasswordReset", "ConfirmPasswordReset", "ChangePassword", "LogoutAll"},
 		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
 			"GetAPIKeySpend", "GetWalletSettings", "UpdateWalletSettings", "CreatePaymentMethodSession", "DeletePaymentMethod"},
-		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns"},
+		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns", "SubmitRunVerdict"},
 	}
 	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc} {
 		for _, m := range desc.Methods {

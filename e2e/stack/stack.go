@@ -233,8 +233,9 @@ func Start(t testing.TB, o Options) *Stack {
 		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
 		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
-		Workers:      2,
-		AllowPrivate: true, // the tests' n8n receivers listen on loopback
+		Workers:       2,
+		AllowPrivate:  true,  // the tests' n8n receivers listen on loopback
+		PublicBaseURL: s.URL, // callback-mode runs post their verdicts to this gateway
 	}
 	s.workflowConfig, s.logFor = wfCfg, logFor
 	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))

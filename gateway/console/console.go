@@ -95,7 +95,7 @@ func site() (web.Site, error) {
 		LoginNote: "Administrators only. Other accounts are refused.",
 		Home:      "the overview",
 		Pages:     pages,
-		Funcs:     template.FuncMap{"exportRows": func() int { return csvexport.DefaultMaxRows }},
+		Funcs:     template.FuncMap{"exportRows": func() int { return csvexport.DefaultMaxRows }, "since": since, "until": until},
 	}, err
 }
 

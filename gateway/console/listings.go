@@ -176,13 +176,19 @@ func (c *Console) transactionsCSV(x *fiber.Ctx, s *web.Session) error {
 // runFilter is the runs page's filter form.
 type runFilter struct {
 	Status, Workflow, User string
-	Req                    *workflowv1.AdminListRunsRequest
-	Problem                string
+	// Awaiting shows only the runs waiting for their verdict (callback mode).
+	Awaiting bool
+	Req      *workflowv1.AdminListRunsRequest
+	Problem  string
 }
 
 func (f runFilter) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"status": f.Status, "workflow": f.Workflow, "user": f.User} {
+	awaiting := ""
+	if f.Awaiting {
+		awaiting = "1"
+	}
+	for k, s := range map[string]string{"status": f.Status, "workflow": f.Workflow, "user": f.User, "awaiting": awaiting} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -191,8 +197,9 @@ func (f runFilter) values() url.Values {
 }
 
 func (c *Console) parseRunFilter(ctx context.Context, x *fiber.Ctx) (runFilter, error) {
-	f := runFilter{Status: x.Query("status"), Workflow: strings.TrimSpace(x.Query("workflow")), User: strings.TrimSpace(x.Query("user"))}
-	if f.Status != "" && !contains(RunStatuses, f.Status) {
+	f := runFilter{Status: x.Query("status"), Workflow: strings.TrimSpace(x.Query("workflow")), User: strings.TrimSpace(x.Query("user")),
+		Awaiting: x.Query("awaiting") == "1"}
+	if f.Status != "" && !contains(RunStatuses, f.Status) || f.Awaiting && f.Status != "running" {
 		f.Status = ""
 	}
 	id, msg, err := c.resolveUser(ctx, f.User)
@@ -200,7 +207,7 @@ func (c *Console) parseRunFilter(ctx context.Context, x *fiber.Ctx) (runFilter, 
 		return f, err
 	}
 	f.Problem = msg
-	f.Req = &workflowv1.AdminListRunsRequest{UserId: id, Workflow: f.Workflow, Status: f.Status}
+	f.Req = &workflowv1.AdminListRunsRequest{UserId: id, Workflow: f.Workflow, Status: f.Status, AwaitingCallback: f.Awaiting}
 	return f, nil
 }
 
@@ -252,6 +259,7 @@ func (c *Console) runsCSV(x *fiber.Ctx, s *web.Session) error {
 	fetch := func(ctx context.Context, cursor string, limit int32) ([]*workflowv1.Run, string, error) {
 		r, err := c.d.Workflow.AdminListRuns(ctx, &workflowv1.AdminListRunsRequest{
 			UserId: req.GetUserId(), Workflow: req.GetWorkflow(), Status: req.GetStatus(), Limit: limit, Cursor: cursor,
+			AwaitingCallback: req.GetAwaitingCallback(),
 		})
 		return r.GetRuns(), r.GetNextCursor(), err
 	}
@@ -270,4 +278,24 @@ func (c *Console) run(x *fiber.Ctx, s *web.Session) error {
 		return err
 	}
 	return c.render(x, s, fiber.StatusOK, "run", "Run "+web.ShortID(id), "runs", r.GetRun())
+}
+
+// since words how long ago ts was ("4m10s"), for runs waiting for a verdict.
+func since(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "—"
+	}
+	return time.Since(ts.AsTime()).Round(time.Second).String()
+}
+
+// until words how long until ts ("10m50s"), or "passed".
+func until(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "—"
+	}
+	d := time.Until(ts.AsTime()).Round(time.Second)
+	if d <= 0 {
+		return "passed"
+	}
+	return d.String()
 }

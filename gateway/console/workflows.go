@@ -27,8 +27,9 @@ func (c *Console) workflows(x *fiber.Ctx, s *web.Session) error {
 	return c.render(x, s, fiber.StatusOK, "workflows", "Workflows", "workflows", workflowsView{Rows: r.GetWorkflows()})
 }
 
-// workflowForm is the create/edit form. The auth secret is never sent back
-// to the browser: AuthConfigured only says whether one is stored.
+// workflowForm is the create/edit form. The secrets are never sent back to
+// the browser: AuthConfigured and SigningConfigured only say whether one
+// is stored.
 type workflowForm struct {
 	New            bool
 	Slug           string
@@ -42,6 +43,13 @@ type workflowForm struct {
 	Active         bool
 	Reason         string
 	Error          string
+	// Completion is "response" or "callback"; CallbackTimeoutMS the verdict
+	// window in milliseconds.
+	Completion        string
+	CallbackTimeoutMS string
+	SigningConfigured bool
+	// ClearSigning asks to remove the stored signing secret.
+	ClearSigning bool
 }
 
 func formFromWorkflow(w *workflowv1.AdminWorkflow) workflowForm {
@@ -49,6 +57,8 @@ func formFromWorkflow(w *workflowv1.AdminWorkflow) workflowForm {
 		Slug: w.GetSlug(), Name: w.GetName(), Description: w.GetDescription(), WebhookURL: w.GetWebhookUrl(),
 		AuthHeaderName: w.GetAuthHeaderName(), AuthConfigured: w.GetAuthConfigured(),
 		Fee: money.Decimal(w.GetFeeCents()), TimeoutMS: strconv.FormatInt(w.GetTimeoutMs(), 10), Active: w.GetActive(),
+		Completion: w.GetCompletion(), CallbackTimeoutMS: strconv.FormatInt(w.GetCallbackTimeoutMs(), 10),
+		SigningConfigured: w.GetSigningConfigured(),
 	}
 }
 
@@ -59,7 +69,21 @@ func readWorkflowForm(x *fiber.Ctx) workflowForm {
 		AuthHeaderName: strings.TrimSpace(x.FormValue("auth_header_name")),
 		Fee:            strings.TrimSpace(x.FormValue("fee")), TimeoutMS: strings.TrimSpace(x.FormValue("timeout_ms")),
 		Active: x.FormValue("active") == "on", Reason: strings.TrimSpace(x.FormValue("reason")),
+		Completion: x.FormValue("completion"), CallbackTimeoutMS: strings.TrimSpace(x.FormValue("callback_timeout_ms")),
+		ClearSigning: x.FormValue("clear_signing_secret") == "on",
 	}
+}
+
+// callbackTimeout parses the verdict window; empty means "the default" (nil).
+func (f workflowForm) callbackTimeout() (*int64, string) {
+	if f.CallbackTimeoutMS == "" {
+		return nil, ""
+	}
+	v, err := strconv.ParseInt(f.CallbackTimeoutMS, 10, 64)
+	if err != nil || v <= 0 {
+		return nil, "Verdict window: enter a whole number of milliseconds, like 900000 for 15 minutes."
+	}
+	return &v, ""
 }
 
 // numbers parses the fee and timeout; empty means "the default" (nil).
@@ -85,7 +109,8 @@ func (f workflowForm) numbers() (fee, timeout *int64, msg string) {
 }
 
 func (c *Console) workflowNew(x *fiber.Ctx, s *web.Session) error {
-	return c.render(x, s, fiber.StatusOK, "workflow_form", "New workflow", "workflows", workflowForm{New: true, Active: true, TimeoutMS: "30000"})
+	return c.render(x, s, fiber.StatusOK, "workflow_form", "New workflow", "workflows",
+		workflowForm{New: true, Active: true, TimeoutMS: "30000", Completion: "response", CallbackTimeoutMS: "900000"})
 }
 
 // formError re-renders the form for errors the admin can fix, and passes
@@ -112,7 +137,8 @@ func (c *Console) workflowCreate(x *fiber.Ctx, s *web.Session) error {
 	f := readWorkflowForm(x)
 	f.New = true
 	fee, timeout, msg := f.numbers()
-	if msg != "" {
+	window, wmsg := f.callbackTimeout()
+	if msg += wmsg; msg != "" {
 		f.Error = msg
 		return c.render(x, s, fiber.StatusBadRequest, "workflow_form", "New workflow", "workflows", f)
 	}
@@ -121,6 +147,7 @@ func (c *Console) workflowCreate(x *fiber.Ctx, s *web.Session) error {
 		Slug: f.Slug, Name: f.Name, Description: f.Description, WebhookUrl: f.WebhookURL,
 		AuthHeaderName: f.AuthHeaderName, AuthHeaderValue: x.FormValue("auth_header_value"),
 		FeeCents: fee, TimeoutMs: timeout, Active: &active, Reason: f.Reason,
+		Completion: f.Completion, CallbackTimeoutMs: window, SigningSecret: strings.TrimSpace(x.FormValue("signing_secret")),
 	})
 	if err != nil {
 		return c.formError(x, s, f, err)
@@ -160,20 +187,31 @@ func (c *Console) workflowUpdate(x *fiber.Ctx, s *web.Session) error {
 	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
 	f := readWorkflowForm(x)
-	f.Slug, f.AuthConfigured, f.Active = w.GetSlug(), w.GetAuthConfigured(), w.GetActive()
+	f.Slug, f.AuthConfigured, f.Active, f.SigningConfigured = w.GetSlug(), w.GetAuthConfigured(), w.GetActive(), w.GetSigningConfigured()
 	fee, timeout, msg := f.numbers()
-	if msg != "" {
+	window, wmsg := f.callbackTimeout()
+	if msg += wmsg; msg != "" {
 		f.Error = msg
 		return c.render(x, s, fiber.StatusBadRequest, "workflow_form", "Edit "+f.Slug, "workflows", f)
 	}
 	req := &workflowv1.AdminUpdateWorkflowRequest{
 		Slug: f.Slug, Name: &f.Name, Description: &f.Description, WebhookUrl: &f.WebhookURL,
 		AuthHeaderName: &f.AuthHeaderName, FeeCents: fee, TimeoutMs: timeout, Reason: f.Reason,
+		CallbackTimeoutMs: window,
+	}
+	if f.Completion != "" {
+		req.Completion = &f.Completion
 	}
 	// An empty secret field keeps the stored secret: it is never shown, so
 	// the form cannot be pre-filled with it.
 	if v := x.FormValue("auth_header_value"); v != "" {
 		req.AuthHeaderValue = &v
+	}
+	switch v := strings.TrimSpace(x.FormValue("signing_secret")); {
+	case v != "":
+		req.SigningSecret = &v
+	case f.ClearSigning:
+		req.SigningSecret = &v
 	}
 	if _, err := c.d.Workflow.AdminUpdateWorkflow(ctx, req); err != nil {
 		return c.formError(x, s, f, err)

@@ -58,6 +58,9 @@ const (
 	// EmailNotVerified: the route needs a verified email
 	// (REQUIRE_VERIFIED_EMAIL).
 	EmailNotVerified = "email_not_verified"
+	// AlreadySettled: a verdict for a run whose outcome is decided (an
+	// earlier verdict, or its deadline).
+	AlreadySettled = "already_settled"
 )
 
 // FieldViolation names one invalid request field.

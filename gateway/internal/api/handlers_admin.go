@@ -231,9 +231,14 @@ func (s *Server) adminListRuns(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	awaiting, err := oneOf(c, "awaiting_callback", "true", "false")
+	if err != nil {
+		return err
+	}
 	fetch := func(ctx context.Context, cursor string, limit int32) ([]*workflowv1.Run, string, error) {
 		resp, err := s.d.Workflow.AdminListRuns(ctx, &workflowv1.AdminListRunsRequest{
 			UserId: userID, Workflow: workflow, Status: status, Limit: limit, Cursor: cursor,
+			AwaitingCallback: awaiting == "true",
 		})
 		return resp.GetRuns(), resp.GetNextCursor(), err
 	}
@@ -273,6 +278,11 @@ type createWorkflowBody struct {
 	FeeCents        *int64 `json:"fee_cents"`
 	TimeoutMS       *int64 `json:"timeout_ms"`
 	Active          *bool  `json:"active"`
+	// Completion is "response" (default) or "callback"; SigningSecret is
+	// write-only (signing_configured).
+	Completion        string `json:"completion"`
+	CallbackTimeoutMS *int64 `json:"callback_timeout_ms"`
+	SigningSecret     string `json:"signing_secret"`
 }
 
 func (s *Server) adminCreateWorkflow(c *fiber.Ctx) error {
@@ -286,6 +296,7 @@ func (s *Server) adminCreateWorkflow(c *fiber.Ctx) error {
 		Slug: b.Slug, Name: b.Name, Description: b.Description, WebhookUrl: b.WebhookURL,
 		AuthHeaderName: b.AuthHeaderName, AuthHeaderValue: b.AuthHeaderValue,
 		FeeCents: b.FeeCents, TimeoutMs: b.TimeoutMS, Active: b.Active,
+		Completion: b.Completion, CallbackTimeoutMs: b.CallbackTimeoutMS, SigningSecret: b.SigningSecret,
 	})
 	if err != nil {
 		return err
@@ -302,6 +313,10 @@ type updateWorkflowBody struct {
 	FeeCents        *int64  `json:"fee_cents"`
 	TimeoutMS       *int64  `json:"timeout_ms"`
 	Active          *bool   `json:"active"`
+	// SigningSecret "" clears the secret.
+	Completion        *string `json:"completion"`
+	CallbackTimeoutMS *int64  `json:"callback_timeout_ms"`
+	SigningSecret     *string `json:"signing_secret"`
 }
 
 func (s *Server) adminUpdateWorkflow(c *fiber.Ctx) error {
@@ -315,6 +330,7 @@ func (s *Server) adminUpdateWorkflow(c *fiber.Ctx) error {
 		Slug: slugParam(c), Name: b.Name, Description: b.Description, WebhookUrl: b.WebhookURL,
 		AuthHeaderName: b.AuthHeaderName, AuthHeaderValue: b.AuthHeaderValue,
 		FeeCents: b.FeeCents, TimeoutMs: b.TimeoutMS, Active: b.Active,
+		Completion: b.Completion, CallbackTimeoutMs: b.CallbackTimeoutMS, SigningSecret: b.SigningSecret,
 	})
 	if err != nil {
 		return err

@@ -220,6 +220,8 @@ func (s *Server) register() {
 	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser("runs", s.d.Limits.RunsPerMinute), s.requireVerifiedEmail, s.startRun)
 	a.Get("/v1/runs", with(user, s.listRuns)...)
 	a.Get("/v1/runs/:id", with(user, s.getRun)...)
+	// A workflow's verdict: its run's callback token authenticates it.
+	a.Post("/v1/callbacks/runs/:id", s.runCallback)
 
 	a.Get("/v1/admin/users", with(admin, s.adminListUsers)...)
 	a.Get("/v1/admin/users/:id", with(admin, s.adminGetUser)...)

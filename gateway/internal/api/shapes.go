@@ -94,6 +94,16 @@ type runJSON struct {
 	CreatedAt    *string         `json:"created_at"`
 	// APIKeyID is the API key the run was started with; null for a login.
 	APIKeyID *string `json:"api_key_id"`
+	// What admins see besides (nil, left out, for users).
+	*runAdminJSON
+}
+
+// runAdminJSON is what admin listings of runs add: the completion mode and,
+// while a callback-mode run waits for its verdict, until when.
+type runAdminJSON struct {
+	Completion         string  `json:"completion"`
+	AwaitingCallback   bool    `json:"awaiting_callback"`
+	CallbackDeadlineAt *string `json:"callback_deadline_at"`
 }
 
 type adminWorkflowJSON struct {
@@ -106,7 +116,12 @@ type adminWorkflowJSON struct {
 	FeeCents       int64   `json:"fee_cents"`
 	TimeoutMS      int64   `json:"timeout_ms"`
 	Active         bool    `json:"active"`
-	CreatedAt      *string `json:"created_at"`
+	// Completion is "response" or "callback"; CallbackTimeoutMS the verdict
+	// window; SigningConfigured stands for the write-only signing secret.
+	Completion        string  `json:"completion"`
+	CallbackTimeoutMS int64   `json:"callback_timeout_ms"`
+	SigningConfigured bool    `json:"signing_configured"`
+	CreatedAt         *string `json:"created_at"`
 }
 
 type adminUserJSON struct {
@@ -237,6 +252,10 @@ func toRun(r *workflowv1.Run, withUser bool) runJSON {
 	}
 	if withUser {
 		rj.UserID = r.GetUserId()
+		rj.runAdminJSON = &runAdminJSON{
+			Completion: r.GetCompletion(), AwaitingCallback: r.GetAwaitingCallback(),
+			CallbackDeadlineAt: timeJSON(r.GetCallbackDeadlineAt()),
+		}
 	}
 	return rj
 }
@@ -254,6 +273,7 @@ func toAdminWorkflow(w *workflowv1.AdminWorkflow) adminWorkflowJSON {
 		Slug: w.GetSlug(), Name: w.GetName(), Description: w.GetDescription(), WebhookURL: w.GetWebhookUrl(),
 		AuthHeaderName: strOrNull(w.GetAuthHeaderName()), AuthConfigured: w.GetAuthConfigured(),
 		FeeCents: w.GetFeeCents(), TimeoutMS: w.GetTimeoutMs(), Active: w.GetActive(),
+		Completion: w.GetCompletion(), CallbackTimeoutMS: w.GetCallbackTimeoutMs(), SigningConfigured: w.GetSigningConfigured(),
 		CreatedAt: timeJSON(w.GetCreatedAt()),
 	}
 }

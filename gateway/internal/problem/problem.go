@@ -103,6 +103,7 @@ var titles = map[string]string{
 	rpcerr.NoPaymentMethod:      "No payment method",
 	rpcerr.AlreadyVerified:      "Email already verified",
 	rpcerr.EmailNotVerified:     "Email not verified",
+	rpcerr.AlreadySettled:       "Run already settled",
 	CodePayloadTooLarge:         "Payload too large",
 	CodeMethodNotAllowed:        "Method not allowed",
 	CodeUnsupportedMediaType:    "Unsupported media type",

@@ -118,6 +118,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		SettleGrace:      cfg.SettleGrace,
 		AsyncStartWindow: cfg.AsyncStartWindow,
 		CatalogTTL:       cfg.CatalogTTL,
+		CallbackBaseURL:  cfg.callbackBaseURL(),
 	})
 	if a.workers, err = queue.NewWorkerClient(pool, a.svc, cfg.Workers, log); err != nil {
 		return nil, err

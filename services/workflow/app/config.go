@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -80,6 +81,22 @@ type Config struct {
 	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
 	// against IdentityAddr is used; tests inject authtest.Keys.
 	Keys callauth.KeySet
+	// PublicBaseURL is the gateway's public URL (PUBLIC_BASE_URL, the same
+	// value the gateway has): runs in callback mode tell n8n to post their
+	// verdict to it. Required in production.
+	PublicBaseURL string
+}
+
+// DevPublicBaseURL is PUBLIC_BASE_URL outside production when unset: the
+// gateway of `make run`.
+const DevPublicBaseURL = "http://127.0.0.1:8080"
+
+// callbackBaseURL is the URL callback-mode runs post their verdicts under.
+func (c Config) callbackBaseURL() string {
+	if c.PublicBaseURL == "" {
+		return DevPublicBaseURL
+	}
+	return c.PublicBaseURL
 }
 
 // ConfigFromEnv reads the configuration from environment variables with
@@ -87,13 +104,14 @@ type Config struct {
 func ConfigFromEnv() (Config, error) {
 	common, commonErr := envconfig.ReadCommon()
 	c := Config{
-		Common:       common,
-		GRPCAddr:     envconfig.String("GRPC_ADDR", "127.0.0.1:50053"),
-		MetricsAddr:  envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9093"),
-		DatabaseURL:  envconfig.String("DATABASE_URL", DefaultDatabaseURL),
-		IdentityAddr: envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
-		WalletAddr:   envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
-		AllowedHosts: workflow.ParseHostPolicy(os.Getenv("WORKFLOW_ALLOWED_HOSTS")),
+		Common:        common,
+		GRPCAddr:      envconfig.String("GRPC_ADDR", "127.0.0.1:50053"),
+		MetricsAddr:   envconfig.StringOrEmpty("METRICS_ADDR", "127.0.0.1:9093"),
+		DatabaseURL:   envconfig.String("DATABASE_URL", DefaultDatabaseURL),
+		IdentityAddr:  envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
+		WalletAddr:    envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
+		AllowedHosts:  workflow.ParseHostPolicy(os.Getenv("WORKFLOW_ALLOWED_HOSTS")),
+		PublicBaseURL: os.Getenv("PUBLIC_BASE_URL"),
 	}
 	errs := []error{commonErr}
 	durations := []struct {
@@ -203,6 +221,23 @@ func (c Config) validate() error {
 	if c.Keys == nil && c.IdentityAddr == "" {
 		errs = append(errs, errors.New("IDENTITY_ADDR must not be empty"))
 	}
-	errs = append(errs, c.validateOutbound())
+	errs = append(errs, c.validateOutbound(), checkPublicBaseURL(c.PublicBaseURL, c.Production()))
 	return errors.Join(errs...)
+}
+
+// checkPublicBaseURL requires an absolute http(s) URL without credentials,
+// query or fragment: the callback URLs are made by appending a path to it.
+// Empty is DevPublicBaseURL outside production (see callbackBaseURL).
+func checkPublicBaseURL(raw string, production bool) error {
+	if raw == "" && !production {
+		return nil
+	}
+	if raw == "" {
+		return errors.New("PUBLIC_BASE_URL is required in production: the gateway's public URL (e.g. https://api.example.com), where workflows in callback mode post their verdicts")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("PUBLIC_BASE_URL %q must be an absolute http(s) URL without credentials, query or fragment", raw)
+	}
+	return nil
 }

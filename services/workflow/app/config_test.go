@@ -33,8 +33,8 @@ func TestConfigFromEnv(t *testing.T) {
 			"WORKFLOW_SECRETS_KEY": DevSecretsKey}, "WORKFLOW_SECRETS_KEY must not be the development value in production", nil},
 		{"no APP_ENV is production", nil, "WORKFLOW_SECRETS_KEY is required in production", nil},
 		{"production with secrets", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret, "WORKFLOW_SECRETS_KEY": key,
-			"WORKFLOW_ALLOWED_HOSTS": "n8n.example.com"}, "", func(t *testing.T, c Config) {
-			if c.AllowPrivate || len(c.AllowedCIDRs) != 0 {
+			"WORKFLOW_ALLOWED_HOSTS": "n8n.example.com", "PUBLIC_BASE_URL": "https://api.example.com"}, "", func(t *testing.T, c Config) {
+			if c.AllowPrivate || len(c.AllowedCIDRs) != 0 || c.callbackBaseURL() != "https://api.example.com" {
 				t.Errorf("config = %+v", c)
 			}
 		}},
@@ -43,7 +43,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"production refuses private addresses", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
 			"WORKFLOW_SECRETS_KEY": key, "WORKFLOW_ALLOWED_HOSTS": "n8n.internal", "WORKFLOW_ALLOW_PRIVATE": "true"}, "WORKFLOW_ALLOW_PRIVATE=true is refused in production", nil},
 		{"production with private ranges", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
-			"WORKFLOW_SECRETS_KEY": key, "WORKFLOW_ALLOWED_HOSTS": "n8n.n8n.svc.cluster.local", "WORKFLOW_ALLOWED_CIDRS": "10.96.0.0/12, fd00:10::/64"}, "", func(t *testing.T, c Config) {
+			"WORKFLOW_SECRETS_KEY": key, "WORKFLOW_ALLOWED_HOSTS": "n8n.n8n.svc.cluster.local", "WORKFLOW_ALLOWED_CIDRS": "10.96.0.0/12, fd00:10::/64",
+			"PUBLIC_BASE_URL": "https://api.example.com"}, "", func(t *testing.T, c Config) {
 			if len(c.AllowedCIDRs) != 2 || c.AllowedCIDRs[0].String() != "10.96.0.0/12" {
 				t.Errorf("AllowedCIDRs = %v", c.AllowedCIDRs)
 			}
@@ -69,12 +70,21 @@ func TestConfigFromEnv(t *testing.T) {
 		{"bad fee", map[string]string{"APP_ENV": "development", "WORKFLOW_DEFAULT_FEE_CENTS": "-1"}, "WORKFLOW_DEFAULT_FEE_CENTS", nil},
 		{"bad duration", map[string]string{"APP_ENV": "development", "WORKFLOW_SETTLE_INTERVAL": "soon"}, "WORKFLOW_SETTLE_INTERVAL", nil},
 		{"bad env", map[string]string{"APP_ENV": "staging"}, "APP_ENV", nil},
+		{"production needs the public base URL", map[string]string{"APP_ENV": "production", "INTERNAL_AUTH_SECRET": secret,
+			"WORKFLOW_SECRETS_KEY": key, "WORKFLOW_ALLOWED_HOSTS": "n8n.example.com"}, "PUBLIC_BASE_URL is required in production", nil},
+		{"public base URL with a query", map[string]string{"APP_ENV": "development", "PUBLIC_BASE_URL": "https://api.example.com/?x=1"}, "PUBLIC_BASE_URL", nil},
+		{"public base URL not http", map[string]string{"APP_ENV": "development", "PUBLIC_BASE_URL": "api.example.com"}, "PUBLIC_BASE_URL", nil},
+		{"development defaults the public base URL", map[string]string{"APP_ENV": "development"}, "", func(t *testing.T, c Config) {
+			if c.callbackBaseURL() != DevPublicBaseURL {
+				t.Errorf("callback base = %q", c.callbackBaseURL())
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, k := range []string{"APP_ENV", "INTERNAL_AUTH_SECRET", "WORKFLOW_SECRETS_KEY", "WORKFLOW_DEFAULT_FEE_CENTS",
 				"WORKFLOW_ALLOWED_HOSTS", "WORKFLOW_SETTLE_GRACE", "WORKFLOW_SETTLE_INTERVAL", "GRPC_ADDR", "DATABASE_URL",
-				"WORKFLOW_ALLOW_PRIVATE", "WORKFLOW_ALLOWED_CIDRS", "WORKFLOW_SECRETS_KEYS_PREVIOUS"} {
+				"WORKFLOW_ALLOW_PRIVATE", "WORKFLOW_ALLOWED_CIDRS", "WORKFLOW_SECRETS_KEYS_PREVIOUS", "PUBLIC_BASE_URL"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tt.env {

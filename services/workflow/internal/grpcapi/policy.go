@@ -29,5 +29,9 @@ func Policy() callauth.Policy {
 		workflowv1.WorkflowService_AdminUpdateWorkflow_FullMethodName:  admin,
 		workflowv1.WorkflowService_AdminListAuditEvents_FullMethodName: admin,
 		workflowv1.WorkflowService_AdminGetRunStats_FullMethodName:     admin,
+		// A workflow's verdict: no user (n8n has no login); the run's
+		// callback token, checked by the service, authenticates it. Closed
+		// to API keys (no scope).
+		workflowv1.WorkflowService_SubmitRunVerdict_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.ServiceOnly},
 	}
 }

@@ -91,7 +91,8 @@ func (s *Server) ListRuns(ctx context.Context, req *workflowv1.ListRunsRequest) 
 	if err != nil {
 		return nil, err
 	}
-	runs, next, err := s.listRuns(ctx, uid, req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), workflow.Run.ForUser)
+	f := runList{user: uid, workflow: req.GetWorkflow(), status: req.GetStatus(), limit: req.GetLimit(), cursor: req.GetCursor()}
+	runs, next, err := s.listRuns(ctx, f, workflow.Run.ForUser)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +108,9 @@ func (s *Server) AdminListRuns(ctx context.Context, req *workflowv1.AdminListRun
 			return nil, toStatus(validation.Field("user_id", "must be a user id (UUID)"))
 		}
 	}
-	runs, next, err := s.listRuns(ctx, uid, req.GetWorkflow(), req.GetStatus(), req.GetLimit(), req.GetCursor(), asAdmin)
+	f := runList{user: uid, workflow: req.GetWorkflow(), status: req.GetStatus(), limit: req.GetLimit(), cursor: req.GetCursor(),
+		awaiting: req.GetAwaitingCallback()}
+	runs, next, err := s.listRuns(ctx, f, asAdmin)
 	if err != nil {
 		return nil, err
 	}
@@ -117,18 +120,31 @@ func (s *Server) AdminListRuns(ctx context.Context, req *workflowv1.AdminListRun
 // asAdmin is the run as admins see it: whole.
 func asAdmin(r workflow.Run) workflow.Run { return r }
 
-// listRuns pages runs of userID (uuid.Nil: every user); view is what the
-// caller may see of each (workflow.Run.ForUser for a user's own list).
-func (s *Server) listRuns(ctx context.Context, userID uuid.UUID, wf, st string, limit int32, cursor string, view func(workflow.Run) workflow.Run) ([]*workflowv1.Run, string, error) {
-	f := workflow.RunFilter{UserID: userID, Workflow: wf, Limit: int(limit)}
-	if st != "" {
-		status, ok := workflow.ParseStatus(st)
+// runList is a request for a page of runs.
+type runList struct {
+	// user is whose runs (uuid.Nil: every user).
+	user                     uuid.UUID
+	workflow, status, cursor string
+	limit                    int32
+	// awaiting: only runs waiting for their verdict (admins).
+	awaiting bool
+}
+
+// listRuns pages runs as l asks; view is what the caller may see of each
+// (workflow.Run.ForUser for a user's own list).
+func (s *Server) listRuns(ctx context.Context, l runList, view func(workflow.Run) workflow.Run) ([]*workflowv1.Run, string, error) {
+	f := workflow.RunFilter{UserID: l.user, Workflow: l.workflow, Limit: int(l.limit), AwaitingCallback: l.awaiting}
+	if l.status != "" {
+		status, ok := workflow.ParseStatus(l.status)
 		if !ok {
 			return nil, "", toStatus(validation.Field("status", "must be one of queued, running, succeeded, failed"))
 		}
+		if l.awaiting && status != workflow.StatusRunning {
+			return nil, "", toStatus(validation.Field("status", "runs awaiting a verdict are running"))
+		}
 		f.Status = status
 	}
-	after, err := paging.ParseCursor(cursor)
+	after, err := paging.ParseCursor(l.cursor)
 	if err != nil {
 		return nil, "", toStatus(err)
 	}
@@ -176,6 +192,7 @@ func (s *Server) AdminCreateWorkflow(ctx context.Context, req *workflowv1.AdminC
 		Slug: req.GetSlug(), Name: req.GetName(), Description: req.GetDescription(), WebhookURL: req.GetWebhookUrl(),
 		AuthHeaderName: req.GetAuthHeaderName(), AuthHeaderValue: req.GetAuthHeaderValue(),
 		FeeCents: req.FeeCents, TimeoutMS: req.TimeoutMs, Active: req.Active, Reason: req.GetReason(),
+		Completion: req.GetCompletion(), CallbackTimeoutMS: req.CallbackTimeoutMs, SigningSecret: req.GetSigningSecret(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -193,6 +210,7 @@ func (s *Server) AdminUpdateWorkflow(ctx context.Context, req *workflowv1.AdminU
 		Name: req.Name, Description: req.Description, WebhookURL: req.WebhookUrl,
 		AuthHeaderName: req.AuthHeaderName, AuthHeaderValue: req.AuthHeaderValue,
 		FeeCents: req.FeeCents, TimeoutMS: req.TimeoutMs, Active: req.Active, Reason: req.GetReason(),
+		Completion: req.Completion, CallbackTimeoutMS: req.CallbackTimeoutMs, SigningSecret: req.SigningSecret,
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -256,7 +274,19 @@ func adminWorkflowPB(w workflow.Workflow) *workflowv1.AdminWorkflow {
 		Slug: w.Slug, Name: w.Name, Description: w.Description, WebhookUrl: w.WebhookURL,
 		AuthHeaderName: w.AuthHeaderName, AuthConfigured: w.AuthConfigured(), FeeCents: w.FeeCents,
 		TimeoutMs: w.TimeoutMS, Active: w.Active, CreatedAt: timestamppb.New(w.CreatedAt),
+		Completion: string(w.Completion), CallbackTimeoutMs: w.CallbackTimeoutMS, SigningConfigured: w.SigningConfigured(),
 	}
+}
+
+// SubmitRunVerdict implements workflowv1.WorkflowServiceServer.
+func (s *Server) SubmitRunVerdict(ctx context.Context, req *workflowv1.SubmitRunVerdictRequest) (*workflowv1.SubmitRunVerdictResponse, error) {
+	err := s.Service.SubmitVerdict(ctx, req.GetRunId(), req.GetToken(), workflow.Verdict{
+		Status: workflow.Status(req.GetStatus()), Output: req.GetOutputJson(), Error: req.GetError(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &workflowv1.SubmitRunVerdictResponse{}, nil
 }
 
 func ts(t *time.Time) *timestamppb.Timestamp {
@@ -271,7 +301,10 @@ func runPB(r workflow.Run) *workflowv1.Run {
 		Id: r.ID.String(), UserId: r.UserID.String(), Workflow: r.Workflow, Status: string(r.Status),
 		FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, InputJson: r.Input, OutputJson: r.Output,
 		Error: r.Error, HttpStatus: int32(r.HTTPStatus), StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt),
-		CreatedAt: timestamppb.New(r.CreatedAt),
+		CreatedAt: timestamppb.New(r.CreatedAt), Completion: string(r.Completion), AwaitingCallback: r.AwaitingCallback(),
+	}
+	if d, ok := r.CallbackDeadline(); ok {
+		out.CallbackDeadlineAt = timestamppb.New(d)
 	}
 	if r.APIKeyID != uuid.Nil {
 		out.ApiKeyId = r.APIKeyID.String()

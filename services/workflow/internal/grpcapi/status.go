@@ -26,6 +26,8 @@ func toStatus(err error) error {
 		return rpcerr.New(codes.FailedPrecondition, rpcerr.InsufficientFunds, "the available balance does not cover the workflow's fee")
 	case errors.Is(err, workflow.ErrSpendLimitExceeded):
 		return rpcerr.New(codes.FailedPrecondition, rpcerr.SpendLimitExceeded, "the fee would take the API key's spend this month over its monthly limit; nothing was called or charged")
+	case errors.Is(err, workflow.ErrAlreadySettled):
+		return rpcerr.New(codes.FailedPrecondition, rpcerr.AlreadySettled, "the run already has its outcome; a verdict counts once")
 	case errors.Is(err, workflow.ErrWalletUnavailable):
 		return rpcerr.New(codes.Unavailable, rpcerr.ServiceUnavailable, "the wallet is unavailable; nothing was charged")
 	}

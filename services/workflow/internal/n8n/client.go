@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/meterflow/meterflow/platform/safehttp"
+	"github.com/meterflow/meterflow/platform/stdwebhooks"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
@@ -32,6 +33,10 @@ const UserAgent = "meterflow/1"
 
 // SpanName names the client span of every call.
 const SpanName = "n8n webhook"
+
+// CallbackURLHeader carries a callback-mode run's callback URL (with its
+// token: never logged or traced).
+const CallbackURLHeader = "X-Meterflow-Callback-URL"
 
 // Options configures New.
 type Options struct {
@@ -88,6 +93,16 @@ func (c *Client) Call(ctx context.Context, r workflow.Request) workflow.Response
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set("X-Run-ID", r.RunID)
+	if r.CallbackURL != "" {
+		req.Header.Set(CallbackURLHeader, r.CallbackURL)
+	}
+	if len(r.SigningKey) > 0 {
+		// Standard Webhooks: webhook-id is the run id, so a workflow can
+		// also deduplicate on it; signed at the moment of sending.
+		if err := stdwebhooks.SetHeaders(req.Header, r.RunID, time.Now(), r.Body, r.SigningKey); err != nil {
+			return workflow.Response{Class: "error", Error: "could not sign the request"}
+		}
+	}
 	if r.HeaderName != "" {
 		req.Header.Set(r.HeaderName, r.HeaderValue)
 	}

@@ -25,6 +25,8 @@ func toRun(r db.Run) (workflow.Run, error) {
 		TimeoutMS: r.TimeoutMs, Input: r.Input, Output: r.Output, HTTPStatus: int(r.HttpStatus), Error: r.Error,
 		IdempotencyKey: r.IdempotencyKey.String, RequestHash: r.RequestHash, CreatedAt: r.CreatedAt,
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, DeadlineAt: r.DeadlineAt,
+		Completion: workflow.Completion(r.Completion), CallbackTokenHash: r.CallbackTokenHash,
+		CallbackTimeoutMS: r.CallbackTimeoutMs.Int64,
 	}
 	if r.ApiKeyID.Valid {
 		out.APIKeyID = uuid.UUID(r.ApiKeyID.Bytes)
@@ -49,6 +51,8 @@ func (s *Store) CreateRun(ctx context.Context, r workflow.Run) (workflow.Run, bo
 		ID: r.ID, UserID: r.UserID.String(), WorkflowSlug: r.Workflow, Status: string(r.Status), HoldState: string(r.Hold),
 		Async: r.Async, FeeCents: r.FeeCents, TimeoutMs: r.TimeoutMS, Input: r.Input, IdempotencyKey: text(r.IdempotencyKey),
 		RequestHash: r.RequestHash, DeadlineAt: r.DeadlineAt, ApiKeyID: optionalUUID(r.APIKeyID),
+		Completion: string(r.Completion), CallbackTokenHash: r.CallbackTokenHash,
+		CallbackTimeoutMs: pgtype.Int8{Int64: r.CallbackTimeoutMS, Valid: r.Completion == workflow.CompletionCallback},
 	})
 	if err == nil {
 		run, err := toRun(row)
@@ -81,6 +85,9 @@ func (s *Store) GetRun(ctx context.Context, id uuid.UUID) (workflow.Run, error) 
 
 // ListRuns implements workflow.Store.
 func (s *Store) ListRuns(ctx context.Context, f workflow.RunFilter) ([]workflow.Run, error) {
+	if f.AwaitingCallback {
+		return s.listAwaitingCallback(ctx, f)
+	}
 	created, id := cursorArgs(f.After)
 	rows, err := s.q.ListRuns(ctx, s.pool, db.ListRunsParams{
 		UserID: userText(f.UserID), Workflow: text(f.Workflow), Status: text(string(f.Status)),
@@ -96,7 +103,35 @@ func (s *Store) ListRuns(ctx context.Context, f workflow.RunFilter) ([]workflow.
 			Async: r.Async, FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, TimeoutMs: r.TimeoutMs,
 			Input: r.Input, Output: r.Output, HttpStatus: r.HttpStatus, Error: r.Error, IdempotencyKey: r.IdempotencyKey,
 			RequestHash: r.RequestHash, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
-			DeadlineAt: r.DeadlineAt, ApiKeyID: r.ApiKeyID,
+			DeadlineAt: r.DeadlineAt, ApiKeyID: r.ApiKeyID, Completion: r.Completion,
+		}
+	}
+	return toRuns(runs)
+}
+
+// listAwaitingCallback lists the runs waiting for their verdict: callback
+// mode, in a state that accepts one (the transition table's).
+func (s *Store) listAwaitingCallback(ctx context.Context, f workflow.RunFilter) ([]workflow.Run, error) {
+	var states []string
+	for _, st := range workflow.Step(workflow.EventVerdictSucceeded).From {
+		states = append(states, st.String())
+	}
+	created, id := cursorArgs(f.After)
+	rows, err := s.q.ListAwaitingCallback(ctx, s.pool, db.ListAwaitingCallbackParams{
+		States: states, UserID: userText(f.UserID), Workflow: text(f.Workflow),
+		CursorCreated: created, CursorID: id, MaxRows: int32(f.Limit), MaxValueBytes: workflow.MaxListValueBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list runs awaiting a verdict: %w", err)
+	}
+	runs := make([]db.Run, len(rows))
+	for i, r := range rows {
+		runs[i] = db.Run{
+			ID: r.ID, UserID: r.UserID, WorkflowSlug: r.WorkflowSlug, Status: r.Status, HoldState: r.HoldState,
+			Async: r.Async, FeeCents: r.FeeCents, ChargedCents: r.ChargedCents, TimeoutMs: r.TimeoutMs,
+			Input: r.Input, Output: r.Output, HttpStatus: r.HttpStatus, Error: r.Error, IdempotencyKey: r.IdempotencyKey,
+			RequestHash: r.RequestHash, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+			DeadlineAt: r.DeadlineAt, ApiKeyID: r.ApiKeyID, Completion: r.Completion,
 		}
 	}
 	return toRuns(runs)

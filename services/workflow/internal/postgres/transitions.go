@@ -33,13 +33,19 @@ func (s *Store) Apply(ctx context.Context, id uuid.UUID, c workflow.Change) (wor
 	case workflow.StateQueuedHeld:
 		return s.markHeldAndEnqueue(ctx, c.Event, db.MarkHeldParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
 	case workflow.StateRunningHeld:
-		r, err = s.q.MarkRunning(ctx, s.pool, db.MarkRunningParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
+		r, err = s.q.MarkRunning(ctx, s.pool, db.MarkRunningParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold,
+			CallbackTokenHash: c.CallbackTokenHash, DeadlineAt: c.Deadline})
+	case workflow.StateAwaiting:
+		r, err = s.q.MarkAwaiting(ctx, s.pool, db.MarkAwaitingParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold,
+			HttpStatus: int32(c.HTTPStatus)})
 	case workflow.StateCapturing:
 		r, err = s.q.RecordSuccess(ctx, s.pool, db.RecordSuccessParams{
-			ID: id, FromStates: from, ToStatus: to, ToHold: hold, HttpStatus: int32(c.HTTPStatus), Output: c.Output})
+			ID: id, FromStates: from, ToStatus: to, ToHold: hold, HttpStatus: int32(c.HTTPStatus), Output: c.Output,
+			DeadlineAt: c.Deadline})
 	case workflow.StateReleasing:
 		r, err = s.q.RecordFailure(ctx, s.pool, db.RecordFailureParams{
-			ID: id, FromStates: from, ToStatus: to, ToHold: hold, HttpStatus: int32(c.HTTPStatus), Output: c.Output, Error: c.Error})
+			ID: id, FromStates: from, ToStatus: to, ToHold: hold, HttpStatus: int32(c.HTTPStatus), Output: c.Output, Error: c.Error,
+			DeadlineAt: c.Deadline})
 	case workflow.StateCaptured:
 		r, err = s.q.MarkCaptured(ctx, s.pool, db.MarkCapturedParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
 	case workflow.StateCaptureLost:

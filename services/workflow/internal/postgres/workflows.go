@@ -16,6 +16,7 @@ func toWorkflow(w db.Workflow) workflow.Workflow {
 		Slug: w.Slug, Name: w.Name, Description: w.Description, WebhookURL: w.WebhookUrl,
 		AuthHeaderName: w.AuthHeaderName, AuthHeaderValueEnc: w.AuthHeaderValueEnc,
 		FeeCents: w.FeeCents, TimeoutMS: w.TimeoutMs, Active: w.Active, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		Completion: workflow.Completion(w.Completion), CallbackTimeoutMS: w.CallbackTimeoutMs, SigningSecretEnc: w.SigningSecretEnc,
 	}
 }
 
@@ -44,6 +45,7 @@ func (s *Store) CreateWorkflow(ctx context.Context, w workflow.Workflow, audit w
 			Slug: w.Slug, Name: w.Name, Description: w.Description, WebhookUrl: w.WebhookURL,
 			AuthHeaderName: w.AuthHeaderName, AuthHeaderValueEnc: w.AuthHeaderValueEnc,
 			FeeCents: w.FeeCents, TimeoutMs: w.TimeoutMS, Active: w.Active,
+			Completion: string(w.Completion), CallbackTimeoutMs: w.CallbackTimeoutMS, SigningSecretEnc: w.SigningSecretEnc,
 		})
 		if isUnique(err) {
 			return workflow.ErrSlugTaken
@@ -78,6 +80,7 @@ func (s *Store) UpdateWorkflow(ctx context.Context, slug string, change func(wor
 			Slug: slug, Name: w.Name, Description: w.Description, WebhookUrl: w.WebhookURL,
 			AuthHeaderName: w.AuthHeaderName, AuthHeaderValueEnc: w.AuthHeaderValueEnc,
 			FeeCents: w.FeeCents, TimeoutMs: w.TimeoutMS, Active: w.Active,
+			Completion: string(w.Completion), CallbackTimeoutMs: w.CallbackTimeoutMS, SigningSecretEnc: w.SigningSecretEnc,
 		})
 		if err != nil {
 			return fmt.Errorf("update workflow: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/meterflow/meterflow/platform/paging"
+	"github.com/meterflow/meterflow/platform/stdwebhooks"
 	"github.com/meterflow/meterflow/platform/validation"
 )
 
@@ -20,6 +21,11 @@ type NewWorkflow struct {
 	FeeCents, TimeoutMS                 *int64
 	Active                              *bool
 	Reason                              string
+	// Completion is "response" (also when empty) or "callback".
+	Completion        string
+	CallbackTimeoutMS *int64
+	// SigningSecret is a Standard Webhooks secret ("whsec_..."); empty: unsigned.
+	SigningSecret string
 }
 
 // WorkflowChange changes the fields that are non-nil.
@@ -29,6 +35,10 @@ type WorkflowChange struct {
 	FeeCents, TimeoutMS             *int64
 	Active                          *bool
 	Reason                          string
+	Completion                      *string
+	CallbackTimeoutMS               *int64
+	// SigningSecret replaces the signing secret; "" clears it.
+	SigningSecret *string
 }
 
 // auditView is what audit events record of a workflow: everything but the secret.
@@ -43,13 +53,23 @@ type auditView struct {
 	FeeCents         int64  `json:"fee_cents"`
 	TimeoutMS        int64  `json:"timeout_ms"`
 	Active           bool   `json:"active"`
+	Completion       string `json:"completion"`
+	CallbackTimeout  int64  `json:"callback_timeout_ms"`
+	// SigningConfigured and SigningChanged stand for the signing secret.
+	SigningConfigured bool `json:"signing_configured"`
+	SigningChanged    bool `json:"signing_secret_changed,omitempty"`
 }
 
-func snapshot(w Workflow, secretChanged bool) []byte {
+// secretChanges says which write-only values an audited change set.
+type secretChanges struct{ auth, signing bool }
+
+func snapshot(w Workflow, changed secretChanges) []byte {
 	b, _ := json.Marshal(auditView{
 		Slug: w.Slug, Name: w.Name, Description: w.Description, WebhookURL: w.WebhookURL,
-		AuthHeaderName: w.AuthHeaderName, AuthConfigured: w.AuthConfigured(), AuthValueChanged: secretChanged,
+		AuthHeaderName: w.AuthHeaderName, AuthConfigured: w.AuthConfigured(), AuthValueChanged: changed.auth,
 		FeeCents: w.FeeCents, TimeoutMS: w.TimeoutMS, Active: w.Active,
+		Completion: string(w.Completion), CallbackTimeout: w.CallbackTimeoutMS,
+		SigningConfigured: w.SigningConfigured(), SigningChanged: changed.signing,
 	})
 	return b
 }
@@ -60,6 +80,13 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID uuid.UUID, n NewWo
 		Slug: n.Slug, Name: strings.TrimSpace(n.Name), Description: n.Description,
 		WebhookURL: strings.TrimSpace(n.WebhookURL), AuthHeaderName: strings.TrimSpace(n.AuthHeaderName),
 		FeeCents: s.defaultFeeCents, TimeoutMS: DefaultTimeoutMS, Active: true,
+		Completion: CompletionResponse, CallbackTimeoutMS: DefaultCallbackTimeoutMS,
+	}
+	if n.Completion != "" {
+		w.Completion = Completion(n.Completion)
+	}
+	if n.CallbackTimeoutMS != nil {
+		w.CallbackTimeoutMS = *n.CallbackTimeoutMS
 	}
 	if n.FeeCents != nil {
 		w.FeeCents = *n.FeeCents
@@ -77,8 +104,20 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID uuid.UUID, n NewWo
 		verr.Add("auth_header_value", msg)
 	}
 	checkAuthPair(w.AuthHeaderName != "", n.AuthHeaderValue != "", &verr)
+	if n.SigningSecret != "" {
+		if _, err := stdwebhooks.ParseSecret(n.SigningSecret); err != nil {
+			verr.Add("signing_secret", signingSecretRule)
+		}
+	}
 	if err := verr.Err(); err != nil {
 		return Workflow{}, err
+	}
+	if n.SigningSecret != "" {
+		sealed, err := s.secrets.Seal([]byte(n.SigningSecret), signingContext(w.Slug))
+		if err != nil {
+			return Workflow{}, fmt.Errorf("seal signing secret: %w", err)
+		}
+		w.SigningSecretEnc = sealed
 	}
 	if n.AuthHeaderValue != "" {
 		sealed, err := s.secrets.Seal([]byte(n.AuthHeaderValue), authContext(w.Slug, w.WebhookURL))
@@ -89,7 +128,8 @@ func (s *Service) CreateWorkflow(ctx context.Context, actorID uuid.UUID, n NewWo
 	}
 	ev := AuditEvent{
 		ID: uuid.Must(uuid.NewV7()), ActorID: actorID, Action: ActionCreate, TargetType: "workflow",
-		TargetID: w.Slug, Reason: n.Reason, After: snapshot(w, n.AuthHeaderValue != ""),
+		TargetID: w.Slug, Reason: n.Reason,
+		After: snapshot(w, secretChanges{auth: n.AuthHeaderValue != "", signing: n.SigningSecret != ""}),
 	}
 	return s.store.CreateWorkflow(ctx, w, ev)
 }
@@ -111,6 +151,10 @@ func (s *Service) UpdateWorkflow(ctx context.Context, actorID uuid.UUID, slug st
 		if err != nil {
 			return Workflow{}, AuditEvent{}, err
 		}
+		signingChanged, err := s.setSigningSecret(&w, c.SigningSecret, &verr)
+		if err != nil {
+			return Workflow{}, AuditEvent{}, err
+		}
 		if w.AuthHeaderName != cur.AuthHeaderName || c.AuthHeaderValue != nil {
 			checkAuthPair(w.AuthHeaderName != "", len(w.AuthHeaderValueEnc) > 0, &verr)
 		}
@@ -119,7 +163,8 @@ func (s *Service) UpdateWorkflow(ctx context.Context, actorID uuid.UUID, slug st
 		}
 		ev := AuditEvent{
 			ID: uuid.Must(uuid.NewV7()), ActorID: actorID, Action: ActionUpdate, TargetType: "workflow",
-			TargetID: w.Slug, Reason: c.Reason, Before: snapshot(cur, false), After: snapshot(w, secretChanged),
+			TargetID: w.Slug, Reason: c.Reason, Before: snapshot(cur, secretChanges{}),
+			After: snapshot(w, secretChanges{auth: secretChanged, signing: signingChanged}),
 		}
 		return w, ev, nil
 	})
@@ -149,7 +194,39 @@ func applyChange(cur Workflow, c WorkflowChange) Workflow {
 	if c.Active != nil {
 		w.Active = *c.Active
 	}
+	if c.Completion != nil {
+		w.Completion = Completion(*c.Completion)
+	}
+	if c.CallbackTimeoutMS != nil {
+		w.CallbackTimeoutMS = *c.CallbackTimeoutMS
+	}
 	return w
+}
+
+// signingSecretRule is what a signing secret must be, for the admin.
+const signingSecretRule = `must be "whsec_" followed by the standard base64 of 24 to 64 bytes (e.g. of 32 random bytes)`
+
+// setSigningSecret seals a new signing secret into w, or clears it for "";
+// nil keeps the stored one. It reports whether the secret changed.
+func (s *Service) setSigningSecret(w *Workflow, secret *string, verr *validation.Error) (bool, error) {
+	switch {
+	case secret == nil:
+		return false, nil
+	case *secret == "":
+		changed := w.SigningConfigured()
+		w.SigningSecretEnc = nil
+		return changed, nil
+	}
+	if _, err := stdwebhooks.ParseSecret(*secret); err != nil {
+		verr.Add("signing_secret", signingSecretRule)
+		return false, nil
+	}
+	sealed, err := s.secrets.Seal([]byte(*secret), signingContext(w.Slug))
+	if err != nil {
+		return false, fmt.Errorf("seal signing secret: %w", err)
+	}
+	w.SigningSecretEnc = sealed
+	return true, nil
 }
 
 // rekeySecret decides the sealed header value of w, the updated cur:

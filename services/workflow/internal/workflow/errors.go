@@ -14,6 +14,9 @@ var (
 	// its monthly spend limit; the wallet refused it and n8n is not called.
 	ErrSpendLimitExceeded = errors.New("api key monthly spend limit exceeded")
 	ErrWalletUnavailable  = errors.New("wallet unavailable")
+	// ErrAlreadySettled: a verdict for a run that has its outcome already
+	// (an earlier verdict, its deadline, or a failed call).
+	ErrAlreadySettled = errors.New("run already settled")
 	// ErrStateChanged is returned by the store when a conditional update
 	// found the run in another state (someone else moved it first).
 	ErrStateChanged = errors.New("run state changed concurrently")

@@ -164,7 +164,7 @@ func (f *fakeStore) ListRuns(_ context.Context, rf RunFilter) ([]Run, error) {
 	var out []Run
 	for _, r := range f.runs {
 		if (rf.UserID == uuid.Nil || r.UserID == rf.UserID) && (rf.Workflow == "" || r.Workflow == rf.Workflow) &&
-			(rf.Status == "" || r.Status == rf.Status) &&
+			(rf.Status == "" || r.Status == rf.Status) && (!rf.AwaitingCallback || r.AwaitingCallback()) &&
 			(rf.After.IsZero() || newestFirst(rf.After.CreatedAt, r.CreatedAt, rf.After.ID, r.ID)) {
 			out = append(out, r)
 		}
@@ -215,6 +215,12 @@ func (f *fakeStore) Apply(_ context.Context, id uuid.UUID, c Change) (Run, error
 	}
 	if c.Input != nil {
 		r.Input = c.Input
+	}
+	if c.CallbackTokenHash != nil {
+		r.CallbackTokenHash = c.CallbackTokenHash
+	}
+	if c.Deadline != nil {
+		r.DeadlineAt = *c.Deadline
 	}
 	r.ChargedCents = 0
 	if Info(c.To).Charged {

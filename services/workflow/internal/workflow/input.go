@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -91,6 +92,36 @@ func numbersFit(v any) bool {
 		}
 	}
 	return true
+}
+
+// canonicalValue checks that raw is one JSON value of at most max bytes
+// that Postgres jsonb can hold, and returns it in canonical form (sorted
+// keys, no insignificant space; invalid UTF-8 and lone surrogates become
+// U+FFFD). It returns what is wrong in words for the field, or "".
+func canonicalValue(raw []byte, max int) ([]byte, string) {
+	if len(raw) > max {
+		return nil, fmt.Sprintf("must be at most %d bytes of JSON", max)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, "must be JSON"
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, "must be a single JSON value"
+	}
+	if !numbersFit(v) {
+		return nil, "has a number too long or out of range"
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, "must be JSON"
+	}
+	if bytes.Contains(out, []byte(`\u0000`)) {
+		return nil, "must not contain NUL characters"
+	}
+	return out, ""
 }
 
 // requestHash identifies a run request for idempotency: the workflow and the

@@ -1,5 +1,7 @@
 package workflow
 
+import "time"
+
 // This file is the run state machine: every state a run can be in, what
 // each state owes, and every transition. The service, the store's guarded
 // UPDATEs (they receive From and To from here, see Change) and the settler
@@ -26,6 +28,7 @@ var (
 	StateRunningPending = State{StatusRunning, HoldPending}
 	StateQueuedHeld     = State{StatusQueued, HoldHeld}
 	StateRunningHeld    = State{StatusRunning, HoldHeld}
+	StateAwaiting       = State{StatusRunning, HoldAwaiting}
 	StateCapturing      = State{StatusRunning, HoldCapturing}
 	StateReleasing      = State{StatusFailed, HoldReleasing}
 	StateRefused        = State{StatusFailed, HoldNone}
@@ -86,6 +89,7 @@ var states = []StateInfo{
 	{StateRunningPending, true, DueNothing, false, ReplayInProgress},
 	{StateQueuedHeld, true, DueNothing, false, ReplayRun},
 	{StateRunningHeld, true, DueNothing, false, ReplayRun},
+	{StateAwaiting, true, DueNothing, false, ReplayRun},
 	{StateCapturing, true, DueCapture, false, ReplayRun},
 	{StateReleasing, true, DueRelease, false, ReplayRun},
 	{StateRefused, false, DueNothing, false, ReplayRefused},
@@ -116,6 +120,16 @@ const (
 	EventNotSent Event = "not_sent"
 	// EventAnswered: n8n answered 2xx; the fee is to be StateCaptured.
 	EventAnswered Event = "answered_2xx"
+	// EventAcknowledged: n8n answered 2xx to the call of a run in callback
+	// mode, which only acknowledges it: the run waits for its verdict.
+	EventAcknowledged Event = "acknowledged"
+	// EventVerdictSucceeded: the workflow posted "succeeded" to the run's
+	// callback URL; the fee is to be captured. It may come before the
+	// call's own answer (n8n can run the workflow before it answers).
+	EventVerdictSucceeded Event = "verdict_succeeded"
+	// EventVerdictFailed: the workflow posted "failed"; the hold is to be
+	// released.
+	EventVerdictFailed Event = "verdict_failed"
 	// EventCallFailed: n8n answered non-2xx, timed out, could not be
 	// reached or was not allowed.
 	EventCallFailed Event = "call_failed"
@@ -123,7 +137,8 @@ const (
 	// started, so the request may have reached n8n; it is not sent again.
 	EventJobRetried Event = "job_retried"
 	// EventDeadline: the settler found the run unfinished after its
-	// deadline plus the grace period (its process is gone).
+	// deadline plus the grace period (its process is gone, or, in callback
+	// mode, no verdict came: callback_timeout), or a verdict came too late.
 	EventDeadline Event = "deadline"
 	// EventCaptured: the wallet charged the fee.
 	EventCaptured Event = "captured"
@@ -165,6 +180,16 @@ var transitions = []Transition{
 	{StateRunningHeld, EventAnswered, StateCapturing},
 	{StateRunningPending, EventCallFailed, StateReleasing},
 	{StateRunningHeld, EventCallFailed, StateReleasing},
+	{StateRunningPending, EventAcknowledged, StateAwaiting},
+	{StateRunningHeld, EventAcknowledged, StateAwaiting},
+
+	// The workflow's verdict (callback mode), also before the call's answer.
+	{StateRunningPending, EventVerdictSucceeded, StateCapturing},
+	{StateRunningHeld, EventVerdictSucceeded, StateCapturing},
+	{StateAwaiting, EventVerdictSucceeded, StateCapturing},
+	{StateRunningPending, EventVerdictFailed, StateReleasing},
+	{StateRunningHeld, EventVerdictFailed, StateReleasing},
+	{StateAwaiting, EventVerdictFailed, StateReleasing},
 
 	// Recovery: a retried job, the settler.
 	{StateRunningHeld, EventJobRetried, StateReleasing},
@@ -172,6 +197,7 @@ var transitions = []Transition{
 	{StateRunningPending, EventDeadline, StateReleasing},
 	{StateQueuedHeld, EventDeadline, StateReleasing},
 	{StateRunningHeld, EventDeadline, StateReleasing},
+	{StateAwaiting, EventDeadline, StateReleasing},
 
 	// The wallet's answer.
 	{StateCapturing, EventCaptured, StateCaptured},
@@ -242,6 +268,14 @@ type Change struct {
 	Error string
 	// Input replaces the run's input (EventReserveRefused keeps a preview).
 	Input []byte
+	// CallbackTokenHash is the hash of the callback token an async run in
+	// callback mode gets when it starts (EventStarted); nil keeps the stored one.
+	CallbackTokenHash []byte
+	// Deadline, when set, replaces the run's deadline: an async callback
+	// run's verdict window starts with its call (EventStarted); after a
+	// verdict only the wallet call is left, so the settler may finish it
+	// right away after a crash.
+	Deadline *time.Time
 }
 
 // Step returns the Change of ev with the table's states filled in; the

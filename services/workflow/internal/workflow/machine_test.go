@@ -116,14 +116,16 @@ func TestDueMatchesTheWalletsAnswers(t *testing.T) {
 }
 
 // TestOnlyA2xxAnswerLeadsToACharge: the fee is charged only by a capture,
-// a capture is due only after n8n answered 2xx, and nothing follows a charge.
+// a capture is due only after n8n answered 2xx (response mode) or the
+// workflow's verdict said succeeded (callback mode, where a 2xx answer
+// only acknowledges the call), and nothing follows a charge.
 func TestOnlyA2xxAnswerLeadsToACharge(t *testing.T) {
 	t.Parallel()
 	for _, tr := range transitions {
 		if Info(tr.To).Charged && (tr.Event != EventCaptured || Info(tr.From).Due != DueCapture) {
 			t.Errorf("%s --%s--> %s charges the fee", tr.From, tr.Event, tr.To)
 		}
-		if Info(tr.To).Due == DueCapture && Info(tr.From).Due != DueCapture && tr.Event != EventAnswered {
+		if Info(tr.To).Due == DueCapture && Info(tr.From).Due != DueCapture && tr.Event != EventAnswered && tr.Event != EventVerdictSucceeded {
 			t.Errorf("%s --%s--> %s makes a capture due without a 2xx answer", tr.From, tr.Event, tr.To)
 		}
 	}

@@ -77,6 +77,12 @@ type Request struct {
 	RunID       string
 	Body        []byte
 	Timeout     time.Duration
+	// CallbackURL, in callback mode, is where the workflow posts its
+	// verdict (X-Meterflow-Callback-URL); it holds the run's token.
+	CallbackURL string
+	// SigningKey, when set, is the Standard Webhooks key the call is
+	// signed with (webhook-id is the run id).
+	SigningKey []byte
 }
 
 // Response is what came of a Request.

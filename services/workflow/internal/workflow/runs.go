@@ -43,7 +43,12 @@ const (
 //
 // Once recorded, a run is driven to a final state even if ctx is canceled:
 // the caller going away must not leave a hold open or a call half-booked.
+//
+// In callback mode a sync run waits for the workflow's verdict until the
+// workflow's timeout has passed since the request began, and is returned
+// still running when none has come by then (the gateway answers 202).
 func (s *Service) StartRun(ctx context.Context, userID uuid.UUID, req StartRequest) (Run, error) {
+	begun := s.now()
 	input, err := canonicalObject(req.Input)
 	if err != nil {
 		return Run{}, err
@@ -59,23 +64,36 @@ func (s *Service) StartRun(ctx context.Context, userID uuid.UUID, req StartReque
 		return Run{}, err
 	}
 	hash := requestHash(wf.Slug, input)
-	deadline := s.now().Add(wf.Timeout() + syncSlack)
-	if req.Async {
-		deadline = deadline.Add(s.asyncStartWindow)
-	}
 	st := initialState(req.Async)
-	run, created, err := s.store.CreateRun(ctx, Run{
+	r := Run{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Workflow: wf.Slug, Status: st.Status, Hold: st.Hold,
 		Async: req.Async, FeeCents: wf.FeeCents, TimeoutMS: wf.TimeoutMS, Input: input,
-		IdempotencyKey: req.IdempotencyKey, RequestHash: hash, DeadlineAt: deadline, APIKeyID: req.APIKeyID,
-	})
+		IdempotencyKey: req.IdempotencyKey, RequestHash: hash, APIKeyID: req.APIKeyID,
+		Completion: CompletionResponse,
+	}
+	var token string
+	if wf.Completion == CompletionCallback {
+		r.Completion, r.CallbackTimeoutMS = CompletionCallback, wf.CallbackTimeoutMS
+		if !req.Async {
+			// A sync run's call follows at once, with no write before it.
+			if token, r.CallbackTokenHash, err = newCallbackToken(); err != nil {
+				return Run{}, err
+			}
+		}
+	}
+	r.DeadlineAt = s.now().Add(r.window())
+	if req.Async {
+		r.DeadlineAt = r.DeadlineAt.Add(s.asyncStartWindow)
+	}
+	run, created, err := s.store.CreateRun(ctx, r)
 	if err != nil {
 		return Run{}, err
 	}
 	if !created {
-		return replay(run, hash, req.Async)
+		return s.replay(ctx, run, hash, req.Async, begun)
 	}
 
+	caller := ctx
 	ctx, span := s.runSpan(ctx, "workflow.StartRun", run)
 	defer span.End()
 	ctx = context.WithoutCancel(ctx)
@@ -94,10 +112,13 @@ func (s *Service) StartRun(ctx context.Context, userID uuid.UUID, req StartReque
 		}
 		return queued, nil
 	}
-	done, err := s.execute(ctx, run, wf)
+	done, err := s.execute(ctx, run, wf, token)
 	if err != nil {
 		span.SetStatus(codes.Error, "run bookkeeping failed")
 		return Run{}, err
+	}
+	if done.Completion == CompletionCallback {
+		done = s.awaitOutcome(caller, done, begun.Add(done.Timeout()))
 	}
 	if done.Status == StatusFailed {
 		span.SetStatus(codes.Error, done.Error)
@@ -106,7 +127,18 @@ func (s *Service) StartRun(ctx context.Context, userID uuid.UUID, req StartReque
 }
 
 // replay answers a repeated idempotency key from the recorded run, as its
-// state says (StateInfo.Replay).
+// state says (StateInfo.Replay). A sync repeat of a callback-mode run that
+// was called waits for the verdict as the first request does (its 202 or
+// its outcome is the same answer).
+func (s *Service) replay(ctx context.Context, existing Run, hash []byte, async bool, begun time.Time) (Run, error) {
+	if !async && bytes.Equal(existing.RequestHash, hash) && existing.Completion == CompletionCallback &&
+		existing.Hold != HoldPending && Info(existing.State()).Replay == ReplayRun && !existing.Status.Finished() {
+		return s.awaitOutcome(ctx, existing, begun.Add(existing.Timeout())), nil
+	}
+	return replay(existing, hash, async)
+}
+
+// replay answers a repeated idempotency key from the recorded run alone.
 func replay(existing Run, hash []byte, async bool) (Run, error) {
 	if !bytes.Equal(existing.RequestHash, hash) {
 		return Run{}, idempotency.ErrKeyReused
@@ -185,8 +217,11 @@ func (s *Service) reserveFailed(ctx context.Context, r Run, err error) (Run, err
 // execute marks a held async run running (a sync run is recorded running
 // when created), calls n8n once and books the outcome. The running mark is
 // written before the request: a run found running later may have reached
-// n8n and is never sent again.
-func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) {
+// n8n and is never sent again. In callback mode the call carries the run's
+// callback URL with token (a sync run's, made when it was recorded; an
+// async run gets its own with the running mark), and a 2xx answer only
+// acknowledges it.
+func (s *Service) execute(ctx context.Context, r Run, wf Workflow, token string) (Run, error) {
 	now := s.now()
 	callEnd := now.Add(r.Timeout())
 	if latest := r.DeadlineAt.Add(-settleReserve); latest.Before(callEnd) {
@@ -195,6 +230,10 @@ func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) 
 	timeout := callEnd.Sub(now)
 	if timeout < time.Duration(MinTimeoutMS)*time.Millisecond/2 {
 		return s.fail(ctx, r, failure(EventNotSent, "not started in time")), nil
+	}
+	signing, ok := s.signingKey(ctx, wf)
+	if !ok {
+		return s.fail(ctx, r, failure(EventNotSent, "workflow misconfigured: signing secret unreadable")), nil
 	}
 	var secret string
 	switch {
@@ -212,8 +251,18 @@ func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) 
 	}
 	running := r
 	if Allows(r.State(), EventStarted) {
+		c := Step(EventStarted)
+		if r.Completion == CompletionCallback {
+			var err error
+			if token, c.CallbackTokenHash, err = newCallbackToken(); err != nil {
+				return s.fail(ctx, r, failure(EventNotSent, "could not make a callback token")), nil
+			}
+			// The verdict window starts with the call, not when the run was queued.
+			d := s.now().Add(r.window())
+			c.Deadline = &d
+		}
 		var err error
-		running, err = s.store.Apply(ctx, r.ID, Step(EventStarted))
+		running, err = s.store.Apply(ctx, r.ID, c)
 		if errors.Is(err, ErrStateChanged) {
 			return s.store.GetRun(ctx, r.ID)
 		}
@@ -222,10 +271,14 @@ func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) 
 		}
 	}
 
-	resp := s.caller.Call(ctx, Request{
+	req := Request{
 		URL: wf.WebhookURL, HeaderName: wf.AuthHeaderName, HeaderValue: secret,
-		RunID: r.ID.String(), Body: r.Input, Timeout: timeout,
-	})
+		RunID: r.ID.String(), Body: r.Input, Timeout: timeout, SigningKey: signing,
+	}
+	if r.Completion == CompletionCallback {
+		req.CallbackURL = s.callbackURL(r.ID, token)
+	}
+	resp := s.caller.Call(ctx, req)
 	s.metrics.N8NAnswered(wf.Slug, resp.Class)
 	if !resp.OK {
 		c := failure(EventCallFailed, resp.Error)
@@ -234,13 +287,18 @@ func (s *Service) execute(ctx context.Context, r Run, wf Workflow) (Run, error) 
 	}
 	c := Step(EventAnswered)
 	c.HTTPStatus, c.Output = resp.HTTPStatus, resp.Output
+	if r.Completion == CompletionCallback {
+		// A receipt only: its body is not the run's output (the verdict's is).
+		c = Step(EventAcknowledged)
+		c.HTTPStatus = resp.HTTPStatus
+	}
 	rec, err := s.store.Apply(ctx, r.ID, c)
 	if errors.Is(err, ErrStateChanged) {
 		return s.store.GetRun(ctx, r.ID)
 	}
 	if err != nil {
 		// Left running: the settler fails and releases it after the deadline.
-		return Run{}, fmt.Errorf("record success of run %s: %w", r.ID, err)
+		return Run{}, fmt.Errorf("record answer of run %s: %w", r.ID, err)
 	}
 	return s.settleDue(ctx, rec, 3), nil
 }

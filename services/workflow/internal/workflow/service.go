@@ -3,6 +3,7 @@ package workflow
 import (
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -52,6 +53,9 @@ type Config struct {
 	// CatalogTTL is how long the run path reuses a workflow it read
 	// (runWorkflow); 0 reads it on every run.
 	CatalogTTL time.Duration
+	// CallbackBaseURL is the gateway's public URL (PUBLIC_BASE_URL): runs
+	// in callback mode are told to post their verdict under it.
+	CallbackBaseURL string
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -71,6 +75,9 @@ type Service struct {
 	checkAddress     func(netip.Addr) error
 	settleGrace      time.Duration
 	asyncStartWindow time.Duration
+	callbackBaseURL  string
+	// verdicts wakes sync requests of this process waiting for a verdict.
+	verdicts waiters
 	// catalog is the run path's cache of workflows; nil when CatalogTTL is 0.
 	catalog *expirable.LRU[string, Workflow]
 }
@@ -82,6 +89,7 @@ func NewService(c Config) *Service {
 		metrics: c.Metrics, log: c.Log, now: c.Now,
 		defaultFeeCents: c.DefaultFeeCents, allowedHosts: c.AllowedHosts, checkAddress: c.CheckAddress,
 		settleGrace: c.SettleGrace, asyncStartWindow: c.AsyncStartWindow,
+		callbackBaseURL: strings.TrimRight(c.CallbackBaseURL, "/"),
 	}
 	if s.metrics == nil {
 		s.metrics = noMetrics{}

@@ -27,7 +27,7 @@ func (s *Service) ExecuteQueued(ctx context.Context, id uuid.UUID) error {
 
 	switch st := r.State(); {
 	case Allows(st, EventStarted):
-		if s.now().Add(r.Timeout()).After(r.DeadlineAt.Add(-settleReserve)) {
+		if s.startTooLate(r) {
 			r = s.fail(ctx, r, failure(EventNotSent, fmt.Sprintf("not started within %s of being queued", s.asyncStartWindow)))
 			return unsettled(r)
 		}
@@ -38,7 +38,7 @@ func (s *Service) ExecuteQueued(ctx context.Context, id uuid.UUID) error {
 		if err != nil {
 			return fmt.Errorf("load workflow of run %s: %w", id, err)
 		}
-		done, err := s.execute(ctx, r, wf)
+		done, err := s.execute(ctx, r, wf, "")
 		if err != nil {
 			return err
 		}
@@ -47,6 +47,25 @@ func (s *Service) ExecuteQueued(ctx context.Context, id uuid.UUID) error {
 		return unsettled(s.fail(ctx, r, failure(EventJobRetried, "interrupted: the request may have reached n8n and is not sent again")))
 	}
 	return unsettled(s.settleDue(ctx, r, 1))
+}
+
+// startTooLate reports whether a queued run can no longer be started: its
+// call (and, in callback mode, its verdict window) would end after its
+// deadline, i.e. it waited longer than the async start window.
+func (s *Service) startTooLate(r Run) bool {
+	if r.Completion == CompletionCallback {
+		return s.now().Add(r.window()).After(r.DeadlineAt)
+	}
+	return s.now().Add(r.Timeout()).After(r.DeadlineAt.Add(-settleReserve))
+}
+
+// deadlineError is the error of a run failed at its deadline: a run in
+// callback mode that was called waited for a verdict that did not come.
+func deadlineError(r Run) string {
+	if r.Completion == CompletionCallback && r.Status == StatusRunning {
+		return CallbackTimeout
+	}
+	return "interrupted: the run did not finish before its deadline"
 }
 
 // unsettled asks the queue to retry the job while the run's state still
@@ -80,7 +99,7 @@ func (s *Service) SettleOverdue(ctx context.Context) (int, error) {
 		var done Run
 		switch st := r.State(); {
 		case Allows(st, EventDeadline):
-			done = s.fail(ctx, r, failure(EventDeadline, "interrupted: the run did not finish before its deadline"))
+			done = s.fail(ctx, r, failure(EventDeadline, deadlineError(r)))
 		case Info(st).Due != DueNothing:
 			done = s.settleDue(ctx, r, 1)
 		default:

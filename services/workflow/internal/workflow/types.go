@@ -49,6 +49,9 @@ const (
 	HoldNone HoldState = "none"
 	// HoldHeld: the fee is held.
 	HoldHeld HoldState = "held"
+	// HoldAwaiting: n8n acknowledged the call of a run in callback mode;
+	// the fee stays held until the workflow's verdict or the deadline.
+	HoldAwaiting HoldState = "awaiting"
 	// HoldCapturing: n8n answered 2xx and the capture is due.
 	HoldCapturing HoldState = "capturing"
 	// HoldReleasing: the run failed and the release is due.
@@ -58,6 +61,27 @@ const (
 	// HoldReleased: the hold was freed without charge.
 	HoldReleased HoldState = "released"
 )
+
+// Completion is how a workflow's runs learn their outcome.
+type Completion string
+
+// Completion modes.
+const (
+	// CompletionResponse: n8n's HTTP answer is the outcome (2xx succeeded).
+	CompletionResponse Completion = "response"
+	// CompletionCallback: n8n's 2xx answer only acknowledges the call; the
+	// workflow posts its verdict to the run's callback URL.
+	CompletionCallback Completion = "callback"
+)
+
+// ParseCompletion returns the mode named s, or false for anything else.
+func ParseCompletion(s string) (Completion, bool) {
+	switch c := Completion(s); c {
+	case CompletionResponse, CompletionCallback:
+		return c, true
+	}
+	return "", false
+}
 
 // Workflow is a catalog entry.
 type Workflow struct {
@@ -71,9 +95,19 @@ type Workflow struct {
 	FeeCents           int64
 	TimeoutMS          int64
 	Active             bool
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Completion is the workflow's mode; CallbackTimeoutMS how long its
+	// runs wait for a verdict in callback mode.
+	Completion        Completion
+	CallbackTimeoutMS int64
+	// SigningSecretEnc is the sealed Standard Webhooks secret ("whsec_...")
+	// its calls are signed with; nil: calls are not signed.
+	SigningSecretEnc []byte
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
+
+// SigningConfigured reports whether calls are signed.
+func (w Workflow) SigningConfigured() bool { return len(w.SigningSecretEnc) > 0 }
 
 // AuthConfigured reports whether a header secret is stored.
 func (w Workflow) AuthConfigured() bool {
@@ -113,6 +147,39 @@ type Run struct {
 	// APIKeyID is the API key the run was started with; uuid.Nil when it
 	// was started with a login's access token.
 	APIKeyID uuid.UUID
+	// Completion is the workflow's mode when the run was started.
+	Completion Completion
+	// CallbackTokenHash is the SHA-256 of the run's callback token (callback
+	// mode, once the token exists); CallbackTimeoutMS the verdict window.
+	CallbackTokenHash []byte
+	CallbackTimeoutMS int64
+}
+
+// AwaitingCallback reports whether the run waits for its verdict: callback
+// mode, running, and no verdict recorded (the call may still be in flight).
+func (r Run) AwaitingCallback() bool {
+	return r.Completion == CompletionCallback && Allows(r.State(), EventVerdictSucceeded)
+}
+
+// CallbackDeadline is when a run waiting for its verdict fails with
+// callback_timeout; false when it waits for none.
+func (r Run) CallbackDeadline() (time.Time, bool) {
+	if !r.AwaitingCallback() {
+		return time.Time{}, false
+	}
+	return r.DeadlineAt, true
+}
+
+// window is how long after its call a run may take before the settler
+// deems it stuck (its deadline, plus the async start window for a queued
+// run): the call's timeout and the time to book it, and in callback mode
+// the verdict window (never less than the call itself may take).
+func (r Run) window() time.Duration {
+	call := r.Timeout() + syncSlack
+	if r.Completion == CompletionCallback {
+		return max(time.Duration(r.CallbackTimeoutMS)*time.Millisecond, call)
+	}
+	return call
 }
 
 // ForUser is the run as the user who started it sees it. A failed run's
@@ -167,6 +234,9 @@ type RunFilter struct {
 	UserID   uuid.UUID
 	Workflow string
 	Status   Status
+	// AwaitingCallback limits the list to the runs waiting for their
+	// verdict (Run.AwaitingCallback).
+	AwaitingCallback bool
 	// Limit is the page size (0: paging.DefaultLimit). The service asks
 	// the store for one row more, to know whether another page follows.
 	Limit int

@@ -16,14 +16,19 @@ const (
 	MinTimeoutMS     = 100
 	MaxTimeoutMS     = 300_000
 	DefaultTimeoutMS = 30_000
-	MinFeeCents      = 1
-	MaxFeeCents      = 1_000_000
-	maxNameLen       = 200
-	maxDescLen       = 2000
-	maxURLLen        = 2048
-	maxHeaderNameLen = 128
-	maxHeaderValLen  = 4096
-	maxReasonLen     = 1000
+	// Bounds of the verdict window of callback mode (15 min by default, at
+	// most 24 h; never shorter than the workflow's timeout).
+	MinCallbackTimeoutMS     = 1000
+	MaxCallbackTimeoutMS     = 86_400_000
+	DefaultCallbackTimeoutMS = 900_000
+	MinFeeCents              = 1
+	MaxFeeCents              = 1_000_000
+	maxNameLen               = 200
+	maxDescLen               = 2000
+	maxURLLen                = 2048
+	maxHeaderNameLen         = 128
+	maxHeaderValLen          = 4096
+	maxReasonLen             = 1000
 )
 
 var slugRE = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
@@ -31,6 +36,7 @@ var slugRE = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
 // reservedHeaders are set by the service on every call and cannot carry the secret.
 var reservedHeaders = map[string]bool{
 	"content-type": true, "content-length": true, "host": true, "x-run-id": true,
+	"x-meterflow-callback-url": true, "webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
 	"user-agent": true, "transfer-encoding": true, "connection": true, "te": true,
 	"upgrade": true, "trailer": true, "expect": true, "keep-alive": true, "proxy-connection": true,
 }
@@ -89,6 +95,15 @@ func (s *Service) validateWorkflow(w Workflow, e *validation.Error) {
 	}
 	if w.TimeoutMS < MinTimeoutMS || w.TimeoutMS > MaxTimeoutMS {
 		e.Add("timeout_ms", "must be between 100 and 300000")
+	}
+	if _, ok := ParseCompletion(string(w.Completion)); !ok {
+		e.Add("completion", "must be response or callback")
+	}
+	switch {
+	case w.CallbackTimeoutMS < MinCallbackTimeoutMS || w.CallbackTimeoutMS > MaxCallbackTimeoutMS:
+		e.Add("callback_timeout_ms", "must be between 1000 and 86400000 (24 h)")
+	case w.Completion == CompletionCallback && w.CallbackTimeoutMS < w.TimeoutMS:
+		e.Add("callback_timeout_ms", "must be at least timeout_ms: the verdict window includes the call")
 	}
 }
 

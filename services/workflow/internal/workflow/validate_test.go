@@ -12,7 +12,8 @@ import (
 
 func TestValidateWorkflow(t *testing.T) {
 	t.Parallel()
-	good := Workflow{Slug: "hello-1", Name: "Hello", WebhookURL: "https://n8n.example.com/webhook/hello", FeeCents: 10, TimeoutMS: 30000}
+	good := Workflow{Slug: "hello-1", Name: "Hello", WebhookURL: "https://n8n.example.com/webhook/hello", FeeCents: 10, TimeoutMS: 30000,
+		Completion: CompletionResponse, CallbackTimeoutMS: DefaultCallbackTimeoutMS}
 	tests := []struct {
 		name   string
 		change func(*Workflow)
@@ -35,6 +36,15 @@ func TestValidateWorkflow(t *testing.T) {
 		{"timeout too small", func(w *Workflow) { w.TimeoutMS = 99 }, nil, "timeout_ms"},
 		{"timeout too large", func(w *Workflow) { w.TimeoutMS = 300001 }, nil, "timeout_ms"},
 		{"reserved header", func(w *Workflow) { w.AuthHeaderName = "X-Run-ID" }, nil, "auth_header_name"},
+		{"callback header", func(w *Workflow) { w.AuthHeaderName = "X-Meterflow-Callback-URL" }, nil, "auth_header_name"},
+		{"signature header", func(w *Workflow) { w.AuthHeaderName = "Webhook-Signature" }, nil, "auth_header_name"},
+		{"callback mode", func(w *Workflow) { w.Completion = CompletionCallback }, nil, ""},
+		{"unknown mode", func(w *Workflow) { w.Completion = "webhook" }, nil, "completion"},
+		{"callback 24 h", func(w *Workflow) { w.Completion, w.CallbackTimeoutMS = CompletionCallback, 86_400_000 }, nil, ""},
+		{"callback over 24 h", func(w *Workflow) { w.CallbackTimeoutMS = 86_400_001 }, nil, "callback_timeout_ms"},
+		{"callback under 1 s", func(w *Workflow) { w.CallbackTimeoutMS = 999 }, nil, "callback_timeout_ms"},
+		{"callback shorter than the call", func(w *Workflow) { w.Completion, w.CallbackTimeoutMS = CompletionCallback, 20_000 }, nil, "callback_timeout_ms"},
+		{"response mode ignores the window", func(w *Workflow) { w.CallbackTimeoutMS = 20_000 }, nil, ""},
 		{"loopback address", func(w *Workflow) { w.WebhookURL = "http://127.0.0.1:5678/webhook/x" }, nil, "webhook_url"},
 		{"metadata address", func(w *Workflow) { w.WebhookURL = "http://169.254.169.254/latest/meta-data/" }, nil, "webhook_url"},
 		{"mapped private address", func(w *Workflow) { w.WebhookURL = "http://[::ffff:10.0.0.1]/x" }, nil, "webhook_url"},

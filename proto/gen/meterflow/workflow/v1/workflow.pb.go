@@ -104,8 +104,15 @@ type AdminWorkflow struct {
 	TimeoutMs      int64                  `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	Active         bool                   `protobuf:"varint,9,opt,name=active,proto3" json:"active,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How a run's outcome is decided: "response" (n8n's HTTP answer) or
+	// "callback" (the verdict the workflow posts to its callback URL).
+	Completion string `protobuf:"bytes,11,opt,name=completion,proto3" json:"completion,omitempty"`
+	// How long a run in callback mode waits for its verdict.
+	CallbackTimeoutMs int64 `protobuf:"varint,12,opt,name=callback_timeout_ms,json=callbackTimeoutMs,proto3" json:"callback_timeout_ms,omitempty"`
+	// True when a signing secret is stored (the secret itself is write-only).
+	SigningConfigured bool `protobuf:"varint,13,opt,name=signing_configured,json=signingConfigured,proto3" json:"signing_configured,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *AdminWorkflow) Reset() {
@@ -208,6 +215,27 @@ func (x *AdminWorkflow) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AdminWorkflow) GetCompletion() string {
+	if x != nil {
+		return x.Completion
+	}
+	return ""
+}
+
+func (x *AdminWorkflow) GetCallbackTimeoutMs() int64 {
+	if x != nil {
+		return x.CallbackTimeoutMs
+	}
+	return 0
+}
+
+func (x *AdminWorkflow) GetSigningConfigured() bool {
+	if x != nil {
+		return x.SigningConfigured
+	}
+	return false
+}
+
 // Run is one paid call of a workflow.
 type Run struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -231,9 +259,17 @@ type Run struct {
 	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// The API key the run was started with; empty when it was started with a
 	// login's access token.
-	ApiKeyId      string `protobuf:"bytes,15,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ApiKeyId string `protobuf:"bytes,15,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// "response" or "callback": the workflow's completion mode when the run
+	// was started.
+	Completion string `protobuf:"bytes,16,opt,name=completion,proto3" json:"completion,omitempty"`
+	// True while a callback-mode run is running without a verdict.
+	AwaitingCallback bool `protobuf:"varint,17,opt,name=awaiting_callback,json=awaitingCallback,proto3" json:"awaiting_callback,omitempty"`
+	// When a callback-mode run fails with callback_timeout if no verdict has
+	// come; unset in response mode.
+	CallbackDeadlineAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=callback_deadline_at,json=callbackDeadlineAt,proto3" json:"callback_deadline_at,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Run) Reset() {
@@ -369,6 +405,27 @@ func (x *Run) GetApiKeyId() string {
 		return x.ApiKeyId
 	}
 	return ""
+}
+
+func (x *Run) GetCompletion() string {
+	if x != nil {
+		return x.Completion
+	}
+	return ""
+}
+
+func (x *Run) GetAwaitingCallback() bool {
+	if x != nil {
+		return x.AwaitingCallback
+	}
+	return false
+}
+
+func (x *Run) GetCallbackDeadlineAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CallbackDeadlineAt
+	}
+	return nil
 }
 
 // ListWorkflowsRequest is empty.
@@ -782,14 +839,16 @@ func (x *ListRunsResponse) GetNextCursor() string {
 
 // AdminListRunsRequest filters and pages every user's runs.
 type AdminListRunsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Workflow      string                 `protobuf:"bytes,2,opt,name=workflow,proto3" json:"workflow,omitempty"`
-	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
-	Limit         int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
-	Cursor        string                 `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Workflow string                 `protobuf:"bytes,2,opt,name=workflow,proto3" json:"workflow,omitempty"`
+	Status   string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Limit    int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	Cursor   string                 `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Only runs waiting for their verdict (callback mode, running, none yet).
+	AwaitingCallback bool `protobuf:"varint,6,opt,name=awaiting_callback,json=awaitingCallback,proto3" json:"awaiting_callback,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AdminListRunsRequest) Reset() {
@@ -855,6 +914,13 @@ func (x *AdminListRunsRequest) GetCursor() string {
 		return x.Cursor
 	}
 	return ""
+}
+
+func (x *AdminListRunsRequest) GetAwaitingCallback() bool {
+	if x != nil {
+		return x.AwaitingCallback
+	}
+	return false
 }
 
 // AdminListRunsResponse holds one page.
@@ -1095,7 +1161,13 @@ type AdminCreateWorkflowRequest struct {
 	TimeoutMs       *int64                 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3,oneof" json:"timeout_ms,omitempty"`
 	Active          *bool                  `protobuf:"varint,9,opt,name=active,proto3,oneof" json:"active,omitempty"`
 	// Why the admin made the change; recorded in the audit log.
-	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	// "response" (default) or "callback".
+	Completion string `protobuf:"bytes,11,opt,name=completion,proto3" json:"completion,omitempty"`
+	// Default 900000 (15 min), at most 86400000 (24 h).
+	CallbackTimeoutMs *int64 `protobuf:"varint,12,opt,name=callback_timeout_ms,json=callbackTimeoutMs,proto3,oneof" json:"callback_timeout_ms,omitempty"`
+	// "whsec_" + base64 of 24-64 bytes; write-only. Empty: calls are not signed.
+	SigningSecret string `protobuf:"bytes,13,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1200,6 +1272,27 @@ func (x *AdminCreateWorkflowRequest) GetReason() string {
 	return ""
 }
 
+func (x *AdminCreateWorkflowRequest) GetCompletion() string {
+	if x != nil {
+		return x.Completion
+	}
+	return ""
+}
+
+func (x *AdminCreateWorkflowRequest) GetCallbackTimeoutMs() int64 {
+	if x != nil && x.CallbackTimeoutMs != nil {
+		return *x.CallbackTimeoutMs
+	}
+	return 0
+}
+
+func (x *AdminCreateWorkflowRequest) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
 // AdminCreateWorkflowResponse holds the new workflow.
 type AdminCreateWorkflowResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1258,7 +1351,11 @@ type AdminUpdateWorkflowRequest struct {
 	TimeoutMs       *int64                 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3,oneof" json:"timeout_ms,omitempty"`
 	Active          *bool                  `protobuf:"varint,9,opt,name=active,proto3,oneof" json:"active,omitempty"`
 	// Why the admin made the change; recorded in the audit log.
-	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason            string  `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	Completion        *string `protobuf:"bytes,11,opt,name=completion,proto3,oneof" json:"completion,omitempty"`
+	CallbackTimeoutMs *int64  `protobuf:"varint,12,opt,name=callback_timeout_ms,json=callbackTimeoutMs,proto3,oneof" json:"callback_timeout_ms,omitempty"`
+	// An empty string clears the secret (calls are no longer signed).
+	SigningSecret *string `protobuf:"bytes,13,opt,name=signing_secret,json=signingSecret,proto3,oneof" json:"signing_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1359,6 +1456,27 @@ func (x *AdminUpdateWorkflowRequest) GetActive() bool {
 func (x *AdminUpdateWorkflowRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *AdminUpdateWorkflowRequest) GetCompletion() string {
+	if x != nil && x.Completion != nil {
+		return *x.Completion
+	}
+	return ""
+}
+
+func (x *AdminUpdateWorkflowRequest) GetCallbackTimeoutMs() int64 {
+	if x != nil && x.CallbackTimeoutMs != nil {
+		return *x.CallbackTimeoutMs
+	}
+	return 0
+}
+
+func (x *AdminUpdateWorkflowRequest) GetSigningSecret() string {
+	if x != nil && x.SigningSecret != nil {
+		return *x.SigningSecret
 	}
 	return ""
 }
@@ -1857,6 +1975,124 @@ func (x *AdminGetRunStatsResponse) GetTopFailing() []*WorkflowFailures {
 	return nil
 }
 
+// SubmitRunVerdictRequest is a workflow's verdict on one of its runs.
+type SubmitRunVerdictRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The token of the run's callback URL.
+	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// "succeeded" or "failed".
+	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// The run's output as a JSON value; empty for none.
+	OutputJson []byte `protobuf:"bytes,4,opt,name=output_json,json=outputJson,proto3" json:"output_json,omitempty"`
+	// Why the run failed, in the workflow's words (failed verdicts).
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitRunVerdictRequest) Reset() {
+	*x = SubmitRunVerdictRequest{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitRunVerdictRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitRunVerdictRequest) ProtoMessage() {}
+
+func (x *SubmitRunVerdictRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitRunVerdictRequest.ProtoReflect.Descriptor instead.
+func (*SubmitRunVerdictRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SubmitRunVerdictRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *SubmitRunVerdictRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *SubmitRunVerdictRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SubmitRunVerdictRequest) GetOutputJson() []byte {
+	if x != nil {
+		return x.OutputJson
+	}
+	return nil
+}
+
+func (x *SubmitRunVerdictRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// SubmitRunVerdictResponse is empty: the run is settled.
+type SubmitRunVerdictResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitRunVerdictResponse) Reset() {
+	*x = SubmitRunVerdictResponse{}
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitRunVerdictResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitRunVerdictResponse) ProtoMessage() {}
+
+func (x *SubmitRunVerdictResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_workflow_v1_workflow_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitRunVerdictResponse.ProtoReflect.Descriptor instead.
+func (*SubmitRunVerdictResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_workflow_v1_workflow_proto_rawDescGZIP(), []int{29}
+}
+
 var File_meterflow_workflow_v1_workflow_proto protoreflect.FileDescriptor
 
 const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
@@ -1866,7 +2102,7 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1b\n" +
-	"\tfee_cents\x18\x04 \x01(\x03R\bfeeCents\"\xdc\x02\n" +
+	"\tfee_cents\x18\x04 \x01(\x03R\bfeeCents\"\xdb\x03\n" +
 	"\rAdminWorkflow\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -1881,7 +2117,12 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x06active\x18\t \x01(\bR\x06active\x129\n" +
 	"\n" +
 	"created_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xa2\x04\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1e\n" +
+	"\n" +
+	"completion\x18\v \x01(\tR\n" +
+	"completion\x12.\n" +
+	"\x13callback_timeout_ms\x18\f \x01(\x03R\x11callbackTimeoutMs\x12-\n" +
+	"\x12signing_configured\x18\r \x01(\bR\x11signingConfigured\"\xbd\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1a\n" +
@@ -1906,7 +2147,12 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1c\n" +
 	"\n" +
-	"api_key_id\x18\x0f \x01(\tR\bapiKeyIdB\x0e\n" +
+	"api_key_id\x18\x0f \x01(\tR\bapiKeyId\x12\x1e\n" +
+	"\n" +
+	"completion\x18\x10 \x01(\tR\n" +
+	"completion\x12+\n" +
+	"\x11awaiting_callback\x18\x11 \x01(\bR\x10awaitingCallback\x12L\n" +
+	"\x14callback_deadline_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x12callbackDeadlineAtB\x0e\n" +
 	"\f_duration_ms\"\x16\n" +
 	"\x14ListWorkflowsRequest\"V\n" +
 	"\x15ListWorkflowsResponse\x12=\n" +
@@ -1931,13 +2177,14 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x10ListRunsResponse\x12.\n" +
 	"\x04runs\x18\x01 \x03(\v2\x1a.meterflow.workflow.v1.RunR\x04runs\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\"\x91\x01\n" +
+	"nextCursor\"\xbe\x01\n" +
 	"\x14AdminListRunsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
 	"\bworkflow\x18\x02 \x01(\tR\bworkflow\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x14\n" +
 	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x16\n" +
-	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"h\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\x12+\n" +
+	"\x11awaiting_callback\x18\x06 \x01(\bR\x10awaitingCallback\"h\n" +
 	"\x15AdminListRunsResponse\x12.\n" +
 	"\x04runs\x18\x01 \x03(\v2\x1a.meterflow.workflow.v1.RunR\x04runs\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
@@ -1948,7 +2195,7 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x03run\x18\x01 \x01(\v2\x1a.meterflow.workflow.v1.RunR\x03run\"\x1b\n" +
 	"\x19AdminListWorkflowsRequest\"`\n" +
 	"\x1aAdminListWorkflowsResponse\x12B\n" +
-	"\tworkflows\x18\x01 \x03(\v2$.meterflow.workflow.v1.AdminWorkflowR\tworkflows\"\x80\x03\n" +
+	"\tworkflows\x18\x01 \x03(\v2$.meterflow.workflow.v1.AdminWorkflowR\tworkflows\"\x94\x04\n" +
 	"\x1aAdminCreateWorkflowRequest\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -1962,13 +2209,19 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"timeout_ms\x18\b \x01(\x03H\x01R\ttimeoutMs\x88\x01\x01\x12\x1b\n" +
 	"\x06active\x18\t \x01(\bH\x02R\x06active\x88\x01\x01\x12\x16\n" +
 	"\x06reason\x18\n" +
-	" \x01(\tR\x06reasonB\f\n" +
+	" \x01(\tR\x06reason\x12\x1e\n" +
+	"\n" +
+	"completion\x18\v \x01(\tR\n" +
+	"completion\x123\n" +
+	"\x13callback_timeout_ms\x18\f \x01(\x03H\x03R\x11callbackTimeoutMs\x88\x01\x01\x12%\n" +
+	"\x0esigning_secret\x18\r \x01(\tR\rsigningSecretB\f\n" +
 	"\n" +
 	"_fee_centsB\r\n" +
 	"\v_timeout_msB\t\n" +
-	"\a_active\"_\n" +
+	"\a_activeB\x16\n" +
+	"\x14_callback_timeout_ms\"_\n" +
 	"\x1bAdminCreateWorkflowResponse\x12@\n" +
-	"\bworkflow\x18\x01 \x01(\v2$.meterflow.workflow.v1.AdminWorkflowR\bworkflow\"\xed\x03\n" +
+	"\bworkflow\x18\x01 \x01(\v2$.meterflow.workflow.v1.AdminWorkflowR\bworkflow\"\xad\x05\n" +
 	"\x1aAdminUpdateWorkflowRequest\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12%\n" +
@@ -1982,7 +2235,13 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"timeout_ms\x18\b \x01(\x03H\x06R\ttimeoutMs\x88\x01\x01\x12\x1b\n" +
 	"\x06active\x18\t \x01(\bH\aR\x06active\x88\x01\x01\x12\x16\n" +
 	"\x06reason\x18\n" +
-	" \x01(\tR\x06reasonB\a\n" +
+	" \x01(\tR\x06reason\x12#\n" +
+	"\n" +
+	"completion\x18\v \x01(\tH\bR\n" +
+	"completion\x88\x01\x01\x123\n" +
+	"\x13callback_timeout_ms\x18\f \x01(\x03H\tR\x11callbackTimeoutMs\x88\x01\x01\x12*\n" +
+	"\x0esigning_secret\x18\r \x01(\tH\n" +
+	"R\rsigningSecret\x88\x01\x01B\a\n" +
 	"\x05_nameB\x0e\n" +
 	"\f_descriptionB\x0e\n" +
 	"\f_webhook_urlB\x13\n" +
@@ -1991,7 +2250,10 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\n" +
 	"_fee_centsB\r\n" +
 	"\v_timeout_msB\t\n" +
-	"\a_active\"_\n" +
+	"\a_activeB\r\n" +
+	"\v_completionB\x16\n" +
+	"\x14_callback_timeout_msB\x11\n" +
+	"\x0f_signing_secret\"_\n" +
 	"\x1bAdminUpdateWorkflowResponse\x12@\n" +
 	"\bworkflow\x18\x01 \x01(\v2$.meterflow.workflow.v1.AdminWorkflowR\bworkflow\"\xa0\x02\n" +
 	"\n" +
@@ -2031,7 +2293,16 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x18AdminGetRunStatsResponse\x12B\n" +
 	"\tby_status\x18\x01 \x03(\v2%.meterflow.workflow.v1.RunStatusCountR\bbyStatus\x12H\n" +
 	"\vtop_failing\x18\x02 \x03(\v2'.meterflow.workflow.v1.WorkflowFailuresR\n" +
-	"topFailing2\xcd\t\n" +
+	"topFailing\"\x95\x01\n" +
+	"\x17SubmitRunVerdictRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x1f\n" +
+	"\voutput_json\x18\x04 \x01(\fR\n" +
+	"outputJson\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\x1a\n" +
+	"\x18SubmitRunVerdictResponse2\xc2\n" +
+	"\n" +
 	"\x0fWorkflowService\x12j\n" +
 	"\rListWorkflows\x12+.meterflow.workflow.v1.ListWorkflowsRequest\x1a,.meterflow.workflow.v1.ListWorkflowsResponse\x12[\n" +
 	"\bStartRun\x12&.meterflow.workflow.v1.StartRunRequest\x1a'.meterflow.workflow.v1.StartRunResponse\x12U\n" +
@@ -2043,7 +2314,8 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x13AdminCreateWorkflow\x121.meterflow.workflow.v1.AdminCreateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminCreateWorkflowResponse\x12|\n" +
 	"\x13AdminUpdateWorkflow\x121.meterflow.workflow.v1.AdminUpdateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminUpdateWorkflowResponse\x12\x7f\n" +
 	"\x14AdminListAuditEvents\x122.meterflow.workflow.v1.AdminListAuditEventsRequest\x1a3.meterflow.workflow.v1.AdminListAuditEventsResponse\x12s\n" +
-	"\x10AdminGetRunStats\x12..meterflow.workflow.v1.AdminGetRunStatsRequest\x1a/.meterflow.workflow.v1.AdminGetRunStatsResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
+	"\x10AdminGetRunStats\x12..meterflow.workflow.v1.AdminGetRunStatsRequest\x1a/.meterflow.workflow.v1.AdminGetRunStatsResponse\x12s\n" +
+	"\x10SubmitRunVerdict\x12..meterflow.workflow.v1.SubmitRunVerdictRequest\x1a/.meterflow.workflow.v1.SubmitRunVerdictResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
 	file_meterflow_workflow_v1_workflow_proto_rawDescOnce sync.Once
@@ -2057,7 +2329,7 @@ func file_meterflow_workflow_v1_workflow_proto_rawDescGZIP() []byte {
 	return file_meterflow_workflow_v1_workflow_proto_rawDescData
 }
 
-var file_meterflow_workflow_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_meterflow_workflow_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
 	(*Workflow)(nil),                     // 0: meterflow.workflow.v1.Workflow
 	(*AdminWorkflow)(nil),                // 1: meterflow.workflow.v1.AdminWorkflow
@@ -2087,54 +2359,59 @@ var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
 	(*RunStatusCount)(nil),               // 25: meterflow.workflow.v1.RunStatusCount
 	(*WorkflowFailures)(nil),             // 26: meterflow.workflow.v1.WorkflowFailures
 	(*AdminGetRunStatsResponse)(nil),     // 27: meterflow.workflow.v1.AdminGetRunStatsResponse
-	(*timestamppb.Timestamp)(nil),        // 28: google.protobuf.Timestamp
+	(*SubmitRunVerdictRequest)(nil),      // 28: meterflow.workflow.v1.SubmitRunVerdictRequest
+	(*SubmitRunVerdictResponse)(nil),     // 29: meterflow.workflow.v1.SubmitRunVerdictResponse
+	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
 }
 var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
-	28, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
-	28, // 1: meterflow.workflow.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	28, // 2: meterflow.workflow.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	28, // 3: meterflow.workflow.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 4: meterflow.workflow.v1.ListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.Workflow
-	2,  // 5: meterflow.workflow.v1.StartRunResponse.run:type_name -> meterflow.workflow.v1.Run
-	2,  // 6: meterflow.workflow.v1.GetRunResponse.run:type_name -> meterflow.workflow.v1.Run
-	2,  // 7: meterflow.workflow.v1.ListRunsResponse.runs:type_name -> meterflow.workflow.v1.Run
-	2,  // 8: meterflow.workflow.v1.AdminListRunsResponse.runs:type_name -> meterflow.workflow.v1.Run
-	2,  // 9: meterflow.workflow.v1.AdminGetRunResponse.run:type_name -> meterflow.workflow.v1.Run
-	1,  // 10: meterflow.workflow.v1.AdminListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.AdminWorkflow
-	1,  // 11: meterflow.workflow.v1.AdminCreateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
-	1,  // 12: meterflow.workflow.v1.AdminUpdateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
-	28, // 13: meterflow.workflow.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	21, // 14: meterflow.workflow.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.workflow.v1.AuditEvent
-	28, // 15: meterflow.workflow.v1.AdminGetRunStatsRequest.since:type_name -> google.protobuf.Timestamp
-	25, // 16: meterflow.workflow.v1.AdminGetRunStatsResponse.by_status:type_name -> meterflow.workflow.v1.RunStatusCount
-	26, // 17: meterflow.workflow.v1.AdminGetRunStatsResponse.top_failing:type_name -> meterflow.workflow.v1.WorkflowFailures
-	3,  // 18: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
-	5,  // 19: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
-	7,  // 20: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
-	9,  // 21: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
-	11, // 22: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
-	13, // 23: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
-	15, // 24: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
-	17, // 25: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
-	19, // 26: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
-	22, // 27: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:input_type -> meterflow.workflow.v1.AdminListAuditEventsRequest
-	24, // 28: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:input_type -> meterflow.workflow.v1.AdminGetRunStatsRequest
-	4,  // 29: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
-	6,  // 30: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
-	8,  // 31: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
-	10, // 32: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
-	12, // 33: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
-	14, // 34: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
-	16, // 35: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
-	18, // 36: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
-	20, // 37: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
-	23, // 38: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:output_type -> meterflow.workflow.v1.AdminListAuditEventsResponse
-	27, // 39: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:output_type -> meterflow.workflow.v1.AdminGetRunStatsResponse
-	29, // [29:40] is the sub-list for method output_type
-	18, // [18:29] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	30, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
+	30, // 1: meterflow.workflow.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	30, // 2: meterflow.workflow.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 3: meterflow.workflow.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	30, // 4: meterflow.workflow.v1.Run.callback_deadline_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: meterflow.workflow.v1.ListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.Workflow
+	2,  // 6: meterflow.workflow.v1.StartRunResponse.run:type_name -> meterflow.workflow.v1.Run
+	2,  // 7: meterflow.workflow.v1.GetRunResponse.run:type_name -> meterflow.workflow.v1.Run
+	2,  // 8: meterflow.workflow.v1.ListRunsResponse.runs:type_name -> meterflow.workflow.v1.Run
+	2,  // 9: meterflow.workflow.v1.AdminListRunsResponse.runs:type_name -> meterflow.workflow.v1.Run
+	2,  // 10: meterflow.workflow.v1.AdminGetRunResponse.run:type_name -> meterflow.workflow.v1.Run
+	1,  // 11: meterflow.workflow.v1.AdminListWorkflowsResponse.workflows:type_name -> meterflow.workflow.v1.AdminWorkflow
+	1,  // 12: meterflow.workflow.v1.AdminCreateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
+	1,  // 13: meterflow.workflow.v1.AdminUpdateWorkflowResponse.workflow:type_name -> meterflow.workflow.v1.AdminWorkflow
+	30, // 14: meterflow.workflow.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	21, // 15: meterflow.workflow.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.workflow.v1.AuditEvent
+	30, // 16: meterflow.workflow.v1.AdminGetRunStatsRequest.since:type_name -> google.protobuf.Timestamp
+	25, // 17: meterflow.workflow.v1.AdminGetRunStatsResponse.by_status:type_name -> meterflow.workflow.v1.RunStatusCount
+	26, // 18: meterflow.workflow.v1.AdminGetRunStatsResponse.top_failing:type_name -> meterflow.workflow.v1.WorkflowFailures
+	3,  // 19: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
+	5,  // 20: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
+	7,  // 21: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
+	9,  // 22: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
+	11, // 23: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
+	13, // 24: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
+	15, // 25: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
+	17, // 26: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
+	19, // 27: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
+	22, // 28: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:input_type -> meterflow.workflow.v1.AdminListAuditEventsRequest
+	24, // 29: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:input_type -> meterflow.workflow.v1.AdminGetRunStatsRequest
+	28, // 30: meterflow.workflow.v1.WorkflowService.SubmitRunVerdict:input_type -> meterflow.workflow.v1.SubmitRunVerdictRequest
+	4,  // 31: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
+	6,  // 32: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
+	8,  // 33: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
+	10, // 34: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
+	12, // 35: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
+	14, // 36: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
+	16, // 37: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
+	18, // 38: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
+	20, // 39: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
+	23, // 40: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:output_type -> meterflow.workflow.v1.AdminListAuditEventsResponse
+	27, // 41: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:output_type -> meterflow.workflow.v1.AdminGetRunStatsResponse
+	29, // 42: meterflow.workflow.v1.WorkflowService.SubmitRunVerdict:output_type -> meterflow.workflow.v1.SubmitRunVerdictResponse
+	31, // [31:43] is the sub-list for method output_type
+	19, // [19:31] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_workflow_v1_workflow_proto_init() }
@@ -2151,7 +2428,7 @@ func file_meterflow_workflow_v1_workflow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_workflow_v1_workflow_proto_rawDesc), len(file_meterflow_workflow_v1_workflow_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,7 @@ const (
 	WorkflowService_AdminUpdateWorkflow_FullMethodName  = "/meterflow.workflow.v1.WorkflowService/AdminUpdateWorkflow"
 	WorkflowService_AdminListAuditEvents_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminListAuditEvents"
 	WorkflowService_AdminGetRunStats_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/AdminGetRunStats"
+	WorkflowService_SubmitRunVerdict_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/SubmitRunVerdict"
 )
 
 // WorkflowServiceClient is the client API for WorkflowService service.
@@ -62,6 +63,10 @@ type WorkflowServiceClient interface {
 	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
 	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
 	AdminGetRunStats(ctx context.Context, in *AdminGetRunStatsRequest, opts ...grpc.CallOption) (*AdminGetRunStatsResponse, error)
+	// SubmitRunVerdict records the outcome a workflow in callback mode posts
+	// for its run (POST /v1/callbacks/runs/{id}). Gateway only, without a
+	// user: the run's single-use callback token authenticates the call.
+	SubmitRunVerdict(ctx context.Context, in *SubmitRunVerdictRequest, opts ...grpc.CallOption) (*SubmitRunVerdictResponse, error)
 }
 
 type workflowServiceClient struct {
@@ -182,6 +187,16 @@ func (c *workflowServiceClient) AdminGetRunStats(ctx context.Context, in *AdminG
 	return out, nil
 }
 
+func (c *workflowServiceClient) SubmitRunVerdict(ctx context.Context, in *SubmitRunVerdictRequest, opts ...grpc.CallOption) (*SubmitRunVerdictResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitRunVerdictResponse)
+	err := c.cc.Invoke(ctx, WorkflowService_SubmitRunVerdict_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkflowServiceServer is the server API for WorkflowService service.
 // All implementations must embed UnimplementedWorkflowServiceServer
 // for forward compatibility.
@@ -212,6 +227,10 @@ type WorkflowServiceServer interface {
 	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
 	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
 	AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error)
+	// SubmitRunVerdict records the outcome a workflow in callback mode posts
+	// for its run (POST /v1/callbacks/runs/{id}). Gateway only, without a
+	// user: the run's single-use callback token authenticates the call.
+	SubmitRunVerdict(context.Context, *SubmitRunVerdictRequest) (*SubmitRunVerdictResponse, error)
 	mustEmbedUnimplementedWorkflowServiceServer()
 }
 
@@ -254,6 +273,9 @@ func (UnimplementedWorkflowServiceServer) AdminListAuditEvents(context.Context, 
 }
 func (UnimplementedWorkflowServiceServer) AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetRunStats not implemented")
+}
+func (UnimplementedWorkflowServiceServer) SubmitRunVerdict(context.Context, *SubmitRunVerdictRequest) (*SubmitRunVerdictResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitRunVerdict not implemented")
 }
 func (UnimplementedWorkflowServiceServer) mustEmbedUnimplementedWorkflowServiceServer() {}
 func (UnimplementedWorkflowServiceServer) testEmbeddedByValue()                         {}
@@ -474,6 +496,24 @@ func _WorkflowService_AdminGetRunStats_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkflowService_SubmitRunVerdict_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitRunVerdictRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkflowServiceServer).SubmitRunVerdict(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkflowService_SubmitRunVerdict_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkflowServiceServer).SubmitRunVerdict(ctx, req.(*SubmitRunVerdictRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkflowService_ServiceDesc is the grpc.ServiceDesc for WorkflowService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -524,6 +564,10 @@ var WorkflowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminGetRunStats",
 			Handler:    _WorkflowService_AdminGetRunStats_Handler,
+		},
+		{
+			MethodName: "SubmitRunVerdict",
+			Handler:    _WorkflowService_SubmitRunVerdict_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -24,30 +24,33 @@ type AuditEvent struct {
 }
 
 type Run struct {
-	ID             uuid.UUID
-	UserID         string
-	WorkflowSlug   string
-	Status         string
-	HoldState      string
-	Async          bool
-	FeeCents       int64
-	ChargedCents   int64
-	TimeoutMs      int64
-	Input          []byte
-	Output         []byte
-	HttpStatus     int32
-	Error          string
-	IdempotencyKey pgtype.Text
-	RequestHash    []byte
-	CreatedAt      time.Time
-	StartedAt      *time.Time
-	FinishedAt     *time.Time
-	DeadlineAt     time.Time
-	UpdatedAt      time.Time
-	Unsettled      bool
-	InputBytes     pgtype.Int4
-	OutputBytes    pgtype.Int4
-	ApiKeyID       pgtype.UUID
+	ID                uuid.UUID
+	UserID            string
+	WorkflowSlug      string
+	Status            string
+	HoldState         string
+	Async             bool
+	FeeCents          int64
+	ChargedCents      int64
+	TimeoutMs         int64
+	Input             []byte
+	Output            []byte
+	HttpStatus        int32
+	Error             string
+	IdempotencyKey    pgtype.Text
+	RequestHash       []byte
+	CreatedAt         time.Time
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
+	DeadlineAt        time.Time
+	UpdatedAt         time.Time
+	InputBytes        pgtype.Int4
+	OutputBytes       pgtype.Int4
+	ApiKeyID          pgtype.UUID
+	Completion        string
+	CallbackTokenHash []byte
+	CallbackTimeoutMs pgtype.Int8
+	Unsettled         bool
 }
 
 type Workflow struct {
@@ -62,4 +65,7 @@ type Workflow struct {
 	Active             bool
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	Completion         string
+	CallbackTimeoutMs  int64
+	SigningSecretEnc   []byte
 }

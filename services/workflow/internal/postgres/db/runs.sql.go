@@ -63,7 +63,7 @@ func (q *Queries) CountUnsettled(ctx context.Context, db DBTX, deadlineAt time.T
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id FROM runs WHERE id = $1
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled FROM runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error) {
@@ -90,16 +90,19 @@ func (q *Queries) GetRun(ctx context.Context, db DBTX, id uuid.UUID) (Run, error
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
 
 const getRunByKey = `-- name: GetRunByKey :one
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id FROM runs WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled FROM runs WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetRunByKeyParams struct {
@@ -131,39 +134,46 @@ func (q *Queries) GetRunByKey(ctx context.Context, db DBTX, arg GetRunByKeyParam
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
 
 const insertRun = `-- name: InsertRun :one
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at, started_at, input_bytes, api_key_id)
+                  idempotency_key, request_hash, deadline_at, started_at, input_bytes, api_key_id,
+                  completion, callback_token_hash, callback_timeout_ms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
         $10, $11, $12,
         CASE WHEN $4::text = 'running' THEN now() END, octet_length($9::jsonb::text),
-        $13)
+        $13, $14, $15, $16)
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type InsertRunParams struct {
-	ID             uuid.UUID
-	UserID         string
-	WorkflowSlug   string
-	Status         string
-	HoldState      string
-	Async          bool
-	FeeCents       int64
-	TimeoutMs      int64
-	Input          []byte
-	IdempotencyKey pgtype.Text
-	RequestHash    []byte
-	DeadlineAt     time.Time
-	ApiKeyID       pgtype.UUID
+	ID                uuid.UUID
+	UserID            string
+	WorkflowSlug      string
+	Status            string
+	HoldState         string
+	Async             bool
+	FeeCents          int64
+	TimeoutMs         int64
+	Input             []byte
+	IdempotencyKey    pgtype.Text
+	RequestHash       []byte
+	DeadlineAt        time.Time
+	ApiKeyID          pgtype.UUID
+	Completion        string
+	CallbackTokenHash []byte
+	CallbackTimeoutMs pgtype.Int8
 }
 
 // Inserts a run in its initial state (workflow.initialState); on a repeated
@@ -173,6 +183,9 @@ type InsertRunParams struct {
 // before the call.
 // input_bytes is the size of the input as stored (jsonb's text), which
 // ListRuns compares with its bound.
+// A sync run in callback mode carries its callback token's hash from here
+// (the token goes out with the call that follows); an async one gets it
+// when it is marked running (MarkRunning).
 func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (Run, error) {
 	row := db.QueryRow(ctx, insertRun,
 		arg.ID,
@@ -188,6 +201,9 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		arg.RequestHash,
 		arg.DeadlineAt,
 		arg.ApiKeyID,
+		arg.Completion,
+		arg.CallbackTokenHash,
+		arg.CallbackTimeoutMs,
 	)
 	var i Run
 	err := row.Scan(
@@ -211,12 +227,122 @@ func (q *Queries) InsertRun(ctx context.Context, db DBTX, arg InsertRunParams) (
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
+}
+
+const listAwaitingCallback = `-- name: ListAwaitingCallback :many
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms,
+       (CASE WHEN coalesce(input_bytes, octet_length(input::text)) <= $1::int
+             THEN input END)::jsonb AS input,
+       (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= $1::int
+             THEN output END)::jsonb AS output,
+       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at,
+       api_key_id, completion
+FROM runs
+WHERE completion = 'callback' AND status = 'running'
+  AND status || '/' || hold_state = ANY($2::text[])
+  AND ($3::text IS NULL OR user_id = $3)
+  AND ($4::text IS NULL OR workflow_slug = $4)
+  AND ($5::timestamptz IS NULL
+       OR (created_at, id) < ($5::timestamptz, $6::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $7
+`
+
+type ListAwaitingCallbackParams struct {
+	MaxValueBytes int32
+	States        []string
+	UserID        pgtype.Text
+	Workflow      pgtype.Text
+	CursorCreated *time.Time
+	CursorID      pgtype.UUID
+	MaxRows       int32
+}
+
+type ListAwaitingCallbackRow struct {
+	ID             uuid.UUID
+	UserID         string
+	WorkflowSlug   string
+	Status         string
+	HoldState      string
+	Async          bool
+	FeeCents       int64
+	ChargedCents   int64
+	TimeoutMs      int64
+	Input          []byte
+	Output         []byte
+	HttpStatus     int32
+	Error          string
+	IdempotencyKey pgtype.Text
+	RequestHash    []byte
+	CreatedAt      time.Time
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+	DeadlineAt     time.Time
+	ApiKeyID       pgtype.UUID
+	Completion     string
+}
+
+// The callback-mode runs still waiting for their verdict (in one of the
+// states listed), newest first, for the operators; on the small partial
+// index runs_callback_running. Values over max_value_bytes are left out
+// as in ListRuns.
+func (q *Queries) ListAwaitingCallback(ctx context.Context, db DBTX, arg ListAwaitingCallbackParams) ([]ListAwaitingCallbackRow, error) {
+	rows, err := db.Query(ctx, listAwaitingCallback,
+		arg.MaxValueBytes,
+		arg.States,
+		arg.UserID,
+		arg.Workflow,
+		arg.CursorCreated,
+		arg.CursorID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListAwaitingCallbackRow{}
+	for rows.Next() {
+		var i ListAwaitingCallbackRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.WorkflowSlug,
+			&i.Status,
+			&i.HoldState,
+			&i.Async,
+			&i.FeeCents,
+			&i.ChargedCents,
+			&i.TimeoutMs,
+			&i.Input,
+			&i.Output,
+			&i.HttpStatus,
+			&i.Error,
+			&i.IdempotencyKey,
+			&i.RequestHash,
+			&i.CreatedAt,
+			&i.StartedAt,
+			&i.FinishedAt,
+			&i.DeadlineAt,
+			&i.ApiKeyID,
+			&i.Completion,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listRuns = `-- name: ListRuns :many
@@ -226,7 +352,7 @@ SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged
        (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= $1::int
              THEN output END)::jsonb AS output,
        http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at,
-       api_key_id
+       api_key_id, completion
 FROM runs
 WHERE ($2::text IS NULL OR user_id = $2)
   AND ($2::text IS NOT NULL OR created_at > '-infinity')
@@ -269,6 +395,7 @@ type ListRunsRow struct {
 	FinishedAt     *time.Time
 	DeadlineAt     time.Time
 	ApiKeyID       pgtype.UUID
+	Completion     string
 }
 
 // Keyset page, newest first. A user's list is served by runs_user_created or
@@ -317,6 +444,7 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 			&i.FinishedAt,
 			&i.DeadlineAt,
 			&i.ApiKeyID,
+			&i.Completion,
 		); err != nil {
 			return nil, err
 		}
@@ -329,7 +457,7 @@ func (q *Queries) ListRuns(ctx context.Context, db DBTX, arg ListRunsParams) ([]
 }
 
 const listUnsettled = `-- name: ListUnsettled :many
-SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id FROM runs
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled FROM runs
 WHERE unsettled AND deadline_at < $1
 ORDER BY deadline_at
 LIMIT $2
@@ -372,10 +500,13 @@ func (q *Queries) ListUnsettled(ctx context.Context, db DBTX, arg ListUnsettledP
 			&i.FinishedAt,
 			&i.DeadlineAt,
 			&i.UpdatedAt,
-			&i.Unsettled,
 			&i.InputBytes,
 			&i.OutputBytes,
 			&i.ApiKeyID,
+			&i.Completion,
+			&i.CallbackTokenHash,
+			&i.CallbackTimeoutMs,
+			&i.Unsettled,
 		); err != nil {
 			return nil, err
 		}
@@ -387,11 +518,68 @@ func (q *Queries) ListUnsettled(ctx context.Context, db DBTX, arg ListUnsettledP
 	return items, nil
 }
 
+const markAwaiting = `-- name: MarkAwaiting :one
+UPDATE runs SET status = $1, hold_state = $2, http_status = $3, updated_at = now()
+WHERE id = $4 AND status || '/' || hold_state = ANY($5::text[])
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
+`
+
+type MarkAwaitingParams struct {
+	ToStatus   string
+	ToHold     string
+	HttpStatus int32
+	ID         uuid.UUID
+	FromStates []string
+}
+
+// Enters running/awaiting: n8n acknowledged the call of a run in callback
+// mode; the fee stays held until the verdict or the deadline.
+func (q *Queries) MarkAwaiting(ctx context.Context, db DBTX, arg MarkAwaitingParams) (Run, error) {
+	row := db.QueryRow(ctx, markAwaiting,
+		arg.ToStatus,
+		arg.ToHold,
+		arg.HttpStatus,
+		arg.ID,
+		arg.FromStates,
+	)
+	var i Run
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.WorkflowSlug,
+		&i.Status,
+		&i.HoldState,
+		&i.Async,
+		&i.FeeCents,
+		&i.ChargedCents,
+		&i.TimeoutMs,
+		&i.Input,
+		&i.Output,
+		&i.HttpStatus,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.RequestHash,
+		&i.CreatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+		&i.DeadlineAt,
+		&i.UpdatedAt,
+		&i.InputBytes,
+		&i.OutputBytes,
+		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
+	)
+	return i, err
+}
+
 const markCaptureLost = `-- name: MarkCaptureLost :one
 UPDATE runs
 SET status = $1, hold_state = $2, charged_cents = 0, error = $3, finished_at = now(), updated_at = now()
 WHERE id = $4 AND status || '/' || hold_state = ANY($5::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type MarkCaptureLostParams struct {
@@ -434,10 +622,13 @@ func (q *Queries) MarkCaptureLost(ctx context.Context, db DBTX, arg MarkCaptureL
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -446,7 +637,7 @@ const markCaptured = `-- name: MarkCaptured :one
 UPDATE runs
 SET status = $1, hold_state = $2, charged_cents = fee_cents, finished_at = now(), updated_at = now()
 WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type MarkCapturedParams struct {
@@ -486,10 +677,13 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, arg MarkCapturedPar
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -497,7 +691,7 @@ func (q *Queries) MarkCaptured(ctx context.Context, db DBTX, arg MarkCapturedPar
 const markHeld = `-- name: MarkHeld :one
 UPDATE runs SET status = $1, hold_state = $2, updated_at = now()
 WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type MarkHeldParams struct {
@@ -537,10 +731,13 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, arg MarkHeldParams) (Ru
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -548,7 +745,7 @@ func (q *Queries) MarkHeld(ctx context.Context, db DBTX, arg MarkHeldParams) (Ru
 const markReleased = `-- name: MarkReleased :one
 UPDATE runs SET status = $1, hold_state = $2, updated_at = now()
 WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type MarkReleasedParams struct {
@@ -588,10 +785,13 @@ func (q *Queries) MarkReleased(ctx context.Context, db DBTX, arg MarkReleasedPar
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
@@ -602,7 +802,7 @@ UPDATE runs
 SET status = $1, hold_state = $2, error = $3, input = $4,
     input_bytes = octet_length($4::jsonb::text), started_at = NULL, finished_at = now(), updated_at = now()
 WHERE id = $5 AND status || '/' || hold_state = ANY($6::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type MarkReserveRefusedParams struct {
@@ -654,33 +854,45 @@ func (q *Queries) MarkReserveRefused(ctx context.Context, db DBTX, arg MarkReser
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
 
 const markRunning = `-- name: MarkRunning :one
-UPDATE runs SET status = $1, hold_state = $2, started_at = now(), updated_at = now()
-WHERE id = $3 AND status || '/' || hold_state = ANY($4::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+UPDATE runs
+SET status = $1, hold_state = $2, started_at = now(), updated_at = now(),
+    callback_token_hash = coalesce($3, callback_token_hash),
+    deadline_at = coalesce($4, deadline_at)
+WHERE id = $5 AND status || '/' || hold_state = ANY($6::text[])
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type MarkRunningParams struct {
-	ToStatus   string
-	ToHold     string
-	ID         uuid.UUID
-	FromStates []string
+	ToStatus          string
+	ToHold            string
+	CallbackTokenHash []byte
+	DeadlineAt        *time.Time
+	ID                uuid.UUID
+	FromStates        []string
 }
 
 // Enters running/held, before the request to n8n is sent: a run found
-// running afterwards may have reached n8n and is never sent again.
+// running afterwards may have reached n8n and is never sent again. An
+// async run in callback mode gets its callback token's hash here, and its
+// deadline measured from the call (both NULL: unchanged).
 func (q *Queries) MarkRunning(ctx context.Context, db DBTX, arg MarkRunningParams) (Run, error) {
 	row := db.QueryRow(ctx, markRunning,
 		arg.ToStatus,
 		arg.ToHold,
+		arg.CallbackTokenHash,
+		arg.DeadlineAt,
 		arg.ID,
 		arg.FromStates,
 	)
@@ -706,20 +918,25 @@ func (q *Queries) MarkRunning(ctx context.Context, db DBTX, arg MarkRunningParam
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
 
 const recordFailure = `-- name: RecordFailure :one
 UPDATE runs
-SET status = $1, hold_state = $2, charged_cents = 0, http_status = $3, output = $4,
-    output_bytes = octet_length($4::jsonb::text), error = $5, finished_at = now(), updated_at = now()
-WHERE id = $6 AND status || '/' || hold_state = ANY($7::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+SET status = $1, hold_state = $2, charged_cents = 0,
+    http_status = CASE WHEN $3::int = 0 THEN http_status ELSE $3::int END, output = $4,
+    output_bytes = octet_length($4::jsonb::text), error = $5, finished_at = now(), updated_at = now(),
+    deadline_at = coalesce($6, deadline_at)
+WHERE id = $7 AND status || '/' || hold_state = ANY($8::text[])
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type RecordFailureParams struct {
@@ -728,12 +945,13 @@ type RecordFailureParams struct {
 	HttpStatus int32
 	Output     []byte
 	Error      string
+	DeadlineAt *time.Time
 	ID         uuid.UUID
 	FromStates []string
 }
 
 // Enters failed/releasing: the run failed before capture, costs nothing and
-// the release is due.
+// the release is due. http_status 0 and the deadline as RecordSuccess.
 func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureParams) (Run, error) {
 	row := db.QueryRow(ctx, recordFailure,
 		arg.ToStatus,
@@ -741,6 +959,7 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 		arg.HttpStatus,
 		arg.Output,
 		arg.Error,
+		arg.DeadlineAt,
 		arg.ID,
 		arg.FromStates,
 	)
@@ -766,20 +985,25 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }
 
 const recordSuccess = `-- name: RecordSuccess :one
 UPDATE runs
-SET status = $1, hold_state = $2, http_status = $3, output = $4,
-    output_bytes = octet_length($4::jsonb::text), updated_at = now()
-WHERE id = $5 AND status || '/' || hold_state = ANY($6::text[])
-RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, unsettled, input_bytes, output_bytes, api_key_id
+SET status = $1, hold_state = $2,
+    http_status = CASE WHEN $3::int = 0 THEN http_status ELSE $3::int END, output = $4,
+    output_bytes = octet_length($4::jsonb::text), updated_at = now(),
+    deadline_at = coalesce($5, deadline_at)
+WHERE id = $6 AND status || '/' || hold_state = ANY($7::text[])
+RETURNING id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms, input, output, http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at, updated_at, input_bytes, output_bytes, api_key_id, completion, callback_token_hash, callback_timeout_ms, unsettled
 `
 
 type RecordSuccessParams struct {
@@ -787,18 +1011,23 @@ type RecordSuccessParams struct {
 	ToHold     string
 	HttpStatus int32
 	Output     []byte
+	DeadlineAt *time.Time
 	ID         uuid.UUID
 	FromStates []string
 }
 
-// Enters running/capturing: n8n answered 2xx and the capture is due (the
-// settler finishes it after a crash).
+// Enters running/capturing: n8n answered 2xx, or the workflow's verdict
+// said succeeded, and the capture is due (the settler finishes it after a
+// crash). An http_status of 0 keeps the one recorded (a verdict has none
+// of its own); a verdict also brings the deadline forward to now, since
+// only the capture is left to do.
 func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessParams) (Run, error) {
 	row := db.QueryRow(ctx, recordSuccess,
 		arg.ToStatus,
 		arg.ToHold,
 		arg.HttpStatus,
 		arg.Output,
+		arg.DeadlineAt,
 		arg.ID,
 		arg.FromStates,
 	)
@@ -824,10 +1053,13 @@ func (q *Queries) RecordSuccess(ctx context.Context, db DBTX, arg RecordSuccessP
 		&i.FinishedAt,
 		&i.DeadlineAt,
 		&i.UpdatedAt,
-		&i.Unsettled,
 		&i.InputBytes,
 		&i.OutputBytes,
 		&i.ApiKeyID,
+		&i.Completion,
+		&i.CallbackTokenHash,
+		&i.CallbackTimeoutMs,
+		&i.Unsettled,
 	)
 	return i, err
 }

@@ -14,7 +14,7 @@ import (
 )
 
 const getWorkflow = `-- name: GetWorkflow :one
-SELECT slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at FROM workflows WHERE slug = $1
+SELECT slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at, completion, callback_timeout_ms, signing_secret_enc FROM workflows WHERE slug = $1
 `
 
 func (q *Queries) GetWorkflow(ctx context.Context, db DBTX, slug string) (Workflow, error) {
@@ -32,12 +32,15 @@ func (q *Queries) GetWorkflow(ctx context.Context, db DBTX, slug string) (Workfl
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Completion,
+		&i.CallbackTimeoutMs,
+		&i.SigningSecretEnc,
 	)
 	return i, err
 }
 
 const getWorkflowForUpdate = `-- name: GetWorkflowForUpdate :one
-SELECT slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at FROM workflows WHERE slug = $1 FOR UPDATE
+SELECT slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at, completion, callback_timeout_ms, signing_secret_enc FROM workflows WHERE slug = $1 FOR UPDATE
 `
 
 func (q *Queries) GetWorkflowForUpdate(ctx context.Context, db DBTX, slug string) (Workflow, error) {
@@ -55,6 +58,9 @@ func (q *Queries) GetWorkflowForUpdate(ctx context.Context, db DBTX, slug string
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Completion,
+		&i.CallbackTimeoutMs,
+		&i.SigningSecretEnc,
 	)
 	return i, err
 }
@@ -90,9 +96,10 @@ func (q *Queries) InsertAuditEvent(ctx context.Context, db DBTX, arg InsertAudit
 }
 
 const insertWorkflow = `-- name: InsertWorkflow :one
-INSERT INTO workflows (slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at
+INSERT INTO workflows (slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active,
+                       completion, callback_timeout_ms, signing_secret_enc)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+RETURNING slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at, completion, callback_timeout_ms, signing_secret_enc
 `
 
 type InsertWorkflowParams struct {
@@ -105,6 +112,9 @@ type InsertWorkflowParams struct {
 	FeeCents           int64
 	TimeoutMs          int64
 	Active             bool
+	Completion         string
+	CallbackTimeoutMs  int64
+	SigningSecretEnc   []byte
 }
 
 func (q *Queries) InsertWorkflow(ctx context.Context, db DBTX, arg InsertWorkflowParams) (Workflow, error) {
@@ -118,6 +128,9 @@ func (q *Queries) InsertWorkflow(ctx context.Context, db DBTX, arg InsertWorkflo
 		arg.FeeCents,
 		arg.TimeoutMs,
 		arg.Active,
+		arg.Completion,
+		arg.CallbackTimeoutMs,
+		arg.SigningSecretEnc,
 	)
 	var i Workflow
 	err := row.Scan(
@@ -132,6 +145,9 @@ func (q *Queries) InsertWorkflow(ctx context.Context, db DBTX, arg InsertWorkflo
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Completion,
+		&i.CallbackTimeoutMs,
+		&i.SigningSecretEnc,
 	)
 	return i, err
 }
@@ -188,7 +204,7 @@ func (q *Queries) ListAuditEvents(ctx context.Context, db DBTX, arg ListAuditEve
 }
 
 const listWorkflows = `-- name: ListWorkflows :many
-SELECT slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at FROM workflows
+SELECT slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at, completion, callback_timeout_ms, signing_secret_enc FROM workflows
 WHERE (NOT $1::boolean OR active)
 ORDER BY slug
 `
@@ -214,6 +230,9 @@ func (q *Queries) ListWorkflows(ctx context.Context, db DBTX, activeOnly bool) (
 			&i.Active,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Completion,
+			&i.CallbackTimeoutMs,
+			&i.SigningSecretEnc,
 		); err != nil {
 			return nil, err
 		}
@@ -228,9 +247,10 @@ func (q *Queries) ListWorkflows(ctx context.Context, db DBTX, activeOnly bool) (
 const updateWorkflow = `-- name: UpdateWorkflow :one
 UPDATE workflows
 SET name = $2, description = $3, webhook_url = $4, auth_header_name = $5, auth_header_value_enc = $6,
-    fee_cents = $7, timeout_ms = $8, active = $9, updated_at = now()
+    fee_cents = $7, timeout_ms = $8, active = $9, completion = $10, callback_timeout_ms = $11,
+    signing_secret_enc = $12, updated_at = now()
 WHERE slug = $1
-RETURNING slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at
+RETURNING slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active, created_at, updated_at, completion, callback_timeout_ms, signing_secret_enc
 `
 
 type UpdateWorkflowParams struct {
@@ -243,6 +263,9 @@ type UpdateWorkflowParams struct {
 	FeeCents           int64
 	TimeoutMs          int64
 	Active             bool
+	Completion         string
+	CallbackTimeoutMs  int64
+	SigningSecretEnc   []byte
 }
 
 func (q *Queries) UpdateWorkflow(ctx context.Context, db DBTX, arg UpdateWorkflowParams) (Workflow, error) {
@@ -256,6 +279,9 @@ func (q *Queries) UpdateWorkflow(ctx context.Context, db DBTX, arg UpdateWorkflo
 		arg.FeeCents,
 		arg.TimeoutMs,
 		arg.Active,
+		arg.Completion,
+		arg.CallbackTimeoutMs,
+		arg.SigningSecretEnc,
 	)
 	var i Workflow
 	err := row.Scan(
@@ -270,6 +296,9 @@ func (q *Queries) UpdateWorkflow(ctx context.Context, db DBTX, arg UpdateWorkflo
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Completion,
+		&i.CallbackTimeoutMs,
+		&i.SigningSecretEnc,
 	)
 	return i, err
 }

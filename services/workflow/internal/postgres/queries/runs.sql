@@ -6,12 +6,16 @@
 -- before the call.
 -- input_bytes is the size of the input as stored (jsonb's text), which
 -- ListRuns compares with its bound.
+-- A sync run in callback mode carries its callback token's hash from here
+-- (the token goes out with the call that follows); an async one gets it
+-- when it is marked running (MarkRunning).
 INSERT INTO runs (id, user_id, workflow_slug, status, hold_state, async, fee_cents, timeout_ms, input,
-                  idempotency_key, request_hash, deadline_at, started_at, input_bytes, api_key_id)
+                  idempotency_key, request_hash, deadline_at, started_at, input_bytes, api_key_id,
+                  completion, callback_token_hash, callback_timeout_ms)
 VALUES (@id, @user_id, @workflow_slug, @status, @hold_state, @async, @fee_cents, @timeout_ms, @input,
         @idempotency_key, @request_hash, @deadline_at,
         CASE WHEN sqlc.arg(status)::text = 'running' THEN now() END, octet_length(sqlc.arg(input)::jsonb::text),
-        sqlc.narg(api_key_id))
+        sqlc.narg(api_key_id), @completion, sqlc.narg(callback_token_hash), sqlc.narg(callback_timeout_ms))
 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -36,7 +40,7 @@ SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged
        (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= sqlc.arg(max_value_bytes)::int
              THEN output END)::jsonb AS output,
        http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at,
-       api_key_id
+       api_key_id, completion
 FROM runs
 WHERE (sqlc.narg(user_id)::text IS NULL OR user_id = sqlc.narg(user_id))
   AND (sqlc.narg(user_id)::text IS NOT NULL OR created_at > '-infinity')
@@ -72,26 +76,45 @@ RETURNING *;
 
 -- name: MarkRunning :one
 -- Enters running/held, before the request to n8n is sent: a run found
--- running afterwards may have reached n8n and is never sent again.
-UPDATE runs SET status = @to_status, hold_state = @to_hold, started_at = now(), updated_at = now()
+-- running afterwards may have reached n8n and is never sent again. An
+-- async run in callback mode gets its callback token's hash here, and its
+-- deadline measured from the call (both NULL: unchanged).
+UPDATE runs
+SET status = @to_status, hold_state = @to_hold, started_at = now(), updated_at = now(),
+    callback_token_hash = coalesce(sqlc.narg(callback_token_hash), callback_token_hash),
+    deadline_at = coalesce(sqlc.narg(deadline_at), deadline_at)
+WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
+RETURNING *;
+
+-- name: MarkAwaiting :one
+-- Enters running/awaiting: n8n acknowledged the call of a run in callback
+-- mode; the fee stays held until the verdict or the deadline.
+UPDATE runs SET status = @to_status, hold_state = @to_hold, http_status = @http_status, updated_at = now()
 WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: RecordSuccess :one
--- Enters running/capturing: n8n answered 2xx and the capture is due (the
--- settler finishes it after a crash).
+-- Enters running/capturing: n8n answered 2xx, or the workflow's verdict
+-- said succeeded, and the capture is due (the settler finishes it after a
+-- crash). An http_status of 0 keeps the one recorded (a verdict has none
+-- of its own); a verdict also brings the deadline forward to now, since
+-- only the capture is left to do.
 UPDATE runs
-SET status = @to_status, hold_state = @to_hold, http_status = @http_status, output = @output,
-    output_bytes = octet_length(sqlc.arg(output)::jsonb::text), updated_at = now()
+SET status = @to_status, hold_state = @to_hold,
+    http_status = CASE WHEN @http_status::int = 0 THEN http_status ELSE @http_status::int END, output = @output,
+    output_bytes = octet_length(sqlc.arg(output)::jsonb::text), updated_at = now(),
+    deadline_at = coalesce(sqlc.narg(deadline_at), deadline_at)
 WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
 -- name: RecordFailure :one
 -- Enters failed/releasing: the run failed before capture, costs nothing and
--- the release is due.
+-- the release is due. http_status 0 and the deadline as RecordSuccess.
 UPDATE runs
-SET status = @to_status, hold_state = @to_hold, charged_cents = 0, http_status = @http_status, output = @output,
-    output_bytes = octet_length(sqlc.arg(output)::jsonb::text), error = @error, finished_at = now(), updated_at = now()
+SET status = @to_status, hold_state = @to_hold, charged_cents = 0,
+    http_status = CASE WHEN @http_status::int = 0 THEN http_status ELSE @http_status::int END, output = @output,
+    output_bytes = octet_length(sqlc.arg(output)::jsonb::text), error = @error, finished_at = now(), updated_at = now(),
+    deadline_at = coalesce(sqlc.narg(deadline_at), deadline_at)
 WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
 
@@ -115,6 +138,28 @@ RETURNING *;
 UPDATE runs SET status = @to_status, hold_state = @to_hold, updated_at = now()
 WHERE id = @id AND status || '/' || hold_state = ANY(@from_states::text[])
 RETURNING *;
+
+-- name: ListAwaitingCallback :many
+-- The callback-mode runs still waiting for their verdict (in one of the
+-- states listed), newest first, for the operators; on the small partial
+-- index runs_callback_running. Values over max_value_bytes are left out
+-- as in ListRuns.
+SELECT id, user_id, workflow_slug, status, hold_state, async, fee_cents, charged_cents, timeout_ms,
+       (CASE WHEN coalesce(input_bytes, octet_length(input::text)) <= sqlc.arg(max_value_bytes)::int
+             THEN input END)::jsonb AS input,
+       (CASE WHEN coalesce(output_bytes, octet_length(output::text)) <= sqlc.arg(max_value_bytes)::int
+             THEN output END)::jsonb AS output,
+       http_status, error, idempotency_key, request_hash, created_at, started_at, finished_at, deadline_at,
+       api_key_id, completion
+FROM runs
+WHERE completion = 'callback' AND status = 'running'
+  AND status || '/' || hold_state = ANY(@states::text[])
+  AND (sqlc.narg(user_id)::text IS NULL OR user_id = sqlc.narg(user_id))
+  AND (sqlc.narg(workflow)::text IS NULL OR workflow_slug = sqlc.narg(workflow))
+  AND (sqlc.narg(cursor_created)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(cursor_created)::timestamptz, sqlc.narg(cursor_id)::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(max_rows);
 
 -- name: ListUnsettled :many
 -- Runs whose deadline passed before the given time and whose hold is not

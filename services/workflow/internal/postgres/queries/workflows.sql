@@ -1,6 +1,7 @@
 -- name: InsertWorkflow :one
-INSERT INTO workflows (slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO workflows (slug, name, description, webhook_url, auth_header_name, auth_header_value_enc, fee_cents, timeout_ms, active,
+                       completion, callback_timeout_ms, signing_secret_enc)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING *;
 
 -- name: GetWorkflow :one
@@ -12,7 +13,8 @@ SELECT * FROM workflows WHERE slug = $1 FOR UPDATE;
 -- name: UpdateWorkflow :one
 UPDATE workflows
 SET name = $2, description = $3, webhook_url = $4, auth_header_name = $5, auth_header_value_enc = $6,
-    fee_cents = $7, timeout_ms = $8, active = $9, updated_at = now()
+    fee_cents = $7, timeout_ms = $8, active = $9, completion = $10, callback_timeout_ms = $11,
+    signing_secret_enc = $12, updated_at = now()
 WHERE slug = $1
 RETURNING *;
 
