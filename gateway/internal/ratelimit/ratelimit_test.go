@@ -43,11 +43,14 @@ func prefix() string {
 func TestSharedAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	p := prefix()
-	a, err := New(newRedis(t, ""), Options{Prefix: p})
+	// A generous Redis timeout: this test is about the shared budget, and
+	// on a loaded machine a slow answer would hand decisions to the
+	// per-replica fallback.
+	a, err := New(newRedis(t, ""), Options{Prefix: p, RedisTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(newRedis(t, ""), Options{Prefix: p})
+	b, err := New(newRedis(t, ""), Options{Prefix: p, RedisTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
