@@ -25,7 +25,7 @@ ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=auto
 # dependencies (Kubernetes, vegeta) out of the build. No blanket `go mod download` layer: the workspace also requires
 # the code generators pinned as tools (buf, sqlc and their plugins), which no
 # binary links, so `go build` fetches exactly what this binary needs into a
-# BuildKit cache shared by the four images and kept across go.mod changes.
+# BuildKit cache shared by the five images and kept across go.mod changes.
 COPY go.work go.work.sum ./
 COPY proto/ proto/
 COPY platform/ platform/

@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Store:    store,
 		Contacts: identityclient.Client{API: identityv1.NewIdentityServiceClient(idConn)},
 		Mailer:   smtp,
-		Metrics:  newEmailMetrics(a.Registry, store.QueuedStats),
+		Metrics:  newEmailMetrics(a.Registry, store.QueueStats),
 		Log:      log,
 	})
 	if err != nil {

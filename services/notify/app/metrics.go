@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
+	"github.com/meterflow/meterflow/services/notify/internal/postgres"
 )
 
 // emailMetrics implements notify.Metrics with Prometheus.
@@ -15,13 +16,12 @@ type emailMetrics struct {
 	failures *prometheus.CounterVec
 }
 
-// queuedStats reads the backlog: how many emails are queued and how long
-// the oldest has waited.
-type queuedStats func(ctx context.Context) (int64, time.Duration, error)
+// queueStats reads the backlog.
+type queueStats func(ctx context.Context) (postgres.QueueStats, error)
 
 // newEmailMetrics registers the email metrics on reg; the queue gauges
 // are read from the database at scrape (-1 when it does not answer).
-func newEmailMetrics(reg prometheus.Registerer, stats queuedStats) *emailMetrics {
+func newEmailMetrics(reg prometheus.Registerer, stats queueStats) *emailMetrics {
 	m := &emailMetrics{
 		emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "notify_emails_total",
@@ -39,26 +39,30 @@ func newEmailMetrics(reg prometheus.Registerer, stats queuedStats) *emailMetrics
 		m.failures.WithLabelValues(t.Name, "temporary")
 		m.failures.WithLabelValues(t.Name, "permanent")
 	}
-	read := func(pick func(n int64, age time.Duration) float64) func() float64 {
+	read := func(pick func(postgres.QueueStats) float64) func() float64 {
 		return func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			n, age, err := stats(ctx)
+			st, err := stats(ctx)
 			if err != nil {
 				return -1
 			}
-			return pick(n, age)
+			return pick(st)
 		}
 	}
 	reg.MustRegister(m.emails, m.failures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "notify_emails_queued",
 			Help: "Emails stored and not yet sent, failed or dropped (computed at scrape; -1 if the database did not answer).",
-		}, read(func(n int64, _ time.Duration) float64 { return float64(n) })),
+		}, read(func(st postgres.QueueStats) float64 { return float64(st.Queued) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "notify_email_queue_oldest_age_seconds",
-			Help: "How long the oldest queued email has waited since it was stored; 0 when none waits (computed at scrape; -1 if the database did not answer).",
-		}, read(func(_ int64, age time.Duration) float64 { return age.Seconds() })))
+			Name: "notify_email_oldest_queued_age_seconds",
+			Help: "How long the oldest email not sent yet has waited since it was stored, retries included; 0 when none (computed at scrape; -1 if the database did not answer).",
+		}, read(func(st postgres.QueueStats) float64 { return st.OldestQueued.Seconds() })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "email_outbox_oldest_due_age_seconds",
+			Help: "How long the oldest email due for an attempt (its first, or a retry whose time has come) has waited for a worker; 0 when none (computed at scrape; -1 if the database did not answer).",
+		}, read(func(st postgres.QueueStats) float64 { return st.OldestDue.Seconds() })))
 	return m
 }
 

@@ -81,7 +81,8 @@ func TestMetrics(t *testing.T) {
 	}
 	for name, labels := range map[string]map[string]string{
 		"notify_emails_queued":                     nil,
-		"notify_email_queue_oldest_age_seconds":    nil,
+		"notify_email_oldest_queued_age_seconds":   nil,
+		"email_outbox_oldest_due_age_seconds":      nil,
 		"river_queue_jobs":                         {"queue": "email", "state": "available"},
 		"river_queue_oldest_available_age_seconds": {"queue": "email"},
 	} {

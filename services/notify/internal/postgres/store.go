@@ -134,15 +134,36 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, limit int) (int64, 
 	return s.q.PruneEmails(ctx, s.pool, db.PruneEmailsParams{Cutoff: &cutoff, MaxRows: int32(limit)})
 }
 
-// QueuedStats returns how many emails are queued and the age of the
-// oldest, for the queue gauges.
-func (s *Store) QueuedStats(ctx context.Context) (queued int64, oldest time.Duration, err error) {
+// QueueStats is the backlog, for the queue gauges.
+type QueueStats struct {
+	// Queued counts the emails not final yet; OldestQueued is how long the
+	// oldest of them has waited since it was stored (retries included).
+	Queued       int64
+	OldestQueued time.Duration
+	// OldestDue is how long the oldest send that is due (its first attempt
+	// or a retry whose time has come) has waited for a worker.
+	OldestDue time.Duration
+}
+
+// dueQuery reads River's job table, which sqlc does not know: the age of
+// the oldest send job due and not being worked.
+const dueQuery = `SELECT coalesce(extract(epoch FROM now() - min(scheduled_at)), 0)::float8
+FROM river_job WHERE queue = $1 AND state IN ('available', 'retryable') AND scheduled_at <= now()`
+
+// QueueStats returns the backlog.
+func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
 	row, err := s.q.QueuedStats(ctx, s.pool)
 	if err != nil {
-		return 0, 0, err
+		return QueueStats{}, err
 	}
-	return row.Queued, time.Duration(row.OldestAgeSeconds * float64(time.Second)), nil
+	var due float64
+	if err := s.pool.QueryRow(ctx, dueQuery, Queue).Scan(&due); err != nil {
+		return QueueStats{}, err
+	}
+	return QueueStats{Queued: row.Queued, OldestQueued: seconds(row.OldestAgeSeconds), OldestDue: seconds(due)}, nil
 }
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // affected turns a guarded update's row count into notify.ErrEmailNotFound
 // when no queued email matched.

@@ -71,7 +71,7 @@ func TestFinishAndPrune(t *testing.T) {
 			t.Fatalf("email %s was pruned: %v", e.IdempotencyKey, err)
 		}
 	}
-	if q, age, err := store.QueuedStats(ctx); err != nil || q != 1 || age < 39*24*time.Hour {
-		t.Fatalf("queued stats = %d, %s, %v", q, age, err)
+	if st, err := store.QueueStats(ctx); err != nil || st.Queued != 1 || st.OldestQueued < 39*24*time.Hour || st.OldestDue < 0 {
+		t.Fatalf("queue stats = %+v, %v", st, err)
 	}
 }
