@@ -84,12 +84,7 @@ func ConfigFromEnv() (Config, error) {
 	rawURL, err := c.Secret("SMTP_URL", DevSMTPURL, "where to send email, e.g. smtps://user:password@smtp.example.com:465")
 	errs = append(errs, err)
 	if rawURL != "" {
-		starttls := mailer.StartTLSRequired
-		if !c.Production() {
-			starttls = mailer.StartTLSOpportunistic
-		}
-		c.SMTP, err = mailer.ParseURL(rawURL, starttls)
-		errs = append(errs, err)
+		errs = append(errs, c.SetSMTPURL(rawURL))
 	}
 	from, err := c.Secret("MAIL_FROM", DevMailFrom, `the sender of every email, e.g. "Meterflow <no-reply@example.com>"`)
 	errs = append(errs, err)
@@ -119,6 +114,23 @@ func ConfigFromEnv() (Config, error) {
 		return Config{}, err
 	}
 	return c, c.validate()
+}
+
+// SetSMTPURL sets SMTP from an SMTP_URL, as ConfigFromEnv does: an
+// smtp:// URL without a starttls parameter requires STARTTLS in
+// production and takes it when offered in development. Errors never
+// repeat the URL (it may hold a password).
+func (c *Config) SetSMTPURL(raw string) error {
+	starttls := mailer.StartTLSRequired
+	if !c.Production() {
+		starttls = mailer.StartTLSOpportunistic
+	}
+	s, err := mailer.ParseURL(raw, starttls)
+	if err != nil {
+		return err
+	}
+	c.SMTP = s
+	return nil
 }
 
 // MinRetention is the least NOTIFY_RETENTION: longer than the producers'
