@@ -70,7 +70,11 @@ func (s *Service) Deliver(ctx context.Context, a Attempt) error {
 }
 
 func (s *Service) deliver(ctx context.Context, e Email, a Attempt) error {
-	if err := s.store.RecordAttempt(ctx, e.ID, a.N); err != nil {
+	err := s.store.RecordAttempt(ctx, e.ID, a.N)
+	if errors.Is(err, ErrEmailNotFound) {
+		return nil // final since it was read: another attempt finished it
+	}
+	if err != nil {
 		return fmt.Errorf("email %s: record attempt: %w", e.ID, err)
 	}
 	tmpl, ok := Lookup(e.Template)
