@@ -14,6 +14,7 @@ import (
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	"github.com/meterflow/meterflow/services/notify/smtptest"
+	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )
 
 // sendAs calls notify's SendEmail as service caller would (its outbox),
@@ -215,4 +216,52 @@ func TestSignupEmailIsOneTrace(t *testing.T) {
 		}
 	}
 	assertNoLeak(t, tr, token, address)
+}
+
+// TestWalletEmailsReachTheMailServer: the wallet's emails go through its
+// outbox and notify to the user's address: the receipt of a paid top-up,
+// and the low-balance warning when a run's fee takes the available
+// balance below the user's threshold. So the fields the wallet sends are
+// the ones notify's templates take.
+func TestWalletEmailsReachTheMailServer(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{RunsPerMinute: 100})
+	address := "wallet-mail-" + RandomHex() + "@example.com"
+	tok, _, userID := s.Signup(t, address, "wallet-mail-password")
+
+	r := s.Do(t, Request{Method: "POST", Path: "/v1/wallet/topups", Token: tok, Body: map[string]any{"amount_cents": 1500},
+		Headers: map[string]string{"Idempotency-Key": "mail-topup"}})
+	if r.Status != 201 {
+		t.Fatalf("topup: %d %s", r.Status, r.Body)
+	}
+	top := r.JSON(t)
+	event := stripeevents.CheckoutSessionEvent("", "checkout.session.completed", stripeevents.Session{
+		ID: top["checkout_session_id"].(string), TopUpID: top["id"].(string), UserID: userID, AmountTotal: 1500,
+		Currency: "usd", PaymentStatus: "paid", PaymentIntentID: "pi_mail_1",
+	})
+	if r := s.Do(t, Request{Method: "POST", Path: "/v1/webhooks/stripe", Body: event,
+		Headers: map[string]string{"Stripe-Signature": stripeevents.Sign(event, WebhookSecret, time.Now())}}); r.Status != 200 {
+		t.Fatalf("webhook: %d %s", r.Status, r.Body)
+	}
+	receipt := s.mailTo(t, address, "topup_receipt")
+	if !strings.Contains(receipt.Subject, "15.00 USD") || !strings.Contains(receipt.Text, top["id"].(string)) {
+		t.Fatalf("receipt:\n%s\n%s", receipt.Subject, receipt.Text)
+	}
+
+	if r := s.Do(t, Request{Method: "PATCH", Path: "/v1/wallet/settings", Token: tok, Body: map[string]any{"low_balance_threshold_cents": 1450}}); r.Status != 200 {
+		t.Fatalf("threshold: %d %s", r.Status, r.Body)
+	}
+	rc := newReceiver(t)
+	if r := s.Do(t, Request{Method: "POST", Path: "/v1/admin/workflows", Token: s.Admin(t), Body: map[string]any{
+		"slug": "mail-fee", "name": "Fee", "webhook_url": rc.URL + "/webhook/fee", "fee_cents": 100, "timeout_ms": 5000,
+	}}); r.Status != 201 {
+		t.Fatalf("workflow: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, Request{Method: "POST", Path: "/v1/workflows/mail-fee/runs", Token: tok, Body: map[string]any{"input": map[string]any{}}}); r.Status != 200 {
+		t.Fatalf("run: %d %s", r.Status, r.Body)
+	}
+	low := s.mailTo(t, address, "low_balance")
+	if !strings.Contains(low.Text, "14.00 USD") || !strings.Contains(low.Text, "14.50 USD") || !strings.Contains(low.Text, "/app/topup") {
+		t.Fatalf("low balance email:\n%s", low.Text)
+	}
 }

@@ -225,7 +225,9 @@ func Start(t testing.TB, o Options) *Stack {
 		StripeSecretKey: "sk_test_123", StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripeBase,
 		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd", AdjustmentMaxCents: 1_000_000,
 		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
-		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour, NotifyAddr: s.NotifyAddr,
+		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
+		// Its outbox hands its emails to the stack's notify.
+		JobWorkers: 2, NotifyAddr: s.NotifyAddr, PublicBaseURL: "http://127.0.0.1:8080",
 	}, logFor("wallet"))
 	if err != nil {
 		t.Fatal(err)

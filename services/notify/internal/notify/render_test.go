@@ -24,16 +24,18 @@ var samples = map[string]struct {
 		[]string{"2026-11-26 13:03 UTC", "ada@example.com", "https://mf.example/app/forgot-password"},
 	},
 	"topup_receipt": {
-		map[string]string{"amount_cents": "1250", "currency": "usd", "topup_id": "tu_123", "balance_cents": "99999", "paid_at": "2026-11-26T14:03:00Z", "wallet_url": "https://mf.example/app/wallet"},
-		[]string{"12.50 USD", "999.99 USD", "tu_123", "2026-11-26 14:03 UTC", "https://mf.example/app/wallet"},
+		map[string]string{"amount_cents": "1250", "currency": "usd", "topup_id": "tu_123", "origin": "auto", "payment_intent": "pi_456",
+			"balance_cents": "99999", "paid_at": "2026-11-26T14:03:00Z", "wallet_url": "https://mf.example/app/wallet"},
+		[]string{"12.50 USD", "999.99 USD", "tu_123", "pi_456", "automatic top-up", "2026-11-26 14:03 UTC", "https://mf.example/app/wallet"},
 	},
 	"low_balance": {
-		map[string]string{"balance_cents": "42", "threshold_cents": "500", "currency": "eur", "topup_url": "https://mf.example/app/topup"},
+		map[string]string{"available_cents": "42", "threshold_cents": "500", "currency": "eur", "topup_url": "https://mf.example/app/topup"},
 		[]string{"0.42 EUR", "5.00 EUR", "https://mf.example/app/topup"},
 	},
 	"auto_topup_failed": {
-		map[string]string{"amount_cents": "2000", "currency": "usd", "reason": "Your card was declined.", "disabled": "true", "settings_url": "https://mf.example/app/settings"},
-		[]string{"20.00 USD", "Your card was declined.", "switched off", "https://mf.example/app/settings"},
+		map[string]string{"amount_cents": "2000", "currency": "usd", "topup_id": "tu_789", "error": "Your card was declined.", "failures": "3",
+			"switched_off": "true", "pay_url": "https://mf.example/app/topup?amount_cents=2000"},
+		[]string{"20.00 USD", "Your card was declined.", "3 times in a row", "switched off", "https://mf.example/app/topup?amount_cents=2000"},
 	},
 	"webhook_endpoint_disabled": {
 		map[string]string{"endpoint_url": "https://hooks.example.com/in", "endpoint_id": "we_1", "reason": "HTTP 500 for 5 days", "settings_url": "https://mf.example/app/webhooks"},
@@ -106,7 +108,7 @@ func TestHTMLEscapesData(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl, _ := Lookup("auto_topup_failed")
-	out, err := r.Render(tmpl, map[string]string{"amount_cents": "100", "currency": "usd", "reason": `<script>alert(1)</script>`})
+	out, err := r.Render(tmpl, map[string]string{"amount_cents": "100", "currency": "usd", "error": `<script>alert(1)</script>`})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,8 @@ const (
 	KindTime
 	// KindBool is "true" or "false".
 	KindBool
+	// KindInt is an integer shown as it is (a count).
+	KindInt
 )
 
 // Field is one field of a template's data.
@@ -69,15 +71,16 @@ var Templates = []Template{
 	}},
 	{Name: "topup_receipt", Fields: []Field{
 		req("amount_cents", KindCents), req("currency", KindCurrency), opt("topup_id", KindText),
+		opt("origin", KindText), opt("payment_intent", KindText),
 		opt("balance_cents", KindCents), opt("paid_at", KindTime), opt("wallet_url", KindURL),
 	}},
 	{Name: "low_balance", Fields: []Field{
-		req("balance_cents", KindCents), req("threshold_cents", KindCents), req("currency", KindCurrency),
+		req("available_cents", KindCents), req("threshold_cents", KindCents), req("currency", KindCurrency),
 		opt("topup_url", KindURL),
 	}},
 	{Name: "auto_topup_failed", Fields: []Field{
-		req("amount_cents", KindCents), req("currency", KindCurrency), opt("reason", KindText),
-		opt("disabled", KindBool), opt("settings_url", KindURL),
+		req("amount_cents", KindCents), req("currency", KindCurrency), opt("topup_id", KindText),
+		opt("error", KindText), opt("failures", KindInt), opt("switched_off", KindBool), opt("pay_url", KindURL),
 	}},
 	{Name: "webhook_endpoint_disabled", Fields: []Field{
 		req("endpoint_url", KindURL), opt("endpoint_id", KindText), opt("reason", KindText),

@@ -83,6 +83,10 @@ func checkKind(k Kind, val string) string {
 		if _, err := strconv.ParseInt(val, 10, 64); err != nil {
 			return "must be an integer number of cents"
 		}
+	case KindInt:
+		if _, err := strconv.ParseInt(val, 10, 64); err != nil {
+			return "must be an integer"
+		}
 	case KindCurrency:
 		notLetter := func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') }
 		if len(val) != 3 || strings.IndexFunc(val, notLetter) >= 0 {

@@ -45,17 +45,20 @@ func TestCheck(t *testing.T) {
 		}, "data"},
 		{"unknown field ignored", func(r *Request) { r.Data["coupon"] = "FREE" }, ""},
 		{"bad cents", func(r *Request) {
-			r.Template, r.Data = "low_balance", map[string]string{"balance_cents": "1.5", "threshold_cents": "100", "currency": "usd"}
-		}, "data.balance_cents"},
+			r.Template, r.Data = "low_balance", map[string]string{"available_cents": "1.5", "threshold_cents": "100", "currency": "usd"}
+		}, "data.available_cents"},
 		{"bad currency", func(r *Request) {
-			r.Template, r.Data = "low_balance", map[string]string{"balance_cents": "1", "threshold_cents": "100", "currency": "us1"}
+			r.Template, r.Data = "low_balance", map[string]string{"available_cents": "1", "threshold_cents": "100", "currency": "us1"}
 		}, "data.currency"},
 		{"bad time", func(r *Request) {
 			r.Template, r.Data = "password_changed", map[string]string{"changed_at": "yesterday"}
 		}, "data.changed_at"},
 		{"bad bool", func(r *Request) {
-			r.Template, r.Data = "auto_topup_failed", map[string]string{"amount_cents": "1", "currency": "usd", "disabled": "yes"}
-		}, "data.disabled"},
+			r.Template, r.Data = "auto_topup_failed", map[string]string{"amount_cents": "1", "currency": "usd", "switched_off": "yes"}
+		}, "data.switched_off"},
+		{"bad count", func(r *Request) {
+			r.Template, r.Data = "auto_topup_failed", map[string]string{"amount_cents": "1", "currency": "usd", "failures": "many"}
+		}, "data.failures"},
 	}
 	for _, tc := range tests {
 		r := good()
