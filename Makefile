@@ -1,8 +1,8 @@
 # The project's verbs. Every tool is pinned in a go.mod `tool` line and run
 # with `go tool`; nothing needs installing beyond Go, Postgres and Redis.
 SHELL := /usr/bin/env bash
-MODULES := proto platform gateway services/identity services/wallet services/workflow deploy e2e bench
-SERVICES := identity wallet workflow
+MODULES := proto platform gateway services/identity services/wallet services/workflow services/notify deploy e2e bench
+SERVICES := identity wallet workflow notify
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 
 # apt-get needs root; elsewhere use sudo.
@@ -17,7 +17,7 @@ run: build
 ## build: compile every process into bin/
 build:
 	@mkdir -p bin
-	go build -o bin/ ./gateway/cmd/gateway ./services/identity/cmd/identity ./services/wallet/cmd/wallet ./services/workflow/cmd/workflow
+	go build -o bin/ ./gateway/cmd/gateway ./services/identity/cmd/identity ./services/wallet/cmd/wallet ./services/workflow/cmd/workflow ./services/notify/cmd/notify
 
 ## admin: create or promote an admin on the local stack (password on stdin): make admin EMAIL=ops@example.com
 admin:

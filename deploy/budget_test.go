@@ -193,8 +193,8 @@ func TestDatabaseConnectionBudget(t *testing.T) {
 // drainPhases is how many SHUTDOWN_GRACE periods a process may wait in
 // turn on SIGTERM: one everywhere. The workflow drains gRPC and stops its
 // River workers side by side, each for up to SHUTDOWN_GRACE
-// (services/workflow/app.Serve).
-var drainPhases = map[string]int{"gateway": 1, "identity": 1, "wallet": 1, "workflow": 1}
+// (services/workflow/app.Serve), and notify the same way.
+var drainPhases = map[string]int{"gateway": 1, "identity": 1, "wallet": 1, "workflow": 1, "notify": 1}
 
 // shutdownMargin is what the kubelet needs beyond the process's own waits.
 const shutdownMargin = 5 * time.Second

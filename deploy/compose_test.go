@@ -58,9 +58,9 @@ func TestComposeServices(t *testing.T) {
 		t.Errorf("project name %q, want meterflow", p.Name)
 	}
 	want := []string{
-		"postgres", "redis", "jaeger", "stripe-mock",
-		"identity-keygen", "identity-migrate", "wallet-migrate", "workflow-migrate",
-		"identity", "wallet", "workflow", "gateway",
+		"postgres", "redis", "jaeger", "stripe-mock", "mailpit",
+		"identity-keygen", "identity-migrate", "wallet-migrate", "workflow-migrate", "notify-migrate",
+		"identity", "wallet", "workflow", "notify", "gateway",
 	}
 	got := p.ServiceNames()
 	slices.Sort(got)
@@ -140,9 +140,11 @@ func TestComposeDependencies(t *testing.T) {
 		"identity-migrate": {"postgres": healthy},
 		"wallet-migrate":   {"postgres": healthy},
 		"workflow-migrate": {"postgres": healthy},
+		"notify-migrate":   {"postgres": healthy},
 		"identity":         {"identity-keygen": completed, "identity-migrate": completed, "jaeger": started},
 		"wallet":           {"wallet-migrate": completed, "identity": healthy, "stripe-mock": started, "jaeger": started},
 		"workflow":         {"workflow-migrate": completed, "identity": healthy, "wallet": healthy, "jaeger": started},
+		"notify":           {"notify-migrate": completed, "identity": healthy, "mailpit": started, "jaeger": started},
 		"gateway":          {"redis": healthy, "identity": healthy, "wallet": healthy, "workflow": healthy, "jaeger": started},
 	}
 	for name, deps := range want {
@@ -173,7 +175,7 @@ func TestComposeDependencies(t *testing.T) {
 			}
 		}
 	}
-	for _, one := range []string{"identity-keygen", "identity-migrate", "wallet-migrate", "workflow-migrate"} {
+	for _, one := range []string{"identity-keygen", "identity-migrate", "wallet-migrate", "workflow-migrate", "notify-migrate"} {
 		if s := service(t, p, one); s.Restart != "no" {
 			t.Errorf("%s: a one-shot must not restart (restart %q)", one, s.Restart)
 		}
@@ -258,6 +260,23 @@ func TestComposePortsAndVolumes(t *testing.T) {
 	}
 	if b := service(t, p, "identity-keygen").Build; b == nil || b.Target != "keygen" || b.Dockerfile != "deploy/docker/identity.Dockerfile" {
 		t.Errorf("identity-keygen: build %+v, want identity.Dockerfile target keygen", b)
+	}
+	// Email goes to Mailpit, whose inbox is published on this machine only,
+	// and the producers find notify.
+	if n := service(t, p, "notify"); env(n, "SMTP_URL") != "smtp://mailpit:1025" || env(n, "MAIL_FROM") == "" {
+		t.Errorf("notify: SMTP_URL %q, MAIL_FROM %q; want Mailpit and a sender", env(n, "SMTP_URL"), env(n, "MAIL_FROM"))
+	}
+	inbox := false
+	for _, port := range service(t, p, "mailpit").Ports {
+		inbox = inbox || port.Target == 8025 && port.Published == "8025" && port.HostIP == "127.0.0.1"
+	}
+	if !inbox {
+		t.Error("the Mailpit inbox is not published at 127.0.0.1:8025")
+	}
+	for _, producer := range []string{"identity", "wallet", "workflow"} {
+		if got := env(service(t, p, producer), "NOTIFY_ADDR"); got != "notify:50054" {
+			t.Errorf("%s: NOTIFY_ADDR = %q, want notify:50054", producer, got)
+		}
 	}
 	// Development values only, and the ones the wallet tests and dev-pay use.
 	w := service(t, p, "wallet")

@@ -156,13 +156,14 @@ func TestDockerfiles(t *testing.T) {
 				t.Errorf("main package %s: %v", pkg, err)
 			}
 			// The workspace: go.work, go.work.sum and every module the
-			// processes need (all but this one and the load harness).
+			// processes need (all but this one, the whole-product tests and
+			// the load harness).
 			copies := strings.Join(build.all("COPY"), "\n")
 			if !regexp.MustCompile(`(?m)^go\.work go\.work\.sum \./$`).MatchString(copies) {
 				t.Error("builder does not COPY go.work and go.work.sum")
 			}
 			for _, mod := range modules {
-				if mod == "deploy" || mod == "bench" {
+				if mod == "deploy" || mod == "bench" || mod == "e2e" {
 					if !strings.Contains(run, "-dropuse=./"+mod) {
 						t.Errorf("builder keeps the %s module (and its dependencies) in the workspace", mod)
 					}

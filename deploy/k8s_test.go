@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// process describes one of the four Meterflow processes as
+// process describes one of the five Meterflow processes as
 // docs/architecture.md fixes it.
 type process struct {
 	name        string
@@ -38,10 +38,12 @@ var processes = []process{
 	{name: "workflow", grpcPort: 50053, metricsPort: 9093, secretEnv: map[string]string{
 		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "DATABASE_URL": "workflow-db",
 		"WORKFLOW_SECRETS_KEY": "workflow-secrets-key"}},
+	{name: "notify", grpcPort: 50054, metricsPort: 9094, secretEnv: map[string]string{
+		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "DATABASE_URL": "notify-db", "SMTP_URL": "notify-smtp"}},
 }
 
 // services are the processes that own a database and a migration Job.
-var services = []string{"identity", "wallet", "workflow"}
+var services = []string{"identity", "wallet", "workflow", "notify"}
 
 // nonRootUID is distroless's nonroot user, which the images run as.
 const nonRootUID = 65532
@@ -273,7 +275,7 @@ func processEnv(t *testing.T, m *manifests, what string, c corev1.Container) (va
 }
 
 // secretVars are variables that only ever come from a Secret.
-var secretVars = []string{"INTERNAL_AUTH_SECRET", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY",
+var secretVars = []string{"INTERNAL_AUTH_SECRET", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY", "SMTP_URL",
 	"INTERNAL_AUTH_SECRET_PREVIOUS", "WORKFLOW_SECRETS_KEYS_PREVIOUS"}
 
 // rotationVars are the secrets set only while another one rotates
@@ -318,7 +320,7 @@ func TestProcessConfiguration(t *testing.T) {
 					t.Errorf("%s: container does not declare port %d (%s)", p.name, port, name)
 				}
 			}
-			for _, peer := range []string{"IDENTITY_ADDR", "WALLET_ADDR", "WORKFLOW_ADDR"} {
+			for _, peer := range []string{"IDENTITY_ADDR", "WALLET_ADDR", "WORKFLOW_ADDR", "NOTIFY_ADDR"} {
 				addr, ok := values[peer]
 				if !ok {
 					continue
@@ -419,7 +421,7 @@ func TestSecretsAreReferencedNeverCommitted(t *testing.T) {
 		for name := range referencedSecrets(edge) {
 			refs[name] = true
 		}
-		for _, want := range []string{"meterflow-internal-auth", "identity-db", "wallet-db", "workflow-db", "identity-jwt", "wallet-stripe", "workflow-secrets-key", "gateway-redis", "gateway-session-key", "meterflow-tls"} {
+		for _, want := range []string{"meterflow-internal-auth", "identity-db", "wallet-db", "workflow-db", "notify-db", "identity-jwt", "wallet-stripe", "workflow-secrets-key", "notify-smtp", "gateway-redis", "gateway-session-key", "meterflow-tls"} {
 			if !refs[want] {
 				t.Errorf("Secret %s is not referenced", want)
 			}

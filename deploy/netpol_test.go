@@ -244,7 +244,7 @@ func TestNetworkPoliciesDenyByDefault(t *testing.T) {
 				t.Errorf("%s cannot reach DNS", src.name)
 			}
 		}
-		for _, port := range []int32{8080, 9090, 50051, 50052, 50053, 9091, 9092, 9093, 5432, 4317} {
+		for _, port := range []int32{8080, 9090, 50051, 50052, 50053, 50054, 9091, 9092, 9093, 9094, 5432, 4317} {
 			for _, dst := range eps {
 				if dst.namespace == ns && dst.name != "stranger" && allowed(m.networkPolicies, ns, find(eps, "stranger"), dst, port, corev1.ProtocolTCP) {
 					t.Errorf("an unrelated pod reaches %s:%d", dst.name, port)
@@ -269,24 +269,29 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 		}{
 			// Only the Gateway's proxies reach the gateway.
 			{"gateway", 8080, []string{"ns/gateway-system"}},
-			// Identity: the gateway, and wallet and workflow for its keys.
-			{"identity", 50051, []string{"gateway", "wallet", "workflow"}},
+			// Identity: the gateway, wallet and workflow for its keys,
+			// notify for users' addresses.
+			{"identity", 50051, []string{"gateway", "notify", "wallet", "workflow"}},
 			// The money: the gateway and workflow's holds only.
 			{"wallet", 50052, []string{"gateway", "workflow"}},
 			{"workflow", 50053, []string{"gateway"}},
+			// Email: the services' outboxes, never the gateway.
+			{"notify", 50054, []string{"identity", "wallet", "workflow"}},
 			// Each database: its own service (the server pods, whose init
 			// container migrates; the wallet's nightly verify) and its own
 			// replicas, nobody else.
 			{"identity-db", 5432, []string{"identity", "identity-db-replica"}},
 			{"wallet-db", 5432, []string{"wallet", "wallet-db-replica", "wallet-reconcile", "wallet-verify"}},
 			{"workflow-db", 5432, []string{"workflow", "workflow-db-replica"}},
+			{"notify-db", 5432, []string{"notify", "notify-db-replica"}},
 			// Metrics and pprof: Prometheus only.
 			{"gateway", 9090, []string{"ns/monitoring"}},
 			{"identity", 9091, []string{"ns/monitoring"}},
 			{"wallet", 9092, []string{"ns/monitoring"}},
 			{"workflow", 9093, []string{"ns/monitoring"}},
+			{"notify", 9094, []string{"ns/monitoring"}},
 			// Traces: our own processes only.
-			{"otel-collector", 4317, []string{"gateway", "identity", "wallet", "wallet-reconcile", "wallet-verify", "workflow"}},
+			{"otel-collector", 4317, []string{"gateway", "identity", "notify", "wallet", "wallet-reconcile", "wallet-verify", "workflow"}},
 		}
 		for _, c := range ingress {
 			if got := callers(m.networkPolicies, ns, eps, c.target, c.port); !slices.Equal(got, c.want) {
@@ -301,21 +306,38 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			{"gateway", 50051, []string{"identity"}},
 			{"gateway", 50052, []string{"wallet"}},
 			{"gateway", 50053, []string{"workflow"}},
+			{"gateway", 50054, nil},
 			{"gateway", 5432, nil},
 			{"gateway", 443, nil},
 			{"identity", 5432, []string{"identity-db", "identity-db-replica"}},
 			{"identity", 50052, nil},
 			{"identity", 443, nil},
+			{"identity", 50054, []string{"notify"}},
+			{"identity", 587, nil},
 			{"wallet", 5432, []string{"wallet-db", "wallet-db-replica"}},
 			{"wallet", 50051, []string{"identity"}},
 			{"wallet", 50053, nil},
 			// Stripe's API: public HTTPS, never private addresses.
 			{"wallet", 443, []string{"internet"}},
+			{"wallet", 50054, []string{"notify"}},
+			{"wallet", 587, nil},
 			{"workflow", 5432, []string{"workflow-db", "workflow-db-replica"}},
 			{"workflow", 50052, []string{"wallet"}},
 			// n8n: in-cluster or hosted.
 			{"workflow", 5678, []string{"ns/n8n"}},
 			{"workflow", 443, []string{"internet"}},
+			{"workflow", 50054, []string{"notify"}},
+			{"workflow", 587, nil},
+			// Notify: identity, its database, and SMTP at public addresses
+			// on the mail ports only; no money service, no web.
+			{"notify", 50051, []string{"identity"}},
+			{"notify", 50052, nil},
+			{"notify", 50053, nil},
+			{"notify", 5432, []string{"notify-db", "notify-db-replica"}},
+			{"notify", 25, []string{"internet"}},
+			{"notify", 465, []string{"internet"}},
+			{"notify", 587, []string{"internet"}},
+			{"notify", 443, nil},
 			{"wallet-verify", 5432, []string{"wallet-db", "wallet-db-replica"}},
 			{"wallet-verify", 443, nil},
 			{"wallet-verify", 50052, nil},

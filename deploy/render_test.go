@@ -100,7 +100,7 @@ func TestRenderBlueprint(t *testing.T) {
 	}
 	wantType := map[string]string{
 		"meterflow-gateway": "web", "meterflow-identity": "pserv", "meterflow-wallet": "pserv",
-		"meterflow-workflow": "pserv", "meterflow-redis": "keyvalue",
+		"meterflow-workflow": "pserv", "meterflow-notify": "pserv", "meterflow-redis": "keyvalue",
 	}
 	if len(byName) != len(wantType) {
 		t.Errorf("services: got %d, want %d", len(byName), len(wantType))
@@ -115,7 +115,7 @@ func TestRenderBlueprint(t *testing.T) {
 	}
 
 	// Secrets: never a value in the file.
-	secretKeys := []string{"INTERNAL_AUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL"}
+	secretKeys := []string{"INTERNAL_AUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL"}
 	for _, p := range processes {
 		s, ok := byName["meterflow-"+p.name]
 		if !ok {
@@ -175,7 +175,7 @@ func TestRenderBlueprint(t *testing.T) {
 			t.Errorf("%s: preDeployCommand %q does not migrate", s.Name, s.PreDeployCommand)
 		}
 	}
-	if len(dbs) != 3 {
-		t.Errorf("want 3 databases, got %d", len(dbs))
+	if len(dbs) != 4 {
+		t.Errorf("want 4 databases, got %d", len(dbs))
 	}
 }

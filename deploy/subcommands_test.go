@@ -26,6 +26,7 @@ func TestSubcommandsExist(t *testing.T) {
 		"identity": {"serve", "migrate", "healthcheck", "keygen", "create-admin"},
 		"wallet":   {"serve", "migrate", "healthcheck", "verify", "parked", "dev-pay", "reconcile"},
 		"workflow": {"serve", "migrate", "healthcheck"},
+		"notify":   {"serve", "migrate", "healthcheck"},
 	} {
 		for _, sub := range subs {
 			if !used[name][sub] {

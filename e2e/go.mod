@@ -14,12 +14,14 @@ require (
 	github.com/meterflow/meterflow/platform v0.0.0-00010101000000-000000000000
 	github.com/meterflow/meterflow/proto v0.0.0-00010101000000-000000000000
 	github.com/meterflow/meterflow/services/identity v0.0.0-00010101000000-000000000000
+	github.com/meterflow/meterflow/services/notify v0.0.0-00010101000000-000000000000
 	github.com/meterflow/meterflow/services/wallet v0.0.0-00010101000000-000000000000
 	github.com/meterflow/meterflow/services/workflow v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/riverqueue/river/rivertype v0.51.2
 	github.com/rs/zerolog v1.28.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -34,6 +36,8 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
+	github.com/emersion/go-smtp v0.26.0 // indirect
 	github.com/exaring/otelpgx v0.13.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
@@ -57,7 +61,6 @@ require (
 	github.com/riverqueue/river/riverdriver v0.51.2 // indirect
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.2 // indirect
 	github.com/riverqueue/river/rivershared v0.51.2 // indirect
-	github.com/riverqueue/river/rivertype v0.51.2 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/rs/xid v1.4.0 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
@@ -70,6 +73,7 @@ require (
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasthttp v1.51.0 // indirect
 	github.com/valyala/tcplisten v1.0.0 // indirect
+	github.com/wneessen/go-mail v0.8.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -96,6 +100,7 @@ replace (
 	github.com/meterflow/meterflow/platform => ../platform
 	github.com/meterflow/meterflow/proto => ../proto
 	github.com/meterflow/meterflow/services/identity => ../services/identity
+	github.com/meterflow/meterflow/services/notify => ../services/notify
 	github.com/meterflow/meterflow/services/wallet => ../services/wallet
 	github.com/meterflow/meterflow/services/workflow => ../services/workflow
 )

@@ -21,17 +21,18 @@ WORKDIR /src
 # lets an older 1.26 image fetch the exact toolchain go.work asks for.
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=auto
 # Only the workspace file and the process modules: the deploy module holds
-# manifest tests and bench the load harness; dropping them keeps their
-# dependencies (Kubernetes, vegeta) out of the build. No blanket `go mod download` layer: the workspace also requires
+# manifest tests, e2e the whole-product tests and bench the load harness;
+# dropping them keeps their dependencies (Kubernetes, toxiproxy, chromedp,
+# vegeta) out of the build. No blanket `go mod download` layer: the workspace also requires
 # the code generators pinned as tools (buf, sqlc and their plugins), which no
 # binary links, so `go build` fetches exactly what this binary needs into a
-# BuildKit cache shared by the four images and kept across go.mod changes.
+# BuildKit cache shared by the five images and kept across go.mod changes.
 COPY go.work go.work.sum ./
 COPY proto/ proto/
 COPY platform/ platform/
 COPY gateway/ gateway/
 COPY services/ services/
-RUN go work edit -dropuse=./deploy -dropuse=./bench
+RUN go work edit -dropuse=./deploy -dropuse=./bench -dropuse=./e2e
 # Stamped into the binary (platform/telemetry.Version and .Commit, exported
 # as meterflow_build_info); declared here so a new version reuses the layers
 # above.

@@ -2,11 +2,13 @@
 # make run: the whole stack on this machine, for development.
 #
 # Needs Postgres and Redis reachable (defaults: 127.0.0.1:5432 as user
-# postgres, 127.0.0.1:6379). Creates and migrates the three databases, keeps
+# postgres, 127.0.0.1:6379). Creates and migrates the four databases, keeps
 # development secrets under .local/ (git-ignored), starts stripe-mock when no
-# STRIPE_SECRET_KEY is set, starts identity, wallet, workflow and the
-# gateway, waits until the gateway is ready, prints the URLs, and stops
-# everything on Ctrl-C. Logs go to .local/logs/<process>.log.
+# STRIPE_SECRET_KEY is set and Mailpit (the local mail catcher: SMTP on
+# 127.0.0.1:1025, inbox on http://127.0.0.1:8025) when no SMTP_URL is set,
+# starts identity, wallet, workflow, notify and the gateway, waits until the
+# gateway is ready, prints the URLs, and stops everything on Ctrl-C. Logs go
+# to .local/logs/<process>.log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -53,7 +55,7 @@ export REDIS_URL=$redis_url
 export COOKIE_SECURE=${COOKIE_SECURE:-false}
 export WORKFLOW_ALLOW_PRIVATE=${WORKFLOW_ALLOW_PRIVATE:-true} # local n8n on loopback or a private address
 
-for svc in identity wallet workflow; do
+for svc in identity wallet workflow notify; do
 	say "migrating meterflow_$svc"
 	DATABASE_URL="$pg_base/meterflow_$svc?sslmode=disable" "bin/$svc" migrate >>"$logs/$svc.log" 2>&1 ||
 		fail "migrating meterflow_$svc failed; see $logs/$svc.log"
@@ -93,10 +95,28 @@ if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
 	export STRIPE_API_BASE=http://127.0.0.1:12111
 fi
 
-say "starting identity, wallet, workflow, gateway (logs in $logs)"
+mail_inbox="(SMTP_URL is set: emails go to your server)"
+if [ -z "${SMTP_URL:-}" ]; then
+	mail_inbox="http://127.0.0.1:8025   (Mailpit: every email the stack sends)"
+	if tcp_open 127.0.0.1 1025; then
+		say "something already listens on 127.0.0.1:1025; using it as the SMTP server (Mailpit?)"
+	else
+		say "starting Mailpit (no SMTP_URL set); the first build takes a minute"
+		# Its own module, outside go.work: its dependencies stay out of ours.
+		(cd deploy/local/mailpit && GOWORK=off go build -o "$root/bin/mailpit" github.com/axllent/mailpit)
+		start mailpit -- bin/mailpit --smtp 127.0.0.1:1025 --listen 127.0.0.1:8025 \
+			--database "$state/mailpit.db" --disable-version-check
+		for _ in $(seq 50); do tcp_open 127.0.0.1 1025 && break; sleep 0.2; done
+		tcp_open 127.0.0.1 1025 || fail "Mailpit did not start; see $logs/mailpit.log"
+	fi
+	export SMTP_URL=smtp://127.0.0.1:1025
+fi
+
+say "starting identity, wallet, workflow, notify, gateway (logs in $logs)"
 start identity DATABASE_URL="$pg_base/meterflow_identity?sslmode=disable" -- bin/identity serve
 start wallet DATABASE_URL="$pg_base/meterflow_wallet?sslmode=disable" -- bin/wallet serve
 start workflow DATABASE_URL="$pg_base/meterflow_workflow?sslmode=disable" -- bin/workflow serve
+start notify DATABASE_URL="$pg_base/meterflow_notify?sslmode=disable" -- bin/notify serve
 start gateway -- bin/gateway serve
 
 gateway=http://${HTTP_ADDR:-127.0.0.1:8080}
@@ -119,7 +139,8 @@ cat <<MSG
     API            $gateway/v1   (try: curl -s $gateway/readyz)
     API docs       $gateway/docs   (OpenAPI: $gateway/openapi.json)
     Admin console  $gateway/admin   (make an admin: make admin EMAIL=ops@example.com)
-    Metrics        http://${ADMIN_ADDR:-127.0.0.1:9090}/metrics (gateway), :9091 identity, :9092 wallet, :9093 workflow
+    Mail inbox     $mail_inbox
+    Metrics        http://${ADMIN_ADDR:-127.0.0.1:9090}/metrics (gateway), :9091 identity, :9092 wallet, :9093 workflow, :9094 notify
     Logs           $logs/
 
   Ctrl-C stops everything.

@@ -8,6 +8,7 @@
 // fast subset runs in `make test`, the full drills under the `drills` build
 // tag (`make drills`); among them a rolling restart of every process under
 // load and a start of new code on an old schema, which run all four
-// processes as binaries behind a balancer (instances_test.go). See
+// processes as binaries behind a balancer (instances_test.go), and notify
+// SIGKILLed in the middle of sending emails (notify_test.go). See
 // docs/reliability.md.
 package drills

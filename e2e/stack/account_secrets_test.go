@@ -17,14 +17,13 @@ import (
 func TestNoLinkTokensInLogs(t *testing.T) {
 	t.Parallel()
 	sink := &logSink{}
-	box := &mailbox{seen: map[string]bool{}}
-	s := Start(t, Options{LogWriter: sink, Notify: box})
+	s := Start(t, Options{LogWriter: sink})
 	const (
 		first, second, third = "Link-Password-One-1", "Link-Password-Two-2", "Link-Password-Three-3"
 		email                = "links@example.com"
 	)
 	secrets := secretSet{"first password": first, "second password": second, "third password": third}
-	access, refresh, uid := s.Signup(t, email, first)
+	access, refresh, _ := s.Signup(t, email, first)
 	secrets.addToken("access token", access)
 	secrets.addOpaque("refresh token", refresh)
 
@@ -37,10 +36,10 @@ func TestNoLinkTokensInLogs(t *testing.T) {
 	// Resend, then open the newest link's page and post it.
 	wantStatus(s.Do(t, Request{Method: "POST", Path: "/v1/me/verify-email", Token: access}), http.StatusAccepted)
 	for n := 1; n <= 2; n++ {
-		_, tok := pathOf(t, box.wait(t, "verify_email", uid, n).GetData()["link"], "/app/verify-email")
+		_, tok := pathOf(t, linkIn(t, s.email(t, "verify_email", email, n)), "/app/verify-email")
 		secrets.addOpaque("verification token", tok)
 	}
-	link, tok := pathOf(t, box.wait(t, "verify_email", uid, 2).GetData()["link"], "/app/verify-email")
+	link, tok := pathOf(t, linkIn(t, s.email(t, "verify_email", email, 2)), "/app/verify-email")
 	br := webtest.New(t, s.URL)
 	form := br.Get(link)
 	if p := br.Post("/app/verify-email", url.Values{"csrf": {webtest.CSRF(t, form)}, "token": {tok}}); p.Status != http.StatusOK {
@@ -52,8 +51,8 @@ func TestNoLinkTokensInLogs(t *testing.T) {
 	for range 2 {
 		wantStatus(s.Do(t, Request{Method: "POST", Path: "/v1/auth/password-reset", Body: map[string]string{"email": email}}), http.StatusAccepted)
 	}
-	_, old := pathOf(t, box.wait(t, "password_reset", uid, 1).GetData()["link"], "/app/reset-password")
-	_, cur := pathOf(t, box.wait(t, "password_reset", uid, 2).GetData()["link"], "/app/reset-password")
+	_, old := pathOf(t, linkIn(t, s.email(t, "password_reset", email, 1)), "/app/reset-password")
+	_, cur := pathOf(t, linkIn(t, s.email(t, "password_reset", email, 2)), "/app/reset-password")
 	secrets.addOpaque("old reset token", old)
 	secrets.addOpaque("reset token", cur)
 	wantStatus(s.Do(t, Request{Method: "POST", Path: "/v1/auth/password-reset/confirm", Body: map[string]string{"token": old, "password": second}}), http.StatusBadRequest)
@@ -68,7 +67,7 @@ func TestNoLinkTokensInLogs(t *testing.T) {
 	wantStatus(change(first), http.StatusUnauthorized)
 	wantStatus(change(second), http.StatusNoContent)
 	wantStatus(s.Do(t, Request{Method: "POST", Path: "/v1/auth/logout-all", Token: tok2}), http.StatusNoContent)
-	box.wait(t, "password_changed", uid, 2)
+	s.email(t, "password_changed", email, 2)
 
 	lines := sink.lines()
 	if len(lines) < 10 {

@@ -23,6 +23,7 @@ var Commands = map[string]string{
 	"identity": "github.com/meterflow/meterflow/services/identity/cmd/identity",
 	"wallet":   "github.com/meterflow/meterflow/services/wallet/cmd/wallet",
 	"workflow": "github.com/meterflow/meterflow/services/workflow/cmd/workflow",
+	"notify":   "github.com/meterflow/meterflow/services/notify/cmd/notify",
 	"gateway":  "github.com/meterflow/meterflow/gateway/cmd/gateway",
 }
 

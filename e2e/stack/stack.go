@@ -1,8 +1,9 @@
 // Package stack is the one launcher of the whole product for tests and
 // tools outside the production modules (ADR 0004): Start runs identity,
-// wallet and workflow from their exported app packages (the same app.New
-// as their commands), each on its own fresh database and a loopback port,
-// stripe-mock, and the gateway in front, wired exactly as in production
+// wallet, workflow and notify from their exported app packages (the same
+// app.New as their commands), each on its own fresh database and a
+// loopback port, stripe-mock, an SMTP server inside the test (Mail) for
+// notify, and the gateway in front, wired exactly as in production
 // (real service tokens, RemoteKeySet against identity, Redis rate limits
 // under a unique prefix). The package's own tests are the whole-stack
 // tests of the public API; e2e/console, e2e/workflow, e2e/drills and the
@@ -29,9 +30,10 @@ import (
 	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/telemetry"
-	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
+	notify "github.com/meterflow/meterflow/services/notify/app"
+	"github.com/meterflow/meterflow/services/notify/smtptest"
 	wallet "github.com/meterflow/meterflow/services/wallet/app"
 	walletmigrations "github.com/meterflow/meterflow/services/wallet/migrations"
 	"github.com/meterflow/meterflow/services/wallet/stripemocktest"
@@ -55,10 +57,7 @@ type Options struct {
 	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
 	// the local Redis. A dead address runs the gateway on its fallback limiter.
 	RedisURL string
-	// Notify, when set, receives the emails identity's outbox hands to
-	// notify (instead of a notify at NOTIFY_ADDR).
-	Notify notifyv1.NotifyServiceClient
-	// LogWriter, when set, receives every log line of the four processes as
+	// LogWriter, when set, receives every log line of the five processes as
 	// JSON, at debug level, each tagged with "service" (the secrets test
 	// reads them all).
 	LogWriter io.Writer
@@ -80,8 +79,14 @@ func (o Options) limits(c *gateway.Config) {
 type Stack struct {
 	// URL is the gateway's base URL.
 	URL string
-	// IdentityAddr, WalletAddr and WorkflowAddr are the services' gRPC ports.
-	IdentityAddr, WalletAddr, WorkflowAddr string
+	// IdentityAddr, WalletAddr, WorkflowAddr and NotifyAddr are the
+	// services' gRPC ports.
+	IdentityAddr, WalletAddr, WorkflowAddr, NotifyAddr string
+	// Mail is the SMTP server notify sends to: every email of the stack
+	// arrives there (Mail.Wait, Mail.Messages).
+	Mail *smtptest.Server
+	// Notify is the running notify service.
+	Notify *notify.App
 	// IdentityConfig is identity's config (for identity.CreateAdmin).
 	IdentityConfig identity.Config
 	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
@@ -183,10 +188,11 @@ func Start(t testing.TB, o Options) *Stack {
 		base := slog.New(slog.NewJSONHandler(o.LogWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		logFor = func(service string) *slog.Logger { return base.With("service", service) }
 	}
-	idLis, walletLis, wfLis, gwLis := listen(t), listen(t), listen(t), listen(t)
+	idLis, walletLis, wfLis, ntLis, gwLis := listen(t), listen(t), listen(t), listen(t), listen(t)
 	s := &Stack{
 		URL:          "http://" + gwLis.Addr().String(),
 		IdentityAddr: idLis.Addr().String(), WalletAddr: walletLis.Addr().String(), WorkflowAddr: wfLis.Addr().String(),
+		NotifyAddr: ntLis.Addr().String(),
 	}
 
 	common := Common()
@@ -195,7 +201,7 @@ func Start(t testing.TB, o Options) *Stack {
 		t.Fatal(err)
 	}
 	s.IdentityConfig = IdentityConfig(idURL)
-	s.IdentityConfig.Notify = o.Notify
+	s.IdentityConfig.NotifyAddr = s.NotifyAddr
 	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +209,10 @@ func Start(t testing.TB, o Options) *Stack {
 	s.Identity = ida
 	closers = append(closers, ida.Close)
 	serve("identity", idLis, ida.Serve)
+
+	s.Notify = s.startNotify(t, ctx, logFor("notify"))
+	closers = append(closers, s.Notify.Close)
+	serve("notify", ntLis, s.Notify.Serve)
 
 	stripeBase := stripemocktest.Start(t)
 	_, walletURL := dbtest.New(t, walletmigrations.FS)
@@ -216,6 +226,8 @@ func Start(t testing.TB, o Options) *Stack {
 		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd", AdjustmentMaxCents: 1_000_000,
 		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
 		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
+		// Its outbox hands its emails to the stack's notify.
+		JobWorkers: 2, NotifyAddr: s.NotifyAddr, PublicBaseURL: "http://127.0.0.1:8080",
 	}, logFor("wallet"))
 	if err != nil {
 		t.Fatal(err)

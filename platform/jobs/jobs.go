@@ -1,7 +1,8 @@
 // Package jobs holds what every service that runs River (the job queue in
 // its own Postgres database) needs around it: River's migrations, the
-// start-up check that they ran, and the schema-version check of rolling
-// deploys. River itself is the queue; this package adds no queue of its own.
+// start-up check that they ran, the schema-version check of rolling
+// deploys and the queue metrics (metrics.go). River itself is the queue;
+// this package adds no queue of its own.
 package jobs
 
 import (

@@ -10,7 +10,9 @@ import (
 // UpTo returns the migrations of fsys up to and including version, for a
 // database at an older schema: New(t, UpTo(migrations.FS, 3)) is what a
 // database looked like before migration 4 (the schema checks and the
-// drill that starts new code on an old schema use it).
+// drill that starts new code on an old schema use it). With no migration
+// up to version it returns nil: New then makes an empty database, as
+// before the first `migrate`.
 func UpTo(fsys fs.FS, version int64) fs.FS {
 	out := fstest.MapFS{}
 	entries, err := fs.ReadDir(fsys, ".")
@@ -28,6 +30,9 @@ func UpTo(fsys fs.FS, version int64) fs.FS {
 			panic("dbtest: read migration: " + err.Error())
 		}
 		out[e.Name()] = &fstest.MapFile{Data: data}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

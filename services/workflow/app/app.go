@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
-	if err := queue.RegisterMetrics(a.Registry, pool); err != nil {
+	if err := jobs.RegisterMetrics(a.Registry, pool, river.QueueDefault); err != nil {
 		return nil, err
 	}
 	walletConn, err := grpcservice.Dial(cfg.WalletAddr, minter.Credentials("wallet"))

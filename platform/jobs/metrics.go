@@ -1,4 +1,4 @@
-package queue
+package jobs
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
 )
 
 // reportedStates are the job states river_queue_jobs reports: the jobs
@@ -31,11 +30,12 @@ type queueMetrics struct {
 }
 
 // RegisterMetrics registers the River queue metrics of the database
-// behind pool on reg.
-func RegisterMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) error {
+// behind pool on reg; queues are the queues the process works, reported
+// at zero when empty.
+func RegisterMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, queues ...string) error {
 	m := &queueMetrics{
 		pool:   pool,
-		queues: []string{river.QueueDefault},
+		queues: queues,
 		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "river_queue_jobs",
 			Help: "River jobs per queue and state (available, running, retryable, scheduled), read at scrape.",

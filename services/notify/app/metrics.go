@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meterflow/meterflow/services/notify/internal/notify"
+	"github.com/meterflow/meterflow/services/notify/internal/postgres"
+)
+
+// emailMetrics implements notify.Metrics with Prometheus.
+type emailMetrics struct {
+	emails   *prometheus.CounterVec
+	failures *prometheus.CounterVec
+}
+
+// queueStats reads the backlog.
+type queueStats func(ctx context.Context) (postgres.QueueStats, error)
+
+// newEmailMetrics registers the email metrics on reg; the queue gauges
+// are read from the database at scrape (-1 when it does not answer).
+func newEmailMetrics(reg prometheus.Registerer, stats queueStats) *emailMetrics {
+	m := &emailMetrics{
+		emails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notify_emails_total",
+			Help: "Emails that reached a final status, by template and status (sent, failed, dropped).",
+		}, []string{"template", "status"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notify_smtp_failures_total",
+			Help: "Failed SMTP attempts by template and kind (temporary: retried; permanent: the server refused the recipient or content).",
+		}, []string{"template", "kind"}),
+	}
+	for _, t := range notify.Templates { // exported at 0 from the start, so increase() sees the first one
+		for _, st := range []notify.Status{notify.StatusSent, notify.StatusFailed, notify.StatusDropped} {
+			m.emails.WithLabelValues(t.Name, string(st))
+		}
+		m.failures.WithLabelValues(t.Name, "temporary")
+		m.failures.WithLabelValues(t.Name, "permanent")
+	}
+	read := func(pick func(postgres.QueueStats) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := stats(ctx)
+			if err != nil {
+				return -1
+			}
+			return pick(st)
+		}
+	}
+	reg.MustRegister(m.emails, m.failures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "notify_emails_queued",
+			Help: "Emails stored and not yet sent, failed or dropped (computed at scrape; -1 if the database did not answer).",
+		}, read(func(st postgres.QueueStats) float64 { return float64(st.Queued) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "notify_email_oldest_queued_age_seconds",
+			Help: "How long the oldest email not sent yet has waited since it was stored, retries included; 0 when none (computed at scrape; -1 if the database did not answer).",
+		}, read(func(st postgres.QueueStats) float64 { return st.OldestQueued.Seconds() })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "email_outbox_oldest_due_age_seconds",
+			Help: "How long the oldest email due for an attempt (its first, or a retry whose time has come) has waited for a worker; 0 when none (computed at scrape; -1 if the database did not answer).",
+		}, read(func(st postgres.QueueStats) float64 { return st.OldestDue.Seconds() })))
+	return m
+}
+
+// Finished implements notify.Metrics.
+func (m *emailMetrics) Finished(template string, st notify.Status) {
+	m.emails.WithLabelValues(template, string(st)).Inc()
+}
+
+// SendFailed implements notify.Metrics.
+func (m *emailMetrics) SendFailed(template string, temporary bool) {
+	kind := "permanent"
+	if temporary {
+		kind = "temporary"
+	}
+	m.failures.WithLabelValues(template, kind).Inc()
+}

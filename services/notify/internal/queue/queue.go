@@ -1,0 +1,128 @@
+// Package queue works off the send jobs (River, in notify's own
+// database) and prunes old emails on a River periodic job.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/meterflow/meterflow/services/notify/internal/notify"
+	"github.com/meterflow/meterflow/services/notify/internal/postgres"
+)
+
+// Worker sends one stored email per job.
+type Worker struct {
+	river.WorkerDefaults[postgres.SendJobArgs]
+	Emails  *notify.Service
+	timeout time.Duration
+}
+
+// Work implements river.Worker: it continues the trace of the SendEmail
+// call that queued the email, so one trace runs from the producer's
+// request to the SMTP send. A permanent failure cancels the job.
+func (w *Worker) Work(ctx context.Context, job *river.Job[postgres.SendJobArgs]) error {
+	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.Args.Trace))
+	err := w.Emails.Deliver(ctx, notify.Attempt{EmailID: job.Args.EmailID, N: job.Attempt, Last: job.Attempt >= job.MaxAttempts})
+	if errors.Is(err, notify.ErrPermanent) {
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+// Timeout implements river.Worker.
+func (w *Worker) Timeout(*river.Job[postgres.SendJobArgs]) time.Duration { return w.timeout }
+
+// PruneArgs is the periodic job that deletes old final emails.
+type PruneArgs struct{}
+
+// Kind implements river.JobArgs.
+func (PruneArgs) Kind() string { return "notify_prune_emails" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (PruneArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: postgres.Queue, MaxAttempts: 3}
+}
+
+// PruneWorker runs PruneArgs jobs.
+type PruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	Emails    *notify.Service
+	Retention time.Duration
+	Log       *slog.Logger
+}
+
+// Work implements river.Worker.
+func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
+	n, err := w.Emails.Prune(ctx, w.Retention)
+	if n > 0 {
+		w.Log.InfoContext(ctx, "pruned old emails", "deleted", n, "retention", w.Retention.String())
+	}
+	return err
+}
+
+// Options configure the worker client.
+type Options struct {
+	// Workers is how many emails this process sends at once.
+	Workers int
+	// JobTimeout bounds one attempt (lookup, render, SMTP send).
+	JobTimeout time.Duration
+	// RescueAfter is when River takes back a job whose process died
+	// mid-attempt; it must exceed JobTimeout, or a slow send could be
+	// started twice.
+	RescueAfter time.Duration
+	// Retention is how long final emails are kept.
+	Retention time.Duration
+	// RetryPolicy, when set, replaces River's backoff (tests).
+	RetryPolicy river.ClientRetryPolicy
+	// FetchPollInterval, when set, replaces River's (tests).
+	FetchPollInterval time.Duration
+	Log               *slog.Logger
+}
+
+// NewInsertOnly returns a River client that can only insert jobs.
+func NewInsertOnly(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("queue: insert client: %w", err)
+	}
+	return c, nil
+}
+
+// NewWorkerClient returns a River client that sends emails and prunes
+// old ones hourly.
+func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*river.Client[pgx.Tx], error) {
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &Worker{Emails: emails, timeout: o.JobTimeout}); err != nil {
+		return nil, fmt.Errorf("queue: register worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &PruneWorker{Emails: emails, Retention: o.Retention, Log: o.Log}); err != nil {
+		return nil, fmt.Errorf("queue: register prune worker: %w", err)
+	}
+	prune := river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+		func() (river.JobArgs, *river.InsertOpts) { return PruneArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true})
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger:               o.Log,
+		Queues:               map[string]river.QueueConfig{postgres.Queue: {MaxWorkers: o.Workers}},
+		Workers:              workers,
+		PeriodicJobs:         []*river.PeriodicJob{prune},
+		JobTimeout:           o.JobTimeout,
+		RescueStuckJobsAfter: o.RescueAfter,
+		RetryPolicy:          o.RetryPolicy,
+		FetchPollInterval:    o.FetchPollInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: worker client: %w", err)
+	}
+	return c, nil
+}
