@@ -50,8 +50,13 @@ func startNotifyRig(t *testing.T, users int) *notifyRig {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	r := &notifyRig{mail: smtptest.Start(t)}
 
+	addr := freeAddr(t) // notify's
 	_, idURL := dbtest.New(t, identitymigrations.FS)
+	if err := identity.MigrateJobs(ctx, idURL, logger()); err != nil {
+		t.Fatal(err)
+	}
 	idCfg := e2e.IdentityConfig(idURL)
+	idCfg.NotifyAddr = addr
 	ida, err := identity.New(ctx, idCfg, logger())
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +85,6 @@ func startNotifyRig(t *testing.T, users int) *notifyRig {
 	if err := e2e.Build(dir, "notify"); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
 	r.proc = &e2e.Proc{
 		Name: "notify", Addr: addr, Bin: filepath.Join(dir, "notify"), LogPath: filepath.Join(dir, "notify.log"),
 		Ready: e2e.GRPCServing(addr), DieWithParent: true,
