@@ -21,6 +21,147 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PublishEventRequest is one event that happened to a user.
+type PublishEventRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The producer's key for this event, unique per producer: its outbox
+	// job, e.g. "workflow:1234". 1-255 characters.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The user whose endpoints receive the event.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The event type: run.succeeded, run.failed, topup.paid,
+	// wallet.low_balance (ping is sent by notify itself).
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// The event's data as a JSON object: the "data" member of the delivered
+	// body, exactly as the public API shows that object (a Run, a top-up,
+	// the wallet and its threshold).
+	DataJson []byte `protobuf:"bytes,4,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	// When the event happened in the producer (its commit), in Unix
+	// milliseconds: the body's "timestamp".
+	OccurredAtUnixMs int64 `protobuf:"varint,5,opt,name=occurred_at_unix_ms,json=occurredAtUnixMs,proto3" json:"occurred_at_unix_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PublishEventRequest) Reset() {
+	*x = PublishEventRequest{}
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishEventRequest) ProtoMessage() {}
+
+func (x *PublishEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishEventRequest.ProtoReflect.Descriptor instead.
+func (*PublishEventRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PublishEventRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *PublishEventRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PublishEventRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *PublishEventRequest) GetDataJson() []byte {
+	if x != nil {
+		return x.DataJson
+	}
+	return nil
+}
+
+func (x *PublishEventRequest) GetOccurredAtUnixMs() int64 {
+	if x != nil {
+		return x.OccurredAtUnixMs
+	}
+	return 0
+}
+
+// PublishEventResponse names the stored event.
+type PublishEventResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// False when the idempotency key had been seen before.
+	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishEventResponse) Reset() {
+	*x = PublishEventResponse{}
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishEventResponse) ProtoMessage() {}
+
+func (x *PublishEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishEventResponse.ProtoReflect.Descriptor instead.
+func (*PublishEventResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PublishEventResponse) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *PublishEventResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
 // SendEmailRequest is one email to render from a template.
 type SendEmailRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -47,7 +188,7 @@ type SendEmailRequest struct {
 
 func (x *SendEmailRequest) Reset() {
 	*x = SendEmailRequest{}
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -59,7 +200,7 @@ func (x *SendEmailRequest) String() string {
 func (*SendEmailRequest) ProtoMessage() {}
 
 func (x *SendEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -72,7 +213,7 @@ func (x *SendEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendEmailRequest.ProtoReflect.Descriptor instead.
 func (*SendEmailRequest) Descriptor() ([]byte, []int) {
-	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{0}
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SendEmailRequest) GetIdempotencyKey() string {
@@ -149,7 +290,7 @@ type SendEmailResponse struct {
 
 func (x *SendEmailResponse) Reset() {
 	*x = SendEmailResponse{}
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +302,7 @@ func (x *SendEmailResponse) String() string {
 func (*SendEmailResponse) ProtoMessage() {}
 
 func (x *SendEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +315,7 @@ func (x *SendEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendEmailResponse.ProtoReflect.Descriptor instead.
 func (*SendEmailResponse) Descriptor() ([]byte, []int) {
-	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{1}
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SendEmailResponse) GetEmailId() string {
@@ -195,7 +336,16 @@ var File_meterflow_notify_v1_notify_proto protoreflect.FileDescriptor
 
 const file_meterflow_notify_v1_notify_proto_rawDesc = "" +
 	"\n" +
-	" meterflow/notify/v1/notify.proto\x12\x13meterflow.notify.v1\"\xa3\x02\n" +
+	" meterflow/notify/v1/notify.proto\x12\x13meterflow.notify.v1\"\xb7\x01\n" +
+	"\x13PublishEventRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n" +
+	"\tdata_json\x18\x04 \x01(\fR\bdataJson\x12-\n" +
+	"\x13occurred_at_unix_ms\x18\x05 \x01(\x03R\x10occurredAtUnixMs\"K\n" +
+	"\x14PublishEventResponse\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\xa3\x02\n" +
 	"\x10SendEmailRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1e\n" +
 	"\n" +
@@ -210,9 +360,10 @@ const file_meterflow_notify_v1_notify_proto_rawDesc = "" +
 	"\trecipient\"H\n" +
 	"\x11SendEmailResponse\x12\x19\n" +
 	"\bemail_id\x18\x01 \x01(\tR\aemailId\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated2k\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated2\xd0\x01\n" +
 	"\rNotifyService\x12Z\n" +
-	"\tSendEmail\x12%.meterflow.notify.v1.SendEmailRequest\x1a&.meterflow.notify.v1.SendEmailResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/notify/v1;notifyv1b\x06proto3"
+	"\tSendEmail\x12%.meterflow.notify.v1.SendEmailRequest\x1a&.meterflow.notify.v1.SendEmailResponse\x12c\n" +
+	"\fPublishEvent\x12(.meterflow.notify.v1.PublishEventRequest\x1a).meterflow.notify.v1.PublishEventResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/notify/v1;notifyv1b\x06proto3"
 
 var (
 	file_meterflow_notify_v1_notify_proto_rawDescOnce sync.Once
@@ -226,18 +377,22 @@ func file_meterflow_notify_v1_notify_proto_rawDescGZIP() []byte {
 	return file_meterflow_notify_v1_notify_proto_rawDescData
 }
 
-var file_meterflow_notify_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_meterflow_notify_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_meterflow_notify_v1_notify_proto_goTypes = []any{
-	(*SendEmailRequest)(nil),  // 0: meterflow.notify.v1.SendEmailRequest
-	(*SendEmailResponse)(nil), // 1: meterflow.notify.v1.SendEmailResponse
-	nil,                       // 2: meterflow.notify.v1.SendEmailRequest.DataEntry
+	(*PublishEventRequest)(nil),  // 0: meterflow.notify.v1.PublishEventRequest
+	(*PublishEventResponse)(nil), // 1: meterflow.notify.v1.PublishEventResponse
+	(*SendEmailRequest)(nil),     // 2: meterflow.notify.v1.SendEmailRequest
+	(*SendEmailResponse)(nil),    // 3: meterflow.notify.v1.SendEmailResponse
+	nil,                          // 4: meterflow.notify.v1.SendEmailRequest.DataEntry
 }
 var file_meterflow_notify_v1_notify_proto_depIdxs = []int32{
-	2, // 0: meterflow.notify.v1.SendEmailRequest.data:type_name -> meterflow.notify.v1.SendEmailRequest.DataEntry
-	0, // 1: meterflow.notify.v1.NotifyService.SendEmail:input_type -> meterflow.notify.v1.SendEmailRequest
-	1, // 2: meterflow.notify.v1.NotifyService.SendEmail:output_type -> meterflow.notify.v1.SendEmailResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
+	4, // 0: meterflow.notify.v1.SendEmailRequest.data:type_name -> meterflow.notify.v1.SendEmailRequest.DataEntry
+	2, // 1: meterflow.notify.v1.NotifyService.SendEmail:input_type -> meterflow.notify.v1.SendEmailRequest
+	0, // 2: meterflow.notify.v1.NotifyService.PublishEvent:input_type -> meterflow.notify.v1.PublishEventRequest
+	3, // 3: meterflow.notify.v1.NotifyService.SendEmail:output_type -> meterflow.notify.v1.SendEmailResponse
+	1, // 4: meterflow.notify.v1.NotifyService.PublishEvent:output_type -> meterflow.notify.v1.PublishEventResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -248,7 +403,7 @@ func file_meterflow_notify_v1_notify_proto_init() {
 	if File_meterflow_notify_v1_notify_proto != nil {
 		return
 	}
-	file_meterflow_notify_v1_notify_proto_msgTypes[0].OneofWrappers = []any{
+	file_meterflow_notify_v1_notify_proto_msgTypes[2].OneofWrappers = []any{
 		(*SendEmailRequest_ToUserId)(nil),
 		(*SendEmailRequest_ToAddress)(nil),
 	}
@@ -258,7 +413,7 @@ func file_meterflow_notify_v1_notify_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_notify_v1_notify_proto_rawDesc), len(file_meterflow_notify_v1_notify_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotifyService_SendEmail_FullMethodName = "/meterflow.notify.v1.NotifyService/SendEmail"
+	NotifyService_SendEmail_FullMethodName    = "/meterflow.notify.v1.NotifyService/SendEmail"
+	NotifyService_PublishEvent_FullMethodName = "/meterflow.notify.v1.NotifyService/PublishEvent"
 )
 
 // NotifyServiceClient is the client API for NotifyService service.
@@ -27,7 +28,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // NotifyService delivers what leaves Meterflow for the outside world: email
-// (and, later, outgoing webhooks). It holds no money and no Stripe secret.
+// and outgoing webhook events. It holds no money and no Stripe secret.
 // Every call must carry a service token (docs/trust-model.md).
 type NotifyServiceClient interface {
 	// SendEmail queues one email durably and answers once it is stored; the
@@ -35,6 +36,14 @@ type NotifyServiceClient interface {
 	// idempotency_key: a repeat stores and sends nothing again and answers
 	// the first call's email id. Services: identity, wallet, workflow.
 	SendEmail(ctx context.Context, in *SendEmailRequest, opts ...grpc.CallOption) (*SendEmailResponse, error)
+	// PublishEvent stores one event for a user's webhook endpoints and answers
+	// once it is stored; notify fans it out to the endpoints subscribed to its
+	// type and delivers it later, retried with backoff (docs/webhooks.md).
+	// Idempotent by idempotency_key: a repeat stores nothing again and
+	// answers the first call's event id, so every endpoint sees one
+	// webhook-id per event however often the producer's outbox calls.
+	// Services: wallet, workflow.
+	PublishEvent(ctx context.Context, in *PublishEventRequest, opts ...grpc.CallOption) (*PublishEventResponse, error)
 }
 
 type notifyServiceClient struct {
@@ -55,12 +64,22 @@ func (c *notifyServiceClient) SendEmail(ctx context.Context, in *SendEmailReques
 	return out, nil
 }
 
+func (c *notifyServiceClient) PublishEvent(ctx context.Context, in *PublishEventRequest, opts ...grpc.CallOption) (*PublishEventResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishEventResponse)
+	err := c.cc.Invoke(ctx, NotifyService_PublishEvent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotifyServiceServer is the server API for NotifyService service.
 // All implementations must embed UnimplementedNotifyServiceServer
 // for forward compatibility.
 //
 // NotifyService delivers what leaves Meterflow for the outside world: email
-// (and, later, outgoing webhooks). It holds no money and no Stripe secret.
+// and outgoing webhook events. It holds no money and no Stripe secret.
 // Every call must carry a service token (docs/trust-model.md).
 type NotifyServiceServer interface {
 	// SendEmail queues one email durably and answers once it is stored; the
@@ -68,6 +87,14 @@ type NotifyServiceServer interface {
 	// idempotency_key: a repeat stores and sends nothing again and answers
 	// the first call's email id. Services: identity, wallet, workflow.
 	SendEmail(context.Context, *SendEmailRequest) (*SendEmailResponse, error)
+	// PublishEvent stores one event for a user's webhook endpoints and answers
+	// once it is stored; notify fans it out to the endpoints subscribed to its
+	// type and delivers it later, retried with backoff (docs/webhooks.md).
+	// Idempotent by idempotency_key: a repeat stores nothing again and
+	// answers the first call's event id, so every endpoint sees one
+	// webhook-id per event however often the producer's outbox calls.
+	// Services: wallet, workflow.
+	PublishEvent(context.Context, *PublishEventRequest) (*PublishEventResponse, error)
 	mustEmbedUnimplementedNotifyServiceServer()
 }
 
@@ -80,6 +107,9 @@ type UnimplementedNotifyServiceServer struct{}
 
 func (UnimplementedNotifyServiceServer) SendEmail(context.Context, *SendEmailRequest) (*SendEmailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendEmail not implemented")
+}
+func (UnimplementedNotifyServiceServer) PublishEvent(context.Context, *PublishEventRequest) (*PublishEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishEvent not implemented")
 }
 func (UnimplementedNotifyServiceServer) mustEmbedUnimplementedNotifyServiceServer() {}
 func (UnimplementedNotifyServiceServer) testEmbeddedByValue()                       {}
@@ -120,6 +150,24 @@ func _NotifyService_SendEmail_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotifyService_PublishEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishEventRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotifyServiceServer).PublishEvent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotifyService_PublishEvent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotifyServiceServer).PublishEvent(ctx, req.(*PublishEventRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotifyService_ServiceDesc is the grpc.ServiceDesc for NotifyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -130,6 +178,10 @@ var NotifyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SendEmail",
 			Handler:    _NotifyService_SendEmail_Handler,
+		},
+		{
+			MethodName: "PublishEvent",
+			Handler:    _NotifyService_PublishEvent_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
