@@ -58,6 +58,29 @@ func TestLoginRefreshTTL(t *testing.T) {
 	wantErr(t, err, codes.InvalidArgument, rpcerr.ValidationFailed)
 }
 
+// TestSignUpRefreshTTL: a sign-up may ask for its first login's refresh
+// lifetime as a login does (the user portal signs the new user in for its
+// session's lifetime).
+func TestSignUpRefreshTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	resp, err := b.client.SignUp(context.Background(), &identityv1.SignUpRequest{Email: "sol@example.com", Password: password, RefreshTtl: durationpb.New(8 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(7*time.Hour + 59*time.Minute)
+	next, err := b.client.Refresh(context.Background(), &identityv1.RefreshRequest{RefreshToken: resp.GetTokens().GetRefreshToken()})
+	if err != nil {
+		t.Fatalf("refresh within the sign-up's 8 h: %v", err)
+	}
+	b.clock.Advance(2 * time.Minute)
+	_, err = b.client.Refresh(context.Background(), &identityv1.RefreshRequest{RefreshToken: next.GetTokens().GetRefreshToken()})
+	wantErr(t, err, codes.Unauthenticated, rpcerr.InvalidToken)
+
+	_, err = b.client.SignUp(context.Background(), &identityv1.SignUpRequest{Email: "tam@example.com", Password: password, RefreshTtl: durationpb.New(-time.Second)})
+	wantErr(t, err, codes.InvalidArgument, rpcerr.ValidationFailed)
+}
+
 // TestLoginBusy: when every argon2id slot is taken, a login waits within
 // its deadline and then gets a retryable Unavailable (the gateway's 503),
 // not Internal; the refused attempt is not counted as a failure.

@@ -227,3 +227,34 @@ func TestCreateTopUpReturnURLsOnAllowedOriginsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestTopUpIDInReturnURLs: {TOPUP_ID} in a top-up's return URLs becomes
+// the new top-up's id, so the page Checkout returns to can show it;
+// Stripe's own {CHECKOUT_SESSION_ID} passes through for Stripe to fill.
+func TestTopUpIDInReturnURLs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	resp, err := b.gateway.CreateTopUp(b.as(uuid.NewString(), false), &walletv1.CreateTopUpRequest{
+		AmountCents: 700, IdempotencyKey: "k", SuccessUrl: "https://app.example.com/app/topups/{TOPUP_ID}?return=success&s={CHECKOUT_SESSION_ID}",
+		CancelUrl: "https://app.example.com/app/topups/{TOPUP_ID}?return=cancel",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetTopUp().GetId()
+	var got *struct{ success, cancel string }
+	for _, c := range b.stripe.Checkouts() {
+		if c.ID == resp.GetTopUp().GetCheckoutSessionId() && c.Metadata["topup_id"] == id {
+			got = &struct{ success, cancel string }{c.SuccessURL, c.CancelURL}
+		}
+	}
+	if got == nil {
+		t.Fatalf("no Checkout Session for top-up %s among %+v", id, b.stripe.Checkouts())
+	}
+	if want := "https://app.example.com/app/topups/" + id + "?return=success&s={CHECKOUT_SESSION_ID}"; got.success != want {
+		t.Errorf("success_url = %q, want %q", got.success, want)
+	}
+	if want := "https://app.example.com/app/topups/" + id + "?return=cancel"; got.cancel != want {
+		t.Errorf("cancel_url = %q, want %q", got.cancel, want)
+	}
+}

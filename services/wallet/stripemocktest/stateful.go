@@ -27,6 +27,7 @@ type Stripe struct {
 	mock     string
 	mu       sync.Mutex
 	sessions map[string]map[string]string // session id → the metadata asked for its PaymentIntent
+	created  []Checkout                   // every payment-mode session, in order
 	intents  map[string]map[string]string // PaymentIntent id → its metadata
 	down     bool
 	auto     automation
@@ -56,6 +57,21 @@ func (s *Stripe) Pay(sessionID, paymentIntentID string) map[string]string {
 	}
 	s.intents[paymentIntentID] = md
 	return maps.Clone(md)
+}
+
+// Checkout is a Checkout Session created through the proxy, as the paying
+// user's browser would see it: where Stripe sends it back, and the
+// session's metadata (the wallet's top-up and user ids).
+type Checkout struct {
+	ID, SuccessURL, CancelURL string
+	Metadata                  map[string]string
+}
+
+// Checkouts returns the Checkout Sessions created so far, oldest first.
+func (s *Stripe) Checkouts() []Checkout {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Checkout(nil), s.created...)
 }
 
 // SetPaymentIntentsDown makes retrieving a PaymentIntent fail with 503, as
@@ -142,8 +158,15 @@ func (s *Stripe) recordSession(reqBody, respBody []byte) {
 	if json.Unmarshal(respBody, &sess) != nil || sess.ID == "" {
 		return
 	}
+	c := Checkout{ID: sess.ID, SuccessURL: form.Get("success_url"), CancelURL: form.Get("cancel_url"), Metadata: map[string]string{}}
+	for k, v := range form {
+		if name, ok := strings.CutPrefix(k, "metadata["); ok && strings.HasSuffix(name, "]") && len(v) > 0 {
+			c.Metadata[strings.TrimSuffix(name, "]")] = v[0]
+		}
+	}
 	s.mu.Lock()
 	s.sessions[sess.ID] = md
+	s.created = append(s.created, c)
 	s.mu.Unlock()
 }
 

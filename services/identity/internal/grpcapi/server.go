@@ -3,8 +3,10 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/platform/callauth"
@@ -27,7 +29,11 @@ func NewServer(svc *identity.Service, m *Metrics) *Server {
 
 // SignUp implements identityv1.IdentityServiceServer.
 func (s *Server) SignUp(ctx context.Context, req *identityv1.SignUpRequest) (*identityv1.SignUpResponse, error) {
-	sess, err := s.svc.SignUp(ctx, req.GetEmail(), req.GetPassword())
+	ttl, err := refreshTTL(req.GetRefreshTtl())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	sess, err := s.svc.SignUp(ctx, req.GetEmail(), req.GetPassword(), ttl)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -37,14 +43,11 @@ func (s *Server) SignUp(ctx context.Context, req *identityv1.SignUpRequest) (*id
 
 // Login implements identityv1.IdentityServiceServer.
 func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
-	lr := identity.LoginRequest{Email: req.GetEmail(), Password: req.GetPassword(), ClientIP: req.GetClientIp()}
-	if d := req.GetRefreshTtl(); d != nil {
-		if err := d.CheckValid(); err != nil {
-			return nil, toStatus(validation.Field("refresh_ttl", "is not a valid duration"))
-		}
-		lr.RefreshTTL = d.AsDuration()
+	ttl, err := refreshTTL(req.GetRefreshTtl())
+	if err != nil {
+		return nil, toStatus(err)
 	}
-	sess, err := s.svc.Login(ctx, lr)
+	sess, err := s.svc.Login(ctx, identity.LoginRequest{Email: req.GetEmail(), Password: req.GetPassword(), ClientIP: req.GetClientIp(), RefreshTTL: ttl})
 	var terr *identity.ThrottledError
 	switch {
 	case err == nil:
@@ -62,6 +65,17 @@ func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*iden
 		return nil, toStatus(err)
 	}
 	return &identityv1.LoginResponse{User: toProtoUser(sess.User), Tokens: toProtoTokens(sess.Tokens)}, nil
+}
+
+// refreshTTL reads a request's optional refresh_ttl (0 when absent).
+func refreshTTL(d *durationpb.Duration) (time.Duration, error) {
+	if d == nil {
+		return 0, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, validation.Field("refresh_ttl", "is not a valid duration")
+	}
+	return d.AsDuration(), nil
 }
 
 // Refresh implements identityv1.IdentityServiceServer.

@@ -82,12 +82,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 	if err := s.store.RecordLoginSuccess(ctx, key, key.Client != "", now); err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)
 	}
-	var loginEnd *time.Time
-	if req.RefreshTTL > 0 {
-		end := now.Add(min(req.RefreshTTL, s.refreshTTL))
-		loginEnd = &end
-	}
-	refresh, rec := s.newRefreshToken(uuid.New(), loginEnd, now)
+	refresh, rec := s.newRefreshToken(uuid.New(), s.loginEnd(req.RefreshTTL, now), now)
 	rec.UserID = acc.ID
 	if err := s.store.InsertRefreshToken(ctx, rec, now); err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)

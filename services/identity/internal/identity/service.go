@@ -91,11 +91,16 @@ type Page[T any] struct {
 }
 
 // SignUp creates an active, non-admin user, starts its first login family
-// and emails it a verification link, in one transaction.
-func (s *Service) SignUp(ctx context.Context, email, password string) (Session, error) {
+// and emails it a verification link, in one transaction. refreshTTL, when
+// positive, ends that login's refresh tokens as LoginRequest.RefreshTTL
+// does (the user portal asks for its session's lifetime).
+func (s *Service) SignUp(ctx context.Context, email, password string, refreshTTL time.Duration) (Session, error) {
 	email = NormalizeEmail(email)
 	if err := ValidateCredentials(email, password); err != nil {
 		return Session{}, err
+	}
+	if refreshTTL < 0 {
+		return Session{}, validation.Field("refresh_ttl", "must be positive")
 	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
@@ -103,7 +108,7 @@ func (s *Service) SignUp(ctx context.Context, email, password string) (Session, 
 	}
 	now := s.now()
 	nu := NewUser{ID: uuid.New(), Email: email, PasswordHash: hash, IsActive: true}
-	refresh, rec := s.newRefreshToken(uuid.New(), nil, now)
+	refresh, rec := s.newRefreshToken(uuid.New(), s.loginEnd(refreshTTL, now), now)
 	rec.UserID = nu.ID
 	link, mail := s.newLink(User{ID: nu.ID, Email: email}, PurposeVerifyEmail, now)
 	u, err := s.store.CreateUser(ctx, nu, UserWrites{First: &rec, Link: &link, Emails: []Email{mail}}, now)
@@ -335,6 +340,16 @@ func (s *Service) requireAdmin(ctx context.Context, callerID uuid.UUID) error {
 // newRefreshToken returns a new opaque token and its stored form in family
 // (UserID is filled in by the caller): it lives REFRESH_TOKEN_TTL
 // from now, but never past loginEnd when the login has one.
+// loginEnd is when a login asked to last ttl ends: never later than a
+// refresh token would; nil when no lifetime was asked for.
+func (s *Service) loginEnd(ttl time.Duration, now time.Time) *time.Time {
+	if ttl <= 0 {
+		return nil
+	}
+	end := now.Add(min(ttl, s.refreshTTL))
+	return &end
+}
+
 func (s *Service) newRefreshToken(family uuid.UUID, loginEnd *time.Time, now time.Time) (string, RefreshToken) {
 	tok := randomToken()
 	exp := now.Add(s.refreshTTL)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,11 +20,18 @@ type CreateTopUpRequest struct {
 	UserID      uuid.UUID
 	AmountCents int64
 	// SuccessURL and CancelURL are optional absolute http(s) URLs on one of
-	// Config.ReturnOrigins.
+	// Config.ReturnOrigins. TopUpIDPlaceholder in either is replaced by the
+	// new top-up's id, so the page Checkout returns to can show that
+	// top-up (the caller cannot know its id before).
 	SuccessURL     string
 	CancelURL      string
 	IdempotencyKey string
 }
+
+// TopUpIDPlaceholder in a top-up's success_url or cancel_url stands for
+// the top-up's id (as Stripe's own {CHECKOUT_SESSION_ID} stands for the
+// session's, which passes through unchanged).
+const TopUpIDPlaceholder = "{TOPUP_ID}"
 
 // topUpSnapshot is the stored response of a keyed CreateTopUp, replayed as is.
 type topUpSnapshot struct {
@@ -87,6 +95,8 @@ func (s *Service) CreateTopUp(ctx context.Context, r CreateTopUpRequest) (TopUp,
 	if cancel == "" {
 		cancel = s.cfg.CancelURL
 	}
+	success = strings.ReplaceAll(success, TopUpIDPlaceholder, t.ID.String())
+	cancel = strings.ReplaceAll(cancel, TopUpIDPlaceholder, t.ID.String())
 	sess, err := s.payments.CreateCheckoutSession(ctx, CheckoutRequest{
 		TopUpID: t.ID, UserID: t.UserID, AmountCents: t.AmountCents, Currency: t.Currency,
 		SuccessURL: success, CancelURL: cancel, IdempotencyKey: stripeIdempotencyKey(r.UserID, r.IdempotencyKey, t.ID),

@@ -174,9 +174,13 @@ func (x *TokenPair) GetExpiresIn() int64 {
 
 // SignUpRequest holds the new account's credentials.
 type SignUpRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Email    string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// Optional, as LoginRequest.refresh_ttl: the first login's refresh
+	// tokens stop working this long after the sign-up (the user portal asks
+	// for its session's lifetime).
+	RefreshTtl    *durationpb.Duration `protobuf:"bytes,3,opt,name=refresh_ttl,json=refreshTtl,proto3" json:"refresh_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -223,6 +227,13 @@ func (x *SignUpRequest) GetPassword() string {
 		return x.Password
 	}
 	return ""
+}
+
+func (x *SignUpRequest) GetRefreshTtl() *durationpb.Duration {
+	if x != nil {
+		return x.RefreshTtl
+	}
+	return nil
 }
 
 // SignUpResponse holds the new user and its first tokens.
@@ -2586,10 +2597,12 @@ const file_meterflow_identity_v1_identity_proto_rawDesc = "" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
 	"\n" +
-	"expires_in\x18\x03 \x01(\x03R\texpiresIn\"A\n" +
+	"expires_in\x18\x03 \x01(\x03R\texpiresIn\"}\n" +
 	"\rSignUpRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"{\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12:\n" +
+	"\vrefresh_ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"refreshTtl\"{\n" +
 	"\x0eSignUpResponse\x12/\n" +
 	"\x04user\x18\x01 \x01(\v2\x1b.meterflow.identity.v1.UserR\x04user\x128\n" +
 	"\x06tokens\x18\x02 \x01(\v2 .meterflow.identity.v1.TokenPairR\x06tokens\"\x99\x01\n" +
@@ -2832,75 +2845,76 @@ var file_meterflow_identity_v1_identity_proto_goTypes = []any{
 }
 var file_meterflow_identity_v1_identity_proto_depIdxs = []int32{
 	47, // 0: meterflow.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 1: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
-	1,  // 2: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	48, // 3: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
-	0,  // 4: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
-	1,  // 5: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	1,  // 6: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
-	0,  // 7: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
-	0,  // 8: meterflow.identity.v1.AdminListUsersResponse.users:type_name -> meterflow.identity.v1.User
-	0,  // 9: meterflow.identity.v1.AdminUpdateUserResponse.user:type_name -> meterflow.identity.v1.User
-	47, // 10: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	17, // 11: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
-	21, // 12: meterflow.identity.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
-	47, // 13: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
-	47, // 14: meterflow.identity.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
-	47, // 15: meterflow.identity.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
-	47, // 16: meterflow.identity.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
-	47, // 17: meterflow.identity.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
-	47, // 18: meterflow.identity.v1.CreateAPIKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 19: meterflow.identity.v1.CreateAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
-	24, // 20: meterflow.identity.v1.ListAPIKeysResponse.keys:type_name -> meterflow.identity.v1.APIKey
-	24, // 21: meterflow.identity.v1.RevokeAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
-	47, // 22: meterflow.identity.v1.AuthenticateAPIKeyResponse.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 23: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
-	4,  // 24: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
-	6,  // 25: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
-	8,  // 26: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
-	10, // 27: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
-	12, // 28: meterflow.identity.v1.IdentityService.AdminListUsers:input_type -> meterflow.identity.v1.AdminListUsersRequest
-	14, // 29: meterflow.identity.v1.IdentityService.AdminUpdateUser:input_type -> meterflow.identity.v1.AdminUpdateUserRequest
-	16, // 30: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
-	19, // 31: meterflow.identity.v1.IdentityService.AdminListAuditEvents:input_type -> meterflow.identity.v1.AdminListAuditEventsRequest
-	22, // 32: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
-	25, // 33: meterflow.identity.v1.IdentityService.CreateAPIKey:input_type -> meterflow.identity.v1.CreateAPIKeyRequest
-	27, // 34: meterflow.identity.v1.IdentityService.ListAPIKeys:input_type -> meterflow.identity.v1.ListAPIKeysRequest
-	29, // 35: meterflow.identity.v1.IdentityService.RevokeAPIKey:input_type -> meterflow.identity.v1.RevokeAPIKeyRequest
-	31, // 36: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:input_type -> meterflow.identity.v1.AuthenticateAPIKeyRequest
-	33, // 37: meterflow.identity.v1.IdentityService.GetUserContact:input_type -> meterflow.identity.v1.GetUserContactRequest
-	35, // 38: meterflow.identity.v1.IdentityService.VerifyEmail:input_type -> meterflow.identity.v1.VerifyEmailRequest
-	37, // 39: meterflow.identity.v1.IdentityService.ResendVerification:input_type -> meterflow.identity.v1.ResendVerificationRequest
-	39, // 40: meterflow.identity.v1.IdentityService.RequestPasswordReset:input_type -> meterflow.identity.v1.RequestPasswordResetRequest
-	41, // 41: meterflow.identity.v1.IdentityService.ConfirmPasswordReset:input_type -> meterflow.identity.v1.ConfirmPasswordResetRequest
-	43, // 42: meterflow.identity.v1.IdentityService.ChangePassword:input_type -> meterflow.identity.v1.ChangePasswordRequest
-	45, // 43: meterflow.identity.v1.IdentityService.LogoutAll:input_type -> meterflow.identity.v1.LogoutAllRequest
-	3,  // 44: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
-	5,  // 45: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
-	7,  // 46: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
-	9,  // 47: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
-	11, // 48: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
-	13, // 49: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
-	15, // 50: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
-	18, // 51: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
-	20, // 52: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
-	23, // 53: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
-	26, // 54: meterflow.identity.v1.IdentityService.CreateAPIKey:output_type -> meterflow.identity.v1.CreateAPIKeyResponse
-	28, // 55: meterflow.identity.v1.IdentityService.ListAPIKeys:output_type -> meterflow.identity.v1.ListAPIKeysResponse
-	30, // 56: meterflow.identity.v1.IdentityService.RevokeAPIKey:output_type -> meterflow.identity.v1.RevokeAPIKeyResponse
-	32, // 57: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:output_type -> meterflow.identity.v1.AuthenticateAPIKeyResponse
-	34, // 58: meterflow.identity.v1.IdentityService.GetUserContact:output_type -> meterflow.identity.v1.GetUserContactResponse
-	36, // 59: meterflow.identity.v1.IdentityService.VerifyEmail:output_type -> meterflow.identity.v1.VerifyEmailResponse
-	38, // 60: meterflow.identity.v1.IdentityService.ResendVerification:output_type -> meterflow.identity.v1.ResendVerificationResponse
-	40, // 61: meterflow.identity.v1.IdentityService.RequestPasswordReset:output_type -> meterflow.identity.v1.RequestPasswordResetResponse
-	42, // 62: meterflow.identity.v1.IdentityService.ConfirmPasswordReset:output_type -> meterflow.identity.v1.ConfirmPasswordResetResponse
-	44, // 63: meterflow.identity.v1.IdentityService.ChangePassword:output_type -> meterflow.identity.v1.ChangePasswordResponse
-	46, // 64: meterflow.identity.v1.IdentityService.LogoutAll:output_type -> meterflow.identity.v1.LogoutAllResponse
-	44, // [44:65] is the sub-list for method output_type
-	23, // [23:44] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	48, // 1: meterflow.identity.v1.SignUpRequest.refresh_ttl:type_name -> google.protobuf.Duration
+	0,  // 2: meterflow.identity.v1.SignUpResponse.user:type_name -> meterflow.identity.v1.User
+	1,  // 3: meterflow.identity.v1.SignUpResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
+	48, // 4: meterflow.identity.v1.LoginRequest.refresh_ttl:type_name -> google.protobuf.Duration
+	0,  // 5: meterflow.identity.v1.LoginResponse.user:type_name -> meterflow.identity.v1.User
+	1,  // 6: meterflow.identity.v1.LoginResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
+	1,  // 7: meterflow.identity.v1.RefreshResponse.tokens:type_name -> meterflow.identity.v1.TokenPair
+	0,  // 8: meterflow.identity.v1.GetUserResponse.user:type_name -> meterflow.identity.v1.User
+	0,  // 9: meterflow.identity.v1.AdminListUsersResponse.users:type_name -> meterflow.identity.v1.User
+	0,  // 10: meterflow.identity.v1.AdminUpdateUserResponse.user:type_name -> meterflow.identity.v1.User
+	47, // 11: meterflow.identity.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	17, // 12: meterflow.identity.v1.GetSigningKeysResponse.keys:type_name -> meterflow.identity.v1.SigningKey
+	21, // 13: meterflow.identity.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.identity.v1.AuditEvent
+	47, // 14: meterflow.identity.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	47, // 15: meterflow.identity.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 16: meterflow.identity.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	47, // 17: meterflow.identity.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	47, // 18: meterflow.identity.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	47, // 19: meterflow.identity.v1.CreateAPIKeyRequest.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 20: meterflow.identity.v1.CreateAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
+	24, // 21: meterflow.identity.v1.ListAPIKeysResponse.keys:type_name -> meterflow.identity.v1.APIKey
+	24, // 22: meterflow.identity.v1.RevokeAPIKeyResponse.key:type_name -> meterflow.identity.v1.APIKey
+	47, // 23: meterflow.identity.v1.AuthenticateAPIKeyResponse.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 24: meterflow.identity.v1.IdentityService.SignUp:input_type -> meterflow.identity.v1.SignUpRequest
+	4,  // 25: meterflow.identity.v1.IdentityService.Login:input_type -> meterflow.identity.v1.LoginRequest
+	6,  // 26: meterflow.identity.v1.IdentityService.Refresh:input_type -> meterflow.identity.v1.RefreshRequest
+	8,  // 27: meterflow.identity.v1.IdentityService.Logout:input_type -> meterflow.identity.v1.LogoutRequest
+	10, // 28: meterflow.identity.v1.IdentityService.GetUser:input_type -> meterflow.identity.v1.GetUserRequest
+	12, // 29: meterflow.identity.v1.IdentityService.AdminListUsers:input_type -> meterflow.identity.v1.AdminListUsersRequest
+	14, // 30: meterflow.identity.v1.IdentityService.AdminUpdateUser:input_type -> meterflow.identity.v1.AdminUpdateUserRequest
+	16, // 31: meterflow.identity.v1.IdentityService.GetSigningKeys:input_type -> meterflow.identity.v1.GetSigningKeysRequest
+	19, // 32: meterflow.identity.v1.IdentityService.AdminListAuditEvents:input_type -> meterflow.identity.v1.AdminListAuditEventsRequest
+	22, // 33: meterflow.identity.v1.IdentityService.AdminGetUserStats:input_type -> meterflow.identity.v1.AdminGetUserStatsRequest
+	25, // 34: meterflow.identity.v1.IdentityService.CreateAPIKey:input_type -> meterflow.identity.v1.CreateAPIKeyRequest
+	27, // 35: meterflow.identity.v1.IdentityService.ListAPIKeys:input_type -> meterflow.identity.v1.ListAPIKeysRequest
+	29, // 36: meterflow.identity.v1.IdentityService.RevokeAPIKey:input_type -> meterflow.identity.v1.RevokeAPIKeyRequest
+	31, // 37: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:input_type -> meterflow.identity.v1.AuthenticateAPIKeyRequest
+	33, // 38: meterflow.identity.v1.IdentityService.GetUserContact:input_type -> meterflow.identity.v1.GetUserContactRequest
+	35, // 39: meterflow.identity.v1.IdentityService.VerifyEmail:input_type -> meterflow.identity.v1.VerifyEmailRequest
+	37, // 40: meterflow.identity.v1.IdentityService.ResendVerification:input_type -> meterflow.identity.v1.ResendVerificationRequest
+	39, // 41: meterflow.identity.v1.IdentityService.RequestPasswordReset:input_type -> meterflow.identity.v1.RequestPasswordResetRequest
+	41, // 42: meterflow.identity.v1.IdentityService.ConfirmPasswordReset:input_type -> meterflow.identity.v1.ConfirmPasswordResetRequest
+	43, // 43: meterflow.identity.v1.IdentityService.ChangePassword:input_type -> meterflow.identity.v1.ChangePasswordRequest
+	45, // 44: meterflow.identity.v1.IdentityService.LogoutAll:input_type -> meterflow.identity.v1.LogoutAllRequest
+	3,  // 45: meterflow.identity.v1.IdentityService.SignUp:output_type -> meterflow.identity.v1.SignUpResponse
+	5,  // 46: meterflow.identity.v1.IdentityService.Login:output_type -> meterflow.identity.v1.LoginResponse
+	7,  // 47: meterflow.identity.v1.IdentityService.Refresh:output_type -> meterflow.identity.v1.RefreshResponse
+	9,  // 48: meterflow.identity.v1.IdentityService.Logout:output_type -> meterflow.identity.v1.LogoutResponse
+	11, // 49: meterflow.identity.v1.IdentityService.GetUser:output_type -> meterflow.identity.v1.GetUserResponse
+	13, // 50: meterflow.identity.v1.IdentityService.AdminListUsers:output_type -> meterflow.identity.v1.AdminListUsersResponse
+	15, // 51: meterflow.identity.v1.IdentityService.AdminUpdateUser:output_type -> meterflow.identity.v1.AdminUpdateUserResponse
+	18, // 52: meterflow.identity.v1.IdentityService.GetSigningKeys:output_type -> meterflow.identity.v1.GetSigningKeysResponse
+	20, // 53: meterflow.identity.v1.IdentityService.AdminListAuditEvents:output_type -> meterflow.identity.v1.AdminListAuditEventsResponse
+	23, // 54: meterflow.identity.v1.IdentityService.AdminGetUserStats:output_type -> meterflow.identity.v1.AdminGetUserStatsResponse
+	26, // 55: meterflow.identity.v1.IdentityService.CreateAPIKey:output_type -> meterflow.identity.v1.CreateAPIKeyResponse
+	28, // 56: meterflow.identity.v1.IdentityService.ListAPIKeys:output_type -> meterflow.identity.v1.ListAPIKeysResponse
+	30, // 57: meterflow.identity.v1.IdentityService.RevokeAPIKey:output_type -> meterflow.identity.v1.RevokeAPIKeyResponse
+	32, // 58: meterflow.identity.v1.IdentityService.AuthenticateAPIKey:output_type -> meterflow.identity.v1.AuthenticateAPIKeyResponse
+	34, // 59: meterflow.identity.v1.IdentityService.GetUserContact:output_type -> meterflow.identity.v1.GetUserContactResponse
+	36, // 60: meterflow.identity.v1.IdentityService.VerifyEmail:output_type -> meterflow.identity.v1.VerifyEmailResponse
+	38, // 61: meterflow.identity.v1.IdentityService.ResendVerification:output_type -> meterflow.identity.v1.ResendVerificationResponse
+	40, // 62: meterflow.identity.v1.IdentityService.RequestPasswordReset:output_type -> meterflow.identity.v1.RequestPasswordResetResponse
+	42, // 63: meterflow.identity.v1.IdentityService.ConfirmPasswordReset:output_type -> meterflow.identity.v1.ConfirmPasswordResetResponse
+	44, // 64: meterflow.identity.v1.IdentityService.ChangePassword:output_type -> meterflow.identity.v1.ChangePasswordResponse
+	46, // 65: meterflow.identity.v1.IdentityService.LogoutAll:output_type -> meterflow.identity.v1.LogoutAllResponse
+	45, // [45:66] is the sub-list for method output_type
+	24, // [24:45] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_identity_v1_identity_proto_init() }
