@@ -57,6 +57,9 @@ type Options struct {
 	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
 	// the local Redis. A dead address runs the gateway on its fallback limiter.
 	RedisURL string
+	// RequireVerifiedEmail refuses top-ups and runs until the email is
+	// verified (REQUIRE_VERIFIED_EMAIL, production's default).
+	RequireVerifiedEmail bool
 	// LogWriter, when set, receives every log line of the five processes as
 	// JSON, at debug level, each tagged with "service" (the secrets test
 	// reads them all).
@@ -87,6 +90,10 @@ type Stack struct {
 	Mail *smtptest.Server
 	// Notify is the running notify service.
 	Notify *notify.App
+	// Stripe is the stripe-mock the wallet talks to, behind the proxy that
+	// records each Checkout Session (where it returns the user, its
+	// metadata), as the paying user's browser would see it.
+	Stripe *stripemocktest.Stripe
 	// IdentityConfig is identity's config (for identity.CreateAdmin).
 	IdentityConfig identity.Config
 	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
@@ -214,7 +221,8 @@ func Start(t testing.TB, o Options) *Stack {
 	closers = append(closers, s.Notify.Close)
 	serve("notify", ntLis, s.Notify.Serve)
 
-	stripeBase := stripemocktest.Start(t)
+	s.Stripe = stripemocktest.StartStateful(t)
+	stripeBase := s.Stripe.URL
 	_, walletURL := dbtest.New(t, walletmigrations.FS)
 	if err := wallet.MigrateQueue(ctx, walletURL, logFor("wallet")); err != nil {
 		t.Fatal(err)
@@ -225,7 +233,8 @@ func Start(t testing.TB, o Options) *Stack {
 		StripeSecretKey: "sk_test_123", StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripeBase,
 		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd", AdjustmentMaxCents: 1_000_000,
 		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
-		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
+		CheckoutAllowedOrigins: []string{s.URL}, // the portal's return pages on this gateway
+		HoldDefaultTTL:         15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
 		// Its outbox hands its emails to the stack's notify.
 		JobWorkers: 2, NotifyAddr: s.NotifyAddr, PublicBaseURL: "http://127.0.0.1:8080",
 	}, logFor("wallet"))
@@ -259,6 +268,8 @@ func Start(t testing.TB, o Options) *Stack {
 	serve("workflow", wfLis, wfa.Serve)
 
 	s.gatewayConfig = GatewayConfig(s.IdentityAddr, s.WalletAddr, s.WorkflowAddr, o.RedisURL)
+	s.gatewayConfig.PublicBaseURL = s.URL
+	s.gatewayConfig.RequireVerifiedEmail = o.RequireVerifiedEmail
 	o.limits(&s.gatewayConfig)
 	gw, err := gateway.New(ctx, s.gatewayConfig, logFor("gateway"))
 	if err != nil {

@@ -147,6 +147,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		cfg.Console.SessionKey = console.DevSessionKey()
 		log.WarnContext(ctx, "SESSION_ENCRYPTION_KEY is not set: admin console sessions are sealed with the published development key")
 	}
+	clientIP := func(c *fiber.Ctx) string {
+		peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+		if a := ips.ClientIP(peer.Unmap(), func(h string) string { return c.Get(h) }); a.IsValid() {
+			return a.String()
+		}
+		return ""
+	}
 	con, err := console.New(cfg.Console, console.Deps{
 		Identity: identity,
 		Wallet:   wallet,
@@ -155,21 +162,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Redis:    a.redis,
 		Limiter:  a.limiter, // login attempts: class console_login, the same metrics
 		Log:      log,
-		ClientIP: func(c *fiber.Ctx) string {
-			peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
-			if a := ips.ClientIP(peer.Unmap(), func(h string) string { return c.Get(h) }); a.IsValid() {
-				return a.String()
-			}
-			return ""
-		},
+		ClientIP: clientIP,
 	})
 	if err != nil {
 		return nil, err
 	}
 	con.Register(a.server.App().Group("/admin"))
-	port, err := portal.New(cfg.Console, portal.Deps{
-		Identity: identity, Redis: a.redis, Log: log,
-		Users: callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+	if len(cfg.Portal.SessionKey) == 0 {
+		cfg.Portal.SessionKey = cfg.Console.SessionKey // one key seals both sites' sessions
+	}
+	port, err := portal.New(cfg.Portal, portal.Options{
+		PublicBaseURL: cfg.PublicBaseURL, RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+		AuthPerMinute: cfg.AuthPerMinute, RunsPerMinute: cfg.RunsPerMinute,
+		TopUpsPerMinute: cfg.TopUpsPerMinute, EmailsPerHour: cfg.EmailsPerHour,
+	}, portal.Deps{
+		Identity: identity, Wallet: wallet, Workflow: workflow, Redis: a.redis, Log: log,
+		Users:    callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+		Limiter:  a.limiter, // login attempts: class portal_login; runs, top-ups and emails: the API's budgets
+		ClientIP: clientIP,
 	})
 	if err != nil {
 		return nil, err

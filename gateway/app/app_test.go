@@ -269,6 +269,14 @@ func TestConfigFromEnvProduction(t *testing.T) {
 	}
 	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 40))
 	t.Setenv("SESSION_ENCRYPTION_KEY", testSessionKey)
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "PUBLIC_BASE_URL") {
+		t.Fatalf("production without PUBLIC_BASE_URL: %v", err)
+	}
+	t.Setenv("PUBLIC_BASE_URL", "ftp://api.example.com")
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "PUBLIC_BASE_URL") {
+		t.Fatalf("production with an ftp PUBLIC_BASE_URL: %v", err)
+	}
+	t.Setenv("PUBLIC_BASE_URL", "https://api.example.com")
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +297,7 @@ const testSessionKey = "dGVzdC1zZXNzaW9uLWtleS0wMTIzNDU2Nzg5YWJjZGU="
 // console session key; development falls back to the published one.
 func TestConfigFromEnvSessionKey(t *testing.T) {
 	t.Setenv("APP_ENV", "production")
+	t.Setenv("PUBLIC_BASE_URL", "https://api.example.com")
 	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 40))
 	for _, bad := range []string{"", console.DevSessionKeyBase64, "c2hvcnQ=", "not base64!"} {
 		t.Setenv("SESSION_ENCRYPTION_KEY", bad)

@@ -3,11 +3,15 @@ package app
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/meterflow/meterflow/gateway/console"
+	"github.com/meterflow/meterflow/gateway/internal/web"
+	"github.com/meterflow/meterflow/gateway/portal"
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
 )
@@ -61,6 +65,14 @@ type Config struct {
 	// SESSION_ENCRYPTION_KEY: New seals sessions with the development key
 	// when it is empty, which validate refuses in production).
 	Console console.Config
+	// Portal configures the user portal at /app (COOKIE_SECURE and
+	// SESSION_ENCRYPTION_KEY as the console; APP_SESSION_TTL,
+	// APP_IDLE_TIMEOUT, APP_LOGIN_PER_MINUTE).
+	Portal web.Config
+	// PublicBaseURL is the gateway's public URL (PUBLIC_BASE_URL): Stripe
+	// Checkout sends the portal's users back to its /app pages. Required
+	// in production.
+	PublicBaseURL string
 	// TokenCacheSize bounds the cache of verified access tokens (0 disables it).
 	TokenCacheSize int
 	// CallTimeout bounds ordinary service calls; RunTimeout caps sync runs.
@@ -87,6 +99,11 @@ func ConfigFromEnv() (Config, error) {
 		RateLimitPrefix:    envconfig.String("RATE_LIMIT_REDIS_PREFIX", "meterflow:gateway:"),
 		TrustedProxyHeader: os.Getenv("TRUSTED_PROXY_HEADER"),
 		TrustedProxies:     os.Getenv("TRUSTED_PROXIES"),
+	}
+	if !common.Production() {
+		c.PublicBaseURL = envconfig.String("PUBLIC_BASE_URL", "http://127.0.0.1:8080")
+	} else {
+		c.PublicBaseURL = os.Getenv("PUBLIC_BASE_URL")
 	}
 	for _, o := range strings.Split(os.Getenv("CORS_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -134,6 +151,9 @@ func ConfigFromEnv() (Config, error) {
 	con, err := console.ConfigFromEnv()
 	errs = append(errs, err)
 	c.Console = con
+	app, err := portal.ConfigFromEnv()
+	errs = append(errs, err)
+	c.Portal = app
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
@@ -153,6 +173,14 @@ func (c Config) validate() error {
 	errs := []error{c.Common.Validate()}
 	if c.Production() && (len(c.Console.SessionKey) == 0 || bytes.Equal(c.Console.SessionKey, console.DevSessionKey())) {
 		errs = append(errs, errors.New("SESSION_ENCRYPTION_KEY is required in production and must not be the development value (base64 of 32 random bytes: openssl rand -base64 32)"))
+	}
+	if c.Production() && c.PublicBaseURL == "" {
+		errs = append(errs, errors.New("PUBLIC_BASE_URL is required in production: the gateway's public URL, e.g. https://api.example.com (Stripe Checkout sends the portal's users back to it)"))
+	}
+	if c.PublicBaseURL != "" {
+		if u, err := url.Parse(c.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("PUBLIC_BASE_URL must be an absolute http(s) URL such as https://api.example.com, not %q", c.PublicBaseURL))
+		}
 	}
 	if c.IdentityAddr == "" || c.WalletAddr == "" || c.WorkflowAddr == "" {
 		errs = append(errs, errors.New("IDENTITY_ADDR, WALLET_ADDR and WORKFLOW_ADDR must not be empty"))

@@ -48,6 +48,7 @@ func TestRequireVerifiedEmailDefault(t *testing.T) {
 		t.Error("REQUIRE_VERIFIED_EMAIL=maybe accepted")
 	}
 	t.Setenv("APP_ENV", "production")
+	t.Setenv("PUBLIC_BASE_URL", "https://api.example.com")
 	t.Setenv("REQUIRE_VERIFIED_EMAIL", "")
 	t.Setenv("INTERNAL_AUTH_SECRET", strings.Repeat("s", 32))
 	t.Setenv("SESSION_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))))

@@ -8,12 +8,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meterflow/meterflow/gateway/internal/csvexport"
 	"github.com/meterflow/meterflow/gateway/internal/web"
-	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -141,17 +139,6 @@ func (c *Console) transactions(x *fiber.Ctx, s *web.Session) error {
 	return c.render(x, s, fiber.StatusOK, "transactions", "Transactions", "transactions", v)
 }
 
-// sendCSV answers with an export: csvexport's, the same file, row cap and
-// rules as the admin API's ?format=csv. The first page is read before the
-// answer starts (a failing service gets an error page); the rest streams,
-// and a failure midway cuts the download off rather than end it short.
-func sendCSV[T proto.Message](c *Console, x *fiber.Ctx, s *web.Session, e csvexport.Export[T]) error {
-	first, cancel := c.site.Call(x, s)
-	defer cancel()
-	stream := callauth.WithUserToken(context.WithoutCancel(x.UserContext()), s.Access)
-	return csvexport.Send(x, first, stream, e, csvexport.Options{PageTimeout: c.site.CallTimeout(), Log: c.log})
-}
-
 func (c *Console) transactionsCSV(x *fiber.Ctx, s *web.Session) error {
 	ctx, cancel := c.site.Call(x, s)
 	defer cancel()
@@ -170,7 +157,7 @@ func (c *Console) transactionsCSV(x *fiber.Ctx, s *web.Session) error {
 		})
 		return r.GetTransactions(), r.GetNextCursor(), err
 	}
-	return sendCSV(c, x, s, csvexport.Transactions(fetch))
+	return web.SendCSV(c.site, x, s, csvexport.Transactions(fetch))
 }
 
 // runFilter is the runs page's filter form.
@@ -263,7 +250,7 @@ func (c *Console) runsCSV(x *fiber.Ctx, s *web.Session) error {
 		})
 		return r.GetRuns(), r.GetNextCursor(), err
 	}
-	return sendCSV(c, x, s, csvexport.Runs(fetch))
+	return web.SendCSV(c.site, x, s, csvexport.Runs(fetch))
 }
 
 func (c *Console) run(x *fiber.Ctx, s *web.Session) error {

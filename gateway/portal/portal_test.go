@@ -25,6 +25,8 @@ import (
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	"github.com/meterflow/meterflow/platform/validation"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
 
 // linkIdentity stands in for identity's two link methods: the token
@@ -82,8 +84,12 @@ func start(t *testing.T) (*webtest.Browser, *linkIdentity) {
 	id := &linkIdentity{used: map[string]bool{}}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	p, err := portal.New(web.Config{KeyPrefix: "portaltest:" + hex.EncodeToString(b) + ":", SessionKey: web.DevSessionKey()}, portal.Deps{
+	// The link pages call identity only; the other services are never reached.
+	p, err := portal.New(web.Config{KeyPrefix: "portaltest:" + hex.EncodeToString(b) + ":", SessionKey: web.DevSessionKey()}, portal.Options{}, portal.Deps{
 		Identity: id, Redis: rdb, Users: authtest.NewKeys(t).Verifier(),
+		Wallet: struct{ walletv1.WalletServiceClient }{}, Workflow: struct {
+			workflowv1.WorkflowServiceClient
+		}{},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,15 +1,13 @@
 package api
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/meterflow/meterflow/gateway/internal/problem"
+	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 )
@@ -27,9 +25,6 @@ const (
 	resetAccepted  = "If an active account has this email, a link to reset its password is on its way; it works for 30 minutes."
 	resendAccepted = "A new verification link is on its way; it works for 48 hours, and older links no longer do."
 )
-
-// emailLimitPeriod is the window of Limits.EmailsPerHour.
-const emailLimitPeriod = time.Hour
 
 type tokenBody struct {
 	Token string `json:"token"`
@@ -66,7 +61,7 @@ func (s *Server) verifyEmail(c *fiber.Ctx) error {
 // Limits.EmailsPerHour an hour per user (each is an email to someone's
 // inbox).
 func (s *Server) resendVerification(c *fiber.Ctx) error {
-	if err := s.limitEmails(c, "user:"+principal(c).UserID); err != nil {
+	if err := s.limitEmails(c, ratelimit.UserKey(principal(c).UserID)); err != nil {
 		return err
 	}
 	ctx, cancel := s.callCtx(c, 0)
@@ -86,9 +81,8 @@ func (s *Server) requestPasswordReset(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &b); err != nil {
 		return err
 	}
-	if addr := strings.ToLower(strings.TrimSpace(b.Email)); addr != "" {
-		sum := sha256.Sum256([]byte(addr))
-		if err := s.limitEmails(c, "email:"+hex.EncodeToString(sum[:16])); err != nil {
+	if strings.TrimSpace(b.Email) != "" {
+		if err := s.limitEmails(c, ratelimit.EmailKey(b.Email)); err != nil {
 			return err
 		}
 	}
@@ -145,7 +139,7 @@ func (s *Server) limitEmails(c *fiber.Ctx, key string) error {
 	if s.d.Limiter == nil || s.d.Limits.EmailsPerHour <= 0 {
 		return nil
 	}
-	return s.decide(c, s.d.Limiter.AllowPer(c.UserContext(), "emails", key, s.d.Limits.EmailsPerHour, emailLimitPeriod))
+	return s.decide(c, s.d.Limiter.AllowPer(c.UserContext(), ratelimit.ClassEmails, key, s.d.Limits.EmailsPerHour, ratelimit.EmailPeriod))
 }
 
 var errEmailNotVerified = problem.New(http.StatusForbidden, rpcerr.EmailNotVerified,

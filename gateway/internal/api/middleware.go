@@ -359,7 +359,7 @@ func (s *Server) limitIP(class string, perMinute int) fiber.Handler {
 // limitUser limits a route class per verified user; it runs after requireUser.
 func (s *Server) limitUser(class string, perMinute int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		return s.applyLimit(c, class, "user:"+principal(c).UserID, perMinute)
+		return s.applyLimit(c, class, ratelimit.UserKey(principal(c).UserID), perMinute)
 	}
 }
 

@@ -189,7 +189,7 @@ func (s *Server) register() {
 	a.Get("/docs", s.docsIndex)
 	a.Get("/docs/:asset", s.docsAsset)
 
-	authLimit := s.limitIP("auth", s.d.Limits.AuthPerMinute)
+	authLimit := s.limitIP(ratelimit.ClassAuth, s.d.Limits.AuthPerMinute)
 	a.Post("/v1/auth/signup", authLimit, s.signup)
 	a.Post("/v1/auth/login", authLimit, s.login)
 	a.Post("/v1/auth/refresh", authLimit, s.refresh)
@@ -204,11 +204,11 @@ func (s *Server) register() {
 
 	a.Get("/v1/wallet", with(user, s.getWallet)...)
 	a.Get("/v1/wallet/transactions", with(user, s.listTransactions)...)
-	a.Post("/v1/wallet/topups", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.requireVerifiedEmail, s.createTopUp)
+	a.Post("/v1/wallet/topups", s.requireUser, s.limitUser(ratelimit.ClassTopUps, s.d.Limits.TopUpsPerMinute), s.requireVerifiedEmail, s.createTopUp)
 	a.Get("/v1/wallet/topups/:id", with(user, s.getTopUp)...)
 	a.Get("/v1/wallet/settings", with(user, s.getWalletSettings)...)
 	a.Patch("/v1/wallet/settings", with(user, s.updateWalletSettings)...)
-	a.Post("/v1/wallet/payment-method", s.requireUser, s.limitUser("topups", s.d.Limits.TopUpsPerMinute), s.requireVerifiedEmail, s.createPaymentMethod)
+	a.Post("/v1/wallet/payment-method", s.requireUser, s.limitUser(ratelimit.ClassTopUps, s.d.Limits.TopUpsPerMinute), s.requireVerifiedEmail, s.createPaymentMethod)
 	a.Delete("/v1/wallet/payment-method", with(user, s.deletePaymentMethod)...)
 	a.Post("/v1/webhooks/stripe", s.stripeWebhook)
 
@@ -217,7 +217,7 @@ func (s *Server) register() {
 	a.Delete("/v1/api-keys/:id", with(user, s.revokeAPIKey)...)
 
 	a.Get("/v1/workflows", with(user, s.listWorkflows)...)
-	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser("runs", s.d.Limits.RunsPerMinute), s.requireVerifiedEmail, s.startRun)
+	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser(ratelimit.ClassRuns, s.d.Limits.RunsPerMinute), s.requireVerifiedEmail, s.startRun)
 	a.Get("/v1/runs", with(user, s.listRuns)...)
 	a.Get("/v1/runs/:id", with(user, s.getRun)...)
 	// A workflow's verdict: its run's callback token authenticates it.

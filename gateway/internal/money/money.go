@@ -11,13 +11,7 @@ import (
 
 // Format writes cents as dollars for reading: $1.23, $1,234.00, and −$1.23
 // (with a minus sign, U+2212) for negative amounts.
-func Format(cents int64) string {
-	sign, u := split(cents)
-	if sign != "" {
-		sign = "−"
-	}
-	return sign + "$" + Group(u/100) + "." + twoDigits(u%100)
-}
+func Format(cents int64) string { return FormatIn(cents, "usd") }
 
 // Signed is Format with an explicit + for credits.
 func Signed(cents int64) string {

@@ -57,3 +57,27 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatIn(t *testing.T) {
+	tests := []struct {
+		cents    int64
+		currency string
+		want     string
+	}{
+		{123450, "usd", "$1,234.50"},
+		{123450, "USD", "$1,234.50"},
+		{300, "eur", "€3.00"},
+		{-25, "gbp", "−£0.25"},
+		{1250, "chf", "12.50 CHF"},
+		{-100000, "sek", "−1,000.00 SEK"},
+		{5, "", "$0.05"},
+	}
+	for _, tt := range tests {
+		if got := FormatIn(tt.cents, tt.currency); got != tt.want {
+			t.Errorf("FormatIn(%d, %q) = %q, want %q", tt.cents, tt.currency, got, tt.want)
+		}
+	}
+	if got := SignedIn(700, "eur"); got != "+€7.00" {
+		t.Errorf("SignedIn = %q", got)
+	}
+}

@@ -113,18 +113,44 @@ func (c *Server) login(x *fiber.Ctx) error {
 		v.Error = msg
 		return c.renderLogin(x, code, v)
 	}
-	return c.admit(cctx, x, v, resp)
+	return c.admit(x, v, resp)
 }
 
 // errUnavailable is the login page's word for a failure on our side.
 const errUnavailable = "Sign-in is unavailable right now. Try again in a moment."
 
-// admit turns the login identity just started into a session, or ends it
-// again: when its token does not verify, when the site is for admins and
-// the account is not one, or when the session cannot be stored.
-func (c *Server) admit(cctx context.Context, x *fiber.Ctx, v loginView, resp *identityv1.LoginResponse) error {
+// errNotAdmin is StartSession's refusal of a non-admin on an admins-only site.
+var errNotAdmin = errors.New("web: the account is not an administrator")
+
+// admit turns the login identity just started into a session, or shows
+// the login form again when that fails.
+func (c *Server) admit(x *fiber.Ctx, v loginView, resp *identityv1.LoginResponse) error {
+	err := c.StartSession(x, resp.GetUser(), resp.GetTokens())
+	switch {
+	case errors.Is(err, errNotAdmin):
+		v.Error = c.site.Refused
+		return c.renderLogin(x, fiber.StatusForbidden, v)
+	case err != nil:
+		v.Error = errUnavailable
+		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
+	}
+	next := v.Next
+	if next == "" {
+		next = c.base + "/"
+	}
+	return x.Redirect(next, fiber.StatusSeeOther)
+}
+
+// StartSession turns a login identity has just started (a Login's or a
+// sign-up's first tokens) into a session of the site and sets its cookie.
+// When the token does not verify, when the site is for admins and the
+// account is not one, or when the session cannot be stored, the login is
+// revoked at identity and an error returned (the caller shows its form
+// again with ErrUnavailable's message).
+func (c *Server) StartSession(x *fiber.Ctx, user *identityv1.User, tokens *identityv1.TokenPair) error {
 	ctx := x.UserContext()
-	tokens := resp.GetTokens()
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
 	revoke := func(why string) {
 		if _, err := c.d.Identity.Logout(cctx, logoutRequest(tokens.GetRefreshToken())); err != nil {
 			c.log.WarnContext(ctx, "could not revoke a login", "why", why, "err", err)
@@ -134,19 +160,17 @@ func (c *Server) admit(cctx context.Context, x *fiber.Ctx, v loginView, resp *id
 	if err != nil {
 		c.log.ErrorContext(ctx, "fresh access token did not verify", "err", err)
 		revoke("token did not verify")
-		v.Error = errUnavailable
-		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
+		return err
 	}
-	if c.site.RequireAdmin && (!p.Admin || !resp.GetUser().GetIsAdmin()) {
+	if c.site.RequireAdmin && (!p.Admin || !user.GetIsAdmin()) {
 		// A non-admin gets nothing here, not even a live refresh token.
 		revoke("not an admin")
-		v.Error = c.site.Refused
-		return c.renderLogin(x, fiber.StatusForbidden, v)
+		return errNotAdmin
 	}
 	// Expires is taken after identity started the login, so the session
 	// never outlives its refresh token by more than clock skew.
 	s := &Session{
-		id: randomToken(), UserID: p.UserID, Email: resp.GetUser().GetEmail(),
+		id: randomToken(), UserID: p.UserID, Email: user.GetEmail(),
 		Access: tokens.GetAccessToken(), Refresh: tokens.GetRefreshToken(), AccessExp: p.ExpiresAt,
 		CSRF: randomToken(), Expires: c.cfg.Now().Add(c.cfg.SessionTTL),
 	}
@@ -157,17 +181,23 @@ func (c *Server) admit(cctx context.Context, x *fiber.Ctx, v loginView, resp *id
 	if err != nil {
 		c.log.ErrorContext(ctx, "could not store a session", "err", err)
 		revoke("session not stored")
-		v.Error = errUnavailable
-		return c.renderLogin(x, fiber.StatusServiceUnavailable, v)
+		return err
 	}
 	c.setCookie(x, c.site.SessionCookie, s.id, c.cfg.SessionTTL)
 	c.setCookie(x, c.site.LoginCookie, "", -1)
-	next := v.Next
-	if next == "" {
-		next = c.base + "/"
-	}
-	return x.Redirect(next, fiber.StatusSeeOther)
+	return nil
 }
+
+// EndSession forgets the session s and its cookie, e.g. after the user
+// ended every login at identity (its refresh token is revoked again, which
+// does no harm).
+func (c *Server) EndSession(x *fiber.Ctx, s *Session) {
+	c.endSession(x.UserContext(), s)
+	c.setCookie(x, c.site.SessionCookie, "", -1)
+}
+
+// ErrUnavailable is the words of a form that failed on our side.
+const ErrUnavailable = errUnavailable
 
 // loginFailure words a failed identity Login for the login page.
 func loginFailure(err error) (int, string) {

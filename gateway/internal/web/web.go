@@ -206,11 +206,30 @@ func (s *Server) NotFound() fiber.Handler {
 // Base is the path the site is mounted at, e.g. "/admin".
 func (s *Server) Base() string { return s.base }
 
+// SessionTTL is the absolute lifetime of a login (Config.SessionTTL): a
+// site that starts logins itself (the portal's sign-up) asks identity for
+// refresh tokens that live no longer.
+func (s *Server) SessionTTL() time.Duration { return s.cfg.SessionTTL }
+
+// SignedIn reports whether the request has a live session (the public
+// pages send a signed-in user on to the site instead).
+func (s *Server) SignedIn(x *fiber.Ctx) bool {
+	sess, err := s.LoadSession(x.UserContext(), x.Cookies(s.site.SessionCookie))
+	return err == nil && sess != nil
+}
+
 // Now is the site's clock.
 func (s *Server) Now() time.Time { return s.cfg.Now() }
 
 // KeyPrefix is the prefix of the site's Redis keys.
 func (s *Server) KeyPrefix() string { return s.cfg.KeyPrefix }
+
+// ClientIP is the client address of a request (Deps.ClientIP), for a
+// site's own limits.
+func (s *Server) ClientIP(x *fiber.Ctx) string { return s.clientIP(x) }
+
+// Limiter is the site's limiter (Deps.Limiter, or its own).
+func (s *Server) Limiter() *ratelimit.Limiter { return s.limiter }
 
 // SetClientIP replaces the client-IP resolver (tests pose as other clients).
 func (s *Server) SetClientIP(f func(*fiber.Ctx) string) { s.d.ClientIP = f }

@@ -1,0 +1,7 @@
+// Package portal holds the user portal's (/app) tests against the whole
+// stack (e2e/stack): a new user's journey in headless Chromium, from the
+// sign-up to a revoked API key, which also takes the screenshots of
+// docs/portal.md at desktop and phone width; a second user who sees none
+// of the first one's data; and the portal's security rules over HTTP
+// (cookies, CSRF on every form, redirects, login limits).
+package portal
