@@ -29,29 +29,26 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[postgres.Delive
 	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.Args.Trace))
 	a := webhooks.Attempt{DeliveryID: job.Args.DeliveryID, Manual: job.Args.Manual}
 	if job.Attempt < job.MaxAttempts {
-		a.RetryAt = w.retryAt(job.JobRow.AttemptedAt, job.Attempt)
+		a.RetryAfter = w.wait(job.Attempt)
 	}
 	// An error wrapping webhooks.ErrRetry runs the job again at NextRetry.
 	return w.Webhooks.Deliver(ctx, a)
 }
 
 // NextRetry implements river.Worker: the schedule's wait after the attempt
-// that just failed, from its start (the same time Deliver recorded as the
-// delivery's next_attempt_at).
+// that just failed, from its end (within milliseconds of what Deliver
+// recorded as the delivery's next_attempt_at).
 func (w *DeliverWorker) NextRetry(job *river.Job[postgres.DeliverJobArgs]) time.Time {
-	return w.retryAt(job.JobRow.AttemptedAt, job.Attempt)
+	return time.Now().Add(w.wait(job.Attempt))
 }
 
-func (w *DeliverWorker) retryAt(attemptedAt *time.Time, n int) time.Time {
-	start := time.Now()
-	if attemptedAt != nil {
-		start = *attemptedAt
+// wait is the schedule's wait after failed attempt n.
+func (w *DeliverWorker) wait(n int) time.Duration {
+	s := w.Webhooks.Schedule()
+	if d, ok := s.After(n); ok {
+		return d
 	}
-	d, ok := w.Webhooks.Schedule().After(n)
-	if !ok {
-		d = w.Webhooks.Schedule()[len(w.Webhooks.Schedule())-1]
-	}
-	return start.Add(d)
+	return s[len(s)-1]
 }
 
 // Timeout implements river.Worker.

@@ -34,9 +34,10 @@ var ErrRetry = errors.New("webhook attempt failed; retrying")
 // Attempt is one run of a delivery's job.
 type Attempt struct {
 	DeliveryID uuid.UUID
-	// RetryAt is when the next attempt runs if this one fails; zero when
-	// this is the last one (the schedule's eighth, or a manual retry).
-	RetryAt time.Time
+	// RetryAfter is the wait from the end of this attempt to the next, if
+	// this one fails; zero when this is the last one (the schedule's
+	// eighth, or a manual retry).
+	RetryAfter time.Duration
 	// Manual: a retry the user asked for, made whatever the endpoint's state.
 	Manual bool
 }
@@ -77,8 +78,11 @@ func (s *Service) Deliver(ctx context.Context, a Attempt) error {
 		return fmt.Errorf("delivery %s: start attempt: %w", FormatDeliveryID(d.ID), err)
 	}
 	span.SetAttributes(attribute.Int("webhook.attempt", n))
-	rec := AttemptRecord{DeliveryID: d.ID, EndpointID: ep.ID, N: n, StartedAt: started, RetryAt: a.RetryAt}
+	rec := AttemptRecord{DeliveryID: d.ID, EndpointID: ep.ID, N: n, StartedAt: started}
 	s.attempt(ctx, ep, d, body, &rec)
+	if a.RetryAfter > 0 {
+		rec.RetryAt = time.Now().Add(a.RetryAfter)
+	}
 	if !rec.Succeeded {
 		span.SetStatus(codes.Error, "not delivered")
 	}

@@ -113,7 +113,9 @@ func checkEvents(events []string) ([]string, error) {
 		seen[e] = true
 	}
 	out := slices.Clone(events)
-	slices.SortFunc(out, func(a, b string) int { return slices.Index(SubscribableEvents, a) - slices.Index(SubscribableEvents, b) })
+	slices.SortFunc(out, func(a, b string) int {
+		return slices.Index(SubscribableEvents, a) - slices.Index(SubscribableEvents, b)
+	})
 	return out, nil
 }
 
