@@ -65,7 +65,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
-	for name, addr := range map[string]string{"identity": cfg.IdentityAddr, "wallet": cfg.WalletAddr, "workflow": cfg.WorkflowAddr, "notify": cfg.NotifyAddr} {
+	for name, addr := range map[string]string{"identity": cfg.IdentityAddr, "wallet": cfg.WalletAddr, "workflow": cfg.WorkflowAddr} {
 		conn, err := grpcservice.Dial(addr, minter.Credentials(name))
 		if err != nil {
 			return nil, err
@@ -103,7 +103,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	identity := apikeyauth.Invalidating{IdentityServiceClient: rawIdentity, Keys: apiKeys}
 	wallet := walletv1.NewWalletServiceClient(rpcclient.Wrap(a.conns["wallet"]))
 	workflow := workflowv1.NewWorkflowServiceClient(rpcclient.Wrap(a.conns["workflow"]))
-	webhooks := notifyv1.NewWebhookServiceClient(rpcclient.Wrap(a.conns["notify"]))
+	// Notify serves only the webhook routes: it is dialed beside the three
+	// services /readyz/detail reports, not among them.
+	notifyConn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
+	if err != nil {
+		return nil, err
+	}
+	a.closers.AddCloser(notifyConn)
+	webhooks := notifyv1.NewWebhookServiceClient(rpcclient.Wrap(notifyConn))
 	keys := cfg.Keys
 	if keys == nil {
 		keys = callauth.NewRemoteKeySet(identity)
