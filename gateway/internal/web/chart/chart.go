@@ -96,6 +96,9 @@ type Chart struct {
 	// TickEvery labels every n-th bar of a vertical chart on the x axis,
 	// counted from the last; default: about six labels.
 	TickEvery int
+	// MarkedTicks labels exactly the bars that have a Tick instead (e.g.
+	// some midnights of an hourly series).
+	MarkedTicks bool
 	// TableSkipsZero leaves bars whose values are all zero out of the table
 	// (a month of hours is 720 rows); the table then says so.
 	TableSkipsZero bool

@@ -105,9 +105,15 @@ func (c Chart) ticks(b *strings.Builder, slot float64) {
 	if every <= 0 {
 		every = max(1, (n+5)/6)
 	}
+	if c.MarkedTicks {
+		every = 1
+	}
 	b.WriteString(`<g aria-hidden="true">`)
 	for i := n - 1; i >= 0; i -= every {
 		t := c.Bars[i].Tick
+		if c.MarkedTicks && t == "" {
+			continue
+		}
 		if t == "" {
 			t = c.Bars[i].Label
 		}

@@ -18,22 +18,6 @@ type Drawn struct {
 	Bars   []Bar
 }
 
-// Value is the value of series key for the bar labelled label, and
-// whether that bar and series exist.
-func (d Drawn) Value(label, key string) (int64, bool) {
-	for _, b := range d.Bars {
-		if b.Label != label {
-			continue
-		}
-		for i, k := range d.Series {
-			if k == key {
-				return value(b, i), true
-			}
-		}
-	}
-	return 0, false
-}
-
 var (
 	figureRe = regexp.MustCompile(`(?s)<figure class="chart" id="([^"]*)">.*?</figure>`)
 	seriesRe = regexp.MustCompile(`<svg [^>]*data-series="([^"]*)"`)
