@@ -91,6 +91,9 @@ type Stack struct {
 	IdentityConfig identity.Config
 	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
 	WalletDatabaseURL string
+	// WorkflowDatabaseURL is the workflow service's database (tests that
+	// move runs back in time).
+	WorkflowDatabaseURL string
 	// Gateway, Identity, Wallet and Workflow are the running apps; each
 	// Registry (the gateway's AdminHandler) is that process's /metrics.
 	Gateway  *gateway.App
@@ -250,7 +253,7 @@ func Start(t testing.TB, o Options) *Stack {
 		AllowPrivate:  true,  // the tests' n8n receivers listen on loopback
 		PublicBaseURL: s.URL, // callback-mode runs post their verdicts to this gateway
 	}
-	s.workflowConfig, s.logFor = wfCfg, logFor
+	s.workflowConfig, s.logFor, s.WorkflowDatabaseURL = wfCfg, logFor, wfURL
 	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
 	if err != nil {
 		t.Fatal(err)
