@@ -246,7 +246,7 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	wfCfg := workflow.Config{
 		Common: common, DatabaseURL: wfURL,
-		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
+		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, NotifyAddr: s.NotifyAddr,
 		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
 		Workers:       2,
