@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/meterflow/meterflow/e2e/browser"
+	"github.com/meterflow/meterflow/gateway/webtest"
 	"github.com/meterflow/meterflow/e2e/stack"
 )
 
@@ -101,9 +103,18 @@ func TestPortalNewUserJourney(t *testing.T) {
 		}
 	}
 	b.Shot(shots, "run-desktop")
-	b.Do("dashboard", chromedp.Navigate(app+"/"), chromedp.WaitVisible(css(".cards")))
+	b.Do("dashboard", chromedp.Navigate(app+"/"), chromedp.WaitVisible(css(".cards")), chromedp.WaitVisible(css("#chart-spend")))
 	if got := b.Text(".cards"); !strings.Contains(got, "$24.75") {
 		t.Fatalf("balance after the top-up and one run: %s", got)
+	}
+	// The charts show today's spend and run as the services count them.
+	page := get(b, chromedp.OuterHTML(css("main")))
+	today := time.Now().UTC().Format(time.DateOnly)
+	if v, ok := webtest.ReadChart(t, page, "chart-spend").Value(today, "spend"); !ok || v != fee {
+		t.Fatalf("spend chart today: %d (%v), want %d", v, ok, fee)
+	}
+	if v, ok := webtest.ReadChart(t, page, "chart-runs").Value(today, "succeeded"); !ok || v != 1 {
+		t.Fatalf("runs chart today: %d succeeded (%v), want 1", v, ok)
 	}
 	b.Shot(shots, "dashboard-desktop")
 	b.Do("runs", chromedp.Navigate(app+"/runs?status=succeeded&workflow=echo"), chromedp.WaitVisible(css("table")))
@@ -139,6 +150,44 @@ func TestPortalNewUserJourney(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	b.Shot(shots, "keys-desktop")
+
+	// A webhook endpoint: the secret once, a test event delivered, a retry.
+	hook := newHookReceiver(t)
+	b.Do("webhooks", chromedp.Navigate(app+"/webhooks"), chromedp.SetValue(css("#url"), hook.URL+"/meterflow"),
+		chromedp.SetValue(css("#description"), "Order system"), submit(`form[action="/app/webhooks"]`), chromedp.WaitVisible(css("#secret")))
+	if secret := b.Value("#secret"); !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("endpoint secret: %q", secret)
+	}
+	b.Shot(shots, "webhooks-desktop")
+	b.Do("endpoint", chromedp.Click(css(`tbody a[href^="/app/webhooks/"]`)), chromedp.WaitVisible(css(`form[action$="/test"]`)),
+		submit(`form[action$="/test"]`), chromedp.WaitVisible(css(".flash")))
+	select {
+	case ev := <-hook.events:
+		if ev != "ping" {
+			t.Fatalf("first event: %q, want ping", ev)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the test event did not arrive within 30s")
+	}
+	endpoint := b.Location()
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		b.Do("deliveries", chromedp.Navigate(endpoint), chromedp.WaitVisible(css("table")))
+		if strings.Contains(b.Text("tbody"), "succeeded") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the delivery is not shown as succeeded: %s", b.Text("tbody"))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	b.Do("retry", submit(`form[action$="/retry"]`), chromedp.WaitVisible(css(".flash")))
+	select {
+	case <-hook.events:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the retried delivery did not arrive within 30s")
+	}
+	b.Shot(shots, "webhook-desktop")
 	b.Do("settings", chromedp.Navigate(app+"/settings"), chromedp.WaitVisible(css("#low-threshold")))
 	b.Do("low-balance email", chromedp.SetValue(css("#low-threshold"), "5"), submit(`form[action="/app/settings/low-balance"]`),
 		chromedp.WaitVisible(css(".flash")))
@@ -154,7 +203,8 @@ func TestPortalNewUserJourney(t *testing.T) {
 	for _, pg := range []struct{ path, name, wait string }{
 		{"/", "dashboard", ".cards"}, {"/topup", "topup", "#amount"}, {"/workflows", "workflows", "table"}, {"/workflows/echo", "run-form", "#input"},
 		{"/runs", "runs", "table"}, {"/transactions", "transactions", "table"}, {"/keys", "keys", "#name"},
-		{"/settings", "settings", "#low-threshold"}, {"/account", "account", "#current"},
+		{"/settings", "settings", "#low-threshold"}, {"/webhooks", "webhooks", "#url"}, {endpoint[len(app):], "webhook", "table"},
+		{"/account", "account", "#current"},
 	} {
 		b.Do(pg.name+" on a phone", chromedp.Navigate(app+pg.path), chromedp.WaitVisible(css(pg.wait)))
 		if sw := b.ScrollWidth(); sw > browser.Phone.Width {
@@ -173,3 +223,15 @@ func TestPortalNewUserJourney(t *testing.T) {
 
 // css is a CSS selector.
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// get runs one action that returns a value within the tab's step.
+func get[T any](b *browser.Tab, a chromedp.Action[T]) T {
+	b.T.Helper()
+	ctx, cancel := context.WithTimeout(b.Ctx, b.Step)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	return v
+}

@@ -47,7 +47,7 @@ func echoReceiver(t *testing.T) *httptest.Server {
 // with the echo workflow.
 func setup(t *testing.T) *world {
 	t.Helper()
-	s := stack.Start(t, stack.Options{RequireVerifiedEmail: true})
+	s := stack.Start(t, stack.Options{RequireVerifiedEmail: true, WebhookAllowPrivate: true})
 	w := &world{s: s, admin: s.Admin(t)}
 	r := s.Do(t, stack.Request{Method: "POST", Path: "/v1/admin/workflows", Token: w.admin, Body: map[string]any{
 		"slug": workflow, "name": "Echo", "description": "Answers with what it was given.",
@@ -125,4 +125,32 @@ func verifyLink(t *testing.T, s *stack.Stack, address string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// hookReceiver is the user's own webhook endpoint: it counts the events.
+type hookReceiver struct {
+	*httptest.Server
+	events chan string
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	h := &hookReceiver{events: make(chan string, 16)}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Type string `json:"type"`
+		}
+		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&ev)
+		if r.Header.Get("webhook-signature") == "" {
+			http.Error(w, "unsigned", http.StatusBadRequest)
+			return
+		}
+		select {
+		case h.events <- ev.Type:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(h.Close)
+	return h
 }

@@ -49,14 +49,16 @@ func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
 // startNotify builds the notify service of the stack on a fresh database,
 // with s.Mail, an SMTP server inside the test, as its mail server: the
 // tests read every email the stack sends from s.Mail.
-func (s *Stack) startNotify(t testing.TB, ctx context.Context, log *slog.Logger) *notify.App {
+func (s *Stack) startNotify(t testing.TB, ctx context.Context, log *slog.Logger, allowPrivate bool) *notify.App {
 	t.Helper()
 	s.Mail = smtptest.Start(t)
 	_, url := dbtest.New(t, notifymigrations.FS)
 	if err := notify.MigrateQueue(ctx, url, log); err != nil {
 		t.Fatal(err)
 	}
-	a, err := notify.New(ctx, NotifyConfig(t, url, s.IdentityAddr, s.Mail.URL()), log)
+	cfg := NotifyConfig(t, url, s.IdentityAddr, s.Mail.URL())
+	cfg.Webhooks.AllowPrivate = allowPrivate
+	a, err := notify.New(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	// RedisURL is the gateway's rate-limit store; default TEST_REDIS_URL or
 	// the local Redis. A dead address runs the gateway on its fallback limiter.
 	RedisURL string
+	// WebhookAllowPrivate lets notify deliver webhook events to loopback
+	// receivers (WEBHOOK_ALLOW_PRIVATE, as make run sets it).
+	WebhookAllowPrivate bool
 	// RequireVerifiedEmail refuses top-ups and runs until the email is
 	// verified (REQUIRE_VERIFIED_EMAIL, production's default).
 	RequireVerifiedEmail bool
@@ -221,7 +224,7 @@ func Start(t testing.TB, o Options) *Stack {
 	closers = append(closers, ida.Close)
 	serve("identity", idLis, ida.Serve)
 
-	s.Notify = s.startNotify(t, ctx, logFor("notify"))
+	s.Notify = s.startNotify(t, ctx, logFor("notify"), o.WebhookAllowPrivate)
 	closers = append(closers, s.Notify.Close)
 	serve("notify", ntLis, s.Notify.Serve)
 

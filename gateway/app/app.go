@@ -187,7 +187,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		AuthPerMinute: cfg.AuthPerMinute, RunsPerMinute: cfg.RunsPerMinute,
 		TopUpsPerMinute: cfg.TopUpsPerMinute, EmailsPerHour: cfg.EmailsPerHour,
 	}, portal.Deps{
-		Identity: identity, Wallet: wallet, Workflow: workflow, Redis: a.redis, Log: log,
+		Identity: identity, Wallet: wallet, Workflow: workflow, Webhooks: webhooks, Redis: a.redis, Log: log,
 		Users:    callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
 		Limiter:  a.limiter, // login attempts: class portal_login; runs, top-ups and emails: the API's budgets
 		ClientIP: clientIP,

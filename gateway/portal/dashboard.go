@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/meterflow/meterflow/gateway/internal/dashboard"
 	"github.com/meterflow/meterflow/gateway/internal/problem"
 	"github.com/meterflow/meterflow/gateway/internal/web"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
@@ -25,6 +26,10 @@ type dashboardView struct {
 	Runs      []*workflowv1.Run
 	RunsErr   string
 	Welcome   bool
+	// Charts are the user's spend and runs of the last 30 days;
+	// ChartsErr says why they are missing.
+	Charts    *dashboard.UserCharts
+	ChartsErr string
 	// MustVerify: money and runs wait for the email (REQUIRE_VERIFIED_EMAIL).
 	MustVerify bool
 }
@@ -54,6 +59,15 @@ func (p *Portal) dashboard(x *fiber.Ctx, s *web.Session) error {
 			return
 		}
 		v.Runs = r.GetRuns()
+	})
+	wg.Go(func() {
+		c, err := dashboard.LoadUser(ctx, p.d.Wallet, p.d.Workflow, dashboard.Days)
+		if err != nil {
+			p.log.WarnContext(ctx, "portal: statistics unavailable", "err", err)
+			v.ChartsErr = problem.FromError(err).Detail
+			return
+		}
+		v.Charts = &c
 	})
 	wg.Wait()
 	if userErr != nil {

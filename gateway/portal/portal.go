@@ -37,6 +37,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
 
@@ -56,6 +57,9 @@ type Deps struct {
 	Identity identityv1.IdentityServiceClient
 	Wallet   walletv1.WalletServiceClient
 	Workflow workflowv1.WorkflowServiceClient
+	// Webhooks is notify's WebhookService; nil leaves the webhook pages
+	// (and their link) out.
+	Webhooks notifyv1.WebhookServiceClient
 	// Users verifies the access tokens identity issues.
 	Users callauth.AccessVerifier
 	// Redis stores the sessions.
@@ -125,7 +129,8 @@ func New(cfg web.Config, o Options, d Deps) (*Portal, error) {
 		ID: "portal", Name: "Meterflow", DefaultPath: "/app",
 		SessionCookie: SessionCookie, LoginCookie: FormCookie, Home: "your dashboard", Pages: pages,
 		Funcs: template.FuncMap{
-			"money": p.money, "signedMoney": p.signedMoney, "invalid": invalid, "exportRows": func() int { return csvexport.DefaultMaxRows },
+			"money": p.money, "signedMoney": p.signedMoney, "invalid": invalid,
+			"webhooks": func() bool { return d.Webhooks != nil }, "exportRows": func() int { return csvexport.DefaultMaxRows },
 		},
 	}, cfg, web.Deps{Identity: d.Identity, Users: d.Users, Redis: d.Redis, Limiter: d.Limiter, Log: log, ClientIP: d.ClientIP})
 	if err != nil {
@@ -182,6 +187,17 @@ func (p *Portal) Register(r fiber.Router) {
 	r.Post("/settings/auto-topup", page(p.saveAutoTopUp))
 	r.Post("/settings/card", page(p.saveCard))
 	r.Post("/settings/card/remove", page(p.removeCard))
+	if p.d.Webhooks != nil {
+		r.Get("/webhooks", page(p.webhooks))
+		r.Post("/webhooks", page(p.createWebhook))
+		r.Get("/webhooks/:id", page(p.webhook))
+		r.Post("/webhooks/:id/test", page(p.testWebhook))
+		r.Post("/webhooks/:id/enabled", page(p.toggleWebhook))
+		r.Post("/webhooks/:id/rotate", page(p.rotateWebhookSecret))
+		r.Get("/webhooks/:id/delete", page(p.deleteWebhookConfirm))
+		r.Post("/webhooks/:id/delete", page(p.deleteWebhook))
+		r.Post("/webhooks/:id/deliveries/:delivery/retry", page(p.retryDelivery))
+	}
 	r.Get("/account", page(p.account))
 	r.Post("/account/password", page(p.changePassword))
 	r.Post("/account/logout-all", page(p.logoutAll))

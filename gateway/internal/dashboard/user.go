@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/meterflow/meterflow/gateway/internal/money"
 	"github.com/meterflow/meterflow/gateway/internal/web/chart"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
@@ -72,7 +73,9 @@ func LoadUser(ctx context.Context, wallet SpendClient, workflow RunStatsClient, 
 
 // Spend is the user's chart of fees per UTC day.
 func Spend(r *walletv1.GetSpendByDayResponse) chart.Chart {
-	c := chart.Chart{ID: SpendChartID, Title: "Spend per day", Kind: chart.Grouped, Format: chart.Money,
+	// Money in the deployment's currency, as the wallet reports it.
+	format := func(cents int64) string { return money.FormatIn(cents, r.GetCurrency()) }
+	c := chart.Chart{ID: SpendChartID, Title: "Spend per day", Kind: chart.Grouped, Format: format,
 		Series: []chart.Series{{Name: "Spend", Key: "spend", Color: chart.Blue}}}
 	for _, d := range r.GetDays() {
 		c.Bars = append(c.Bars, chart.Bar{Label: d.GetDate(), Tick: dayTick(d.GetDate()), Values: []int64{d.GetSpentCents()}})
@@ -81,9 +84,9 @@ func Spend(r *walletv1.GetSpendByDayResponse) chart.Chart {
 	if n := len(r.GetDays()); n > 0 {
 		first, last = r.GetDays()[0].GetDate(), r.GetDays()[n-1].GetDate()
 	}
-	c.Desc = fmt.Sprintf("You spent %s on runs over %d days (%s).", chart.Money(r.GetTotalCents()), len(c.Bars), span(first, last))
+	c.Desc = fmt.Sprintf("You spent %s on runs over %d days (%s).", format(r.GetTotalCents()), len(c.Bars), span(first, last))
 	if i := busiestBar(c.Bars); i >= 0 {
-		c.Desc += fmt.Sprintf(" The most was %s on %s.", chart.Money(c.Bars[i].Total()), c.Bars[i].Label)
+		c.Desc += fmt.Sprintf(" The most was %s on %s.", format(c.Bars[i].Total()), c.Bars[i].Label)
 	}
 	return c
 }
