@@ -10,8 +10,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/meterflow/meterflow/e2e/browser"
-	"github.com/meterflow/meterflow/gateway/webtest"
 	"github.com/meterflow/meterflow/e2e/stack"
+	"github.com/meterflow/meterflow/gateway/webtest"
 )
 
 // TestPortalNewUserJourney walks a new user through the portal in

@@ -36,8 +36,8 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/web"
 	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
-	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
+	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
 
