@@ -29,7 +29,7 @@ test: deps lint check-generated
 	@echo "== every fuzz target, briefly (make fuzz runs them longer)"; FUZZTIME=5s .ci/fuzz.sh
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
-## deps: install what the tests need beyond Go: Debian's chromium for the admin console's browser test
+## deps: install what the tests need beyond Go: Debian's chromium for the admin console's and the user portal's browser tests
 deps:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium (browser test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
