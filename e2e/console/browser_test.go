@@ -3,13 +3,10 @@ package console_test
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"github.com/meterflow/meterflow/gateway/console"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,25 +16,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	chromium "github.com/meterflow/meterflow/e2e/browser"
 	"github.com/meterflow/meterflow/e2e/stack"
 )
-
-// chromiumPath finds the browser, or fails the test saying how to install
-// it: the browser test is part of `make test`, never silently skipped.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM_PATH"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("Chromium is not installed: the console's browser test needs it. Install it with `apt-get install chromium` " +
-		"(Debian/Ubuntu; `make test` does this on new machines), or set CHROMIUM_PATH to a Chrome/Chromium binary.")
-	return ""
-}
 
 // artifactsDir is where the screenshots go: <repo>/artifacts/console (git-ignored).
 func artifactsDir(t *testing.T) string {
@@ -56,26 +37,13 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-// echoReceiver stands in for n8n: it answers every call with its input.
-func echoReceiver(t *testing.T) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in any
-		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "echo": in, "note": "processed by the test receiver"})
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func TestBrowser(t *testing.T) {
 	t.Parallel()
-	chrome := chromiumPath(t)
+	chrome := chromium.Path(t)
 	shots := artifactsDir(t)
 	// Plain http on 127.0.0.1, as in local development: COOKIE_SECURE=false.
 	b := setup(t, console.Config{CookieSecure: false})
-	rc := echoReceiver(t)
+	rc := stack.EchoN8N(t)
 	const userPassword = "shopper-password-1"
 	userEmail := "shopper-" + randomHex() + "@example.com"
 	userToken, _, userID := b.stack.Signup(t, userEmail, userPassword)

@@ -30,19 +30,6 @@ type world struct {
 	admin string // the admin's access token
 }
 
-// echoReceiver stands in for n8n: it answers every call with its input.
-func echoReceiver(t *testing.T) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in any
-		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "echo": in})
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // setup starts the stack as production runs it (verified emails required)
 // with the echo workflow.
 func setup(t *testing.T) *world {
@@ -51,7 +38,7 @@ func setup(t *testing.T) *world {
 	w := &world{s: s, admin: s.Admin(t)}
 	r := s.Do(t, stack.Request{Method: "POST", Path: "/v1/admin/workflows", Token: w.admin, Body: map[string]any{
 		"slug": workflow, "name": "Echo", "description": "Answers with what it was given.",
-		"webhook_url": echoReceiver(t).URL, "fee_cents": fee, "timeout_ms": 5000,
+		"webhook_url": stack.EchoN8N(t).URL, "fee_cents": fee, "timeout_ms": 5000,
 	}})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create workflow: %d %s", r.Status, r.Body)

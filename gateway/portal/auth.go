@@ -160,6 +160,25 @@ func (p *Portal) user(ctx context.Context) (*identityv1.User, error) {
 // verified (REQUIRE_VERIFIED_EMAIL), as the API's 403 email_not_verified.
 const errVerifyFirst = "Verify your email address first: open the link we emailed you, or ask for a new one on your dashboard."
 
+// allowed checks what the API checks before money moves or a run starts:
+// a verified email (REQUIRE_VERIFIED_EMAIL) and the user's budget of
+// class. A refusal is recorded on f and its status returned (0: allowed).
+func (p *Portal) allowed(ctx context.Context, s *web.Session, f *Form, class string, perMinute int) (int, error) {
+	ok, err := p.verified(ctx)
+	switch {
+	case err != nil:
+		return 0, err
+	case !ok:
+		f.fail("", errVerifyFirst)
+		return http.StatusForbidden, nil
+	}
+	if err := p.limit(ctx, class, ratelimit.UserKey(s.UserID), perMinute); err != nil {
+		f.fail("", problem.FromError(err).Detail)
+		return http.StatusTooManyRequests, nil
+	}
+	return 0, nil
+}
+
 // verified reports whether the user may move money and start runs.
 func (p *Portal) verified(ctx context.Context) (bool, error) {
 	if !p.o.RequireVerifiedEmail {

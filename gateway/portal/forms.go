@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/meterflow/meterflow/gateway/internal/money"
 	"github.com/meterflow/meterflow/gateway/internal/problem"
 	"github.com/meterflow/meterflow/platform/rpcerr"
@@ -140,6 +142,15 @@ func tooMany(retry time.Duration) error {
 		fmt.Sprintf("Too many attempts. Try again in %d seconds.", max(1, int((retry+time.Second-1)/time.Second))))
 	p.RetryAfter = retry
 	return p
+}
+
+// postedKey is the idempotency key a form was shown with, or a fresh one
+// when it carries none that could be ours.
+func postedKey(x *fiber.Ctx) string {
+	if k := x.FormValue("key"); len(k) >= 16 && len(k) <= 64 {
+		return k
+	}
+	return formKey()
 }
 
 // formKey is a fresh idempotency key for a form that moves money or

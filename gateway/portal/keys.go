@@ -11,10 +11,10 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/gateway/internal/keyspend"
 	"github.com/meterflow/meterflow/gateway/internal/problem"
 	"github.com/meterflow/meterflow/gateway/internal/web"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
-	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 )
 
 // keyScopes are the scopes a key may have, as the form offers them.
@@ -26,10 +26,7 @@ var keyScopes = []struct{ Name, Means string }{
 }
 
 // keyRow is a key with its spend this month (the wallet's).
-type keyRow struct {
-	Key   *identityv1.APIKey
-	Spent int64
-}
+type keyRow keyspend.Key
 
 // Status words the key's state.
 func (k keyRow) Status() string {
@@ -69,28 +66,14 @@ func (p *Portal) keys(x *fiber.Ctx, s *web.Session) error {
 func (p *Portal) renderKeys(x *fiber.Ctx, s *web.Session, code int, v keysView) error {
 	ctx, cancel := p.call(x, s)
 	defer cancel()
-	r, err := p.d.Identity.ListAPIKeys(ctx, &identityv1.ListAPIKeysRequest{Limit: pageSize, Cursor: x.Query("cursor")})
+	keys, next, err := keyspend.List(ctx, p.d.Identity, p.d.Wallet, pageSize, x.Query("cursor"))
 	if err != nil {
 		return err
 	}
-	ids := make([]string, len(r.GetKeys()))
-	for i, k := range r.GetKeys() {
-		ids[i] = k.GetId()
+	for _, k := range keys {
+		v.Rows = append(v.Rows, keyRow(k))
 	}
-	spent := map[string]int64{}
-	if len(ids) > 0 {
-		sp, err := p.d.Wallet.GetAPIKeySpend(ctx, &walletv1.GetAPIKeySpendRequest{ApiKeyIds: ids})
-		if err != nil {
-			return err
-		}
-		for _, x := range sp.GetSpends() {
-			spent[x.GetApiKeyId()] = x.GetSpentCents()
-		}
-	}
-	for _, k := range r.GetKeys() {
-		v.Rows = append(v.Rows, keyRow{Key: k, Spent: spent[k.GetId()]})
-	}
-	v.Next, v.Paged, v.Filter = r.GetNextCursor(), x.Query("cursor") != "", url.Values{}
+	v.Next, v.Paged, v.Filter = next, x.Query("cursor") != "", url.Values{}
 	return p.render(x, s, code, "keys", "API keys", "keys", v)
 }
 

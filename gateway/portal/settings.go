@@ -127,15 +127,11 @@ func (p *Portal) saveCard(x *fiber.Ctx, s *web.Session) error {
 	v := settingsView{Low: p.newForm(), Auto: p.newForm(), Card: p.newForm()}
 	ctx, cancel := p.call(x, s)
 	defer cancel()
-	if ok, err := p.verified(ctx); err != nil {
-		return err
-	} else if !ok {
-		v.Card.fail("", errVerifyFirst)
-		return p.renderSettings(x, s, http.StatusForbidden, v)
-	}
-	if err := p.limit(ctx, ratelimit.ClassTopUps, ratelimit.UserKey(s.UserID), p.o.TopUpsPerMinute); err != nil {
-		v.Card.fail("", problem.FromError(err).Detail)
-		return p.renderSettings(x, s, http.StatusTooManyRequests, v)
+	if code, err := p.allowed(ctx, s, v.Card, ratelimit.ClassTopUps, p.o.TopUpsPerMinute); err != nil || code != 0 {
+		if err != nil {
+			return err
+		}
+		return p.renderSettings(x, s, code, v)
 	}
 	r, err := p.d.Wallet.CreatePaymentMethodSession(ctx, &walletv1.CreatePaymentMethodSessionRequest{
 		SuccessUrl: p.url("/settings?card=saved"), CancelUrl: p.url("/settings?card=cancelled"),

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/meterflow/meterflow/gateway/internal/money"
-	"github.com/meterflow/meterflow/gateway/internal/problem"
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/gateway/internal/web"
 	"github.com/meterflow/meterflow/platform/rpcerr"
@@ -38,10 +37,7 @@ func (p *Portal) topUpForm(x *fiber.Ctx, s *web.Session) error {
 }
 
 func (p *Portal) topUp(x *fiber.Ctx, s *web.Session) error {
-	v := topUpView{Form: p.newForm(), Key: x.FormValue("key")}
-	if len(v.Key) < 16 || len(v.Key) > 64 {
-		v.Key = formKey()
-	}
+	v := topUpView{Form: p.newForm(), Key: postedKey(x)}
 	amount := v.amount("amount", x.FormValue("amount"))
 	if amount == nil && !v.failed() {
 		v.fail("amount", "Enter the amount to add.")
@@ -51,15 +47,11 @@ func (p *Portal) topUp(x *fiber.Ctx, s *web.Session) error {
 	}
 	ctx, cancel := p.call(x, s)
 	defer cancel()
-	if ok, err := p.verified(ctx); err != nil {
-		return err
-	} else if !ok {
-		v.fail("", errVerifyFirst)
-		return p.render(x, s, http.StatusForbidden, "topup", "Add funds", "topup", v)
-	}
-	if err := p.limit(ctx, ratelimit.ClassTopUps, ratelimit.UserKey(s.UserID), p.o.TopUpsPerMinute); err != nil {
-		v.fail("", problem.FromError(err).Detail)
-		return p.render(x, s, http.StatusTooManyRequests, "topup", "Add funds", "topup", v)
+	if code, err := p.allowed(ctx, s, v.Form, ratelimit.ClassTopUps, p.o.TopUpsPerMinute); err != nil || code != 0 {
+		if err != nil {
+			return err
+		}
+		return p.render(x, s, code, "topup", "Add funds", "topup", v)
 	}
 	r, err := p.d.Wallet.CreateTopUp(ctx, &walletv1.CreateTopUpRequest{
 		AmountCents: *amount, IdempotencyKey: "portal-" + v.Key,

@@ -67,10 +67,7 @@ func (p *Portal) startRun(x *fiber.Ctx, s *web.Session) error {
 	if err != nil {
 		return err
 	}
-	v := runFormView{Form: p.newForm(), Workflow: w, Key: x.FormValue("key")}
-	if len(v.Key) < 16 || len(v.Key) > 64 {
-		v.Key = formKey()
-	}
+	v := runFormView{Form: p.newForm(), Workflow: w, Key: postedKey(x)}
 	input := bytes.TrimSpace([]byte(x.FormValue("input")))
 	v.Values["input"] = string(input)
 	switch {
@@ -86,15 +83,11 @@ func (p *Portal) startRun(x *fiber.Ctx, s *web.Session) error {
 	}
 	ctx, cancel := p.call(x, s)
 	defer cancel()
-	if ok, err := p.verified(ctx); err != nil {
-		return err
-	} else if !ok {
-		v.fail("", errVerifyFirst)
-		return p.render(x, s, http.StatusForbidden, "run_form", "Run "+w.GetName(), "workflows", v)
-	}
-	if err := p.limit(ctx, ratelimit.ClassRuns, ratelimit.UserKey(s.UserID), p.o.RunsPerMinute); err != nil {
-		v.fail("", problem.FromError(err).Detail)
-		return p.render(x, s, http.StatusTooManyRequests, "run_form", "Run "+w.GetName(), "workflows", v)
+	if code, err := p.allowed(ctx, s, v.Form, ratelimit.ClassRuns, p.o.RunsPerMinute); err != nil || code != 0 {
+		if err != nil {
+			return err
+		}
+		return p.render(x, s, code, "run_form", "Run "+w.GetName(), "workflows", v)
 	}
 	// Queued, not waited for: the run's page follows it to its end (a
 	// browser request must not hang for the workflow's timeout).

@@ -7,8 +7,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/meterflow/meterflow/gateway/internal/keyspend"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
-	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 )
 
 // apiKeyJSON is the contract's ApiKey; Key (the secret) only in the
@@ -83,29 +83,15 @@ func (s *Server) listAPIKeys(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.callCtx(c, 0)
 	defer cancel()
-	resp, err := s.d.Identity.ListAPIKeys(ctx, &identityv1.ListAPIKeysRequest{Limit: limit, Cursor: cursor})
+	keys, next, err := keyspend.List(ctx, s.d.Identity, s.d.Wallet, limit, cursor)
 	if err != nil {
 		return err
 	}
-	ids := make([]string, len(resp.GetKeys()))
-	for i, k := range resp.GetKeys() {
-		ids[i] = k.GetId()
+	items := make([]apiKeyJSON, len(keys))
+	for i, k := range keys {
+		items[i] = toAPIKey(k.Key, k.Spent)
 	}
-	spent := map[string]int64{}
-	if len(ids) > 0 {
-		sp, err := s.d.Wallet.GetAPIKeySpend(ctx, &walletv1.GetAPIKeySpendRequest{ApiKeyIds: ids})
-		if err != nil {
-			return err
-		}
-		for _, x := range sp.GetSpends() {
-			spent[x.GetApiKeyId()] = x.GetSpentCents()
-		}
-	}
-	items := make([]apiKeyJSON, len(ids))
-	for i, k := range resp.GetKeys() {
-		items[i] = toAPIKey(k, spent[k.GetId()])
-	}
-	return c.JSON(newList(items, resp.GetNextCursor()))
+	return c.JSON(newList(items, next))
 }
 
 // revokeAPIKey is DELETE /v1/api-keys/{id}: 204 also when it was revoked

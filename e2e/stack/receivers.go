@@ -1,0 +1,24 @@
+package stack
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// EchoN8N stands in for an n8n webhook for the rest of the test: it
+// answers every call 200 with {"ok": true, "echo": <the JSON it got>,
+// "note": "processed by the test receiver"}.
+func EchoN8N(t testing.TB) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in any
+		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "echo": in, "note": "processed by the test receiver"})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
