@@ -193,3 +193,9 @@ func TestEnqueueRefusesIncompleteEmails(t *testing.T) {
 		}
 	}
 }
+
+// PublishEvent implements notifyv1.NotifyServiceClient; the outbox's
+// email jobs never call it.
+func (f *fakeNotify) PublishEvent(context.Context, *notifyv1.PublishEventRequest, ...grpc.CallOption) (*notifyv1.PublishEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "not in this test")
+}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 )
@@ -88,4 +90,10 @@ func (b *bundle) lastLink(template, userID, path string) string {
 		b.t.Fatalf("%s link %q, want %s<token>", template, link, prefix)
 	}
 	return link[len(prefix):]
+}
+
+// PublishEvent implements notifyv1.NotifyServiceClient; identity's jobs
+// never call it.
+func (n *notifySink) PublishEvent(context.Context, *notifyv1.PublishEventRequest, ...grpc.CallOption) (*notifyv1.PublishEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "not in this test")
 }

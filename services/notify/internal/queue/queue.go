@@ -5,17 +5,17 @@ package queue
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres"
 )
@@ -86,43 +86,36 @@ type Options struct {
 	RetryPolicy river.ClientRetryPolicy
 	// FetchPollInterval, when set, replaces River's (tests).
 	FetchPollInterval time.Duration
-	Log               *slog.Logger
+	// Metrics, when set, gets the queue metrics (platform/jobs).
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
 }
 
 // NewInsertOnly returns a River client that can only insert jobs.
 func NewInsertOnly(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("queue: insert client: %w", err)
-	}
-	return c, nil
+	return jobs.NewClient(pool, jobs.ClientOptions{Log: log})
 }
 
 // NewWorkerClient returns a River client that sends emails and prunes
 // old ones hourly.
 func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*river.Client[pgx.Tx], error) {
-	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &Worker{Emails: emails, timeout: o.JobTimeout}); err != nil {
-		return nil, fmt.Errorf("queue: register worker: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &PruneWorker{Emails: emails, Retention: o.Retention, Log: o.Log}); err != nil {
-		return nil, fmt.Errorf("queue: register prune worker: %w", err)
-	}
 	prune := river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 		func() (river.JobArgs, *river.InsertOpts) { return PruneArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger:               o.Log,
-		Queues:               map[string]river.QueueConfig{postgres.Queue: {MaxWorkers: o.Workers}},
-		Workers:              workers,
-		PeriodicJobs:         []*river.PeriodicJob{prune},
-		JobTimeout:           o.JobTimeout,
-		RescueStuckJobsAfter: o.RescueAfter,
-		RetryPolicy:          o.RetryPolicy,
-		FetchPollInterval:    o.FetchPollInterval,
+	return jobs.NewClient(pool, jobs.ClientOptions{
+		Log:    o.Log,
+		Queues: map[string]int{postgres.Queue: o.Workers},
+		Workers: []jobs.Worker{
+			jobs.AddWorker(&Worker{Emails: emails, timeout: o.JobTimeout}),
+			jobs.AddWorker(&PruneWorker{Emails: emails, Retention: o.Retention, Log: o.Log}),
+		},
+		Metrics: o.Metrics,
+		River: river.Config{
+			PeriodicJobs:         []*river.PeriodicJob{prune},
+			JobTimeout:           o.JobTimeout,
+			RescueStuckJobsAfter: o.RescueAfter,
+			RetryPolicy:          o.RetryPolicy,
+			FetchPollInterval:    o.FetchPollInterval,
+		},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("queue: worker client: %w", err)
-	}
-	return c, nil
 }
