@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Store:    store,
 		Contacts: identityclient.Client{API: identityv1.NewIdentityServiceClient(idConn)},
 		Mailer:   smtp,
-		Metrics:  newEmailMetrics(a.Registry, store.QueueStats),
+		Metrics:  newEmailMetrics(a.Registry, store),
 		Log:      log,
 	})
 	if err != nil {

@@ -70,6 +70,37 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	return err
 }
 
+// AbandonedInterval is how often the emails no send job will work any
+// more are marked failed (notify.Service.FailAbandoned).
+const AbandonedInterval = 5 * time.Minute
+
+// AbandonedArgs is the periodic job that fails abandoned emails.
+type AbandonedArgs struct{}
+
+// Kind implements river.JobArgs.
+func (AbandonedArgs) Kind() string { return "notify_fail_abandoned_emails" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (AbandonedArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: postgres.Queue, MaxAttempts: 3}
+}
+
+// AbandonedWorker runs AbandonedArgs jobs.
+type AbandonedWorker struct {
+	river.WorkerDefaults[AbandonedArgs]
+	Emails *notify.Service
+	Log    *slog.Logger
+}
+
+// Work implements river.Worker.
+func (w *AbandonedWorker) Work(ctx context.Context, _ *river.Job[AbandonedArgs]) error {
+	n, err := w.Emails.FailAbandoned(ctx)
+	if n > 0 {
+		w.Log.WarnContext(ctx, "failed emails whose send job ended without a result", "failed", n)
+	}
+	return err
+}
+
 // Options configure the worker client.
 type Options struct {
 	// Workers is how many emails this process sends at once.
@@ -96,11 +127,14 @@ func NewInsertOnly(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx],
 	return jobs.NewClient(pool, jobs.ClientOptions{Log: log})
 }
 
-// NewWorkerClient returns a River client that sends emails and prunes
-// old ones hourly.
+// NewWorkerClient returns a River client that sends emails, fails the
+// abandoned ones every AbandonedInterval and prunes old ones hourly.
 func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*river.Client[pgx.Tx], error) {
 	prune := river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 		func() (river.JobArgs, *river.InsertOpts) { return PruneArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true})
+	abandoned := river.NewPeriodicJob(river.PeriodicInterval(AbandonedInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return AbandonedArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
 	return jobs.NewClient(pool, jobs.ClientOptions{
 		Log:    o.Log,
@@ -108,10 +142,11 @@ func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*ri
 		Workers: []jobs.Worker{
 			jobs.AddWorker(&Worker{Emails: emails, timeout: o.JobTimeout}),
 			jobs.AddWorker(&PruneWorker{Emails: emails, Retention: o.Retention, Log: o.Log}),
+			jobs.AddWorker(&AbandonedWorker{Emails: emails, Log: o.Log}),
 		},
 		Metrics: o.Metrics,
 		River: river.Config{
-			PeriodicJobs:         []*river.PeriodicJob{prune},
+			PeriodicJobs:         []*river.PeriodicJob{prune, abandoned},
 			JobTimeout:           o.JobTimeout,
 			RescueStuckJobsAfter: o.RescueAfter,
 			RetryPolicy:          o.RetryPolicy,
