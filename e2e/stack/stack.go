@@ -88,6 +88,9 @@ type Stack struct {
 	IdentityConfig identity.Config
 	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
 	WalletDatabaseURL string
+	// WorkflowDatabaseURL is the workflow service's database (tests that
+	// move runs back in time).
+	WorkflowDatabaseURL string
 	// Gateway, Identity, Wallet and Workflow are the running apps; each
 	// Registry (the gateway's AdminHandler) is that process's /metrics.
 	Gateway  *gateway.App
@@ -144,10 +147,11 @@ func IdentityConfig(dbURL string) identity.Config {
 // GatewayConfig is the gateway's configuration in front of the services
 // at the given addresses, with rate limits in Redis at redisURL under a
 // fresh prefix, production's per-user budgets (Start's Options change
-// them) and timeouts.
+// them) and timeouts. NotifyAddr names no server: callers that run notify
+// set it (the webhook routes answer 503 without one).
 func GatewayConfig(identityAddr, walletAddr, workflowAddr, redisURL string) gateway.Config {
 	return gateway.Config{
-		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr,
+		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr, NotifyAddr: "127.0.0.1:1",
 		RedisURL: redisURL, RateLimitPrefix: "stacktest:" + RandomHex() + ":",
 		AuthPerMinute: 1000, RunsPerMinute: 10, APIPerMinute: 600, TopUpsPerMinute: 5,
 		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
@@ -224,9 +228,10 @@ func (s *Stack) startWorkflow(t testing.TB, l *Lifetime) {
 	log := s.logFor("workflow")
 	lis := listen(t)
 	s.WorkflowAddr = lis.Addr().String()
+	s.WorkflowDatabaseURL = Database(t, workflowmigrations.FS, log)
 	s.workflowConfig = workflow.Config{
-		Common: Common(), DatabaseURL: Database(t, workflowmigrations.FS, log),
-		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
+		Common: Common(), DatabaseURL: s.WorkflowDatabaseURL,
+		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, NotifyAddr: s.NotifyAddr,
 		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
 		Workers:       2,
@@ -247,6 +252,7 @@ func (s *Stack) startWorkflow(t testing.TB, l *Lifetime) {
 func (s *Stack) startGateway(t testing.TB, l *Lifetime, lis net.Listener, o Options) {
 	t.Helper()
 	s.gatewayConfig = GatewayConfig(s.IdentityAddr, s.WalletAddr, s.WorkflowAddr, o.RedisURL)
+	s.gatewayConfig.NotifyAddr = s.NotifyAddr
 	o.limits(&s.gatewayConfig)
 	gw, err := gateway.New(l.Ctx, s.gatewayConfig, s.logFor("gateway"))
 	if err != nil {

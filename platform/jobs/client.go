@@ -25,10 +25,11 @@ type ClientOptions struct {
 	// Workers are the service's workers (AddWorker makes one from a
 	// river.Worker); the client registers them when it works any queue.
 	Workers []Worker
-	// Emails, when set, works the outbox's email jobs (platform/outbox)
-	// on outbox.Queue, EmailWorkers at a time.
-	Emails       *outbox.EmailWorker
-	EmailWorkers int
+	// Emails and Events, when set, work the outbox's email and webhook
+	// event jobs (platform/outbox) on outbox.Queue, OutboxWorkers at a time.
+	Emails        *outbox.EmailWorker
+	Events        *outbox.EventWorker
+	OutboxWorkers int
 	// Metrics, when set, gets the queue metrics (RegisterMetrics) of the
 	// client's queues.
 	Metrics prometheus.Registerer
@@ -59,7 +60,7 @@ func NewClient(pool *pgxpool.Pool, o ClientOptions) (*river.Client[pgx.Tx], erro
 	cfg := o.River
 	cfg.Logger = o.Log
 	cfg.Queues, cfg.Workers = nil, nil
-	if len(o.Queues) > 0 || o.Emails != nil {
+	if len(o.Queues) > 0 || o.Emails != nil || o.Events != nil {
 		cfg.Queues = make(map[string]river.QueueConfig, len(o.Queues)+1)
 		for q, n := range o.Queues {
 			cfg.Queues[q] = river.QueueConfig{MaxWorkers: n}
@@ -71,7 +72,12 @@ func NewClient(pool *pgxpool.Pool, o ClientOptions) (*river.Client[pgx.Tx], erro
 			}
 		}
 		if o.Emails != nil {
-			if err := outbox.Register(cfg.Workers, cfg.Queues, o.Emails, o.EmailWorkers); err != nil {
+			if err := outbox.Register(cfg.Workers, cfg.Queues, o.Emails, o.OutboxWorkers); err != nil {
+				return nil, err
+			}
+		}
+		if o.Events != nil {
+			if err := outbox.RegisterEvents(cfg.Workers, cfg.Queues, o.Events, o.OutboxWorkers); err != nil {
 				return nil, err
 			}
 		}

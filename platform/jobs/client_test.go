@@ -89,7 +89,7 @@ func TestNewClient(t *testing.T) {
 	client, err := jobs.NewClient(pool, jobs.ClientOptions{
 		Queues:  map[string]int{river.QueueDefault: 1},
 		Workers: []jobs.Worker{jobs.AddWorker(worker)},
-		Emails:  &outbox.EmailWorker{Notify: notify, Service: "svc"}, EmailWorkers: 1,
+		Emails:  &outbox.EmailWorker{Notify: notify, Service: "svc"}, OutboxWorkers: 1,
 		Metrics: reg,
 		River:   river.Config{FetchPollInterval: 200 * time.Millisecond},
 	})
@@ -137,7 +137,7 @@ river_queue_jobs{queue="outbox",state="scheduled"} 0
 func TestNewClientRefusesAnIncompleteOutbox(t *testing.T) {
 	t.Parallel()
 	pool, _ := dbtest.New(t, nil)
-	_, err := jobs.NewClient(pool, jobs.ClientOptions{Emails: &outbox.EmailWorker{Service: "svc"}, EmailWorkers: 1})
+	_, err := jobs.NewClient(pool, jobs.ClientOptions{Emails: &outbox.EmailWorker{Service: "svc"}, OutboxWorkers: 1})
 	if err == nil || !strings.Contains(err.Error(), "notify client") {
 		t.Errorf("NewClient with an email worker without notify: %v; want an error naming the notify client", err)
 	}

@@ -48,7 +48,7 @@ func newJobs(pool *pgxpool.Pool, notify notifyv1.NotifyServiceClient, reset *res
 		Log:     log,
 		Queues:  map[string]int{river.QueueDefault: resetWorkers},
 		Workers: []jobs.Worker{jobs.AddWorker(reset)},
-		Emails:  &outbox.EmailWorker{Notify: notify, Service: Service}, EmailWorkers: outboxWorkers,
+		Emails:  &outbox.EmailWorker{Notify: notify, Service: Service}, OutboxWorkers: outboxWorkers,
 		Metrics: reg,
 		River: river.Config{
 			// An email job holds its link, token included, until delivered:

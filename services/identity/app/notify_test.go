@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 )
@@ -16,6 +14,8 @@ import (
 // over gRPC): it keeps the emails the outbox delivered, once per
 // idempotency key as notify does.
 type notifySink struct {
+	// The rest of the client (PublishEvent): identity sends emails only.
+	notifyv1.NotifyServiceClient
 	mu     sync.Mutex
 	emails []*notifyv1.SendEmailRequest
 	seen   map[string]bool
@@ -90,10 +90,4 @@ func (b *bundle) lastLink(template, userID, path string) string {
 		b.t.Fatalf("%s link %q, want %s<token>", template, link, prefix)
 	}
 	return link[len(prefix):]
-}
-
-// PublishEvent implements notifyv1.NotifyServiceClient; identity's jobs
-// never call it.
-func (n *notifySink) PublishEvent(context.Context, *notifyv1.PublishEventRequest, ...grpc.CallOption) (*notifyv1.PublishEventResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "not in this test")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres"
+	"github.com/meterflow/meterflow/services/notify/internal/webhooks"
 )
 
 // Worker sends one stored email per job.
@@ -53,13 +54,23 @@ func (PruneArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: postgres.Queue, MaxAttempts: 3}
 }
 
-// PruneWorker runs PruneArgs jobs.
+// PruneWorker runs PruneArgs jobs: old final emails, and old webhook
+// events whose deliveries are all final.
 type PruneWorker struct {
 	river.WorkerDefaults[PruneArgs]
 	Emails    *notify.Service
+	Events    EventPruner
 	Retention time.Duration
 	Log       *slog.Logger
 }
+
+// EventPruner deletes old webhook events (postgres.WebhookStore).
+type EventPruner interface {
+	PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error)
+}
+
+// pruneBatch bounds one delete of webhook events.
+const pruneBatch = 1000
 
 // Work implements river.Worker.
 func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
@@ -67,7 +78,19 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	if n > 0 {
 		w.Log.InfoContext(ctx, "pruned old emails", "deleted", n, "retention", w.Retention.String())
 	}
-	return err
+	if err != nil || w.Events == nil {
+		return err
+	}
+	cutoff := time.Now().Add(-w.Retention)
+	for {
+		n, err := w.Events.PruneEvents(ctx, cutoff, pruneBatch)
+		if n > 0 {
+			w.Log.InfoContext(ctx, "pruned old webhook events", "deleted", n, "retention", w.Retention.String())
+		}
+		if err != nil || n < pruneBatch {
+			return err
+		}
+	}
 }
 
 // AbandonedInterval is how often the emails no send job will work any
@@ -120,6 +143,11 @@ type Options struct {
 	// Metrics, when set, gets the queue metrics (platform/jobs).
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
+	// Webhooks delivers webhook attempts on the webhook queue,
+	// WebhookWorkers at a time; Events prunes old webhook events.
+	Webhooks       *webhooks.Service
+	WebhookWorkers int
+	Events         EventPruner
 }
 
 // NewInsertOnly returns a River client that can only insert jobs.
@@ -136,12 +164,12 @@ func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*ri
 	abandoned := river.NewPeriodicJob(river.PeriodicInterval(AbandonedInterval),
 		func() (river.JobArgs, *river.InsertOpts) { return AbandonedArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
-	return jobs.NewClient(pool, jobs.ClientOptions{
+	opts := jobs.ClientOptions{
 		Log:    o.Log,
 		Queues: map[string]int{postgres.Queue: o.Workers},
 		Workers: []jobs.Worker{
 			jobs.AddWorker(&Worker{Emails: emails, timeout: o.JobTimeout}),
-			jobs.AddWorker(&PruneWorker{Emails: emails, Retention: o.Retention, Log: o.Log}),
+			jobs.AddWorker(&PruneWorker{Emails: emails, Events: o.Events, Retention: o.Retention, Log: o.Log}),
 			jobs.AddWorker(&AbandonedWorker{Emails: emails, Log: o.Log}),
 		},
 		Metrics: o.Metrics,
@@ -152,5 +180,10 @@ func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*ri
 			RetryPolicy:          o.RetryPolicy,
 			FetchPollInterval:    o.FetchPollInterval,
 		},
-	})
+	}
+	if o.Webhooks != nil {
+		opts.Workers = append(opts.Workers, jobs.AddWorker(&DeliverWorker{Webhooks: o.Webhooks}))
+		opts.Queues[postgres.WebhookQueue] = o.WebhookWorkers
+	}
+	return jobs.NewClient(pool, opts)
 }

@@ -1,8 +1,8 @@
 // Package queue runs the wallet's durable jobs on River, in the wallet's
 // own database: the off-session charge of each automatic top-up, queued in
 // the transaction of the capture whose crossing created it (ADR 0008), and
-// the outbox's emails (platform/outbox), queued in the transaction of the
-// change that causes each.
+// the outbox's emails and webhook events (platform/outbox), queued in the
+// transaction of the change that causes each.
 package queue
 
 import (
@@ -60,8 +60,10 @@ type Options struct {
 	// RescueAfter is when a job still running counts as abandoned by a
 	// process that died, and is retried (default 10 minutes).
 	RescueAfter time.Duration
-	// Emails works the outbox's email jobs (platform/outbox) when Workers > 0.
+	// Emails and Events work the outbox's email and event jobs
+	// (platform/outbox) when Workers > 0.
 	Emails *outbox.EmailWorker
+	Events *outbox.EventWorker
 	// Metrics, when set, gets the queue metrics (platform/jobs).
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
@@ -82,12 +84,12 @@ func NewClient(pool *pgxpool.Pool, worker *AutoTopUpWorker, o Options) (*river.C
 		River:   river.Config{RescueStuckJobsAfter: rescue, JobTimeout: worker.timeout},
 	}
 	if o.Workers > 0 {
-		if o.Emails == nil {
-			return nil, errors.New("queue: working jobs needs the outbox's email worker")
+		if o.Emails == nil || o.Events == nil {
+			return nil, errors.New("queue: working jobs needs the outbox's email and event workers")
 		}
 		opts.Queues = map[string]int{postgres.QueueAutoTopUp: o.Workers}
 		opts.Workers = []jobs.Worker{jobs.AddWorker(worker)}
-		opts.Emails, opts.EmailWorkers = o.Emails, o.Workers
+		opts.Emails, opts.Events, opts.OutboxWorkers = o.Emails, o.Events, o.Workers
 	}
 	return jobs.NewClient(pool, opts)
 }

@@ -1,9 +1,11 @@
 // Package queue runs async workflow runs as River jobs in the service's own
-// Postgres database.
+// Postgres database, and the outbox's webhook events (platform/outbox),
+// queued in the transaction that settles each run.
 package queue
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/jobs"
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -40,12 +43,18 @@ func NewInsertOnly(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx],
 }
 
 // NewWorkerClient returns a River client working off async runs with up to
-// maxWorkers at a time; the queue metrics go to reg.
-func NewWorkerClient(pool *pgxpool.Pool, runs *workflow.Service, maxWorkers int, reg prometheus.Registerer, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+// maxWorkers at a time, and the runs' webhook events with events (on the
+// outbox queue, up to maxWorkers at a time too); the queue metrics go to
+// reg.
+func NewWorkerClient(pool *pgxpool.Pool, runs *workflow.Service, events *outbox.EventWorker, maxWorkers int, reg prometheus.Registerer, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	if events == nil {
+		return nil, errors.New("queue: the worker client needs the outbox's event worker")
+	}
 	return jobs.NewClient(pool, jobs.ClientOptions{
 		Log:     log,
 		Queues:  map[string]int{river.QueueDefault: maxWorkers},
 		Workers: []jobs.Worker{jobs.AddWorker(&Worker{Runs: runs})},
+		Events:  events, OutboxWorkers: maxWorkers,
 		Metrics: reg,
 		River: river.Config{
 			// Longest possible job: the maximum call timeout plus bookkeeping.
