@@ -58,7 +58,7 @@ func TestChartHTML(t *testing.T) {
 			want: []string{
 				`<g data-label="&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;-a-very-long-slug" data-values="7 2">`,
 				`>&lt;script&gt;aler…</text>`, // shortened on the drawing
-				`>9</text>`, // the bar's total
+				`>9</text>`,                   // the bar's total
 			},
 			not:  []string{`<script>`},
 			bars: []Bar{{Label: `<script>alert("x")</script>-a-very-long-slug`, Values: []int64{7, 2}}, {Label: "b", Values: []int64{1, 0}}},
