@@ -150,10 +150,11 @@ func IdentityConfig(dbURL string) identity.Config {
 // GatewayConfig is the gateway's configuration in front of the services
 // at the given addresses, with rate limits in Redis at redisURL under a
 // fresh prefix, production's per-user budgets (Start's Options change
-// them) and timeouts.
+// them) and timeouts. NotifyAddr names no server: callers that run notify
+// set it (the webhook routes answer 503 without one).
 func GatewayConfig(identityAddr, walletAddr, workflowAddr, redisURL string) gateway.Config {
 	return gateway.Config{
-		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr,
+		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr, NotifyAddr: "127.0.0.1:1",
 		RedisURL: redisURL, RateLimitPrefix: "stacktest:" + RandomHex() + ":",
 		AuthPerMinute: 1000, RunsPerMinute: 10, APIPerMinute: 600, TopUpsPerMinute: 5,
 		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
@@ -245,7 +246,7 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	wfCfg := workflow.Config{
 		Common: common, DatabaseURL: wfURL,
-		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
+		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, NotifyAddr: s.NotifyAddr,
 		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
 		Workers:       2,
@@ -262,6 +263,7 @@ func Start(t testing.TB, o Options) *Stack {
 	serve("workflow", wfLis, wfa.Serve)
 
 	s.gatewayConfig = GatewayConfig(s.IdentityAddr, s.WalletAddr, s.WorkflowAddr, o.RedisURL)
+	s.gatewayConfig.NotifyAddr = s.NotifyAddr
 	o.limits(&s.gatewayConfig)
 	gw, err := gateway.New(ctx, s.gatewayConfig, logFor("gateway"))
 	if err != nil {

@@ -276,6 +276,8 @@ type TopUpChange struct {
 	// Emails go out with the change (receipts, failed automatic charges);
 	// AfterBooking completes them.
 	Emails []Email
+	// Events go out with the change (topup.paid).
+	Events []Event
 }
 
 // LedgerEntry is one ledger row to write. SourceKey, when set, is unique
