@@ -23,7 +23,6 @@ import (
 // at desktop and phone width and checks that no page scrolls sideways on
 // a 360 px phone.
 func TestPortalNewUserJourney(t *testing.T) {
-	t.Parallel()
 	w := setup(t)
 	s := w.s
 	app := s.URL + "/app"

@@ -3,5 +3,7 @@
 // sign-up to a revoked API key, which also takes the screenshots of
 // docs/portal.md at desktop and phone width; a second user who sees none
 // of the first one's data; and the portal's security rules over HTTP
-// (cookies, CSRF on every form, redirects, login limits).
+// (cookies, CSRF on every form, redirects, login limits). The tests run
+// one after another: each starts a whole stack, and three at once take
+// more Postgres connections than a shared test server may have.
 package portal

@@ -60,7 +60,6 @@ func newAlice(t *testing.T, w *world) alice {
 // not exist), and can change none of it. She signs in with the keyboard
 // only, in Chromium.
 func TestPortalSecondUserSeesNoneOfIt(t *testing.T) {
-	t.Parallel()
 	w := setup(t)
 	s := w.s
 	a := newAlice(t, w)

@@ -16,7 +16,6 @@ import (
 // changes nothing; the login page sends nobody elsewhere; logins are
 // limited per client address.
 func TestPortalSecurity(t *testing.T) {
-	t.Parallel()
 	w := setup(t)
 	s := w.s
 	email := "sec-" + stack.RandomHex() + "@example.com"
