@@ -1,13 +1,10 @@
 package stack
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/meterflow/meterflow/services/wallet/stripeevents"
 )
@@ -52,7 +49,7 @@ func TestWalletAutomationOverHTTP(t *testing.T) {
 		t.Fatalf("POST payment-method: %d %s", r.Status, r.Body)
 	}
 	event := stripeevents.SetupSessionCompletedEvent("", stripeevents.SetupSession{
-		ID: "cs_setup_1", UserID: userID, CustomerID: customerOf(t, s, userID), SetupIntentID: "seti_1",
+		ID: "cs_setup_1", UserID: userID, CustomerID: s.StripeCustomer(t, userID), SetupIntentID: "seti_1",
 	})
 	if r := s.Do(t, Request{Method: "POST", Path: "/v1/webhooks/stripe", Body: event,
 		Headers: map[string]string{"Stripe-Signature": stripeevents.Sign(event, WebhookSecret, time.Now())}}); r.Status != http.StatusOK {
@@ -99,21 +96,6 @@ func TestWalletAutomationOverHTTP(t *testing.T) {
 	if st := get(); st["payment_method"] != nil || st["auto_topup"].(map[string]any)["enabled"] != false {
 		t.Fatalf("after removing the card = %v", st)
 	}
-}
-
-// customerOf reads the Stripe Customer the wallet made for userID.
-func customerOf(t *testing.T, s *Stack, userID string) string {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), s.WalletDatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var id string
-	if err := conn.QueryRow(context.Background(), "SELECT stripe_customer_id FROM wallet_settings WHERE user_id = $1", userID).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -53,13 +53,13 @@ func (p *Portal) renderSettings(x *fiber.Ctx, s *web.Session, code int, v settin
 	}
 	v.Settings = r.GetSettings()
 	if !v.Low.failed() {
-		v.Low.Values["threshold"] = ""
+		v.Low.Values["low_threshold"] = ""
 		if t := v.Settings.LowBalanceThresholdCents; t != nil {
-			v.Low.Values["threshold"] = money.Decimal(*t)
+			v.Low.Values["low_threshold"] = money.Decimal(*t)
 		}
 	}
 	if a := v.Settings.GetAutoTopup(); !v.Auto.failed() {
-		v.Auto.Values["threshold"], v.Auto.Values["amount"] = money.Decimal(a.GetThresholdCents()), money.Decimal(a.GetAmountCents())
+		v.Auto.Values["auto_threshold"], v.Auto.Values["auto_amount"] = money.Decimal(a.GetThresholdCents()), money.Decimal(a.GetAmountCents())
 		if a.GetEnabled() {
 			v.Auto.Values["enabled"] = "1"
 		}
@@ -73,7 +73,7 @@ func (p *Portal) renderSettings(x *fiber.Ctx, s *web.Session, code int, v settin
 func (p *Portal) saveLowBalance(x *fiber.Ctx, s *web.Session) error {
 	v := settingsView{Low: p.newForm(), Auto: p.newForm(), Card: p.newForm()}
 	req := &walletv1.UpdateWalletSettingsRequest{}
-	if t := v.Low.amount("threshold", x.FormValue("threshold")); t != nil {
+	if t := v.Low.amount("low_threshold", x.FormValue("threshold")); t != nil {
 		req.LowBalanceThresholdCents = t
 	} else if !v.Low.failed() {
 		req.ClearLowBalanceThreshold = true // empty: no low-balance email
@@ -81,7 +81,7 @@ func (p *Portal) saveLowBalance(x *fiber.Ctx, s *web.Session) error {
 	if v.Low.failed() {
 		return p.renderSettings(x, s, http.StatusBadRequest, v)
 	}
-	return p.updateSettings(x, s, v, v.Low, req, map[string]string{"low_balance_threshold_cents": "threshold"}, "Low-balance email saved.")
+	return p.updateSettings(x, s, v, v.Low, req, map[string]string{"low_balance_threshold_cents": "low_threshold"}, "Low-balance email saved.")
 }
 
 func (p *Portal) saveAutoTopUp(x *fiber.Ctx, s *web.Session) error {
@@ -91,10 +91,10 @@ func (p *Portal) saveAutoTopUp(x *fiber.Ctx, s *web.Session) error {
 		v.Auto.Values["enabled"] = "1"
 	}
 	req := &walletv1.UpdateWalletSettingsRequest{AutoTopupEnabled: &enabled}
-	req.AutoTopupThresholdCents = v.Auto.amount("threshold", x.FormValue("threshold"))
-	req.AutoTopupAmountCents = v.Auto.amount("amount", x.FormValue("amount"))
+	req.AutoTopupThresholdCents = v.Auto.amount("auto_threshold", x.FormValue("threshold"))
+	req.AutoTopupAmountCents = v.Auto.amount("auto_amount", x.FormValue("amount"))
 	if enabled && req.AutoTopupAmountCents == nil && !v.Auto.failed() {
-		v.Auto.fail("amount", "Enter the amount to charge.")
+		v.Auto.fail("auto_amount", "Enter the amount to charge.")
 	}
 	if v.Auto.failed() {
 		return p.renderSettings(x, s, http.StatusBadRequest, v)
@@ -104,7 +104,7 @@ func (p *Portal) saveAutoTopUp(x *fiber.Ctx, s *web.Session) error {
 		done = "Auto top-up is on."
 	}
 	return p.updateSettings(x, s, v, v.Auto, req,
-		map[string]string{"auto_topup_threshold_cents": "threshold", "threshold_cents": "threshold", "auto_topup_amount_cents": "amount", "amount_cents": "amount"}, done)
+		map[string]string{"auto_topup_threshold_cents": "auto_threshold", "threshold_cents": "auto_threshold", "auto_topup_amount_cents": "auto_amount", "amount_cents": "auto_amount"}, done)
 }
 
 // updateSettings sends one form's change; a refusal is shown on that form.
