@@ -32,6 +32,26 @@ func Path(t testing.TB) string {
 	return ""
 }
 
+// Options are the flags of a quiet headless Chromium at chrome with its
+// own profile in dir and a desktop window: no sandbox (containers), no
+// GPU, no background traffic.
+func Options(chrome, dir string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(int(Desktop.Width), int(Desktop.Height)),
+	)
+}
+
 // Tab is one headless browser (its own profile, so its own cookies) with
 // one tab.
 type Tab struct {
@@ -45,21 +65,7 @@ type Tab struct {
 func Start(t testing.TB) *Tab {
 	t.Helper()
 	chrome := Path(t)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chrome),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.Flag("disable-gpu", true),
-			chromedp.Flag("disable-quic", true),
-			chromedp.NoFirstRun,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("hide-scrollbars", true),
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(int(Desktop.Width), int(Desktop.Height)),
-		)...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), Options(chrome, t.TempDir())...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
 	// The first run starts the browser; it must not carry a timeout.

@@ -1,13 +1,10 @@
 package console_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/meterflow/meterflow/e2e/stack"
 	"github.com/meterflow/meterflow/gateway/console"
@@ -51,7 +48,7 @@ func TestConsoleWalletAutomation(t *testing.T) {
 	if r := b.stack.Do(t, stack.Request{Method: "POST", Path: "/v1/wallet/payment-method", Token: token}); r.Status != http.StatusCreated {
 		t.Fatalf("payment method: %d %s", r.Status, r.Body)
 	}
-	deliver(stripeevents.SetupSessionCompletedEvent("", stripeevents.SetupSession{ID: "cs_setup_c", UserID: userID, CustomerID: walletCustomer(t, b, userID), SetupIntentID: "seti_c"}))
+	deliver(stripeevents.SetupSessionCompletedEvent("", stripeevents.SetupSession{ID: "cs_setup_c", UserID: userID, CustomerID: b.stack.StripeCustomer(t, userID), SetupIntentID: "seti_c"}))
 
 	br := b.newBrowser()
 	br.mustLogin(b.admin)
@@ -79,19 +76,4 @@ func TestConsoleWalletAutomation(t *testing.T) {
 	if strings.Contains(p.Body, "exp_") || strings.Contains(p.Body, "pm_") {
 		t.Errorf("user page shows more of the card than brand and last4")
 	}
-}
-
-// walletCustomer reads the Stripe Customer the wallet made for userID.
-func walletCustomer(t *testing.T, b *bundle, userID string) string {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), b.stack.WalletDatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var id string
-	if err := conn.QueryRow(context.Background(), "SELECT stripe_customer_id FROM wallet_settings WHERE user_id = $1", userID).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
