@@ -74,6 +74,37 @@ func TestPortalSecurity(t *testing.T) {
 		t.Fatalf("the password changed through a forged form: %d", r.Status)
 	}
 
+	// A changed password ends every other portal session at once; this one
+	// stays. Signing out everywhere ends them all.
+	other, third := webtest.New(t, s.URL+"/app"), webtest.New(t, s.URL+"/app")
+	for _, b := range []*webtest.Browser{other, third} {
+		if p := b.Login(email, password); p.Status != http.StatusSeeOther {
+			t.Fatalf("second login: %d", p.Status)
+		}
+	}
+	account := br.Get("/account")
+	if p := br.Post("/account/password", url.Values{"csrf": {webtest.CSRF(t, account)}, "current": {password}, "new": {"a new password 2"}, "confirm": {"a new password 2"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("change password: %d %s", p.Status, p.Body)
+	}
+	if p := other.Get("/runs"); p.Status != http.StatusSeeOther || !strings.Contains(p.Header.Get("Location"), "/app/login") {
+		t.Fatalf("another session after the password change: %d %v", p.Status, p.Header)
+	}
+	if p := br.Get("/runs"); p.Status != http.StatusOK {
+		t.Fatalf("the session that changed the password: %d", p.Status)
+	}
+	password := "a new password 2"
+	if p := other.Login(email, password); p.Status != http.StatusSeeOther {
+		t.Fatalf("login with the new password: %d", p.Status)
+	}
+	if p := other.Post("/account/logout-all", url.Values{"csrf": {webtest.CSRF(t, other.Get("/account"))}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("sign out everywhere: %d", p.Status)
+	}
+	for name, b := range map[string]*webtest.Browser{"the one that signed out everywhere": other, "another": br, "an older one": third} {
+		if p := b.Get("/"); p.Status != http.StatusSeeOther || !strings.Contains(p.Header.Get("Location"), "/app/login") {
+			t.Fatalf("%s after signing out everywhere: %d %v", name, p.Status, p.Header)
+		}
+	}
+
 	// The login page keeps only its own site's paths as where to go next.
 	for next, want := range map[string]string{
 		"//evil.example/app": "/app/", "https://evil.example/": "/app/", "/app/runs?status=failed": "/app/runs?status=failed",

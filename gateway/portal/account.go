@@ -67,17 +67,27 @@ func (p *Portal) changePassword(x *fiber.Ctx, s *web.Session) error {
 		}
 		return p.renderAccount(x, s, pr.Status, f)
 	}
+	// identity ended the other logins' refresh tokens; their portal
+	// sessions end now too, not when their access tokens expire.
+	if err := p.site.EndOtherSessions(ctx, s); err != nil {
+		p.log.ErrorContext(ctx, "portal: could not end the other sessions after a password change", "err", err)
+	}
 	return p.site.FlashRedirect(x, s, "Your password is changed. Every other login of your account has ended.", p.site.Base()+"/account")
 }
 
-// logoutAll ends every login of the account at identity, then this
-// session. Other browsers' portal sessions end at their next token
-// refresh (within the access token's lifetime, 15 minutes by default).
+// logoutAll ends every login of the account at identity, and every portal
+// session of the user at their next page (EndUserSessions). API clients
+// that logged in with the password keep their access token until it
+// expires (15 minutes by default), as after POST /v1/auth/logout-all.
 func (p *Portal) logoutAll(x *fiber.Ctx, s *web.Session) error {
 	ctx, cancel := p.call(x, s)
 	defer cancel()
 	if _, err := p.d.Identity.LogoutAll(ctx, &identityv1.LogoutAllRequest{}); err != nil {
 		return err
+	}
+	if err := p.site.EndUserSessions(ctx, s.UserID); err != nil {
+		// The refresh tokens are revoked: the sessions end at their next refresh.
+		p.log.ErrorContext(ctx, "portal: could not end the other sessions", "err", err)
 	}
 	p.site.EndSession(x, s)
 	return x.Redirect(p.site.Base()+"/login?out=1", fiber.StatusSeeOther)

@@ -172,7 +172,7 @@ func (c *Server) StartSession(x *fiber.Ctx, user *identityv1.User, tokens *ident
 	s := &Session{
 		id: randomToken(), UserID: p.UserID, Email: user.GetEmail(),
 		Access: tokens.GetAccessToken(), Refresh: tokens.GetRefreshToken(), AccessExp: p.ExpiresAt,
-		CSRF: randomToken(), Expires: c.cfg.Now().Add(c.cfg.SessionTTL),
+		CSRF: randomToken(), Expires: c.cfg.Now().Add(c.cfg.SessionTTL), Started: c.cfg.Now(),
 	}
 	err = c.SaveSession(ctx, s)
 	if err == nil {

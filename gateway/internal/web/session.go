@@ -36,6 +36,10 @@ type Session struct {
 	AccessExp time.Time `json:"access_exp"`
 	CSRF      string    `json:"csrf"`
 	Expires   time.Time `json:"expires"`
+	// Started is when the login began (or, after EndOtherSessions, when it
+	// was kept): a user's EndUserSessions ends every session started
+	// before it.
+	Started time.Time `json:"started"`
 	// Flash is a one-time notice shown on the next page.
 	Flash string `json:"flash,omitempty"`
 }
@@ -145,7 +149,44 @@ func (c *Server) LoadSession(ctx context.Context, id string) (*Session, error) {
 		c.endSession(ctx, s)
 		return nil, errNoSession
 	}
+	ended, err := c.d.Redis.Get(ctx, c.userEndedKey(s.UserID)).Int64()
+	switch {
+	case err == nil && !s.Started.After(time.UnixMilli(ended)):
+		// The user ended every login (EndUserSessions) after this one began.
+		c.endSession(ctx, s)
+		return nil, errNoSession
+	case err != nil && !errors.Is(err, redis.Nil):
+		return nil, fmt.Errorf("load session: %w", err)
+	}
 	return s, nil
+}
+
+// userEndedKey holds when a user last ended every session of theirs on
+// the site (Unix milliseconds of the site's clock).
+func (c *Server) userEndedKey(userID string) string {
+	return c.cfg.KeyPrefix + "user-ended:" + userID
+}
+
+// EndUserSessions ends every session of userID on the site that started
+// until now, on every replica, at their next page: "sign out everywhere"
+// and a changed password take effect at once, not when the sessions'
+// access tokens expire. The mark lives as long as a session can.
+func (c *Server) EndUserSessions(ctx context.Context, userID string) error {
+	now := c.cfg.Now().UnixMilli()
+	if err := c.d.Redis.Set(ctx, c.userEndedKey(userID), now, c.cfg.SessionTTL).Err(); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return nil
+}
+
+// EndOtherSessions ends every session of s's user but s itself (after a
+// password change, which keeps the login that made it).
+func (c *Server) EndOtherSessions(ctx context.Context, s *Session) error {
+	if err := c.EndUserSessions(ctx, s.UserID); err != nil {
+		return err
+	}
+	s.Started = c.cfg.Now().Add(time.Millisecond)
+	return c.SaveSession(ctx, s)
 }
 
 // openSession decrypts a stored session.
