@@ -265,15 +265,18 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, r webhooks.AttemptReco
 	disabled := false
 	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		disabled = false
+		if r.Succeeded {
+			if err := s.q.ClearFailing(ctx, tx, r.EndpointID); err != nil {
+				return err
+			}
+			return s.finishAttempt(ctx, tx, r, false)
+		}
 		row, err := s.q.LockEndpoint(ctx, tx, db.LockEndpointParams{ID: r.EndpointID})
 		if err != nil {
 			return notFound(err)
 		}
 		ep := toEndpoint(row)
-		switch {
-		case r.Succeeded:
-			ep.FailingSince = nil
-		case ep.FailingSince == nil:
+		if ep.FailingSince == nil {
 			at := r.StartedAt
 			ep.FailingSince = &at
 		}

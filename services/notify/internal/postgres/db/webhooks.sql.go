@@ -63,6 +63,17 @@ func (q *Queries) AttemptContext(ctx context.Context, db DBTX, id uuid.UUID) (At
 	return i, err
 }
 
+const clearFailing = `-- name: ClearFailing :exec
+UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL
+`
+
+// A success ends the endpoint's failure streak; a no-op (no row locked)
+// when there is none, so successes to one endpoint never queue on it.
+func (q *Queries) ClearFailing(ctx context.Context, db DBTX, id uuid.UUID) error {
+	_, err := db.Exec(ctx, clearFailing, id)
+	return err
+}
+
 const countEndpoints = `-- name: CountEndpoints :one
 SELECT count(*)::int FROM webhook_endpoints WHERE user_id = $1
 `
