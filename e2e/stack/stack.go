@@ -91,6 +91,9 @@ type Stack struct {
 	IdentityConfig identity.Config
 	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
 	WalletDatabaseURL string
+	// WorkflowDatabaseURL is the workflow service's database (tests that
+	// move runs back in time).
+	WorkflowDatabaseURL string
 	// Gateway, Identity, Wallet and Workflow are the running apps; each
 	// Registry (the gateway's AdminHandler) is that process's /metrics.
 	Gateway  *gateway.App
@@ -243,14 +246,14 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	wfCfg := workflow.Config{
 		Common: common, DatabaseURL: wfURL,
-		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
+		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, NotifyAddr: s.NotifyAddr,
 		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
 		Workers:       2,
 		AllowPrivate:  true,  // the tests' n8n receivers listen on loopback
 		PublicBaseURL: s.URL, // callback-mode runs post their verdicts to this gateway
 	}
-	s.workflowConfig, s.logFor = wfCfg, logFor
+	s.workflowConfig, s.logFor, s.WorkflowDatabaseURL = wfCfg, logFor, wfURL
 	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
 	if err != nil {
 		t.Fatal(err)

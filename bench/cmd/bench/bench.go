@@ -110,7 +110,8 @@ func (b *bench) start(ctx context.Context) error {
 	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	if b.ref, err = limits.StartReference(b.cfg.RedisURL, "meterflow:bench:"+b.runID+":ref:", secret); err != nil {
+	if b.ref, err = limits.StartReference(b.cfg.RedisURL, "meterflow:bench:"+b.runID+":ref:", secret,
+		b.cfg.DatabaseURL(stack.DBName("wallet"))); err != nil {
 		return err
 	}
 	if err := b.cfg.ResetDatabases(ctx, stack.DBName("raw")); err != nil {

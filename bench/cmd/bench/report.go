@@ -146,6 +146,16 @@ func (r *report) read(sys, lim load.Stats, conns int) {
 		Ratio: fmt.Sprintf("rps %s, p99 %s×", pct(rr), f2(pr)), Pass: ptr(rr >= 0.6 && pr <= 2 && sys.Errors == 0)})
 }
 
+// readDB is the read goal of issue 22: the gateway's read beside the
+// reference pipeline whose gRPC call runs the wallet's primary-key SELECT on
+// the same Postgres (the row above keeps the reference without a database).
+func (r *report) readDB(sys, lim load.Stats, conns int) {
+	rr, pr := ratio(sys.Throughput, lim.Throughput), ratio(sys.P99Ms, lim.P99Ms)
+	r.Rows = append(r.Rows, row{Key: "read-db", Scenario: fmt.Sprintf("read: GET /v1/wallet vs a reference with the database, %d conns", conns),
+		Goal: "≥ 75% of limit rps, p99 ≤ 1.5× limit p99", Measured: measured(sys, "req/s"), Limit: measured(lim, "req/s"),
+		Ratio: fmt.Sprintf("rps %s, p99 %s×", pct(rr), f2(pr)), Pass: ptr(rr >= 0.75 && pr <= 1.5 && sys.Errors == 0)})
+}
+
 func (r *report) run(sys, lim load.Stats, conns int) {
 	r.Rows = append(r.Rows, row{Key: "run", Scenario: fmt.Sprintf("run: paid sync run, instant receiver, %d conns, many users", conns),
 		Goal: "≥ 1,000 runs/s, p99 ≤ 25 ms, zero errors", Measured: measured(sys, "runs/s"), Limit: measured(lim, "req/s"),

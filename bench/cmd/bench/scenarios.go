@@ -173,11 +173,16 @@ func (b *bench) runScenarios(ctx context.Context) {
 			t.Method, t.URL, t.Header = http.MethodGet, gw, bearer(b.users[i].Access)
 		}), http.StatusOK)
 		b.profSides["read"] = sys
+		refDB := b.ref.URL + "/v1/wallet-db"
 		res := b.compare(ctx, "read", sys,
 			httpSide("reference pipeline", false, o.readConns, roundRobin(len(b.refTokens), func(i int, t *vegeta.Target) {
 				t.Method, t.URL, t.Header = http.MethodGet, ref, bearer(b.refTokens[i])
+			}), http.StatusOK),
+			httpSide("reference pipeline with the database", false, o.readConns, roundRobin(len(b.refTokens), func(i int, t *vegeta.Target) {
+				t.Method, t.URL, t.Header = http.MethodGet, refDB, bearer(b.refTokens[i])
 			}), http.StatusOK))
 		b.rep.read(res["gateway GET /v1/wallet"], res["reference pipeline"], o.readConns)
+		b.rep.readDB(res["gateway GET /v1/wallet"], res["reference pipeline with the database"], o.readConns)
 	}
 	if o.scenarios["run"] && ctx.Err() == nil {
 		b.logf("scenario run: paid sync runs on an instant receiver, %d connections, %d users", o.runConns, len(b.users))

@@ -89,14 +89,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	worker := &queue.AutoTopUpWorker{}
 	opts := queue.Options{Workers: cfg.JobWorkers, RescueAfter: cfg.JobRescueAfter, Log: log}
 	if cfg.JobWorkers > 0 {
-		// The outbox hands emails to notify (dialled lazily: notify down
-		// delays emails, River retries them, nothing else waits).
+		// The outbox hands emails and webhook events to notify (dialled
+		// lazily: notify down delays them, River retries them, nothing else
+		// waits).
 		conn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
 		if err != nil {
 			return nil, err
 		}
 		a.closers.AddCloser(conn)
-		opts.Emails = &outbox.EmailWorker{Notify: notifyv1.NewNotifyServiceClient(conn), Service: Service}
+		notify := notifyv1.NewNotifyServiceClient(conn)
+		opts.Emails = &outbox.EmailWorker{Notify: notify, Service: Service}
+		opts.Events = &outbox.EventWorker{Notify: notify, Service: Service}
 	}
 	if a.jobs, err = queue.NewClient(pool, worker, opts); err != nil {
 		return nil, err

@@ -1,8 +1,8 @@
 // Package queue runs the wallet's durable jobs on River, in the wallet's
 // own database: the off-session charge of each automatic top-up, queued in
 // the transaction of the capture whose crossing created it (ADR 0008), and
-// the outbox's emails (platform/outbox), queued in the transaction of the
-// change that causes each.
+// the outbox's emails and webhook events (platform/outbox), queued in the
+// transaction of the change that causes each.
 package queue
 
 import (
@@ -59,8 +59,10 @@ type Options struct {
 	// RescueAfter is when a job still running counts as abandoned by a
 	// process that died, and is retried (default 10 minutes).
 	RescueAfter time.Duration
-	// Emails works the outbox's email jobs (platform/outbox) when Workers > 0.
+	// Emails and Events work the outbox's email and event jobs
+	// (platform/outbox) when Workers > 0.
 	Emails *outbox.EmailWorker
+	Events *outbox.EventWorker
 	Log    *slog.Logger
 }
 
@@ -82,6 +84,9 @@ func NewClient(pool *pgxpool.Pool, worker *AutoTopUpWorker, o Options) (*river.C
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{postgres.QueueAutoTopUp: {MaxWorkers: o.Workers}}
 		if err := outbox.Register(workers, cfg.Queues, o.Emails, o.Workers); err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		if err := outbox.RegisterEvents(workers, cfg.Queues, o.Events, o.Workers); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 	}

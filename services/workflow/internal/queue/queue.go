@@ -1,5 +1,6 @@
 // Package queue runs async workflow runs as River jobs in the service's own
-// Postgres database.
+// Postgres database, and the outbox's webhook events (platform/outbox),
+// queued in the transaction that settles each run.
 package queue
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -44,15 +46,20 @@ func NewInsertOnly(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx],
 }
 
 // NewWorkerClient returns a River client working off async runs with up to
-// maxWorkers at a time.
-func NewWorkerClient(pool *pgxpool.Pool, runs *workflow.Service, maxWorkers int, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+// maxWorkers at a time, and the runs' webhook events with events (on the
+// outbox queue, up to maxWorkers at a time too).
+func NewWorkerClient(pool *pgxpool.Pool, runs *workflow.Service, events *outbox.EventWorker, maxWorkers int, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &Worker{Runs: runs}); err != nil {
 		return nil, fmt.Errorf("queue: register worker: %w", err)
 	}
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}}
+	if err := outbox.RegisterEvents(workers, queues, events, maxWorkers); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:  log,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
+		Queues:  queues,
 		Workers: workers,
 		// Longest possible job: the maximum call timeout plus bookkeeping.
 		RescueStuckJobsAfter: time.Duration(workflow.MaxTimeoutMS)*time.Millisecond + 30*time.Minute,
