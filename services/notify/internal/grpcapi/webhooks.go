@@ -30,7 +30,7 @@ func user(ctx context.Context) (uuid.UUID, error) {
 		return uuid.Nil, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "a user's access token is required")
 	}
 	id, err := uuid.Parse(p.UserID)
-	if err != nil {
+	if err != nil || id == uuid.Nil {
 		return uuid.Nil, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "the access token names no user")
 	}
 	return id, nil

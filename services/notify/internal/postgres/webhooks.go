@@ -105,7 +105,7 @@ func (s *WebhookStore) ListEndpoints(ctx context.Context, userID uuid.UUID, limi
 func (s *WebhookStore) UpdateEndpoint(ctx context.Context, userID, id uuid.UUID, change func(*webhooks.Endpoint) error) (webhooks.Endpoint, error) {
 	var ep webhooks.Endpoint
 	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		row, err := s.q.LockEndpoint(ctx, tx, db.LockEndpointParams{ID: id, UserID: pgtype.UUID{Bytes: userID, Valid: true}})
+		row, err := s.q.LockEndpoint(ctx, tx, db.LockEndpointParams{ID: id, UserID: pgtype.UUID{Bytes: userID, Valid: userID != uuid.Nil}})
 		if err != nil {
 			return notFound(err)
 		}
@@ -125,6 +125,19 @@ func (s *WebhookStore) writeEndpoint(ctx context.Context, tx pgx.Tx, ep webhooks
 		SecretSealed:   ep.SecretSealed, PreviousSecretSealed: ep.PreviousSecretSealed, PreviousSecretExpiresAt: ep.PreviousExpiresAt,
 		FailingSince: ep.FailingSince, UpdatedAt: ep.UpdatedAt,
 	})
+}
+
+// EndpointsAfter implements webhooks.ResealStore.
+func (s *WebhookStore) EndpointsAfter(ctx context.Context, after uuid.UUID, limit int) ([]webhooks.Endpoint, error) {
+	rows, err := s.q.EndpointsAfter(ctx, s.pool, db.EndpointsAfterParams{After: after, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]webhooks.Endpoint, len(rows))
+	for i, r := range rows {
+		out[i] = toEndpoint(r)
+	}
+	return out, nil
 }
 
 // DeleteEndpoint implements webhooks.Store.

@@ -102,6 +102,50 @@ func (q *Queries) DeleteEndpoint(ctx context.Context, db DBTX, arg DeleteEndpoin
 	return result.RowsAffected(), nil
 }
 
+const endpointsAfter = `-- name: EndpointsAfter :many
+SELECT id, user_id, url, events, description, enabled, disabled_reason, secret_sealed, previous_secret_sealed, previous_secret_expires_at, failing_since, created_at, updated_at FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2::int
+`
+
+type EndpointsAfterParams struct {
+	After   uuid.UUID
+	MaxRows int32
+}
+
+// Every endpoint, by id, from after (reseal walks them all).
+func (q *Queries) EndpointsAfter(ctx context.Context, db DBTX, arg EndpointsAfterParams) ([]WebhookEndpoint, error) {
+	rows, err := db.Query(ctx, endpointsAfter, arg.After, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WebhookEndpoint{}
+	for rows.Next() {
+		var i WebhookEndpoint
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Url,
+			&i.Events,
+			&i.Description,
+			&i.Enabled,
+			&i.DisabledReason,
+			&i.SecretSealed,
+			&i.PreviousSecretSealed,
+			&i.PreviousSecretExpiresAt,
+			&i.FailingSince,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const failDelivery = `-- name: FailDelivery :execrows
 UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $1, finished_at = now()
 WHERE id = $2 AND status = 'pending'

@@ -124,3 +124,7 @@ FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now();
 -- A success ends the endpoint's failure streak; a no-op (no row locked)
 -- when there is none, so successes to one endpoint never queue on it.
 UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL;
+
+-- name: EndpointsAfter :many
+-- Every endpoint, by id, from after (reseal walks them all).
+SELECT * FROM webhook_endpoints WHERE id > @after ORDER BY id LIMIT sqlc.arg(max_rows)::int;
