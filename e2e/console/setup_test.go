@@ -101,8 +101,8 @@ func setup(t testing.TB, cfg console.Config) *bundle {
 	c, err := console.New(cfg, console.Deps{
 		Identity: b.identity, Wallet: b.wallet, Workflow: b.workflow,
 		Webhooks: notifyv1.NewWebhookServiceClient(dial(st.NotifyAddr, "notify")),
-		Users: callauth.AccessVerifier{Keys: callauth.NewRemoteKeySet(b.identity), Issuer: "meterflow-identity", Audience: "meterflow-api"},
-		Redis: b.redis,
+		Users:    callauth.AccessVerifier{Keys: callauth.NewRemoteKeySet(b.identity), Issuer: "meterflow-identity", Audience: "meterflow-api"},
+		Redis:    b.redis,
 	})
 	if err != nil {
 		t.Fatal(err)
