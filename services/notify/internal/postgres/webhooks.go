@@ -157,7 +157,17 @@ func (s *WebhookStore) PublishEvent(ctx context.Context, ev webhooks.Event, newD
 	stored, created := ev, true
 	trace := traceOf(ctx)
 	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		row, err := s.q.InsertEvent(ctx, tx, eventParams(ev))
+		eps, err := s.q.SubscribedEndpoints(ctx, tx, db.SubscribedEndpointsParams{UserID: ev.UserID, EventType: ev.Type})
+		if err != nil {
+			return err
+		}
+		params := eventParams(ev)
+		if len(eps) == 0 {
+			// Nobody will be sent it: keep the key (and the request's
+			// hash) for repeats, not the body.
+			params.Body = []byte{}
+		}
+		row, err := s.q.InsertEvent(ctx, tx, params)
 		if errors.Is(err, pgx.ErrNoRows) {
 			created = false
 			first, err := s.q.GetEventByKey(ctx, tx, db.GetEventByKeyParams{Producer: ev.Producer, IdempotencyKey: ev.IdempotencyKey})
@@ -169,10 +179,6 @@ func (s *WebhookStore) PublishEvent(ctx context.Context, ev webhooks.Event, newD
 			return err
 		}
 		stored.ID = row.ID
-		eps, err := s.q.SubscribedEndpoints(ctx, tx, db.SubscribedEndpointsParams{UserID: ev.UserID, EventType: ev.Type})
-		if err != nil {
-			return err
-		}
 		for _, e := range eps {
 			if err := s.insertDelivery(ctx, tx, newDelivery(toEndpoint(e)), trace); err != nil {
 				return err
