@@ -129,3 +129,26 @@ func waitN(t testing.TB, count func() int, want int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWebhookAbandonedDeliveryFails: a pending delivery whose job ended
+// without recording an outcome (the process died in its last attempt) is
+// failed by the periodic pass, saying so, instead of staying pending.
+func TestWebhookAbandonedDeliveryFails(t *testing.T) {
+	t.Parallel()
+	hh := setupHooks(t, nil)
+	user := hh.identity.addUser("ada@example.com", true)
+	rcv := startReceiver(t, always(200))
+	ep := hh.create(t, user, rcv.URL, "run.succeeded")
+	hh.publish(t, user, "run.succeeded", map[string]any{"id": "r1"})
+	hh.waitDelivery(t, user, ep.GetEndpoint().GetId(), settled)
+	hh.stop()
+	// As a job cut short in its last attempt leaves it: pending, no job.
+	if _, err := hh.pool.Exec(context.Background(), `UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL, next_attempt_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	hh.start(t) // the pass runs at start, then every AbandonedInterval
+	d := hh.waitDelivery(t, user, ep.GetEndpoint().GetId(), settled)
+	if d.GetStatus() != "failed" || !strings.Contains(d.GetLastError(), "ended without a result") {
+		t.Fatalf("delivery = %v", d)
+	}
+}

@@ -404,3 +404,33 @@ func traceOf(ctx context.Context) map[string]string {
 	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(carrier))
 	return carrier
 }
+
+// abandonedDeliveriesQuery reads River's job table, which sqlc does not
+// know: pending deliveries without a job that will still run. A job
+// running in a process that died counts as live until River rescues it.
+const abandonedDeliveriesQuery = `SELECT d.id, d.attempts FROM webhook_deliveries AS d
+WHERE d.status = 'pending' AND NOT EXISTS (
+    SELECT 1 FROM river_job AS j
+    WHERE j.kind = $1 AND j.args->>'delivery_id' = d.id::text
+      AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+ORDER BY d.created_at
+LIMIT $2`
+
+// AbandonedDeliveries implements webhooks.AbandonedStore.
+func (s *WebhookStore) AbandonedDeliveries(ctx context.Context, limit int) ([]webhooks.Abandoned, error) {
+	rows, err := s.pool.Query(ctx, abandonedDeliveriesQuery, DeliverJobArgs{}.Kind(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("abandoned deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (webhooks.Abandoned, error) {
+		var a webhooks.Abandoned
+		var n int32
+		err := r.Scan(&a.ID, &n)
+		a.Attempts = int(n)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("abandoned deliveries: %w", err)
+	}
+	return out, nil
+}
