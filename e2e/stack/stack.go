@@ -91,6 +91,9 @@ type Stack struct {
 	IdentityConfig identity.Config
 	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
 	WalletDatabaseURL string
+	// WorkflowDatabaseURL is the workflow service's database (tests that
+	// move runs back in time).
+	WorkflowDatabaseURL string
 	// Gateway, Identity, Wallet and Workflow are the running apps; each
 	// Registry (the gateway's AdminHandler) is that process's /metrics.
 	Gateway  *gateway.App
@@ -147,10 +150,11 @@ func IdentityConfig(dbURL string) identity.Config {
 // GatewayConfig is the gateway's configuration in front of the services
 // at the given addresses, with rate limits in Redis at redisURL under a
 // fresh prefix, production's per-user budgets (Start's Options change
-// them) and timeouts.
+// them) and timeouts. NotifyAddr names no server: callers that run notify
+// set it (the webhook routes answer 503 without one).
 func GatewayConfig(identityAddr, walletAddr, workflowAddr, redisURL string) gateway.Config {
 	return gateway.Config{
-		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr,
+		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr, NotifyAddr: "127.0.0.1:1",
 		RedisURL: redisURL, RateLimitPrefix: "stacktest:" + RandomHex() + ":",
 		AuthPerMinute: 1000, RunsPerMinute: 10, APIPerMinute: 600, TopUpsPerMinute: 5,
 		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
@@ -249,7 +253,7 @@ func Start(t testing.TB, o Options) *Stack {
 		AllowPrivate:  true,  // the tests' n8n receivers listen on loopback
 		PublicBaseURL: s.URL, // callback-mode runs post their verdicts to this gateway
 	}
-	s.workflowConfig, s.logFor = wfCfg, logFor
+	s.workflowConfig, s.logFor, s.WorkflowDatabaseURL = wfCfg, logFor, wfURL
 	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
 	if err != nil {
 		t.Fatal(err)
@@ -259,6 +263,7 @@ func Start(t testing.TB, o Options) *Stack {
 	serve("workflow", wfLis, wfa.Serve)
 
 	s.gatewayConfig = GatewayConfig(s.IdentityAddr, s.WalletAddr, s.WorkflowAddr, o.RedisURL)
+	s.gatewayConfig.NotifyAddr = s.NotifyAddr
 	o.limits(&s.gatewayConfig)
 	gw, err := gateway.New(ctx, s.gatewayConfig, logFor("gateway"))
 	if err != nil {

@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net"
@@ -50,6 +49,7 @@ type App struct {
 // the send workers. It does not listen and does not migrate, but fails
 // when the migrations (River's included) have not run.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
-	if err := jobs.RegisterMetrics(a.Registry, pool, postgres.Queue); err != nil {
+	if err := jobs.RegisterMetrics(a.Registry, pool, postgres.Queue, postgres.WebhookQueue); err != nil {
 		return nil, err
 	}
 	idConn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
@@ -98,30 +98,34 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
+	hooks, hookStore, err := newWebhooks(cfg, pool, inserter, store, svc, a.Registry, log)
+	if err != nil {
+		return nil, err
+	}
 	a.workers, err = queue.NewWorkerClient(pool, svc, queue.Options{
 		Workers: cfg.Workers, JobTimeout: cfg.SendTimeout, RescueAfter: cfg.RescueAfter,
 		Retention: cfg.Retention, RetryPolicy: cfg.RetryPolicy, FetchPollInterval: cfg.FetchPollInterval, Log: log,
+		Webhooks: hooks, WebhookWorkers: cfg.Webhooks.Workers, Events: hookStore,
 	})
 	if err != nil {
 		return nil, err
 	}
+	keys := cfg.Keys
+	if keys == nil {
+		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(idConn))
+	}
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
-		// Every method is service-only: notify never verifies a user's token.
-		Auth: callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: noUserTokens{}, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+		// The services' methods take a service token only; the gateway's
+		// webhook methods also the user's (or admin's) own access token.
+		Auth: callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
 			grpcapi.Policy(), callauth.AcceptPrevious(cfg.InternalAuthSecretPrevious)),
 	})
-	notifyv1.RegisterNotifyServiceServer(a.grpc, &grpcapi.Server{Service: svc})
+	notifyv1.RegisterNotifyServiceServer(a.grpc, &grpcapi.Server{Service: svc, Webhooks: hooks})
+	notifyv1.RegisterWebhookServiceServer(a.grpc, &grpcapi.WebhookServer{Webhooks: hooks})
 	log.InfoContext(ctx, "sending email", "smtp", cfg.SMTP.Redacted(), "from", cfg.MailFrom.Address)
 	return a, nil
-}
-
-// noUserTokens is the key set of a service that takes no user tokens.
-type noUserTokens struct{}
-
-func (noUserTokens) PublicKey(context.Context, string) (ed25519.PublicKey, error) {
-	return nil, callauth.ErrInvalidToken
 }
 
 // workerCancelTimeout bounds the last shutdown step: canceling the sends

@@ -8,6 +8,7 @@ import (
 
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres"
+	"github.com/meterflow/meterflow/services/notify/internal/webhooks"
 )
 
 // emailMetrics implements notify.Metrics with Prometheus.
@@ -79,3 +80,60 @@ func (m *emailMetrics) SendFailed(template string, temporary bool) {
 	}
 	m.failures.WithLabelValues(template, kind).Inc()
 }
+
+// webhookMetrics implements webhooks.Metrics with Prometheus.
+type webhookMetrics struct {
+	attempts   *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+	disabled   *prometheus.CounterVec
+}
+
+// newWebhookMetrics registers the webhook metrics on reg; the due gauge is
+// read from the database at scrape (-1 when it does not answer).
+func newWebhookMetrics(reg prometheus.Registerer, oldestDue func(context.Context) (time.Duration, error)) *webhookMetrics {
+	m := &webhookMetrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_attempts_total",
+			Help: "Webhook delivery attempts by result (success, http_error, transport_error, blocked).",
+		}, []string{"result"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_deliveries_total",
+			Help: "Webhook deliveries that reached a final outcome (succeeded, failed).",
+		}, []string{"outcome"}),
+		disabled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_endpoints_disabled_total",
+			Help: "Webhook endpoints disabled by the deliverer, by why (gone: a 410 answer; failing: 5 days of failed attempts).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"success", "http_error", "transport_error", "blocked"} {
+		m.attempts.WithLabelValues(r)
+	}
+	for _, o := range []webhooks.Status{webhooks.StatusSucceeded, webhooks.StatusFailed} {
+		m.deliveries.WithLabelValues(string(o))
+	}
+	m.disabled.WithLabelValues("gone")
+	m.disabled.WithLabelValues("failing")
+	reg.MustRegister(m.attempts, m.deliveries, m.disabled,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webhook_delivery_oldest_due_age_seconds",
+			Help: "How long the oldest pending webhook delivery whose attempt is due (its first, or a retry whose time has come) has waited for a worker; 0 when none (computed at scrape; -1 if the database did not answer).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			d, err := oldestDue(ctx)
+			if err != nil {
+				return -1
+			}
+			return d.Seconds()
+		}))
+	return m
+}
+
+// Attempted implements webhooks.Metrics.
+func (m *webhookMetrics) Attempted(result string) { m.attempts.WithLabelValues(result).Inc() }
+
+// Finished implements webhooks.Metrics.
+func (m *webhookMetrics) Finished(st webhooks.Status) { m.deliveries.WithLabelValues(string(st)).Inc() }
+
+// Disabled implements webhooks.Metrics.
+func (m *webhookMetrics) Disabled(why string) { m.disabled.WithLabelValues(why).Inc() }

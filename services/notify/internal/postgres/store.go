@@ -64,9 +64,54 @@ var _ notify.Store = (*Store)(nil)
 
 // Create implements notify.Store.
 func (s *Store) Create(ctx context.Context, e notify.Email) (notify.Email, bool, error) {
+	params, err := emailParams(e)
+	if err != nil {
+		return notify.Email{}, false, err
+	}
+	var row db.Email
+	created := true
+	err = database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		row, created, err = s.createTx(ctx, tx, e, params)
+		return err
+	})
+	if err != nil {
+		return notify.Email{}, false, fmt.Errorf("store email: %w", err)
+	}
+	out, err := toEmail(row)
+	return out, created, err
+}
+
+// createTx stores an email and its send job inside tx (Create, and the
+// transaction that disables a webhook endpoint).
+func (s *Store) createTx(ctx context.Context, tx pgx.Tx, e notify.Email, params db.InsertEmailParams) (db.Email, bool, error) {
+	row, err := s.q.InsertEmail(ctx, tx, params)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// ON CONFLICT DO NOTHING waited for the first insert of this
+		// key to commit; this statement's snapshot sees it.
+		row, err = s.q.GetEmailByKey(ctx, tx, db.GetEmailByKeyParams{Producer: e.Producer, IdempotencyKey: e.IdempotencyKey})
+		return row, false, err
+	}
+	if err != nil {
+		return row, false, err
+	}
+	_, err = s.queue.InsertTx(ctx, tx, SendJobArgs{EmailID: row.ID, Trace: e.Trace}, nil)
+	return row, true, err
+}
+
+// CreateTx stores e and queues its send inside tx.
+func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, e notify.Email) error {
+	params, err := emailParams(e)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.createTx(ctx, tx, e, params)
+	return err
+}
+
+func emailParams(e notify.Email) (db.InsertEmailParams, error) {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
-		return notify.Email{}, false, fmt.Errorf("encode data: %w", err)
+		return db.InsertEmailParams{}, fmt.Errorf("encode data: %w", err)
 	}
 	params := db.InsertEmailParams{
 		ID: e.ID, Producer: e.Producer, IdempotencyKey: e.IdempotencyKey, RequestHash: e.RequestHash,
@@ -76,28 +121,7 @@ func (s *Store) Create(ctx context.Context, e notify.Email) (notify.Email, bool,
 	if e.ToUserID != uuid.Nil {
 		params.ToUserID = pgtype.UUID{Bytes: e.ToUserID, Valid: true}
 	}
-	var row db.Email
-	created := true
-	err = database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		row, err = s.q.InsertEmail(ctx, tx, params)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// ON CONFLICT DO NOTHING waited for the first insert of this
-			// key to commit; this statement's snapshot sees it.
-			created = false
-			row, err = s.q.GetEmailByKey(ctx, tx, db.GetEmailByKeyParams{Producer: e.Producer, IdempotencyKey: e.IdempotencyKey})
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		_, err = s.queue.InsertTx(ctx, tx, SendJobArgs{EmailID: row.ID, Trace: e.Trace}, nil)
-		return err
-	})
-	if err != nil {
-		return notify.Email{}, false, fmt.Errorf("store email: %w", err)
-	}
-	out, err := toEmail(row)
-	return out, created, err
+	return params, nil
 }
 
 // Email implements notify.Store.

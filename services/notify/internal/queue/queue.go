@@ -18,6 +18,7 @@ import (
 
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres"
+	"github.com/meterflow/meterflow/services/notify/internal/webhooks"
 )
 
 // Worker sends one stored email per job.
@@ -53,13 +54,23 @@ func (PruneArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: postgres.Queue, MaxAttempts: 3}
 }
 
-// PruneWorker runs PruneArgs jobs.
+// PruneWorker runs PruneArgs jobs: old final emails, and old webhook
+// events whose deliveries are all final.
 type PruneWorker struct {
 	river.WorkerDefaults[PruneArgs]
 	Emails    *notify.Service
+	Events    EventPruner
 	Retention time.Duration
 	Log       *slog.Logger
 }
+
+// EventPruner deletes old webhook events (postgres.WebhookStore).
+type EventPruner interface {
+	PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error)
+}
+
+// pruneBatch bounds one delete of webhook events.
+const pruneBatch = 1000
 
 // Work implements river.Worker.
 func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
@@ -67,7 +78,19 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	if n > 0 {
 		w.Log.InfoContext(ctx, "pruned old emails", "deleted", n, "retention", w.Retention.String())
 	}
-	return err
+	if err != nil || w.Events == nil {
+		return err
+	}
+	cutoff := time.Now().Add(-w.Retention)
+	for {
+		n, err := w.Events.PruneEvents(ctx, cutoff, pruneBatch)
+		if n > 0 {
+			w.Log.InfoContext(ctx, "pruned old webhook events", "deleted", n, "retention", w.Retention.String())
+		}
+		if err != nil || n < pruneBatch {
+			return err
+		}
+	}
 }
 
 // Options configure the worker client.
@@ -87,6 +110,11 @@ type Options struct {
 	// FetchPollInterval, when set, replaces River's (tests).
 	FetchPollInterval time.Duration
 	Log               *slog.Logger
+	// Webhooks delivers webhook attempts on the webhook queue,
+	// WebhookWorkers at a time; Events prunes old webhook events.
+	Webhooks       *webhooks.Service
+	WebhookWorkers int
+	Events         EventPruner
 }
 
 // NewInsertOnly returns a River client that can only insert jobs.
@@ -105,15 +133,22 @@ func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*ri
 	if err := river.AddWorkerSafely(workers, &Worker{Emails: emails, timeout: o.JobTimeout}); err != nil {
 		return nil, fmt.Errorf("queue: register worker: %w", err)
 	}
-	if err := river.AddWorkerSafely(workers, &PruneWorker{Emails: emails, Retention: o.Retention, Log: o.Log}); err != nil {
+	if err := river.AddWorkerSafely(workers, &PruneWorker{Emails: emails, Events: o.Events, Retention: o.Retention, Log: o.Log}); err != nil {
 		return nil, fmt.Errorf("queue: register prune worker: %w", err)
+	}
+	queues := map[string]river.QueueConfig{postgres.Queue: {MaxWorkers: o.Workers}}
+	if o.Webhooks != nil {
+		if err := river.AddWorkerSafely(workers, &DeliverWorker{Webhooks: o.Webhooks}); err != nil {
+			return nil, fmt.Errorf("queue: register webhook worker: %w", err)
+		}
+		queues[postgres.WebhookQueue] = river.QueueConfig{MaxWorkers: o.WebhookWorkers}
 	}
 	prune := river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 		func() (river.JobArgs, *river.InsertOpts) { return PruneArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:               o.Log,
-		Queues:               map[string]river.QueueConfig{postgres.Queue: {MaxWorkers: o.Workers}},
+		Queues:               queues,
 		Workers:              workers,
 		PeriodicJobs:         []*river.PeriodicJob{prune},
 		JobTimeout:           o.JobTimeout,
