@@ -20,7 +20,7 @@ func Policy() callauth.Policy {
 		identityv1.IdentityService_AdminUpdateUser_FullMethodName:      {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
 		identityv1.IdentityService_AdminListAuditEvents_FullMethodName: {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
 		identityv1.IdentityService_AdminGetUserStats_FullMethodName:    {Callers: []string{"gateway"}, Access: callauth.AdminRequired},
-		identityv1.IdentityService_GetSigningKeys_FullMethodName:       {Callers: []string{"gateway", "wallet", "workflow"}, Access: callauth.ServiceOnly},
+		identityv1.IdentityService_GetSigningKeys_FullMethodName:       {Callers: []string{"gateway", "wallet", "workflow", "notify"}, Access: callauth.ServiceOnly},
 		// Keys are managed with a login's token only: no Scope, so a key's
 		// token is refused (a key cannot mint or revoke keys).
 		identityv1.IdentityService_CreateAPIKey_FullMethodName:       {Callers: []string{"gateway"}, Access: callauth.UserRequired},
