@@ -38,7 +38,7 @@ func Money(r *walletv1.AdminGetStatsResponse) chart.Chart {
 	if n := len(r.GetByDay()); n > 0 {
 		first, last = r.GetByDay()[0].GetDate(), r.GetByDay()[n-1].GetDate()
 	}
-	c.Desc = fmt.Sprintf("Deposits %s and fees %s over %d days (%s).", chart.Money(deposits), chart.Money(fees), len(c.Bars), span(first, last))
+	c.Desc = fmt.Sprintf("Deposits %s and fees %s over %s (%s).", chart.Money(deposits), chart.Money(fees), count(len(c.Bars), "day", "days"), span(first, last))
 	return c
 }
 
@@ -62,9 +62,9 @@ func RunsByHour(r *workflowv1.AdminGetRunStatsResponse) chart.Chart {
 		c.Bars = append(c.Bars, bar)
 		addCounts(&total, h.GetRuns())
 	}
-	c.Desc = fmt.Sprintf("%s over %d hours.", countsSentence(&total), len(hours))
+	c.Desc = fmt.Sprintf("%s over %s.", countsSentence(&total), count(len(hours), "hour", "hours"))
 	if i := busiestBar(c.Bars); i >= 0 {
-		c.Desc += fmt.Sprintf(" The busiest hour was %s with %s runs.", c.Bars[i].Label, chart.Count(c.Bars[i].Total()))
+		c.Desc += fmt.Sprintf(" The busiest hour was %s with %s.", c.Bars[i].Label, count(c.Bars[i].Total(), "run", "runs"))
 	}
 	return c
 }
@@ -80,8 +80,8 @@ func Busiest(r *workflowv1.AdminGetRunStatsResponse) chart.Chart {
 	case 0:
 		c.Desc = "No workflow ran in this window."
 	default:
-		c.Desc = fmt.Sprintf("The %d workflows with the most runs, most first: %s with %s runs leads.",
-			len(c.Bars), c.Bars[0].Label, chart.Count(c.Bars[0].Total()))
+		c.Desc = fmt.Sprintf("The %s with the most runs, most first: %s with %s leads.",
+			count(len(c.Bars), "workflow", "workflows"), c.Bars[0].Label, count(c.Bars[0].Total(), "run", "runs"))
 	}
 	return c
 }
@@ -102,6 +102,6 @@ func addCounts(sum *workflowv1.RunCounts, c *workflowv1.RunCounts) {
 // running, 0 queued".
 func countsSentence(c *workflowv1.RunCounts) string {
 	total := c.GetQueued() + c.GetRunning() + c.GetSucceeded() + c.GetFailed()
-	return fmt.Sprintf("%s runs: %s succeeded, %s failed, %s running, %s queued",
-		chart.Count(total), chart.Count(c.GetSucceeded()), chart.Count(c.GetFailed()), chart.Count(c.GetRunning()), chart.Count(c.GetQueued()))
+	return fmt.Sprintf("%s: %s succeeded, %s failed, %s running, %s queued",
+		count(total, "run", "runs"), chart.Count(c.GetSucceeded()), chart.Count(c.GetFailed()), chart.Count(c.GetRunning()), chart.Count(c.GetQueued()))
 }

@@ -71,3 +71,11 @@ func busiestBar(bars []chart.Bar) int {
 	}
 	return at
 }
+
+// count words n things: "1 day", "30 days", "1,204 runs".
+func count[N int | int64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return chart.Count(int64(n)) + " " + many
+}

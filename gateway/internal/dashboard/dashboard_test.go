@@ -75,7 +75,7 @@ func TestCharts(t *testing.T) {
 				Total: &workflowv1.RunCounts{Succeeded: 3, Failed: 1},
 			}),
 			bars: []chart.Bar{{Label: "2026-12-07", Values: []int64{0, 0, 3, 1}}},
-			desc: []string{"4 runs: 3 succeeded, 1 failed, 0 running, 0 queued over 1 days (Dec 7 to Dec 7, UTC)."},
+			desc: []string{"4 runs: 3 succeeded, 1 failed, 0 running, 0 queued over 1 day (Dec 7 to Dec 7, UTC)."},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,7 +81,7 @@ func Spend(r *walletv1.GetSpendByDayResponse) chart.Chart {
 	if n := len(r.GetDays()); n > 0 {
 		first, last = r.GetDays()[0].GetDate(), r.GetDays()[n-1].GetDate()
 	}
-	c.Desc = fmt.Sprintf("You spent %s on runs over %d days (%s).", chart.Money(r.GetTotalCents()), len(c.Bars), span(first, last))
+	c.Desc = fmt.Sprintf("You spent %s on runs over %s (%s).", chart.Money(r.GetTotalCents()), count(len(c.Bars), "day", "days"), span(first, last))
 	if i := busiestBar(c.Bars); i >= 0 {
 		c.Desc += fmt.Sprintf(" The most was %s on %s.", chart.Money(c.Bars[i].Total()), c.Bars[i].Label)
 	}
@@ -102,6 +102,6 @@ func UserRuns(r *workflowv1.GetRunStatsResponse) chart.Chart {
 	if total == nil {
 		total = &workflowv1.RunCounts{}
 	}
-	c.Desc = fmt.Sprintf("%s over %d days (%s).", countsSentence(total), len(c.Bars), span(first, last))
+	c.Desc = fmt.Sprintf("%s over %s (%s).", countsSentence(total), count(len(c.Bars), "day", "days"), span(first, last))
 	return c
 }

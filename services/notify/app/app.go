@@ -71,9 +71,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
-	if err := jobs.RegisterMetrics(a.Registry, pool, postgres.Queue, postgres.WebhookQueue); err != nil {
-		return nil, err
-	}
 	idConn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
 	if err != nil {
 		return nil, err
@@ -92,7 +89,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Store:    store,
 		Contacts: identityclient.Client{API: identityv1.NewIdentityServiceClient(idConn)},
 		Mailer:   smtp,
-		Metrics:  newEmailMetrics(a.Registry, store.QueueStats),
+		Metrics:  newEmailMetrics(a.Registry, store),
 		Log:      log,
 	})
 	if err != nil {
@@ -104,7 +101,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 	a.workers, err = queue.NewWorkerClient(pool, svc, queue.Options{
 		Workers: cfg.Workers, JobTimeout: cfg.SendTimeout, RescueAfter: cfg.RescueAfter,
-		Retention: cfg.Retention, RetryPolicy: cfg.RetryPolicy, FetchPollInterval: cfg.FetchPollInterval, Log: log,
+		Retention: cfg.Retention, RetryPolicy: cfg.RetryPolicy, FetchPollInterval: cfg.FetchPollInterval, Metrics: a.Registry, Log: log,
 		Webhooks: hooks, WebhookWorkers: cfg.Webhooks.Workers, Events: hookStore,
 	})
 	if err != nil {
@@ -173,30 +170,19 @@ func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
 // needs (platform/process, Process.Schema): the service's migrations and
-// River's. "" when both are current, the reason when one is older.
+// River's (jobs.SchemaCheck).
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
-		return behind, err
-	}
-	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return jobs.SchemaCheck(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")
 }
 
 // Migrate creates the database if it is missing and applies the service's
 // migrations and River's.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
-		return err
-	}
-	return MigrateQueue(ctx, databaseURL, log)
+	return jobs.Setup(ctx, databaseURL, migrations.FS, log)
 }
 
 // MigrateQueue applies River's migrations (the job queue's tables). Tests
 // that make the database with dbtest.New(t, migrations.FS) call it next.
 func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	pool, err := database.Open(ctx, databaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return jobs.Migrate(ctx, pool, log)
+	return jobs.MigrateDatabase(ctx, databaseURL, log)
 }

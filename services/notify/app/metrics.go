@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres"
 	"github.com/meterflow/meterflow/services/notify/internal/webhooks"
@@ -17,12 +18,17 @@ type emailMetrics struct {
 	failures *prometheus.CounterVec
 }
 
-// queueStats reads the backlog.
-type queueStats func(ctx context.Context) (postgres.QueueStats, error)
+// backlog reads what the queue gauges show: the emails not final yet
+// (postgres.Store.QueueStats) and the age of the oldest send due
+// (postgres.Store.OldestDue).
+type backlog interface {
+	QueueStats(ctx context.Context) (postgres.QueueStats, error)
+	OldestDue(ctx context.Context) (time.Duration, error)
+}
 
 // newEmailMetrics registers the email metrics on reg; the queue gauges
 // are read from the database at scrape (-1 when it does not answer).
-func newEmailMetrics(reg prometheus.Registerer, stats queueStats) *emailMetrics {
+func newEmailMetrics(reg prometheus.Registerer, store backlog) *emailMetrics {
 	m := &emailMetrics{
 		emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "notify_emails_total",
@@ -40,30 +46,28 @@ func newEmailMetrics(reg prometheus.Registerer, stats queueStats) *emailMetrics 
 		m.failures.WithLabelValues(t.Name, "temporary")
 		m.failures.WithLabelValues(t.Name, "permanent")
 	}
-	read := func(pick func(postgres.QueueStats) float64) func() float64 {
-		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			st, err := stats(ctx)
-			if err != nil {
-				return -1
-			}
-			return pick(st)
-		}
+	stats := func(pick func(postgres.QueueStats) float64) func() float64 {
+		return telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
+			st, err := store.QueueStats(ctx)
+			return pick(st), err
+		})
 	}
 	reg.MustRegister(m.emails, m.failures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "notify_emails_queued",
 			Help: "Emails stored and not yet sent, failed or dropped (computed at scrape; -1 if the database did not answer).",
-		}, read(func(st postgres.QueueStats) float64 { return float64(st.Queued) })),
+		}, stats(func(st postgres.QueueStats) float64 { return float64(st.Queued) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "notify_email_oldest_queued_age_seconds",
 			Help: "How long the oldest email not sent yet has waited since it was stored, retries included; 0 when none (computed at scrape; -1 if the database did not answer).",
-		}, read(func(st postgres.QueueStats) float64 { return st.OldestQueued.Seconds() })),
+		}, stats(func(st postgres.QueueStats) float64 { return st.OldestQueued.Seconds() })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "email_outbox_oldest_due_age_seconds",
 			Help: "How long the oldest email due for an attempt (its first, or a retry whose time has come) has waited for a worker; 0 when none (computed at scrape; -1 if the database did not answer).",
-		}, read(func(st postgres.QueueStats) float64 { return st.OldestDue.Seconds() })))
+		}, telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
+			age, err := store.OldestDue(ctx)
+			return age.Seconds(), err
+		})))
 	return m
 }
 

@@ -85,9 +85,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
-	if err := jobs.RegisterMetrics(a.Registry, pool, river.QueueDefault, outbox.Queue); err != nil {
-		return nil, err
-	}
 	walletConn, err := grpcservice.Dial(cfg.WalletAddr, minter.Credentials("wallet"))
 	if err != nil {
 		return nil, err
@@ -134,7 +131,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 	a.closers.AddCloser(notifyConn)
 	events := &outbox.EventWorker{Notify: notifyv1.NewNotifyServiceClient(notifyConn), Service: Service}
-	if a.workers, err = queue.NewWorkerClient(pool, a.svc, events, cfg.Workers, log); err != nil {
+	if a.workers, err = queue.NewWorkerClient(pool, a.svc, events, cfg.Workers, a.Registry, log); err != nil {
 		return nil, err
 	}
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
@@ -216,12 +213,9 @@ func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
 // needs (platform/process, Process.Schema): the service's migrations and
-// River's. "" when both are current, the reason when one is older.
+// River's (jobs.SchemaCheck).
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
-		return behind, err
-	}
-	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return jobs.SchemaCheck(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")
 }
 
 // Reseal seals every workflow's auth header value again under the current
@@ -244,19 +238,11 @@ func Reseal(ctx context.Context, cfg Config) (workflow.ResealResult, error) {
 // Migrate creates the database if it is missing and applies the service's
 // migrations and River's.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
-		return err
-	}
-	return MigrateQueue(ctx, databaseURL, log)
+	return jobs.Setup(ctx, databaseURL, migrations.FS, log)
 }
 
 // MigrateQueue applies River's migrations (the job queue's tables). Tests
 // that make the database with dbtest.New(t, migrations.FS) call it next.
 func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	pool, err := database.Open(ctx, databaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return jobs.Migrate(ctx, pool, log)
+	return jobs.MigrateDatabase(ctx, databaseURL, log)
 }

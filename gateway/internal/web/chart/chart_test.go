@@ -57,8 +57,8 @@ func TestChartHTML(t *testing.T) {
 				Bars: []Bar{{Label: `<script>alert("x")</script>-a-very-long-slug`, Values: []int64{7, 2}}, {Label: "b", Values: []int64{1, 0}}}},
 			want: []string{
 				`<g data-label="&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;-a-very-long-slug" data-values="7 2">`,
-				`>&lt;script&gt;alert(&#34;x&#34;…</text>`, // shortened on the drawing
-				`>9</text>`, // the bar's total
+				`>&lt;script&gt;aler…</text>`, // shortened on the drawing
+				`>9</text>`,                   // the bar's total
 			},
 			not:  []string{`<script>`},
 			bars: []Bar{{Label: `<script>alert("x")</script>-a-very-long-slug`, Values: []int64{7, 2}}, {Label: "b", Values: []int64{1, 0}}},
@@ -125,6 +125,9 @@ func TestBarsStayInside(t *testing.T) {
 				if x < marginL-0.01 || x+w > width-marginR+0.01 || y < marginT-0.01 || y+h > height-marginB+0.01 || w <= 0 || h <= 0 {
 					t.Fatalf("%d bars: rect outside the plot: %v", n, r[0])
 				}
+			}
+			if areas := strings.Count(out, `<path d="M66 `); (n == 720) != (areas == 3) || strings.Contains(out, "<rect x=") == (n == 720) {
+				t.Errorf("%d bars, %v: %d areas; a month of hours is drawn as one area per series with values (running has none), fewer bars as rectangles", n, kind, areas)
 			}
 			if n == 720 && len(out) > 200_000 { // every hour with runs of three outcomes: ~180 KB, ~30 KB gzipped
 				t.Errorf("a month of hours takes %d bytes; keep the page light", len(out))

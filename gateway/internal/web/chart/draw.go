@@ -20,7 +20,7 @@ const (
 	rowHeight  = 22 // one bar of a horizontal chart
 	labelWidth = 118
 	valueWidth = 74 // the total right of a horizontal bar
-	maxLabel   = 18 // runes of a horizontal bar's label; longer ones end in …
+	maxLabel   = 13 // runes of a horizontal bar's label; longer ones end in …
 )
 
 // vertical draws Grouped and Stacked charts.
@@ -59,42 +59,83 @@ func (c Chart) vertical(b *strings.Builder) {
 		barW = slot // dense series (hours of a month): bars touch
 	}
 	// Bars too thin to point at (hours of a month) get no tooltip and are
-	// drawn as one path per series after the bars' (empty) data groups:
-	// the table has their numbers, and the page stays light.
+	// drawn as one stepped area per series after the bars' (empty) data
+	// groups: no seams between hairline bars, the table has the numbers,
+	// and the page stays light.
 	dense := barW < 4
-	paths := make([]strings.Builder, len(c.Series))
 	for i, bar := range c.Bars {
-		x0 := marginL + float64(i)*slot + (slot-barW)/2
 		c.barOpen(b, bar, !dense)
-		base := int64(0)
-		for s := range c.Series {
-			v := max(value(bar, s), 0)
-			if v == 0 {
-				continue
-			}
-			x, w, lo, hi := x0, barW, int64(0), v
-			if c.Kind == Stacked {
-				lo, hi = base, base+v
-				base += v
-			} else {
-				w = barW / float64(len(c.Series))
-				x += float64(s) * w
-			}
-			if dense {
-				fmt.Fprintf(&paths[s], "M%s %sh%sv%sh-%sz", num(x), num(y(hi)), num(w), num(y(lo)-y(hi)), num(w))
-				continue
-			}
-			rect(b, x, y(hi), w, y(lo)-y(hi), c.Series[s].Color)
+		if !dense {
+			c.bar(b, bar, marginL+float64(i)*slot+(slot-barW)/2, barW, y)
 		}
 		b.WriteString(`</g>`)
 	}
-	for s := range paths {
-		if paths[s].Len() > 0 {
-			fmt.Fprintf(b, `<path d="%s" fill="%s" aria-hidden="true"/>`, paths[s].String(), esc(c.Series[s].Color))
-		}
+	if dense {
+		c.areas(b, slot, y)
 	}
 	c.ticks(b, slot)
 	b.WriteString(`</svg>`)
+}
+
+// bar draws one bar's rectangles from x, w wide.
+func (c Chart) bar(b *strings.Builder, bar Bar, x0, barW float64, y func(int64) float64) {
+	base := int64(0)
+	for s := range c.Series {
+		v := max(value(bar, s), 0)
+		if v == 0 {
+			continue
+		}
+		x, w, lo, hi := x0, barW, int64(0), v
+		if c.Kind == Stacked {
+			lo, hi = base, base+v
+			base += v
+		} else {
+			w = barW / float64(len(c.Series))
+			x += float64(s) * w
+		}
+		rect(b, x, y(hi), w, y(lo)-y(hi), c.Series[s].Color)
+	}
+}
+
+// areas draws each series of a dense chart as one stepped area: along
+// the tops of its bars left to right, back along their bottoms. Series
+// of a Grouped dense chart start at zero and overlap (use Stacked).
+func (c Chart) areas(b *strings.Builder, slot float64, y func(int64) float64) {
+	n := len(c.Bars)
+	lo, hi := make([]float64, n), make([]float64, n)
+	base := make([]int64, n)
+	for s := range c.Series {
+		empty := true
+		for i, bar := range c.Bars {
+			v := max(value(bar, s), 0)
+			from := int64(0)
+			if c.Kind == Stacked {
+				from = base[i]
+				base[i] += v
+			}
+			lo[i], hi[i] = y(from), y(from+v)
+			empty = empty && v == 0
+		}
+		if empty {
+			continue
+		}
+		var d strings.Builder
+		fmt.Fprintf(&d, "M%d %s", marginL, num(hi[0]))
+		for i := range n {
+			fmt.Fprintf(&d, "H%s", num(marginL+float64(i+1)*slot))
+			if i+1 < n && hi[i+1] != hi[i] {
+				fmt.Fprintf(&d, "V%s", num(hi[i+1]))
+			}
+		}
+		fmt.Fprintf(&d, "V%s", num(lo[n-1]))
+		for i := n - 1; i >= 0; i-- {
+			fmt.Fprintf(&d, "H%s", num(marginL+float64(i)*slot))
+			if i > 0 && lo[i-1] != lo[i] {
+				fmt.Fprintf(&d, "V%s", num(lo[i-1]))
+			}
+		}
+		fmt.Fprintf(b, `<path d="%sZ" fill="%s" aria-hidden="true"/>`, d.String(), esc(c.Series[s].Color))
+	}
 }
 
 // ticks labels every TickEvery-th bar on the x axis, counted from the
@@ -103,7 +144,7 @@ func (c Chart) ticks(b *strings.Builder, slot float64) {
 	n := len(c.Bars)
 	every := c.TickEvery
 	if every <= 0 {
-		every = max(1, (n+5)/6)
+		every = max(1, (n+4)/5)
 	}
 	if c.MarkedTicks {
 		every = 1

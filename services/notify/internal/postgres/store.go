@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres/db"
 )
@@ -158,21 +159,44 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, limit int) (int64, 
 	return s.q.PruneEmails(ctx, s.pool, db.PruneEmailsParams{Cutoff: &cutoff, MaxRows: int32(limit)})
 }
 
+// abandonedQuery reads River's job table, which sqlc does not know: the
+// queued emails that no send job will work any more (discarded, cancelled,
+// completed or deleted), oldest first. A job that is still running, even
+// in a process that died, counts as live until River rescues it.
+const abandonedQuery = `SELECT e.id, e.template, e.attempts FROM emails AS e
+WHERE e.status = 'queued' AND NOT EXISTS (
+    SELECT 1 FROM river_job AS j
+    WHERE j.kind = $1 AND j.args->>'email_id' = e.id::text
+      AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+ORDER BY e.created_at
+LIMIT $2`
+
+// Abandoned implements notify.Store.
+func (s *Store) Abandoned(ctx context.Context, limit int) ([]notify.Email, error) {
+	rows, err := s.pool.Query(ctx, abandonedQuery, SendJobArgs{}.Kind(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("abandoned emails: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Email, error) {
+		e := notify.Email{Status: notify.StatusQueued}
+		var attempts int32
+		err := r.Scan(&e.ID, &e.Template, &attempts)
+		e.Attempts = int(attempts)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("abandoned emails: %w", err)
+	}
+	return out, nil
+}
+
 // QueueStats is the backlog, for the queue gauges.
 type QueueStats struct {
 	// Queued counts the emails not final yet; OldestQueued is how long the
 	// oldest of them has waited since it was stored (retries included).
 	Queued       int64
 	OldestQueued time.Duration
-	// OldestDue is how long the oldest send that is due (its first attempt
-	// or a retry whose time has come) has waited for a worker.
-	OldestDue time.Duration
 }
-
-// dueQuery reads River's job table, which sqlc does not know: the age of
-// the oldest send job due and not being worked.
-const dueQuery = `SELECT coalesce(extract(epoch FROM now() - min(scheduled_at)), 0)::float8
-FROM river_job WHERE queue = $1 AND state IN ('available', 'retryable') AND scheduled_at <= now()`
 
 // QueueStats returns the backlog.
 func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
@@ -180,11 +204,14 @@ func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
 	if err != nil {
 		return QueueStats{}, err
 	}
-	var due float64
-	if err := s.pool.QueryRow(ctx, dueQuery, Queue).Scan(&due); err != nil {
-		return QueueStats{}, err
-	}
-	return QueueStats{Queued: row.Queued, OldestQueued: seconds(row.OldestAgeSeconds), OldestDue: seconds(due)}, nil
+	return QueueStats{Queued: row.Queued, OldestQueued: seconds(row.OldestAgeSeconds)}, nil
+}
+
+// OldestDue returns how long the oldest send due (its first attempt, or a
+// retry whose time has come) has waited for a worker: River's view of the
+// send queue (platform/jobs).
+func (s *Store) OldestDue(ctx context.Context) (time.Duration, error) {
+	return jobs.OldestDue(ctx, s.pool, Queue)
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
