@@ -3,11 +3,11 @@
 // both; colours and fonts are presentation attributes), readable at 360 px
 // (viewBox, width 100%, the stylesheet's .chart rules).
 //
-// A Chart is drawn as a <figure>: the SVG (role="img", named by its <title>
-// and described by its <desc>, which the caller writes as a summary
-// sentence) and, under it, a <details> element "Show the numbers" with the
-// same data as a table, for screen readers and for anyone who wants the
-// exact values. Every bar is a <g> carrying data-label and data-values
+// A Chart is drawn as a <figure>: its title as the visible <figcaption>,
+// the SVG (role="img", named by its <title> and described by its <desc>,
+// which the caller writes as a summary sentence), a legend and, under it,
+// a <details> element "Show the numbers" with the same data as a table,
+// for screen readers and for anyone who wants the exact values. Every bar is a <g> carrying data-label and data-values
 // (the values in the order of the <svg>'s data-series), so tests read the
 // numbers a chart shows without parsing geometry; a bar with values also
 // has a <title> (a tooltip in browsers).
@@ -121,7 +121,7 @@ func (c Chart) HTML() template.HTML {
 		c.Format = Count
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<figure class="chart" id="%s">`, esc(c.ID))
+	fmt.Fprintf(&b, `<figure class="chart" id="%s"><figcaption>%s</figcaption>`, esc(c.ID), esc(c.Title))
 	switch c.Kind {
 	case Horizontal:
 		c.horizontal(&b)

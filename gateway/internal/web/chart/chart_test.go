@@ -64,6 +64,13 @@ func TestChartHTML(t *testing.T) {
 			bars: []Bar{{Label: `<script>alert("x")</script>-a-very-long-slug`, Values: []int64{7, 2}}, {Label: "b", Values: []int64{1, 0}}},
 		},
 		{
+			name: "only zeros: no invented scale",
+			c:    Chart{ID: "zeros", Title: "Spend", Series: moneySeries, Format: Money, Bars: []Bar{{Label: "d1", Values: []int64{0, 0}}}},
+			want: []string{`>Nothing to show.</text>`, `<g data-label="d1" data-values="0 0"></g>`},
+			not:  []string{`>$0.01</text>`},
+			bars: []Bar{{Label: "d1", Values: []int64{0, 0}}},
+		},
+		{
 			name: "no bars",
 			c:    Chart{ID: "empty", Title: "Nothing", Kind: Horizontal, Series: RunOutcomes},
 			want: []string{`>Nothing to show.</text>`, `<td colspan="6" class="empty">Nothing to show.</td>`},

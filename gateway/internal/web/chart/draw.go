@@ -40,9 +40,14 @@ func (c Chart) vertical(b *strings.Builder) {
 	step := niceStep(peak, 4)
 	top := float64(step * 4)
 	y := func(v int64) float64 { return marginT + plotH - float64(max(v, 0))/top*plotH }
-	// The y axis: four steps, grid lines behind the bars.
+	// The y axis: four steps, grid lines behind the bars; a chart without
+	// any value says so over its zero line instead of inventing a scale.
 	b.WriteString(`<g aria-hidden="true">`)
-	for i := int64(0); i <= 4; i++ {
+	if peak == 0 {
+		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%s" y2="%s" stroke="%s" stroke-width="1"/>`, marginL, width-marginR, num(y(0)), num(y(0)), GridColor)
+		fmt.Fprintf(b, `<text x="%s" y="%s" text-anchor="middle" dominant-baseline="middle" fill="%s">Nothing to show.</text>`, num(marginL+plotW/2), num(marginT+plotH/2), TextColor)
+	}
+	for i := int64(0); i <= 4 && peak > 0; i++ {
 		yy := y(i * step)
 		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%s" y2="%s" stroke="%s" stroke-width="1"/>`, marginL, width-marginR, num(yy), num(yy), GridColor)
 		fmt.Fprintf(b, `<text x="%d" y="%s" text-anchor="end" dominant-baseline="middle" fill="%s">%s</text>`, marginL-4, num(yy), TextColor, esc(c.Format(i*step)))
