@@ -40,6 +40,14 @@ func DatabaseConfigFromEnv() (Config, error) {
 	return Config{Common: common, DatabaseURL: url}, err
 }
 
+// DefaultReserveBatchMax is WALLET_RESERVE_BATCH_MAX's default, and
+// MaxReserveBatchMax its largest value: one batch is one statement whose
+// arrays and locks grow with it.
+const (
+	DefaultReserveBatchMax = 64
+	MaxReserveBatchMax     = 1000
+)
+
 // Config is everything the wallet process needs; ConfigFromEnv reads it from
 // the environment, tests build it directly.
 type Config struct {
@@ -95,6 +103,9 @@ type Config struct {
 	// NotifyAddr is the notify service, to which the outbox hands emails
 	// (NOTIFY_ADDR).
 	NotifyAddr string
+	// ReserveBatchMax is the most holds one reserve transaction decides
+	// (WALLET_RESERVE_BATCH_MAX, ADR 0017); 0 or 1 reserves one by one.
+	ReserveBatchMax int
 }
 
 // ConfigFromEnv reads the configuration from environment variables with
@@ -151,6 +162,8 @@ func ConfigFromEnv() (Config, error) {
 	c.AutoTopUpCapMultiple, err = envconfig.PositiveInt("AUTO_TOPUP_MONTHLY_CAP_MULTIPLE", 10)
 	errs = append(errs, err)
 	c.JobWorkers, err = envconfig.NonNegativeInt("JOB_WORKERS", 2)
+	errs = append(errs, err)
+	c.ReserveBatchMax, err = envconfig.NonNegativeInt("WALLET_RESERVE_BATCH_MAX", DefaultReserveBatchMax)
 	errs = append(errs, err)
 
 	if !c.Production() {
@@ -229,6 +242,9 @@ func (c Config) validate() error {
 	}
 	if c.JobWorkers < 0 || c.JobWorkers > 100 {
 		errs = append(errs, errors.New("JOB_WORKERS must be between 0 and 100"))
+	}
+	if c.ReserveBatchMax > MaxReserveBatchMax {
+		errs = append(errs, fmt.Errorf("WALLET_RESERVE_BATCH_MAX must be at most %d (1 reserves one by one)", MaxReserveBatchMax))
 	}
 	if c.AutoTopUpCapMultiple < 0 {
 		errs = append(errs, errors.New("AUTO_TOPUP_MONTHLY_CAP_MULTIPLE must be positive"))
