@@ -103,7 +103,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 	store := postgres.New(pool, a.jobs)
 	metrics := newWalletMetrics(a.Registry, store)
-	store.BatchReserves(postgres.ReserveBatches{Max: cfg.ReserveBatchMax, Log: log, Observe: metrics.ReserveBatch})
+	batchMax := cfg.ReserveBatchMax
+	if batchMax == 0 {
+		batchMax = DefaultReserveBatchMax
+	}
+	store.BatchReserves(postgres.ReserveBatches{Max: batchMax, Log: log, Observe: metrics.ReserveBatch})
 	origins, _ := cfg.returnOrigins() // checked by validate
 	a.Wallet = wallet.NewService(wallet.Config{
 		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: metrics,

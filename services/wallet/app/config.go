@@ -104,7 +104,8 @@ type Config struct {
 	// (NOTIFY_ADDR).
 	NotifyAddr string
 	// ReserveBatchMax is the most holds one reserve transaction decides
-	// (WALLET_RESERVE_BATCH_MAX, ADR 0017); 0 or 1 reserves one by one.
+	// (WALLET_RESERVE_BATCH_MAX, ADR 0017); 1 reserves one by one, 0 means
+	// DefaultReserveBatchMax.
 	ReserveBatchMax int
 }
 
@@ -163,8 +164,9 @@ func ConfigFromEnv() (Config, error) {
 	errs = append(errs, err)
 	c.JobWorkers, err = envconfig.NonNegativeInt("JOB_WORKERS", 2)
 	errs = append(errs, err)
-	c.ReserveBatchMax, err = envconfig.NonNegativeInt("WALLET_RESERVE_BATCH_MAX", DefaultReserveBatchMax)
+	batchMax, err := envconfig.PositiveInt("WALLET_RESERVE_BATCH_MAX", DefaultReserveBatchMax)
 	errs = append(errs, err)
+	c.ReserveBatchMax = int(min(batchMax, MaxReserveBatchMax+1)) // validate refuses more
 
 	if !c.Production() {
 		if c.PublicBaseURL == "" {
@@ -243,7 +245,7 @@ func (c Config) validate() error {
 	if c.JobWorkers < 0 || c.JobWorkers > 100 {
 		errs = append(errs, errors.New("JOB_WORKERS must be between 0 and 100"))
 	}
-	if c.ReserveBatchMax > MaxReserveBatchMax {
+	if c.ReserveBatchMax < 0 || c.ReserveBatchMax > MaxReserveBatchMax {
 		errs = append(errs, fmt.Errorf("WALLET_RESERVE_BATCH_MAX must be at most %d (1 reserves one by one)", MaxReserveBatchMax))
 	}
 	if c.AutoTopUpCapMultiple < 0 {

@@ -96,10 +96,7 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 	if o.capMult > 0 {
 		cfg.AutoTopUpCapMultiple = o.capMult
 	}
-	cfg.ReserveBatchMax = app.DefaultReserveBatchMax
-	if o.batchMax > 0 {
-		cfg.ReserveBatchMax = o.batchMax
-	}
+	cfg.ReserveBatchMax = o.batchMax
 	var out io.Writer = io.Discard
 	if os.Getenv("WALLET_TEST_LOG") != "" { // show the service's logs when debugging a test
 		out = os.Stderr
