@@ -28,8 +28,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
 	jobs Jobs
-	// reserves batches Reserve (BatchReserves); nil: one by one.
-	reserves  *groupcommit.Batcher[wallet.ReserveInput, wallet.Hold]
+	// reserves batch Reserve, one per shard of accounts (BatchReserves);
+	// nil: one by one.
+	reserves  []*groupcommit.Batcher[wallet.ReserveInput, wallet.Hold]
 	batchOpts ReserveBatches
 }
 
