@@ -3,8 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"time"
 
