@@ -126,7 +126,7 @@ func (b *Batcher[In, Out]) next() {
 
 // take removes the next batch from the queue (b.mu held): the calls in
 // arrival order, skipping a call whose key is already in the batch, up to
-// b.max. Nil when the queue is empty.
+// b.max; calls whose context ended are dropped. Nil when no call is left.
 func (b *Batcher[In, Out]) take() []*call[In, Out] {
 	if len(b.queue) == 0 {
 		return nil
@@ -138,6 +138,9 @@ func (b *Batcher[In, Out]) take() []*call[In, Out] {
 	}
 	rest := b.queue[:0]
 	for _, c := range b.queue {
+		if c.ctx.Err() != nil {
+			continue // its caller is leaving (Do): nothing to run for it
+		}
 		if len(batch) == b.max {
 			rest = append(rest, c)
 			continue
@@ -154,6 +157,9 @@ func (b *Batcher[In, Out]) take() []*call[In, Out] {
 	}
 	clear(b.queue[len(rest):])
 	b.queue = rest
+	if len(batch) == 0 {
+		return nil
+	}
 	return batch
 }
 
@@ -201,4 +207,58 @@ func batchContext[In, Out any](batch []*call[In, Out]) (context.Context, context
 		}
 	}
 	return context.WithDeadline(ctx, latest)
+}
+
+// Groups keeps one Batcher per group (an account): calls of one group
+// coalesce, calls of different groups never wait on one another. A
+// group's Batcher exists while calls of the group are in Do.
+type Groups[K comparable, In, Out any] struct {
+	newBatcher func() *Batcher[In, Out]
+
+	mu     sync.Mutex
+	groups map[K]*group[In, Out]
+}
+
+type group[In, Out any] struct {
+	b     *Batcher[In, Out]
+	calls int
+}
+
+// NewGroups returns Groups whose Batchers are made as New(max, key, run)
+// makes them.
+func NewGroups[K comparable, In, Out any](max int, key func(In) string, run func(ctx context.Context, ins []In) []Result[Out]) *Groups[K, In, Out] {
+	return &Groups[K, In, Out]{
+		newBatcher: func() *Batcher[In, Out] { return New(max, key, run) },
+		groups:     map[K]*group[In, Out]{},
+	}
+}
+
+// Do runs in through the Batcher of group g (Batcher.Do).
+func (gs *Groups[K, In, Out]) Do(ctx context.Context, g K, in In) (Out, error) {
+	gs.mu.Lock()
+	e := gs.groups[g]
+	if e == nil {
+		e = &group[In, Out]{b: gs.newBatcher()}
+		gs.groups[g] = e
+	}
+	e.calls++
+	gs.mu.Unlock()
+	defer func() {
+		gs.mu.Lock()
+		if e.calls--; e.calls == 0 {
+			// A batch of callers who all gave up may still run: a new call
+			// of g then starts a Batcher of its own beside it, as two
+			// reserves did before batching.
+			delete(gs.groups, g)
+		}
+		gs.mu.Unlock()
+	}()
+	return e.b.Do(ctx, in)
+}
+
+// Len returns how many groups have calls in Do.
+func (gs *Groups[K, In, Out]) Len() int {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	return len(gs.groups)
 }

@@ -214,3 +214,44 @@ func TestManyCallers(t *testing.T) {
 		t.Fatalf("largest batch %d, want 2 to 8", largest)
 	}
 }
+
+// TestGroups: a call of one group never waits for another group's batch;
+// calls of one group coalesce; a group is forgotten when its calls end.
+func TestGroups(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	gs := groupcommit.NewGroups[string](64, nil, r.run)
+	first := make(chan string, 1)
+	go func() {
+		out, _ := gs.Do(context.Background(), "hot", "first")
+		first <- out
+	}()
+	<-r.started // the hot group's batch is running, blocked
+	other := make(chan string, 1)
+	go func() {
+		out, _ := gs.Do(context.Background(), "other", "alone")
+		other <- out
+	}()
+	if got := <-r.started; !slices.Equal(got, []string{"alone"}) {
+		t.Fatalf("the other group's batch = %v", got)
+	}
+	close(r.release)
+	if got := <-other; got != "done alone" {
+		t.Fatalf("other group = %q", got)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			if out, err := gs.Do(context.Background(), "hot", fmt.Sprint(i)); err != nil || out != fmt.Sprint("done ", i) {
+				t.Errorf("Do = %q, %v", out, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := <-first; got != "done first" {
+		t.Fatalf("first = %q", got)
+	}
+	if n := gs.Len(); n != 0 {
+		t.Fatalf("%d groups left after every call ended", n)
+	}
+}

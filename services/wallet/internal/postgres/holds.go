@@ -19,7 +19,7 @@ import (
 // batched (BatchReserves, ADR 0017), else with reserveOne.
 func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, error) {
 	if s.reserves != nil {
-		return s.reserveShard(in.UserID).Do(ctx, in)
+		return s.reserves.Do(ctx, in.UserID, in)
 	}
 	return s.reserveOne(ctx, in)
 }

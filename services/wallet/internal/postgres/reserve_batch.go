@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"time"
 
@@ -28,33 +27,20 @@ type ReserveBatches struct {
 	Observe func(size int, fellBack bool)
 }
 
-// BatchReserves makes Reserve coalesce concurrent calls (groupcommit): a
-// reserve that finds none of its shard running goes at once, alone,
-// through reserve_hold; those that arrive meanwhile are decided together,
-// in arrival order, by reserve_holds in one statement and one commit.
-//
-// Accounts are spread over as many shards as the pool has connections,
-// each with its batcher: one account's reserves (and its API keys', which
-// are the account's) always share a shard, so a hot account's runs share
-// commits, while reserves of different accounts still run side by side on
-// the pool's connections, as one by one. Call it before the store is used.
+// BatchReserves makes Reserve coalesce concurrent calls of one account
+// (groupcommit): a reserve that finds none of its account's running goes
+// at once, alone, through reserve_hold; those that arrive meanwhile are
+// decided together, in arrival order, by reserve_holds in one statement
+// and one commit, which writes the account once. Reserves of different
+// accounts never wait on one another, as one by one (ADR 0017 says why
+// batches do not mix accounts). Call it before the store is used.
 func (s *Store) BatchReserves(o ReserveBatches) {
 	s.reserves = nil
 	if o.Max <= 1 {
 		return
 	}
 	s.batchOpts = o
-	s.reserves = make([]*groupcommit.Batcher[wallet.ReserveInput, wallet.Hold], max(1, s.pool.Config().MaxConns))
-	for i := range s.reserves {
-		s.reserves[i] = groupcommit.New(o.Max, func(in wallet.ReserveInput) string { return in.Key }, s.reserveBatch)
-	}
-}
-
-// reserveShard is the batcher of userID's shard.
-func (s *Store) reserveShard(userID uuid.UUID) *groupcommit.Batcher[wallet.ReserveInput, wallet.Hold] {
-	h := fnv.New32a()
-	_, _ = h.Write(userID[:])
-	return s.reserves[h.Sum32()%uint32(len(s.reserves))]
+	s.reserves = groupcommit.NewGroups[uuid.UUID](o.Max, func(in wallet.ReserveInput) string { return in.Key }, s.reserveBatch)
 }
 
 // reserveBatch answers each of ins: a batch of one through reserve_hold,

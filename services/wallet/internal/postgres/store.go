@@ -28,9 +28,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
 	jobs Jobs
-	// reserves batch Reserve, one per shard of accounts (BatchReserves);
-	// nil: one by one.
-	reserves  []*groupcommit.Batcher[wallet.ReserveInput, wallet.Hold]
+	// reserves batches Reserve per account (BatchReserves); nil: one by
+	// one.
+	reserves  *groupcommit.Groups[uuid.UUID, wallet.ReserveInput, wallet.Hold]
 	batchOpts ReserveBatches
 }
 
