@@ -190,9 +190,7 @@ func TestReserveHoldsAgreesWithRules(t *testing.T) {
 			if err := pool.QueryRow(ctx, `SELECT count(*) FROM holds WHERE user_id = ANY($1)`, users).Scan(&n); err != nil || n != newHolds {
 				t.Errorf("holds written = %d (%v), want %d", n, err, newHolds)
 			}
-			if bad, err := s.Verify(ctx); err != nil || len(bad) != 0 {
-				t.Fatalf("verify = %+v, %v", bad, err)
-			}
+			wantVerified(t, s)
 		})
 	}
 }
@@ -236,7 +234,13 @@ func TestReserveBatchFallsBackOneByOne(t *testing.T) {
 	if ws, err := s.GetWallets(ctx, []uuid.UUID{user}); err != nil || ws[user].HeldCents != 20 {
 		t.Errorf("wallet = %+v, %v; want 20 held", ws[user], err)
 	}
-	if bad, err := s.Verify(ctx); err != nil || len(bad) != 0 {
+	wantVerified(t, s)
+}
+
+// wantVerified fails unless `wallet verify` finds every invariant holding.
+func wantVerified(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	if bad, err := s.Verify(context.Background()); err != nil || len(bad) != 0 {
 		t.Fatalf("verify = %+v, %v", bad, err)
 	}
 }
