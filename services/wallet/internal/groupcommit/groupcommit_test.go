@@ -255,3 +255,20 @@ func TestGroups(t *testing.T) {
 		t.Fatalf("%d groups left after every call ended", n)
 	}
 }
+
+// BenchmarkIdleDo measures what batching adds to a call that finds no
+// batch of its group running (a run at low load): the whole cost of "no
+// window" on the idle path (about 0.6 µs and 6 allocations on the shared
+// 2-core machine, against about 1.5 ms for a reserve).
+func BenchmarkIdleDo(b *testing.B) {
+	run := func(_ context.Context, ins []int) []groupcommit.Result[int] {
+		return []groupcommit.Result[int]{{Out: ins[0]}}
+	}
+	gs := groupcommit.NewGroups[int](64, nil, run)
+	ctx := context.Background()
+	for i := range b.N {
+		if _, err := gs.Do(ctx, i%1000, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
