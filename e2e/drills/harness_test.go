@@ -22,14 +22,10 @@ import (
 
 	e2e "github.com/meterflow/meterflow/e2e/stack"
 	gateway "github.com/meterflow/meterflow/gateway/app"
-	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
-	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
-	walletapp "github.com/meterflow/meterflow/services/wallet/app"
 	walletmigrations "github.com/meterflow/meterflow/services/wallet/migrations"
 	"github.com/meterflow/meterflow/services/wallet/stripemocktest"
-	workflow "github.com/meterflow/meterflow/services/workflow/app"
 	workflowmigrations "github.com/meterflow/meterflow/services/workflow/migrations"
 )
 
@@ -159,27 +155,17 @@ func hostOf(t testing.TB, rawURL string) string {
 }
 
 // startStack runs the product for one test: wallet and workflow as
-// processes, identity and gateway in process, stripe-mock, and a toxiproxy
-// proxy on every edge named above.
+// processes, identity and gateway in process (e2e/stack's), stripe-mock,
+// and a toxiproxy proxy on every edge named above.
 func startStack(t testing.TB, o options) *stack {
 	t.Helper()
 	if o.callTimeout == 0 {
 		o.callTimeout = 5 * time.Second
 	}
 	bins := binaries(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var closers []func()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	})
+	l := e2e.NewLifetime(t)
 	log := logger()
 	s := &stack{proxies: map[string]*toxiproxy.Proxy{}, client: &http.Client{Timeout: 30 * time.Second}}
-
 	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	proxy := func(name, upstream string) string {
 		p := toxiproxy.NewProxy(tp, name, "127.0.0.1:0", upstream)
@@ -187,79 +173,57 @@ func startStack(t testing.TB, o options) *stack {
 			t.Fatal(err)
 		}
 		s.proxies[name] = p
-		closers = append(closers, p.Stop)
+		l.OnStop(p.Stop)
 		return p.Listen
 	}
+	var idAddr string
+	_, s.identity, idAddr = e2e.StartIdentity(t, l, log, func(c *identity.Config) { c.AccessTokenTTL = time.Hour })
+	s.startServices(t, l, bins, idAddr, o, proxy)
+	s.startGateway(t, l, idAddr, o, proxy)
+	s.waitReady(t)
+	return s
+}
 
-	// identity, in process.
-	idLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, idURL := dbtest.New(t, identitymigrations.FS)
-	if err := identity.MigrateJobs(ctx, idURL, log); err != nil {
-		t.Fatal(err)
-	}
-	s.identity = e2e.IdentityConfig(idURL)
-	s.identity.AccessTokenTTL = time.Hour
-	ida, err := identity.New(ctx, s.identity, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closers = append(closers, ida.Close)
-	wg.Go(func() { _ = ida.Serve(ctx, idLis) })
-	idAddr := idLis.Addr().String()
-
+// startServices runs the wallet and the workflow service as processes of
+// bins on fresh databases, each reaching Postgres, and workflow the
+// wallet, through its edge's proxy.
+func (s *stack) startServices(t testing.TB, l *e2e.Lifetime, bins, idAddr string, o options, proxy func(name, upstream string) string) {
+	t.Helper()
 	stripeBase := o.stripeBase
 	if stripeBase == "" {
 		stripeBase = stripemocktest.Start(t)
 	}
-	_, s.walletDB = dbtest.New(t, walletmigrations.FS)
-	if err := walletapp.MigrateQueue(ctx, s.walletDB, log); err != nil {
-		t.Fatal(err)
-	}
-	_, s.workflowDB = dbtest.New(t, workflowmigrations.FS)
-	if err := workflow.MigrateQueue(ctx, s.workflowDB, log); err != nil {
-		t.Fatal(err)
-	}
+	s.walletDB = e2e.Database(t, walletmigrations.FS, logger())
+	s.workflowDB = e2e.Database(t, workflowmigrations.FS, logger())
 	pgHost := hostOf(t, s.walletDB)
 	walletPG := proxy(edgeWalletPG, pgHost)
 	workflowPG := proxy(edgeWorkflowPG, pgHost)
 	walletAddr, workflowAddr := freeAddr(t), freeAddr(t)
 	wfWallet := proxy(edgeWorkflowWallet, walletAddr)
-	gwWallet := proxy(edgeGatewayWallet, walletAddr)
-	gwWorkflow := proxy(edgeGatewayWF, workflowAddr)
-	gwRedis := proxy(edgeGatewayRedis, hostOf(t, e2e.RedisURL()))
 
-	common := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"APP_ENV=development", "LOG_LEVEL=info", "INTERNAL_AUTH_SECRET=" + secret,
-		"JWT_ISSUER=meterflow-identity", "JWT_AUDIENCE=meterflow-api",
-		"IDENTITY_ADDR=" + idAddr, "METRICS_ADDR=", "SHUTDOWN_GRACE=2s",
-	}
+	common := append(e2e.CommonEnv(2*time.Second), "IDENTITY_ADDR="+idAddr)
+	with := func(more ...string) []string { return append(common[:len(common):len(common)], more...) }
 	logDir := t.TempDir()
 	newProc := func(name, addr string, env []string) *e2e.Proc {
 		return &e2e.Proc{Name: name, Addr: addr, Bin: filepath.Join(bins, name), Env: env,
 			LogPath: filepath.Join(logDir, name+".log"), Ready: e2e.GRPCServing(addr)}
 	}
-	s.wallet = newProc("wallet", walletAddr,
-		append(append(common[:len(common):len(common)],
+	s.wallet = newProc("wallet", walletAddr, append(with(
+		append(e2e.WalletStripeEnv(stripeBase),
 			"GRPC_ADDR="+walletAddr, "DATABASE_URL="+withHost(t, s.walletDB, walletPG),
-			"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET="+webhookSecret, "STRIPE_API_BASE="+stripeBase,
-			"HOLD_SWEEP_INTERVAL="+sweepInterval.String(), "HOLD_DEFAULT_TTL=15m",
-		), o.walletEnv...))
-	s.workflow = newProc("workflow", workflowAddr,
-		append(common[:len(common):len(common)],
-			"GRPC_ADDR="+workflowAddr, "DATABASE_URL="+withHost(t, s.workflowDB, workflowPG),
-			"WALLET_ADDR="+wfWallet, "WORKFLOW_SETTLE_GRACE="+settleGrace.String(),
-			"WORKFLOW_SETTLE_INTERVAL="+settleInterval.String(), "WORKFLOW_ASYNC_START_WINDOW="+asyncWindow.String(),
-			"WORKFLOW_WORKERS=8", "WORKFLOW_DEFAULT_FEE_CENTS=10",
-			"WORKFLOW_ALLOW_PRIVATE=true", // the drills' n8n receivers listen on loopback
-		))
+			"HOLD_SWEEP_INTERVAL="+sweepInterval.String())...,
+	), o.walletEnv...))
+	s.workflow = newProc("workflow", workflowAddr, with(
+		"GRPC_ADDR="+workflowAddr, "DATABASE_URL="+withHost(t, s.workflowDB, workflowPG),
+		"WALLET_ADDR="+wfWallet, "WORKFLOW_SETTLE_GRACE="+settleGrace.String(),
+		"WORKFLOW_SETTLE_INTERVAL="+settleInterval.String(), "WORKFLOW_ASYNC_START_WINDOW="+asyncWindow.String(),
+		"WORKFLOW_WORKERS=8", "WORKFLOW_DEFAULT_FEE_CENTS=10",
+		"WORKFLOW_ALLOW_PRIVATE=true", // the drills' n8n receivers listen on loopback
+	))
 	for _, p := range []*e2e.Proc{s.wallet, s.workflow} {
 		// Also ends a process that never got ready.
-		closers = append(closers, func() { _ = p.Terminate(10 * time.Second) })
-		if err := p.Start(ctx); err != nil {
+		l.OnStop(func() { _ = p.Terminate(10 * time.Second) })
+		if err := p.Start(l.Ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -270,31 +234,37 @@ func startStack(t testing.TB, o options) *stack {
 			}
 		}
 	})
+}
 
+// startGateway runs the gateway in process, reaching the wallet, the
+// workflow service and Redis through their edges' proxies, with budgets
+// no drill reaches.
+func (s *stack) startGateway(t testing.TB, l *e2e.Lifetime, idAddr string, o options, proxy func(name, upstream string) string) {
+	t.Helper()
+	gwWallet := proxy(edgeGatewayWallet, s.wallet.Addr)
+	gwWorkflow := proxy(edgeGatewayWF, s.workflow.Addr)
+	ru, err := url.Parse(e2e.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru.Host = proxy(edgeGatewayRedis, ru.Host)
 	gwLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.URL = "http://" + gwLis.Addr().String()
-	ru, err := url.Parse(e2e.RedisURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ru.Host = gwRedis
 	gwCfg := e2e.GatewayConfig(idAddr, gwWallet, gwWorkflow, ru.String())
 	gwCfg.RateLimitPrefix = "drills:" + e2e.RandomHex() + ":"
 	gwCfg.AuthPerMinute, gwCfg.RunsPerMinute, gwCfg.APIPerMinute = 100000, 100000, 100000
 	gwCfg.TopUpsPerMinute = 0 // unlimited: the bank test tops up far more than 5 a minute
 	gwCfg.CallTimeout, gwCfg.RunTimeout, gwCfg.WriteTimeout = o.callTimeout, 20*time.Second, 30*time.Second
-	gw, err := gateway.New(ctx, gwCfg, log)
+	gw, err := gateway.New(l.Ctx, gwCfg, logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.gateway = gw
-	closers = append(closers, gw.Close)
-	wg.Go(func() { _ = gw.Serve(ctx, gwLis) })
-	s.waitReady(t)
-	return s
+	l.OnStop(gw.Close)
+	l.Go(func(ctx context.Context) { _ = gw.Serve(ctx, gwLis) })
 }
 
 func tail(b []byte, n int) []byte {
@@ -304,22 +274,10 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
+// waitReady waits for the gateway to be ready (and the services behind it).
 func (s *stack) waitReady(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := s.client.Get(s.URL + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stack is not ready after 20s (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	e2e.WaitReady(t, s.client, s.URL, 20*time.Second)
 }
 
 // toxic adds a toxic to an edge and returns a function removing it.

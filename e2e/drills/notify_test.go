@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	identity "github.com/meterflow/meterflow/services/identity/app"
-	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
 	notify "github.com/meterflow/meterflow/services/notify/app"
 	"github.com/meterflow/meterflow/services/notify/smtptest"
 )
@@ -45,29 +43,12 @@ type notifyRig struct {
 
 func startNotifyRig(t *testing.T, users int) *notifyRig {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	l := e2e.NewLifetime(t)
+	ctx := l.Ctx
 	r := &notifyRig{mail: smtptest.Start(t)}
 
 	addr := freeAddr(t) // notify's
-	_, idURL := dbtest.New(t, identitymigrations.FS)
-	if err := identity.MigrateJobs(ctx, idURL, logger()); err != nil {
-		t.Fatal(err)
-	}
-	idCfg := e2e.IdentityConfig(idURL)
-	idCfg.NotifyAddr = addr
-	ida, err := identity.New(ctx, idCfg, logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ida.Close)
-	idLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idAddr := idLis.Addr().String()
-	wg.Go(func() { _ = ida.Serve(ctx, idLis) })
+	_, idCfg, idAddr := e2e.StartIdentity(t, l, logger(), func(c *identity.Config) { c.NotifyAddr = addr })
 	for i := range users {
 		res, err := identity.CreateAdmin(ctx, idCfg, fmt.Sprintf("user-%d-%s@example.com", i, e2e.RandomHex()), "drill-password-1")
 		if err != nil {

@@ -98,7 +98,7 @@ func TestOldSchemaDrill(t *testing.T) {
 	// 503 problem document, the reasons on the admin port.
 	gw, err := gateway.New(ctx, gateway.Config{
 		Common:       envconfig.Common{Env: "development", InternalAuthSecret: []byte(secret), JWTIssuer: "meterflow-identity", JWTAudience: "meterflow-api"},
-		IdentityAddr: addrs["identity"], WalletAddr: addrs["wallet"], WorkflowAddr: addrs["workflow"],
+		IdentityAddr: addrs["identity"], WalletAddr: addrs["wallet"], WorkflowAddr: addrs["workflow"], NotifyAddr: "127.0.0.1:1",
 		RedisURL: e2e.RedisURL(), RateLimitPrefix: "drills:" + e2e.RandomHex() + ":", AuthPerMinute: 1000, RunsPerMinute: 1000, APIPerMinute: 1000,
 		TokenCacheSize: 100, CallTimeout: 3 * time.Second, RunTimeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second,

@@ -20,14 +20,11 @@ import (
 	"github.com/google/uuid"
 
 	e2e "github.com/meterflow/meterflow/e2e/stack"
-	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/envconfig"
 	identity "github.com/meterflow/meterflow/services/identity/app"
 	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
-	walletapp "github.com/meterflow/meterflow/services/wallet/app"
 	walletmigrations "github.com/meterflow/meterflow/services/wallet/migrations"
 	"github.com/meterflow/meterflow/services/wallet/stripemocktest"
-	workflow "github.com/meterflow/meterflow/services/workflow/app"
 	workflowmigrations "github.com/meterflow/meterflow/services/workflow/migrations"
 )
 
@@ -62,18 +59,9 @@ type rollStack struct {
 func startRollStack(t *testing.T) *rollStack {
 	t.Helper()
 	s := &rollStack{t: t, bins: allBinaries(t), logDir: t.TempDir(), lbs: map[string]*balancer{}, cur: map[string]*e2e.Proc{}, dbs: map[string]string{}}
-	_, s.dbs["identity"] = dbtest.New(t, identitymigrations.FS)
-	_, s.dbs["wallet"] = dbtest.New(t, walletmigrations.FS)
-	if err := walletapp.MigrateQueue(context.Background(), s.dbs["wallet"], nil); err != nil {
-		t.Fatal(err)
-	}
-	_, s.dbs["workflow"] = dbtest.New(t, workflowmigrations.FS)
-	if err := workflow.MigrateQueue(context.Background(), s.dbs["workflow"], nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := identity.MigrateJobs(context.Background(), s.dbs["identity"], nil); err != nil {
-		t.Fatal(err)
-	}
+	s.dbs["identity"] = e2e.Database(t, identitymigrations.FS, nil)
+	s.dbs["wallet"] = e2e.Database(t, walletmigrations.FS, nil)
+	s.dbs["workflow"] = e2e.Database(t, workflowmigrations.FS, nil)
 	keyFile := filepath.Join(t.TempDir(), "jwt.pem")
 	if _, err := identity.GenerateKeyFile(keyFile); err != nil {
 		t.Fatal(err)
@@ -81,19 +69,13 @@ func startRollStack(t *testing.T) *rollStack {
 	for _, name := range rollOrder {
 		s.lbs[name] = newBalancer(t)
 	}
-	common := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"APP_ENV=development", "LOG_LEVEL=info", "INTERNAL_AUTH_SECRET=" + secret,
-		"JWT_ISSUER=meterflow-identity", "JWT_AUDIENCE=meterflow-api",
-		"METRICS_ADDR=", "ADMIN_ADDR=", "SHUTDOWN_GRACE=" + rollGrace.String(),
-		"IDENTITY_ADDR=" + s.lbs["identity"].addr(), "WALLET_ADDR=" + s.lbs["wallet"].addr(), "WORKFLOW_ADDR=" + s.lbs["workflow"].addr(),
-	}
+	common := append(e2e.CommonEnv(rollGrace), "ADMIN_ADDR=",
+		"IDENTITY_ADDR="+s.lbs["identity"].addr(), "WALLET_ADDR="+s.lbs["wallet"].addr(), "WORKFLOW_ADDR="+s.lbs["workflow"].addr())
 	with := func(more ...string) []string { return append(common[:len(common):len(common)], more...) }
 	s.env = map[string][]string{
 		"identity": with("DATABASE_URL="+s.dbs["identity"], "JWT_SIGNING_KEY_FILE="+keyFile,
 			"ARGON2_MEMORY_KIB=64", "ARGON2_ITERATIONS=1", "ARGON2_PARALLELISM=1"),
-		"wallet": with("DATABASE_URL="+s.dbs["wallet"], "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET="+webhookSecret,
-			"STRIPE_API_BASE="+stripemocktest.Start(t), "HOLD_SWEEP_INTERVAL=1s", "HOLD_DEFAULT_TTL=15m"),
+		"wallet": with(append(e2e.WalletStripeEnv(stripemocktest.Start(t)), "DATABASE_URL="+s.dbs["wallet"], "HOLD_SWEEP_INTERVAL=1s")...),
 		"workflow": with("DATABASE_URL="+s.dbs["workflow"], "WORKFLOW_ALLOW_PRIVATE=true", "WORKFLOW_SETTLE_GRACE=1s",
 			"WORKFLOW_SETTLE_INTERVAL=1s", "WORKFLOW_WORKERS=8"),
 		"gateway": with("REDIS_URL="+e2e.RedisURL(), "RATE_LIMIT_REDIS_PREFIX=drills:"+e2e.RandomHex()+":",

@@ -185,8 +185,8 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 			"CreateAPIKey", "ListAPIKeys", "RevokeAPIKey", "AuthenticateAPIKey", "GetUserContact",
 			"VerifyEmail", "ResendVerification", "RequestPasswordReset", "ConfirmPasswordReset", "ChangePassword", "LogoutAll"},
 		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
-			"GetAPIKeySpend", "GetWalletSettings", "UpdateWalletSettings", "CreatePaymentMethodSession", "DeletePaymentMethod"},
-		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns", "SubmitRunVerdict"},
+			"GetAPIKeySpend", "GetWalletSettings", "UpdateWalletSettings", "CreatePaymentMethodSession", "DeletePaymentMethod", "GetSpendByDay"},
+		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns", "SubmitRunVerdict", "GetRunStats"},
 	}
 	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc} {
 		for _, m := range desc.Methods {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/meterflow/meterflow/platform/database/dbtest"
 	notify "github.com/meterflow/meterflow/services/notify/app"
 	notifymigrations "github.com/meterflow/meterflow/services/notify/migrations"
 	"github.com/meterflow/meterflow/services/notify/smtptest"
@@ -52,10 +51,7 @@ func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
 func (s *Stack) startNotify(t testing.TB, ctx context.Context, log *slog.Logger) *notify.App {
 	t.Helper()
 	s.Mail = smtptest.Start(t)
-	_, url := dbtest.New(t, notifymigrations.FS)
-	if err := notify.MigrateQueue(ctx, url, log); err != nil {
-		t.Fatal(err)
-	}
+	url := Database(t, notifymigrations.FS, log)
 	a, err := notify.New(ctx, NotifyConfig(t, url, s.IdentityAddr, s.Mail.URL()), log)
 	if err != nil {
 		t.Fatal(err)

@@ -44,20 +44,8 @@ func (s *Stack) AddGateway(t testing.TB, workflowAddr string) string {
 	lis := listen(t)
 	stop(func() error { return gw.Serve(ctx, lis) }, gw.Close)
 	base := "http://" + lis.Addr().String()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stack: the gateway replica is not ready after 15s (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	WaitReady(t, http.DefaultClient, base, 15*time.Second)
+	return base
 }
 
 // replicaContext returns the context a replica runs in and a function that

@@ -22,16 +22,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	gateway "github.com/meterflow/meterflow/gateway/app"
-	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/envconfig"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identity "github.com/meterflow/meterflow/services/identity/app"
-	identitymigrations "github.com/meterflow/meterflow/services/identity/migrations"
 	notify "github.com/meterflow/meterflow/services/notify/app"
 	"github.com/meterflow/meterflow/services/notify/smtptest"
 	wallet "github.com/meterflow/meterflow/services/wallet/app"
@@ -91,6 +88,9 @@ type Stack struct {
 	IdentityConfig identity.Config
 	// WalletDatabaseURL is the wallet's database (for wallet.Verify).
 	WalletDatabaseURL string
+	// WorkflowDatabaseURL is the workflow service's database (tests that
+	// move runs back in time).
+	WorkflowDatabaseURL string
 	// Gateway, Identity, Wallet and Workflow are the running apps; each
 	// Registry (the gateway's AdminHandler) is that process's /metrics.
 	Gateway  *gateway.App
@@ -147,10 +147,11 @@ func IdentityConfig(dbURL string) identity.Config {
 // GatewayConfig is the gateway's configuration in front of the services
 // at the given addresses, with rate limits in Redis at redisURL under a
 // fresh prefix, production's per-user budgets (Start's Options change
-// them) and timeouts.
+// them) and timeouts. NotifyAddr names no server: callers that run notify
+// set it (the webhook routes answer 503 without one).
 func GatewayConfig(identityAddr, walletAddr, workflowAddr, redisURL string) gateway.Config {
 	return gateway.Config{
-		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr,
+		Common: Common(), IdentityAddr: identityAddr, WalletAddr: walletAddr, WorkflowAddr: workflowAddr, NotifyAddr: "127.0.0.1:1",
 		RedisURL: redisURL, RateLimitPrefix: "stacktest:" + RandomHex() + ":",
 		AuthPerMinute: 1000, RunsPerMinute: 10, APIPerMinute: 600, TopUpsPerMinute: 5,
 		TokenCacheSize: 1000, CallTimeout: 5 * time.Second, RunTimeout: 60 * time.Second,
@@ -158,117 +159,108 @@ func GatewayConfig(identityAddr, walletAddr, workflowAddr, redisURL string) gate
 	}
 }
 
-// Start runs the stack until the test ends.
+// Start runs the stack until the test ends: identity, notify, the
+// wallet, the workflow service and the gateway, callees first.
 func Start(t testing.TB, o Options) *Stack {
 	t.Helper()
 	if o.RedisURL == "" {
 		o.RedisURL = RedisURL()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var closers []func()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	})
-	serve := func(name string, lis net.Listener, fn func(context.Context, net.Listener) error) {
-		wg.Go(func() {
-			if err := fn(ctx, lis); err != nil {
-				t.Errorf("stack: %s stopped: %v", name, err)
-			}
-		})
-	}
-	log := logger()
-	logFor := func(string) *slog.Logger { return log }
-	if o.LogWriter != nil {
-		// One handler, so concurrent lines from all processes never interleave.
-		base := slog.New(slog.NewJSONHandler(o.LogWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		logFor = func(service string) *slog.Logger { return base.With("service", service) }
-	}
-	idLis, walletLis, wfLis, ntLis, gwLis := listen(t), listen(t), listen(t), listen(t), listen(t)
-	s := &Stack{
-		URL:          "http://" + gwLis.Addr().String(),
-		IdentityAddr: idLis.Addr().String(), WalletAddr: walletLis.Addr().String(), WorkflowAddr: wfLis.Addr().String(),
-		NotifyAddr: ntLis.Addr().String(),
-	}
+	l := NewLifetime(t)
+	s := &Stack{logFor: o.logFor()}
+	idLog := s.logFor("identity")
+	ntLis := listen(t) // identity's outbox needs notify's address first
+	s.NotifyAddr = ntLis.Addr().String()
+	s.Identity, s.IdentityConfig, s.IdentityAddr = StartIdentity(t, l, idLog, func(c *identity.Config) { c.NotifyAddr = s.NotifyAddr })
 
-	common := Common()
-	_, idURL := dbtest.New(t, identitymigrations.FS)
-	if err := identity.MigrateJobs(ctx, idURL, logFor("identity")); err != nil {
-		t.Fatal(err)
-	}
-	s.IdentityConfig = IdentityConfig(idURL)
-	s.IdentityConfig.NotifyAddr = s.NotifyAddr
-	ida, err := identity.New(ctx, s.IdentityConfig, logFor("identity"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Identity = ida
-	closers = append(closers, ida.Close)
-	serve("identity", idLis, ida.Serve)
+	s.Notify = s.startNotify(t, l.Ctx, s.logFor("notify"))
+	l.OnStop(s.Notify.Close)
+	l.Serve(t, "notify", ntLis, s.Notify.Serve)
+	s.startWallet(t, l)
+	gwLis := listen(t) // the workflow service's callbacks need the gateway's URL
+	s.URL = "http://" + gwLis.Addr().String()
+	s.startWorkflow(t, l)
+	s.startGateway(t, l, gwLis, o)
+	WaitReady(t, http.DefaultClient, s.URL, 15*time.Second)
+	return s
+}
 
-	s.Notify = s.startNotify(t, ctx, logFor("notify"))
-	closers = append(closers, s.Notify.Close)
-	serve("notify", ntLis, s.Notify.Serve)
-
-	stripeBase := stripemocktest.Start(t)
-	_, walletURL := dbtest.New(t, walletmigrations.FS)
-	if err := wallet.MigrateQueue(ctx, walletURL, logFor("wallet")); err != nil {
-		t.Fatal(err)
+// logFor returns the logger of each process: LogWriter's, or the tests' own.
+func (o Options) logFor() func(service string) *slog.Logger {
+	if o.LogWriter == nil {
+		log := logger()
+		return func(string) *slog.Logger { return log }
 	}
-	s.WalletDatabaseURL = walletURL
-	wa, err := wallet.New(ctx, wallet.Config{
-		Common: common, DatabaseURL: walletURL, IdentityAddr: s.IdentityAddr,
-		StripeSecretKey: "sk_test_123", StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripeBase,
+	// One handler, so concurrent lines from all processes never interleave.
+	base := slog.New(slog.NewJSONHandler(o.LogWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return func(service string) *slog.Logger { return base.With("service", service) }
+}
+
+// startWallet runs the wallet on a fresh database against a stripe-mock
+// of its own, its outbox handing emails to the stack's notify.
+func (s *Stack) startWallet(t testing.TB, l *Lifetime) {
+	t.Helper()
+	log := s.logFor("wallet")
+	lis := listen(t)
+	s.WalletAddr = lis.Addr().String()
+	s.WalletDatabaseURL = Database(t, walletmigrations.FS, log)
+	wa, err := wallet.New(l.Ctx, wallet.Config{
+		Common: Common(), DatabaseURL: s.WalletDatabaseURL, IdentityAddr: s.IdentityAddr,
+		StripeSecretKey: StripeSecretKey, StripeWebhookSecret: WebhookSecret, StripeAPIBase: stripemocktest.Start(t),
 		TopUpMinCents: 500, TopUpMaxCents: 100000, Currency: "usd", AdjustmentMaxCents: 1_000_000,
 		CheckoutSuccessURL: "http://localhost/success", CheckoutCancelURL: "http://localhost/cancel",
-		HoldDefaultTTL: 15 * time.Minute, IdempotencyTTL: 24 * time.Hour,
+		HoldDefaultTTL: HoldDefaultTTL, IdempotencyTTL: 24 * time.Hour,
 		// Its outbox hands its emails to the stack's notify.
 		JobWorkers: 2, NotifyAddr: s.NotifyAddr, PublicBaseURL: "http://127.0.0.1:8080",
-	}, logFor("wallet"))
+	}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Wallet = wa
-	closers = append(closers, wa.Close)
-	serve("wallet", walletLis, wa.Serve)
+	l.OnStop(wa.Close)
+	l.Serve(t, "wallet", lis, wa.Serve)
+}
 
-	_, wfURL := dbtest.New(t, workflowmigrations.FS)
-	if err := workflow.MigrateQueue(ctx, wfURL, logFor("workflow")); err != nil {
-		t.Fatal(err)
-	}
-	wfCfg := workflow.Config{
-		Common: common, DatabaseURL: wfURL,
-		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr,
+// startWorkflow runs the workflow service on a fresh database, posting
+// callback-mode runs' verdict URLs on the stack's gateway (s.URL).
+func (s *Stack) startWorkflow(t testing.TB, l *Lifetime) {
+	t.Helper()
+	log := s.logFor("workflow")
+	lis := listen(t)
+	s.WorkflowAddr = lis.Addr().String()
+	s.WorkflowDatabaseURL = Database(t, workflowmigrations.FS, log)
+	s.workflowConfig = workflow.Config{
+		Common: Common(), DatabaseURL: s.WorkflowDatabaseURL,
+		IdentityAddr: s.IdentityAddr, WalletAddr: s.WalletAddr, NotifyAddr: s.NotifyAddr,
 		SecretsKey: []byte("0123456789abcdef0123456789abcdef"), DefaultFeeCents: 10,
 		SettleGrace: time.Minute, SettleInterval: time.Minute, AsyncStartWindow: time.Minute,
 		Workers:       2,
 		AllowPrivate:  true,  // the tests' n8n receivers listen on loopback
 		PublicBaseURL: s.URL, // callback-mode runs post their verdicts to this gateway
 	}
-	s.workflowConfig, s.logFor = wfCfg, logFor
-	wfa, err := workflow.New(ctx, wfCfg, logFor("workflow"))
+	wfa, err := workflow.New(l.Ctx, s.workflowConfig, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Workflow = wfa
-	closers = append(closers, wfa.Close)
-	serve("workflow", wfLis, wfa.Serve)
+	l.OnStop(wfa.Close)
+	l.Serve(t, "workflow", lis, wfa.Serve)
+}
 
+// startGateway runs the gateway on lis in front of the services, with the
+// budgets o changes.
+func (s *Stack) startGateway(t testing.TB, l *Lifetime, lis net.Listener, o Options) {
+	t.Helper()
 	s.gatewayConfig = GatewayConfig(s.IdentityAddr, s.WalletAddr, s.WorkflowAddr, o.RedisURL)
+	s.gatewayConfig.NotifyAddr = s.NotifyAddr
 	o.limits(&s.gatewayConfig)
-	gw, err := gateway.New(ctx, s.gatewayConfig, logFor("gateway"))
+	gw, err := gateway.New(l.Ctx, s.gatewayConfig, s.logFor("gateway"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Gateway = gw
-	closers = append(closers, gw.Close)
-	serve("gateway", gwLis, gw.Serve)
-	s.waitReady(t)
-	return s
+	l.OnStop(gw.Close)
+	l.Serve(t, "gateway", lis, gw.Serve)
 }
 
 // RandomHex is 16 random hex digits, for unique names in a shared
@@ -277,24 +269,6 @@ func RandomHex() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func (s *Stack) waitReady(t testing.TB) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stack: the stack is not ready after 15s (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // Response is an HTTP answer with its body read.

@@ -92,6 +92,9 @@ func TestKeySpendLimitAcrossReplicas(t *testing.T) {
 	if err != nil || spend.GetSpends()[0].GetSpentCents() != k*fee {
 		t.Fatalf("key spend = %v, %v", spend, err)
 	}
+	// The dashboard's statistics are a login's: a key with runs:read is refused.
+	_, err = h.wf.GetRunStats(ctx, &workflowv1.GetRunStatsRequest{})
+	wantCode(t, err, codes.PermissionDenied, rpcerr.InsufficientScope)
 	h.checkLedger(t)
 
 	// Every run records its key, the refused ones too, and says why.

@@ -1,9 +1,12 @@
 package workflow_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +109,46 @@ func TestAdminGetRunStats(t *testing.T) {
 	// Runs created before the window do not count; every status is still listed.
 	checkStats(t, h, &workflowv1.AdminGetRunStatsRequest{Since: timestamppb.New(after)}, statsWant{})
 
+	// The charts' series: every hour from since's to now's, the busiest
+	// workflows by runs then slug, and the user's own days.
+	since := before.UTC().Truncate(time.Hour).Add(-time.Hour)
+	res, err := h.wf.AdminGetRunStats(h.adminCtx, &workflowv1.AdminGetRunStatsRequest{Since: timestamppb.New(since), ByHour: true, Busiest: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hourly workflowv1.RunCounts
+	for i, hr := range res.GetByHour() {
+		if !hr.GetHour().AsTime().Equal(since.Add(time.Duration(i) * time.Hour)) {
+			t.Errorf("hour %d starts %v", i, hr.GetHour().AsTime())
+		}
+		hourly.Succeeded += hr.GetRuns().GetSucceeded()
+		hourly.Failed += hr.GetRuns().GetFailed()
+	}
+	if n := len(res.GetByHour()); n < 2 || !res.GetByHour()[n-1].GetHour().AsTime().Equal(time.Now().UTC().Truncate(time.Hour)) || hourly.Succeeded != 5 || hourly.Failed != 5 {
+		t.Errorf("by hour: %d hours, %d succeeded, %d failed", n, hourly.Succeeded, hourly.Failed)
+	}
+	var busiest []string
+	for _, w := range res.GetBusiest() {
+		busiest = append(busiest, fmt.Sprintf("%s %d", w.GetWorkflow(), w.GetTotal()))
+	}
+	if got := strings.Join(busiest, ", "); got != "alpha 3, gamma 3, beta 2" {
+		t.Errorf("busiest = %s", got)
+	}
+	for _, c := range []struct {
+		ctx               context.Context
+		succeeded, failed int64
+	}{{ctx, 5, 5}, {otherUser(h, t), 0, 0}} {
+		mine, err := h.wf.GetRunStats(c.ctx, &workflowv1.GetRunStatsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := mine.GetByDay()[len(mine.GetByDay())-1]
+		if len(mine.GetByDay()) != 30 || last.GetDate() != time.Now().UTC().Format(time.DateOnly) ||
+			last.GetRuns().GetSucceeded() != c.succeeded || mine.GetTotal().GetFailed() != c.failed {
+			t.Errorf("own runs: %d days, today %v, total %v; want %d succeeded and %d failed", len(mine.GetByDay()), last, mine.GetTotal(), c.succeeded, c.failed)
+		}
+	}
+
 	// Failed runs cost nothing: only the five successes were charged.
 	h.checkLedger(t)
 	if w := h.walletOf(t, ctx); w.GetBalanceCents() != 1000-5*10 {
@@ -128,6 +171,8 @@ func TestAdminGetRunStatsErrors(t *testing.T) {
 		{"since not a timestamp", &workflowv1.AdminGetRunStatsRequest{Since: &timestamppb.Timestamp{Seconds: 1, Nanos: -1}}, "since"},
 		{"negative top_failing", &workflowv1.AdminGetRunStatsRequest{TopFailing: -1}, "top_failing"},
 		{"top_failing over 50", &workflowv1.AdminGetRunStatsRequest{TopFailing: 51}, "top_failing"},
+		{"negative busiest", &workflowv1.AdminGetRunStatsRequest{Busiest: -1}, "busiest"},
+		{"busiest over 50", &workflowv1.AdminGetRunStatsRequest{Busiest: 51}, "busiest"},
 	}
 	for _, tt := range tests {
 		_, err := h.wf.AdminGetRunStats(h.adminCtx, tt.req)
@@ -141,4 +186,18 @@ func TestAdminGetRunStatsErrors(t *testing.T) {
 	_, uctx := h.user(t)
 	_, err := h.wf.AdminGetRunStats(uctx, &workflowv1.AdminGetRunStatsRequest{})
 	wantCode(t, err, codes.PermissionDenied, rpcerr.Forbidden)
+	// A user's own series is 1 to 366 days long.
+	for _, days := range []int32{-1, 367} {
+		_, err := h.wf.GetRunStats(uctx, &workflowv1.GetRunStatsRequest{Days: days})
+		wantCode(t, err, codes.InvalidArgument, rpcerr.ValidationFailed)
+		if f := rpcerr.Fields(err); len(f) != 1 || f[0].Field != "days" {
+			t.Errorf("days %d: fields = %v", days, f)
+		}
+	}
+}
+
+// otherUser is a context of a user without runs.
+func otherUser(h *harness, t *testing.T) context.Context {
+	_, ctx := h.user(t)
+	return ctx
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
@@ -102,6 +103,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	identity := apikeyauth.Invalidating{IdentityServiceClient: rawIdentity, Keys: apiKeys}
 	wallet := walletv1.NewWalletServiceClient(rpcclient.Wrap(a.conns["wallet"]))
 	workflow := workflowv1.NewWorkflowServiceClient(rpcclient.Wrap(a.conns["workflow"]))
+	// Notify serves only the webhook routes: it is dialed beside the three
+	// services /readyz/detail reports, not among them.
+	notifyConn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
+	if err != nil {
+		return nil, err
+	}
+	a.closers.AddCloser(notifyConn)
+	webhooks := notifyv1.NewWebhookServiceClient(rpcclient.Wrap(notifyConn))
 	keys := cfg.Keys
 	if keys == nil {
 		keys = callauth.NewRemoteKeySet(identity)
@@ -118,6 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Identity: identity,
 		Wallet:   wallet,
 		Workflow: workflow,
+		Webhooks: webhooks,
 		Tokens:   tokens,
 		APIKeys:  apiKeys,
 		Limiter:  a.limiter,
@@ -151,6 +161,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Identity: identity,
 		Wallet:   wallet,
 		Workflow: workflow,
+		Webhooks: webhooks,
 		Users:    callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
 		Redis:    a.redis,
 		Limiter:  a.limiter, // login attempts: class console_login, the same metrics

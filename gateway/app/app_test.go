@@ -31,6 +31,7 @@ func testConfig(t *testing.T) Config {
 		IdentityAddr:    "127.0.0.1:1", // nothing listens: services are down
 		WalletAddr:      "127.0.0.1:1",
 		WorkflowAddr:    "127.0.0.1:1",
+		NotifyAddr:      "127.0.0.1:1",
 		RedisURL:        redisURL,
 		RateLimitPrefix: "test:gateway:app:" + t.Name() + ":" + time.Now().Format(time.RFC3339Nano) + ":",
 		AuthPerMinute:   20,

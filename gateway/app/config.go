@@ -29,6 +29,8 @@ type Config struct {
 	IdentityAddr string
 	WalletAddr   string
 	WorkflowAddr string
+	// NotifyAddr is the notify service (users' webhook endpoints).
+	NotifyAddr string
 	// RedisURL is the Redis of the shared rate limits.
 	RedisURL string
 	// RateLimitPrefix namespaces the rate-limit keys in Redis (tests use a unique one).
@@ -83,6 +85,7 @@ func ConfigFromEnv() (Config, error) {
 		IdentityAddr:       envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
 		WalletAddr:         envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
 		WorkflowAddr:       envconfig.String("WORKFLOW_ADDR", "127.0.0.1:50053"),
+		NotifyAddr:         envconfig.String("NOTIFY_ADDR", "127.0.0.1:50054"),
 		RedisURL:           envconfig.String("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		RateLimitPrefix:    envconfig.String("RATE_LIMIT_REDIS_PREFIX", "meterflow:gateway:"),
 		TrustedProxyHeader: os.Getenv("TRUSTED_PROXY_HEADER"),
@@ -154,7 +157,7 @@ func (c Config) validate() error {
 	if c.Production() && (len(c.Console.SessionKey) == 0 || bytes.Equal(c.Console.SessionKey, console.DevSessionKey())) {
 		errs = append(errs, errors.New("SESSION_ENCRYPTION_KEY is required in production and must not be the development value (base64 of 32 random bytes: openssl rand -base64 32)"))
 	}
-	if c.IdentityAddr == "" || c.WalletAddr == "" || c.WorkflowAddr == "" {
+	if c.IdentityAddr == "" || c.WalletAddr == "" || c.WorkflowAddr == "" || c.NotifyAddr == "" {
 		errs = append(errs, errors.New("IDENTITY_ADDR, WALLET_ADDR and WORKFLOW_ADDR must not be empty"))
 	}
 	if c.RedisURL == "" {

@@ -25,6 +25,7 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/web"
 	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
@@ -47,6 +48,9 @@ type Deps struct {
 	Identity identityv1.IdentityServiceClient
 	Wallet   walletv1.WalletServiceClient
 	Workflow workflowv1.WorkflowServiceClient
+	// Webhooks is notify's WebhookService: a user's webhook endpoints and
+	// recent deliveries on the user's page (hidden when nil).
+	Webhooks notifyv1.WebhookServiceClient
 	// Users verifies the access tokens identity issues, to read the admin
 	// flag and the expiry of a fresh token.
 	Users callauth.AccessVerifier

@@ -15,6 +15,7 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/problem"
 	"github.com/meterflow/meterflow/gateway/internal/web"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
@@ -96,7 +97,12 @@ type userView struct {
 	Txs   []*walletv1.Transaction
 	Runs  []*workflowv1.Run
 	Audit []auditRow
-	Self  bool
+	// Endpoints and Deliveries are the user's webhook endpoints and their
+	// recent deliveries (Hooks: the console has the notify client).
+	Hooks      bool
+	Endpoints  []*notifyv1.WebhookEndpoint
+	Deliveries []*notifyv1.Delivery
+	Self       bool
 	// Amount and Reason refill the adjustment form after an error.
 	Amount, Reason, Error string
 }
@@ -135,6 +141,19 @@ func (c *Console) loadUser(ctx context.Context, id string, s *web.Session) (*use
 		v.Runs = r.GetRuns()
 		return err
 	})
+	if c.d.Webhooks != nil {
+		v.Hooks = true
+		g.Go(func() error {
+			r, err := c.d.Webhooks.AdminListEndpoints(gctx, &notifyv1.AdminListEndpointsRequest{UserId: id})
+			v.Endpoints = r.GetEndpoints()
+			return err
+		})
+		g.Go(func() error {
+			r, err := c.d.Webhooks.AdminListDeliveries(gctx, &notifyv1.AdminListDeliveriesRequest{UserId: id, Limit: recent})
+			v.Deliveries = r.GetDeliveries()
+			return err
+		})
+	}
 	g.Go(func() error {
 		rows, _, err := c.auditPage(gctx, id, "all", "", recent)
 		c.actorEmails(gctx, rows)

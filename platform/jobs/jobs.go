@@ -1,8 +1,10 @@
 // Package jobs holds what every service that runs River (the job queue in
-// its own Postgres database) needs around it: River's migrations, the
-// start-up check that they ran, the schema-version check of rolling
-// deploys and the queue metrics (metrics.go). River itself is the queue;
-// this package adds no queue of its own.
+// its own Postgres database) needs around it: the River client with what
+// every service's has in common (client.go), the `migrate` command and
+// the schema check of rolling deploys for the service's migrations and
+// River's (setup.go), the start-up check that River's ran and the queue
+// metrics (metrics.go). River itself is the queue; this package adds no
+// queue of its own. See docs/adr/0016-jobs-setup.md.
 package jobs
 
 import (

@@ -2,19 +2,20 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 // reportedStates are the job states river_queue_jobs reports: the jobs
 // still to be worked. Completed, cancelled and discarded jobs are history.
 var reportedStates = []string{"available", "running", "retryable", "scheduled"}
-
-// metricsTimeout bounds the queries of one scrape.
-const metricsTimeout = 2 * time.Second
 
 // queueMetrics reads the job table at scrape: river_queue_jobs{queue,state}
 // and river_queue_oldest_available_age_seconds{queue}, what the queue
@@ -42,7 +43,7 @@ func RegisterMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, queues ...st
 		}, []string{"queue", "state"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "river_queue_oldest_available_age_seconds",
-			Help: "How long the oldest available job of each queue has been waiting for a worker (now - scheduled_at); 0 when none waits. Read at scrape.",
+			Help: "How long the oldest job due for a worker (available, or retryable whose retry time has come) of each queue has been waiting (now - scheduled_at); 0 when none waits. Read at scrape.",
 		}, []string{"queue"}),
 	}
 	return reg.Register(m)
@@ -58,7 +59,7 @@ func (m *queueMetrics) Describe(ch chan<- *prometheus.Desc) {
 // answer, the queue metrics are left out of the scrape (the database
 // alerts say why), rather than reported as an empty queue.
 func (m *queueMetrics) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), metricsTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), telemetry.ScrapeTimeout)
 	defer cancel()
 	counts, ages, err := m.read(ctx)
 	if err != nil {
@@ -84,6 +85,23 @@ func (m *queueMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.oldest.Collect(ch)
 }
 
+// dueJobs selects the jobs waiting for a worker: available ones, and
+// retryable ones whose retry time has come (River's scheduler makes them
+// available within seconds).
+const dueJobs = `(state = 'available' OR (state = 'retryable' AND scheduled_at <= now()))`
+
+// OldestDue returns how long the oldest job of queue due for a worker has
+// waited for one (0 when none waits): the age river_queue_oldest_available_age_seconds
+// reports, for a service's own gauge of one queue.
+func OldestDue(ctx context.Context, q database.Querier, queue string) (time.Duration, error) {
+	var age float64
+	err := q.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(scheduled_at)), 0)::float8 FROM river_job WHERE queue = $1 AND `+dueJobs, queue).Scan(&age)
+	if err != nil {
+		return 0, fmt.Errorf("jobs: oldest due job of %s: %w", queue, err)
+	}
+	return time.Duration(max(0, age) * float64(time.Second)), nil
+}
+
 // read counts the jobs per queue and state and the age of each queue's
 // oldest available job (River's fetch index covers both).
 func (m *queueMetrics) read(ctx context.Context) (map[[2]string]int64, map[string]float64, error) {
@@ -106,7 +124,7 @@ func (m *queueMetrics) read(ctx context.Context) (map[[2]string]int64, map[strin
 		return nil, nil, err
 	}
 	ages := map[string]float64{}
-	rows, err = m.pool.Query(ctx, `SELECT queue, extract(epoch FROM now() - min(scheduled_at))::float8 FROM river_job WHERE state = 'available' GROUP BY queue`)
+	rows, err = m.pool.Query(ctx, `SELECT queue, extract(epoch FROM now() - min(scheduled_at))::float8 FROM river_job WHERE `+dueJobs+` GROUP BY queue`)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,119 +1,39 @@
-// Package outbox hands emails to the notify service through a transactional
-// outbox built on River (the job queue each service keeps in its own
-// database).
+// Package outbox hands emails and webhook events to the notify service
+// through a transactional outbox built on River (the job queue each service
+// keeps in its own database).
 //
-// A producer inserts an Email job with EnqueueEmail in the same transaction
-// as the change that causes the email: the email exists exactly when the
-// change does. The producer's River client works the job off with
-// EmailWorker, which calls notify's SendEmail with the idempotency key
-// "<service>:<job id>" and retries with River's backoff. Notify stores each
+// A producer inserts an Email job with EnqueueEmail, or an Event job with
+// EnqueueEvent, in the same transaction as the change that causes it: the
+// email or event exists exactly when the change does. The producer's River
+// client works the job off with EmailWorker (notify's SendEmail) or
+// EventWorker (notify's PublishEvent), with the idempotency key
+// "<service>:<job id>", and retries with River's backoff. Notify stores each
 // key once, so a crash after the call but before River marks the job done
 // (a second call) sends nothing twice, and a crash before it loses nothing
-// (River rescues the job). See docs/adr/0005-notify-service.md.
+// (River rescues the job). See docs/adr/0005-notify-service.md and
+// docs/adr/0014-event-outboxes.md.
 package outbox
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 )
 
 // Queue is the River queue outbox jobs run on, apart from a service's own
 // jobs so that a backlog of one never delays the other.
 const Queue = "outbox"
 
-// Email is one email to hand to notify: the River job's arguments.
-type Email struct {
-	// ToUserID is the recipient user; notify looks up the address at send
-	// time. Set it or ToAddress.
-	ToUserID string `json:"to_user_id,omitempty"`
-	// ToAddress is a literal recipient address.
-	ToAddress string `json:"to_address,omitempty"`
-	// Template names notify's template (notify.proto lists them).
-	Template string `json:"template"`
-	// Data fills the template. It may hold secrets (links with tokens): it
-	// lives in the producer's database until delivered and is never logged.
-	Data map[string]string `json:"data,omitempty"`
-	// Trace carries the trace of the request that caused the email, so one
-	// trace runs from that request to the SMTP send.
-	Trace map[string]string `json:"trace,omitempty"`
-}
-
-// Kind implements river.JobArgs.
-func (Email) Kind() string { return "outbox_email" }
-
-// InsertOpts implements river.JobArgsWithInsertOpts: the outbox queue, and
-// attempts for about three days of River's backoff before the job is
+// maxAttempts gives a job about three days of River's backoff before it is
 // discarded (notify down that long is an incident, see the runbooks).
-func (Email) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Queue, MaxAttempts: 20}
-}
-
-// EnqueueEmail inserts e as a job in tx, with the trace of ctx. The email
-// goes out only if tx commits.
-func EnqueueEmail(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, e Email) error {
-	if (e.ToUserID == "") == (e.ToAddress == "") || e.Template == "" {
-		return fmt.Errorf("outbox: an email needs a template and exactly one of a user and an address")
-	}
-	e.Trace = map[string]string{}
-	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(e.Trace))
-	if _, err := client.InsertTx(ctx, tx, e, nil); err != nil {
-		return fmt.Errorf("outbox: enqueue %s email: %w", e.Template, err)
-	}
-	return nil
-}
-
-// EmailWorker delivers Email jobs to notify.
-type EmailWorker struct {
-	river.WorkerDefaults[Email]
-	// Notify is a client of the notify service.
-	Notify notifyv1.NotifyServiceClient
-	// Service names the producer in idempotency keys ("identity", ...).
-	Service string
-}
-
-// Work implements river.Worker. Notify refusing the email itself (a bad
-// template or recipient) cancels the job, since no retry can fix it; any
-// other failure is retried.
-func (w *EmailWorker) Work(ctx context.Context, job *river.Job[Email]) error {
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.Args.Trace))
-	req := &notifyv1.SendEmailRequest{
-		IdempotencyKey: fmt.Sprintf("%s:%d", w.Service, job.ID),
-		Template:       job.Args.Template,
-		Data:           job.Args.Data,
-	}
-	if job.Args.ToUserID != "" {
-		req.Recipient = &notifyv1.SendEmailRequest_ToUserId{ToUserId: job.Args.ToUserID}
-	} else {
-		req.Recipient = &notifyv1.SendEmailRequest_ToAddress{ToAddress: job.Args.ToAddress}
-	}
-	_, err := w.Notify.SendEmail(ctx, req)
-	switch status.Code(err) {
-	case codes.OK:
-		return nil
-	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition:
-		return river.JobCancel(fmt.Errorf("outbox: notify refused the %s email: %w", job.Args.Template, err))
-	}
-	return fmt.Errorf("outbox: hand the %s email to notify: %w", job.Args.Template, err)
-}
-
-// Timeout implements river.Worker: SendEmail only stores the email.
-func (w *EmailWorker) Timeout(*river.Job[Email]) time.Duration { return 30 * time.Second }
+const maxAttempts = 20
 
 // Register adds the email worker to workers and the outbox queue, with
 // maxWorkers at a time, to queues (a River Config's Queues).
 func Register(workers *river.Workers, queues map[string]river.QueueConfig, w *EmailWorker, maxWorkers int) error {
-	if w.Notify == nil || w.Service == "" {
+	if w == nil || w.Notify == nil || w.Service == "" {
 		return errors.New("outbox: the email worker needs a notify client and the service's name")
 	}
 	if err := river.AddWorkerSafely(workers, w); err != nil {
@@ -121,4 +41,25 @@ func Register(workers *river.Workers, queues map[string]river.QueueConfig, w *Em
 	}
 	queues[Queue] = river.QueueConfig{MaxWorkers: maxWorkers}
 	return nil
+}
+
+// RegisterEvents adds the event worker to workers and the outbox queue,
+// with maxWorkers at a time, to queues; a service with emails too calls
+// Register as well (the queue is shared, and so is maxWorkers).
+func RegisterEvents(workers *river.Workers, queues map[string]river.QueueConfig, w *EventWorker, maxWorkers int) error {
+	if w == nil || w.Notify == nil || w.Service == "" {
+		return errors.New("outbox: the event worker needs a notify client and the service's name")
+	}
+	if err := river.AddWorkerSafely(workers, w); err != nil {
+		return fmt.Errorf("outbox: register the event worker: %w", err)
+	}
+	queues[Queue] = river.QueueConfig{MaxWorkers: maxWorkers}
+	return nil
+}
+
+// refused reports whether notify refused a request itself (bad template,
+// recipient, type or data): no retry can fix it, so the job is cancelled.
+// Any other failure is retried.
+func refused(code codes.Code) bool {
+	return code == codes.InvalidArgument || code == codes.NotFound || code == codes.FailedPrecondition
 }

@@ -21,13 +21,15 @@ import (
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 )
 
-// fakeNotify stores emails by idempotency key as notify does, refusing
-// the template "bad" and failing the first `unavailable` calls.
+// fakeNotify stores emails and events by idempotency key as notify does,
+// refusing the template and the event type "bad" and failing the first
+// `unavailable` calls.
 type fakeNotify struct {
 	mu          sync.Mutex
 	unavailable int
 	calls       int
 	emails      map[string]*notifyv1.SendEmailRequest
+	events      map[string]*notifyv1.PublishEventRequest
 }
 
 func (f *fakeNotify) SendEmail(_ context.Context, req *notifyv1.SendEmailRequest, _ ...grpc.CallOption) (*notifyv1.SendEmailResponse, error) {
@@ -46,6 +48,27 @@ func (f *fakeNotify) SendEmail(_ context.Context, req *notifyv1.SendEmailRequest
 		f.emails[req.GetIdempotencyKey()] = req
 	}
 	return &notifyv1.SendEmailResponse{EmailId: req.GetIdempotencyKey(), Created: !seen}, nil
+}
+
+func (f *fakeNotify) PublishEvent(_ context.Context, req *notifyv1.PublishEventRequest, _ ...grpc.CallOption) (*notifyv1.PublishEventResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.unavailable > 0 {
+		f.unavailable--
+		return nil, status.Error(codes.Unavailable, "notify is restarting")
+	}
+	if req.GetType() == "bad" {
+		return nil, status.Error(codes.InvalidArgument, "unknown event type bad")
+	}
+	if f.events == nil {
+		f.events = map[string]*notifyv1.PublishEventRequest{}
+	}
+	_, seen := f.events[req.GetIdempotencyKey()]
+	if !seen {
+		f.events[req.GetIdempotencyKey()] = req
+	}
+	return &notifyv1.PublishEventResponse{EventId: req.GetIdempotencyKey(), Created: !seen}, nil
 }
 
 func (f *fakeNotify) snapshot() (int, map[string]*notifyv1.SendEmailRequest) {
@@ -68,6 +91,9 @@ func start(t *testing.T, notify *fakeNotify) (*river.Client[pgx.Tx], *pgxpool.Po
 	}
 	workers, queues := river.NewWorkers(), map[string]river.QueueConfig{}
 	if err := outbox.Register(workers, queues, &outbox.EmailWorker{Notify: notify, Service: "test"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.RegisterEvents(workers, queues, &outbox.EventWorker{Notify: notify, Service: "test"}, 2); err != nil {
 		t.Fatal(err)
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
@@ -95,13 +121,19 @@ func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
 // enqueue inserts e in a transaction that commits when commit is true.
 func enqueue(t *testing.T, client *river.Client[pgx.Tx], pool *pgxpool.Pool, e outbox.Email, commit bool) {
 	t.Helper()
+	inTx(t, pool, commit, func(ctx context.Context, tx pgx.Tx) error { return outbox.EnqueueEmail(ctx, client, tx, e) })
+}
+
+// inTx runs enqueue in a transaction that commits when commit is true.
+func inTx(t *testing.T, pool *pgxpool.Pool, commit bool, enqueue func(context.Context, pgx.Tx) error) {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := outbox.EnqueueEmail(ctx, client, tx, e); err != nil {
+	if err := enqueue(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	if commit {

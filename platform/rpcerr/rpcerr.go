@@ -61,6 +61,8 @@ const (
 	// AlreadySettled: a verdict for a run whose outcome is decided (an
 	// earlier verdict, or its deadline).
 	AlreadySettled = "already_settled"
+	// AlreadyPending: a retry of a webhook delivery that is still pending.
+	AlreadyPending = "already_pending"
 )
 
 // FieldViolation names one invalid request field.

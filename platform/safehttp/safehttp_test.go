@@ -15,6 +15,8 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/meterflow/meterflow/platform/safehttp/dnstest"
 )
 
 // counter is a local receiver that counts the requests reaching it.
@@ -70,7 +72,7 @@ func TestClientChecksTheDialedAddress(t *testing.T) {
 	t.Parallel()
 	rcv := newCounter(t, "127.0.0.1:0", ok)
 	p := port(t, rcv.Server)
-	dns := startDNS(t, map[string][]netip.Addr{
+	dns := dnstest.Start(t, map[string][]netip.Addr{
 		"n8n.example":      {netip.MustParseAddr("127.0.0.1")},
 		"mapped.example":   {netip.MustParseAddr("::ffff:127.0.0.1")},
 		"metadata.example": {netip.MustParseAddr("169.254.169.254")},
@@ -123,7 +125,7 @@ func TestClientChecksTheDialedAddress(t *testing.T) {
 func TestRedirectsToPrivateAddressesAreNotFollowed(t *testing.T) {
 	t.Parallel()
 	internal := newCounter(t, "127.0.0.1:0", ok)
-	dns := startDNS(t, map[string][]netip.Addr{"internal.example": {netip.MustParseAddr("127.0.0.1")}})
+	dns := dnstest.Start(t, map[string][]netip.Addr{"internal.example": {netip.MustParseAddr("127.0.0.1")}})
 	for _, target := range []string{internal.URL + "/admin", "http://internal.example:" + port(t, internal.Server) + "/admin"} {
 		// The "public" receiver: 127.0.0.2 stands for an allowed address.
 		public := newCounter(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +157,7 @@ func TestProxyEnvironmentIsIgnored(t *testing.T) {
 	t.Setenv("HTTPS_PROXY", proxy.URL)
 	t.Setenv("NO_PROXY", "")
 	rcv := newCounter(t, "127.0.0.1:0", ok)
-	dns := startDNS(t, map[string][]netip.Addr{"n8n.example": {netip.MustParseAddr("127.0.0.1")}})
+	dns := dnstest.Start(t, map[string][]netip.Addr{"n8n.example": {netip.MustParseAddr("127.0.0.1")}})
 	c := New(Options{Addresses: AddressPolicy{AllowPrivate: true}, Resolver: dns})
 	if _, err := post(context.Background(), c, "http://n8n.example:"+port(t, rcv.Server)+"/hook"); err != nil {
 		t.Fatal(err)
@@ -201,7 +203,7 @@ func TestSpansNameOnlySchemeAndHost(t *testing.T) {
 		traceparent.Store(r.Header.Get("Traceparent"))
 		w.WriteHeader(http.StatusAccepted)
 	})
-	dns := startDNS(t, map[string][]netip.Addr{"n8n.example": {netip.MustParseAddr("127.0.0.1")}})
+	dns := dnstest.Start(t, map[string][]netip.Addr{"n8n.example": {netip.MustParseAddr("127.0.0.1")}})
 	c := New(Options{Addresses: AddressPolicy{AllowPrivate: true}, Resolver: dns, SpanName: "n8n webhook", TracerProvider: tp})
 	u := "http://n8n.example:" + port(t, rcv.Server) + "/webhook/0f9e-secret-path?token=q-secret-7"
 	if _, err := post(context.Background(), c, u); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/meterflow/meterflow/gateway/internal/ratelimit"
 	"github.com/meterflow/meterflow/platform/callauth"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
@@ -50,6 +51,8 @@ type Deps struct {
 	Identity identityv1.IdentityServiceClient
 	Wallet   walletv1.WalletServiceClient
 	Workflow workflowv1.WorkflowServiceClient
+	// Webhooks is notify's WebhookService (users' webhook endpoints).
+	Webhooks notifyv1.WebhookServiceClient
 	Tokens   *callauth.CachingVerifier
 	// APIKeys authenticates API keys; nil refuses every key.
 	APIKeys  *apikeyauth.Authenticator
@@ -216,6 +219,15 @@ func (s *Server) register() {
 	a.Get("/v1/api-keys", with(user, s.listAPIKeys)...)
 	a.Delete("/v1/api-keys/:id", with(user, s.revokeAPIKey)...)
 
+	a.Post("/v1/webhook-endpoints", with(user, s.createWebhookEndpoint)...)
+	a.Get("/v1/webhook-endpoints", with(user, s.listWebhookEndpoints)...)
+	a.Patch("/v1/webhook-endpoints/:id", with(user, s.updateWebhookEndpoint)...)
+	a.Delete("/v1/webhook-endpoints/:id", with(user, s.deleteWebhookEndpoint)...)
+	a.Post("/v1/webhook-endpoints/:id/rotate-secret", with(user, s.rotateWebhookSecret)...)
+	a.Post("/v1/webhook-endpoints/:id/test", with(user, s.testWebhookEndpoint)...)
+	a.Get("/v1/webhook-endpoints/:id/deliveries", with(user, s.listWebhookDeliveries)...)
+	a.Post("/v1/webhook-deliveries/:id/retry", with(user, s.retryWebhookDelivery)...)
+
 	a.Get("/v1/workflows", with(user, s.listWorkflows)...)
 	a.Post("/v1/workflows/:slug/runs", s.requireUser, s.limitUser("runs", s.d.Limits.RunsPerMinute), s.requireVerifiedEmail, s.startRun)
 	a.Get("/v1/runs", with(user, s.listRuns)...)
@@ -231,6 +243,8 @@ func (s *Server) register() {
 	a.Get("/v1/admin/runs", with(admin, s.adminListRuns)...)
 	a.Get("/v1/admin/audit", with(admin, s.adminListAudit)...)
 	a.Get("/v1/admin/users/:id/wallet-automation", with(admin, s.adminGetAutomation)...)
+	a.Get("/v1/admin/users/:id/webhook-endpoints", with(admin, s.adminListWebhookEndpoints)...)
+	a.Get("/v1/admin/users/:id/webhook-deliveries", with(admin, s.adminListWebhookDeliveries)...)
 	a.Get("/v1/admin/disputes", with(admin, s.adminListDisputes)...)
 	a.Get("/v1/admin/debts", with(admin, s.adminListDebts)...)
 	a.Get("/v1/admin/workflows", with(admin, s.adminListWorkflows)...)

@@ -53,6 +53,7 @@ var table = map[rowKey]Mapping{
 	{codes.FailedPrecondition, rpcerr.LimitReached}:    {http.StatusUnprocessableEntity, rpcerr.LimitReached},
 	{codes.FailedPrecondition, rpcerr.NoPaymentMethod}: {http.StatusConflict, rpcerr.NoPaymentMethod},
 	{codes.FailedPrecondition, rpcerr.AlreadySettled}:  {http.StatusConflict, rpcerr.AlreadySettled},
+	{codes.FailedPrecondition, rpcerr.AlreadyPending}:  {http.StatusConflict, rpcerr.AlreadyPending},
 	{codes.FailedPrecondition, rpcerr.IdempotencyKeyReused}: {
 		http.StatusUnprocessableEntity, rpcerr.IdempotencyKeyReused,
 	},

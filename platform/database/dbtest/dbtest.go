@@ -24,28 +24,28 @@ func AdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-// New creates a uniquely named database, applies migrations (none when
-// migrations is nil: an empty database, as before the first `migrate`) and
-// returns a pool and the database's URL; the database is dropped when the
-// test ends.
-func New(t testing.TB, migrations fs.FS) (*pgxpool.Pool, string) {
+func adminConfig(t testing.TB) *pgx.ConnConfig {
 	t.Helper()
-	ctx := context.Background()
 	cfg, err := pgx.ParseConfig(AdminURL())
 	if err != nil {
 		t.Fatalf("dbtest: TEST_DATABASE_URL: %v", err)
 	}
+	return cfg
+}
+
+// Unused returns a unique database name and its URL on AdminURL's server,
+// without creating it (a test of what creates a missing database, such as
+// a `migrate` command, does); the database is dropped when the test ends,
+// whoever created it.
+func Unused(t testing.TB) (name, url string) {
+	t.Helper()
+	cfg := adminConfig(t)
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	name := "mftest_" + hex.EncodeToString(b)
-
-	admin, err := pgx.ConnectConfig(ctx, cfg)
+	name = "mftest_" + hex.EncodeToString(b)
+	url, err := database.WithName(AdminURL(), name)
 	if err != nil {
-		t.Fatalf("dbtest: cannot reach Postgres at %s:%d (set TEST_DATABASE_URL): %v", cfg.Host, cfg.Port, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("dbtest: create database: %v", err)
+		t.Fatalf("dbtest: %v", err)
 	}
 	t.Cleanup(func() {
 		c, err := pgx.ConnectConfig(context.Background(), cfg)
@@ -58,10 +58,25 @@ func New(t testing.TB, migrations fs.FS) (*pgxpool.Pool, string) {
 			t.Errorf("dbtest: drop %s: %v", name, err)
 		}
 	})
+	return name, url
+}
 
-	url, err := database.WithName(AdminURL(), name)
+// New creates a uniquely named database, applies migrations (none when
+// migrations is nil: an empty database, as before the first `migrate`) and
+// returns a pool and the database's URL; the database is dropped when the
+// test ends.
+func New(t testing.TB, migrations fs.FS) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := adminConfig(t)
+	name, url := Unused(t)
+	admin, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		t.Fatalf("dbtest: %v", err)
+		t.Fatalf("dbtest: cannot reach Postgres at %s:%d (set TEST_DATABASE_URL): %v", cfg.Host, cfg.Port, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("dbtest: create database: %v", err)
 	}
 	if migrations != nil {
 		if err := database.Migrate(ctx, url, migrations, nil); err != nil {

@@ -89,12 +89,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		a.closers.AddCloser(conn)
 		notify = notifyv1.NewNotifyServiceClient(conn)
 	}
-	reset := &resetWorker{}
-	if a.jobs, err = newJobs(pool, notify, reset, log); err != nil {
-		return nil, err
-	}
 	a.Registry = telemetry.NewRegistry()
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
+		return nil, err
+	}
+	reset := &resetWorker{}
+	if a.jobs, err = newJobs(pool, notify, reset, a.Registry, log); err != nil {
 		return nil, err
 	}
 	signer := identity.NewSigner(key, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL)
@@ -200,30 +200,19 @@ func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
 // needs (platform/process, Process.Schema): the service's migrations and
-// River's. "" when both are current, the reason when one is older.
+// River's (jobs.SchemaCheck).
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
-		return behind, err
-	}
-	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return jobs.SchemaCheck(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")
 }
 
 // Migrate creates the database if it is missing and applies the service's
 // migrations and River's (the email outbox's job tables).
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
-		return err
-	}
-	return MigrateJobs(ctx, databaseURL, log)
+	return jobs.Setup(ctx, databaseURL, migrations.FS, log)
 }
 
 // MigrateJobs applies River's migrations. Tests that make the database
 // with dbtest.New(t, migrations.FS) call it next.
 func MigrateJobs(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	pool, err := database.Open(ctx, databaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return jobs.Migrate(ctx, pool, log)
+	return jobs.MigrateDatabase(ctx, databaseURL, log)
 }

@@ -2,15 +2,15 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/platform/outbox"
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	"github.com/meterflow/meterflow/services/identity/internal/identity"
@@ -42,29 +42,23 @@ func (w *resetWorker) Timeout(*river.Job[postgres.PasswordResetArgs]) time.Durat
 
 // newJobs returns identity's River client on pool, with the outbox's email
 // worker delivering to notify and reset's worker, which needs the service
-// (set before the client starts).
-func newJobs(pool *pgxpool.Pool, notify notifyv1.NotifyServiceClient, reset *resetWorker, log *slog.Logger) (*river.Client[pgx.Tx], error) {
-	workers := river.NewWorkers()
-	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: resetWorkers}}
-	if err := outbox.Register(workers, queues, &outbox.EmailWorker{Notify: notify, Service: Service}, outboxWorkers); err != nil {
-		return nil, err
-	}
-	if err := river.AddWorkerSafely(workers, reset); err != nil {
-		return nil, fmt.Errorf("register the password reset worker: %w", err)
-	}
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues: queues, Workers: workers, Logger: log,
-		// An email job holds its link, token included, until delivered:
-		// a delivered one is deleted within about a minute, one notify
-		// refused within an hour, rather than River's day and week.
-		// (A discarded one has failed for days: its links have expired.)
-		CompletedJobRetentionPeriod: time.Minute,
-		CancelledJobRetentionPeriod: time.Hour,
+// (set before the client starts); the queue metrics go to reg.
+func newJobs(pool *pgxpool.Pool, notify notifyv1.NotifyServiceClient, reset *resetWorker, reg prometheus.Registerer, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	return jobs.NewClient(pool, jobs.ClientOptions{
+		Log:     log,
+		Queues:  map[string]int{river.QueueDefault: resetWorkers},
+		Workers: []jobs.Worker{jobs.AddWorker(reset)},
+		Emails:  &outbox.EmailWorker{Notify: notify, Service: Service}, OutboxWorkers: outboxWorkers,
+		Metrics: reg,
+		River: river.Config{
+			// An email job holds its link, token included, until delivered:
+			// a delivered one is deleted within about a minute, one notify
+			// refused within an hour, rather than River's day and week.
+			// (A discarded one has failed for days: its links have expired.)
+			CompletedJobRetentionPeriod: time.Minute,
+			CancelledJobRetentionPeriod: time.Hour,
+		},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("job client: %w", err)
-	}
-	return c, nil
 }
 
 // stopJobs stops fetching jobs and waits up to the grace for the running

@@ -14,6 +14,8 @@ import (
 // over gRPC): it keeps the emails the outbox delivered, once per
 // idempotency key as notify does.
 type notifySink struct {
+	// The rest of the client (PublishEvent): identity sends emails only.
+	notifyv1.NotifyServiceClient
 	mu     sync.Mutex
 	emails []*notifyv1.SendEmailRequest
 	seen   map[string]bool

@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net"
@@ -50,6 +49,7 @@ type App struct {
 // the send workers. It does not listen and does not migrate, but fails
 // when the migrations (River's included) have not run.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -71,9 +71,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
-	if err := jobs.RegisterMetrics(a.Registry, pool, postgres.Queue); err != nil {
-		return nil, err
-	}
 	idConn, err := grpcservice.Dial(cfg.IdentityAddr, minter.Credentials("identity"))
 	if err != nil {
 		return nil, err
@@ -92,36 +89,40 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		Store:    store,
 		Contacts: identityclient.Client{API: identityv1.NewIdentityServiceClient(idConn)},
 		Mailer:   smtp,
-		Metrics:  newEmailMetrics(a.Registry, store.QueueStats),
+		Metrics:  newEmailMetrics(a.Registry, store),
 		Log:      log,
 	})
 	if err != nil {
 		return nil, err
 	}
+	hooks, hookStore, err := newWebhooks(cfg, pool, inserter, store, svc, a.Registry, log)
+	if err != nil {
+		return nil, err
+	}
 	a.workers, err = queue.NewWorkerClient(pool, svc, queue.Options{
 		Workers: cfg.Workers, JobTimeout: cfg.SendTimeout, RescueAfter: cfg.RescueAfter,
-		Retention: cfg.Retention, RetryPolicy: cfg.RetryPolicy, FetchPollInterval: cfg.FetchPollInterval, Log: log,
+		Retention: cfg.Retention, RetryPolicy: cfg.RetryPolicy, FetchPollInterval: cfg.FetchPollInterval, Metrics: a.Registry, Log: log,
+		Webhooks: hooks, WebhookWorkers: cfg.Webhooks.Workers, Events: hookStore,
 	})
 	if err != nil {
 		return nil, err
 	}
+	keys := cfg.Keys
+	if keys == nil {
+		keys = callauth.NewRemoteKeySet(identityv1.NewIdentityServiceClient(idConn))
+	}
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
 		Logger:  log,
 		Metrics: telemetry.NewGRPCServerMetrics(a.Registry),
-		// Every method is service-only: notify never verifies a user's token.
-		Auth: callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: noUserTokens{}, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+		// The services' methods take a service token only; the gateway's
+		// webhook methods also the user's (or admin's) own access token.
+		Auth: callauth.NewServer(Service, cfg.InternalAuthSecret, callauth.AccessVerifier{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
 			grpcapi.Policy(), callauth.AcceptPrevious(cfg.InternalAuthSecretPrevious)),
 	})
-	notifyv1.RegisterNotifyServiceServer(a.grpc, &grpcapi.Server{Service: svc})
+	notifyv1.RegisterNotifyServiceServer(a.grpc, &grpcapi.Server{Service: svc, Webhooks: hooks})
+	notifyv1.RegisterWebhookServiceServer(a.grpc, &grpcapi.WebhookServer{Webhooks: hooks})
 	log.InfoContext(ctx, "sending email", "smtp", cfg.SMTP.Redacted(), "from", cfg.MailFrom.Address)
 	return a, nil
-}
-
-// noUserTokens is the key set of a service that takes no user tokens.
-type noUserTokens struct{}
-
-func (noUserTokens) PublicKey(context.Context, string) (ed25519.PublicKey, error) {
-	return nil, callauth.ErrInvalidToken
 }
 
 // workerCancelTimeout bounds the last shutdown step: canceling the sends
@@ -169,30 +170,19 @@ func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
 // needs (platform/process, Process.Schema): the service's migrations and
-// River's. "" when both are current, the reason when one is older.
+// River's (jobs.SchemaCheck).
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
-		return behind, err
-	}
-	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return jobs.SchemaCheck(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")
 }
 
 // Migrate creates the database if it is missing and applies the service's
 // migrations and River's.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
-		return err
-	}
-	return MigrateQueue(ctx, databaseURL, log)
+	return jobs.Setup(ctx, databaseURL, migrations.FS, log)
 }
 
 // MigrateQueue applies River's migrations (the job queue's tables). Tests
 // that make the database with dbtest.New(t, migrations.FS) call it next.
 func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	pool, err := database.Open(ctx, databaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return jobs.Migrate(ctx, pool, log)
+	return jobs.MigrateDatabase(ctx, databaseURL, log)
 }

@@ -4,13 +4,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/secretbox"
 	"github.com/meterflow/meterflow/services/notify/internal/mailer"
+	"github.com/meterflow/meterflow/services/notify/internal/webhooks"
 )
 
 // Service is this process's name: the audience of its service tokens and
@@ -67,7 +71,42 @@ type Config struct {
 	// SMTPRootCAs replaces the system's roots for the SMTP server's
 	// certificate; tests only.
 	SMTPRootCAs *x509.CertPool
+
+	// Webhooks configures outgoing webhooks (docs/webhooks.md).
+	Webhooks WebhookConfig
+	// Keys verifies users' access tokens (the WebhookService's user and
+	// admin calls). Optional: when nil, identity's keys (IdentityAddr);
+	// tests inject authtest.Keys.
+	Keys callauth.KeySet
 }
+
+// WebhookConfig is the outgoing webhooks' part of Config.
+type WebhookConfig struct {
+	// AllowPrivate lets attempts reach loopback and private addresses and
+	// accepts http:// URLs (WEBHOOK_ALLOW_PRIVATE; local development and
+	// tests, refused in production).
+	AllowPrivate bool
+	// SecretsKey seals endpoints' signing secrets at rest
+	// (WEBHOOK_SECRETS_KEY, base64 of 32 bytes); PreviousSecretsKeys
+	// still open what older keys sealed (WEBHOOK_SECRETS_KEYS_PREVIOUS).
+	SecretsKey          []byte
+	PreviousSecretsKeys [][]byte
+	// Workers is how many attempts this process makes at once (WEBHOOK_WORKERS).
+	Workers int
+	// Schedule replaces the retry schedule (webhooks.DefaultSchedule):
+	// tests only, never read from the environment.
+	Schedule webhooks.Schedule
+	// Resolver replaces the system's DNS resolver (tests only).
+	Resolver *net.Resolver
+	// Now replaces the clock of the rotation overlap and the disabling
+	// rule (tests only).
+	Now func() time.Time
+}
+
+// DevWebhookSecretsKey is WEBHOOK_SECRETS_KEY (base64) when it is unset
+// outside production (a warning is logged). Secrets sealed with it are not
+// secret.
+const DevWebhookSecretsKey = "bWV0ZXJmbG93LWRldi13ZWJob29rLXNlY3JldHMtMDA="
 
 // ConfigFromEnv reads the configuration from environment variables with
 // local defaults (see README). Production requires SMTP_URL and MAIL_FROM.
@@ -110,6 +149,13 @@ func ConfigFromEnv() (Config, error) {
 	workers, err := envconfig.PositiveInt("NOTIFY_WORKERS", 10)
 	errs = append(errs, err)
 	c.Workers = int(workers)
+	hookWorkers, err := envconfig.PositiveInt("WEBHOOK_WORKERS", 10)
+	errs = append(errs, err)
+	c.Webhooks.Workers = int(hookWorkers)
+	c.Webhooks.AllowPrivate, err = envconfig.Bool("WEBHOOK_ALLOW_PRIVATE", false)
+	errs = append(errs, err)
+	c.Webhooks.SecretsKey, c.Webhooks.PreviousSecretsKeys, err = c.SealingKeys("WEBHOOK_SECRETS_KEY", "WEBHOOK_SECRETS_KEYS_PREVIOUS", DevWebhookSecretsKey)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
@@ -137,6 +183,18 @@ func (c *Config) SetSMTPURL(raw string) error {
 // outbox retries (about three days), so a late retry still finds its key.
 const MinRetention = 7 * 24 * time.Hour
 
+// withDefaults fills in what tests that build a Config directly may leave
+// out: the webhook workers, and outside production the development key.
+func (c Config) withDefaults() Config {
+	if c.Webhooks.Workers == 0 {
+		c.Webhooks.Workers = 10
+	}
+	if len(c.Webhooks.SecretsKey) == 0 && !c.Production() {
+		c.Webhooks.SecretsKey, _ = secretbox.ParseKey(DevWebhookSecretsKey)
+	}
+	return c
+}
+
 // validate checks the values New relies on.
 func (c Config) validate() error {
 	errs := []error{c.Common.Validate()}
@@ -160,6 +218,15 @@ func (c Config) validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		errs = append(errs, errors.New("NOTIFY_WORKERS must be between 1 and 1000"))
+	}
+	if c.Production() && c.Webhooks.AllowPrivate {
+		errs = append(errs, errors.New("WEBHOOK_ALLOW_PRIVATE=true is refused in production: users' endpoints must not reach private or loopback addresses"))
+	}
+	if _, err := secretbox.NewKeyring(c.Webhooks.SecretsKey, c.Webhooks.PreviousSecretsKeys...); err != nil {
+		errs = append(errs, fmt.Errorf("WEBHOOK_SECRETS_KEY / WEBHOOK_SECRETS_KEYS_PREVIOUS: %w", err))
+	}
+	if c.Webhooks.Workers < 1 || c.Webhooks.Workers > 1000 {
+		errs = append(errs, errors.New("WEBHOOK_WORKERS must be between 1 and 1000"))
 	}
 	if c.DatabaseURL == "" || c.IdentityAddr == "" {
 		errs = append(errs, errors.New("DATABASE_URL and IDENTITY_ADDR must not be empty"))

@@ -25,11 +25,7 @@ import (
 func TestStoppedMidSendIsSentOnceAfterRestart(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	hold := h.smtp.HoldNext(t, smtptest.HoldAtRcpt)
-	res := h.send(t, toAddress("identity:1", "ops@example.com"))
-	<-hold.Reached()
-	h.stop()
-	hold.Release()
+	res := h.stopMidSend(t, toAddress("identity:1", "ops@example.com"))
 	if row := h.email(t, res.GetEmailId()); row.Status != "queued" || len(h.smtp.Messages()) != 0 {
 		t.Fatalf("after the stop: email %+v, %d messages", row, len(h.smtp.Messages()))
 	}
@@ -173,4 +169,17 @@ func command(bin string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	return cmd
+}
+
+// stopMidSend sends req and stops the process while the SMTP server has
+// not taken the message yet (it stalls at RCPT TO; the send is canceled
+// after SHUTDOWN_GRACE).
+func (h *harness) stopMidSend(t testing.TB, req *notifyv1.SendEmailRequest) *notifyv1.SendEmailResponse {
+	t.Helper()
+	hold := h.smtp.HoldNext(t, smtptest.HoldAtRcpt)
+	res := h.send(t, req)
+	<-hold.Reached()
+	h.stop()
+	hold.Release()
+	return res
 }

@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -79,6 +81,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("notify_smtp_failures_total{kind=%s} = %v, want %v", kind, m, want)
 		}
 	}
+	h.waitPeriodicJobs(t)
 	for name, labels := range map[string]map[string]string{
 		"notify_emails_queued":                     nil,
 		"notify_email_oldest_queued_age_seconds":   nil,
@@ -94,5 +97,30 @@ func TestMetrics(t *testing.T) {
 		if series(t, reg, name, nil) == nil {
 			t.Errorf("%s is not exported", name)
 		}
+	}
+}
+
+// waitPeriodicJobs waits until the periodic jobs that run at start
+// (pruning, failing abandoned emails) have run: they share the send queue,
+// and River inserts them once this process leads, which under load can
+// be after the emails of a test are final.
+func (h *harness) waitPeriodicJobs(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var done, open int
+		if err := h.pool.QueryRow(context.Background(), `SELECT
+			count(DISTINCT kind) FILTER (WHERE state = 'completed' AND kind IN ('notify_prune_emails', 'notify_fail_abandoned_emails')),
+			count(*) FILTER (WHERE state NOT IN ('completed', 'cancelled', 'discarded'))
+			FROM river_job WHERE queue = 'email'`).Scan(&done, &open); err != nil {
+			t.Fatal(err)
+		}
+		if done == 2 && open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("periodic jobs: %d of 2 ran, %d jobs open after 30 s", done, open)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -125,6 +125,13 @@ type harness struct {
 
 func setup(t testing.TB, smtpOpts ...smtptest.Options) *harness {
 	t.Helper()
+	return setupWith(t, nil, smtpOpts...)
+}
+
+// setupWith is setup with a change to the configuration before the
+// service starts.
+func setupWith(t testing.TB, configure func(*app.Config), smtpOpts ...smtptest.Options) *harness {
+	t.Helper()
 	h := &harness{logs: &syncBuffer{}}
 	h.smtp = smtptest.Start(t, smtpOpts...)
 	var idAddr string
@@ -149,6 +156,9 @@ func setup(t testing.TB, smtpOpts ...smtptest.Options) *harness {
 	cfg.SMTPRootCAs = h.smtp.RootCAs
 	if cfg.SMTP, err = mailer.ParseURL(h.smtp.URL(), mailer.StartTLSOpportunistic); err != nil {
 		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	h.cfg = cfg
 	h.start(t)

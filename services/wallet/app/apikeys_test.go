@@ -154,6 +154,8 @@ func TestKeyTokensOnTheWallet(t *testing.T) {
 	wantErr(t, err, codes.PermissionDenied, rpcerr.InsufficientScope)
 	_, err = b.gateway.GetAPIKeySpend(reader, &walletv1.GetAPIKeySpendRequest{})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.InsufficientScope)
+	_, err = b.gateway.GetSpendByDay(reader, &walletv1.GetSpendByDayRequest{})
+	wantErr(t, err, codes.PermissionDenied, rpcerr.InsufficientScope)
 	_, err = b.gateway.CreateTopUp(reader, &walletv1.CreateTopUpRequest{AmountCents: 1000})
 	wantErr(t, err, codes.PermissionDenied, rpcerr.InsufficientScope)
 	_, err = b.gateway.GetTopUp(reader, &walletv1.GetTopUpRequest{Id: uuid.NewString()})

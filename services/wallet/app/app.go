@@ -87,16 +87,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	worker := &queue.AutoTopUpWorker{}
-	opts := queue.Options{Workers: cfg.JobWorkers, RescueAfter: cfg.JobRescueAfter, Log: log}
+	opts := queue.Options{Workers: cfg.JobWorkers, RescueAfter: cfg.JobRescueAfter, Metrics: a.Registry, Log: log}
 	if cfg.JobWorkers > 0 {
-		// The outbox hands emails to notify (dialled lazily: notify down
-		// delays emails, River retries them, nothing else waits).
+		// The outbox hands emails and webhook events to notify (dialled
+		// lazily: notify down delays them, River retries them, nothing else
+		// waits).
 		conn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
 		if err != nil {
 			return nil, err
 		}
 		a.closers.AddCloser(conn)
-		opts.Emails = &outbox.EmailWorker{Notify: notifyv1.NewNotifyServiceClient(conn), Service: Service}
+		notify := notifyv1.NewNotifyServiceClient(conn)
+		opts.Emails = &outbox.EmailWorker{Notify: notify, Service: Service}
+		opts.Events = &outbox.EventWorker{Notify: notify, Service: Service}
 	}
 	if a.jobs, err = queue.NewClient(pool, worker, opts); err != nil {
 		return nil, err
@@ -186,30 +189,19 @@ func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
 // needs (platform/process, Process.Schema): the wallet's migrations and
-// River's. "" when both are current, the reason when one is older.
+// River's (jobs.SchemaCheck).
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
-		return behind, err
-	}
-	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return jobs.SchemaCheck(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")
 }
 
 // Migrate creates the database if it is missing and applies the wallet's
 // migrations and River's (the job queue of automatic charges).
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
-		return err
-	}
-	return MigrateQueue(ctx, databaseURL, log)
+	return jobs.Setup(ctx, databaseURL, migrations.FS, log)
 }
 
 // MigrateQueue applies River's migrations. Tests that make the database
 // with dbtest.New(t, migrations.FS) call it next.
 func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	pool, err := database.Open(ctx, databaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return jobs.Migrate(ctx, pool, log)
+	return jobs.MigrateDatabase(ctx, databaseURL, log)
 }

@@ -101,7 +101,7 @@ type Config struct {
 	// charges of a UTC month (AUTO_TOPUP_MONTHLY_CAP_MULTIPLE).
 	AutoTopUpCapMultiple int64
 	// NotifyAddr is the notify service, to which the outbox hands emails
-	// (NOTIFY_ADDR).
+	// and webhook events (NOTIFY_ADDR).
 	NotifyAddr string
 	// ReserveBatchMax is the most holds one reserve transaction decides
 	// (WALLET_RESERVE_BATCH_MAX, ADR 0017); 1 reserves one by one, 0 means
@@ -240,7 +240,7 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("PUBLIC_BASE_URL is required in production: the links in the wallet's emails (low balance, failed automatic top-up) point at its /app pages"))
 	}
 	if c.JobWorkers > 0 && c.NotifyAddr == "" {
-		errs = append(errs, errors.New("NOTIFY_ADDR must be set (the outbox hands emails to the notify service)"))
+		errs = append(errs, errors.New("NOTIFY_ADDR must be set (the outbox hands emails and webhook events to the notify service)"))
 	}
 	if c.JobWorkers < 0 || c.JobWorkers > 100 {
 		errs = append(errs, errors.New("JOB_WORKERS must be between 0 and 100"))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -57,15 +58,10 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 		Help: "Reserve batches that failed as a whole and reserved their holds one by one (each logged with its error).",
 	})
 	openHolds := func(pick func(n, cents int64) int64) func() float64 {
-		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
+		return telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 			n, cents, err := store.OpenHolds(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(pick(n, cents))
-		}
+			return float64(pick(n, cents)), err
+		})
 	}
 	for _, r := range []string{wallet.UnlinkedMatched, wallet.UnlinkedNotOurs, wallet.UnlinkedRetry} {
 		m.unlinked.WithLabelValues(r) // exported at 0 from the start, so alerts on increase() see the first one
@@ -73,15 +69,10 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 	m.automationMetrics = registerAutomationMetrics(reg, store)
 	reg.MustRegister(m.booked, m.webhooks, m.unlinked, m.expired, m.lag, m.batches, m.fallbacks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_holds_past_expiry", Help: "Open holds whose expiry has passed: the sweeper should have released them (computed at scrape; -1 if the database did not answer)."},
-			func() float64 {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
+			telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 				n, err := store.HoldsPastExpiry(ctx, time.Now())
-				if err != nil {
-					return -1
-				}
-				return float64(n)
-			}),
+				return float64(n), err
+			})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds", Help: "Holds currently open (computed at scrape; -1 if the database did not answer)."},
 			openHolds(func(n, _ int64) int64 { return n })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_open_holds_cents", Help: "Cents reserved by open holds (computed at scrape)."},

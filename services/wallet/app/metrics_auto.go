@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -35,26 +36,16 @@ func registerAutomationMetrics(reg prometheus.Registerer, store *postgres.Store)
 		m.autoTopUp.WithLabelValues(r)
 	}
 	gauges := func(pick func(inDebt, open, cents int64) int64) func() float64 {
-		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
+		return telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 			a, b, c, err := store.AutomationGauges(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(pick(a, b, c))
-		}
+			return float64(pick(a, b, c)), err
+		})
 	}
 	reconcile := func(pick func(fixed, unmatched int64, last time.Time) float64) func() float64 {
-		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
+		return telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 			f, u, last, err := store.ReconcileTotals(ctx)
-			if err != nil {
-				return -1
-			}
-			return pick(f, u, last)
-		}
+			return pick(f, u, last), err
+		})
 	}
 	reg.MustRegister(m.crossings, m.autoTopUp,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_accounts_in_debt", Help: "Accounts whose balance a chargeback took below zero (runs and automatic charges blocked; computed at scrape, -1 if the database did not answer)."},

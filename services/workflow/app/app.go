@@ -19,11 +19,13 @@ import (
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	"github.com/meterflow/meterflow/platform/jobs"
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/platform/process"
 	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/platform/secretbox"
 	"github.com/meterflow/meterflow/platform/telemetry"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 	"github.com/meterflow/meterflow/services/workflow/internal/grpcapi"
@@ -49,8 +51,8 @@ type App struct {
 	health  *health.Server
 }
 
-// New opens the database, dials the wallet (and identity for signing keys
-// unless cfg.Keys is set) and builds the gRPC server, the job workers and
+// New opens the database, dials the wallet and notify (and identity for
+// signing keys unless cfg.Keys is set) and builds the gRPC server, the job workers and
 // the settler. It does not listen and does not migrate, but fails when
 // the migrations (River's included) have not run.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
@@ -77,9 +79,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 	a.Registry = telemetry.NewRegistry()
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
-		return nil, err
-	}
-	if err := jobs.RegisterMetrics(a.Registry, pool, river.QueueDefault); err != nil {
 		return nil, err
 	}
 	walletConn, err := grpcservice.Dial(cfg.WalletAddr, minter.Credentials("wallet"))
@@ -120,7 +119,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		CatalogTTL:       cfg.CatalogTTL,
 		CallbackBaseURL:  cfg.callbackBaseURL(),
 	})
-	if a.workers, err = queue.NewWorkerClient(pool, a.svc, cfg.Workers, log); err != nil {
+	// The outbox hands the runs' webhook events to notify (dialled lazily:
+	// notify down delays events, River retries them, no run waits).
+	notifyConn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
+	if err != nil {
+		return nil, err
+	}
+	a.closers.AddCloser(notifyConn)
+	events := &outbox.EventWorker{Notify: notifyv1.NewNotifyServiceClient(notifyConn), Service: Service}
+	if a.workers, err = queue.NewWorkerClient(pool, a.svc, events, cfg.Workers, a.Registry, log); err != nil {
 		return nil, err
 	}
 	a.grpc, a.health = grpcservice.NewServer(grpcservice.Options{
@@ -197,12 +204,9 @@ func (a *App) Close() { a.closers.Close() }
 
 // SchemaCheck tells serve whether the database's schema is what this build
 // needs (platform/process, Process.Schema): the service's migrations and
-// River's. "" when both are current, the reason when one is older.
+// River's (jobs.SchemaCheck).
 func SchemaCheck(ctx context.Context, cfg Config) (string, error) {
-	if behind, err := database.Behind(database.CheckSchema(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")); behind != "" || err != nil {
-		return behind, err
-	}
-	return database.Behind(jobs.CheckSchema(ctx, cfg.DatabaseURL, Service+" migrate"))
+	return jobs.SchemaCheck(ctx, cfg.DatabaseURL, migrations.FS, Service+" migrate")
 }
 
 // Reseal seals every workflow's auth header value again under the current
@@ -225,19 +229,11 @@ func Reseal(ctx context.Context, cfg Config) (workflow.ResealResult, error) {
 // Migrate creates the database if it is missing and applies the service's
 // migrations and River's.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	if err := database.Setup(ctx, databaseURL, migrations.FS, log); err != nil {
-		return err
-	}
-	return MigrateQueue(ctx, databaseURL, log)
+	return jobs.Setup(ctx, databaseURL, migrations.FS, log)
 }
 
 // MigrateQueue applies River's migrations (the job queue's tables). Tests
 // that make the database with dbtest.New(t, migrations.FS) call it next.
 func MigrateQueue(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	pool, err := database.Open(ctx, databaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return jobs.Migrate(ctx, pool, log)
+	return jobs.MigrateDatabase(ctx, databaseURL, log)
 }

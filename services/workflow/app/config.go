@@ -47,6 +47,9 @@ type Config struct {
 	DatabaseURL  string
 	IdentityAddr string
 	WalletAddr   string
+	// NotifyAddr is the notify service, to which the outbox hands the
+	// runs' webhook events (NOTIFY_ADDR).
+	NotifyAddr string
 	// SecretsKey is the 32-byte AES-256-GCM key sealing workflows' auth
 	// header values (WORKFLOW_SECRETS_KEY, base64).
 	SecretsKey []byte
@@ -110,6 +113,7 @@ func ConfigFromEnv() (Config, error) {
 		DatabaseURL:   envconfig.String("DATABASE_URL", DefaultDatabaseURL),
 		IdentityAddr:  envconfig.String("IDENTITY_ADDR", "127.0.0.1:50051"),
 		WalletAddr:    envconfig.String("WALLET_ADDR", "127.0.0.1:50052"),
+		NotifyAddr:    envconfig.String("NOTIFY_ADDR", "127.0.0.1:50054"),
 		AllowedHosts:  workflow.ParseHostPolicy(os.Getenv("WORKFLOW_ALLOWED_HOSTS")),
 		PublicBaseURL: os.Getenv("PUBLIC_BASE_URL"),
 	}
@@ -217,6 +221,9 @@ func (c Config) validate() error {
 	}
 	if c.DatabaseURL == "" || c.WalletAddr == "" {
 		errs = append(errs, errors.New("DATABASE_URL and WALLET_ADDR must not be empty"))
+	}
+	if c.NotifyAddr == "" {
+		errs = append(errs, errors.New("NOTIFY_ADDR must be set (the outbox hands the runs' webhook events to the notify service)"))
 	}
 	if c.Keys == nil && c.IdentityAddr == "" {
 		errs = append(errs, errors.New("IDENTITY_ADDR must not be empty"))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meterflow/meterflow/platform/telemetry"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
@@ -47,15 +48,10 @@ func newRunMetrics(reg prometheus.Registerer, unsettled func(ctx context.Context
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "workflow_runs_unsettled_past_deadline",
 			Help: "Runs past their deadline plus WORKFLOW_SETTLE_GRACE whose hold is neither captured nor released: the settler's backlog (computed at scrape; -1 if the database did not answer).",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
+		}, telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 			n, err := unsettled(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(n)
-		}))
+			return float64(n), err
+		})))
 	return m
 }
 

@@ -25,6 +25,10 @@ type Store interface {
 	// reason for failed or dropped; empty for sent, which keeps the error
 	// of its last failed attempt) and erases its data.
 	Finish(ctx context.Context, id uuid.UUID, status Status, lastError string) error
+	// Abandoned returns up to limit queued emails that no send job will
+	// work any more (its last attempt was cut short, or an operator
+	// discarded it), oldest first.
+	Abandoned(ctx context.Context, limit int) ([]Email, error)
 	// Prune deletes up to limit final emails that finished before cutoff
 	// and returns how many it deleted.
 	Prune(ctx context.Context, cutoff time.Time, limit int) (int64, error)

@@ -58,23 +58,13 @@ func NewService(c Config) (*Service, error) {
 // created=false; the same key with another request is
 // idempotency.ErrKeyReused. A bad request is a *validation.Error.
 func (s *Service) Queue(ctx context.Context, r Request) (id uuid.UUID, created bool, err error) {
-	if r.Producer == "" {
-		return uuid.Nil, false, errors.New("queue email: no producer (the caller's service)")
-	}
-	tmpl, data, err := check(r)
+	e, err := s.NewEmail(ctx, r)
 	if err != nil {
 		return uuid.Nil, false, err
 	}
-	e := Email{
-		ID: uuid.Must(uuid.NewV7()), Producer: r.Producer, IdempotencyKey: r.IdempotencyKey,
-		RequestHash: requestHash(tmpl.Name, r.ToUserID, r.ToAddress, data),
-		Template:    tmpl.Name, ToUserID: r.ToUserID, ToAddress: r.ToAddress, Data: data,
-		Status: StatusQueued, CreatedAt: s.now(), Trace: map[string]string{},
-	}
-	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(e.Trace))
 	stored, created, err := s.store.Create(ctx, e)
 	if err != nil {
-		return uuid.Nil, false, fmt.Errorf("queue %s email: %w", tmpl.Name, err)
+		return uuid.Nil, false, fmt.Errorf("queue %s email: %w", e.Template, err)
 	}
 	if !created && !bytes.Equal(stored.RequestHash, e.RequestHash) {
 		return uuid.Nil, false, idempotency.ErrKeyReused
@@ -83,4 +73,26 @@ func (s *Service) Queue(ctx context.Context, r Request) (id uuid.UUID, created b
 		s.log.InfoContext(ctx, "email queued", "email_id", stored.ID, "template", stored.Template, "producer", stored.Producer)
 	}
 	return stored.ID, created, nil
+}
+
+// NewEmail checks r and returns the email to store (queued, carrying the
+// trace of ctx), without storing it: Queue stores it, and notify's own
+// webhook deliverer stores it in the transaction that disables an endpoint.
+// A bad request is a *validation.Error.
+func (s *Service) NewEmail(ctx context.Context, r Request) (Email, error) {
+	if r.Producer == "" {
+		return Email{}, errors.New("queue email: no producer (the caller's service)")
+	}
+	tmpl, data, err := check(r)
+	if err != nil {
+		return Email{}, err
+	}
+	e := Email{
+		ID: uuid.Must(uuid.NewV7()), Producer: r.Producer, IdempotencyKey: r.IdempotencyKey,
+		RequestHash: requestHash(tmpl.Name, r.ToUserID, r.ToAddress, data),
+		Template:    tmpl.Name, ToUserID: r.ToUserID, ToAddress: r.ToAddress, Data: data,
+		Status: StatusQueued, CreatedAt: s.now(), Trace: map[string]string{},
+	}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(e.Trace))
+	return e, nil
 }

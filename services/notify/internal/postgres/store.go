@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres/db"
 )
@@ -64,9 +65,54 @@ var _ notify.Store = (*Store)(nil)
 
 // Create implements notify.Store.
 func (s *Store) Create(ctx context.Context, e notify.Email) (notify.Email, bool, error) {
+	params, err := emailParams(e)
+	if err != nil {
+		return notify.Email{}, false, err
+	}
+	var row db.Email
+	created := true
+	err = database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		row, created, err = s.createTx(ctx, tx, e, params)
+		return err
+	})
+	if err != nil {
+		return notify.Email{}, false, fmt.Errorf("store email: %w", err)
+	}
+	out, err := toEmail(row)
+	return out, created, err
+}
+
+// createTx stores an email and its send job inside tx (Create, and the
+// transaction that disables a webhook endpoint).
+func (s *Store) createTx(ctx context.Context, tx pgx.Tx, e notify.Email, params db.InsertEmailParams) (db.Email, bool, error) {
+	row, err := s.q.InsertEmail(ctx, tx, params)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// ON CONFLICT DO NOTHING waited for the first insert of this
+		// key to commit; this statement's snapshot sees it.
+		row, err = s.q.GetEmailByKey(ctx, tx, db.GetEmailByKeyParams{Producer: e.Producer, IdempotencyKey: e.IdempotencyKey})
+		return row, false, err
+	}
+	if err != nil {
+		return row, false, err
+	}
+	_, err = s.queue.InsertTx(ctx, tx, SendJobArgs{EmailID: row.ID, Trace: e.Trace}, nil)
+	return row, true, err
+}
+
+// CreateTx stores e and queues its send inside tx.
+func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, e notify.Email) error {
+	params, err := emailParams(e)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.createTx(ctx, tx, e, params)
+	return err
+}
+
+func emailParams(e notify.Email) (db.InsertEmailParams, error) {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
-		return notify.Email{}, false, fmt.Errorf("encode data: %w", err)
+		return db.InsertEmailParams{}, fmt.Errorf("encode data: %w", err)
 	}
 	params := db.InsertEmailParams{
 		ID: e.ID, Producer: e.Producer, IdempotencyKey: e.IdempotencyKey, RequestHash: e.RequestHash,
@@ -76,28 +122,7 @@ func (s *Store) Create(ctx context.Context, e notify.Email) (notify.Email, bool,
 	if e.ToUserID != uuid.Nil {
 		params.ToUserID = pgtype.UUID{Bytes: e.ToUserID, Valid: true}
 	}
-	var row db.Email
-	created := true
-	err = database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		row, err = s.q.InsertEmail(ctx, tx, params)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// ON CONFLICT DO NOTHING waited for the first insert of this
-			// key to commit; this statement's snapshot sees it.
-			created = false
-			row, err = s.q.GetEmailByKey(ctx, tx, db.GetEmailByKeyParams{Producer: e.Producer, IdempotencyKey: e.IdempotencyKey})
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		_, err = s.queue.InsertTx(ctx, tx, SendJobArgs{EmailID: row.ID, Trace: e.Trace}, nil)
-		return err
-	})
-	if err != nil {
-		return notify.Email{}, false, fmt.Errorf("store email: %w", err)
-	}
-	out, err := toEmail(row)
-	return out, created, err
+	return params, nil
 }
 
 // Email implements notify.Store.
@@ -134,21 +159,44 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, limit int) (int64, 
 	return s.q.PruneEmails(ctx, s.pool, db.PruneEmailsParams{Cutoff: &cutoff, MaxRows: int32(limit)})
 }
 
+// abandonedQuery reads River's job table, which sqlc does not know: the
+// queued emails that no send job will work any more (discarded, cancelled,
+// completed or deleted), oldest first. A job that is still running, even
+// in a process that died, counts as live until River rescues it.
+const abandonedQuery = `SELECT e.id, e.template, e.attempts FROM emails AS e
+WHERE e.status = 'queued' AND NOT EXISTS (
+    SELECT 1 FROM river_job AS j
+    WHERE j.kind = $1 AND j.args->>'email_id' = e.id::text
+      AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+ORDER BY e.created_at
+LIMIT $2`
+
+// Abandoned implements notify.Store.
+func (s *Store) Abandoned(ctx context.Context, limit int) ([]notify.Email, error) {
+	rows, err := s.pool.Query(ctx, abandonedQuery, SendJobArgs{}.Kind(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("abandoned emails: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Email, error) {
+		e := notify.Email{Status: notify.StatusQueued}
+		var attempts int32
+		err := r.Scan(&e.ID, &e.Template, &attempts)
+		e.Attempts = int(attempts)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("abandoned emails: %w", err)
+	}
+	return out, nil
+}
+
 // QueueStats is the backlog, for the queue gauges.
 type QueueStats struct {
 	// Queued counts the emails not final yet; OldestQueued is how long the
 	// oldest of them has waited since it was stored (retries included).
 	Queued       int64
 	OldestQueued time.Duration
-	// OldestDue is how long the oldest send that is due (its first attempt
-	// or a retry whose time has come) has waited for a worker.
-	OldestDue time.Duration
 }
-
-// dueQuery reads River's job table, which sqlc does not know: the age of
-// the oldest send job due and not being worked.
-const dueQuery = `SELECT coalesce(extract(epoch FROM now() - min(scheduled_at)), 0)::float8
-FROM river_job WHERE queue = $1 AND state IN ('available', 'retryable') AND scheduled_at <= now()`
 
 // QueueStats returns the backlog.
 func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
@@ -156,11 +204,14 @@ func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
 	if err != nil {
 		return QueueStats{}, err
 	}
-	var due float64
-	if err := s.pool.QueryRow(ctx, dueQuery, Queue).Scan(&due); err != nil {
-		return QueueStats{}, err
-	}
-	return QueueStats{Queued: row.Queued, OldestQueued: seconds(row.OldestAgeSeconds), OldestDue: seconds(due)}, nil
+	return QueueStats{Queued: row.Queued, OldestQueued: seconds(row.OldestAgeSeconds)}, nil
+}
+
+// OldestDue returns how long the oldest send due (its first attempt, or a
+// retry whose time has come) has waited for a worker: River's view of the
+// send queue (platform/jobs).
+func (s *Store) OldestDue(ctx context.Context) (time.Duration, error) {
+	return jobs.OldestDue(ctx, s.pool, Queue)
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

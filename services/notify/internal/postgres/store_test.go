@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/meterflow/meterflow/platform/database/dbtest"
 	"github.com/meterflow/meterflow/platform/jobs"
@@ -16,20 +17,26 @@ import (
 	"github.com/meterflow/meterflow/services/notify/migrations"
 )
 
-// TestFinishAndPrune: a final email keeps no data and no longer changes;
-// pruning removes final emails past the cutoff only, never a queued one.
-func TestFinishAndPrune(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// newStore returns a store on a fresh database with River's tables.
+func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
+	t.Helper()
 	pool, _ := dbtest.New(t, migrations.FS)
-	if err := jobs.Migrate(ctx, pool, nil); err != nil {
+	if err := jobs.Migrate(context.Background(), pool, nil); err != nil {
 		t.Fatal(err)
 	}
 	inserter, err := queue.NewInsertOnly(pool, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := postgres.NewStore(pool, inserter)
+	return postgres.NewStore(pool, inserter), pool
+}
+
+// TestFinishAndPrune: a final email keeps no data and no longer changes;
+// pruning removes final emails past the cutoff only, never a queued one.
+func TestFinishAndPrune(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, pool := newStore(t)
 	create := func(key string) notify.Email {
 		e, created, err := store.Create(ctx, notify.Email{
 			ID: uuid.Must(uuid.NewV7()), Producer: "identity", IdempotencyKey: key, RequestHash: []byte{1},
@@ -71,7 +78,7 @@ func TestFinishAndPrune(t *testing.T) {
 			t.Fatalf("email %s was pruned: %v", e.IdempotencyKey, err)
 		}
 	}
-	if st, err := store.QueueStats(ctx); err != nil || st.Queued != 1 || st.OldestQueued < 39*24*time.Hour || st.OldestDue < 0 {
+	if st, err := store.QueueStats(ctx); err != nil || st.Queued != 1 || st.OldestQueued < 39*24*time.Hour {
 		t.Fatalf("queue stats = %+v, %v", st, err)
 	}
 }

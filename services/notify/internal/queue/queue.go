@@ -5,19 +5,20 @@ package queue
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
 	"github.com/meterflow/meterflow/services/notify/internal/postgres"
+	"github.com/meterflow/meterflow/services/notify/internal/webhooks"
 )
 
 // Worker sends one stored email per job.
@@ -53,19 +54,72 @@ func (PruneArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: postgres.Queue, MaxAttempts: 3}
 }
 
-// PruneWorker runs PruneArgs jobs.
+// PruneWorker runs PruneArgs jobs: old final emails, and old webhook
+// events whose deliveries are all final.
 type PruneWorker struct {
 	river.WorkerDefaults[PruneArgs]
 	Emails    *notify.Service
+	Events    EventPruner
 	Retention time.Duration
 	Log       *slog.Logger
 }
+
+// EventPruner deletes old webhook events (postgres.WebhookStore).
+type EventPruner interface {
+	PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error)
+}
+
+// pruneBatch bounds one delete of webhook events.
+const pruneBatch = 1000
 
 // Work implements river.Worker.
 func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	n, err := w.Emails.Prune(ctx, w.Retention)
 	if n > 0 {
 		w.Log.InfoContext(ctx, "pruned old emails", "deleted", n, "retention", w.Retention.String())
+	}
+	if err != nil || w.Events == nil {
+		return err
+	}
+	cutoff := time.Now().Add(-w.Retention)
+	for {
+		n, err := w.Events.PruneEvents(ctx, cutoff, pruneBatch)
+		if n > 0 {
+			w.Log.InfoContext(ctx, "pruned old webhook events", "deleted", n, "retention", w.Retention.String())
+		}
+		if err != nil || n < pruneBatch {
+			return err
+		}
+	}
+}
+
+// AbandonedInterval is how often the emails no send job will work any
+// more are marked failed (notify.Service.FailAbandoned).
+const AbandonedInterval = 5 * time.Minute
+
+// AbandonedArgs is the periodic job that fails abandoned emails.
+type AbandonedArgs struct{}
+
+// Kind implements river.JobArgs.
+func (AbandonedArgs) Kind() string { return "notify_fail_abandoned_emails" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (AbandonedArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: postgres.Queue, MaxAttempts: 3}
+}
+
+// AbandonedWorker runs AbandonedArgs jobs.
+type AbandonedWorker struct {
+	river.WorkerDefaults[AbandonedArgs]
+	Emails *notify.Service
+	Log    *slog.Logger
+}
+
+// Work implements river.Worker.
+func (w *AbandonedWorker) Work(ctx context.Context, _ *river.Job[AbandonedArgs]) error {
+	n, err := w.Emails.FailAbandoned(ctx)
+	if n > 0 {
+		w.Log.WarnContext(ctx, "failed emails whose send job ended without a result", "failed", n)
 	}
 	return err
 }
@@ -86,43 +140,50 @@ type Options struct {
 	RetryPolicy river.ClientRetryPolicy
 	// FetchPollInterval, when set, replaces River's (tests).
 	FetchPollInterval time.Duration
-	Log               *slog.Logger
+	// Metrics, when set, gets the queue metrics (platform/jobs).
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
+	// Webhooks delivers webhook attempts on the webhook queue,
+	// WebhookWorkers at a time; Events prunes old webhook events.
+	Webhooks       *webhooks.Service
+	WebhookWorkers int
+	Events         EventPruner
 }
 
 // NewInsertOnly returns a River client that can only insert jobs.
 func NewInsertOnly(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("queue: insert client: %w", err)
-	}
-	return c, nil
+	return jobs.NewClient(pool, jobs.ClientOptions{Log: log})
 }
 
-// NewWorkerClient returns a River client that sends emails and prunes
-// old ones hourly.
+// NewWorkerClient returns a River client that sends emails, fails the
+// abandoned ones every AbandonedInterval and prunes old ones hourly.
 func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*river.Client[pgx.Tx], error) {
-	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &Worker{Emails: emails, timeout: o.JobTimeout}); err != nil {
-		return nil, fmt.Errorf("queue: register worker: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &PruneWorker{Emails: emails, Retention: o.Retention, Log: o.Log}); err != nil {
-		return nil, fmt.Errorf("queue: register prune worker: %w", err)
-	}
 	prune := river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 		func() (river.JobArgs, *river.InsertOpts) { return PruneArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger:               o.Log,
-		Queues:               map[string]river.QueueConfig{postgres.Queue: {MaxWorkers: o.Workers}},
-		Workers:              workers,
-		PeriodicJobs:         []*river.PeriodicJob{prune},
-		JobTimeout:           o.JobTimeout,
-		RescueStuckJobsAfter: o.RescueAfter,
-		RetryPolicy:          o.RetryPolicy,
-		FetchPollInterval:    o.FetchPollInterval,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("queue: worker client: %w", err)
+	abandoned := river.NewPeriodicJob(river.PeriodicInterval(AbandonedInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return AbandonedArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true})
+	opts := jobs.ClientOptions{
+		Log:    o.Log,
+		Queues: map[string]int{postgres.Queue: o.Workers},
+		Workers: []jobs.Worker{
+			jobs.AddWorker(&Worker{Emails: emails, timeout: o.JobTimeout}),
+			jobs.AddWorker(&PruneWorker{Emails: emails, Events: o.Events, Retention: o.Retention, Log: o.Log}),
+			jobs.AddWorker(&AbandonedWorker{Emails: emails, Log: o.Log}),
+		},
+		Metrics: o.Metrics,
+		River: river.Config{
+			PeriodicJobs:         []*river.PeriodicJob{prune, abandoned},
+			JobTimeout:           o.JobTimeout,
+			RescueStuckJobsAfter: o.RescueAfter,
+			RetryPolicy:          o.RetryPolicy,
+			FetchPollInterval:    o.FetchPollInterval,
+		},
 	}
-	return c, nil
+	if o.Webhooks != nil {
+		opts.Workers = append(opts.Workers, jobs.AddWorker(&DeliverWorker{Webhooks: o.Webhooks}))
+		opts.Queues[postgres.WebhookQueue] = o.WebhookWorkers
+	}
+	return jobs.NewClient(pool, opts)
 }

@@ -32,6 +32,8 @@ func Policy() callauth.Policy {
 		walletv1.WalletService_AdminGetStats_FullMethodName:         admin,
 		// The key list's spend column: a login's token only (no Scope).
 		walletv1.WalletService_GetAPIKeySpend_FullMethodName: user,
+		// The portal's spend chart: a login's token only (no Scope).
+		walletv1.WalletService_GetSpendByDay_FullMethodName: user,
 		// Wallet automation: a login's token only (no API key reaches
 		// settings, cards or the admin views).
 		walletv1.WalletService_GetWalletSettings_FullMethodName:          user,

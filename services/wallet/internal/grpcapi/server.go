@@ -240,19 +240,6 @@ func (s *Server) AdminListAuditEvents(ctx context.Context, r *walletv1.AdminList
 	return out, nil
 }
 
-// AdminGetStats implements walletv1.WalletServiceServer.
-func (s *Server) AdminGetStats(ctx context.Context, _ *walletv1.AdminGetStatsRequest) (*walletv1.AdminGetStatsResponse, error) {
-	st, err := s.svc.Stats(ctx)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &walletv1.AdminGetStatsResponse{
-		TotalBalanceCents: st.TotalBalanceCents, TotalHeldCents: st.TotalHeldCents, OpenHoldsCount: st.OpenHolds,
-		DepositsTodayCents: st.DepositsTodayCents, FeesTodayCents: st.FeesTodayCents,
-		Deposits_30DCents: st.Deposits30dCents, Fees_30DCents: st.Fees30dCents, Currency: s.svc.Currency(),
-	}, nil
-}
-
 func walletPB(w wallet.Wallet) *walletv1.Wallet {
 	return &walletv1.Wallet{UserId: w.UserID.String(), BalanceCents: w.BalanceCents, HeldCents: w.HeldCents, AvailableCents: w.AvailableCents(), Currency: w.Currency}
 }

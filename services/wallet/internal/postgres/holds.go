@@ -114,7 +114,8 @@ func (s *Store) CaptureHold(ctx context.Context, key string, decide func(wallet.
 
 // cross locks the settings of the hold's user (none: nothing to decide),
 // asks decide about the account after the capture, and writes the
-// crossings, the automatic top-up and its job.
+// crossings, the automatic top-up and its job, and the crossings' emails
+// and webhook events.
 func (s *Store) cross(ctx context.Context, tx pgx.Tx, h wallet.Hold, d wallet.Settlement) ([]wallet.Crossing, error) {
 	row, err := s.q.LockSettings(ctx, tx, h.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -159,6 +160,9 @@ func (s *Store) cross(ctx context.Context, tx pgx.Tx, h wallet.Hold, d wallet.Se
 		return nil, err
 	}
 	if err := s.enqueueEmails(ctx, tx, res.Emails); err != nil {
+		return nil, err
+	}
+	if err := s.enqueueEvents(ctx, tx, res.Events); err != nil {
 		return nil, err
 	}
 	return res.Crossings, nil

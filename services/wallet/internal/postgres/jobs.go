@@ -13,8 +13,8 @@ import (
 )
 
 // Jobs is the wallet's River client (internal/queue), on the wallet's own
-// database: the store inserts charge jobs and outbox emails with it inside
-// its transactions.
+// database: the store inserts charge jobs, outbox emails and outbox events
+// with it inside its transactions.
 type Jobs = *river.Client[pgx.Tx]
 
 // QueueAutoTopUp is the River queue of the automatic charges.
@@ -58,6 +58,20 @@ func (s *Store) enqueueEmails(ctx context.Context, tx pgx.Tx, emails []wallet.Em
 	}
 	for _, e := range emails {
 		if err := outbox.EnqueueEmail(ctx, s.jobs, tx, outbox.Email{ToUserID: e.UserID.String(), Template: e.Template, Data: e.Data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enqueueEvents hands webhook events to the outbox in tx: they go out
+// exactly when tx commits (platform/outbox).
+func (s *Store) enqueueEvents(ctx context.Context, tx pgx.Tx, events []wallet.Event) error {
+	if len(events) > 0 && s.jobs == nil {
+		return errNoJobs
+	}
+	for _, e := range events {
+		if err := outbox.EnqueueEvent(ctx, s.jobs, tx, outbox.Event{UserID: e.UserID.String(), Type: e.Type, Data: e.Data, OccurredAt: e.OccurredAt}); err != nil {
 			return err
 		}
 	}

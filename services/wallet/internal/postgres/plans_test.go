@@ -71,6 +71,14 @@ ANALYZE transactions;`)
 		{"operators, last week", operators(nil, "", "", lastWeek), "transactions_", "_all"},
 		{"operators, heavy user, last week", operators(&heavy, "", "", lastWeek), "transactions_user_", ""},
 		{"operators, heavy user, search", operators(&heavy, "", "run", farPast), "transactions_user_", ""},
+		// The charts' series: a user's spend on the user's index, the
+		// operators' money per day on a partial "_all" index.
+		{"light user, spend per day", func(r *dbtest.Recorder) {
+			_, _ = db.New().UserSpendByDay(ctx, r, db.UserSpendByDayParams{UserID: light, First: lastWeek, Last: time.Now()})
+		}, "transactions_user_", ""},
+		{"operators, money per day", func(r *dbtest.Recorder) {
+			_, _ = db.New().MoneyByDay(ctx, r, db.MoneyByDayParams{First: time.Now().Add(-time.Hour), Last: time.Now()})
+		}, "transactions_", "_all"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -84,4 +86,30 @@ func (s *Store) ReconcileTotals(ctx context.Context) (fixed, lastUnmatched int64
 func (s *Store) RecordReconcileRun(ctx context.Context, r wallet.ReconcileRun) error {
 	return s.q.InsertReconcileRun(ctx, s.pool, db.InsertReconcileRunParams{ID: r.ID, Since: r.Since, EventsSeen: int32(r.Seen),
 		Fixed: int32(r.Fixed), Unmatched: int32(r.Unmatched), StartedAt: r.StartedAt})
+}
+
+// MoneyByDay implements wallet.Store.
+func (s *Store) MoneyByDay(ctx context.Context, first, last time.Time) ([]wallet.MoneyDay, error) {
+	rows, err := s.q.MoneyByDay(ctx, s.pool, db.MoneyByDayParams{First: first, Last: last})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wallet.MoneyDay, len(rows))
+	for i, r := range rows {
+		out[i] = wallet.MoneyDay{Day: r.Day.UTC(), DepositsCents: r.DepositsCents, FeesCents: r.FeesCents}
+	}
+	return out, nil
+}
+
+// SpendByDay implements wallet.Store.
+func (s *Store) SpendByDay(ctx context.Context, userID uuid.UUID, first, last time.Time) ([]wallet.SpendDay, error) {
+	rows, err := s.q.UserSpendByDay(ctx, s.pool, db.UserSpendByDayParams{UserID: userID, First: first, Last: last})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wallet.SpendDay, len(rows))
+	for i, r := range rows {
+		out[i] = wallet.SpendDay{Day: r.Day.UTC(), SpentCents: r.SpentCents}
+	}
+	return out, nil
 }

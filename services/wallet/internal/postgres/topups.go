@@ -168,7 +168,7 @@ func (s *Store) lockTopUp(ctx context.Context, tx pgx.Tx, find wallet.TopUpLooku
 
 // applyTopUpChange writes a decided change to the locked top-up row and
 // books its entries, then its dispute row and held amount, then what
-// AfterBooking decides, filling res. An entry already in the ledger means
+// AfterBooking decides, then the change's webhook events, filling res. An entry already in the ledger means
 // an earlier event applied this whole change: nothing is written
 // (OutcomeDuplicate, errRollback).
 func (s *Store) applyTopUpChange(ctx context.Context, tx pgx.Tx, row db.Topup, change wallet.TopUpChange, res *wallet.EventResult) (string, error) {
@@ -212,6 +212,9 @@ func (s *Store) applyTopUpChange(ctx context.Context, tx pgx.Tx, row db.Topup, c
 		if err := s.afterBooking(ctx, tx, row.UserID, res.Written, change, res); err != nil {
 			return "", err
 		}
+	}
+	if err := s.enqueueEvents(ctx, tx, change.Events); err != nil {
+		return "", err
 	}
 	if len(res.Written) > 0 || updated.Status != row.Status || change.Dispute != nil {
 		return wallet.OutcomeApplied, nil

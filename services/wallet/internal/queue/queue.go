@@ -1,21 +1,22 @@
 // Package queue runs the wallet's durable jobs on River, in the wallet's
 // own database: the off-session charge of each automatic top-up, queued in
 // the transaction of the capture whose crossing created it (ADR 0008), and
-// the outbox's emails (platform/outbox), queued in the transaction of the
-// change that causes each.
+// the outbox's emails and webhook events (platform/outbox), queued in the
+// transaction of the change that causes each.
 package queue
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
@@ -59,35 +60,36 @@ type Options struct {
 	// RescueAfter is when a job still running counts as abandoned by a
 	// process that died, and is retried (default 10 minutes).
 	RescueAfter time.Duration
-	// Emails works the outbox's email jobs (platform/outbox) when Workers > 0.
+	// Emails and Events work the outbox's email and event jobs
+	// (platform/outbox) when Workers > 0.
 	Emails *outbox.EmailWorker
-	Log    *slog.Logger
+	Events *outbox.EventWorker
+	// Metrics, when set, gets the queue metrics (platform/jobs).
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
 }
 
 // NewClient returns the wallet's River client: it inserts jobs (postgres.Jobs)
 // and, with Workers > 0, works them once started. The worker's Wallet must
 // be set before Start.
 func NewClient(pool *pgxpool.Pool, worker *AutoTopUpWorker, o Options) (*river.Client[pgx.Tx], error) {
-	cfg := &river.Config{Logger: o.Log, RescueStuckJobsAfter: o.RescueAfter}
-	if cfg.RescueStuckJobsAfter <= 0 {
-		cfg.RescueStuckJobsAfter = 10 * time.Minute
+	rescue := o.RescueAfter
+	if rescue <= 0 {
+		rescue = 10 * time.Minute
 	}
-	cfg.JobTimeout = min(chargeTimeout, cfg.RescueStuckJobsAfter)
-	worker.timeout = cfg.JobTimeout
+	worker.timeout = min(chargeTimeout, rescue)
+	opts := jobs.ClientOptions{
+		Log:     o.Log,
+		Metrics: o.Metrics,
+		River:   river.Config{RescueStuckJobsAfter: rescue, JobTimeout: worker.timeout},
+	}
 	if o.Workers > 0 {
-		workers := river.NewWorkers()
-		if err := river.AddWorkerSafely(workers, worker); err != nil {
-			return nil, fmt.Errorf("queue: register worker: %w", err)
+		if o.Emails == nil || o.Events == nil {
+			return nil, errors.New("queue: working jobs needs the outbox's email and event workers")
 		}
-		cfg.Workers = workers
-		cfg.Queues = map[string]river.QueueConfig{postgres.QueueAutoTopUp: {MaxWorkers: o.Workers}}
-		if err := outbox.Register(workers, cfg.Queues, o.Emails, o.Workers); err != nil {
-			return nil, fmt.Errorf("queue: %w", err)
-		}
+		opts.Queues = map[string]int{postgres.QueueAutoTopUp: o.Workers}
+		opts.Workers = []jobs.Worker{jobs.AddWorker(worker)}
+		opts.Emails, opts.Events, opts.OutboxWorkers = o.Emails, o.Events, o.Workers
 	}
-	c, err := river.NewClient(riverpgxv5.New(pool), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("queue: client: %w", err)
-	}
-	return c, nil
+	return jobs.NewClient(pool, opts)
 }

@@ -130,13 +130,21 @@ func completeEmails(emails []Email, out BookedResult, st *Settings) []Email {
 	return emails
 }
 
-// notify adds the emails a change to top-up t sends: a receipt for every
-// deposit, and the failed-charge email for an automatic charge Stripe
-// refused.
+// notify adds the emails and events a change to top-up t sends: a receipt
+// and a topup.paid event for every deposit (a top-up has at most one: the
+// credit of its payment), and the failed-charge email for an automatic
+// charge Stripe refused.
 func (s *Service) notify(t TopUp, c TopUpChange) TopUpChange {
 	for _, e := range c.Entries {
 		if e.Kind == KindDeposit {
 			c.Emails = append(c.Emails, s.receiptEmail(t, e.AmountCents, c.PaymentIntentID))
+			paid := t
+			paid.Status = c.Status
+			at := c.CreditedAt
+			if at.IsZero() {
+				at = s.now()
+			}
+			c.Events = append(c.Events, topUpPaidEvent(paid, at))
 		}
 	}
 	if r := c.AutoTopUp; r != nil && !r.Succeeded && r.Counted {

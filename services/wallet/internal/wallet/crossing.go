@@ -63,8 +63,10 @@ type CrossingResult struct {
 	// TopUp is the automatic top-up to insert and charge; nil when none.
 	TopUp    *TopUp
 	Settings Settings
-	// Emails go out with the capture (the low-balance email).
+	// Emails go out with the capture (the low-balance email), and so do
+	// Events (wallet.low_balance).
 	Emails []Email
+	Events []Event
 }
 
 // Changed reports whether anything must be written.
@@ -77,10 +79,10 @@ func (r CrossingResult) Changed(before Settings) bool {
 // the available balance below an armed threshold crosses it, once: the
 // settings row is locked by the capture's transaction and the crossing
 // disarms it, so of two captures crossing at once only the first finds it
-// armed. A low-balance crossing is recorded (an email, and later an
-// outgoing event); an auto top-up crossing queues one charge of the saved
-// card, unless the account is in debt (no automatic charge then) or the
-// month's charges would pass the cap.
+// armed. A low-balance crossing is recorded (an email and a
+// wallet.low_balance event); an auto top-up crossing queues one charge of
+// the saved card, unless the account is in debt (no automatic charge then)
+// or the month's charges would pass the cap.
 func (s *Service) decideCrossings(in CrossingInput) CrossingResult {
 	st := in.Settings
 	res := CrossingResult{Settings: st}
@@ -92,6 +94,7 @@ func (s *Service) decideCrossings(in CrossingInput) CrossingResult {
 			ThresholdCents: *t, AvailableCents: avail, Outcome: CrossingNotified, CreatedAt: now}
 		res.Crossings = append(res.Crossings, c)
 		res.Emails = append(res.Emails, s.lowBalanceEmail(c, in.Wallet.Currency))
+		res.Events = append(res.Events, lowBalanceEvent(c, in.Wallet))
 	}
 	a := st.AutoTopUp
 	if !a.Enabled || !a.Armed || avail >= a.ThresholdCents || st.Card == nil || in.InDebt {

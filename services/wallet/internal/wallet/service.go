@@ -205,17 +205,6 @@ func (s *Service) ListAuditEvents(ctx context.Context, targetID string, limit in
 	return rows, next, nil
 }
 
-// Stats returns the admin console's totals; "today" starts at 00:00 UTC.
-func (s *Service) Stats(ctx context.Context) (Stats, error) {
-	now := s.now().UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	st, err := s.store.Stats(ctx, today, now.Add(-30*24*time.Hour))
-	if err != nil {
-		return Stats{}, fmt.Errorf("stats: %w", err)
-	}
-	return st, nil
-}
-
 // Verify returns every account that breaks a ledger invariant.
 func (s *Service) Verify(ctx context.Context) ([]Mismatch, error) {
 	m, err := s.store.Verify(ctx)

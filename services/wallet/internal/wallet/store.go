@@ -125,6 +125,12 @@ type Store interface {
 	Verify(ctx context.Context) ([]Mismatch, error)
 	// Stats sums balances, holds, deposits and fees.
 	Stats(ctx context.Context, today, month time.Time) (Stats, error)
+	// MoneyByDay sums deposits and fees per UTC day from first to last
+	// (midnights UTC), every day present.
+	MoneyByDay(ctx context.Context, first, last time.Time) ([]MoneyDay, error)
+	// SpendByDay sums one user's fees per UTC day from first to last
+	// (midnights UTC), every day present.
+	SpendByDay(ctx context.Context, userID uuid.UUID, first, last time.Time) ([]SpendDay, error)
 }
 
 // PaymentProvider is what the wallet asks of Stripe's API.
@@ -270,6 +276,8 @@ type TopUpChange struct {
 	// Emails go out with the change (receipts, failed automatic charges);
 	// AfterBooking completes them.
 	Emails []Email
+	// Events go out with the change (topup.paid).
+	Events []Event
 }
 
 // LedgerEntry is one ledger row to write. SourceKey, when set, is unique

@@ -169,6 +169,8 @@ type Stats struct {
 	FeesTodayCents     int64
 	Deposits30dCents   int64
 	Fees30dCents       int64
+	// ByDay has deposits and fees per UTC day, oldest first (when asked).
+	ByDay []MoneyDay
 }
 
 // Mismatch is an account that breaks a ledger invariant.

@@ -29,6 +29,8 @@ func Policy() callauth.Policy {
 		workflowv1.WorkflowService_AdminUpdateWorkflow_FullMethodName:  admin,
 		workflowv1.WorkflowService_AdminListAuditEvents_FullMethodName: admin,
 		workflowv1.WorkflowService_AdminGetRunStats_FullMethodName:     admin,
+		// The portal's charts: a login's token only (no scope).
+		workflowv1.WorkflowService_GetRunStats_FullMethodName: user(""),
 		// A workflow's verdict: no user (n8n has no login); the run's
 		// callback token, checked by the service, authenticates it. Closed
 		// to API keys (no scope).

@@ -238,37 +238,6 @@ func (s *Server) AdminListAuditEvents(ctx context.Context, req *workflowv1.Admin
 	return out, nil
 }
 
-// AdminGetRunStats implements workflowv1.WorkflowServiceServer.
-func (s *Server) AdminGetRunStats(ctx context.Context, req *workflowv1.AdminGetRunStatsRequest) (*workflowv1.AdminGetRunStatsResponse, error) {
-	sr := workflow.StatsRequest{TopFailing: int(req.GetTopFailing())}
-	if req.Since != nil {
-		if err := req.GetSince().CheckValid(); err != nil {
-			return nil, toStatus(validation.Field("since", "must be a valid timestamp"))
-		}
-		sr.Since = req.GetSince().AsTime()
-		if sr.Since.IsZero() {
-			// 0001-01-01T00:00:00Z is a valid Timestamp and Go's zero time:
-			// it must be refused as too old, not read as "unset".
-			sr.Since = sr.Since.Add(-time.Nanosecond)
-		}
-	}
-	st, err := s.Service.RunStats(ctx, sr)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out := &workflowv1.AdminGetRunStatsResponse{
-		ByStatus:   make([]*workflowv1.RunStatusCount, len(st.ByStatus)),
-		TopFailing: make([]*workflowv1.WorkflowFailures, len(st.TopFailing)),
-	}
-	for i, c := range st.ByStatus {
-		out.ByStatus[i] = &workflowv1.RunStatusCount{Status: string(c.Status), Count: c.Count}
-	}
-	for i, f := range st.TopFailing {
-		out.TopFailing[i] = &workflowv1.WorkflowFailures{Workflow: f.Workflow, Failed: f.Failed, Total: f.Total}
-	}
-	return out, nil
-}
-
 func adminWorkflowPB(w workflow.Workflow) *workflowv1.AdminWorkflow {
 	return &workflowv1.AdminWorkflow{
 		Slug: w.Slug, Name: w.Name, Description: w.Description, WebhookUrl: w.WebhookURL,

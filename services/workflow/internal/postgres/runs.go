@@ -146,36 +146,6 @@ func (s *Store) ListUnsettled(ctx context.Context, deadlineBefore time.Time, lim
 	return toRuns(rows)
 }
 
-// RunStats implements workflow.Store. Both aggregates run in one read-only
-// repeatable-read transaction, so the totals of the failing workflows agree
-// with the counts by status.
-func (s *Store) RunStats(ctx context.Context, since time.Time, topFailing int) (workflow.RunStats, error) {
-	var out workflow.RunStats
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return out, fmt.Errorf("begin: %w", err)
-	}
-	// Read-only: nothing to commit, the rollback only ends the snapshot.
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	counts, err := s.q.CountRunsByStatus(ctx, tx, since)
-	if err != nil {
-		return out, fmt.Errorf("count runs by status: %w", err)
-	}
-	failing, err := s.q.TopFailingWorkflows(ctx, tx, db.TopFailingWorkflowsParams{Since: since, MaxRows: int32(topFailing)})
-	if err != nil {
-		return out, fmt.Errorf("top failing workflows: %w", err)
-	}
-	out.ByStatus = make([]workflow.StatusCount, len(counts))
-	for i, c := range counts {
-		out.ByStatus[i] = workflow.StatusCount{Status: workflow.Status(c.Status), Count: c.Runs}
-	}
-	out.TopFailing = make([]workflow.WorkflowFailures, len(failing))
-	for i, f := range failing {
-		out.TopFailing[i] = workflow.WorkflowFailures{Workflow: f.WorkflowSlug, Failed: f.Failed, Total: f.Total}
-	}
-	return out, nil
-}
-
 // optionalUUID is id as a nullable column: NULL for uuid.Nil.
 func optionalUUID(id uuid.UUID) pgtype.UUID {
 	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -16,11 +17,32 @@ import (
 // guarded by c.From, chosen by the state it enters, since that state
 // decides which columns are written. The store decides nothing: which
 // event may leave which state is the transition table's (workflow.Step).
+// A change that settles the run's status also enqueues its webhook event
+// (workflow.Change.Publishes) in the UPDATE's transaction: the event
+// exists exactly when the settled run does (docs/adr/0014).
 func (s *Store) Apply(ctx context.Context, id uuid.UUID, c workflow.Change) (workflow.Run, error) {
-	from := make([]string, len(c.From))
-	for i, st := range c.From {
-		from[i] = st.String()
+	if c.To == workflow.StateQueuedHeld {
+		return s.markHeldAndEnqueue(ctx, c, id)
 	}
+	typ, publishes := c.Publishes()
+	if !publishes {
+		r, err := s.write(ctx, s.pool, id, c)
+		return transition(r, err, c.Event)
+	}
+	var out workflow.Run
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := s.write(ctx, tx, id, c)
+		if out, err = transition(r, err, c.Event); err != nil {
+			return err
+		}
+		return s.publishRun(ctx, tx, typ, out)
+	})
+	return out, err
+}
+
+// write runs the UPDATE that enters c.To on q (the pool, or a transaction).
+func (s *Store) write(ctx context.Context, q db.DBTX, id uuid.UUID, c workflow.Change) (db.Run, error) {
+	from := fromStates(c)
 	to, hold := string(c.To.Status), string(c.To.Hold)
 	var (
 		r   db.Run
@@ -28,39 +50,63 @@ func (s *Store) Apply(ctx context.Context, id uuid.UUID, c workflow.Change) (wor
 	)
 	switch c.To {
 	case workflow.StateRefused:
-		r, err = s.q.MarkReserveRefused(ctx, s.pool, db.MarkReserveRefusedParams{
+		r, err = s.q.MarkReserveRefused(ctx, q, db.MarkReserveRefusedParams{
 			ID: id, FromStates: from, ToStatus: to, ToHold: hold, Error: c.Error, Input: c.Input})
-	case workflow.StateQueuedHeld:
-		return s.markHeldAndEnqueue(ctx, c.Event, db.MarkHeldParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
 	case workflow.StateRunningHeld:
-		r, err = s.q.MarkRunning(ctx, s.pool, db.MarkRunningParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold,
+		r, err = s.q.MarkRunning(ctx, q, db.MarkRunningParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold,
 			CallbackTokenHash: c.CallbackTokenHash, DeadlineAt: c.Deadline})
 	case workflow.StateAwaiting:
-		r, err = s.q.MarkAwaiting(ctx, s.pool, db.MarkAwaitingParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold,
+		r, err = s.q.MarkAwaiting(ctx, q, db.MarkAwaitingParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold,
 			HttpStatus: int32(c.HTTPStatus)})
 	case workflow.StateCapturing:
-		r, err = s.q.RecordSuccess(ctx, s.pool, db.RecordSuccessParams{
+		r, err = s.q.RecordSuccess(ctx, q, db.RecordSuccessParams{
 			ID: id, FromStates: from, ToStatus: to, ToHold: hold, HttpStatus: int32(c.HTTPStatus), Output: c.Output,
 			DeadlineAt: c.Deadline})
 	case workflow.StateReleasing:
-		r, err = s.q.RecordFailure(ctx, s.pool, db.RecordFailureParams{
+		r, err = s.q.RecordFailure(ctx, q, db.RecordFailureParams{
 			ID: id, FromStates: from, ToStatus: to, ToHold: hold, HttpStatus: int32(c.HTTPStatus), Output: c.Output, Error: c.Error,
 			DeadlineAt: c.Deadline})
 	case workflow.StateCaptured:
-		r, err = s.q.MarkCaptured(ctx, s.pool, db.MarkCapturedParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
+		r, err = s.q.MarkCaptured(ctx, q, db.MarkCapturedParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
 	case workflow.StateCaptureLost:
-		r, err = s.q.MarkCaptureLost(ctx, s.pool, db.MarkCaptureLostParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold, Error: c.Error})
+		r, err = s.q.MarkCaptureLost(ctx, q, db.MarkCaptureLostParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold, Error: c.Error})
 	case workflow.StateReleased:
-		r, err = s.q.MarkReleased(ctx, s.pool, db.MarkReleasedParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
+		r, err = s.q.MarkReleased(ctx, q, db.MarkReleasedParams{ID: id, FromStates: from, ToStatus: to, ToHold: hold})
 	default:
-		return workflow.Run{}, fmt.Errorf("apply %s: no write enters %s", c.Event, c.To)
+		err = fmt.Errorf("no write enters %s", c.To)
 	}
-	return transition(r, err, string(c.Event))
+	return r, err
+}
+
+// fromStates is c.From as the guards compare it ("status/hold").
+func fromStates(c workflow.Change) []string {
+	from := make([]string, len(c.From))
+	for i, st := range c.From {
+		from[i] = st.String()
+	}
+	return from
+}
+
+// publishRun enqueues run's webhook event typ in tx (platform/outbox): its
+// data is the run as GET /v1/runs/{id} shows it, as of this transaction.
+func (s *Store) publishRun(ctx context.Context, tx pgx.Tx, typ string, run workflow.Run) error {
+	if s.queue == nil {
+		return fmt.Errorf("publish %s: the store has no job queue (NewStore without one)", typ)
+	}
+	data, err := run.PublicJSON()
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", typ, err)
+	}
+	e := outbox.Event{UserID: run.UserID.String(), Type: typ, Data: data}
+	if run.FinishedAt != nil {
+		e.OccurredAt = *run.FinishedAt
+	}
+	return outbox.EnqueueEvent(ctx, s.queue, tx, e)
 }
 
 // transition maps a conditional update's result: no row means the run was
 // not in a state the event may leave.
-func transition(r db.Run, err error, event string) (workflow.Run, error) {
+func transition(r db.Run, err error, event workflow.Event) (workflow.Run, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return workflow.Run{}, workflow.ErrStateChanged
 	}
@@ -73,11 +119,12 @@ func transition(r db.Run, err error, event string) (workflow.Run, error) {
 // markHeldAndEnqueue marks the run held and inserts its job in one
 // transaction, so a committed held async run always has a job and a job
 // always finds its run.
-func (s *Store) markHeldAndEnqueue(ctx context.Context, ev workflow.Event, p db.MarkHeldParams) (workflow.Run, error) {
+func (s *Store) markHeldAndEnqueue(ctx context.Context, c workflow.Change, id uuid.UUID) (workflow.Run, error) {
+	p := db.MarkHeldParams{ID: id, FromStates: fromStates(c), ToStatus: string(c.To.Status), ToHold: string(c.To.Hold)}
 	var out workflow.Run
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := s.q.MarkHeld(ctx, tx, p)
-		if out, err = transition(r, err, string(ev)); err != nil {
+		if out, err = transition(r, err, c.Event); err != nil {
 			return err
 		}
 		if _, err := s.queue.InsertTx(ctx, tx, RunJobArgs{RunID: p.ID, TimeoutMS: out.TimeoutMS}, nil); err != nil {

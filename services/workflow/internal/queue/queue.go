@@ -1,18 +1,21 @@
 // Package queue runs async workflow runs as River jobs in the service's own
-// Postgres database.
+// Postgres database, and the outbox's webhook events (platform/outbox),
+// queued in the transaction that settles each run.
 package queue
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/meterflow/meterflow/platform/jobs"
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
@@ -36,29 +39,26 @@ func (w *Worker) Timeout(job *river.Job[postgres.RunJobArgs]) time.Duration {
 
 // NewInsertOnly returns a River client that can only insert jobs.
 func NewInsertOnly(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("queue: insert client: %w", err)
-	}
-	return c, nil
+	return jobs.NewClient(pool, jobs.ClientOptions{Log: log})
 }
 
 // NewWorkerClient returns a River client working off async runs with up to
-// maxWorkers at a time.
-func NewWorkerClient(pool *pgxpool.Pool, runs *workflow.Service, maxWorkers int, log *slog.Logger) (*river.Client[pgx.Tx], error) {
-	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &Worker{Runs: runs}); err != nil {
-		return nil, fmt.Errorf("queue: register worker: %w", err)
+// maxWorkers at a time, and the runs' webhook events with events (on the
+// outbox queue, up to maxWorkers at a time too); the queue metrics go to
+// reg.
+func NewWorkerClient(pool *pgxpool.Pool, runs *workflow.Service, events *outbox.EventWorker, maxWorkers int, reg prometheus.Registerer, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	if events == nil {
+		return nil, errors.New("queue: the worker client needs the outbox's event worker")
 	}
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger:  log,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
-		Workers: workers,
-		// Longest possible job: the maximum call timeout plus bookkeeping.
-		RescueStuckJobsAfter: time.Duration(workflow.MaxTimeoutMS)*time.Millisecond + 30*time.Minute,
+	return jobs.NewClient(pool, jobs.ClientOptions{
+		Log:     log,
+		Queues:  map[string]int{river.QueueDefault: maxWorkers},
+		Workers: []jobs.Worker{jobs.AddWorker(&Worker{Runs: runs})},
+		Events:  events, OutboxWorkers: maxWorkers,
+		Metrics: reg,
+		River: river.Config{
+			// Longest possible job: the maximum call timeout plus bookkeeping.
+			RescueStuckJobsAfter: time.Duration(workflow.MaxTimeoutMS)*time.Millisecond + 30*time.Minute,
+		},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("queue: worker client: %w", err)
-	}
-	return c, nil
 }

@@ -186,8 +186,12 @@ func (f *fakeStore) ListUnsettled(_ context.Context, deadlineBefore time.Time, l
 	return out[:min(len(out), limit)], nil
 }
 
-func (f *fakeStore) RunStats(context.Context, time.Time, int) (RunStats, error) {
+func (f *fakeStore) RunStats(context.Context, StatsQuery) (RunStats, error) {
 	return RunStats{}, errors.New("fakeStore: RunStats is not needed by these tests")
+}
+
+func (f *fakeStore) UserRunsByDay(context.Context, uuid.UUID, time.Time, time.Time) ([]DayCounts, error) {
+	return nil, errors.New("fakeStore: UserRunsByDay is not needed by these tests")
 }
 
 // Apply writes c as the Postgres store does: only from c.From, the target

@@ -28,10 +28,13 @@ type Store interface {
 	GetRun(ctx context.Context, id uuid.UUID) (Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
 	ListUnsettled(ctx context.Context, deadlineBefore time.Time, limit int) ([]Run, error)
-	// RunStats counts the runs created at or after since by status and
-	// returns at most topFailing workflows with failed runs in that window,
-	// both from one snapshot.
-	RunStats(ctx context.Context, since time.Time, topFailing int) (RunStats, error)
+	// RunStats counts the runs created at or after q.Since by status,
+	// returns at most q.TopFailing workflows with failed runs in that
+	// window, and the series q asks for, all from one snapshot.
+	RunStats(ctx context.Context, q StatsQuery) (RunStats, error)
+	// UserRunsByDay counts one user's runs per UTC day from first to last
+	// (midnights UTC), every day present.
+	UserRunsByDay(ctx context.Context, userID uuid.UUID, first, last time.Time) ([]DayCounts, error)
 
 	// Apply writes c when the run is in one of c.From: c.To and the columns
 	// that state needs from c's data. In any other state it changes nothing

@@ -1807,9 +1807,12 @@ func (x *AdminListAuditEventsResponse) GetNextCursor() string {
 	return ""
 }
 
-// AdminGetStatsRequest is empty.
+// AdminGetStatsRequest asks for the totals, and optionally a daily series.
 type AdminGetStatsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many UTC days, today included, the per-day series covers; 0 (the
+	// default) returns no series; at most 366.
+	Days          int32 `protobuf:"varint,1,opt,name=days,proto3" json:"days,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1844,6 +1847,13 @@ func (*AdminGetStatsRequest) Descriptor() ([]byte, []int) {
 	return file_meterflow_wallet_v1_wallet_proto_rawDescGZIP(), []int{29}
 }
 
+func (x *AdminGetStatsRequest) GetDays() int32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
 // AdminGetStatsResponse holds money totals. "Today" starts at 00:00 UTC;
 // "30d" is the last 30 days up to now.
 type AdminGetStatsResponse struct {
@@ -1856,8 +1866,11 @@ type AdminGetStatsResponse struct {
 	Deposits_30DCents  int64                  `protobuf:"varint,6,opt,name=deposits_30d_cents,json=deposits30dCents,proto3" json:"deposits_30d_cents,omitempty"`
 	Fees_30DCents      int64                  `protobuf:"varint,7,opt,name=fees_30d_cents,json=fees30dCents,proto3" json:"fees_30d_cents,omitempty"`
 	Currency           string                 `protobuf:"bytes,8,opt,name=currency,proto3" json:"currency,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// One entry per UTC day of the request's days, oldest first, today last;
+	// days without deposits or fees are there with zeros.
+	ByDay         []*MoneyDay `protobuf:"bytes,9,rep,name=by_day,json=byDay,proto3" json:"by_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdminGetStatsResponse) Reset() {
@@ -1944,6 +1957,13 @@ func (x *AdminGetStatsResponse) GetCurrency() string {
 		return x.Currency
 	}
 	return ""
+}
+
+func (x *AdminGetStatsResponse) GetByDay() []*MoneyDay {
+	if x != nil {
+		return x.ByDay
+	}
+	return nil
 }
 
 // GetAPIKeySpendRequest names some of the caller's API keys (at most 200).
@@ -2103,7 +2123,7 @@ var File_meterflow_wallet_v1_wallet_proto protoreflect.FileDescriptor
 
 const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\n" +
-	" meterflow/wallet/v1/wallet.proto\x12\x13meterflow.wallet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$meterflow/wallet/v1/automation.proto\"\xaa\x01\n" +
+	" meterflow/wallet/v1/wallet.proto\x12\x13meterflow.wallet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$meterflow/wallet/v1/automation.proto\x1a\x1fmeterflow/wallet/v1/stats.proto\"\xaa\x01\n" +
 	"\x06Wallet\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12#\n" +
 	"\rbalance_cents\x18\x02 \x01(\x03R\fbalanceCents\x12\x1d\n" +
@@ -2238,8 +2258,9 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x1cAdminListAuditEventsResponse\x127\n" +
 	"\x06events\x18\x01 \x03(\v2\x1f.meterflow.wallet.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\"\x16\n" +
-	"\x14AdminGetStatsRequest\"\xe7\x02\n" +
+	"nextCursor\"*\n" +
+	"\x14AdminGetStatsRequest\x12\x12\n" +
+	"\x04days\x18\x01 \x01(\x05R\x04days\"\x9d\x03\n" +
 	"\x15AdminGetStatsResponse\x12.\n" +
 	"\x13total_balance_cents\x18\x01 \x01(\x03R\x11totalBalanceCents\x12(\n" +
 	"\x10total_held_cents\x18\x02 \x01(\x03R\x0etotalHeldCents\x12(\n" +
@@ -2248,7 +2269,8 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x10fees_today_cents\x18\x05 \x01(\x03R\x0efeesTodayCents\x12,\n" +
 	"\x12deposits_30d_cents\x18\x06 \x01(\x03R\x10deposits30dCents\x12$\n" +
 	"\x0efees_30d_cents\x18\a \x01(\x03R\ffees30dCents\x12\x1a\n" +
-	"\bcurrency\x18\b \x01(\tR\bcurrency\"7\n" +
+	"\bcurrency\x18\b \x01(\tR\bcurrency\x124\n" +
+	"\x06by_day\x18\t \x03(\v2\x1d.meterflow.wallet.v1.MoneyDayR\x05byDay\"7\n" +
 	"\x15GetAPIKeySpendRequest\x12\x1e\n" +
 	"\vapi_key_ids\x18\x01 \x03(\tR\tapiKeyIds\"b\n" +
 	"\vAPIKeySpend\x12\x1c\n" +
@@ -2258,7 +2280,7 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\vspent_cents\x18\x03 \x01(\x03R\n" +
 	"spentCents\"R\n" +
 	"\x16GetAPIKeySpendResponse\x128\n" +
-	"\x06spends\x18\x01 \x03(\v2 .meterflow.wallet.v1.APIKeySpendR\x06spends2\x93\x12\n" +
+	"\x06spends\x18\x01 \x03(\v2 .meterflow.wallet.v1.APIKeySpendR\x06spends2\xfb\x12\n" +
 	"\rWalletService\x12Z\n" +
 	"\tGetWallet\x12%.meterflow.wallet.v1.GetWalletRequest\x1a&.meterflow.wallet.v1.GetWalletResponse\x12o\n" +
 	"\x10ListTransactions\x12,.meterflow.wallet.v1.ListTransactionsRequest\x1a-.meterflow.wallet.v1.ListTransactionsResponse\x12`\n" +
@@ -2272,7 +2294,8 @@ const file_meterflow_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x15AdminListTransactions\x121.meterflow.wallet.v1.AdminListTransactionsRequest\x1a2.meterflow.wallet.v1.AdminListTransactionsResponse\x12l\n" +
 	"\x0fAdminGetWallets\x12+.meterflow.wallet.v1.AdminGetWalletsRequest\x1a,.meterflow.wallet.v1.AdminGetWalletsResponse\x12{\n" +
 	"\x14AdminListAuditEvents\x120.meterflow.wallet.v1.AdminListAuditEventsRequest\x1a1.meterflow.wallet.v1.AdminListAuditEventsResponse\x12f\n" +
-	"\rAdminGetStats\x12).meterflow.wallet.v1.AdminGetStatsRequest\x1a*.meterflow.wallet.v1.AdminGetStatsResponse\x12i\n" +
+	"\rAdminGetStats\x12).meterflow.wallet.v1.AdminGetStatsRequest\x1a*.meterflow.wallet.v1.AdminGetStatsResponse\x12f\n" +
+	"\rGetSpendByDay\x12).meterflow.wallet.v1.GetSpendByDayRequest\x1a*.meterflow.wallet.v1.GetSpendByDayResponse\x12i\n" +
 	"\x0eGetAPIKeySpend\x12*.meterflow.wallet.v1.GetAPIKeySpendRequest\x1a+.meterflow.wallet.v1.GetAPIKeySpendResponse\x12r\n" +
 	"\x11GetWalletSettings\x12-.meterflow.wallet.v1.GetWalletSettingsRequest\x1a..meterflow.wallet.v1.GetWalletSettingsResponse\x12{\n" +
 	"\x14UpdateWalletSettings\x120.meterflow.wallet.v1.UpdateWalletSettingsRequest\x1a1.meterflow.wallet.v1.UpdateWalletSettingsResponse\x12\x8d\x01\n" +
@@ -2331,20 +2354,23 @@ var file_meterflow_wallet_v1_wallet_proto_goTypes = []any{
 	(*APIKeySpend)(nil),                        // 32: meterflow.wallet.v1.APIKeySpend
 	(*GetAPIKeySpendResponse)(nil),             // 33: meterflow.wallet.v1.GetAPIKeySpendResponse
 	(*timestamppb.Timestamp)(nil),              // 34: google.protobuf.Timestamp
-	(*GetWalletSettingsRequest)(nil),           // 35: meterflow.wallet.v1.GetWalletSettingsRequest
-	(*UpdateWalletSettingsRequest)(nil),        // 36: meterflow.wallet.v1.UpdateWalletSettingsRequest
-	(*CreatePaymentMethodSessionRequest)(nil),  // 37: meterflow.wallet.v1.CreatePaymentMethodSessionRequest
-	(*DeletePaymentMethodRequest)(nil),         // 38: meterflow.wallet.v1.DeletePaymentMethodRequest
-	(*AdminGetAutomationRequest)(nil),          // 39: meterflow.wallet.v1.AdminGetAutomationRequest
-	(*AdminListDisputesRequest)(nil),           // 40: meterflow.wallet.v1.AdminListDisputesRequest
-	(*AdminListDebtsRequest)(nil),              // 41: meterflow.wallet.v1.AdminListDebtsRequest
-	(*GetWalletSettingsResponse)(nil),          // 42: meterflow.wallet.v1.GetWalletSettingsResponse
-	(*UpdateWalletSettingsResponse)(nil),       // 43: meterflow.wallet.v1.UpdateWalletSettingsResponse
-	(*CreatePaymentMethodSessionResponse)(nil), // 44: meterflow.wallet.v1.CreatePaymentMethodSessionResponse
-	(*DeletePaymentMethodResponse)(nil),        // 45: meterflow.wallet.v1.DeletePaymentMethodResponse
-	(*AdminGetAutomationResponse)(nil),         // 46: meterflow.wallet.v1.AdminGetAutomationResponse
-	(*AdminListDisputesResponse)(nil),          // 47: meterflow.wallet.v1.AdminListDisputesResponse
-	(*AdminListDebtsResponse)(nil),             // 48: meterflow.wallet.v1.AdminListDebtsResponse
+	(*MoneyDay)(nil),                           // 35: meterflow.wallet.v1.MoneyDay
+	(*GetSpendByDayRequest)(nil),               // 36: meterflow.wallet.v1.GetSpendByDayRequest
+	(*GetWalletSettingsRequest)(nil),           // 37: meterflow.wallet.v1.GetWalletSettingsRequest
+	(*UpdateWalletSettingsRequest)(nil),        // 38: meterflow.wallet.v1.UpdateWalletSettingsRequest
+	(*CreatePaymentMethodSessionRequest)(nil),  // 39: meterflow.wallet.v1.CreatePaymentMethodSessionRequest
+	(*DeletePaymentMethodRequest)(nil),         // 40: meterflow.wallet.v1.DeletePaymentMethodRequest
+	(*AdminGetAutomationRequest)(nil),          // 41: meterflow.wallet.v1.AdminGetAutomationRequest
+	(*AdminListDisputesRequest)(nil),           // 42: meterflow.wallet.v1.AdminListDisputesRequest
+	(*AdminListDebtsRequest)(nil),              // 43: meterflow.wallet.v1.AdminListDebtsRequest
+	(*GetSpendByDayResponse)(nil),              // 44: meterflow.wallet.v1.GetSpendByDayResponse
+	(*GetWalletSettingsResponse)(nil),          // 45: meterflow.wallet.v1.GetWalletSettingsResponse
+	(*UpdateWalletSettingsResponse)(nil),       // 46: meterflow.wallet.v1.UpdateWalletSettingsResponse
+	(*CreatePaymentMethodSessionResponse)(nil), // 47: meterflow.wallet.v1.CreatePaymentMethodSessionResponse
+	(*DeletePaymentMethodResponse)(nil),        // 48: meterflow.wallet.v1.DeletePaymentMethodResponse
+	(*AdminGetAutomationResponse)(nil),         // 49: meterflow.wallet.v1.AdminGetAutomationResponse
+	(*AdminListDisputesResponse)(nil),          // 50: meterflow.wallet.v1.AdminListDisputesResponse
+	(*AdminListDebtsResponse)(nil),             // 51: meterflow.wallet.v1.AdminListDebtsResponse
 }
 var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
 	34, // 0: meterflow.wallet.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
@@ -2366,54 +2392,57 @@ var file_meterflow_wallet_v1_wallet_proto_depIdxs = []int32{
 	0,  // 16: meterflow.wallet.v1.AdminGetWalletsResponse.wallets:type_name -> meterflow.wallet.v1.Wallet
 	34, // 17: meterflow.wallet.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
 	26, // 18: meterflow.wallet.v1.AdminListAuditEventsResponse.events:type_name -> meterflow.wallet.v1.AuditEvent
-	32, // 19: meterflow.wallet.v1.GetAPIKeySpendResponse.spends:type_name -> meterflow.wallet.v1.APIKeySpend
-	4,  // 20: meterflow.wallet.v1.WalletService.GetWallet:input_type -> meterflow.wallet.v1.GetWalletRequest
-	6,  // 21: meterflow.wallet.v1.WalletService.ListTransactions:input_type -> meterflow.wallet.v1.ListTransactionsRequest
-	8,  // 22: meterflow.wallet.v1.WalletService.CreateTopUp:input_type -> meterflow.wallet.v1.CreateTopUpRequest
-	10, // 23: meterflow.wallet.v1.WalletService.GetTopUp:input_type -> meterflow.wallet.v1.GetTopUpRequest
-	12, // 24: meterflow.wallet.v1.WalletService.HandleStripeEvent:input_type -> meterflow.wallet.v1.HandleStripeEventRequest
-	14, // 25: meterflow.wallet.v1.WalletService.Reserve:input_type -> meterflow.wallet.v1.ReserveRequest
-	16, // 26: meterflow.wallet.v1.WalletService.Capture:input_type -> meterflow.wallet.v1.CaptureRequest
-	18, // 27: meterflow.wallet.v1.WalletService.Release:input_type -> meterflow.wallet.v1.ReleaseRequest
-	20, // 28: meterflow.wallet.v1.WalletService.AdminAdjustBalance:input_type -> meterflow.wallet.v1.AdminAdjustBalanceRequest
-	22, // 29: meterflow.wallet.v1.WalletService.AdminListTransactions:input_type -> meterflow.wallet.v1.AdminListTransactionsRequest
-	24, // 30: meterflow.wallet.v1.WalletService.AdminGetWallets:input_type -> meterflow.wallet.v1.AdminGetWalletsRequest
-	27, // 31: meterflow.wallet.v1.WalletService.AdminListAuditEvents:input_type -> meterflow.wallet.v1.AdminListAuditEventsRequest
-	29, // 32: meterflow.wallet.v1.WalletService.AdminGetStats:input_type -> meterflow.wallet.v1.AdminGetStatsRequest
-	31, // 33: meterflow.wallet.v1.WalletService.GetAPIKeySpend:input_type -> meterflow.wallet.v1.GetAPIKeySpendRequest
-	35, // 34: meterflow.wallet.v1.WalletService.GetWalletSettings:input_type -> meterflow.wallet.v1.GetWalletSettingsRequest
-	36, // 35: meterflow.wallet.v1.WalletService.UpdateWalletSettings:input_type -> meterflow.wallet.v1.UpdateWalletSettingsRequest
-	37, // 36: meterflow.wallet.v1.WalletService.CreatePaymentMethodSession:input_type -> meterflow.wallet.v1.CreatePaymentMethodSessionRequest
-	38, // 37: meterflow.wallet.v1.WalletService.DeletePaymentMethod:input_type -> meterflow.wallet.v1.DeletePaymentMethodRequest
-	39, // 38: meterflow.wallet.v1.WalletService.AdminGetAutomation:input_type -> meterflow.wallet.v1.AdminGetAutomationRequest
-	40, // 39: meterflow.wallet.v1.WalletService.AdminListDisputes:input_type -> meterflow.wallet.v1.AdminListDisputesRequest
-	41, // 40: meterflow.wallet.v1.WalletService.AdminListDebts:input_type -> meterflow.wallet.v1.AdminListDebtsRequest
-	5,  // 41: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
-	7,  // 42: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
-	9,  // 43: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
-	11, // 44: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
-	13, // 45: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
-	15, // 46: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
-	17, // 47: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
-	19, // 48: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
-	21, // 49: meterflow.wallet.v1.WalletService.AdminAdjustBalance:output_type -> meterflow.wallet.v1.AdminAdjustBalanceResponse
-	23, // 50: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
-	25, // 51: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
-	28, // 52: meterflow.wallet.v1.WalletService.AdminListAuditEvents:output_type -> meterflow.wallet.v1.AdminListAuditEventsResponse
-	30, // 53: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
-	33, // 54: meterflow.wallet.v1.WalletService.GetAPIKeySpend:output_type -> meterflow.wallet.v1.GetAPIKeySpendResponse
-	42, // 55: meterflow.wallet.v1.WalletService.GetWalletSettings:output_type -> meterflow.wallet.v1.GetWalletSettingsResponse
-	43, // 56: meterflow.wallet.v1.WalletService.UpdateWalletSettings:output_type -> meterflow.wallet.v1.UpdateWalletSettingsResponse
-	44, // 57: meterflow.wallet.v1.WalletService.CreatePaymentMethodSession:output_type -> meterflow.wallet.v1.CreatePaymentMethodSessionResponse
-	45, // 58: meterflow.wallet.v1.WalletService.DeletePaymentMethod:output_type -> meterflow.wallet.v1.DeletePaymentMethodResponse
-	46, // 59: meterflow.wallet.v1.WalletService.AdminGetAutomation:output_type -> meterflow.wallet.v1.AdminGetAutomationResponse
-	47, // 60: meterflow.wallet.v1.WalletService.AdminListDisputes:output_type -> meterflow.wallet.v1.AdminListDisputesResponse
-	48, // 61: meterflow.wallet.v1.WalletService.AdminListDebts:output_type -> meterflow.wallet.v1.AdminListDebtsResponse
-	41, // [41:62] is the sub-list for method output_type
-	20, // [20:41] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	35, // 19: meterflow.wallet.v1.AdminGetStatsResponse.by_day:type_name -> meterflow.wallet.v1.MoneyDay
+	32, // 20: meterflow.wallet.v1.GetAPIKeySpendResponse.spends:type_name -> meterflow.wallet.v1.APIKeySpend
+	4,  // 21: meterflow.wallet.v1.WalletService.GetWallet:input_type -> meterflow.wallet.v1.GetWalletRequest
+	6,  // 22: meterflow.wallet.v1.WalletService.ListTransactions:input_type -> meterflow.wallet.v1.ListTransactionsRequest
+	8,  // 23: meterflow.wallet.v1.WalletService.CreateTopUp:input_type -> meterflow.wallet.v1.CreateTopUpRequest
+	10, // 24: meterflow.wallet.v1.WalletService.GetTopUp:input_type -> meterflow.wallet.v1.GetTopUpRequest
+	12, // 25: meterflow.wallet.v1.WalletService.HandleStripeEvent:input_type -> meterflow.wallet.v1.HandleStripeEventRequest
+	14, // 26: meterflow.wallet.v1.WalletService.Reserve:input_type -> meterflow.wallet.v1.ReserveRequest
+	16, // 27: meterflow.wallet.v1.WalletService.Capture:input_type -> meterflow.wallet.v1.CaptureRequest
+	18, // 28: meterflow.wallet.v1.WalletService.Release:input_type -> meterflow.wallet.v1.ReleaseRequest
+	20, // 29: meterflow.wallet.v1.WalletService.AdminAdjustBalance:input_type -> meterflow.wallet.v1.AdminAdjustBalanceRequest
+	22, // 30: meterflow.wallet.v1.WalletService.AdminListTransactions:input_type -> meterflow.wallet.v1.AdminListTransactionsRequest
+	24, // 31: meterflow.wallet.v1.WalletService.AdminGetWallets:input_type -> meterflow.wallet.v1.AdminGetWalletsRequest
+	27, // 32: meterflow.wallet.v1.WalletService.AdminListAuditEvents:input_type -> meterflow.wallet.v1.AdminListAuditEventsRequest
+	29, // 33: meterflow.wallet.v1.WalletService.AdminGetStats:input_type -> meterflow.wallet.v1.AdminGetStatsRequest
+	36, // 34: meterflow.wallet.v1.WalletService.GetSpendByDay:input_type -> meterflow.wallet.v1.GetSpendByDayRequest
+	31, // 35: meterflow.wallet.v1.WalletService.GetAPIKeySpend:input_type -> meterflow.wallet.v1.GetAPIKeySpendRequest
+	37, // 36: meterflow.wallet.v1.WalletService.GetWalletSettings:input_type -> meterflow.wallet.v1.GetWalletSettingsRequest
+	38, // 37: meterflow.wallet.v1.WalletService.UpdateWalletSettings:input_type -> meterflow.wallet.v1.UpdateWalletSettingsRequest
+	39, // 38: meterflow.wallet.v1.WalletService.CreatePaymentMethodSession:input_type -> meterflow.wallet.v1.CreatePaymentMethodSessionRequest
+	40, // 39: meterflow.wallet.v1.WalletService.DeletePaymentMethod:input_type -> meterflow.wallet.v1.DeletePaymentMethodRequest
+	41, // 40: meterflow.wallet.v1.WalletService.AdminGetAutomation:input_type -> meterflow.wallet.v1.AdminGetAutomationRequest
+	42, // 41: meterflow.wallet.v1.WalletService.AdminListDisputes:input_type -> meterflow.wallet.v1.AdminListDisputesRequest
+	43, // 42: meterflow.wallet.v1.WalletService.AdminListDebts:input_type -> meterflow.wallet.v1.AdminListDebtsRequest
+	5,  // 43: meterflow.wallet.v1.WalletService.GetWallet:output_type -> meterflow.wallet.v1.GetWalletResponse
+	7,  // 44: meterflow.wallet.v1.WalletService.ListTransactions:output_type -> meterflow.wallet.v1.ListTransactionsResponse
+	9,  // 45: meterflow.wallet.v1.WalletService.CreateTopUp:output_type -> meterflow.wallet.v1.CreateTopUpResponse
+	11, // 46: meterflow.wallet.v1.WalletService.GetTopUp:output_type -> meterflow.wallet.v1.GetTopUpResponse
+	13, // 47: meterflow.wallet.v1.WalletService.HandleStripeEvent:output_type -> meterflow.wallet.v1.HandleStripeEventResponse
+	15, // 48: meterflow.wallet.v1.WalletService.Reserve:output_type -> meterflow.wallet.v1.ReserveResponse
+	17, // 49: meterflow.wallet.v1.WalletService.Capture:output_type -> meterflow.wallet.v1.CaptureResponse
+	19, // 50: meterflow.wallet.v1.WalletService.Release:output_type -> meterflow.wallet.v1.ReleaseResponse
+	21, // 51: meterflow.wallet.v1.WalletService.AdminAdjustBalance:output_type -> meterflow.wallet.v1.AdminAdjustBalanceResponse
+	23, // 52: meterflow.wallet.v1.WalletService.AdminListTransactions:output_type -> meterflow.wallet.v1.AdminListTransactionsResponse
+	25, // 53: meterflow.wallet.v1.WalletService.AdminGetWallets:output_type -> meterflow.wallet.v1.AdminGetWalletsResponse
+	28, // 54: meterflow.wallet.v1.WalletService.AdminListAuditEvents:output_type -> meterflow.wallet.v1.AdminListAuditEventsResponse
+	30, // 55: meterflow.wallet.v1.WalletService.AdminGetStats:output_type -> meterflow.wallet.v1.AdminGetStatsResponse
+	44, // 56: meterflow.wallet.v1.WalletService.GetSpendByDay:output_type -> meterflow.wallet.v1.GetSpendByDayResponse
+	33, // 57: meterflow.wallet.v1.WalletService.GetAPIKeySpend:output_type -> meterflow.wallet.v1.GetAPIKeySpendResponse
+	45, // 58: meterflow.wallet.v1.WalletService.GetWalletSettings:output_type -> meterflow.wallet.v1.GetWalletSettingsResponse
+	46, // 59: meterflow.wallet.v1.WalletService.UpdateWalletSettings:output_type -> meterflow.wallet.v1.UpdateWalletSettingsResponse
+	47, // 60: meterflow.wallet.v1.WalletService.CreatePaymentMethodSession:output_type -> meterflow.wallet.v1.CreatePaymentMethodSessionResponse
+	48, // 61: meterflow.wallet.v1.WalletService.DeletePaymentMethod:output_type -> meterflow.wallet.v1.DeletePaymentMethodResponse
+	49, // 62: meterflow.wallet.v1.WalletService.AdminGetAutomation:output_type -> meterflow.wallet.v1.AdminGetAutomationResponse
+	50, // 63: meterflow.wallet.v1.WalletService.AdminListDisputes:output_type -> meterflow.wallet.v1.AdminListDisputesResponse
+	51, // 64: meterflow.wallet.v1.WalletService.AdminListDebts:output_type -> meterflow.wallet.v1.AdminListDebtsResponse
+	43, // [43:65] is the sub-list for method output_type
+	21, // [21:43] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_wallet_v1_wallet_proto_init() }
@@ -2422,6 +2451,7 @@ func file_meterflow_wallet_v1_wallet_proto_init() {
 		return
 	}
 	file_meterflow_wallet_v1_automation_proto_init()
+	file_meterflow_wallet_v1_stats_proto_init()
 	file_meterflow_wallet_v1_wallet_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -32,6 +32,7 @@ const (
 	WalletService_AdminGetWallets_FullMethodName            = "/meterflow.wallet.v1.WalletService/AdminGetWallets"
 	WalletService_AdminListAuditEvents_FullMethodName       = "/meterflow.wallet.v1.WalletService/AdminListAuditEvents"
 	WalletService_AdminGetStats_FullMethodName              = "/meterflow.wallet.v1.WalletService/AdminGetStats"
+	WalletService_GetSpendByDay_FullMethodName              = "/meterflow.wallet.v1.WalletService/GetSpendByDay"
 	WalletService_GetAPIKeySpend_FullMethodName             = "/meterflow.wallet.v1.WalletService/GetAPIKeySpend"
 	WalletService_GetWalletSettings_FullMethodName          = "/meterflow.wallet.v1.WalletService/GetWalletSettings"
 	WalletService_UpdateWalletSettings_FullMethodName       = "/meterflow.wallet.v1.WalletService/UpdateWalletSettings"
@@ -75,8 +76,11 @@ type WalletServiceClient interface {
 	AdminGetWallets(ctx context.Context, in *AdminGetWalletsRequest, opts ...grpc.CallOption) (*AdminGetWalletsResponse, error)
 	// AdminListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
 	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
-	// AdminGetStats returns totals for the admin console. Admin.
+	// AdminGetStats returns totals for the admin console, and deposits and
+	// fees per UTC day when asked. Admin.
 	AdminGetStats(ctx context.Context, in *AdminGetStatsRequest, opts ...grpc.CallOption) (*AdminGetStatsResponse, error)
+	// GetSpendByDay returns the caller's fees per UTC day (stats.proto). User.
+	GetSpendByDay(ctx context.Context, in *GetSpendByDayRequest, opts ...grpc.CallOption) (*GetSpendByDayResponse, error)
 	// GetAPIKeySpend returns what the caller's API keys spent (held and
 	// captured fees) in the current UTC month. User.
 	GetAPIKeySpend(ctx context.Context, in *GetAPIKeySpendRequest, opts ...grpc.CallOption) (*GetAPIKeySpendResponse, error)
@@ -236,6 +240,16 @@ func (c *walletServiceClient) AdminGetStats(ctx context.Context, in *AdminGetSta
 	return out, nil
 }
 
+func (c *walletServiceClient) GetSpendByDay(ctx context.Context, in *GetSpendByDayRequest, opts ...grpc.CallOption) (*GetSpendByDayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSpendByDayResponse)
+	err := c.cc.Invoke(ctx, WalletService_GetSpendByDay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *walletServiceClient) GetAPIKeySpend(ctx context.Context, in *GetAPIKeySpendRequest, opts ...grpc.CallOption) (*GetAPIKeySpendResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetAPIKeySpendResponse)
@@ -349,8 +363,11 @@ type WalletServiceServer interface {
 	AdminGetWallets(context.Context, *AdminGetWalletsRequest) (*AdminGetWalletsResponse, error)
 	// AdminListAuditEvents pages the audit trail of admin wallet actions, newest first. Admin.
 	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
-	// AdminGetStats returns totals for the admin console. Admin.
+	// AdminGetStats returns totals for the admin console, and deposits and
+	// fees per UTC day when asked. Admin.
 	AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error)
+	// GetSpendByDay returns the caller's fees per UTC day (stats.proto). User.
+	GetSpendByDay(context.Context, *GetSpendByDayRequest) (*GetSpendByDayResponse, error)
 	// GetAPIKeySpend returns what the caller's API keys spent (held and
 	// captured fees) in the current UTC month. User.
 	GetAPIKeySpend(context.Context, *GetAPIKeySpendRequest) (*GetAPIKeySpendResponse, error)
@@ -418,6 +435,9 @@ func (UnimplementedWalletServiceServer) AdminListAuditEvents(context.Context, *A
 }
 func (UnimplementedWalletServiceServer) AdminGetStats(context.Context, *AdminGetStatsRequest) (*AdminGetStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetStats not implemented")
+}
+func (UnimplementedWalletServiceServer) GetSpendByDay(context.Context, *GetSpendByDayRequest) (*GetSpendByDayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSpendByDay not implemented")
 }
 func (UnimplementedWalletServiceServer) GetAPIKeySpend(context.Context, *GetAPIKeySpendRequest) (*GetAPIKeySpendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAPIKeySpend not implemented")
@@ -698,6 +718,24 @@ func _WalletService_AdminGetStats_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WalletService_GetSpendByDay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSpendByDayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WalletServiceServer).GetSpendByDay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WalletService_GetSpendByDay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WalletServiceServer).GetSpendByDay(ctx, req.(*GetSpendByDayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WalletService_GetAPIKeySpend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetAPIKeySpendRequest)
 	if err := dec(in); err != nil {
@@ -900,6 +938,10 @@ var WalletService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminGetStats",
 			Handler:    _WalletService_AdminGetStats_Handler,
+		},
+		{
+			MethodName: "GetSpendByDay",
+			Handler:    _WalletService_GetSpendByDay_Handler,
 		},
 		{
 			MethodName: "GetAPIKeySpend",

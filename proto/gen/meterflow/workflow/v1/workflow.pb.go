@@ -1759,7 +1759,12 @@ type AdminGetRunStatsRequest struct {
 	// Runs created at or after this time; default: 24 hours ago.
 	Since *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
 	// How many of the most failing workflows to return; default 5, max 50.
-	TopFailing    int32 `protobuf:"varint,2,opt,name=top_failing,json=topFailing,proto3" json:"top_failing,omitempty"`
+	TopFailing int32 `protobuf:"varint,2,opt,name=top_failing,json=topFailing,proto3" json:"top_failing,omitempty"`
+	// Fill by_hour: one entry per UTC hour from since's hour to now's.
+	ByHour bool `protobuf:"varint,3,opt,name=by_hour,json=byHour,proto3" json:"by_hour,omitempty"`
+	// How many of the busiest workflows (most runs in the window) to return;
+	// 0 (the default) none, at most 50.
+	Busiest       int32 `protobuf:"varint,4,opt,name=busiest,proto3" json:"busiest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1804,6 +1809,20 @@ func (x *AdminGetRunStatsRequest) GetSince() *timestamppb.Timestamp {
 func (x *AdminGetRunStatsRequest) GetTopFailing() int32 {
 	if x != nil {
 		return x.TopFailing
+	}
+	return 0
+}
+
+func (x *AdminGetRunStatsRequest) GetByHour() bool {
+	if x != nil {
+		return x.ByHour
+	}
+	return false
+}
+
+func (x *AdminGetRunStatsRequest) GetBusiest() int32 {
+	if x != nil {
+		return x.Busiest
 	}
 	return 0
 }
@@ -1924,9 +1943,15 @@ func (x *WorkflowFailures) GetTotal() int64 {
 
 // AdminGetRunStatsResponse holds the counts of the window.
 type AdminGetRunStatsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ByStatus      []*RunStatusCount      `protobuf:"bytes,1,rep,name=by_status,json=byStatus,proto3" json:"by_status,omitempty"`
-	TopFailing    []*WorkflowFailures    `protobuf:"bytes,2,rep,name=top_failing,json=topFailing,proto3" json:"top_failing,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ByStatus   []*RunStatusCount      `protobuf:"bytes,1,rep,name=by_status,json=byStatus,proto3" json:"by_status,omitempty"`
+	TopFailing []*WorkflowFailures    `protobuf:"bytes,2,rep,name=top_failing,json=topFailing,proto3" json:"top_failing,omitempty"`
+	// Runs per UTC hour by status, oldest first, hours without runs included
+	// (only when by_hour was asked). The first hour counts runs from since on.
+	ByHour []*RunHour `protobuf:"bytes,3,rep,name=by_hour,json=byHour,proto3" json:"by_hour,omitempty"`
+	// The workflows with the most runs in the window, most first, then by
+	// slug (only when busiest was asked).
+	Busiest       []*WorkflowRuns `protobuf:"bytes,4,rep,name=busiest,proto3" json:"busiest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1971,6 +1996,20 @@ func (x *AdminGetRunStatsResponse) GetByStatus() []*RunStatusCount {
 func (x *AdminGetRunStatsResponse) GetTopFailing() []*WorkflowFailures {
 	if x != nil {
 		return x.TopFailing
+	}
+	return nil
+}
+
+func (x *AdminGetRunStatsResponse) GetByHour() []*RunHour {
+	if x != nil {
+		return x.ByHour
+	}
+	return nil
+}
+
+func (x *AdminGetRunStatsResponse) GetBusiest() []*WorkflowRuns {
+	if x != nil {
+		return x.Busiest
 	}
 	return nil
 }
@@ -2097,7 +2136,7 @@ var File_meterflow_workflow_v1_workflow_proto protoreflect.FileDescriptor
 
 const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\n" +
-	"$meterflow/workflow/v1/workflow.proto\x12\x15meterflow.workflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n" +
+	"$meterflow/workflow/v1/workflow.proto\x12\x15meterflow.workflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meterflow/workflow/v1/stats.proto\"q\n" +
 	"\bWorkflow\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -2278,22 +2317,26 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x1cAdminListAuditEventsResponse\x129\n" +
 	"\x06events\x18\x01 \x03(\v2!.meterflow.workflow.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\"l\n" +
+	"nextCursor\"\x9f\x01\n" +
 	"\x17AdminGetRunStatsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1f\n" +
 	"\vtop_failing\x18\x02 \x01(\x05R\n" +
-	"topFailing\">\n" +
+	"topFailing\x12\x17\n" +
+	"\aby_hour\x18\x03 \x01(\bR\x06byHour\x12\x18\n" +
+	"\abusiest\x18\x04 \x01(\x05R\abusiest\">\n" +
 	"\x0eRunStatusCount\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"\\\n" +
 	"\x10WorkflowFailures\x12\x1a\n" +
 	"\bworkflow\x18\x01 \x01(\tR\bworkflow\x12\x16\n" +
 	"\x06failed\x18\x02 \x01(\x03R\x06failed\x12\x14\n" +
-	"\x05total\x18\x03 \x01(\x03R\x05total\"\xa8\x01\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\"\xa0\x02\n" +
 	"\x18AdminGetRunStatsResponse\x12B\n" +
 	"\tby_status\x18\x01 \x03(\v2%.meterflow.workflow.v1.RunStatusCountR\bbyStatus\x12H\n" +
 	"\vtop_failing\x18\x02 \x03(\v2'.meterflow.workflow.v1.WorkflowFailuresR\n" +
-	"topFailing\"\x95\x01\n" +
+	"topFailing\x127\n" +
+	"\aby_hour\x18\x03 \x03(\v2\x1e.meterflow.workflow.v1.RunHourR\x06byHour\x12=\n" +
+	"\abusiest\x18\x04 \x03(\v2#.meterflow.workflow.v1.WorkflowRunsR\abusiest\"\x95\x01\n" +
 	"\x17SubmitRunVerdictRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x16\n" +
@@ -2301,8 +2344,7 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\voutput_json\x18\x04 \x01(\fR\n" +
 	"outputJson\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\"\x1a\n" +
-	"\x18SubmitRunVerdictResponse2\xc2\n" +
-	"\n" +
+	"\x18SubmitRunVerdictResponse2\xa8\v\n" +
 	"\x0fWorkflowService\x12j\n" +
 	"\rListWorkflows\x12+.meterflow.workflow.v1.ListWorkflowsRequest\x1a,.meterflow.workflow.v1.ListWorkflowsResponse\x12[\n" +
 	"\bStartRun\x12&.meterflow.workflow.v1.StartRunRequest\x1a'.meterflow.workflow.v1.StartRunResponse\x12U\n" +
@@ -2314,7 +2356,8 @@ const file_meterflow_workflow_v1_workflow_proto_rawDesc = "" +
 	"\x13AdminCreateWorkflow\x121.meterflow.workflow.v1.AdminCreateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminCreateWorkflowResponse\x12|\n" +
 	"\x13AdminUpdateWorkflow\x121.meterflow.workflow.v1.AdminUpdateWorkflowRequest\x1a2.meterflow.workflow.v1.AdminUpdateWorkflowResponse\x12\x7f\n" +
 	"\x14AdminListAuditEvents\x122.meterflow.workflow.v1.AdminListAuditEventsRequest\x1a3.meterflow.workflow.v1.AdminListAuditEventsResponse\x12s\n" +
-	"\x10AdminGetRunStats\x12..meterflow.workflow.v1.AdminGetRunStatsRequest\x1a/.meterflow.workflow.v1.AdminGetRunStatsResponse\x12s\n" +
+	"\x10AdminGetRunStats\x12..meterflow.workflow.v1.AdminGetRunStatsRequest\x1a/.meterflow.workflow.v1.AdminGetRunStatsResponse\x12d\n" +
+	"\vGetRunStats\x12).meterflow.workflow.v1.GetRunStatsRequest\x1a*.meterflow.workflow.v1.GetRunStatsResponse\x12s\n" +
 	"\x10SubmitRunVerdict\x12..meterflow.workflow.v1.SubmitRunVerdictRequest\x1a/.meterflow.workflow.v1.SubmitRunVerdictResponseBKZIgithub.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
@@ -2362,6 +2405,10 @@ var file_meterflow_workflow_v1_workflow_proto_goTypes = []any{
 	(*SubmitRunVerdictRequest)(nil),      // 28: meterflow.workflow.v1.SubmitRunVerdictRequest
 	(*SubmitRunVerdictResponse)(nil),     // 29: meterflow.workflow.v1.SubmitRunVerdictResponse
 	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
+	(*RunHour)(nil),                      // 31: meterflow.workflow.v1.RunHour
+	(*WorkflowRuns)(nil),                 // 32: meterflow.workflow.v1.WorkflowRuns
+	(*GetRunStatsRequest)(nil),           // 33: meterflow.workflow.v1.GetRunStatsRequest
+	(*GetRunStatsResponse)(nil),          // 34: meterflow.workflow.v1.GetRunStatsResponse
 }
 var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	30, // 0: meterflow.workflow.v1.AdminWorkflow.created_at:type_name -> google.protobuf.Timestamp
@@ -2383,35 +2430,39 @@ var file_meterflow_workflow_v1_workflow_proto_depIdxs = []int32{
 	30, // 16: meterflow.workflow.v1.AdminGetRunStatsRequest.since:type_name -> google.protobuf.Timestamp
 	25, // 17: meterflow.workflow.v1.AdminGetRunStatsResponse.by_status:type_name -> meterflow.workflow.v1.RunStatusCount
 	26, // 18: meterflow.workflow.v1.AdminGetRunStatsResponse.top_failing:type_name -> meterflow.workflow.v1.WorkflowFailures
-	3,  // 19: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
-	5,  // 20: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
-	7,  // 21: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
-	9,  // 22: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
-	11, // 23: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
-	13, // 24: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
-	15, // 25: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
-	17, // 26: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
-	19, // 27: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
-	22, // 28: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:input_type -> meterflow.workflow.v1.AdminListAuditEventsRequest
-	24, // 29: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:input_type -> meterflow.workflow.v1.AdminGetRunStatsRequest
-	28, // 30: meterflow.workflow.v1.WorkflowService.SubmitRunVerdict:input_type -> meterflow.workflow.v1.SubmitRunVerdictRequest
-	4,  // 31: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
-	6,  // 32: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
-	8,  // 33: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
-	10, // 34: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
-	12, // 35: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
-	14, // 36: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
-	16, // 37: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
-	18, // 38: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
-	20, // 39: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
-	23, // 40: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:output_type -> meterflow.workflow.v1.AdminListAuditEventsResponse
-	27, // 41: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:output_type -> meterflow.workflow.v1.AdminGetRunStatsResponse
-	29, // 42: meterflow.workflow.v1.WorkflowService.SubmitRunVerdict:output_type -> meterflow.workflow.v1.SubmitRunVerdictResponse
-	31, // [31:43] is the sub-list for method output_type
-	19, // [19:31] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	31, // 19: meterflow.workflow.v1.AdminGetRunStatsResponse.by_hour:type_name -> meterflow.workflow.v1.RunHour
+	32, // 20: meterflow.workflow.v1.AdminGetRunStatsResponse.busiest:type_name -> meterflow.workflow.v1.WorkflowRuns
+	3,  // 21: meterflow.workflow.v1.WorkflowService.ListWorkflows:input_type -> meterflow.workflow.v1.ListWorkflowsRequest
+	5,  // 22: meterflow.workflow.v1.WorkflowService.StartRun:input_type -> meterflow.workflow.v1.StartRunRequest
+	7,  // 23: meterflow.workflow.v1.WorkflowService.GetRun:input_type -> meterflow.workflow.v1.GetRunRequest
+	9,  // 24: meterflow.workflow.v1.WorkflowService.ListRuns:input_type -> meterflow.workflow.v1.ListRunsRequest
+	11, // 25: meterflow.workflow.v1.WorkflowService.AdminListRuns:input_type -> meterflow.workflow.v1.AdminListRunsRequest
+	13, // 26: meterflow.workflow.v1.WorkflowService.AdminGetRun:input_type -> meterflow.workflow.v1.AdminGetRunRequest
+	15, // 27: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:input_type -> meterflow.workflow.v1.AdminListWorkflowsRequest
+	17, // 28: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:input_type -> meterflow.workflow.v1.AdminCreateWorkflowRequest
+	19, // 29: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:input_type -> meterflow.workflow.v1.AdminUpdateWorkflowRequest
+	22, // 30: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:input_type -> meterflow.workflow.v1.AdminListAuditEventsRequest
+	24, // 31: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:input_type -> meterflow.workflow.v1.AdminGetRunStatsRequest
+	33, // 32: meterflow.workflow.v1.WorkflowService.GetRunStats:input_type -> meterflow.workflow.v1.GetRunStatsRequest
+	28, // 33: meterflow.workflow.v1.WorkflowService.SubmitRunVerdict:input_type -> meterflow.workflow.v1.SubmitRunVerdictRequest
+	4,  // 34: meterflow.workflow.v1.WorkflowService.ListWorkflows:output_type -> meterflow.workflow.v1.ListWorkflowsResponse
+	6,  // 35: meterflow.workflow.v1.WorkflowService.StartRun:output_type -> meterflow.workflow.v1.StartRunResponse
+	8,  // 36: meterflow.workflow.v1.WorkflowService.GetRun:output_type -> meterflow.workflow.v1.GetRunResponse
+	10, // 37: meterflow.workflow.v1.WorkflowService.ListRuns:output_type -> meterflow.workflow.v1.ListRunsResponse
+	12, // 38: meterflow.workflow.v1.WorkflowService.AdminListRuns:output_type -> meterflow.workflow.v1.AdminListRunsResponse
+	14, // 39: meterflow.workflow.v1.WorkflowService.AdminGetRun:output_type -> meterflow.workflow.v1.AdminGetRunResponse
+	16, // 40: meterflow.workflow.v1.WorkflowService.AdminListWorkflows:output_type -> meterflow.workflow.v1.AdminListWorkflowsResponse
+	18, // 41: meterflow.workflow.v1.WorkflowService.AdminCreateWorkflow:output_type -> meterflow.workflow.v1.AdminCreateWorkflowResponse
+	20, // 42: meterflow.workflow.v1.WorkflowService.AdminUpdateWorkflow:output_type -> meterflow.workflow.v1.AdminUpdateWorkflowResponse
+	23, // 43: meterflow.workflow.v1.WorkflowService.AdminListAuditEvents:output_type -> meterflow.workflow.v1.AdminListAuditEventsResponse
+	27, // 44: meterflow.workflow.v1.WorkflowService.AdminGetRunStats:output_type -> meterflow.workflow.v1.AdminGetRunStatsResponse
+	34, // 45: meterflow.workflow.v1.WorkflowService.GetRunStats:output_type -> meterflow.workflow.v1.GetRunStatsResponse
+	29, // 46: meterflow.workflow.v1.WorkflowService.SubmitRunVerdict:output_type -> meterflow.workflow.v1.SubmitRunVerdictResponse
+	34, // [34:47] is the sub-list for method output_type
+	21, // [21:34] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_workflow_v1_workflow_proto_init() }
@@ -2419,6 +2470,7 @@ func file_meterflow_workflow_v1_workflow_proto_init() {
 	if File_meterflow_workflow_v1_workflow_proto != nil {
 		return
 	}
+	file_meterflow_workflow_v1_stats_proto_init()
 	file_meterflow_workflow_v1_workflow_proto_msgTypes[2].OneofWrappers = []any{}
 	file_meterflow_workflow_v1_workflow_proto_msgTypes[17].OneofWrappers = []any{}
 	file_meterflow_workflow_v1_workflow_proto_msgTypes[19].OneofWrappers = []any{}

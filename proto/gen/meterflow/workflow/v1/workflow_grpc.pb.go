@@ -30,6 +30,7 @@ const (
 	WorkflowService_AdminUpdateWorkflow_FullMethodName  = "/meterflow.workflow.v1.WorkflowService/AdminUpdateWorkflow"
 	WorkflowService_AdminListAuditEvents_FullMethodName = "/meterflow.workflow.v1.WorkflowService/AdminListAuditEvents"
 	WorkflowService_AdminGetRunStats_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/AdminGetRunStats"
+	WorkflowService_GetRunStats_FullMethodName          = "/meterflow.workflow.v1.WorkflowService/GetRunStats"
 	WorkflowService_SubmitRunVerdict_FullMethodName     = "/meterflow.workflow.v1.WorkflowService/SubmitRunVerdict"
 )
 
@@ -61,8 +62,12 @@ type WorkflowServiceClient interface {
 	AdminUpdateWorkflow(ctx context.Context, in *AdminUpdateWorkflowRequest, opts ...grpc.CallOption) (*AdminUpdateWorkflowResponse, error)
 	// AdminListAuditEvents pages the admin change log of workflows, newest first. Admin.
 	AdminListAuditEvents(ctx context.Context, in *AdminListAuditEventsRequest, opts ...grpc.CallOption) (*AdminListAuditEventsResponse, error)
-	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
+	// AdminGetRunStats counts runs by status since a time, and the workflows
+	// that fail most; on request also runs per hour by status and the busiest
+	// workflows. Admin.
 	AdminGetRunStats(ctx context.Context, in *AdminGetRunStatsRequest, opts ...grpc.CallOption) (*AdminGetRunStatsResponse, error)
+	// GetRunStats counts the caller's runs per UTC day by status (stats.proto). User.
+	GetRunStats(ctx context.Context, in *GetRunStatsRequest, opts ...grpc.CallOption) (*GetRunStatsResponse, error)
 	// SubmitRunVerdict records the outcome a workflow in callback mode posts
 	// for its run (POST /v1/callbacks/runs/{id}). Gateway only, without a
 	// user: the run's single-use callback token authenticates the call.
@@ -187,6 +192,16 @@ func (c *workflowServiceClient) AdminGetRunStats(ctx context.Context, in *AdminG
 	return out, nil
 }
 
+func (c *workflowServiceClient) GetRunStats(ctx context.Context, in *GetRunStatsRequest, opts ...grpc.CallOption) (*GetRunStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRunStatsResponse)
+	err := c.cc.Invoke(ctx, WorkflowService_GetRunStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *workflowServiceClient) SubmitRunVerdict(ctx context.Context, in *SubmitRunVerdictRequest, opts ...grpc.CallOption) (*SubmitRunVerdictResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SubmitRunVerdictResponse)
@@ -225,8 +240,12 @@ type WorkflowServiceServer interface {
 	AdminUpdateWorkflow(context.Context, *AdminUpdateWorkflowRequest) (*AdminUpdateWorkflowResponse, error)
 	// AdminListAuditEvents pages the admin change log of workflows, newest first. Admin.
 	AdminListAuditEvents(context.Context, *AdminListAuditEventsRequest) (*AdminListAuditEventsResponse, error)
-	// AdminGetRunStats counts runs by status since a time, and the workflows that fail most. Admin.
+	// AdminGetRunStats counts runs by status since a time, and the workflows
+	// that fail most; on request also runs per hour by status and the busiest
+	// workflows. Admin.
 	AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error)
+	// GetRunStats counts the caller's runs per UTC day by status (stats.proto). User.
+	GetRunStats(context.Context, *GetRunStatsRequest) (*GetRunStatsResponse, error)
 	// SubmitRunVerdict records the outcome a workflow in callback mode posts
 	// for its run (POST /v1/callbacks/runs/{id}). Gateway only, without a
 	// user: the run's single-use callback token authenticates the call.
@@ -273,6 +292,9 @@ func (UnimplementedWorkflowServiceServer) AdminListAuditEvents(context.Context, 
 }
 func (UnimplementedWorkflowServiceServer) AdminGetRunStats(context.Context, *AdminGetRunStatsRequest) (*AdminGetRunStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdminGetRunStats not implemented")
+}
+func (UnimplementedWorkflowServiceServer) GetRunStats(context.Context, *GetRunStatsRequest) (*GetRunStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRunStats not implemented")
 }
 func (UnimplementedWorkflowServiceServer) SubmitRunVerdict(context.Context, *SubmitRunVerdictRequest) (*SubmitRunVerdictResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitRunVerdict not implemented")
@@ -496,6 +518,24 @@ func _WorkflowService_AdminGetRunStats_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkflowService_GetRunStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRunStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkflowServiceServer).GetRunStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkflowService_GetRunStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkflowServiceServer).GetRunStats(ctx, req.(*GetRunStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WorkflowService_SubmitRunVerdict_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SubmitRunVerdictRequest)
 	if err := dec(in); err != nil {
@@ -564,6 +604,10 @@ var WorkflowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdminGetRunStats",
 			Handler:    _WorkflowService_AdminGetRunStats_Handler,
+		},
+		{
+			MethodName: "GetRunStats",
+			Handler:    _WorkflowService_GetRunStats_Handler,
 		},
 		{
 			MethodName: "SubmitRunVerdict",

@@ -27,3 +27,56 @@ type Email struct {
 	LastAttemptAt  *time.Time
 	FinishedAt     *time.Time
 }
+
+type WebhookAttempt struct {
+	DeliveryID     uuid.UUID
+	N              int32
+	StartedAt      time.Time
+	DurationMs     int32
+	ResponseStatus pgtype.Int4
+	Error          pgtype.Text
+}
+
+type WebhookDelivery struct {
+	ID                 uuid.UUID
+	EndpointID         uuid.UUID
+	EventID            uuid.UUID
+	UserID             uuid.UUID
+	EventType          string
+	Status             string
+	Attempts           int32
+	NextAttemptAt      *time.Time
+	LastAttemptAt      *time.Time
+	LastResponseStatus pgtype.Int4
+	LastError          pgtype.Text
+	CreatedAt          time.Time
+	FinishedAt         *time.Time
+}
+
+type WebhookEndpoint struct {
+	ID                      uuid.UUID
+	UserID                  uuid.UUID
+	Url                     string
+	Events                  []string
+	Description             string
+	Enabled                 bool
+	DisabledReason          pgtype.Text
+	SecretSealed            []byte
+	PreviousSecretSealed    []byte
+	PreviousSecretExpiresAt *time.Time
+	FailingSince            *time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+type WebhookEvent struct {
+	ID             uuid.UUID
+	Producer       string
+	IdempotencyKey string
+	RequestHash    []byte
+	UserID         uuid.UUID
+	Type           string
+	Body           []byte
+	OccurredAt     time.Time
+	CreatedAt      time.Time
+}

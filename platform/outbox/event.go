@@ -1,0 +1,105 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
+)
+
+// Event is one webhook event to hand to notify, which delivers it to the
+// user's endpoints subscribed to its type: the River job's arguments.
+type Event struct {
+	// UserID is the user whose endpoints receive the event.
+	UserID string `json:"user_id"`
+	// Type is the event type (run.succeeded, run.failed, topup.paid,
+	// wallet.low_balance; notify.proto lists them).
+	Type string `json:"type"`
+	// Data is the delivered body's "data": a JSON object, exactly as the
+	// public API shows it. It is rendered when the change is made, so
+	// every attempt delivers the same bytes; the job keeps them as they are
+	// (base64 in its arguments: River stores arguments as jsonb, which
+	// would reorder an object's fields).
+	Data []byte `json:"data"`
+	// OccurredAt is when the change happened (the delivered "timestamp");
+	// EnqueueEvent sets it to now when zero.
+	OccurredAt time.Time `json:"occurred_at"`
+	// Trace carries the trace of the request that caused the event.
+	Trace map[string]string `json:"trace,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (Event) Kind() string { return "outbox_event" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: the outbox queue and
+// the emails' attempts (maxAttempts).
+func (Event) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: maxAttempts}
+}
+
+// EnqueueEvent inserts e as a job in tx, with the trace of ctx. The event
+// reaches notify only if tx commits, and once per commit: the caller
+// enqueues it in the transaction that decides it, so a replay that
+// changes nothing enqueues nothing.
+func EnqueueEvent(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, e Event) error {
+	if e.UserID == "" || e.Type == "" {
+		return fmt.Errorf("outbox: an event needs a user and a type")
+	}
+	if d := bytes.TrimSpace(e.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
+		return fmt.Errorf("outbox: the %s event's data is not a JSON object", e.Type)
+	}
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = time.Now()
+	}
+	e.Trace = map[string]string{}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(e.Trace))
+	if _, err := client.InsertTx(ctx, tx, e, nil); err != nil {
+		return fmt.Errorf("outbox: enqueue %s event: %w", e.Type, err)
+	}
+	return nil
+}
+
+// EventWorker delivers Event jobs to notify.
+type EventWorker struct {
+	river.WorkerDefaults[Event]
+	// Notify is a client of the notify service.
+	Notify notifyv1.NotifyServiceClient
+	// Service names the producer in idempotency keys ("workflow", ...).
+	Service string
+}
+
+// Work implements river.Worker. Notify refusing the event itself (an
+// unknown type, data that is not an object) cancels the job, since no
+// retry can fix it; any other failure is retried. Notify answers the
+// first call's event for a repeated key, so every endpoint sees one
+// webhook-id per job however often it runs.
+func (w *EventWorker) Work(ctx context.Context, job *river.Job[Event]) error {
+	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.Args.Trace))
+	_, err := w.Notify.PublishEvent(ctx, &notifyv1.PublishEventRequest{
+		IdempotencyKey:   fmt.Sprintf("%s:%d", w.Service, job.ID),
+		UserId:           job.Args.UserID,
+		Type:             job.Args.Type,
+		DataJson:         job.Args.Data,
+		OccurredAtUnixMs: job.Args.OccurredAt.UnixMilli(),
+	})
+	switch code := status.Code(err); {
+	case code == codes.OK:
+		return nil
+	case refused(code):
+		return river.JobCancel(fmt.Errorf("outbox: notify refused the %s event: %w", job.Args.Type, err))
+	}
+	return fmt.Errorf("outbox: hand the %s event to notify: %w", job.Args.Type, err)
+}
+
+// Timeout implements river.Worker: PublishEvent only stores the event.
+func (w *EventWorker) Timeout(*river.Job[Event]) time.Duration { return 30 * time.Second }
