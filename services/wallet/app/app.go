@@ -109,9 +109,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	store := postgres.New(pool, a.jobs)
+	metrics := newWalletMetrics(a.Registry, store)
+	batchMax := cfg.ReserveBatchMax
+	if batchMax == 0 {
+		batchMax = DefaultReserveBatchMax
+	}
+	store.BatchReserves(postgres.ReserveBatches{Max: batchMax, Log: log, Observe: metrics.ReserveBatch})
 	origins, _ := cfg.returnOrigins() // checked by validate
 	a.Wallet = wallet.NewService(wallet.Config{
-		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: newWalletMetrics(a.Registry, store),
+		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: metrics,
 		Currency: cfg.Currency, TopUpMinCents: cfg.TopUpMinCents, TopUpMaxCents: cfg.TopUpMaxCents,
 		SuccessURL: cfg.CheckoutSuccessURL, CancelURL: cfg.CheckoutCancelURL, ReturnOrigins: origins,
 		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance, AdjustmentMaxCents: cfg.AdjustmentMaxCents,
