@@ -55,12 +55,12 @@ func processEnv(t *testing.T, m *manifests, what string, c corev1.Container) (va
 
 // secretVars are variables that only ever come from a Secret.
 var secretVars = []string{"INTERNAL_AUTH_SECRET", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY", "SMTP_URL",
-	"INTERNAL_AUTH_SECRET_PREVIOUS", "WORKFLOW_SECRETS_KEYS_PREVIOUS"}
+	"INTERNAL_AUTH_SECRET_PREVIOUS", "WORKFLOW_SECRETS_KEYS_PREVIOUS", "WEBHOOK_SECRETS_KEY", "WEBHOOK_SECRETS_KEYS_PREVIOUS"}
 
 // rotationVars are the secrets set only while another one rotates
 // (docs/operations.md, "Rotating secrets"): their secretKeyRef is
 // optional, and theirs alone.
-var rotationVars = []string{"INTERNAL_AUTH_SECRET_PREVIOUS", "WORKFLOW_SECRETS_KEYS_PREVIOUS"}
+var rotationVars = []string{"INTERNAL_AUTH_SECRET_PREVIOUS", "WORKFLOW_SECRETS_KEYS_PREVIOUS", "WEBHOOK_SECRETS_KEYS_PREVIOUS"}
 
 func TestProcessConfiguration(t *testing.T) {
 	t.Parallel()

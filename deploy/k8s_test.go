@@ -36,7 +36,8 @@ var processes = []process{
 		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "DATABASE_URL": "workflow-db",
 		"WORKFLOW_SECRETS_KEY": "workflow-secrets-key"}},
 	{name: "notify", grpcPort: 50054, metricsPort: 9094, secretEnv: map[string]string{
-		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "DATABASE_URL": "notify-db", "SMTP_URL": "notify-smtp"}},
+		"INTERNAL_AUTH_SECRET": "meterflow-internal-auth", "DATABASE_URL": "notify-db", "SMTP_URL": "notify-smtp",
+		"WEBHOOK_SECRETS_KEY": "notify-webhook-secrets-key"}},
 }
 
 // services are the processes that own a database and a migration Job.

@@ -275,8 +275,9 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			// The money: the gateway and workflow's holds only.
 			{"wallet", 50052, []string{"gateway", "workflow"}},
 			{"workflow", 50053, []string{"gateway"}},
-			// Email: the services' outboxes, never the gateway.
-			{"notify", 50054, []string{"identity", "wallet", "workflow"}},
+			// Email and events: the services' outboxes; the gateway for
+			// users' webhook endpoints.
+			{"notify", 50054, []string{"gateway", "identity", "wallet", "workflow"}},
 			// Each database: its own service (the server pods, whose init
 			// container migrates; the wallet's nightly verify) and its own
 			// replicas, nobody else.
@@ -306,7 +307,7 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			{"gateway", 50051, []string{"identity"}},
 			{"gateway", 50052, []string{"wallet"}},
 			{"gateway", 50053, []string{"workflow"}},
-			{"gateway", 50054, nil},
+			{"gateway", 50054, []string{"notify"}},
 			{"gateway", 5432, nil},
 			{"gateway", 443, nil},
 			{"identity", 5432, []string{"identity-db", "identity-db-replica"}},
@@ -328,8 +329,9 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			{"workflow", 443, []string{"internet"}},
 			{"workflow", 50054, []string{"notify"}},
 			{"workflow", 587, nil},
-			// Notify: identity, its database, and SMTP at public addresses
-			// on the mail ports only; no money service, no web.
+			// Notify: identity, its database, SMTP at public addresses on
+			// the mail ports, users' webhook endpoints at public addresses
+			// on 443; no money service.
 			{"notify", 50051, []string{"identity"}},
 			{"notify", 50052, nil},
 			{"notify", 50053, nil},
@@ -337,7 +339,8 @@ func TestNetworkPoliciesAllowExactlyTheNeededPaths(t *testing.T) {
 			{"notify", 25, []string{"internet"}},
 			{"notify", 465, []string{"internet"}},
 			{"notify", 587, []string{"internet"}},
-			{"notify", 443, nil},
+			{"notify", 443, []string{"internet"}},
+			{"notify", 80, nil},
 			{"wallet-verify", 5432, []string{"wallet-db", "wallet-db-replica"}},
 			{"wallet-verify", 443, nil},
 			{"wallet-verify", 50052, nil},

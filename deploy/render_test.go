@@ -115,7 +115,7 @@ func TestRenderBlueprint(t *testing.T) {
 	}
 
 	// Secrets: never a value in the file.
-	secretKeys := []string{"INTERNAL_AUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL"}
+	secretKeys := []string{"INTERNAL_AUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WORKFLOW_SECRETS_KEY", "SESSION_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "WEBHOOK_SECRETS_KEY"}
 	for _, p := range processes {
 		s, ok := byName["meterflow-"+p.name]
 		if !ok {

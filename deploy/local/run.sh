@@ -43,17 +43,20 @@ fi
 # Development secrets, generated once and kept.
 [ -s "$state/internal-auth-secret" ] || head -c 48 /dev/urandom | base64 -w0 >"$state/internal-auth-secret"
 [ -s "$state/workflow-secrets-key" ] || head -c 32 /dev/urandom | base64 -w0 >"$state/workflow-secrets-key"
+[ -s "$state/webhook-secrets-key" ] || head -c 32 /dev/urandom | base64 -w0 >"$state/webhook-secrets-key"
 [ -s "$state/jwt-ed25519.pem" ] || bin/identity keygen --out "$state/jwt-ed25519.pem"
-chmod 600 "$state"/internal-auth-secret "$state"/workflow-secrets-key "$state"/jwt-ed25519.pem
+chmod 600 "$state"/internal-auth-secret "$state"/workflow-secrets-key "$state"/webhook-secrets-key "$state"/jwt-ed25519.pem
 
 export APP_ENV=${APP_ENV:-development}
 export INTERNAL_AUTH_SECRET=$(cat "$state/internal-auth-secret")
 export WORKFLOW_SECRETS_KEY=${WORKFLOW_SECRETS_KEY:-$(cat "$state/workflow-secrets-key")}
+export WEBHOOK_SECRETS_KEY=${WEBHOOK_SECRETS_KEY:-$(cat "$state/webhook-secrets-key")}
 export JWT_SIGNING_KEY_FILE=$state/jwt-ed25519.pem
 export REDIS_URL=$redis_url
 # The console is served over plain http://127.0.0.1 here: no Secure cookie flag.
 export COOKIE_SECURE=${COOKIE_SECURE:-false}
 export WORKFLOW_ALLOW_PRIVATE=${WORKFLOW_ALLOW_PRIVATE:-true} # local n8n on loopback or a private address
+export WEBHOOK_ALLOW_PRIVATE=${WEBHOOK_ALLOW_PRIVATE:-true}   # webhook receivers on this machine (deploy/local/webhook-receiver)
 
 for svc in identity wallet workflow notify; do
 	say "migrating meterflow_$svc"

@@ -24,6 +24,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 	identity "github.com/meterflow/meterflow/services/identity/app"
@@ -99,8 +100,9 @@ func setup(t testing.TB, cfg console.Config) *bundle {
 	}
 	c, err := console.New(cfg, console.Deps{
 		Identity: b.identity, Wallet: b.wallet, Workflow: b.workflow,
-		Users: callauth.AccessVerifier{Keys: callauth.NewRemoteKeySet(b.identity), Issuer: "meterflow-identity", Audience: "meterflow-api"},
-		Redis: b.redis,
+		Webhooks: notifyv1.NewWebhookServiceClient(dial(st.NotifyAddr, "notify")),
+		Users:    callauth.AccessVerifier{Keys: callauth.NewRemoteKeySet(b.identity), Issuer: "meterflow-identity", Audience: "meterflow-api"},
+		Redis:    b.redis,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/grpcservice"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
@@ -93,6 +94,7 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 	id := identityv1.NewIdentityServiceClient(dial(s.IdentityAddr, "identity"))
 	wal := walletv1.NewWalletServiceClient(dial(s.WalletAddr, "wallet"))
 	wf := workflowv1.NewWorkflowServiceClient(dial(s.WorkflowAddr, "workflow"))
+	hooks := notifyv1.NewWebhookServiceClient(dial(s.NotifyAddr, "notify"))
 	yes, fee := true, int64(0)
 	calls := map[string][]adminCall{
 		identityv1.IdentityService_ServiceDesc.ServiceName: {
@@ -177,6 +179,16 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 				return err
 			}},
 		},
+		notifyv1.WebhookService_ServiceDesc.ServiceName: {
+			{"AdminListEndpoints", func(ctx context.Context) error {
+				_, err := hooks.AdminListEndpoints(ctx, &notifyv1.AdminListEndpointsRequest{UserId: victim})
+				return err
+			}},
+			{"AdminListDeliveries", func(ctx context.Context) error {
+				_, err := hooks.AdminListDeliveries(ctx, &notifyv1.AdminListDeliveriesRequest{UserId: victim})
+				return err
+			}},
+		},
 	}
 	// Every method of every service is either in the table above or known
 	// not to be an admin method, so a new admin RPC cannot go untested.
@@ -187,8 +199,11 @@ func TestAdminRoutesAndMethodsRefuseNonAdmins(t *testing.T) {
 		walletv1.WalletService_ServiceDesc.ServiceName: {"GetWallet", "ListTransactions", "CreateTopUp", "GetTopUp", "HandleStripeEvent", "Reserve", "Capture", "Release",
 			"GetAPIKeySpend", "GetWalletSettings", "UpdateWalletSettings", "CreatePaymentMethodSession", "DeletePaymentMethod", "GetSpendByDay"},
 		workflowv1.WorkflowService_ServiceDesc.ServiceName: {"ListWorkflows", "StartRun", "GetRun", "ListRuns", "SubmitRunVerdict", "GetRunStats"},
+		notifyv1.WebhookService_ServiceDesc.ServiceName: {"CreateEndpoint", "ListEndpoints", "UpdateEndpoint", "DeleteEndpoint", "RotateSecret",
+			"SendTest", "ListDeliveries", "RetryDelivery"},
 	}
-	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc} {
+	for _, desc := range []grpc.ServiceDesc{identityv1.IdentityService_ServiceDesc, walletv1.WalletService_ServiceDesc, workflowv1.WorkflowService_ServiceDesc,
+		notifyv1.WebhookService_ServiceDesc} {
 		for _, m := range desc.Methods {
 			admin := slices.ContainsFunc(calls[desc.ServiceName], func(c adminCall) bool { return c.method == m.MethodName })
 			if admin == slices.Contains(notAdmin[desc.ServiceName], m.MethodName) {

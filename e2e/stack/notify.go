@@ -21,6 +21,9 @@ const MailFrom = "Meterflow <no-reply@stacktest.local>"
 // sending through the SMTP server at smtpURL and looking users up with
 // identity at identityAddr. Sends are retried after a fifth of a second
 // (River's backoff would make tests about a failed send wait seconds).
+// Webhooks reach the tests' receivers on loopback (WEBHOOK_ALLOW_PRIVATE)
+// and follow StackWebhookSchedule: the production schedule's eight
+// attempts, a fifth of a second apart.
 func NotifyConfig(t testing.TB, dbURL, identityAddr, smtpURL string) notify.Config {
 	t.Helper()
 	from, err := mail.ParseAddress(MailFrom)
@@ -31,11 +34,18 @@ func NotifyConfig(t testing.TB, dbURL, identityAddr, smtpURL string) notify.Conf
 		Common: Common(), DatabaseURL: dbURL, IdentityAddr: identityAddr, MailFrom: from,
 		SendTimeout: 10 * time.Second, RescueAfter: 30 * time.Second, Retention: notify.MinRetention,
 		Workers: 4, RetryPolicy: quickRetry{}, FetchPollInterval: 100 * time.Millisecond,
+		Webhooks: notify.WebhookConfig{AllowPrivate: true, Schedule: StackWebhookSchedule},
 	}
 	if err := c.SetSMTPURL(smtpURL); err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// StackWebhookSchedule is the retry schedule of webhooks in the stack.
+var StackWebhookSchedule = []time.Duration{
+	200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond,
+	200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond,
 }
 
 // quickRetry retries a failed send after 200 ms.

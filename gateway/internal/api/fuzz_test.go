@@ -24,6 +24,7 @@ import (
 	"github.com/meterflow/meterflow/platform/callauth/authtest"
 	"github.com/meterflow/meterflow/platform/rpcerr"
 	identityv1 "github.com/meterflow/meterflow/proto/gen/meterflow/identity/v1"
+	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 )
@@ -56,6 +57,12 @@ var fuzzRoutes = []struct {
 	{"GET", "/v1/admin/workflows", false},
 	{"POST", "/v1/admin/workflows", true},
 	{"PATCH", "/v1/admin/workflows/{p}", true},
+	{"POST", "/v1/webhook-endpoints", true},
+	{"GET", "/v1/webhook-endpoints", false},
+	{"PATCH", "/v1/webhook-endpoints/{p}", true},
+	{"GET", "/v1/webhook-endpoints/{p}/deliveries", false},
+	{"POST", "/v1/webhook-deliveries/{p}/retry", false},
+	{"GET", "/v1/admin/users/{p}/webhook-deliveries", false},
 }
 
 // notFoundBackend serves gRPC on an in-memory listener and answers every
@@ -100,7 +107,8 @@ func fuzzServer(tb testing.TB, identity identityv1.IdentityServiceClient) (*Serv
 	}
 	srv, err := New(Deps{
 		Identity: identity, Wallet: walletv1.NewWalletServiceClient(conn), Workflow: workflowv1.NewWorkflowServiceClient(conn),
-		Tokens: tv, OpenAPI: []byte(`{"openapi":"3.1.0"}`), CallTimeout: 5 * time.Second, RunTimeout: 5 * time.Second,
+		Webhooks: notifyv1.NewWebhookServiceClient(conn),
+		Tokens:   tv, OpenAPI: []byte(`{"openapi":"3.1.0"}`), CallTimeout: 5 * time.Second, RunTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -195,15 +195,7 @@ func (s *Server) testWebhookEndpoint(c *fiber.Ctx) error {
 
 // listWebhookDeliveries is GET /v1/webhook-endpoints/{id}/deliveries.
 func (s *Server) listWebhookDeliveries(c *fiber.Ctx) error {
-	id, err := pathUUID(c, "id")
-	if err != nil {
-		return err
-	}
-	limit, cursor, err := listParams(c)
-	if err != nil {
-		return err
-	}
-	status, err := oneOf(c, "status", "pending", "succeeded", "failed")
+	id, limit, cursor, status, err := deliveryListParams(c)
 	if err != nil {
 		return err
 	}
@@ -230,6 +222,19 @@ func (s *Server) retryWebhookDelivery(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Status(http.StatusAccepted).JSON(toDelivery(resp.GetDelivery()))
+}
+
+// deliveryListParams reads a deliveries listing's path id, ?limit=,
+// ?cursor= and ?status=.
+func deliveryListParams(c *fiber.Ctx) (id string, limit int32, cursor, status string, err error) {
+	if id, err = pathUUID(c, "id"); err != nil {
+		return "", 0, "", "", err
+	}
+	if limit, cursor, err = listParams(c); err != nil {
+		return "", 0, "", "", err
+	}
+	status, err = oneOf(c, "status", "pending", "succeeded", "failed")
+	return id, limit, cursor, status, err
 }
 
 // deliveryIDParam reads a delivery id ("msg_" and 26 base32 characters);
@@ -265,15 +270,7 @@ func (s *Server) adminListWebhookEndpoints(c *fiber.Ctx) error {
 // adminListWebhookDeliveries is GET /v1/admin/users/{id}/webhook-deliveries
 // (?endpoint_id=, ?status=): the user's recent deliveries.
 func (s *Server) adminListWebhookDeliveries(c *fiber.Ctx) error {
-	id, err := pathUUID(c, "id")
-	if err != nil {
-		return err
-	}
-	limit, cursor, err := listParams(c)
-	if err != nil {
-		return err
-	}
-	status, err := oneOf(c, "status", "pending", "succeeded", "failed")
+	id, limit, cursor, status, err := deliveryListParams(c)
 	if err != nil {
 		return err
 	}

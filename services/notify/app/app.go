@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	a.workers, err = queue.NewWorkerClient(pool, svc, queue.Options{
 		Workers: cfg.Workers, JobTimeout: cfg.SendTimeout, RescueAfter: cfg.RescueAfter,
 		Retention: cfg.Retention, RetryPolicy: cfg.RetryPolicy, FetchPollInterval: cfg.FetchPollInterval, Metrics: a.Registry, Log: log,
-		Webhooks: hooks, WebhookWorkers: cfg.Webhooks.Workers, Events: hookStore,
+		Webhooks: hooks, WebhookWorkers: cfg.Webhooks.Workers, Events: hookStore, Deliveries: hookStore,
 	})
 	if err != nil {
 		return nil, err

@@ -103,6 +103,13 @@ type WebhookConfig struct {
 	Now func() time.Time
 }
 
+// DefaultWebhookWorkers is WEBHOOK_WORKERS when unset. Attempts wait on
+// receivers (up to 15 s each) and hold a database connection only to load
+// and record, so many run at once; River hands each worker slot about ten
+// jobs a second, so ten slots would cap a process near 100 deliveries/s
+// (BenchmarkWebhookFanOut).
+const DefaultWebhookWorkers = 50
+
 // DevWebhookSecretsKey is WEBHOOK_SECRETS_KEY (base64) when it is unset
 // outside production (a warning is logged). Secrets sealed with it are not
 // secret.
@@ -149,7 +156,7 @@ func ConfigFromEnv() (Config, error) {
 	workers, err := envconfig.PositiveInt("NOTIFY_WORKERS", 10)
 	errs = append(errs, err)
 	c.Workers = int(workers)
-	hookWorkers, err := envconfig.PositiveInt("WEBHOOK_WORKERS", 10)
+	hookWorkers, err := envconfig.PositiveInt("WEBHOOK_WORKERS", DefaultWebhookWorkers)
 	errs = append(errs, err)
 	c.Webhooks.Workers = int(hookWorkers)
 	c.Webhooks.AllowPrivate, err = envconfig.Bool("WEBHOOK_ALLOW_PRIVATE", false)
@@ -187,7 +194,7 @@ const MinRetention = 7 * 24 * time.Hour
 // out: the webhook workers, and outside production the development key.
 func (c Config) withDefaults() Config {
 	if c.Webhooks.Workers == 0 {
-		c.Webhooks.Workers = 10
+		c.Webhooks.Workers = DefaultWebhookWorkers
 	}
 	if len(c.Webhooks.SecretsKey) == 0 && !c.Production() {
 		c.Webhooks.SecretsKey, _ = secretbox.ParseKey(DevWebhookSecretsKey)

@@ -29,7 +29,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"development defaults: Mailpit", map[string]string{"APP_ENV": "development"}, "", func(t *testing.T, c Config) {
 			if c.GRPCAddr != "127.0.0.1:50054" || c.MetricsAddr != "127.0.0.1:9094" || c.SMTP.Host != "127.0.0.1" || c.SMTP.Port != 1025 ||
 				c.SMTP.StartTLS != mailer.StartTLSOpportunistic || c.MailFrom.Address != "no-reply@meterflow.local" || c.MailFrom.Name != "Meterflow" ||
-				c.SendTimeout != time.Minute || c.Workers != 10 || len(c.Warnings) != 4 || c.Webhooks.AllowPrivate || c.Webhooks.Workers != 10 {
+				c.SendTimeout != time.Minute || c.Workers != 10 || len(c.Warnings) != 4 || c.Webhooks.AllowPrivate || c.Webhooks.Workers != DefaultWebhookWorkers {
 				t.Errorf("config = %+v", c)
 			}
 		}},

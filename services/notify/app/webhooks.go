@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/platform/secretbox"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
@@ -43,4 +45,21 @@ func newWebhooks(cfg Config, pool *pgxpool.Pool, inserter *river.Client[pgx.Tx],
 		Metrics: newWebhookMetrics(reg, store.OldestDue),
 	})
 	return hooks, store, err
+}
+
+// Reseal seals every webhook endpoint's secrets again under
+// WEBHOOK_SECRETS_KEY (`notify reseal`, the last step of the key's
+// rotation); WEBHOOK_SECRETS_KEYS_PREVIOUS opens the old ones.
+func Reseal(ctx context.Context, cfg Config) (webhooks.ResealResult, error) {
+	cfg = cfg.withDefaults()
+	keys, err := secretbox.NewKeyring(cfg.Webhooks.SecretsKey, cfg.Webhooks.PreviousSecretsKeys...)
+	if err != nil {
+		return webhooks.ResealResult{}, err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return webhooks.ResealResult{}, err
+	}
+	defer pool.Close()
+	return webhooks.Reseal(ctx, postgres.NewWebhookStore(pool, nil, nil, 0), keys)
 }

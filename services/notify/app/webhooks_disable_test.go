@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,32 @@ func TestWebhookGoneDisablesAtOnce(t *testing.T) {
 	if ds := hh.deliveries(t, user, id); len(ds) != 1 || len(rcv.requests()) != 1 {
 		t.Fatalf("a disabled endpoint got %d deliveries, %d requests", len(ds), len(rcv.requests()))
 	}
+	// The metrics count it: one failed attempt and delivery, one endpoint gone.
+	reg := hh.app.Registry
+	for name, labels := range map[string]map[string]string{
+		"webhook_attempts_total":           {"result": "http_error"},
+		"webhook_deliveries_total":         {"outcome": "failed"},
+		"webhook_endpoints_disabled_total": {"reason": "gone"},
+	} {
+		if m := series(t, reg, name, labels); m == nil || value(m) != 1 {
+			t.Errorf("%s%v = %v, want 1", name, labels, m)
+		}
+	}
+	if m := series(t, reg, "webhook_delivery_oldest_due_age_seconds", nil); m == nil || value(m) != 0 {
+		t.Errorf("oldest due = %v, want 0 with nothing due", m)
+	}
+	// A delivery due for half a minute and not attempted shows in the gauge.
+	if _, err := hh.pool.Exec(context.Background(), `UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL,
+		next_attempt_at = now() - interval '30 seconds'`); err != nil {
+		t.Fatal(err)
+	}
+	if m := series(t, reg, "webhook_delivery_oldest_due_age_seconds", nil); m == nil || value(m) < 29 || value(m) > 120 {
+		t.Errorf("oldest due = %v, want about 30", m)
+	}
+	if _, err := hh.pool.Exec(context.Background(), `UPDATE webhook_deliveries SET status = 'failed', finished_at = now(), next_attempt_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+
 	// Enabling it again clears the reason.
 	on := true
 	up, err := hh.hooks.UpdateEndpoint(hh.as(t, user), &notifyv1.UpdateEndpointRequest{Id: id, Enabled: &on})
@@ -100,5 +127,28 @@ func waitN(t testing.TB, count func() int, want int) {
 			t.Fatalf("count %d after 30 s, want %d", count(), want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWebhookAbandonedDeliveryFails: a pending delivery whose job ended
+// without recording an outcome (the process died in its last attempt) is
+// failed by the periodic pass, saying so, instead of staying pending.
+func TestWebhookAbandonedDeliveryFails(t *testing.T) {
+	t.Parallel()
+	hh := setupHooks(t, nil)
+	user := hh.identity.addUser("ada@example.com", true)
+	rcv := startReceiver(t, always(200))
+	ep := hh.create(t, user, rcv.URL, "run.succeeded")
+	hh.publish(t, user, "run.succeeded", map[string]any{"id": "r1"})
+	hh.waitDelivery(t, user, ep.GetEndpoint().GetId(), settled)
+	hh.stop()
+	// As a job cut short in its last attempt leaves it: pending, no job.
+	if _, err := hh.pool.Exec(context.Background(), `UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL, next_attempt_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	hh.start(t) // the pass runs at start, then every AbandonedInterval
+	d := hh.waitDelivery(t, user, ep.GetEndpoint().GetId(), settled)
+	if d.GetStatus() != "failed" || !strings.Contains(d.GetLastError(), "ended without a result") {
+		t.Fatalf("delivery = %v", d)
 	}
 }

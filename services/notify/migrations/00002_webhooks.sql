@@ -36,7 +36,8 @@ CREATE TABLE webhook_events (
     request_hash    bytea NOT NULL,
     user_id         uuid NOT NULL,
     type            text NOT NULL,
-    -- {"type","timestamp","data"}: exactly what is POSTed.
+    -- {"type","timestamp","data"}: exactly what is POSTed; empty when no
+    -- endpoint was subscribed (only the key is kept then).
     body            bytea NOT NULL,
     occurred_at     timestamptz NOT NULL,
     created_at      timestamptz NOT NULL,

@@ -30,7 +30,7 @@ func user(ctx context.Context) (uuid.UUID, error) {
 		return uuid.Nil, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "a user's access token is required")
 	}
 	id, err := uuid.Parse(p.UserID)
-	if err != nil {
+	if err != nil || id == uuid.Nil {
 		return uuid.Nil, rpcerr.New(codes.Unauthenticated, rpcerr.Unauthorized, "the access token names no user")
 	}
 	return id, nil
@@ -44,14 +44,18 @@ func requireAdmin(ctx context.Context) error {
 	return nil
 }
 
-// idParam reads an id the caller sent: anything that is not a UUID is
-// NotFound, as an id of someone else's would be.
-func idParam(raw string) (uuid.UUID, error) {
+// userAnd returns the call's user and the endpoint id the caller sent:
+// anything that is not a UUID is NotFound, as someone else's id would be.
+func userAnd(ctx context.Context, raw string) (uuid.UUID, uuid.UUID, error) {
+	uid, err := user(ctx)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
 	id, err := uuid.Parse(raw)
 	if err != nil {
-		return uuid.Nil, toStatus(webhooks.ErrNotFound)
+		return uuid.Nil, uuid.Nil, toStatus(webhooks.ErrNotFound)
 	}
-	return id, nil
+	return uid, id, nil
 }
 
 // CreateEndpoint implements notifyv1.WebhookServiceServer.
@@ -86,11 +90,7 @@ func (s *WebhookServer) ListEndpoints(ctx context.Context, r *notifyv1.ListEndpo
 
 // UpdateEndpoint implements notifyv1.WebhookServiceServer.
 func (s *WebhookServer) UpdateEndpoint(ctx context.Context, r *notifyv1.UpdateEndpointRequest) (*notifyv1.UpdateEndpointResponse, error) {
-	uid, err := user(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := idParam(r.GetId())
+	uid, id, err := userAnd(ctx, r.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +107,7 @@ func (s *WebhookServer) UpdateEndpoint(ctx context.Context, r *notifyv1.UpdateEn
 
 // DeleteEndpoint implements notifyv1.WebhookServiceServer.
 func (s *WebhookServer) DeleteEndpoint(ctx context.Context, r *notifyv1.DeleteEndpointRequest) (*notifyv1.DeleteEndpointResponse, error) {
-	uid, err := user(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := idParam(r.GetId())
+	uid, id, err := userAnd(ctx, r.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +119,7 @@ func (s *WebhookServer) DeleteEndpoint(ctx context.Context, r *notifyv1.DeleteEn
 
 // RotateSecret implements notifyv1.WebhookServiceServer.
 func (s *WebhookServer) RotateSecret(ctx context.Context, r *notifyv1.RotateSecretRequest) (*notifyv1.RotateSecretResponse, error) {
-	uid, err := user(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := idParam(r.GetId())
+	uid, id, err := userAnd(ctx, r.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -140,11 +132,7 @@ func (s *WebhookServer) RotateSecret(ctx context.Context, r *notifyv1.RotateSecr
 
 // SendTest implements notifyv1.WebhookServiceServer.
 func (s *WebhookServer) SendTest(ctx context.Context, r *notifyv1.SendTestRequest) (*notifyv1.SendTestResponse, error) {
-	uid, err := user(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := idParam(r.GetId())
+	uid, id, err := userAnd(ctx, r.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -157,26 +145,18 @@ func (s *WebhookServer) SendTest(ctx context.Context, r *notifyv1.SendTestReques
 
 // ListDeliveries implements notifyv1.WebhookServiceServer.
 func (s *WebhookServer) ListDeliveries(ctx context.Context, r *notifyv1.ListDeliveriesRequest) (*notifyv1.ListDeliveriesResponse, error) {
-	uid, err := user(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := idParam(r.GetEndpointId())
+	uid, id, err := userAnd(ctx, r.GetEndpointId())
 	if err != nil {
 		return nil, err
 	}
 	if _, err := s.Webhooks.Endpoint(ctx, uid, id); err != nil {
 		return nil, toStatus(err)
 	}
-	f, err := filter(uid, id, r.GetStatus())
+	ds, next, err := s.deliveries(ctx, uid, id, r.GetStatus(), r.GetLimit(), r.GetCursor())
 	if err != nil {
 		return nil, err
 	}
-	ds, next, err := s.Webhooks.ListDeliveries(ctx, f, int(r.GetLimit()), r.GetCursor())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &notifyv1.ListDeliveriesResponse{Deliveries: deliveriesPB(ds), NextCursor: next}, nil
+	return &notifyv1.ListDeliveriesResponse{Deliveries: ds, NextCursor: next}, nil
 }
 
 // RetryDelivery implements notifyv1.WebhookServiceServer.
@@ -232,23 +212,25 @@ func (s *WebhookServer) AdminListDeliveries(ctx context.Context, r *notifyv1.Adm
 			return nil, toStatus(validation.Field("endpoint_id", "must be an endpoint id (a UUID)"))
 		}
 	}
-	f, err := filter(uid, epID, r.GetStatus())
+	ds, next, err := s.deliveries(ctx, uid, epID, r.GetStatus(), r.GetLimit(), r.GetCursor())
 	if err != nil {
 		return nil, err
 	}
-	ds, next, err := s.Webhooks.ListDeliveries(ctx, f, int(r.GetLimit()), r.GetCursor())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &notifyv1.AdminListDeliveriesResponse{Deliveries: deliveriesPB(ds), NextCursor: next}, nil
+	return &notifyv1.AdminListDeliveriesResponse{Deliveries: ds, NextCursor: next}, nil
 }
 
-func filter(uid, endpointID uuid.UUID, status string) (webhooks.DeliveryFilter, error) {
+// deliveries lists a user's deliveries (one endpoint's when endpointID is
+// set), with the status filter checked.
+func (s *WebhookServer) deliveries(ctx context.Context, uid, endpointID uuid.UUID, status string, limit int32, cursor string) ([]*notifyv1.Delivery, string, error) {
 	f := webhooks.DeliveryFilter{UserID: uid, EndpointID: endpointID, Status: webhooks.Status(status)}
 	if status != "" && !f.Status.Valid() {
-		return f, toStatus(validation.Field("status", "must be pending, succeeded or failed"))
+		return nil, "", toStatus(validation.Field("status", "must be pending, succeeded or failed"))
 	}
-	return f, nil
+	ds, next, err := s.Webhooks.ListDeliveries(ctx, f, int(limit), cursor)
+	if err != nil {
+		return nil, "", toStatus(err)
+	}
+	return deliveriesPB(ds), next, nil
 }
 
 func endpointPB(ep webhooks.Endpoint, withUser bool) *notifyv1.WebhookEndpoint {

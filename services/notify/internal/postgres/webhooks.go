@@ -105,7 +105,7 @@ func (s *WebhookStore) ListEndpoints(ctx context.Context, userID uuid.UUID, limi
 func (s *WebhookStore) UpdateEndpoint(ctx context.Context, userID, id uuid.UUID, change func(*webhooks.Endpoint) error) (webhooks.Endpoint, error) {
 	var ep webhooks.Endpoint
 	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		row, err := s.q.LockEndpoint(ctx, tx, db.LockEndpointParams{ID: id, UserID: pgtype.UUID{Bytes: userID, Valid: true}})
+		row, err := s.q.LockEndpoint(ctx, tx, db.LockEndpointParams{ID: id, UserID: pgtype.UUID{Bytes: userID, Valid: userID != uuid.Nil}})
 		if err != nil {
 			return notFound(err)
 		}
@@ -127,6 +127,19 @@ func (s *WebhookStore) writeEndpoint(ctx context.Context, tx pgx.Tx, ep webhooks
 	})
 }
 
+// EndpointsAfter implements webhooks.ResealStore.
+func (s *WebhookStore) EndpointsAfter(ctx context.Context, after uuid.UUID, limit int) ([]webhooks.Endpoint, error) {
+	rows, err := s.q.EndpointsAfter(ctx, s.pool, db.EndpointsAfterParams{After: after, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]webhooks.Endpoint, len(rows))
+	for i, r := range rows {
+		out[i] = toEndpoint(r)
+	}
+	return out, nil
+}
+
 // DeleteEndpoint implements webhooks.Store.
 func (s *WebhookStore) DeleteEndpoint(ctx context.Context, userID, id uuid.UUID) error {
 	n, err := s.q.DeleteEndpoint(ctx, s.pool, db.DeleteEndpointParams{ID: id, UserID: userID})
@@ -144,7 +157,17 @@ func (s *WebhookStore) PublishEvent(ctx context.Context, ev webhooks.Event, newD
 	stored, created := ev, true
 	trace := traceOf(ctx)
 	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		row, err := s.q.InsertEvent(ctx, tx, eventParams(ev))
+		eps, err := s.q.SubscribedEndpoints(ctx, tx, db.SubscribedEndpointsParams{UserID: ev.UserID, EventType: ev.Type})
+		if err != nil {
+			return err
+		}
+		params := eventParams(ev)
+		if len(eps) == 0 {
+			// Nobody will be sent it: keep the key (and the request's
+			// hash) for repeats, not the body.
+			params.Body = []byte{}
+		}
+		row, err := s.q.InsertEvent(ctx, tx, params)
 		if errors.Is(err, pgx.ErrNoRows) {
 			created = false
 			first, err := s.q.GetEventByKey(ctx, tx, db.GetEventByKeyParams{Producer: ev.Producer, IdempotencyKey: ev.IdempotencyKey})
@@ -156,10 +179,6 @@ func (s *WebhookStore) PublishEvent(ctx context.Context, ev webhooks.Event, newD
 			return err
 		}
 		stored.ID = row.ID
-		eps, err := s.q.SubscribedEndpoints(ctx, tx, db.SubscribedEndpointsParams{UserID: ev.UserID, EventType: ev.Type})
-		if err != nil {
-			return err
-		}
 		for _, e := range eps {
 			if err := s.insertDelivery(ctx, tx, newDelivery(toEndpoint(e)), trace); err != nil {
 				return err
@@ -265,15 +284,18 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, r webhooks.AttemptReco
 	disabled := false
 	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		disabled = false
+		if r.Succeeded {
+			if err := s.q.ClearFailing(ctx, tx, r.EndpointID); err != nil {
+				return err
+			}
+			return s.finishAttempt(ctx, tx, r, false)
+		}
 		row, err := s.q.LockEndpoint(ctx, tx, db.LockEndpointParams{ID: r.EndpointID})
 		if err != nil {
 			return notFound(err)
 		}
 		ep := toEndpoint(row)
-		switch {
-		case r.Succeeded:
-			ep.FailingSince = nil
-		case ep.FailingSince == nil:
+		if ep.FailingSince == nil {
 			at := r.StartedAt
 			ep.FailingSince = &at
 		}
@@ -381,4 +403,34 @@ func traceOf(ctx context.Context) map[string]string {
 	carrier := map[string]string{}
 	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(carrier))
 	return carrier
+}
+
+// abandonedDeliveriesQuery reads River's job table, which sqlc does not
+// know: pending deliveries without a job that will still run. A job
+// running in a process that died counts as live until River rescues it.
+const abandonedDeliveriesQuery = `SELECT d.id, d.attempts FROM webhook_deliveries AS d
+WHERE d.status = 'pending' AND NOT EXISTS (
+    SELECT 1 FROM river_job AS j
+    WHERE j.kind = $1 AND j.args->>'delivery_id' = d.id::text
+      AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+ORDER BY d.created_at
+LIMIT $2`
+
+// AbandonedDeliveries implements webhooks.AbandonedStore.
+func (s *WebhookStore) AbandonedDeliveries(ctx context.Context, limit int) ([]webhooks.Abandoned, error) {
+	rows, err := s.pool.Query(ctx, abandonedDeliveriesQuery, DeliverJobArgs{}.Kind(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("abandoned deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (webhooks.Abandoned, error) {
+		var a webhooks.Abandoned
+		var n int32
+		err := r.Scan(&a.ID, &n)
+		a.Attempts = int(n)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("abandoned deliveries: %w", err)
+	}
+	return out, nil
 }

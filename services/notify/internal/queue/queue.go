@@ -108,11 +108,14 @@ func (AbandonedArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: postgres.Queue, MaxAttempts: 3}
 }
 
-// AbandonedWorker runs AbandonedArgs jobs.
+// AbandonedWorker runs AbandonedArgs jobs: emails, and webhook
+// deliveries when Webhooks is set.
 type AbandonedWorker struct {
 	river.WorkerDefaults[AbandonedArgs]
-	Emails *notify.Service
-	Log    *slog.Logger
+	Emails     *notify.Service
+	Webhooks   *webhooks.Service
+	Deliveries webhooks.AbandonedStore
+	Log        *slog.Logger
 }
 
 // Work implements river.Worker.
@@ -120,6 +123,13 @@ func (w *AbandonedWorker) Work(ctx context.Context, _ *river.Job[AbandonedArgs])
 	n, err := w.Emails.FailAbandoned(ctx)
 	if n > 0 {
 		w.Log.WarnContext(ctx, "failed emails whose send job ended without a result", "failed", n)
+	}
+	if err != nil || w.Webhooks == nil {
+		return err
+	}
+	n, err = w.Webhooks.FailAbandoned(ctx, w.Deliveries)
+	if n > 0 {
+		w.Log.WarnContext(ctx, "failed webhook deliveries whose job ended without a result", "failed", n)
 	}
 	return err
 }
@@ -144,10 +154,12 @@ type Options struct {
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
 	// Webhooks delivers webhook attempts on the webhook queue,
-	// WebhookWorkers at a time; Events prunes old webhook events.
+	// WebhookWorkers at a time; Events prunes old webhook events and
+	// Deliveries finds the abandoned ones.
 	Webhooks       *webhooks.Service
 	WebhookWorkers int
 	Events         EventPruner
+	Deliveries     webhooks.AbandonedStore
 }
 
 // NewInsertOnly returns a River client that can only insert jobs.
@@ -170,7 +182,7 @@ func NewWorkerClient(pool *pgxpool.Pool, emails *notify.Service, o Options) (*ri
 		Workers: []jobs.Worker{
 			jobs.AddWorker(&Worker{Emails: emails, timeout: o.JobTimeout}),
 			jobs.AddWorker(&PruneWorker{Emails: emails, Events: o.Events, Retention: o.Retention, Log: o.Log}),
-			jobs.AddWorker(&AbandonedWorker{Emails: emails, Log: o.Log}),
+			jobs.AddWorker(&AbandonedWorker{Emails: emails, Webhooks: o.Webhooks, Deliveries: o.Deliveries, Log: o.Log}),
 		},
 		Metrics: o.Metrics,
 		River: river.Config{

@@ -21,8 +21,9 @@ type Store interface {
 	Endpoint(ctx context.Context, userID, id uuid.UUID) (Endpoint, error)
 	// ListEndpoints lists the user's endpoints, newest first, from after.
 	ListEndpoints(ctx context.Context, userID uuid.UUID, limit int, after paging.Cursor) ([]Endpoint, error)
-	// UpdateEndpoint locks the user's endpoint, lets change decide on it
-	// and writes what change returns (ErrNotFound when there is none).
+	// UpdateEndpoint locks the user's endpoint (any owner's for
+	// uuid.Nil: Reseal), lets change decide on it and writes what change
+	// returns (ErrNotFound when there is none).
 	UpdateEndpoint(ctx context.Context, userID, id uuid.UUID, change func(*Endpoint) error) (Endpoint, error)
 	// DeleteEndpoint deletes the user's endpoint with its deliveries.
 	DeleteEndpoint(ctx context.Context, userID, id uuid.UUID) error

@@ -14,9 +14,10 @@ import (
 	"github.com/meterflow/meterflow/platform/validation"
 )
 
-// MaxDataBytes bounds an event's data: a Run with its largest input and
-// output fits.
-const MaxDataBytes = 1 << 20
+// MaxDataBytes bounds an event's data: a Run with its largest input
+// (256 KiB) and output (1 MiB), escaped, fits, under gRPC's 4 MiB message
+// cap (grpcservice.MaxMessageBytes).
+const MaxDataBytes = 3 << 20
 
 // MaxKeyLen bounds a producer's idempotency key.
 const MaxKeyLen = 255

@@ -63,6 +63,17 @@ func (q *Queries) AttemptContext(ctx context.Context, db DBTX, id uuid.UUID) (At
 	return i, err
 }
 
+const clearFailing = `-- name: ClearFailing :exec
+UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL
+`
+
+// A success ends the endpoint's failure streak; a no-op (no row locked)
+// when there is none, so successes to one endpoint never queue on it.
+func (q *Queries) ClearFailing(ctx context.Context, db DBTX, id uuid.UUID) error {
+	_, err := db.Exec(ctx, clearFailing, id)
+	return err
+}
+
 const countEndpoints = `-- name: CountEndpoints :one
 SELECT count(*)::int FROM webhook_endpoints WHERE user_id = $1
 `
@@ -89,6 +100,50 @@ func (q *Queries) DeleteEndpoint(ctx context.Context, db DBTX, arg DeleteEndpoin
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const endpointsAfter = `-- name: EndpointsAfter :many
+SELECT id, user_id, url, events, description, enabled, disabled_reason, secret_sealed, previous_secret_sealed, previous_secret_expires_at, failing_since, created_at, updated_at FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2::int
+`
+
+type EndpointsAfterParams struct {
+	After   uuid.UUID
+	MaxRows int32
+}
+
+// Every endpoint, by id, from after (reseal walks them all).
+func (q *Queries) EndpointsAfter(ctx context.Context, db DBTX, arg EndpointsAfterParams) ([]WebhookEndpoint, error) {
+	rows, err := db.Query(ctx, endpointsAfter, arg.After, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WebhookEndpoint{}
+	for rows.Next() {
+		var i WebhookEndpoint
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Url,
+			&i.Events,
+			&i.Description,
+			&i.Enabled,
+			&i.DisabledReason,
+			&i.SecretSealed,
+			&i.PreviousSecretSealed,
+			&i.PreviousSecretExpiresAt,
+			&i.FailingSince,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const failDelivery = `-- name: FailDelivery :execrows

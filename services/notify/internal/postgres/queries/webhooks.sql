@@ -119,3 +119,12 @@ DELETE FROM webhook_events WHERE id IN (
 -- long it has waited (0 when none).
 SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float8 AS oldest_due_seconds
 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now();
+
+-- name: ClearFailing :exec
+-- A success ends the endpoint's failure streak; a no-op (no row locked)
+-- when there is none, so successes to one endpoint never queue on it.
+UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL;
+
+-- name: EndpointsAfter :many
+-- Every endpoint, by id, from after (reseal walks them all).
+SELECT * FROM webhook_endpoints WHERE id > @after ORDER BY id LIMIT sqlc.arg(max_rows)::int;
