@@ -119,7 +119,7 @@ func TestPortalNewUserJourney(t *testing.T) {
 	b.Do("runs", chromedp.Navigate(app+"/runs?status=succeeded&workflow=echo"), chromedp.WaitVisible(css("table")))
 	b.Shot(shots, "runs-desktop")
 	b.Do("transactions", chromedp.Navigate(app+"/transactions"), chromedp.WaitVisible(css("table")))
-	if got := b.Text("table"); !strings.Contains(got, "+$25.00") || !strings.Contains(got, "−$0.25") {
+	if got := b.Text("table"); !strings.Contains(got, "+$25.00") || !strings.Contains(got, "−$0.25") || !strings.Contains(got, "top-up ") || !strings.Contains(got, "run ") {
 		t.Fatalf("transactions: %s", got)
 	}
 	b.Shot(shots, "transactions-desktop")
