@@ -8,7 +8,8 @@
 // fast subset runs in `make test`, the full drills under the `drills` build
 // tag (`make drills`); among them a rolling restart of every process under
 // load and a start of new code on an old schema, which run all four
-// processes as binaries behind a balancer (instances_test.go), and notify
-// SIGKILLed in the middle of sending emails (notify_test.go). See
-// docs/reliability.md.
+// processes as binaries behind a balancer (instances_test.go), notify
+// SIGKILLed in the middle of sending emails (notify_test.go), and notify and
+// the workflow service SIGKILLed while runs' webhook events go out
+// (webhooks_test.go). See docs/reliability.md.
 package drills

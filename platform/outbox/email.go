@@ -7,10 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 )
@@ -47,12 +43,8 @@ func EnqueueEmail(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, 
 	if (e.ToUserID == "") == (e.ToAddress == "") || e.Template == "" {
 		return fmt.Errorf("outbox: an email needs a template and exactly one of a user and an address")
 	}
-	e.Trace = map[string]string{}
-	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(e.Trace))
-	if _, err := client.InsertTx(ctx, tx, e, nil); err != nil {
-		return fmt.Errorf("outbox: enqueue %s email: %w", e.Template, err)
-	}
-	return nil
+	e.Trace = traceOf(ctx)
+	return insert(ctx, client, tx, e, e.Template+" email")
 }
 
 // EmailWorker delivers Email jobs to notify.
@@ -68,9 +60,9 @@ type EmailWorker struct {
 // template or recipient) cancels the job, since no retry can fix it; any
 // other failure is retried.
 func (w *EmailWorker) Work(ctx context.Context, job *river.Job[Email]) error {
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.Args.Trace))
+	ctx = withTrace(ctx, job.Args.Trace)
 	req := &notifyv1.SendEmailRequest{
-		IdempotencyKey: fmt.Sprintf("%s:%d", w.Service, job.ID),
+		IdempotencyKey: key(w.Service, job.ID),
 		Template:       job.Args.Template,
 		Data:           job.Args.Data,
 	}
@@ -80,13 +72,7 @@ func (w *EmailWorker) Work(ctx context.Context, job *river.Job[Email]) error {
 		req.Recipient = &notifyv1.SendEmailRequest_ToAddress{ToAddress: job.Args.ToAddress}
 	}
 	_, err := w.Notify.SendEmail(ctx, req)
-	switch code := status.Code(err); {
-	case code == codes.OK:
-		return nil
-	case refused(code):
-		return river.JobCancel(fmt.Errorf("outbox: notify refused the %s email: %w", job.Args.Template, err))
-	}
-	return fmt.Errorf("outbox: hand the %s email to notify: %w", job.Args.Template, err)
+	return handedOver(err, job.Args.Template+" email")
 }
 
 // Timeout implements river.Worker: SendEmail only stores the email.

@@ -9,10 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 )
@@ -61,12 +57,8 @@ func EnqueueEvent(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, 
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = time.Now()
 	}
-	e.Trace = map[string]string{}
-	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(e.Trace))
-	if _, err := client.InsertTx(ctx, tx, e, nil); err != nil {
-		return fmt.Errorf("outbox: enqueue %s event: %w", e.Type, err)
-	}
-	return nil
+	e.Trace = traceOf(ctx)
+	return insert(ctx, client, tx, e, e.Type+" event")
 }
 
 // EventWorker delivers Event jobs to notify.
@@ -84,21 +76,14 @@ type EventWorker struct {
 // first call's event for a repeated key, so every endpoint sees one
 // webhook-id per job however often it runs.
 func (w *EventWorker) Work(ctx context.Context, job *river.Job[Event]) error {
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.Args.Trace))
-	_, err := w.Notify.PublishEvent(ctx, &notifyv1.PublishEventRequest{
-		IdempotencyKey:   fmt.Sprintf("%s:%d", w.Service, job.ID),
+	_, err := w.Notify.PublishEvent(withTrace(ctx, job.Args.Trace), &notifyv1.PublishEventRequest{
+		IdempotencyKey:   key(w.Service, job.ID),
 		UserId:           job.Args.UserID,
 		Type:             job.Args.Type,
 		DataJson:         job.Args.Data,
 		OccurredAtUnixMs: job.Args.OccurredAt.UnixMilli(),
 	})
-	switch code := status.Code(err); {
-	case code == codes.OK:
-		return nil
-	case refused(code):
-		return river.JobCancel(fmt.Errorf("outbox: notify refused the %s event: %w", job.Args.Type, err))
-	}
-	return fmt.Errorf("outbox: hand the %s event to notify: %w", job.Args.Type, err)
+	return handedOver(err, job.Args.Type+" event")
 }
 
 // Timeout implements river.Worker: PublishEvent only stores the event.

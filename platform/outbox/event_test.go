@@ -45,25 +45,6 @@ func TestEventReachesNotifyOnceOnlyWhenCommitted(t *testing.T) {
 	}
 }
 
-// TestRefusedEventIsNotRetried: notify refusing the event itself cancels
-// the job.
-func TestRefusedEventIsNotRetried(t *testing.T) {
-	t.Parallel()
-	notify := &fakeNotify{}
-	client, pool := start(t, notify)
-	inTx(t, pool, true, func(ctx context.Context, tx pgx.Tx) error {
-		return outbox.EnqueueEvent(ctx, client, tx, outbox.Event{UserID: "u1", Type: "bad", Data: []byte(`{}`)})
-	})
-	waitJobs(t, pool)
-	var state string
-	if err := pool.QueryRow(context.Background(), `SELECT state FROM river_job WHERE queue = $1`, outbox.Queue).Scan(&state); err != nil {
-		t.Fatal(err)
-	}
-	if calls, _ := notify.snapshot(); state != "cancelled" || calls != 1 {
-		t.Fatalf("job %s after %d calls, want cancelled after 1", state, calls)
-	}
-}
-
 // TestEnqueueRefusesIncompleteEvents: a user, a type and a JSON object.
 func TestEnqueueRefusesIncompleteEvents(t *testing.T) {
 	t.Parallel()

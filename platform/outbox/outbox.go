@@ -15,11 +15,16 @@
 package outbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Queue is the River queue outbox jobs run on, apart from a service's own
@@ -36,11 +41,7 @@ func Register(workers *river.Workers, queues map[string]river.QueueConfig, w *Em
 	if w == nil || w.Notify == nil || w.Service == "" {
 		return errors.New("outbox: the email worker needs a notify client and the service's name")
 	}
-	if err := river.AddWorkerSafely(workers, w); err != nil {
-		return fmt.Errorf("outbox: register the email worker: %w", err)
-	}
-	queues[Queue] = river.QueueConfig{MaxWorkers: maxWorkers}
-	return nil
+	return register(workers, queues, w, "email", maxWorkers)
 }
 
 // RegisterEvents adds the event worker to workers and the outbox queue,
@@ -50,16 +51,49 @@ func RegisterEvents(workers *river.Workers, queues map[string]river.QueueConfig,
 	if w == nil || w.Notify == nil || w.Service == "" {
 		return errors.New("outbox: the event worker needs a notify client and the service's name")
 	}
+	return register(workers, queues, w, "event", maxWorkers)
+}
+
+func register[T river.JobArgs](workers *river.Workers, queues map[string]river.QueueConfig, w river.Worker[T], what string, maxWorkers int) error {
 	if err := river.AddWorkerSafely(workers, w); err != nil {
-		return fmt.Errorf("outbox: register the event worker: %w", err)
+		return fmt.Errorf("outbox: register the %s worker: %w", what, err)
 	}
 	queues[Queue] = river.QueueConfig{MaxWorkers: maxWorkers}
 	return nil
 }
 
-// refused reports whether notify refused a request itself (bad template,
-// recipient, type or data): no retry can fix it, so the job is cancelled.
-// Any other failure is retried.
-func refused(code codes.Code) bool {
-	return code == codes.InvalidArgument || code == codes.NotFound || code == codes.FailedPrecondition
+// traceOf is the trace of ctx, to carry in a job's arguments.
+func traceOf(ctx context.Context) map[string]string {
+	trace := map[string]string{}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(trace))
+	return trace
+}
+
+// withTrace continues the trace a job carries.
+func withTrace(ctx context.Context, trace map[string]string) context.Context {
+	return otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(trace))
+}
+
+// insert inserts args, which is what (for errors), in tx.
+func insert(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, args river.JobArgs, what string) error {
+	if _, err := client.InsertTx(ctx, tx, args, nil); err != nil {
+		return fmt.Errorf("outbox: enqueue %s: %w", what, err)
+	}
+	return nil
+}
+
+// key is the idempotency key of a producer's job: "<service>:<job id>".
+func key(service string, jobID int64) string { return fmt.Sprintf("%s:%d", service, jobID) }
+
+// handedOver maps notify's answer about what to the job's result: notify
+// refusing the request itself (a bad template, recipient, type or data)
+// cancels the job, since no retry can fix it; any other failure is retried.
+func handedOver(err error, what string) error {
+	switch code := status.Code(err); code {
+	case codes.OK:
+		return nil
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition:
+		return river.JobCancel(fmt.Errorf("outbox: notify refused the %s: %w", what, err))
+	}
+	return fmt.Errorf("outbox: hand the %s to notify: %w", what, err)
 }

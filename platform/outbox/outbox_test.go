@@ -32,16 +32,25 @@ type fakeNotify struct {
 	events      map[string]*notifyv1.PublishEventRequest
 }
 
-func (f *fakeNotify) SendEmail(_ context.Context, req *notifyv1.SendEmailRequest, _ ...grpc.CallOption) (*notifyv1.SendEmailResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// refuse counts a call and answers Unavailable while notify is, and
+// InvalidArgument for "bad"; the caller holds f.mu.
+func (f *fakeNotify) refuse(what string) error {
 	f.calls++
 	if f.unavailable > 0 {
 		f.unavailable--
-		return nil, status.Error(codes.Unavailable, "notify is restarting")
+		return status.Error(codes.Unavailable, "notify is restarting")
 	}
-	if req.GetTemplate() == "bad" {
-		return nil, status.Error(codes.InvalidArgument, "no template bad")
+	if what == "bad" {
+		return status.Error(codes.InvalidArgument, "unknown: bad")
+	}
+	return nil
+}
+
+func (f *fakeNotify) SendEmail(_ context.Context, req *notifyv1.SendEmailRequest, _ ...grpc.CallOption) (*notifyv1.SendEmailResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.refuse(req.GetTemplate()); err != nil {
+		return nil, err
 	}
 	_, seen := f.emails[req.GetIdempotencyKey()]
 	if !seen {
@@ -53,13 +62,8 @@ func (f *fakeNotify) SendEmail(_ context.Context, req *notifyv1.SendEmailRequest
 func (f *fakeNotify) PublishEvent(_ context.Context, req *notifyv1.PublishEventRequest, _ ...grpc.CallOption) (*notifyv1.PublishEventResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls++
-	if f.unavailable > 0 {
-		f.unavailable--
-		return nil, status.Error(codes.Unavailable, "notify is restarting")
-	}
-	if req.GetType() == "bad" {
-		return nil, status.Error(codes.InvalidArgument, "unknown event type bad")
+	if err := f.refuse(req.GetType()); err != nil {
+		return nil, err
 	}
 	if f.events == nil {
 		f.events = map[string]*notifyv1.PublishEventRequest{}
@@ -195,20 +199,32 @@ func TestEmailReachesNotifyOnceOnlyWhenCommitted(t *testing.T) {
 	}
 }
 
-// TestRefusedEmailIsNotRetried: notify refusing the email itself cancels
-// the job instead of retrying it for days.
-func TestRefusedEmailIsNotRetried(t *testing.T) {
+// TestRefusedRequestsAreNotRetried: notify refusing the email or the
+// event itself cancels the job instead of retrying it for days.
+func TestRefusedRequestsAreNotRetried(t *testing.T) {
 	t.Parallel()
-	notify := &fakeNotify{emails: map[string]*notifyv1.SendEmailRequest{}}
-	client, pool := start(t, notify)
-	enqueue(t, client, pool, outbox.Email{ToUserID: "u1", Template: "bad"}, true)
-	waitJobs(t, pool)
-	var state string
-	if err := pool.QueryRow(context.Background(), `SELECT state FROM river_job WHERE queue = $1`, outbox.Queue).Scan(&state); err != nil {
-		t.Fatal(err)
-	}
-	if calls, _ := notify.snapshot(); state != "cancelled" || calls != 1 {
-		t.Fatalf("job %s after %d calls, want cancelled after 1", state, calls)
+	for name, enqueue := range map[string]func(context.Context, *river.Client[pgx.Tx], pgx.Tx) error{
+		"email": func(ctx context.Context, c *river.Client[pgx.Tx], tx pgx.Tx) error {
+			return outbox.EnqueueEmail(ctx, c, tx, outbox.Email{ToUserID: "u1", Template: "bad"})
+		},
+		"event": func(ctx context.Context, c *river.Client[pgx.Tx], tx pgx.Tx) error {
+			return outbox.EnqueueEvent(ctx, c, tx, outbox.Event{UserID: "u1", Type: "bad", Data: []byte(`{}`)})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			notify := &fakeNotify{emails: map[string]*notifyv1.SendEmailRequest{}}
+			client, pool := start(t, notify)
+			inTx(t, pool, true, func(ctx context.Context, tx pgx.Tx) error { return enqueue(ctx, client, tx) })
+			waitJobs(t, pool)
+			var state string
+			if err := pool.QueryRow(context.Background(), `SELECT state FROM river_job WHERE queue = $1`, outbox.Queue).Scan(&state); err != nil {
+				t.Fatal(err)
+			}
+			if calls, _ := notify.snapshot(); state != "cancelled" || calls != 1 {
+				t.Fatalf("job %s after %d calls, want cancelled after 1", state, calls)
+			}
+		})
 	}
 }
 

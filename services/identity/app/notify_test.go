@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 )
@@ -34,6 +36,12 @@ func (n *notifySink) SendEmail(_ context.Context, req *notifyv1.SendEmailRequest
 		n.emails = append(n.emails, req)
 	}
 	return &notifyv1.SendEmailResponse{EmailId: req.GetIdempotencyKey(), Created: created}, nil
+}
+
+// PublishEvent implements notifyv1.NotifyServiceClient: identity publishes
+// no webhook events.
+func (n *notifySink) PublishEvent(context.Context, *notifyv1.PublishEventRequest, ...grpc.CallOption) (*notifyv1.PublishEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "identity publishes no events")
 }
 
 // sent returns the emails of template to userID, oldest first.

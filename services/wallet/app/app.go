@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"google.golang.org/grpc"
@@ -52,6 +53,8 @@ type App struct {
 	// jobs is the River client: it queues automatic charges inside capture
 	// transactions and, with JobWorkers > 0, works them.
 	jobs *river.Client[pgx.Tx]
+	// pool is the database, for the outbox's rescuer (Serve).
+	pool *pgxpool.Pool
 }
 
 // New opens the database pool and builds the gRPC server. It does not
@@ -67,6 +70,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	a.closers.Add(pool.Close)
+	a.pool = pool
 	if err := database.RegisterPoolMetrics(a.Registry, pool); err != nil {
 		return nil, err
 	}
@@ -105,9 +109,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	store := postgres.New(pool, a.jobs)
+	metrics := newWalletMetrics(a.Registry, store)
+	batchMax := cfg.ReserveBatchMax
+	if batchMax == 0 {
+		batchMax = DefaultReserveBatchMax
+	}
+	store.BatchReserves(postgres.ReserveBatches{Max: batchMax, Log: log, Observe: metrics.ReserveBatch})
 	origins, _ := cfg.returnOrigins() // checked by validate
 	a.Wallet = wallet.NewService(wallet.Config{
-		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: newWalletMetrics(a.Registry, store),
+		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: metrics,
 		Currency: cfg.Currency, TopUpMinCents: cfg.TopUpMinCents, TopUpMaxCents: cfg.TopUpMaxCents,
 		SuccessURL: cfg.CheckoutSuccessURL, CancelURL: cfg.CheckoutCancelURL, ReturnOrigins: origins,
 		WebhookSecret: cfg.StripeWebhookSecret, WebhookTolerance: WebhookTolerance, AdjustmentMaxCents: cfg.AdjustmentMaxCents,
@@ -144,9 +154,13 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 			stopSweeps()
 			return fmt.Errorf("start job workers: %w", err)
 		}
+		// Emails and events a killed process left running come back after
+		// outbox.RescueAfter, not after JOB_RESCUE_AFTER (docs/adr/0014).
+		stopRescuer := process.Go(ctx, func(ctx context.Context) { outbox.RunRescuer(ctx, a.pool, a.log, 30*time.Second) })
 		go func() {
 			defer close(workersStopped)
 			<-served.Done()
+			stopRescuer()
 			a.stopJobs()
 		}()
 	} else {

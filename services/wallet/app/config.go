@@ -40,6 +40,14 @@ func DatabaseConfigFromEnv() (Config, error) {
 	return Config{Common: common, DatabaseURL: url}, err
 }
 
+// DefaultReserveBatchMax is WALLET_RESERVE_BATCH_MAX's default, and
+// MaxReserveBatchMax its largest value: one batch is one statement whose
+// arrays and locks grow with it.
+const (
+	DefaultReserveBatchMax = 64
+	MaxReserveBatchMax     = 1000
+)
+
 // Config is everything the wallet process needs; ConfigFromEnv reads it from
 // the environment, tests build it directly.
 type Config struct {
@@ -95,6 +103,10 @@ type Config struct {
 	// NotifyAddr is the notify service, to which the outbox hands emails
 	// and webhook events (NOTIFY_ADDR).
 	NotifyAddr string
+	// ReserveBatchMax is the most holds one reserve transaction decides
+	// (WALLET_RESERVE_BATCH_MAX, ADR 0017); 1 reserves one by one, 0 means
+	// DefaultReserveBatchMax.
+	ReserveBatchMax int
 }
 
 // ConfigFromEnv reads the configuration from environment variables with
@@ -152,6 +164,9 @@ func ConfigFromEnv() (Config, error) {
 	errs = append(errs, err)
 	c.JobWorkers, err = envconfig.NonNegativeInt("JOB_WORKERS", 2)
 	errs = append(errs, err)
+	batchMax, err := envconfig.PositiveInt("WALLET_RESERVE_BATCH_MAX", DefaultReserveBatchMax)
+	errs = append(errs, err)
+	c.ReserveBatchMax = int(min(batchMax, MaxReserveBatchMax+1)) // validate refuses more
 
 	if !c.Production() {
 		if c.PublicBaseURL == "" {
@@ -229,6 +244,9 @@ func (c Config) validate() error {
 	}
 	if c.JobWorkers < 0 || c.JobWorkers > 100 {
 		errs = append(errs, errors.New("JOB_WORKERS must be between 0 and 100"))
+	}
+	if c.ReserveBatchMax < 0 || c.ReserveBatchMax > MaxReserveBatchMax {
+		errs = append(errs, fmt.Errorf("WALLET_RESERVE_BATCH_MAX must be at most %d (1 reserves one by one)", MaxReserveBatchMax))
 	}
 	if c.AutoTopUpCapMultiple < 0 {
 		errs = append(errs, errors.New("AUTO_TOPUP_MONTHLY_CAP_MULTIPLE must be positive"))

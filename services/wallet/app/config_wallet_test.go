@@ -8,8 +8,8 @@ import (
 	"github.com/meterflow/meterflow/services/wallet/app"
 )
 
-// The wallet's own variables: the adjustment cap and the origins a top-up's
-// return URLs may use. Not parallel: t.Setenv changes the process
+// The wallet's own variables: the adjustment cap, the reserve batches and
+// the origins a top-up's return URLs may use. Not parallel: t.Setenv changes the process
 // environment.
 func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
 	tests := []struct {
@@ -29,6 +29,19 @@ func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
 			}
 		}},
 		{name: "zero cap", env: map[string]string{"ADJUSTMENT_MAX_CENTS": "0"}, wantErr: "ADJUSTMENT_MAX_CENTS"},
+		{name: "reserve batches by default", check: func(t *testing.T, c app.Config) {
+			if c.ReserveBatchMax != app.DefaultReserveBatchMax {
+				t.Fatalf("batch max = %d", c.ReserveBatchMax)
+			}
+		}},
+		{name: "reserves one by one", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "1"}, check: func(t *testing.T, c app.Config) {
+			if c.ReserveBatchMax != 1 {
+				t.Fatalf("batch max = %d", c.ReserveBatchMax)
+			}
+		}},
+		{name: "batch max zero", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "0"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
+		{name: "batch max too large", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "1001"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
+		{name: "batch max huge", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "99999999999999"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
 		{name: "origins", env: map[string]string{"CHECKOUT_ALLOWED_ORIGINS": " https://app.example.com, http://localhost:3000/ ", "PUBLIC_BASE_URL": "https://api.example.com"},
 			check: func(t *testing.T, c app.Config) {
 				if strings.Join(c.CheckoutAllowedOrigins, " ") != "https://app.example.com http://localhost:3000/" || c.PublicBaseURL != "https://api.example.com" {
@@ -40,7 +53,7 @@ func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
 		{name: "public base with credentials", env: map[string]string{"PUBLIC_BASE_URL": "https://u:p@api.example.com"}, wantErr: "PUBLIC_BASE_URL"},
 		{name: "relative success url", env: map[string]string{"CHECKOUT_SUCCESS_URL": "/topup/success"}, wantErr: "CHECKOUT_SUCCESS_URL"},
 	}
-	vars := []string{"ADJUSTMENT_MAX_CENTS", "CHECKOUT_ALLOWED_ORIGINS", "PUBLIC_BASE_URL", "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL"}
+	vars := []string{"ADJUSTMENT_MAX_CENTS", "WALLET_RESERVE_BATCH_MAX", "CHECKOUT_ALLOWED_ORIGINS", "PUBLIC_BASE_URL", "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("APP_ENV", "development")

@@ -19,6 +19,9 @@ type walletMetrics struct {
 	unlinked *prometheus.CounterVec
 	expired  prometheus.Counter
 	lag      prometheus.Histogram
+	// batches and fallbacks: the reserve batches (ADR 0017).
+	batches   prometheus.Histogram
+	fallbacks prometheus.Counter
 }
 
 func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletMetrics {
@@ -45,6 +48,15 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 		Help:    "Time from a Stripe event's creation to its handling, per signature-verified event handled (redeliveries of one already handled excluded).",
 		Buckets: []float64{1, 5, 15, 60, 300, 900, 3600, 21600, 86400},
 	})
+	m.batches = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wallet_reserve_batch_size",
+		Help:    "Holds decided per reserve transaction (1: a reserve that found no batch running; WALLET_RESERVE_BATCH_MAX caps it).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000},
+	})
+	m.fallbacks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wallet_reserve_batch_fallbacks_total",
+		Help: "Reserve batches that failed as a whole and reserved their holds one by one (each logged with its error).",
+	})
 	openHolds := func(pick func(n, cents int64) int64) func() float64 {
 		return telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 			n, cents, err := store.OpenHolds(ctx)
@@ -55,7 +67,7 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 		m.unlinked.WithLabelValues(r) // exported at 0 from the start, so alerts on increase() see the first one
 	}
 	m.automationMetrics = registerAutomationMetrics(reg, store)
-	reg.MustRegister(m.booked, m.webhooks, m.unlinked, m.expired, m.lag,
+	reg.MustRegister(m.booked, m.webhooks, m.unlinked, m.expired, m.lag, m.batches, m.fallbacks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_holds_past_expiry", Help: "Open holds whose expiry has passed: the sweeper should have released them (computed at scrape; -1 if the database did not answer)."},
 			telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 				n, err := store.HoldsPastExpiry(ctx, time.Now())
@@ -98,4 +110,12 @@ func (m *walletMetrics) HoldsExpired(n int) {
 // StripeEventLag implements wallet.Metrics.
 func (m *walletMetrics) StripeEventLag(d time.Duration) {
 	m.lag.Observe(max(0, d.Seconds()))
+}
+
+// ReserveBatch records one reserve batch (postgres.ReserveBatches.Observe).
+func (m *walletMetrics) ReserveBatch(size int, fellBack bool) {
+	m.batches.Observe(float64(size))
+	if fellBack {
+		m.fallbacks.Inc()
+	}
 }

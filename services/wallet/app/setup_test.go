@@ -56,6 +56,7 @@ type options struct {
 	workers    int                    // JOB_WORKERS (0: charges are only queued)
 	stripe     *stripemocktest.Stripe // reuse another bundle's stateful stripe-mock
 	capMult    int64                  // AUTO_TOPUP_MONTHLY_CAP_MULTIPLE (0: 10)
+	batchMax   int                    // WALLET_RESERVE_BATCH_MAX (0: the default, batched)
 }
 
 func setup(t testing.TB, opts ...func(*options)) *bundle {
@@ -95,6 +96,7 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 	if o.capMult > 0 {
 		cfg.AutoTopUpCapMultiple = o.capMult
 	}
+	cfg.ReserveBatchMax = o.batchMax
 	var out io.Writer = io.Discard
 	if os.Getenv("WALLET_TEST_LOG") != "" { // show the service's logs when debugging a test
 		out = os.Stderr

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"google.golang.org/grpc"
@@ -47,8 +48,10 @@ type App struct {
 	closers process.Closers
 	svc     *workflow.Service
 	workers *river.Client[pgx.Tx]
-	grpc    *grpc.Server
-	health  *health.Server
+	// pool is the database, for the outbox's rescuer (Serve).
+	pool   *pgxpool.Pool
+	grpc   *grpc.Server
+	health *health.Server
 }
 
 // New opens the database, dials the wallet and notify (and identity for
@@ -74,6 +77,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		return nil, err
 	}
 	a.closers.Add(pool.Close)
+	a.pool = pool
 	if err := jobs.Ready(ctx, pool, Service+" migrate"); err != nil {
 		return nil, err
 	}
@@ -159,6 +163,10 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 		return fmt.Errorf("start job workers: %w", err)
 	}
 	stopSettler := process.Go(context.WithoutCancel(ctx), func(ctx context.Context) { a.svc.RunSettler(ctx, a.cfg.SettleInterval) })
+	// River would take back the event jobs of a killed process only after
+	// the longest run's horizon (RescueStuckJobsAfter, 35 min); the outbox
+	// takes its own back after two (platform/outbox.Rescue).
+	stopRescuer := process.Go(ctx, func(ctx context.Context) { outbox.RunRescuer(ctx, a.pool, a.log, 30*time.Second) })
 
 	served, doneServing := context.WithCancel(ctx)
 	workersStopped := make(chan struct{})
@@ -170,6 +178,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
 	doneServing()
 	<-workersStopped
+	stopRescuer()
 	stopSettler()
 	return err
 }

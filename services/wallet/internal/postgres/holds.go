@@ -15,11 +15,20 @@ import (
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
-// Reserve implements wallet.Store with reserve_hold: one statement, so the
+// Reserve implements wallet.Store: through the batcher when reserves are
+// batched (BatchReserves, ADR 0017), else with reserveOne.
+func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, error) {
+	if s.reserves != nil {
+		return s.reserves.Do(ctx, in.UserID, in)
+	}
+	return s.reserveOne(ctx, in)
+}
+
+// reserveOne reserves in with reserve_hold: one statement, so the
 // account's row is locked only for its own UPDATE and the commit, not
 // across round trips (docs/adr/0010-reserve-rule-in-sql.md says why this
 // rule lives in SQL and how it is held against the Go rules).
-func (s *Store) Reserve(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, error) {
+func (s *Store) reserveOne(ctx context.Context, in wallet.ReserveInput) (wallet.Hold, error) {
 	var h db.Hold
 	err := database.Retry(ctx, func() error {
 		var err error

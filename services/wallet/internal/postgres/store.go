@@ -18,6 +18,7 @@ import (
 
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/paging"
+	"github.com/meterflow/meterflow/services/wallet/internal/groupcommit"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -27,6 +28,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
 	jobs Jobs
+	// reserves batches Reserve per account (BatchReserves); nil: one by
+	// one.
+	reserves  *groupcommit.Groups[uuid.UUID, wallet.ReserveInput, wallet.Hold]
+	batchOpts ReserveBatches
 }
 
 var _ wallet.Store = (*Store)(nil)

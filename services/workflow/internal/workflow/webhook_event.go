@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -76,7 +77,16 @@ func (r Run) PublicJSON() ([]byte, error) {
 	if r.APIKeyID != uuid.Nil {
 		p.APIKeyID = nonEmpty(r.APIKeyID.String())
 	}
-	return json.Marshal(p)
+	// Without HTML escaping (<, > and & stay as they are, where the
+	// gateway writes \u003c...): the same JSON value, and an output full of
+	// them stays the size it is stored at (notify takes data up to 3 MiB).
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // apiTime is a time as the API writes it: RFC 3339 in UTC, to the second.

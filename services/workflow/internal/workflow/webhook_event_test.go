@@ -41,7 +41,7 @@ func TestEveryRunPublishesOneEvent(t *testing.T) {
 
 // TestPublicJSON: the run as the API shows it to its user, field for
 // field: nulls for what is absent, RFC 3339 seconds in UTC, no output of a
-// failed run.
+// failed run, values compacted but not HTML-escaped.
 func TestPublicJSON(t *testing.T) {
 	t.Parallel()
 	started := time.Date(2026, 12, 7, 9, 0, 0, 250e6, time.FixedZone("CET", 3600))
@@ -53,10 +53,10 @@ func TestPublicJSON(t *testing.T) {
 		want string
 	}{
 		{"succeeded", Run{ID: id, Workflow: "echo", Status: StatusSucceeded, FeeCents: 10, ChargedCents: 10,
-			Input: []byte(`{"a": 1}`), Output: []byte(`{"ok": true}`), HTTPStatus: 200, CreatedAt: started,
+			Input: []byte(`{"a": "<&>"}`), Output: []byte(`{"ok": true}`), HTTPStatus: 200, CreatedAt: started,
 			StartedAt: &started, FinishedAt: &finished, APIKeyID: key},
 			`{"id":"7d3c4c49-3d52-4d6b-9a40-7f0f4e0c3d01","workflow":"echo","status":"succeeded","fee_cents":10,"charged_cents":10,` +
-				`"input":{"a":1},"output":{"ok":true},"error":null,"http_status":200,"started_at":"2026-12-07T08:00:00Z",` +
+				`"input":{"a":"<&>"},"output":{"ok":true},"error":null,"http_status":200,"started_at":"2026-12-07T08:00:00Z",` +
 				`"finished_at":"2026-12-07T08:00:01Z","duration_ms":1500,"created_at":"2026-12-07T08:00:00Z",` +
 				`"api_key_id":"0b7c2a44-55a4-4fd8-9f5c-2e9f1c1f9a02"}`},
 		{"failed", Run{ID: id, Workflow: "echo", Status: StatusFailed, FeeCents: 10, Input: []byte(`{}`),

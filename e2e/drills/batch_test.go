@@ -1,0 +1,127 @@
+//go:build drills
+
+package drills
+
+import (
+	"bufio"
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TestBatchKillDrill SIGKILLs the wallet in the middle of bursts of
+// concurrent runs on a few hot accounts, where its reserves are decided in
+// batches (WALLET_RESERVE_BATCH_MAX, ADR 0017): 32 workers start runs for
+// 3 users, one of whom can pay for only some of them, while the wallet's
+// connection to Postgres is slowed a little (3 ms each way), so that a
+// batch is in flight most of the time and the kills land inside batches.
+// (More latency makes the drill fail on the capture path, not the reserve:
+// a capture holds the account's row across its transaction's round trips,
+// so at 30 ms the hot accounts' captures queue past the runs' deadlines.) Afterwards
+// every account's ledger sums to its balance with nothing held, every run
+// is settled with exactly one hold captured or released (or none), no hold
+// belongs to no run, and `wallet verify` passes (bank.check). The wallet's
+// batch histogram, scraped before each kill, must show batches of more
+// than one hold, or the drill did not drill what it names.
+func TestBatchKillDrill(t *testing.T) {
+	metrics := freeAddr(t)
+	s := startStack(t, options{walletEnv: []string{"WALLET_RESERVE_BATCH_MAX=64", "METRICS_ADDR=" + metrics}})
+	b := newBank(t, s, bankConfig{users: 3, workers: 32, duration: 20 * time.Second})
+	for i, u := range b.users {
+		cents := int64(1_000_000)
+		if i == 0 {
+			cents = 300 // 20–100 runs' fees: that account's batches refuse holds too
+		}
+		b.fund(t, u, cents)
+	}
+	slow := s.toxic(t, edgeWalletPG, "batch-latency", "latency", "downstream", map[string]any{"latency": 3, "jitter": 1})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	var kills int
+	var txs, holds float64
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Duration(1500+rand.IntN(2000)) * time.Millisecond):
+			}
+			n, sum := scrapeBatches(metrics)
+			txs, holds = txs+n, holds+sum
+			s.wallet.Kill()
+			kills++
+			time.Sleep(time.Duration(100+rand.IntN(500)) * time.Millisecond)
+			restart(t, s.wallet)
+		}
+	})
+	var workers sync.WaitGroup
+	end := time.Now().Add(b.cfg.duration)
+	for range b.cfg.workers {
+		workers.Go(func() {
+			for time.Now().Before(end) {
+				b.runOnce(ctx, b.users[rand.IntN(len(b.users))])
+			}
+		})
+	}
+	workers.Wait()
+	close(done)
+	wg.Wait()
+	slow()
+	n, sum := scrapeBatches(metrics)
+	txs, holds = txs+n, holds+sum
+	quiesce(t, s)
+	b.check(t)
+	if kills < 3 {
+		t.Errorf("only %d SIGKILLs", kills)
+	}
+	if holds <= txs {
+		t.Errorf("the wallet decided %.0f holds in %.0f transactions: no batch of more than one formed", holds, txs)
+	}
+	t.Logf("DRILL batch kills: %s; %d SIGKILLs; %.0f reserves in %.0f transactions (scraped before each kill)", b.summary(), kills, holds, txs)
+}
+
+// fund credits u with an admin adjustment recorded for bank.check.
+func (b *bank) fund(t testing.TB, u *bankUser, cents int64) {
+	t.Helper()
+	op := &adjOp{user: u, amount: cents, reason: "drill funding " + uuid.NewString(), txIDs: map[string]bool{}, ok: true, attempts: 1}
+	m := b.s.mustDo(t, 201, "POST", "/v1/admin/users/"+u.id+"/adjustments", b.admin,
+		map[string]any{"amount_cents": cents, "reason": op.reason}, map[string]string{"Idempotency-Key": "fund-" + uuid.NewString()})
+	op.txIDs[m["id"].(string)] = true
+	b.adjs = append(b.adjs, op)
+}
+
+// scrapeBatches reads the wallet's wallet_reserve_batch_size histogram:
+// reserve transactions and the holds they decided since the process
+// started (zeros when it does not answer).
+func scrapeBatches(addr string) (txs, holds float64) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		switch {
+		case err != nil:
+		case name == "wallet_reserve_batch_size_count":
+			txs = v
+		case name == "wallet_reserve_batch_size_sum":
+			holds = v
+		}
+	}
+	return txs, holds
+}
