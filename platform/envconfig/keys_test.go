@@ -9,7 +9,7 @@ import (
 
 // Not parallel: t.Setenv changes the process environment.
 func TestSealingKeys(t *testing.T) {
-	const dev = "ZGV2ZWxvcG1lbnQta2V5LW9mLTMyLWJ5dGVzLWxvbmc=" // 32 bytes
+	const dev = "ZGV2ZWxvcG1lbnQta2V5LW9mLTMyLWJ5dGVzLWxvbmc="  // 32 bytes
 	const good = "cHJvZHVjdGlvbi1rZXktb2YtMzItYnl0ZXMtbG9uZyE=" // 32 bytes
 	tests := []struct {
 		name     string

@@ -235,15 +235,6 @@ func (s *WebhookStore) RetryDelivery(ctx context.Context, userID, id uuid.UUID, 
 	return out, err
 }
 
-// Delivery implements webhooks.Store.
-func (s *WebhookStore) Delivery(ctx context.Context, userID, id uuid.UUID) (webhooks.Delivery, error) {
-	row, err := s.q.GetDelivery(ctx, s.pool, db.GetDeliveryParams{ID: id, UserID: userID})
-	if err != nil {
-		return webhooks.Delivery{}, notFound(err)
-	}
-	return toDelivery(row), nil
-}
-
 // ListDeliveries implements webhooks.Store.
 func (s *WebhookStore) ListDeliveries(ctx context.Context, f webhooks.DeliveryFilter, limit int, after paging.Cursor) ([]webhooks.Delivery, error) {
 	p := db.ListDeliveriesParams{UserID: f.UserID, MaxRows: int32(limit),

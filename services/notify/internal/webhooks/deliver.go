@@ -64,7 +64,7 @@ func (s *Service) Deliver(ctx context.Context, a Attempt) error {
 		return nil
 	}
 	if !ep.Enabled && !a.Manual {
-		return s.record(ctx, s.store.FailDelivery(ctx, d.ID, "not sent: the endpoint is disabled ("+ep.DisabledReason+")"), StatusFailed)
+		return s.record(s.store.FailDelivery(ctx, d.ID, "not sent: the endpoint is disabled ("+ep.DisabledReason+")"), StatusFailed)
 	}
 	ctx, span := otel.Tracer(tracerName).Start(ctx, "webhooks.Deliver", trace.WithAttributes(
 		attribute.String("webhook.id", FormatDeliveryID(d.ID)), attribute.String("webhook.event_type", d.EventType)))
@@ -178,7 +178,7 @@ func (s *Service) finish(ctx context.Context, ep Endpoint, d Delivery, rec Attem
 }
 
 // record counts a delivery that FailDelivery ended.
-func (s *Service) record(ctx context.Context, err error, st Status) error {
+func (s *Service) record(err error, st Status) error {
 	if errors.Is(err, ErrNotPending) || errors.Is(err, ErrNotFound) {
 		return nil
 	}

@@ -37,8 +37,6 @@ type Store interface {
 	// RetryDelivery makes the user's delivery pending again and queues
 	// one attempt (ErrAlreadyPending when it is pending).
 	RetryDelivery(ctx context.Context, userID, id uuid.UUID, now time.Time) (Delivery, error)
-	// Delivery returns the user's delivery, or ErrNotFound.
-	Delivery(ctx context.Context, userID, id uuid.UUID) (Delivery, error)
 	// ListDeliveries lists deliveries, newest first, from after.
 	ListDeliveries(ctx context.Context, f DeliveryFilter, limit int, after paging.Cursor) ([]Delivery, error)
 

@@ -72,7 +72,7 @@ func (s *Store) reserveBatch(ctx context.Context, ins []wallet.ReserveInput) []g
 // errOneByOne: a batch of one goes through reserve_hold.
 var errOneByOne = errors.New("a batch of one")
 
-// reserveHoldsSQL calls reserve_holds (migration 00010). Written by hand:
+// reserveHoldsSQL calls reserve_holds (migration 00008). Written by hand:
 // sqlc (v1.31) does not type the columns of a function returning TABLE.
 const reserveHoldsSQL = `SELECT ord, outcome, id, key, user_id, amount_cents, status, expires_at, description,
     reference_type, reference_id, created_at, updated_at, api_key_id, spend_month

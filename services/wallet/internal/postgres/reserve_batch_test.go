@@ -29,7 +29,7 @@ type batchHold struct {
 }
 
 // TestReserveHoldsAgreesWithRules holds the batched reserve rule that runs
-// in PL/pgSQL (reserve_holds, migration 00010, ADR 0017) against the
+// in PL/pgSQL (reserve_holds, migration 00008, ADR 0017) against the
 // wallet package's rules applied one hold after the other in the batch's
 // order: wallet.KeyMonth.Allows first, then wallet.Wallet.Covers on the
 // running balance. Every hold's answer, every account's held amount, every

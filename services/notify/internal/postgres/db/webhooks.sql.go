@@ -195,36 +195,6 @@ func (q *Queries) FinishAttempt(ctx context.Context, db DBTX, arg FinishAttemptP
 	return result.RowsAffected(), nil
 }
 
-const getDelivery = `-- name: GetDelivery :one
-SELECT id, endpoint_id, event_id, user_id, event_type, status, attempts, next_attempt_at, last_attempt_at, last_response_status, last_error, created_at, finished_at FROM webhook_deliveries WHERE id = $1 AND user_id = $2
-`
-
-type GetDeliveryParams struct {
-	ID     uuid.UUID
-	UserID uuid.UUID
-}
-
-func (q *Queries) GetDelivery(ctx context.Context, db DBTX, arg GetDeliveryParams) (WebhookDelivery, error) {
-	row := db.QueryRow(ctx, getDelivery, arg.ID, arg.UserID)
-	var i WebhookDelivery
-	err := row.Scan(
-		&i.ID,
-		&i.EndpointID,
-		&i.EventID,
-		&i.UserID,
-		&i.EventType,
-		&i.Status,
-		&i.Attempts,
-		&i.NextAttemptAt,
-		&i.LastAttemptAt,
-		&i.LastResponseStatus,
-		&i.LastError,
-		&i.CreatedAt,
-		&i.FinishedAt,
-	)
-	return i, err
-}
-
 const getEndpoint = `-- name: GetEndpoint :one
 SELECT id, user_id, url, events, description, enabled, disabled_reason, secret_sealed, previous_secret_sealed, previous_secret_expires_at, failing_since, created_at, updated_at FROM webhook_endpoints WHERE id = $1 AND user_id = $2
 `

@@ -54,9 +54,6 @@ FROM webhook_events WHERE producer = $1 AND idempotency_key = $2;
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, user_id, event_type, status, next_attempt_at, created_at)
 VALUES (@id, @endpoint_id, @event_id, @user_id, @event_type, 'pending', @next_attempt_at, @created_at);
 
--- name: GetDelivery :one
-SELECT * FROM webhook_deliveries WHERE id = $1 AND user_id = $2;
-
 -- name: LockDelivery :one
 SELECT * FROM webhook_deliveries WHERE id = $1 AND user_id = $2 FOR UPDATE;
 
