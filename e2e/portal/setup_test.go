@@ -34,7 +34,7 @@ type world struct {
 // with the echo workflow.
 func setup(t *testing.T) *world {
 	t.Helper()
-	s := stack.Start(t, stack.Options{RequireVerifiedEmail: true, WebhookAllowPrivate: true})
+	s := stack.Start(t, stack.Options{RequireVerifiedEmail: true})
 	w := &world{s: s, admin: s.Admin(t)}
 	r := s.Do(t, stack.Request{Method: "POST", Path: "/v1/admin/workflows", Token: w.admin, Body: map[string]any{
 		"slug": workflow, "name": "Echo", "description": "Answers with what it was given.",

@@ -57,13 +57,13 @@ func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
 
 // startNotify builds the notify service of the stack on a fresh database,
 // with s.Mail, an SMTP server inside the test, as its mail server: the
-// tests read every email the stack sends from s.Mail.
-func (s *Stack) startNotify(t testing.TB, ctx context.Context, log *slog.Logger, allowPrivate bool) *notify.App {
+// tests read every email the stack sends from s.Mail. Its webhooks reach
+// loopback receivers (NotifyConfig), as under make run.
+func (s *Stack) startNotify(t testing.TB, ctx context.Context, log *slog.Logger) *notify.App {
 	t.Helper()
 	s.Mail = smtptest.Start(t)
 	url := Database(t, notifymigrations.FS, log)
 	cfg := NotifyConfig(t, url, s.IdentityAddr, s.Mail.URL())
-	cfg.Webhooks.AllowPrivate = allowPrivate
 	a, err := notify.New(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -57,9 +57,6 @@ type Options struct {
 	// RequireVerifiedEmail refuses top-ups and runs until the email is
 	// verified (REQUIRE_VERIFIED_EMAIL, production's default).
 	RequireVerifiedEmail bool
-	// WebhookAllowPrivate lets notify deliver webhook events to loopback
-	// receivers (WEBHOOK_ALLOW_PRIVATE, as make run sets it).
-	WebhookAllowPrivate bool
 	// LogWriter, when set, receives every log line of the five processes as
 	// JSON, at debug level, each tagged with "service" (the secrets test
 	// reads them all).
@@ -183,7 +180,7 @@ func Start(t testing.TB, o Options) *Stack {
 	s.NotifyAddr = ntLis.Addr().String()
 	s.Identity, s.IdentityConfig, s.IdentityAddr = StartIdentity(t, l, idLog, func(c *identity.Config) { c.NotifyAddr = s.NotifyAddr })
 
-	s.Notify = s.startNotify(t, l.Ctx, s.logFor("notify"), o.WebhookAllowPrivate)
+	s.Notify = s.startNotify(t, l.Ctx, s.logFor("notify"))
 	l.OnStop(s.Notify.Close)
 	l.Serve(t, "notify", ntLis, s.Notify.Serve)
 	// The wallet's return pages and the workflow service's callbacks need
