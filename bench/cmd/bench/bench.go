@@ -123,7 +123,7 @@ func (b *bench) start(ctx context.Context) error {
 
 func (b *bench) rss() []rssRow {
 	var rows []rssRow
-	for _, name := range []string{"gateway", "identity", "wallet", "workflow"} {
+	for _, name := range []string{"gateway", "identity", "wallet", "workflow", "notify"} {
 		p := b.st.Proc(name)
 		if p == nil {
 			continue
@@ -286,7 +286,7 @@ func lastLine(s string) string {
 // phaseCPU measures CPU seconds used by each process during fn.
 func (b *bench) phaseCPU(fn func() load.Sample) (load.Sample, map[string]float64) {
 	pids := map[string]int{}
-	for _, name := range []string{"gateway", "identity", "wallet", "workflow"} {
+	for _, name := range []string{"gateway", "identity", "wallet", "workflow", "notify"} {
 		if p := b.st.Proc(name); p != nil {
 			pids[name] = p.Pid()
 		}

@@ -72,7 +72,7 @@ func parseFlags(args []string) (options, error) {
 	per := fs.String("durations", "", "per-scenario phase lengths overriding -duration, e.g. read=10s,growth=3s")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unrecorded warm-up of each side before the first round")
 	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
-	fs.IntVar(&o.portOffset, "port-offset", 10000, "added to the standard ports (8080, 9090, 50051-3, 9091-3, 12111) for the bench's stack")
+	fs.IntVar(&o.portOffset, "port-offset", 10000, "added to the standard ports (8080, 9090, 50051-4, 9091-4, 12111) for the bench's stack")
 	only := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated subset of "+strings.Join(allScenarios, ","))
 	fs.StringVar(&o.note, "note", "", "free text written into the results (e.g. what else ran on the machine)")
 	fs.BoolVar(&o.profile, "profile", true, "after measuring, re-run the gateway side of each failed scenario with CPU profiles of every process")
@@ -189,9 +189,12 @@ func run(ctx context.Context, args []string) error {
 		HTTPAddr:     addr(8080 + o.portOffset),
 		AdminAddr:    addr(9090 + o.portOffset),
 		GRPCAddrs: map[string]string{
-			"identity": addr(50051 + o.portOffset), "wallet": addr(50052 + o.portOffset), "workflow": addr(50053 + o.portOffset)},
+			"identity": addr(50051 + o.portOffset), "wallet": addr(50052 + o.portOffset), "workflow": addr(50053 + o.portOffset),
+			"notify": addr(50054 + o.portOffset)},
 		MetricsAddrs: map[string]string{
-			"identity": addr(9091 + o.portOffset), "wallet": addr(9092 + o.portOffset), "workflow": addr(9093 + o.portOffset)},
+			"identity": addr(9091 + o.portOffset), "wallet": addr(9092 + o.portOffset), "workflow": addr(9093 + o.portOffset),
+			"notify": addr(9094 + o.portOffset)},
+		SMTPURL:        "smtp://" + addr(1025+o.portOffset),
 		StripeMockPort: 12111 + o.portOffset,
 		ExtraEnv: []string{
 			// Rate limits raised by configuration: the decision is still

@@ -321,7 +321,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Growth tables after seeding: %d ledger rows, %d runs (seeding took %s s).  \n", r.LedgerRows, r.RunRows, f1(r.SeedSeconds))
 	fmt.Fprintf(&b, "`wallet verify` on the bench wallet database after all scenarios: %s\n\n", r.Verify)
 	b.WriteString("## Every side\n\nCPU columns are cores used during the side's phases (1.0 = one core busy), from /proc/<pid>/stat; `postgres` is every postgres process on the machine (other users' included; backends that exited during a phase are not counted), `other` is machine-wide busy cores minus all of those.\n\n")
-	b.WriteString("| scenario | side | ok/s | p50 ms | p90 ms | p99 ms | max ms | errors | ok/s per round | gateway | identity | wallet | workflow | postgres | harness | other |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | side | ok/s | p50 ms | p90 ms | p99 ms | max ms | errors | ok/s per round | gateway | identity | wallet | workflow | notify | postgres | harness | other |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range r.Details {
 		var rounds []string
 		for _, x := range d.Stats.Rounds {
@@ -336,14 +336,14 @@ func (r *report) markdown() string {
 		other := ""
 		if d.CPU != nil {
 			o := d.CPU["machine_busy_cores"]
-			for _, k := range []string{"gateway", "identity", "wallet", "workflow", "postgres", "harness"} {
+			for _, k := range []string{"gateway", "identity", "wallet", "workflow", "notify", "postgres", "harness"} {
 				o -= d.CPU[k]
 			}
 			other = f2(max(o, 0))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			d.Scenario, esc(d.Side), f1(d.Stats.Throughput), f2(d.Stats.P50Ms), f2(d.Stats.P90Ms), f2(d.Stats.P99Ms), f2(d.Stats.MaxMs),
-			d.Stats.Errors, strings.Join(rounds, " / "), cpu("gateway"), cpu("identity"), cpu("wallet"), cpu("workflow"), cpu("postgres"), cpu("harness"), other)
+			d.Stats.Errors, strings.Join(rounds, " / "), cpu("gateway"), cpu("identity"), cpu("wallet"), cpu("workflow"), cpu("notify"), cpu("postgres"), cpu("harness"), other)
 	}
 	var errs []string
 	for _, d := range r.Details {

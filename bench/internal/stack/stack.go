@@ -29,8 +29,11 @@ import (
 )
 
 // Services are the gRPC services in start order (identity first: the others
-// fetch its signing keys).
-var Services = []string{"identity", "wallet", "workflow"}
+// fetch its signing keys; notify before the services whose outboxes feed
+// it, so that the measured runs carry their webhook events to a real
+// notify, as in production, and never to a `make run` on the standard
+// ports).
+var Services = []string{"identity", "notify", "wallet", "workflow"}
 
 // Config says where the stack runs.
 type Config struct {
@@ -46,6 +49,8 @@ type Config struct {
 	HTTPAddr, AdminAddr string
 	// GRPCAddrs and MetricsAddrs are per service.
 	GRPCAddrs, MetricsAddrs map[string]string
+	// SMTPURL is notify's mail server: a closed port of the bench's own.
+	SMTPURL string
 	// StripeMockPort is where the bench's own stripe-mock listens (HTTP; HTTPS on +1).
 	StripeMockPort int
 	// ExtraEnv is appended to every process's environment (rate limits, token TTL).
@@ -167,6 +172,11 @@ func Prepare(ctx context.Context, c Config) (*Stack, error) {
 		"IDENTITY_ADDR="+c.GRPCAddrs["identity"],
 		"WALLET_ADDR="+c.GRPCAddrs["wallet"],
 		"WORKFLOW_ADDR="+c.GRPCAddrs["workflow"],
+		"NOTIFY_ADDR="+c.GRPCAddrs["notify"],
+		"WEBHOOK_SECRETS_KEY="+randomB64(32),
+		// No mail server: the sign-up emails are retried against a closed
+		// port rather than sent to a developer's Mailpit.
+		"SMTP_URL="+c.SMTPURL,
 		"HTTP_ADDR="+c.HTTPAddr,
 		"ADMIN_ADDR="+c.AdminAddr,
 		fmt.Sprintf("STRIPE_API_BASE=http://127.0.0.1:%d", c.StripeMockPort),
@@ -189,14 +199,24 @@ func Prepare(ctx context.Context, c Config) (*Stack, error) {
 	return s, nil
 }
 
+// poolSizes are the database pools of the services off the measured money
+// path, smaller than the default 16: the machine's Postgres allows 100
+// connections, and the wallet's and workflow's pools (16 each), the raw
+// hot row's (32) and the read reference's (16) must fit beside them.
+var poolSizes = map[string]string{"identity": "8", "notify": "4"}
+
 // ServiceEnv is the environment of service svc (or of a subcommand run
 // against its database).
 func (s *Stack) ServiceEnv(svc string) []string {
-	return append(append([]string(nil), s.env...),
+	env := append(append([]string(nil), s.env...),
 		"DATABASE_URL="+s.cfg.DatabaseURL(DBName(svc)),
 		"GRPC_ADDR="+s.cfg.GRPCAddrs[svc],
 		"METRICS_ADDR="+s.cfg.MetricsAddrs[svc],
 	)
+	if n, ok := poolSizes[svc]; ok {
+		env = append(env, "DATABASE_POOL_MAX_CONNS="+n)
+	}
+	return env
 }
 
 // Start starts stripe-mock, then each service, then the gateway, one at a
