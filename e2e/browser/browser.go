@@ -143,7 +143,22 @@ func (b *Tab) Resize(s Size) {
 // Shot saves a full-page PNG of the current page as dir/name.png.
 func (b *Tab) Shot(dir, name string) {
 	b.T.Helper()
-	png := get(b, "screenshot "+name, chromedp.FullScreenshot(100)) // 100: PNG
+	// Chromium's captureScreenshot once hung for good (the console's test,
+	// 2026-12-07): a capture gets one step and one more try; a second hang
+	// fails the test at once rather than at the package's timeout.
+	var png []byte
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(b.Ctx, b.Step)
+		var err error
+		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+		cancel()
+		if err == nil {
+			break
+		}
+		if try == 1 {
+			b.T.Fatalf("screenshot %s: %v", name, err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.T.Fatal(err)
 	}

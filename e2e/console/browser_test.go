@@ -77,9 +77,22 @@ func TestBrowser(t *testing.T) {
 		}
 		return s
 	}
+	// shot bounds each capture: Chromium's captureScreenshot once hung for
+	// good (2026-12-07: the test sat 8 minutes in it, until the package's
+	// 20-minute timeout would have ended it). A capture gets 30 s and one
+	// more try; a second hang fails the test at once.
 	shot := func(name string) {
 		t.Helper()
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		var png []byte
+		var err error
+		for range 2 {
+			ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+			png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			cancel()
+			if err == nil {
+				break
+			}
+		}
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
