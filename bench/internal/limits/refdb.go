@@ -3,12 +3,13 @@ package limits
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -119,7 +120,7 @@ func (r *Reference) startDBRoute(databaseURL string, auth func(*fiber.Ctx) (stri
 		defer cancel()
 		out := new(wrapperspb.BytesValue)
 		if err := r.conn.Invoke(ctx, balanceMethod, wrapperspb.String(sub), out); err != nil {
-			if strings.Contains(err.Error(), "context") {
+			if code := grpcstatus.Code(err); code == codes.DeadlineExceeded || code == codes.Canceled {
 				return c.SendStatus(fiber.StatusGatewayTimeout)
 			}
 			return c.SendStatus(fiber.StatusBadGateway)
