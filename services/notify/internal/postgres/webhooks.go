@@ -152,11 +152,27 @@ func (s *WebhookStore) DeleteEndpoint(ctx context.Context, userID, id uuid.UUID)
 	return nil
 }
 
-// PublishEvent implements webhooks.Store.
+// PublishEvent implements webhooks.Store. An event nobody is subscribed
+// to (most users have no endpoints) is stored in one statement, without
+// a transaction (InsertUnsubscribedEvent); otherwise, and for a repeated
+// key, one transaction reads the subscribed endpoints, stores the event
+// and its deliveries, or finds the first event. Both read the endpoints in
+// the statement's or the transaction's snapshot, so an endpoint created
+// meanwhile gets the event or not as before.
 func (s *WebhookStore) PublishEvent(ctx context.Context, ev webhooks.Event, newDelivery func(webhooks.Endpoint) webhooks.Delivery) (webhooks.Event, bool, error) {
 	stored, created := ev, true
+	p := eventParams(ev)
+	id, err := s.q.InsertUnsubscribedEvent(ctx, s.pool, db.InsertUnsubscribedEventParams{ID: p.ID, Producer: p.Producer,
+		IdempotencyKey: p.IdempotencyKey, RequestHash: p.RequestHash, UserID: p.UserID, Type: p.Type, OccurredAt: p.OccurredAt, CreatedAt: p.CreatedAt})
+	switch {
+	case err == nil:
+		stored.ID = id
+		return stored, true, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return webhooks.Event{}, false, err
+	}
 	trace := traceOf(ctx)
-	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		eps, err := s.q.SubscribedEndpoints(ctx, tx, db.SubscribedEndpointsParams{UserID: ev.UserID, EventType: ev.Type})
 		if err != nil {
 			return err

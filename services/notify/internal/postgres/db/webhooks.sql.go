@@ -403,6 +403,47 @@ func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParam
 	return i, err
 }
 
+const insertUnsubscribedEvent = `-- name: InsertUnsubscribedEvent :one
+INSERT INTO webhook_events (id, producer, idempotency_key, request_hash, user_id, type, body, occurred_at, created_at)
+SELECT $1, $2, $3, $4, $5, $6, ''::bytea, $7, $8
+WHERE NOT EXISTS (
+    SELECT 1 FROM webhook_endpoints e
+    WHERE e.user_id = $5 AND e.enabled AND $6::text = ANY (e.events))
+ON CONFLICT (producer, idempotency_key) DO NOTHING
+RETURNING id
+`
+
+type InsertUnsubscribedEventParams struct {
+	ID             uuid.UUID
+	Producer       string
+	IdempotencyKey string
+	RequestHash    []byte
+	UserID         uuid.UUID
+	Type           string
+	OccurredAt     time.Time
+	CreatedAt      time.Time
+}
+
+// Stores an event that no enabled endpoint of its user is subscribed to,
+// without its body, in one statement (the common case: most users have no
+// endpoints). No row returns when an endpoint is subscribed or the key was
+// used before: PublishEvent then takes the path that fans out or replays.
+func (q *Queries) InsertUnsubscribedEvent(ctx context.Context, db DBTX, arg InsertUnsubscribedEventParams) (uuid.UUID, error) {
+	row := db.QueryRow(ctx, insertUnsubscribedEvent,
+		arg.ID,
+		arg.Producer,
+		arg.IdempotencyKey,
+		arg.RequestHash,
+		arg.UserID,
+		arg.Type,
+		arg.OccurredAt,
+		arg.CreatedAt,
+	)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
 const listDeliveries = `-- name: ListDeliveries :many
 SELECT id, endpoint_id, event_id, user_id, event_type, status, attempts, next_attempt_at, last_attempt_at, last_response_status, last_error, created_at, finished_at FROM webhook_deliveries
 WHERE user_id = $1

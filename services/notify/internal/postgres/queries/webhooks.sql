@@ -46,6 +46,19 @@ VALUES (@id, @producer, @idempotency_key, @request_hash, @user_id, @type, @body,
 ON CONFLICT (producer, idempotency_key) DO NOTHING
 RETURNING id, producer, idempotency_key, request_hash, user_id, type, occurred_at, created_at;
 
+-- name: InsertUnsubscribedEvent :one
+-- Stores an event that no enabled endpoint of its user is subscribed to,
+-- without its body, in one statement (the common case: most users have no
+-- endpoints). No row returns when an endpoint is subscribed or the key was
+-- used before: PublishEvent then takes the path that fans out or replays.
+INSERT INTO webhook_events (id, producer, idempotency_key, request_hash, user_id, type, body, occurred_at, created_at)
+SELECT @id, @producer, @idempotency_key, @request_hash, @user_id, @type, ''::bytea, @occurred_at, @created_at
+WHERE NOT EXISTS (
+    SELECT 1 FROM webhook_endpoints e
+    WHERE e.user_id = @user_id AND e.enabled AND @type::text = ANY (e.events))
+ON CONFLICT (producer, idempotency_key) DO NOTHING
+RETURNING id;
+
 -- name: GetEventByKey :one
 SELECT id, producer, idempotency_key, request_hash, user_id, type, occurred_at, created_at
 FROM webhook_events WHERE producer = $1 AND idempotency_key = $2;
