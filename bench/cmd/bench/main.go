@@ -58,6 +58,7 @@ type options struct {
 	growthRows    int
 	smallRows     int
 	growthPages   int
+	bCommit       string
 }
 
 // allScenarios in the order they run.
@@ -90,6 +91,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.growthRows, "growth-rows", 1_000_000, "growth: ledger rows and runs of the large user")
 	fs.IntVar(&o.smallRows, "growth-small-rows", 1_000, "growth: ledger rows and runs of the small user")
 	fs.IntVar(&o.growthPages, "growth-pages", 20, "growth: list pages (limit 50) replayed per user")
+	fs.StringVar(&o.bCommit, "b-commit", "", "run scenario: also build this commit (e.g. main) as side B and compare its paid runs with this tree's, A/B/A/B, each on its own freshly started stack and databases (empty: no A/B)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -218,6 +220,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	b := &bench{o: o, cfg: cfg, runID: runID, rep: newReport(o), profSides: map[string]side{}}
 	defer b.close()
+	if o.bCommit != "" && o.scenarios["run"] {
+		// Built before anything is measured: the compiler never shares the
+		// CPUs with a measured phase, and a bad revision fails at once.
+		b.logf("exporting %s and building its binaries (side B of the run A/B)", o.bCommit)
+		b.tree, err = stack.Checkout(ctx, o.root, o.bCommit)
+		if err != nil {
+			return err
+		}
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("Run A/B: side B is `%s` (%s), exported with `git archive` and built with its own `make build`; the A/B rows alternate this tree and it, each on its own freshly started stack (the other side's stopped) and its own databases (meterflow_bench_a_*, meterflow_bench_b_*, migrated by each side's binaries, dropped afterwards).", o.bCommit, b.tree.Commit))
+	}
 	if err := b.start(ctx); err != nil {
 		return err
 	}
@@ -229,6 +241,16 @@ func run(ctx context.Context, args []string) error {
 		return ctx.Err()
 	}
 	b.finish(ctx)
+	if b.tree != nil && ctx.Err() == nil {
+		if err := b.runAB(ctx); err != nil {
+			b.logf("run A/B failed: %v", err)
+			b.rep.Notes = append(b.rep.Notes, "run A/B not measured: "+err.Error())
+		}
+		b.rep.LoadAfter, b.rep.Finished = stack.LoadAvg(), time.Now().UTC()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	md, js, err := b.rep.write(o.out)
 	if err != nil {
 		return err
