@@ -73,6 +73,8 @@ func (b *bench) runAB(ctx context.Context) error {
 		s.cfg.Root = s.root
 		s.cfg.DBPrefix = "meterflow_bench_" + lower + "_"
 		s.cfg.StateDir = filepath.Join(b.cfg.StateDir, "ab-"+lower)
+		// stripe-mock is not Meterflow: both sides run this tree's.
+		s.cfg.StripeMockBin = filepath.Join(o.root, "bin", "stripe-mock")
 		b.logf("run A/B: side %s (%s): databases %s*, migrate, start, provision", s.name, s.label, s.cfg.DBPrefix)
 		st, err := stack.Prepare(ctx, s.cfg)
 		if err != nil {

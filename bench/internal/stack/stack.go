@@ -53,6 +53,9 @@ type Config struct {
 	SMTPURL string
 	// StripeMockPort is where the bench's own stripe-mock listens (HTTP; HTTPS on +1).
 	StripeMockPort int
+	// StripeMockBin is its executable (empty: Root/bin/stripe-mock, built
+	// there when missing).
+	StripeMockBin string
 	// ExtraEnv is appended to every process's environment (rate limits, token TTL).
 	ExtraEnv []string
 	// DBPrefix names the stack's databases, <DBPrefix><service>; it must
@@ -259,7 +262,10 @@ func (s *Stack) ServiceEnv(svc string) []string {
 // time, timing each from exec to readiness.
 func (s *Stack) Start(ctx context.Context) error {
 	c := s.cfg
-	mock := filepath.Join(c.Root, "bin", "stripe-mock")
+	mock := c.StripeMockBin
+	if mock == "" {
+		mock = filepath.Join(c.Root, "bin", "stripe-mock")
+	}
 	if _, err := os.Stat(mock); err != nil {
 		build := exec.CommandContext(ctx, "go", "build", "-o", mock, "github.com/stripe/stripe-mock")
 		build.Dir = filepath.Join(c.Root, "services", "wallet")

@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,8 +25,7 @@ type Tree struct {
 
 // Checkout exports revision rev of the repository at root into a new
 // temporary directory and builds its binaries (`make build` of that
-// commit's Makefile), and copies stripe-mock from root's bin/ when it is
-// there (the B side then does not build it again). The caller must Remove
+// commit's Makefile). The caller must Remove
 // the tree, also when Checkout returns one with an error.
 func Checkout(ctx context.Context, root, rev string) (*Tree, error) {
 	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "--quiet", rev+"^{commit}").Output()
@@ -69,9 +67,6 @@ func Checkout(ctx context.Context, root, rev string) (*Tree, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return t, fmt.Errorf("make build at %s: %w: %s", t.Short, err, lastLines(string(out), 20))
 	}
-	if err := copyFile(filepath.Join(root, "bin", "stripe-mock"), filepath.Join(t.Root, "bin", "stripe-mock")); err != nil && !os.IsNotExist(err) {
-		return t, err
-	}
 	return t, nil
 }
 
@@ -81,21 +76,4 @@ func (t *Tree) Remove() error {
 		return nil
 	}
 	return os.RemoveAll(t.dir)
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
