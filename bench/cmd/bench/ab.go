@@ -71,7 +71,7 @@ func (b *bench) runAB(ctx context.Context) error {
 		lower := strings.ToLower(s.name)
 		s.cfg = b.cfg
 		s.cfg.Root = s.root
-		s.cfg.DBPrefix = "meterflow_bench_" + lower + "_"
+		s.cfg.DBPrefix = b.cfg.DBName(lower + "_")
 		s.cfg.StateDir = filepath.Join(b.cfg.StateDir, "ab-"+lower)
 		// stripe-mock is not Meterflow: both sides run this tree's.
 		s.cfg.StripeMockBin = filepath.Join(o.root, "bin", "stripe-mock")
@@ -156,6 +156,9 @@ func (b *bench) abTurn(ctx context.Context, s *abSide, round int, d time.Duratio
 		cpus    *[]map[string]float64
 	}{{b.o.runConns, &s.many, &s.manyCPU}, {1, &s.lone, &s.loneCPU}} {
 		name := fmt.Sprintf("%s: %s, %d callers", s.name, s.label, ph.callers)
+		if ph.callers == 1 {
+			name = fmt.Sprintf("%s: %s, 1 caller", s.name, s.label)
+		}
 		smp, cpu := b.phaseCPU(func() load.Sample { return load.HTTP(ctx, name, ph.callers, d, tr, ok) })
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -91,7 +91,7 @@ func (b *bench) start(ctx context.Context) error {
 	if l1, err := strconv.ParseFloat(strings.Fields(b.rep.LoadBefore + " ?")[0], 64); err == nil && l1 > 1 {
 		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("The machine was not idle before the bench started (1-minute load average %.2f on %d CPUs): other work shared the CPUs, so these numbers are noisy; the `other` CPU column shows how much.", l1, runtime.NumCPU()))
 	}
-	b.logf("resetting meterflow_bench_* databases and migrating")
+	b.logf("resetting %s* databases and migrating", b.cfg.DBName(""))
 	st, err := stack.Prepare(ctx, b.cfg)
 	if err != nil {
 		return err
@@ -116,13 +116,13 @@ func (b *bench) start(ctx context.Context) error {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	if b.ref, err = limits.StartReference(b.cfg.RedisURL, "meterflow:bench:"+b.runID+":ref:", secret,
-		b.cfg.DatabaseURL(stack.DBName("wallet"))); err != nil {
+		b.cfg.DatabaseURL(b.cfg.DBName("wallet"))); err != nil {
 		return err
 	}
-	if err := b.cfg.ResetDatabases(ctx, stack.DBName("raw")); err != nil {
+	if err := b.cfg.ResetDatabases(ctx, b.cfg.DBName("raw")); err != nil {
 		return err
 	}
-	b.hot, err = limits.OpenHotRow(ctx, b.cfg.DatabaseURL(stack.DBName("raw")), max(b.o.hotConns, b.o.hotLow), 1<<50)
+	b.hot, err = limits.OpenHotRow(ctx, b.cfg.DatabaseURL(b.cfg.DBName("raw")), max(b.o.hotConns, b.o.hotLow), 1<<50)
 	return err
 }
 
@@ -208,7 +208,7 @@ func (b *bench) provision(ctx context.Context) error {
 		}
 	}
 	b.rep.Argon2Why = argon2Why(filepath.Join(b.o.root, "services", "identity", "README.md"))
-	if params, err := seed.Argon2Params(ctx, b.cfg.DatabaseURL(stack.DBName("identity")), b.users[0].Email); err == nil {
+	if params, err := seed.Argon2Params(ctx, b.cfg.DatabaseURL(b.cfg.DBName("identity")), b.users[0].Email); err == nil {
 		b.rep.Argon2 = params
 	} else {
 		b.rep.Argon2 = "could not read: " + err.Error()
@@ -311,7 +311,8 @@ func (b *bench) phaseCPU(fn func() load.Sample) (load.Sample, map[string]float64
 	}
 	self := os.Getpid()
 	before["harness"] = stack.CPUSeconds(self)
-	pgBefore, pgBenchBefore := stack.PostgresCPU(), stack.PostgresBenchCPU()
+	prefix := b.cfg.DBName("") // the A/B sides' databases start with it too
+	pgBefore, pgBenchBefore := stack.PostgresCPU(), stack.PostgresBenchCPU(prefix)
 	busy0, total0 := stack.MachineCPU()
 	s := fn()
 	secs := s.Elapsed.Seconds()
@@ -324,7 +325,7 @@ func (b *bench) phaseCPU(fn func() load.Sample) (load.Sample, map[string]float64
 	}
 	out["harness"] = (stack.CPUSeconds(self) - before["harness"]) / secs
 	out["postgres"] = stack.PostgresCPUDelta(pgBefore, stack.PostgresCPU()) / secs
-	out["postgres_bench"] = stack.PostgresCPUDelta(pgBenchBefore, stack.PostgresBenchCPU()) / secs
+	out["postgres_bench"] = stack.PostgresCPUDelta(pgBenchBefore, stack.PostgresBenchCPU(prefix)) / secs
 	busy1, total1 := stack.MachineCPU()
 	if total1 > total0 {
 		// Machine-wide busy cores (all CPUs): busy share × number of CPUs.

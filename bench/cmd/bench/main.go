@@ -59,6 +59,7 @@ type options struct {
 	smallRows     int
 	growthPages   int
 	bCommit       string
+	dbPrefix      string
 }
 
 // allScenarios in the order they run.
@@ -91,6 +92,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.growthRows, "growth-rows", 1_000_000, "growth: ledger rows and runs of the large user")
 	fs.IntVar(&o.smallRows, "growth-small-rows", 1_000, "growth: ledger rows and runs of the small user")
 	fs.IntVar(&o.growthPages, "growth-pages", 20, "growth: list pages (limit 50) replayed per user")
+	fs.StringVar(&o.dbPrefix, "db-prefix", "meterflow_bench_", "the bench's databases are <prefix><service> (and <prefix>raw; the A/B sides' <prefix>a_<service>, <prefix>b_<service>); must start with meterflow_bench_ (a second bench on the same Postgres needs its own)")
 	fs.StringVar(&o.bCommit, "b-commit", "", "run scenario: also build this commit (e.g. main) as side B and compare its paid runs with this tree's, A/B/A/B, each on its own freshly started stack and databases (empty: no A/B)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -140,6 +142,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.growthRows < 1 || o.smallRows < 1 || o.growthRows > 50_000_000 {
 		return o, errors.New("-growth-rows must be 1–50,000,000 and -growth-small-rows ≥ 1")
+	}
+	if !strings.HasPrefix(o.dbPrefix, "meterflow_bench_") || strings.ContainsAny(o.dbPrefix, `"'; `) {
+		return o, errors.New("-db-prefix must start with meterflow_bench_")
 	}
 	if o.root == "" {
 		r, err := findRoot()
@@ -198,6 +203,7 @@ func run(ctx context.Context, args []string) error {
 			"notify": addr(9094 + o.portOffset)},
 		SMTPURL:        "smtp://" + addr(1025+o.portOffset),
 		StripeMockPort: 12111 + o.portOffset,
+		DBPrefix:       o.dbPrefix,
 		ExtraEnv: []string{
 			// Rate limits raised by configuration: the decision is still
 			// made in Redis on every request, it just never refuses.
@@ -228,7 +234,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("Run A/B: side B is `%s` (%s), exported with `git archive` and built with its own `make build`; the A/B rows alternate this tree and it, each on its own freshly started stack (the other side's stopped) and its own databases (meterflow_bench_a_*, meterflow_bench_b_*, migrated by each side's binaries, dropped afterwards).", o.bCommit, b.tree.Commit))
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("Run A/B: side B is `%s` (%s), exported with `git archive` and built with its own `make build`; the A/B rows alternate this tree and it, each on its own freshly started stack (the other side's stopped) and its own databases (%s*, %s*, migrated by each side's binaries, dropped afterwards).", o.bCommit, b.tree.Commit, cfg.DBName("a_"), cfg.DBName("b_")))
 	}
 	if err := b.start(ctx); err != nil {
 		return err

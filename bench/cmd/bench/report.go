@@ -93,7 +93,7 @@ func newReport(o options) *report {
 		"slow_conns": strconv.Itoa(o.slowConns), "slow_delay": o.slowDelay.String(),
 		"login_conns": strconv.Itoa(o.loginConns), "growth_conns": strconv.Itoa(o.growthConns),
 		"growth_rows": strconv.Itoa(o.growthRows), "growth_small_rows": strconv.Itoa(o.smallRows),
-		"growth_pages": strconv.Itoa(o.growthPages), "b_commit": o.bCommit,
+		"growth_pages": strconv.Itoa(o.growthPages), "b_commit": o.bCommit, "db_prefix": o.dbPrefix,
 	}
 	if out, err := exec.Command("git", "-C", o.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		r.Commit = strings.TrimSpace(string(out))

@@ -14,7 +14,6 @@ import (
 	"github.com/meterflow/meterflow/bench/internal/client"
 	"github.com/meterflow/meterflow/bench/internal/load"
 	"github.com/meterflow/meterflow/bench/internal/seed"
-	"github.com/meterflow/meterflow/bench/internal/stack"
 )
 
 func numCPU() int { return runtime.NumCPU() }
@@ -299,8 +298,8 @@ func (b *bench) growthSides(ctx context.Context, u client.User, label string) ([
 // seeds the large user, then alternates large/small per request type.
 func (b *bench) growth(ctx context.Context) error {
 	o := b.o
-	walletURL := b.cfg.DatabaseURL(stack.DBName("wallet"))
-	workflowURL := b.cfg.DatabaseURL(stack.DBName("workflow"))
+	walletURL := b.cfg.DatabaseURL(b.cfg.DBName("wallet"))
+	workflowURL := b.cfg.DatabaseURL(b.cfg.DBName("workflow"))
 	seedUser := func(u client.User, n int) error {
 		t := time.Now()
 		if err := seed.Ledger(ctx, walletURL, u.ID, n); err != nil {

@@ -55,17 +55,17 @@ func PostgresCPU() map[int]float64 {
 
 // PostgresBenchCPU is PostgresCPU without the backends of databases that
 // are not the bench's (other users' work on a shared server): it keeps the
-// backends of meterflow_bench_* databases and the server's own processes
+// backends of databases named prefix… and the server's own processes
 // (postmaster, WAL writer, checkpointer, background writer), whose work
 // the bench's commits cause with everybody else's.
-func PostgresBenchCPU() map[int]float64 {
+func PostgresBenchCPU(prefix string) map[int]float64 {
 	out := PostgresCPU()
 	for pid := range out {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil {
 			continue
 		}
-		if db, ok := backendDB(strings.ReplaceAll(string(b), "\x00", " ")); ok && !strings.HasPrefix(db, benchPrefix) {
+		if db, ok := backendDB(strings.ReplaceAll(string(b), "\x00", " ")); ok && !strings.HasPrefix(db, prefix) {
 			delete(out, pid)
 		}
 	}

@@ -60,7 +60,7 @@ type Config struct {
 	ExtraEnv []string
 	// DBPrefix names the stack's databases, <DBPrefix><service>; it must
 	// start with meterflow_bench_ (empty: meterflow_bench_). The A/B
-	// comparison gives each side's stack its own.
+	// comparison gives each side's stack its own (<DBPrefix>a_, …b_).
 	DBPrefix string
 }
 
@@ -76,16 +76,14 @@ type Stack struct {
 	procs []*Proc
 }
 
-// DBName is the bench's database of a service (of the main stack).
-func DBName(svc string) string { return benchPrefix + svc }
-
 // benchPrefix starts every database the bench creates or drops.
 const benchPrefix = "meterflow_bench_"
 
-// DBName is the database of service svc of this stack.
+// DBName is the database of service svc of this stack (or of the harness's
+// own, e.g. "raw"): <DBPrefix><svc>.
 func (c Config) DBName(svc string) string {
 	if c.DBPrefix == "" {
-		return DBName(svc)
+		return benchPrefix + svc
 	}
 	return c.DBPrefix + svc
 }
