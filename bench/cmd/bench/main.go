@@ -1,8 +1,10 @@
 // Command bench is `make bench`: it starts Meterflow as `make run` does (on
 // its own ports and its own meterflow_bench_* databases), provisions users,
 // wallets and workflows through the public API, runs every scenario of
-// issue 7 beside its limit (alternating A/B/A/B in one invocation), and
-// writes bench/results/<date>.md and .json.
+// issue 7 and issue 22 beside its limit (alternating A/B/A/B in one
+// invocation), with -b-commit compares this tree's paid runs with another
+// commit's built and run by the same invocation, and writes
+// bench/results/<date>.md and .json.
 package main
 
 import (

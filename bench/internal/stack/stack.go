@@ -120,7 +120,7 @@ func (c Config) CheckPorts() error {
 		l.Close()
 	}
 	if len(busy) > 0 {
-		return fmt.Errorf("ports already in use: %s (another bench, or something else; change -port-base)", strings.Join(busy, ", "))
+		return fmt.Errorf("ports already in use: %s (another bench, or something else; change -port-offset)", strings.Join(busy, ", "))
 	}
 	return nil
 }
