@@ -145,6 +145,9 @@ func parseFlags(args []string) (options, error) {
 	if o.growthRows < 1 || o.smallRows < 1 || o.growthRows > 50_000_000 {
 		return o, errors.New("-growth-rows must be 1–50,000,000 and -growth-small-rows ≥ 1")
 	}
+	if o.bCommit != "" && !o.scenarios["run"] {
+		return o, errors.New("-b-commit compares the run scenario: add run to -scenarios")
+	}
 	if !strings.HasPrefix(o.dbPrefix, "meterflow_bench_") || strings.ContainsAny(o.dbPrefix, `"'; `) {
 		return o, errors.New("-db-prefix must start with meterflow_bench_")
 	}
