@@ -38,7 +38,7 @@ FUZZTIME ?= 30s
 fuzz:
 	@FUZZTIME=$(FUZZTIME) .ci/fuzz.sh
 
-## bench: the load harness (make test vets and tests its code but never runs the load): its own stack on ports +10000 and meterflow_bench_* databases; writes bench/results/<date>.md and .json. make bench BENCH_FLAGS='-duration 10s -rounds 3'
+## bench: the load harness (make test vets and tests its code but never runs the load): its own stack on ports +10000 and meterflow_bench_* databases; writes bench/results/<date>.md and .json. make bench BENCH_FLAGS='-duration 10s -rounds 3'; with an A/B side built from another commit: make bench BENCH_FLAGS='-b-commit main'
 bench: build
 	go run ./bench/cmd/bench $(BENCH_FLAGS)
 

@@ -56,6 +56,8 @@ type bench struct {
 
 	// profSides maps a result row's key to the side re-run under the profiler when it fails.
 	profSides map[string]side
+	// tree is the -b-commit, exported and built (nil without one).
+	tree *stack.Tree
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -76,6 +78,9 @@ func (b *bench) close() {
 	if b.hot != nil {
 		b.hot.Close()
 	}
+	if err := b.tree.Remove(); err != nil {
+		b.logf("removing the B tree: %v", err)
+	}
 }
 
 // start prepares databases and secrets, starts the stack and the harness's
@@ -86,7 +91,7 @@ func (b *bench) start(ctx context.Context) error {
 	if l1, err := strconv.ParseFloat(strings.Fields(b.rep.LoadBefore + " ?")[0], 64); err == nil && l1 > 1 {
 		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("The machine was not idle before the bench started (1-minute load average %.2f on %d CPUs): other work shared the CPUs, so these numbers are noisy; the `other` CPU column shows how much.", l1, runtime.NumCPU()))
 	}
-	b.logf("resetting meterflow_bench_* databases and migrating")
+	b.logf("resetting %s* databases and migrating", b.cfg.DBName(""))
 	st, err := stack.Prepare(ctx, b.cfg)
 	if err != nil {
 		return err
@@ -111,13 +116,13 @@ func (b *bench) start(ctx context.Context) error {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	if b.ref, err = limits.StartReference(b.cfg.RedisURL, "meterflow:bench:"+b.runID+":ref:", secret,
-		b.cfg.DatabaseURL(stack.DBName("wallet"))); err != nil {
+		b.cfg.DatabaseURL(b.cfg.DBName("wallet"))); err != nil {
 		return err
 	}
-	if err := b.cfg.ResetDatabases(ctx, stack.DBName("raw")); err != nil {
+	if err := b.cfg.ResetDatabases(ctx, b.cfg.DBName("raw")); err != nil {
 		return err
 	}
-	b.hot, err = limits.OpenHotRow(ctx, b.cfg.DatabaseURL(stack.DBName("raw")), max(b.o.hotConns, b.o.hotLow), 1<<50)
+	b.hot, err = limits.OpenHotRow(ctx, b.cfg.DatabaseURL(b.cfg.DBName("raw")), max(b.o.hotConns, b.o.hotLow), 1<<50)
 	return err
 }
 
@@ -147,16 +152,9 @@ func randHex(n int) string {
 // funds every wallet except the growth users' (seeded later).
 func (b *bench) provision(ctx context.Context) error {
 	b.logf("provisioning: %d users + hot, slow and growth users, admin, workflows", b.o.users)
-	adminEmail := "admin-" + b.runID + "@bench.meterflow.test"
-	cmd := exec.CommandContext(ctx, filepath.Join(b.o.root, "bin", "identity"), "create-admin", "--email", adminEmail)
-	cmd.Env = b.st.ServiceEnv("identity")
-	cmd.Stdin = strings.NewReader(password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("identity create-admin: %w: %s", err, out)
-	}
 	var err error
-	if b.admin, err = b.api.Login(ctx, adminEmail, password); err != nil {
-		return fmt.Errorf("admin login: %w", err)
+	if b.admin, err = b.createAdmin(ctx, b.o.root, b.st, "admin-"+b.runID+"@bench.meterflow.test"); err != nil {
+		return err
 	}
 	emails := make([]string, 0, b.o.users+4)
 	for i := range b.o.users {
@@ -210,12 +208,28 @@ func (b *bench) provision(ctx context.Context) error {
 		}
 	}
 	b.rep.Argon2Why = argon2Why(filepath.Join(b.o.root, "services", "identity", "README.md"))
-	if params, err := seed.Argon2Params(ctx, b.cfg.DatabaseURL(stack.DBName("identity")), b.users[0].Email); err == nil {
+	if params, err := seed.Argon2Params(ctx, b.cfg.DatabaseURL(b.cfg.DBName("identity")), b.users[0].Email); err == nil {
 		b.rep.Argon2 = params
 	} else {
 		b.rep.Argon2 = "could not read: " + err.Error()
 	}
 	return nil
+}
+
+// createAdmin makes an admin with the identity binary of the tree at root
+// (`create-admin`, password on stdin) against st's database, and logs in.
+func (b *bench) createAdmin(ctx context.Context, root string, st *stack.Stack, email string) (client.User, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "identity"), "create-admin", "--email", email)
+	cmd.Env = st.ServiceEnv("identity")
+	cmd.Stdin = strings.NewReader(password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return client.User{}, fmt.Errorf("identity create-admin: %w: %s", err, out)
+	}
+	u, err := b.api.Login(ctx, email, password)
+	if err != nil {
+		return u, fmt.Errorf("admin login: %w", err)
+	}
+	return u, nil
 }
 
 // argon2Why quotes the identity README's design note on password hashing,
@@ -297,7 +311,8 @@ func (b *bench) phaseCPU(fn func() load.Sample) (load.Sample, map[string]float64
 	}
 	self := os.Getpid()
 	before["harness"] = stack.CPUSeconds(self)
-	pgBefore := stack.PostgresCPU()
+	prefix := b.cfg.DBName("") // the A/B sides' databases start with it too
+	pgBefore, pgBenchBefore := stack.PostgresCPU(), stack.PostgresBenchCPU(prefix)
 	busy0, total0 := stack.MachineCPU()
 	s := fn()
 	secs := s.Elapsed.Seconds()
@@ -310,6 +325,7 @@ func (b *bench) phaseCPU(fn func() load.Sample) (load.Sample, map[string]float64
 	}
 	out["harness"] = (stack.CPUSeconds(self) - before["harness"]) / secs
 	out["postgres"] = stack.PostgresCPUDelta(pgBefore, stack.PostgresCPU()) / secs
+	out["postgres_bench"] = stack.PostgresCPUDelta(pgBenchBefore, stack.PostgresBenchCPU(prefix)) / secs
 	busy1, total1 := stack.MachineCPU()
 	if total1 > total0 {
 		// Machine-wide busy cores (all CPUs): busy share × number of CPUs.

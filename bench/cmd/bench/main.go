@@ -1,8 +1,10 @@
 // Command bench is `make bench`: it starts Meterflow as `make run` does (on
 // its own ports and its own meterflow_bench_* databases), provisions users,
 // wallets and workflows through the public API, runs every scenario of
-// issue 7 beside its limit (alternating A/B/A/B in one invocation), and
-// writes bench/results/<date>.md and .json.
+// issue 7 and issue 22 beside its limit (alternating A/B/A/B in one
+// invocation), with -b-commit compares this tree's paid runs with another
+// commit's built and run by the same invocation, and writes
+// bench/results/<date>.md and .json.
 package main
 
 import (
@@ -58,6 +60,8 @@ type options struct {
 	growthRows    int
 	smallRows     int
 	growthPages   int
+	bCommit       string
+	dbPrefix      string
 }
 
 // allScenarios in the order they run.
@@ -90,6 +94,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.growthRows, "growth-rows", 1_000_000, "growth: ledger rows and runs of the large user")
 	fs.IntVar(&o.smallRows, "growth-small-rows", 1_000, "growth: ledger rows and runs of the small user")
 	fs.IntVar(&o.growthPages, "growth-pages", 20, "growth: list pages (limit 50) replayed per user")
+	fs.StringVar(&o.dbPrefix, "db-prefix", "meterflow_bench_", "the bench's databases are <prefix><service> (and <prefix>raw; the A/B sides' <prefix>a_<service>, <prefix>b_<service>); must start with meterflow_bench_ (a second bench on the same Postgres needs its own)")
+	fs.StringVar(&o.bCommit, "b-commit", "", "run scenario: also build this commit (e.g. main) as side B and compare its paid runs with this tree's, A/B/A/B, each on its own freshly started stack and databases (empty: no A/B)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -138,6 +144,12 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.growthRows < 1 || o.smallRows < 1 || o.growthRows > 50_000_000 {
 		return o, errors.New("-growth-rows must be 1–50,000,000 and -growth-small-rows ≥ 1")
+	}
+	if o.bCommit != "" && !o.scenarios["run"] {
+		return o, errors.New("-b-commit compares the run scenario: add run to -scenarios")
+	}
+	if !strings.HasPrefix(o.dbPrefix, "meterflow_bench_") || strings.ContainsAny(o.dbPrefix, `"'; `) {
+		return o, errors.New("-db-prefix must start with meterflow_bench_")
 	}
 	if o.root == "" {
 		r, err := findRoot()
@@ -196,6 +208,7 @@ func run(ctx context.Context, args []string) error {
 			"notify": addr(9094 + o.portOffset)},
 		SMTPURL:        "smtp://" + addr(1025+o.portOffset),
 		StripeMockPort: 12111 + o.portOffset,
+		DBPrefix:       o.dbPrefix,
 		ExtraEnv: []string{
 			// Rate limits raised by configuration: the decision is still
 			// made in Redis on every request, it just never refuses.
@@ -218,6 +231,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	b := &bench{o: o, cfg: cfg, runID: runID, rep: newReport(o), profSides: map[string]side{}}
 	defer b.close()
+	if o.bCommit != "" && o.scenarios["run"] {
+		// Built before anything is measured: the compiler never shares the
+		// CPUs with a measured phase, and a bad revision fails at once.
+		b.logf("exporting %s and building its binaries (side B of the run A/B)", o.bCommit)
+		b.tree, err = stack.Checkout(ctx, o.root, o.bCommit)
+		if err != nil {
+			return err
+		}
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("Run A/B: side B is `%s` (%s), exported with `git archive` and built with its own `make build`; the A/B rows alternate this tree and it, each on its own freshly started stack (the other side's stopped) and its own databases (%s*, %s*, migrated by each side's binaries, dropped afterwards).", o.bCommit, b.tree.Commit, cfg.DBName("a_"), cfg.DBName("b_")))
+	}
 	if err := b.start(ctx); err != nil {
 		return err
 	}
@@ -229,6 +252,16 @@ func run(ctx context.Context, args []string) error {
 		return ctx.Err()
 	}
 	b.finish(ctx)
+	if b.tree != nil && ctx.Err() == nil {
+		if err := b.runAB(ctx); err != nil {
+			b.logf("run A/B failed: %v", err)
+			b.rep.Notes = append(b.rep.Notes, "run A/B not measured: "+err.Error())
+		}
+		b.rep.LoadAfter, b.rep.Finished = stack.LoadAvg(), time.Now().UTC()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	md, js, err := b.rep.write(o.out)
 	if err != nil {
 		return err

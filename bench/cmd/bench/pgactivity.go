@@ -10,11 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// pgActivity samples pg_stat_activity of the bench databases every 50 ms
-// until ctx ends, and summarises, per database, how many connections the
+// pgActivity samples pg_stat_activity of the bench databases (named
+// prefix…) every 50 ms until ctx ends, and summarises, per database, how many connections the
 // services held, how many were busy, and what the busy ones waited on. The
 // services expose no pprof; this shows where their time goes in Postgres.
-func pgActivity(ctx context.Context, url string) string {
+func pgActivity(ctx context.Context, url, prefix string) string {
+	like := strings.NewReplacer(`\`, `\\`, `_`, `\_`, `%`, `\%`).Replace(prefix) + "%"
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		return "pg_stat_activity: " + err.Error()
@@ -30,7 +31,7 @@ func pgActivity(ctx context.Context, url string) string {
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		rows, err := conn.Query(context.Background(), `SELECT datname, coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, '')
-FROM pg_stat_activity WHERE datname LIKE 'meterflow\_bench\_%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'`)
+FROM pg_stat_activity WHERE datname LIKE $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`, like)
 		if err != nil {
 			return "pg_stat_activity: " + err.Error()
 		}

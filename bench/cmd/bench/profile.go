@@ -53,7 +53,7 @@ func (b *bench) profileFailures(ctx context.Context) {
 		}
 		pgCtx, pgStop := context.WithCancel(ctx)
 		var pgText string
-		wg.Go(func() { pgText = pgActivity(pgCtx, b.cfg.DatabaseURL("postgres")) })
+		wg.Go(func() { pgText = pgActivity(pgCtx, b.cfg.DatabaseURL("postgres"), b.cfg.DBName("")) })
 		time.Sleep(100 * time.Millisecond) // the profiles start first
 		s.run(ctx, time.Duration(secs)*time.Second+200*time.Millisecond)
 		pgStop()

@@ -93,7 +93,7 @@ func newReport(o options) *report {
 		"slow_conns": strconv.Itoa(o.slowConns), "slow_delay": o.slowDelay.String(),
 		"login_conns": strconv.Itoa(o.loginConns), "growth_conns": strconv.Itoa(o.growthConns),
 		"growth_rows": strconv.Itoa(o.growthRows), "growth_small_rows": strconv.Itoa(o.smallRows),
-		"growth_pages": strconv.Itoa(o.growthPages),
+		"growth_pages": strconv.Itoa(o.growthPages), "b_commit": o.bCommit, "db_prefix": o.dbPrefix,
 	}
 	if out, err := exec.Command("git", "-C", o.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		r.Commit = strings.TrimSpace(string(out))
@@ -165,10 +165,10 @@ func (r *report) run(sys, lim load.Stats, conns int) {
 
 func (r *report) runRate(sys, lim load.Stats, perSecond int) {
 	r.Rows = append(r.Rows, row{Key: "run-rate", Scenario: fmt.Sprintf("run, open loop: %s paid sync runs/s offered, many users", thousands(perSecond)),
-		Goal:     fmt.Sprintf("%s runs/s served, p99 ≤ 25 ms, zero errors", thousands(perSecond)),
+		Goal:     fmt.Sprintf("%s runs/s served, p99 ≤ 50 ms, zero errors", thousands(perSecond)),
 		Measured: measured(sys, "runs/s"), Limit: measured(lim, "req/s"),
 		Ratio: fmt.Sprintf("%s of the offered rate", pct(sys.Throughput/float64(perSecond))),
-		Pass:  ptr(sys.Throughput >= 0.99*float64(perSecond) && sys.P99Ms <= 25 && sys.Errors == 0)})
+		Pass:  ptr(sys.Throughput >= 0.99*float64(perSecond) && sys.P99Ms <= 50 && sys.Errors == 0)})
 }
 
 // key compares a paid run made with an API key to the same run made with
@@ -186,8 +186,8 @@ func (r *report) key(jwt, key load.Stats, conns int) {
 func (r *report) hot(hi, rawHi, lo, rawLo load.Stats, hiN, loN int) {
 	rr := ratio(hi.Throughput, rawHi.Throughput)
 	r.Rows = append(r.Rows, row{Key: "hot", Scenario: fmt.Sprintf("hot wallet: one user, %d callers", hiN),
-		Goal: "≥ 30% of the raw row's tps", Measured: measured(hi, "runs/s"), Limit: measured(rawHi, "tx/s"),
-		Ratio: pct(rr), Pass: ptr(rr >= 0.30 && hi.Errors == 0)})
+		Goal: "≥ 100% of the raw row's tps", Measured: measured(hi, "runs/s"), Limit: measured(rawHi, "tx/s"),
+		Ratio: pct(rr), Pass: ptr(rr >= 1 && hi.Errors == 0)})
 	loss := 1 - ratio(hi.Throughput, lo.Throughput)
 	rawLoss := 1 - ratio(rawHi.Throughput, rawLo.Throughput)
 	r.Rows = append(r.Rows, row{Key: "hot-loss", Scenario: fmt.Sprintf("hot wallet: loss from %d to %d callers", loN, hiN),
@@ -207,9 +207,9 @@ func (r *report) slow(sys, lim load.Stats, conns int, delay time.Duration) {
 	ideal := float64(conns) / delay.Seconds()
 	rr := ratio(sys.Throughput, ideal)
 	r.Rows = append(r.Rows, row{Key: "slow", Scenario: fmt.Sprintf("slow workflow: one user, receiver %v, %d callers", delay, conns),
-		Goal: fmt.Sprintf("≥ 80%% of %d / %v = %s runs/s", conns, delay, f1(0.8*ideal)), Measured: measured(sys, "runs/s"),
+		Goal: fmt.Sprintf("≥ 90%% of %d / %v = %s runs/s", conns, delay, f1(0.9*ideal)), Measured: measured(sys, "runs/s"),
 		Limit: measured(lim, "req/s"), Ratio: fmt.Sprintf("%s of %s/s; %s of limit", pct(rr), f1(ideal), pct(ratio(sys.Throughput, lim.Throughput))),
-		Pass: ptr(rr >= 0.8 && sys.Errors == 0)})
+		Pass: ptr(rr >= 0.9 && sys.Errors == 0)})
 }
 
 func (r *report) login(sys load.Stats, conns int) {
@@ -320,8 +320,8 @@ func (r *report) markdown() string {
 	b.WriteString("  \n")
 	fmt.Fprintf(&b, "Growth tables after seeding: %d ledger rows, %d runs (seeding took %s s).  \n", r.LedgerRows, r.RunRows, f1(r.SeedSeconds))
 	fmt.Fprintf(&b, "`wallet verify` on the bench wallet database after all scenarios: %s\n\n", r.Verify)
-	b.WriteString("## Every side\n\nCPU columns are cores used during the side's phases (1.0 = one core busy), from /proc/<pid>/stat; `postgres` is every postgres process on the machine (other users' included; backends that exited during a phase are not counted), `other` is machine-wide busy cores minus all of those.\n\n")
-	b.WriteString("| scenario | side | ok/s | p50 ms | p90 ms | p99 ms | max ms | errors | ok/s per round | gateway | identity | wallet | workflow | notify | postgres | harness | other |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("## Every side\n\nCPU columns are cores used during the side's phases (1.0 = one core busy), from /proc/<pid>/stat; `postgres` is every postgres process on the machine (other users' included; backends that exited during a phase are not counted), `pg bench` the part of it that is not a backend of another database (the bench databases' backends and the server's own processes: what CPU per run counts), `other` is machine-wide busy cores minus all of those.\n\n")
+	b.WriteString("| scenario | side | ok/s | p50 ms | p90 ms | p99 ms | max ms | errors | ok/s per round | gateway | identity | wallet | workflow | notify | postgres | pg bench | harness | other |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range r.Details {
 		var rounds []string
 		for _, x := range d.Stats.Rounds {
@@ -341,9 +341,9 @@ func (r *report) markdown() string {
 			}
 			other = f2(max(o, 0))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			d.Scenario, esc(d.Side), f1(d.Stats.Throughput), f2(d.Stats.P50Ms), f2(d.Stats.P90Ms), f2(d.Stats.P99Ms), f2(d.Stats.MaxMs),
-			d.Stats.Errors, strings.Join(rounds, " / "), cpu("gateway"), cpu("identity"), cpu("wallet"), cpu("workflow"), cpu("notify"), cpu("postgres"), cpu("harness"), other)
+			d.Stats.Errors, strings.Join(rounds, " / "), cpu("gateway"), cpu("identity"), cpu("wallet"), cpu("workflow"), cpu("notify"), cpu("postgres"), cpu("postgres_bench"), cpu("harness"), other)
 	}
 	var errs []string
 	for _, d := range r.Details {
@@ -368,7 +368,7 @@ func (r *report) markdown() string {
 			}
 		}
 	}
-	b.WriteString("\n## Reproduce\n\n```sh\nmake bench                      # or: go run ./bench/cmd/bench -help\n```\n")
+	b.WriteString("\n## Reproduce\n\n```sh\nmake bench                      # or: go run ./bench/cmd/bench -help\nmake bench BENCH_FLAGS='-b-commit main'   # with the A/B side: main built and run beside this tree\n```\n")
 	return b.String()
 }
 

@@ -53,6 +53,39 @@ func PostgresCPU() map[int]float64 {
 	return out
 }
 
+// PostgresBenchCPU is PostgresCPU without the backends of databases that
+// are not the bench's (other users' work on a shared server): it keeps the
+// backends of databases named prefix… and the server's own processes
+// (postmaster, WAL writer, checkpointer, background writer), whose work
+// the bench's commits cause with everybody else's.
+func PostgresBenchCPU(prefix string) map[int]float64 {
+	out := PostgresCPU()
+	for pid := range out {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			continue
+		}
+		if db, ok := backendDB(strings.ReplaceAll(string(b), "\x00", " ")); ok && !strings.HasPrefix(db, prefix) {
+			delete(out, pid)
+		}
+	}
+	return out
+}
+
+// backendDB returns the database of a Postgres client backend from its
+// process title ("postgres: [cluster: ]user database host(port) activity",
+// host "[local]" for a Unix socket); ok is false for the server's own
+// processes (e.g. "postgres: 15/main: walwriter").
+func backendDB(title string) (db string, ok bool) {
+	f := strings.Fields(title)
+	for i := 2; i < len(f); i++ {
+		if f[i] == "[local]" || (strings.HasSuffix(f[i], ")") && strings.Contains(f[i], "(")) {
+			return f[i-1], true
+		}
+	}
+	return "", false
+}
+
 // PostgresCPUDelta is the CPU postgres processes used between two
 // PostgresCPU snapshots: processes alive at the end count from their first
 // snapshot (or from zero if they started in between); processes that

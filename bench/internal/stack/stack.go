@@ -53,8 +53,15 @@ type Config struct {
 	SMTPURL string
 	// StripeMockPort is where the bench's own stripe-mock listens (HTTP; HTTPS on +1).
 	StripeMockPort int
+	// StripeMockBin is its executable (empty: Root/bin/stripe-mock, built
+	// there when missing).
+	StripeMockBin string
 	// ExtraEnv is appended to every process's environment (rate limits, token TTL).
 	ExtraEnv []string
+	// DBPrefix names the stack's databases, <DBPrefix><service>; it must
+	// start with meterflow_bench_ (empty: meterflow_bench_). The A/B
+	// comparison gives each side's stack its own (<DBPrefix>a_, …b_).
+	DBPrefix string
 }
 
 // Proc is one started process; its Pid and ReadyAfter (from exec to
@@ -69,8 +76,26 @@ type Stack struct {
 	procs []*Proc
 }
 
-// DBName is the bench's database of a service.
-func DBName(svc string) string { return "meterflow_bench_" + svc }
+// benchPrefix starts every database the bench creates or drops.
+const benchPrefix = "meterflow_bench_"
+
+// DBName is the database of service svc of this stack (or of the harness's
+// own, e.g. "raw"): <DBPrefix><svc>.
+func (c Config) DBName(svc string) string {
+	if c.DBPrefix == "" {
+		return benchPrefix + svc
+	}
+	return c.DBPrefix + svc
+}
+
+// DBNames are the databases of the stack's services.
+func (c Config) DBNames() []string {
+	dbs := make([]string, 0, len(Services))
+	for _, svc := range Services {
+		dbs = append(dbs, c.DBName(svc))
+	}
+	return dbs
+}
 
 // DatabaseURL is the URL of the bench database db.
 func (c Config) DatabaseURL(db string) string {
@@ -95,7 +120,7 @@ func (c Config) CheckPorts() error {
 		l.Close()
 	}
 	if len(busy) > 0 {
-		return fmt.Errorf("ports already in use: %s (another bench, or something else; change -port-base)", strings.Join(busy, ", "))
+		return fmt.Errorf("ports already in use: %s (another bench, or something else; change -port-offset)", strings.Join(busy, ", "))
 	}
 	return nil
 }
@@ -119,18 +144,31 @@ func PingRedis(ctx context.Context, url string) error {
 // ResetDatabases drops and recreates the bench databases (never anything
 // not named meterflow_bench_*), so each invocation starts from empty tables.
 func (c Config) ResetDatabases(ctx context.Context, names ...string) error {
+	return c.dropDatabases(ctx, true, names)
+}
+
+// DropDatabases drops bench databases (never anything not named
+// meterflow_bench_*): the A/B sides' when the comparison is over.
+func (c Config) DropDatabases(ctx context.Context, names ...string) error {
+	return c.dropDatabases(ctx, false, names)
+}
+
+func (c Config) dropDatabases(ctx context.Context, recreate bool, names []string) error {
 	conn, err := pgx.Connect(ctx, c.DatabaseURL("postgres"))
 	if err != nil {
 		return fmt.Errorf("connect to Postgres at %s: %w", c.PostgresBase, err)
 	}
 	defer conn.Close(ctx)
 	for _, n := range names {
-		if !strings.HasPrefix(n, "meterflow_bench_") {
+		if !strings.HasPrefix(n, benchPrefix) {
 			return fmt.Errorf("refusing to drop %q: not a bench database", n)
 		}
 		id := pgx.Identifier{n}.Sanitize()
 		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
 			return fmt.Errorf("drop %s: %w", n, err)
+		}
+		if !recreate {
+			continue
 		}
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
 			return fmt.Errorf("create %s: %w", n, err)
@@ -182,11 +220,10 @@ func Prepare(ctx context.Context, c Config) (*Stack, error) {
 		fmt.Sprintf("STRIPE_API_BASE=http://127.0.0.1:%d", c.StripeMockPort),
 	)
 	s.env = append(s.env, c.ExtraEnv...)
-	dbs := make([]string, 0, len(Services))
-	for _, svc := range Services {
-		dbs = append(dbs, DBName(svc))
+	if !strings.HasPrefix(c.DBName(""), benchPrefix) {
+		return nil, fmt.Errorf("database prefix %q does not start with %s", c.DBPrefix, benchPrefix)
 	}
-	if err := c.ResetDatabases(ctx, dbs...); err != nil {
+	if err := c.ResetDatabases(ctx, c.DBNames()...); err != nil {
 		return nil, err
 	}
 	for _, svc := range Services {
@@ -209,7 +246,7 @@ var poolSizes = map[string]string{"identity": "8", "notify": "4"}
 // against its database).
 func (s *Stack) ServiceEnv(svc string) []string {
 	env := append(append([]string(nil), s.env...),
-		"DATABASE_URL="+s.cfg.DatabaseURL(DBName(svc)),
+		"DATABASE_URL="+s.cfg.DatabaseURL(s.cfg.DBName(svc)),
 		"GRPC_ADDR="+s.cfg.GRPCAddrs[svc],
 		"METRICS_ADDR="+s.cfg.MetricsAddrs[svc],
 	)
@@ -223,7 +260,10 @@ func (s *Stack) ServiceEnv(svc string) []string {
 // time, timing each from exec to readiness.
 func (s *Stack) Start(ctx context.Context) error {
 	c := s.cfg
-	mock := filepath.Join(c.Root, "bin", "stripe-mock")
+	mock := c.StripeMockBin
+	if mock == "" {
+		mock = filepath.Join(c.Root, "bin", "stripe-mock")
+	}
 	if _, err := os.Stat(mock); err != nil {
 		build := exec.CommandContext(ctx, "go", "build", "-o", mock, "github.com/stripe/stripe-mock")
 		build.Dir = filepath.Join(c.Root, "services", "wallet")
@@ -294,11 +334,13 @@ func (s *Stack) Alive() error {
 }
 
 // Stop sends SIGTERM to every process (reverse start order), waits up to
-// 15 s each, then kills what is left.
+// 15 s each, then kills what is left. Start may then run the stack anew
+// (same secrets, same databases).
 func (s *Stack) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		_ = s.procs[i].Terminate(15 * time.Second)
 	}
+	s.procs = nil
 }
 
 // RSSKiB reads VmRSS of a process from /proc/<pid>/status.
