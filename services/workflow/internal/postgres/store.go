@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/groupcommit"
 	"github.com/meterflow/meterflow/platform/paging"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
@@ -47,6 +48,12 @@ type Store struct {
 	pool  *pgxpool.Pool
 	q     *db.Queries
 	queue *river.Client[pgx.Tx]
+
+	// creates and applies batch CreateRun and Apply (BatchWrites); nil:
+	// one by one.
+	creates   *groupcommit.Batcher[workflow.Run, created]
+	applies   *groupcommit.Batcher[applyIn, workflow.Run]
+	batchOpts WriteBatches
 }
 
 // NewStore returns a store on pool that inserts jobs with queue (an
