@@ -53,9 +53,6 @@ func (s *Store) applyOne(ctx context.Context, in applyIn) (workflow.Run, error) 
 		r, err := s.write(ctx, s.pool, id, c)
 		return transition(r, err, c.Event)
 	}
-	if s.queue == nil {
-		return workflow.Run{}, errNoQueue(typ)
-	}
 	var out workflow.Run
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := s.write(ctx, tx, id, c)
@@ -65,6 +62,9 @@ func (s *Store) applyOne(ctx context.Context, in applyIn) (workflow.Run, error) 
 		job, err := eventJob(typ, out, in.trace)
 		if err != nil {
 			return err
+		}
+		if s.queue == nil {
+			return errNoQueue(typ)
 		}
 		if _, err := s.queue.InsertTx(ctx, tx, job.Args, nil); err != nil {
 			return fmt.Errorf("outbox: enqueue %s event: %w", typ, err)

@@ -191,7 +191,7 @@ func (s *Store) insertJobs(ctx context.Context, tx pgx.Tx, ins []applyIn, answer
 		return nil
 	}
 	if s.queue == nil {
-		return fmt.Errorf("insert %d jobs: the store has no job queue (NewStore without one)", len(jobs))
+		return errNoQueue("run jobs and events")
 	}
 	if _, err := s.queue.InsertManyTx(ctx, tx, jobs); err != nil {
 		return fmt.Errorf("insert %d run jobs and events: %w", len(jobs), err)
