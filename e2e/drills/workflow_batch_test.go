@@ -104,18 +104,19 @@ func scrapeWriteBatches(addr string) map[string][2]float64 {
 		if !ok {
 			continue
 		}
-		name, labels, ok := strings.Cut(series, "{")
-		kind, ok2 := strings.CutPrefix(labels, `kind="`)
-		v, err := strconv.ParseFloat(value, 64)
-		if !ok || !ok2 || err != nil {
+		name, labels, _ := strings.Cut(series, "{")
+		if name != "workflow_write_batch_size_count" && name != "workflow_write_batch_size_sum" {
 			continue
 		}
-		kind = strings.TrimSuffix(kind, `"}`)
+		kind := strings.TrimSuffix(strings.TrimPrefix(labels, `kind="`), `"}`)
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
 		w := out[kind]
-		switch name {
-		case "workflow_write_batch_size_count":
+		if name == "workflow_write_batch_size_count" {
 			w[0] = v
-		case "workflow_write_batch_size_sum":
+		} else {
 			w[1] = v
 		}
 		out[kind] = w

@@ -52,12 +52,17 @@ func benchStore(b *testing.B) (*postgres.Store, *pgxpool.Pool) {
 
 // benchWrites runs b.N calls of op (op(i) for i in 0..b.N-1) from callers
 // goroutines at once, for each batch max, and reports the calls' median
-// latency (p50-µs) beside the time per call.
+// latency (p50-µs) and the runs written per statement (runs/stmt) beside
+// the time per call.
 func benchWrites(b *testing.B, store *postgres.Store, prepare func(b *testing.B), op func(ctx context.Context, i int) error) {
 	for _, max := range []int{1, 64} {
 		for _, callers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("max=%d/callers=%d", max, callers), func(b *testing.B) {
-				store.BatchWrites(postgres.WriteBatches{Max: max})
+				var statements, runs atomic.Int64
+				store.BatchWrites(postgres.WriteBatches{Max: max, Observe: func(_ string, size int, _ bool) {
+					statements.Add(1)
+					runs.Add(int64(size))
+				}})
 				b.StopTimer()
 				prepare(b)
 				ctx := context.Background()
@@ -83,6 +88,11 @@ func benchWrites(b *testing.B, store *postgres.Store, prepare func(b *testing.B)
 				slices.Sort(all)
 				if len(all) > 0 {
 					b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+				}
+				if n := statements.Load(); n > 0 {
+					b.ReportMetric(float64(runs.Load())/float64(n), "runs/stmt")
+				} else {
+					b.ReportMetric(1, "runs/stmt") // one by one: no batcher
 				}
 			})
 		}
