@@ -1,6 +1,8 @@
 // Package postgres stores workflows, runs and audit events in Postgres and
 // queues async runs in the same database with River. The files mirror
-// queries/*.sql: workflows.go (the catalog and its audit log), runs.go.
+// queries/*.sql: workflows.go (the catalog and its audit log), runs.go;
+// batch.go, runs_batch.go and transitions_batch.go write concurrent run
+// inserts and state changes in batches (ADR 0019).
 package postgres
 
 import (
