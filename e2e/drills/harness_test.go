@@ -111,9 +111,11 @@ type options struct {
 	// callTimeout is the gateway's CallTimeout (default 5s).
 	callTimeout time.Duration
 	// stripeBase is the wallet's STRIPE_API_BASE (default: a stripe-mock
-	// of its own); walletEnv adds to the wallet's environment.
-	stripeBase string
-	walletEnv  []string
+	// of its own); walletEnv adds to the wallet's environment, and
+	// workflowEnv to the workflow service's.
+	stripeBase  string
+	walletEnv   []string
+	workflowEnv []string
 }
 
 func freeAddr(t testing.TB) string {
@@ -213,13 +215,13 @@ func (s *stack) startServices(t testing.TB, l *e2e.Lifetime, bins, idAddr string
 			"GRPC_ADDR="+walletAddr, "DATABASE_URL="+withHost(t, s.walletDB, walletPG),
 			"HOLD_SWEEP_INTERVAL="+sweepInterval.String())...,
 	), o.walletEnv...))
-	s.workflow = newProc("workflow", workflowAddr, with(
+	s.workflow = newProc("workflow", workflowAddr, append(with(
 		"GRPC_ADDR="+workflowAddr, "DATABASE_URL="+withHost(t, s.workflowDB, workflowPG),
 		"WALLET_ADDR="+wfWallet, "WORKFLOW_SETTLE_GRACE="+settleGrace.String(),
 		"WORKFLOW_SETTLE_INTERVAL="+settleInterval.String(), "WORKFLOW_ASYNC_START_WINDOW="+asyncWindow.String(),
 		"WORKFLOW_WORKERS=8", "WORKFLOW_DEFAULT_FEE_CENTS=10",
 		"WORKFLOW_ALLOW_PRIVATE=true", // the drills' n8n receivers listen on loopback
-	))
+	), o.workflowEnv...))
 	for _, p := range []*e2e.Proc{s.wallet, s.workflow} {
 		// Also ends a process that never got ready.
 		l.OnStop(func() { _ = p.Terminate(10 * time.Second) })

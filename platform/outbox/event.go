@@ -48,18 +48,33 @@ func (Event) InsertOpts() river.InsertOpts {
 // enqueues it in the transaction that decides it, so a replay that
 // changes nothing enqueues nothing.
 func EnqueueEvent(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, e Event) error {
+	e.Trace = traceOf(ctx)
+	job, err := EventJob(e)
+	if err != nil {
+		return err
+	}
+	return insert(ctx, client, tx, job.Args, e.Type+" event")
+}
+
+// EventJob checks e and returns it as a job for River's InsertManyTx, for a
+// transaction that decides several events at once (a batch of runs): the
+// same rules as EnqueueEvent, but e keeps its own Trace (Trace(ctx) of the
+// call that caused it).
+func EventJob(e Event) (river.InsertManyParams, error) {
 	if e.UserID == "" || e.Type == "" {
-		return fmt.Errorf("outbox: an event needs a user and a type")
+		return river.InsertManyParams{}, fmt.Errorf("outbox: an event needs a user and a type")
 	}
 	if d := bytes.TrimSpace(e.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
-		return fmt.Errorf("outbox: the %s event's data is not a JSON object", e.Type)
+		return river.InsertManyParams{}, fmt.Errorf("outbox: the %s event's data is not a JSON object", e.Type)
 	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = time.Now()
 	}
-	e.Trace = traceOf(ctx)
-	return insert(ctx, client, tx, e, e.Type+" event")
+	return river.InsertManyParams{Args: e}, nil
 }
+
+// Trace is the trace of ctx as an Event or Email carries it.
+func Trace(ctx context.Context) map[string]string { return traceOf(ctx) }
 
 // EventWorker delivers Event jobs to notify.
 type EventWorker struct {

@@ -105,15 +105,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	}
 	addrs := safehttp.AddressPolicy{AllowPrivate: cfg.AllowPrivate, AllowedCIDRs: cfg.AllowedCIDRs}
 	store := postgres.NewStore(pool, inserter)
-	unsettled := func(ctx context.Context) (int64, error) {
+	metrics := newRunMetrics(a.Registry, func(ctx context.Context) (int64, error) {
 		return store.CountUnsettled(ctx, time.Now().Add(-cfg.SettleGrace))
+	})
+	batchMax := cfg.WriteBatchMax
+	if batchMax == 0 {
+		batchMax = DefaultWriteBatchMax
 	}
+	store.BatchWrites(postgres.WriteBatches{Max: batchMax, Log: log, Observe: metrics.WriteBatch})
 	a.svc = workflow.NewService(workflow.Config{
 		Store:            store,
 		Wallet:           walletclient.Client{API: walletv1.NewWalletServiceClient(walletConn)},
 		Caller:           n8n.New(n8n.Options{Hosts: cfg.AllowedHosts, Addresses: addrs}),
 		Secrets:          keys,
-		Metrics:          newRunMetrics(a.Registry, unsettled),
+		Metrics:          metrics,
 		Log:              log,
 		DefaultFeeCents:  cfg.DefaultFeeCents,
 		AllowedHosts:     cfg.AllowedHosts,

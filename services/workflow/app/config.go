@@ -84,11 +84,23 @@ type Config struct {
 	// Keys verifies access tokens. Optional: when nil, a callauth.RemoteKeySet
 	// against IdentityAddr is used; tests inject authtest.Keys.
 	Keys callauth.KeySet
+	// WriteBatchMax is the most runs one batched insert, or one batched
+	// state change, writes (WORKFLOW_WRITE_BATCH_MAX, ADR 0019); 1 writes
+	// one by one, 0 means DefaultWriteBatchMax.
+	WriteBatchMax int
 	// PublicBaseURL is the gateway's public URL (PUBLIC_BASE_URL, the same
 	// value the gateway has): runs in callback mode tell n8n to post their
 	// verdict to it. Required in production.
 	PublicBaseURL string
 }
+
+// DefaultWriteBatchMax is WORKFLOW_WRITE_BATCH_MAX's default, and
+// MaxWriteBatchMax its largest value: one batch is one statement whose
+// arrays and row locks grow with it.
+const (
+	DefaultWriteBatchMax = 64
+	MaxWriteBatchMax     = 1000
+)
 
 // DevPublicBaseURL is PUBLIC_BASE_URL outside production when unset: the
 // gateway of `make run`.
@@ -139,6 +151,9 @@ func ConfigFromEnv() (Config, error) {
 	workers, err := envconfig.PositiveInt("WORKFLOW_WORKERS", 10)
 	errs = append(errs, err)
 	c.Workers = int(workers)
+	batchMax, err := envconfig.PositiveInt("WORKFLOW_WRITE_BATCH_MAX", DefaultWriteBatchMax)
+	errs = append(errs, err)
+	c.WriteBatchMax = int(min(batchMax, MaxWriteBatchMax+1)) // validate refuses more
 	errs = append(errs, c.readAddressPolicy())
 
 	key, err := c.Secret("WORKFLOW_SECRETS_KEY", DevSecretsKey, "base64 of 32 random bytes: head -c 32 /dev/urandom | base64")
@@ -218,6 +233,9 @@ func (c Config) validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		errs = append(errs, errors.New("WORKFLOW_WORKERS must be between 1 and 1000"))
+	}
+	if c.WriteBatchMax < 0 || c.WriteBatchMax > MaxWriteBatchMax {
+		errs = append(errs, fmt.Errorf("WORKFLOW_WRITE_BATCH_MAX must be at most %d (1 writes runs one by one)", MaxWriteBatchMax))
 	}
 	if c.DatabaseURL == "" || c.WalletAddr == "" {
 		errs = append(errs, errors.New("DATABASE_URL and WALLET_ADDR must not be empty"))

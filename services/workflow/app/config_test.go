@@ -18,7 +18,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"development defaults", map[string]string{"APP_ENV": "development"}, "", func(t *testing.T, c Config) {
 			if c.DefaultFeeCents != 10 || c.GRPCAddr != "127.0.0.1:50053" || c.MetricsAddr != "127.0.0.1:9093" ||
 				c.SettleGrace != 30*time.Second || len(c.SecretsKey) != 32 || len(c.Warnings) != 2 || len(c.AllowedHosts) != 0 ||
-				c.AllowPrivate || len(c.AllowedCIDRs) != 0 {
+				c.AllowPrivate || len(c.AllowedCIDRs) != 0 || c.WriteBatchMax != DefaultWriteBatchMax {
 				t.Errorf("config = %+v", c)
 			}
 		}},
@@ -54,6 +54,13 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Error("AllowPrivate = false")
 			}
 		}},
+		{"writes one by one", map[string]string{"APP_ENV": "development", "WORKFLOW_WRITE_BATCH_MAX": "1"}, "", func(t *testing.T, c Config) {
+			if c.WriteBatchMax != 1 {
+				t.Errorf("WriteBatchMax = %d", c.WriteBatchMax)
+			}
+		}},
+		{"write batch max zero", map[string]string{"APP_ENV": "development", "WORKFLOW_WRITE_BATCH_MAX": "0"}, "WORKFLOW_WRITE_BATCH_MAX", nil},
+		{"write batch max too large", map[string]string{"APP_ENV": "development", "WORKFLOW_WRITE_BATCH_MAX": "5000"}, "WORKFLOW_WRITE_BATCH_MAX must be at most 1000", nil},
 		{"bad allow private", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOW_PRIVATE": "yes please"}, "WORKFLOW_ALLOW_PRIVATE", nil},
 		{"bad CIDR", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "10.0.0.0/8,n8n.internal"}, "WORKFLOW_ALLOWED_CIDRS", nil},
 		{"CIDR allowing everything", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "0.0.0.0/0"}, "WORKFLOW_ALLOWED_CIDRS", nil},

@@ -16,6 +16,9 @@ type runMetrics struct {
 	duration *prometheus.HistogramVec
 	n8n      *prometheus.CounterVec
 	settled  *prometheus.CounterVec
+	// batches and fallbacks describe the batched run writes (ADR 0019).
+	batches   *prometheus.HistogramVec
+	fallbacks *prometheus.CounterVec
 }
 
 // newRunMetrics registers the run metrics on reg. unsettled counts the
@@ -44,7 +47,19 @@ func newRunMetrics(reg prometheus.Registerer, unsettled func(ctx context.Context
 	for _, h := range []workflow.HoldState{workflow.HoldCaptured, workflow.HoldReleased} {
 		m.settled.WithLabelValues(string(h)) // exported at 0 from the start, so increase() sees the first one
 	}
-	reg.MustRegister(m.runs, m.duration, m.n8n, m.settled,
+	m.batches = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "workflow_write_batch_size",
+		Help:    "Runs written per batched statement, by kind (create, apply; 1: a write that found no batch running; WORKFLOW_WRITE_BATCH_MAX caps it).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000},
+	}, []string{"kind"})
+	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workflow_write_batch_fallbacks_total",
+		Help: "Batches of run writes that failed as a whole and were written one by one, by kind (create, apply).",
+	}, []string{"kind"})
+	for _, k := range []string{"create", "apply"} {
+		m.fallbacks.WithLabelValues(k)
+	}
+	reg.MustRegister(m.runs, m.duration, m.n8n, m.settled, m.batches, m.fallbacks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "workflow_runs_unsettled_past_deadline",
 			Help: "Runs past their deadline plus WORKFLOW_SETTLE_GRACE whose hold is neither captured nor released: the settler's backlog (computed at scrape; -1 if the database did not answer).",
@@ -71,4 +86,12 @@ func (m *runMetrics) RunFinished(wf string, st workflow.Status, d time.Duration)
 // N8NAnswered implements workflow.Metrics.
 func (m *runMetrics) N8NAnswered(wf, class string) {
 	m.n8n.WithLabelValues(wf, class).Inc()
+}
+
+// WriteBatch records one batch of run writes (postgres.WriteBatches.Observe).
+func (m *runMetrics) WriteBatch(kind string, size int, fellBack bool) {
+	m.batches.WithLabelValues(kind).Observe(float64(size))
+	if fellBack {
+		m.fallbacks.WithLabelValues(kind).Inc()
+	}
 }

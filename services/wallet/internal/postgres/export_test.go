@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 
-	"github.com/meterflow/meterflow/services/wallet/internal/groupcommit"
+	"github.com/meterflow/meterflow/platform/groupcommit"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 

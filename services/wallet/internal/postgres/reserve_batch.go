@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/meterflow/meterflow/services/wallet/internal/groupcommit"
+	"github.com/meterflow/meterflow/platform/groupcommit"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 

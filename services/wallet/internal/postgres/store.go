@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/groupcommit"
 	"github.com/meterflow/meterflow/platform/paging"
-	"github.com/meterflow/meterflow/services/wallet/internal/groupcommit"
 	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )

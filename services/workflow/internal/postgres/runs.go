@@ -45,8 +45,19 @@ func toRuns(rows []db.Run) ([]workflow.Run, error) {
 	return out, nil
 }
 
-// CreateRun implements workflow.Store.
+// CreateRun implements workflow.Store. With BatchWrites, concurrent calls
+// share one INSERT (createBatch).
 func (s *Store) CreateRun(ctx context.Context, r workflow.Run) (workflow.Run, bool, error) {
+	if s.creates == nil {
+		return s.createOne(ctx, r)
+	}
+	c, err := s.creates.Do(ctx, r)
+	return c.run, c.new, err
+}
+
+// createOne inserts r alone (InsertRun); a repeated idempotency key
+// answers the run that holds it, created=false.
+func (s *Store) createOne(ctx context.Context, r workflow.Run) (workflow.Run, bool, error) {
 	row, err := s.q.InsertRun(ctx, s.pool, db.InsertRunParams{
 		ID: r.ID, UserID: r.UserID.String(), WorkflowSlug: r.Workflow, Status: string(r.Status), HoldState: string(r.Hold),
 		Async: r.Async, FeeCents: r.FeeCents, TimeoutMs: r.TimeoutMS, Input: r.Input, IdempotencyKey: text(r.IdempotencyKey),
@@ -63,11 +74,7 @@ func (s *Store) CreateRun(ctx context.Context, r workflow.Run) (workflow.Run, bo
 	}
 	// ON CONFLICT DO NOTHING waited for the first insert of this key to
 	// commit, so the existing run is visible now.
-	row, err = s.q.GetRunByKey(ctx, s.pool, db.GetRunByKeyParams{UserID: r.UserID.String(), IdempotencyKey: text(r.IdempotencyKey)})
-	if err != nil {
-		return workflow.Run{}, false, fmt.Errorf("get run by idempotency key: %w", err)
-	}
-	run, err := toRun(row)
+	run, err := s.runByKey(ctx, r)
 	return run, false, err
 }
 

@@ -1,6 +1,8 @@
 // Package postgres stores workflows, runs and audit events in Postgres and
 // queues async runs in the same database with River. The files mirror
-// queries/*.sql: workflows.go (the catalog and its audit log), runs.go.
+// queries/*.sql: workflows.go (the catalog and its audit log), runs.go;
+// batch.go, runs_batch.go and transitions_batch.go write concurrent run
+// inserts and state changes in batches (ADR 0019).
 package postgres
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/groupcommit"
 	"github.com/meterflow/meterflow/platform/paging"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
@@ -47,6 +50,12 @@ type Store struct {
 	pool  *pgxpool.Pool
 	q     *db.Queries
 	queue *river.Client[pgx.Tx]
+
+	// creates and applies batch CreateRun and Apply (BatchWrites); nil:
+	// one by one.
+	creates   *groupcommit.Batcher[workflow.Run, created]
+	applies   *groupcommit.Batcher[applyIn, workflow.Run]
+	batchOpts WriteBatches
 }
 
 // NewStore returns a store on pool that inserts jobs with queue (an

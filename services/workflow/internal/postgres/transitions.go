@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
@@ -19,8 +20,31 @@ import (
 // event may leave which state is the transition table's (workflow.Step).
 // A change that settles the run's status also enqueues its webhook event
 // (workflow.Change.Publishes) in the UPDATE's transaction: the event
-// exists exactly when the settled run does (docs/adr/0014).
+// exists exactly when the settled run does (docs/adr/0014). With
+// BatchWrites, concurrent calls share one transaction (applyBatch).
 func (s *Store) Apply(ctx context.Context, id uuid.UUID, c workflow.Change) (workflow.Run, error) {
+	in := applyIn{id: id, c: c}
+	if _, publishes := c.Publishes(); publishes {
+		in.trace = outbox.Trace(ctx)
+	}
+	if s.applies == nil {
+		return s.applyOne(ctx, in)
+	}
+	return s.applies.Do(ctx, in)
+}
+
+// applyIn is one Apply call: the change, and the trace of the call for
+// the webhook event it may enqueue.
+type applyIn struct {
+	id    uuid.UUID
+	c     workflow.Change
+	trace map[string]string
+}
+
+// applyOne applies in alone, in a transaction of its own when it also
+// inserts a job.
+func (s *Store) applyOne(ctx context.Context, in applyIn) (workflow.Run, error) {
+	id, c := in.id, in.c
 	if c.To == workflow.StateQueuedHeld {
 		return s.markHeldAndEnqueue(ctx, c, id)
 	}
@@ -35,7 +59,17 @@ func (s *Store) Apply(ctx context.Context, id uuid.UUID, c workflow.Change) (wor
 		if out, err = transition(r, err, c.Event); err != nil {
 			return err
 		}
-		return s.publishRun(ctx, tx, typ, out)
+		job, err := eventJob(typ, out, in.trace)
+		if err != nil {
+			return err
+		}
+		if s.queue == nil {
+			return errNoQueue(typ)
+		}
+		if _, err := s.queue.InsertTx(ctx, tx, job.Args, nil); err != nil {
+			return fmt.Errorf("outbox: enqueue %s event: %w", typ, err)
+		}
+		return nil
 	})
 	return out, err
 }
@@ -87,21 +121,24 @@ func fromStates(c workflow.Change) []string {
 	return from
 }
 
-// publishRun enqueues run's webhook event typ in tx (platform/outbox): its
-// data is the run as GET /v1/runs/{id} shows it, as of this transaction.
-func (s *Store) publishRun(ctx context.Context, tx pgx.Tx, typ string, run workflow.Run) error {
-	if s.queue == nil {
-		return fmt.Errorf("publish %s: the store has no job queue (NewStore without one)", typ)
-	}
+// errNoQueue: a store made without a job queue cannot publish typ.
+func errNoQueue(typ string) error {
+	return fmt.Errorf("publish %s: the store has no job queue (NewStore without one)", typ)
+}
+
+// eventJob is run's webhook event typ as a River job (platform/outbox):
+// its data is the run as GET /v1/runs/{id} shows it, as of the
+// transaction that settled it, and trace is the trace of the call.
+func eventJob(typ string, run workflow.Run, trace map[string]string) (river.InsertManyParams, error) {
 	data, err := run.PublicJSON()
 	if err != nil {
-		return fmt.Errorf("publish %s: %w", typ, err)
+		return river.InsertManyParams{}, fmt.Errorf("publish %s: %w", typ, err)
 	}
-	e := outbox.Event{UserID: run.UserID.String(), Type: typ, Data: data}
+	e := outbox.Event{UserID: run.UserID.String(), Type: typ, Data: data, Trace: trace}
 	if run.FinishedAt != nil {
 		e.OccurredAt = *run.FinishedAt
 	}
-	return outbox.EnqueueEvent(ctx, s.queue, tx, e)
+	return outbox.EventJob(e)
 }
 
 // transition maps a conditional update's result: no row means the run was

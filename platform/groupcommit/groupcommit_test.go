@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterflow/meterflow/services/wallet/internal/groupcommit"
+	"github.com/meterflow/meterflow/platform/groupcommit"
 )
 
 // recorder is a run function that records its batches and, while gate is
