@@ -39,6 +39,18 @@ func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
 				t.Fatalf("batch max = %d", c.ReserveBatchMax)
 			}
 		}},
+		{name: "settlements batch by default", check: func(t *testing.T, c app.Config) {
+			if c.SettleBatchMax != app.DefaultReserveBatchMax {
+				t.Fatalf("settle batch max = %d", c.SettleBatchMax)
+			}
+		}},
+		{name: "settles one by one", env: map[string]string{"WALLET_SETTLE_BATCH_MAX": "1"}, check: func(t *testing.T, c app.Config) {
+			if c.SettleBatchMax != 1 || c.ReserveBatchMax != app.DefaultReserveBatchMax {
+				t.Fatalf("settle batch max = %d, reserve %d", c.SettleBatchMax, c.ReserveBatchMax)
+			}
+		}},
+		{name: "settle batch max zero", env: map[string]string{"WALLET_SETTLE_BATCH_MAX": "0"}, wantErr: "WALLET_SETTLE_BATCH_MAX"},
+		{name: "settle batch max too large", env: map[string]string{"WALLET_SETTLE_BATCH_MAX": "1001"}, wantErr: "WALLET_SETTLE_BATCH_MAX"},
 		{name: "batch max zero", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "0"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
 		{name: "batch max too large", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "1001"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
 		{name: "batch max huge", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "99999999999999"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
