@@ -36,6 +36,9 @@ type settleHold struct {
 type settleStep struct {
 	release bool
 	hold    int
+	// poison: a capture whose fee the ledger refuses (a positive amount:
+	// the wallet package never decides one), through the store.
+	poison bool
 }
 
 func capt(i int) settleStep { return settleStep{hold: i} }
@@ -65,15 +68,7 @@ type settleCase struct {
 // must pass.
 func TestSettleHoldsAgreesWithOneByOne(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.New(t, migrations.FS)
-	ctx := context.Background()
-	if err := jobs.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
-	}
-	client, err := queue.NewClient(pool, &queue.AutoTopUpWorker{}, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, client := settleDB(t)
 	many := func(n int, h settleHold) []settleHold { return slices.Repeat([]settleHold{h}, n) }
 	tests := []settleCase{
 		{name: "captures and releases in order", balance: 1000, holds: []settleHold{{amount: 100}, {amount: 200}, {amount: 300}, {amount: 50}},
@@ -109,14 +104,56 @@ func TestSettleHoldsAgreesWithOneByOne(t *testing.T) {
 				return out
 			}()},
 	}
+	runSettleCases(t, pool, client, tests, false)
+}
+
+// TestSettleBatchFallsBackOneByOne: a capture that fails the whole batch's
+// statement makes the batch settle its holds one by one: the bad capture
+// gets its own error, the others their answers, as one by one.
+func TestSettleBatchFallsBackOneByOne(t *testing.T) {
+	t.Parallel()
+	pool, client := settleDB(t)
+	poisoned := settleStep{hold: 1, poison: true}
+	tests := []settleCase{
+		{name: "a poisoned capture among others", balance: 1000, lowBalance: 950,
+			holds: []settleHold{{amount: 10}, {amount: 20}, {amount: 30}, {amount: 40, apiKey: true}},
+			steps: []settleStep{capt(0), poisoned, rel(2), rel(3), capt(1)}},
+		{name: "a poisoned capture first", balance: 1000, holds: []settleHold{{amount: 10}, {amount: 20}},
+			steps: []settleStep{poisoned, capt(0), rel(1)}},
+	}
+	runSettleCases(t, pool, client, tests, true)
+}
+
+// settleDB is a test database with River's tables and an insert-only
+// River client, for the crossings' emails and events.
+func settleDB(t *testing.T) (*pgxpool.Pool, postgres.Jobs) {
+	t.Helper()
+	pool, _ := dbtest.New(t, migrations.FS)
+	if err := jobs.Migrate(context.Background(), pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	client, err := queue.NewClient(pool, &queue.AutoTopUpWorker{}, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, client
+}
+
+// runSettleCases runs each case one by one and batched and compares them;
+// fallBack: a batch must have fallen back to one by one.
+func runSettleCases(t *testing.T, pool *pgxpool.Pool, client postgres.Jobs, tests []settleCase, fallBack bool) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			one := newSettleWorld(t, pool, client, tc, 1)
 			batched := newSettleWorld(t, pool, client, tc, 64)
 			wantOne := one.runOneByOne(t)
 			got, queued, sizes := batched.runBatched(t)
-			if queued > 1 && !slices.ContainsFunc(sizes, func(n int) bool { return n > 1 }) {
+			if queued > 1 && !slices.ContainsFunc(sizes, func(n int) bool { return n > 1 || n < -1 }) {
 				t.Errorf("batch sizes %v: the %d calls queued did not share a transaction", sizes, queued)
+			}
+			if fellBack := slices.ContainsFunc(sizes, func(n int) bool { return n < 0 }); fellBack != fallBack {
+				t.Errorf("batch sizes %v: fell back %v, want %v", sizes, fellBack, fallBack)
 			}
 			for i := range tc.steps {
 				if got[i] != wantOne[i] {
@@ -216,9 +253,17 @@ func (w *settleWorld) call(s settleStep) settleAnswer {
 		fee wallet.Transaction
 		err error
 	)
-	if s.release {
+	switch {
+	case s.poison:
+		var res wallet.CaptureResult
+		res, err = w.store.CaptureHold(w.ctx, key, func(h wallet.Hold) (wallet.Settlement, error) {
+			return wallet.Settlement{Apply: h.Status == wallet.HoldHeld,
+				Fee: wallet.LedgerEntry{ID: uuid.New(), Kind: wallet.KindFee, AmountCents: h.AmountCents, SourceKey: "fee:" + h.ID.String()}}, nil
+		})
+		h, fee = res.Hold, res.Fee
+	case s.release:
 		h, err = w.svc.Release(w.ctx, key)
-	} else {
+	default:
 		h, fee, err = w.svc.Capture(w.ctx, key)
 	}
 	switch {
