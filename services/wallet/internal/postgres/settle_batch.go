@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -127,9 +128,9 @@ const (
 )
 
 // settleHolds applies ins in one transaction: settle_holds, then the
-// crossing of the batch's first capture, on the account as that capture
-// left it (ADR 0018 says why that is the one crossing one by one would
-// write). It stores each answer in out only once the transaction
+// crossing of the batch's first capture (of each account, in user id
+// order: a batch is of one account), on the account as that capture left
+// it (ADR 0018 says why that is the one crossing one by one would write). It stores each answer in out only once the transaction
 // committed; an error means nothing was answered.
 func (s *Store) settleHolds(ctx context.Context, ins []settleIn, out []groupcommit.Result[settleOut]) error {
 	n := len(ins)
@@ -150,12 +151,16 @@ func (s *Store) settleHolds(ctx context.Context, ins []settleIn, out []groupcomm
 	var res []groupcommit.Result[settleOut]
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		res = make([]groupcommit.Result[settleOut], n)
-		first, at, err := s.applySettlements(ctx, tx, ins, res, holdIDs, ops, feeIDs, kinds, amounts, descs, refTypes, refIDs, srcKs)
-		if err != nil || first < 0 {
+		firsts, err := s.applySettlements(ctx, tx, ins, res, holdIDs, ops, feeIDs, kinds, amounts, descs, refTypes, refIDs, srcKs)
+		if err != nil {
 			return err
 		}
-		res[first].Out.crossings, err = s.cross(ctx, tx, ins[first].hold, ins[first].d, &at)
-		return err
+		for _, f := range firsts {
+			if res[f.i].Out.crossings, err = s.cross(ctx, tx, ins[f.i].hold, ins[f.i].d, &f.at); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -164,14 +169,21 @@ func (s *Store) settleHolds(ctx context.Context, ins []settleIn, out []groupcomm
 	return nil
 }
 
+// firstCapture is an account's first applied capture in a batch that
+// decides crossings (ins[i]) and the account right after it.
+type firstCapture struct {
+	i  int
+	at wallet.Wallet
+}
+
 // applySettlements runs settle_holds in tx and stores its answers in res.
-// It returns the index of the first applied capture that decides
-// crossings (-1: none) and the account right after it.
-func (s *Store) applySettlements(ctx context.Context, tx pgx.Tx, ins []settleIn, res []groupcommit.Result[settleOut], args ...any) (int, wallet.Wallet, error) {
-	first, at := -1, wallet.Wallet{}
+// It returns each account's first applied capture that decides crossings,
+// in user id order.
+func (s *Store) applySettlements(ctx context.Context, tx pgx.Tx, ins []settleIn, res []groupcommit.Result[settleOut], args ...any) ([]firstCapture, error) {
+	var firsts []firstCapture
 	rows, err := tx.Query(ctx, settleHoldsSQL, args...)
 	if err != nil {
-		return -1, at, err
+		return nil, err
 	}
 	defer rows.Close()
 	answered := 0
@@ -187,11 +199,11 @@ func (s *Store) applySettlements(ctx context.Context, tx pgx.Tx, ins []settleIn,
 		)
 		if err := rows.Scan(&ord, &outcome, &id, &key, &userID, &amount, &status, &expiresAt, &desc, &rt, &rid, &createdAt,
 			&apiKeyID, &month, &feeCreatedAt, &balAfter, &heldAfter); err != nil {
-			return -1, at, err
+			return nil, err
 		}
 		i := int(ord) - 1
 		if i < 0 || i >= len(ins) {
-			return -1, at, fmt.Errorf("settle_holds answered hold %d of %d", ord, len(ins))
+			return nil, fmt.Errorf("settle_holds answered hold %d of %d", ord, len(ins))
 		}
 		answered++
 		if outcome == outcomeSettled {
@@ -200,7 +212,7 @@ func (s *Store) applySettlements(ctx context.Context, tx pgx.Tx, ins []settleIn,
 		}
 		want := map[string]string{opCapture: outcomeCaptured, opRelease: outcomeReleased}[ins[i].op]
 		if outcome != want || id == nil || balAfter == nil || heldAfter == nil || (outcome == outcomeCaptured && feeCreatedAt == nil) {
-			return -1, at, fmt.Errorf("settle_holds answered %q for the %s of hold %d", outcome, ins[i].op, ord)
+			return nil, fmt.Errorf("settle_holds answered %q for the %s of hold %d", outcome, ins[i].op, ord)
 		}
 		h := wallet.Hold{ID: *id, Key: deref(key), UserID: derefID(userID), AmountCents: *amount, Status: deref(status),
 			ExpiresAt: derefTime(expiresAt), Description: deref(desc), ReferenceType: deref(rt), ReferenceID: deref(rid),
@@ -215,15 +227,16 @@ func (s *Store) applySettlements(ctx context.Context, tx pgx.Tx, ins []settleIn,
 		f := ins[i].d.Fee
 		res[i].Out.fee = wallet.Transaction{ID: f.ID, UserID: h.UserID, Kind: f.Kind, AmountCents: f.AmountCents, BalanceAfterCents: *balAfter,
 			Description: f.Description, ReferenceType: f.ReferenceType, ReferenceID: f.ReferenceID, CreatedAt: *feeCreatedAt}
-		if first < 0 && ins[i].d.Cross != nil {
-			first, at = i, wallet.Wallet{UserID: h.UserID, BalanceCents: *balAfter, HeldCents: *heldAfter}
+		if ins[i].d.Cross != nil && !slices.ContainsFunc(firsts, func(f firstCapture) bool { return f.at.UserID == h.UserID }) {
+			firsts = append(firsts, firstCapture{i: i, at: wallet.Wallet{UserID: h.UserID, BalanceCents: *balAfter, HeldCents: *heldAfter}})
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return -1, at, err
+		return nil, err
 	}
 	if answered != len(ins) {
-		return -1, at, fmt.Errorf("settle_holds answered %d of %d holds", answered, len(ins))
+		return nil, fmt.Errorf("settle_holds answered %d of %d holds", answered, len(ins))
 	}
-	return first, at, nil
+	slices.SortFunc(firsts, func(a, b firstCapture) int { return slices.Compare(a.at.UserID[:], b.at.UserID[:]) })
+	return firsts, nil
 }
