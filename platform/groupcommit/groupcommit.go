@@ -262,3 +262,14 @@ func (gs *Groups[K, In, Out]) Len() int {
 	defer gs.mu.Unlock()
 	return len(gs.groups)
 }
+
+// Queued returns how many calls of group g wait for a batch.
+func (gs *Groups[K, In, Out]) Queued(g K) int {
+	gs.mu.Lock()
+	e := gs.groups[g]
+	gs.mu.Unlock()
+	if e == nil {
+		return 0
+	}
+	return e.b.Queued()
+}

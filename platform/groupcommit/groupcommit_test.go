@@ -256,6 +256,33 @@ func TestGroups(t *testing.T) {
 	}
 }
 
+// TestGroupsQueued: Queued counts the calls of one group that wait for a
+// batch, and none of a group without calls.
+func TestGroupsQueued(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	gs := groupcommit.NewGroups[string](64, nil, r.run)
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = gs.Do(context.Background(), "hot", "first") })
+	<-r.started
+	for i := range 3 {
+		wg.Go(func() { _, _ = gs.Do(context.Background(), "hot", fmt.Sprint(i)) })
+	}
+	for deadline := time.Now().Add(5 * time.Second); gs.Queued("hot") != 3; time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("queued = %d, want 3", gs.Queued("hot"))
+		}
+	}
+	if n := gs.Queued("other"); n != 0 {
+		t.Fatalf("a group without calls has %d queued", n)
+	}
+	close(r.release)
+	wg.Wait()
+	if n := gs.Queued("hot"); n != 0 {
+		t.Fatalf("%d queued after every call ended", n)
+	}
+}
+
 // BenchmarkIdleDo measures what batching adds to a call that finds no
 // batch of its group running (a run at low load): the whole cost of "no
 // window" on the idle path (about 0.6 µs and 6 allocations on the shared

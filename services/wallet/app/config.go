@@ -40,9 +40,9 @@ func DatabaseConfigFromEnv() (Config, error) {
 	return Config{Common: common, DatabaseURL: url}, err
 }
 
-// DefaultReserveBatchMax is WALLET_RESERVE_BATCH_MAX's default, and
-// MaxReserveBatchMax its largest value: one batch is one statement whose
-// arrays and locks grow with it.
+// DefaultReserveBatchMax is WALLET_RESERVE_BATCH_MAX's (and
+// WALLET_SETTLE_BATCH_MAX's) default, and MaxReserveBatchMax their largest
+// value: one batch is one statement whose arrays and locks grow with it.
 const (
 	DefaultReserveBatchMax = 64
 	MaxReserveBatchMax     = 1000
@@ -107,6 +107,10 @@ type Config struct {
 	// (WALLET_RESERVE_BATCH_MAX, ADR 0017); 1 reserves one by one, 0 means
 	// DefaultReserveBatchMax.
 	ReserveBatchMax int
+	// SettleBatchMax is the most captures and releases one transaction
+	// applies (WALLET_SETTLE_BATCH_MAX, ADR 0018); 1 settles one by one, 0
+	// means DefaultReserveBatchMax.
+	SettleBatchMax int
 }
 
 // ConfigFromEnv reads the configuration from environment variables with
@@ -167,6 +171,9 @@ func ConfigFromEnv() (Config, error) {
 	batchMax, err := envconfig.PositiveInt("WALLET_RESERVE_BATCH_MAX", DefaultReserveBatchMax)
 	errs = append(errs, err)
 	c.ReserveBatchMax = int(min(batchMax, MaxReserveBatchMax+1)) // validate refuses more
+	settleMax, err := envconfig.PositiveInt("WALLET_SETTLE_BATCH_MAX", DefaultReserveBatchMax)
+	errs = append(errs, err)
+	c.SettleBatchMax = int(min(settleMax, MaxReserveBatchMax+1))
 
 	if !c.Production() {
 		if c.PublicBaseURL == "" {
@@ -247,6 +254,9 @@ func (c Config) validate() error {
 	}
 	if c.ReserveBatchMax < 0 || c.ReserveBatchMax > MaxReserveBatchMax {
 		errs = append(errs, fmt.Errorf("WALLET_RESERVE_BATCH_MAX must be at most %d (1 reserves one by one)", MaxReserveBatchMax))
+	}
+	if c.SettleBatchMax < 0 || c.SettleBatchMax > MaxReserveBatchMax {
+		errs = append(errs, fmt.Errorf("WALLET_SETTLE_BATCH_MAX must be at most %d (1 captures and releases one by one)", MaxReserveBatchMax))
 	}
 	if c.AutoTopUpCapMultiple < 0 {
 		errs = append(errs, errors.New("AUTO_TOPUP_MONTHLY_CAP_MULTIPLE must be positive"))

@@ -8,7 +8,7 @@ import (
 	"github.com/meterflow/meterflow/services/wallet/app"
 )
 
-// The wallet's own variables: the adjustment cap, the reserve batches and
+// The wallet's own variables: the adjustment cap, the reserve and settle batches and
 // the origins a top-up's return URLs may use. Not parallel: t.Setenv changes the process
 // environment.
 func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
@@ -39,6 +39,18 @@ func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
 				t.Fatalf("batch max = %d", c.ReserveBatchMax)
 			}
 		}},
+		{name: "settlements batch by default", check: func(t *testing.T, c app.Config) {
+			if c.SettleBatchMax != app.DefaultReserveBatchMax {
+				t.Fatalf("settle batch max = %d", c.SettleBatchMax)
+			}
+		}},
+		{name: "settles one by one", env: map[string]string{"WALLET_SETTLE_BATCH_MAX": "1"}, check: func(t *testing.T, c app.Config) {
+			if c.SettleBatchMax != 1 || c.ReserveBatchMax != app.DefaultReserveBatchMax {
+				t.Fatalf("settle batch max = %d, reserve %d", c.SettleBatchMax, c.ReserveBatchMax)
+			}
+		}},
+		{name: "settle batch max zero", env: map[string]string{"WALLET_SETTLE_BATCH_MAX": "0"}, wantErr: "WALLET_SETTLE_BATCH_MAX"},
+		{name: "settle batch max too large", env: map[string]string{"WALLET_SETTLE_BATCH_MAX": "1001"}, wantErr: "WALLET_SETTLE_BATCH_MAX"},
 		{name: "batch max zero", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "0"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
 		{name: "batch max too large", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "1001"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
 		{name: "batch max huge", env: map[string]string{"WALLET_RESERVE_BATCH_MAX": "99999999999999"}, wantErr: "WALLET_RESERVE_BATCH_MAX"},
@@ -53,7 +65,7 @@ func TestConfigAdjustmentCapAndReturnOrigins(t *testing.T) {
 		{name: "public base with credentials", env: map[string]string{"PUBLIC_BASE_URL": "https://u:p@api.example.com"}, wantErr: "PUBLIC_BASE_URL"},
 		{name: "relative success url", env: map[string]string{"CHECKOUT_SUCCESS_URL": "/topup/success"}, wantErr: "CHECKOUT_SUCCESS_URL"},
 	}
-	vars := []string{"ADJUSTMENT_MAX_CENTS", "WALLET_RESERVE_BATCH_MAX", "CHECKOUT_ALLOWED_ORIGINS", "PUBLIC_BASE_URL", "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL"}
+	vars := []string{"ADJUSTMENT_MAX_CENTS", "WALLET_RESERVE_BATCH_MAX", "WALLET_SETTLE_BATCH_MAX", "CHECKOUT_ALLOWED_ORIGINS", "PUBLIC_BASE_URL", "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("APP_ENV", "development")

@@ -22,6 +22,10 @@ type walletMetrics struct {
 	// batches and fallbacks: the reserve batches (ADR 0017).
 	batches   prometheus.Histogram
 	fallbacks prometheus.Counter
+	// settleBatches and settleFallbacks: the capture and release batches
+	// (ADR 0018).
+	settleBatches   prometheus.Histogram
+	settleFallbacks prometheus.Counter
 }
 
 func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletMetrics {
@@ -57,6 +61,15 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 		Name: "wallet_reserve_batch_fallbacks_total",
 		Help: "Reserve batches that failed as a whole and reserved their holds one by one (each logged with its error).",
 	})
+	m.settleBatches = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wallet_settle_batch_size",
+		Help:    "Captures and releases applied per transaction (1: one that found no batch running; WALLET_SETTLE_BATCH_MAX caps it).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000},
+	})
+	m.settleFallbacks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wallet_settle_batch_fallbacks_total",
+		Help: "Capture and release batches that failed as a whole and settled their holds one by one (each logged with its error).",
+	})
 	openHolds := func(pick func(n, cents int64) int64) func() float64 {
 		return telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 			n, cents, err := store.OpenHolds(ctx)
@@ -67,7 +80,7 @@ func newWalletMetrics(reg prometheus.Registerer, store *postgres.Store) *walletM
 		m.unlinked.WithLabelValues(r) // exported at 0 from the start, so alerts on increase() see the first one
 	}
 	m.automationMetrics = registerAutomationMetrics(reg, store)
-	reg.MustRegister(m.booked, m.webhooks, m.unlinked, m.expired, m.lag, m.batches, m.fallbacks,
+	reg.MustRegister(m.booked, m.webhooks, m.unlinked, m.expired, m.lag, m.batches, m.fallbacks, m.settleBatches, m.settleFallbacks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wallet_holds_past_expiry", Help: "Open holds whose expiry has passed: the sweeper should have released them (computed at scrape; -1 if the database did not answer)."},
 			telemetry.ReadAtScrape(func(ctx context.Context) (float64, error) {
 				n, err := store.HoldsPastExpiry(ctx, time.Now())
@@ -117,5 +130,14 @@ func (m *walletMetrics) ReserveBatch(size int, fellBack bool) {
 	m.batches.Observe(float64(size))
 	if fellBack {
 		m.fallbacks.Inc()
+	}
+}
+
+// SettleBatch records one capture and release batch
+// (postgres.SettleBatches.Observe).
+func (m *walletMetrics) SettleBatch(size int, fellBack bool) {
+	m.settleBatches.Observe(float64(size))
+	if fellBack {
+		m.settleFallbacks.Inc()
 	}
 }

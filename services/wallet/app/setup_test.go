@@ -57,6 +57,7 @@ type options struct {
 	stripe     *stripemocktest.Stripe // reuse another bundle's stateful stripe-mock
 	capMult    int64                  // AUTO_TOPUP_MONTHLY_CAP_MULTIPLE (0: 10)
 	batchMax   int                    // WALLET_RESERVE_BATCH_MAX (0: the default, batched)
+	settleMax  int                    // WALLET_SETTLE_BATCH_MAX (0: the default, batched)
 }
 
 func setup(t testing.TB, opts ...func(*options)) *bundle {
@@ -97,6 +98,7 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 		cfg.AutoTopUpCapMultiple = o.capMult
 	}
 	cfg.ReserveBatchMax = o.batchMax
+	cfg.SettleBatchMax = o.settleMax
 	var out io.Writer = io.Discard
 	if os.Getenv("WALLET_TEST_LOG") != "" { // show the service's logs when debugging a test
 		out = os.Stderr

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 
+	"github.com/google/uuid"
+
 	"github.com/meterflow/meterflow/platform/groupcommit"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
@@ -10,4 +12,13 @@ import (
 // ReserveBatch runs ins as one batch, as the batcher does.
 func (s *Store) ReserveBatch(ctx context.Context, ins []wallet.ReserveInput) []groupcommit.Result[wallet.Hold] {
 	return s.reserveBatch(ctx, ins)
+}
+
+// SettlesQueued returns how many captures and releases of user wait for a
+// batch.
+func (s *Store) SettlesQueued(user uuid.UUID) int {
+	if s.settles == nil {
+		return 0
+	}
+	return s.settles.Queued(user)
 }

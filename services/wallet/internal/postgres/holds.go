@@ -61,12 +61,11 @@ const maxSettleAttempts = 2
 var errHoldRace = errors.New("hold settled concurrently twice")
 
 // CaptureHold implements wallet.Store. The hold is loaded without a lock:
-// the capture statement applies only while the hold is still open. The
-// capture and its crossings commit in one transaction (ADR 0008): the
-// capture statement locks the account; the user's settings, when any, are
-// locked after it (the same order as every credit), and the crossings, the
-// automatic top-up and its charge job are written before the commit. A user
-// without settings costs one more round trip than the capture alone.
+// the capture applies only while the hold is still open. The capture and
+// its crossings commit in one transaction (ADR 0008), alone (captureOne)
+// or with the account's other settlements of the moment (settle_holds,
+// ADR 0018). A user without settings costs one more round trip than the
+// capture alone.
 func (s *Store) CaptureHold(ctx context.Context, key string, decide func(wallet.Hold) (wallet.Settlement, error)) (wallet.CaptureResult, error) {
 	for range maxSettleAttempts {
 		h, err := s.holdByKey(ctx, key)
@@ -84,39 +83,54 @@ func (s *Store) CaptureHold(ctx context.Context, key string, decide func(wallet.
 			}
 			return wallet.CaptureResult{Hold: h, Fee: toTransaction(fee)}, nil
 		}
-		var res wallet.CaptureResult
-		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			fee, err := s.q.CaptureHold(ctx, tx, db.CaptureHoldParams{
-				HoldID: h.ID, ID: d.Fee.ID, Kind: d.Fee.Kind, AmountCents: d.Fee.AmountCents, Description: d.Fee.Description,
-				ReferenceType: d.Fee.ReferenceType, ReferenceID: d.Fee.ReferenceID, SourceKey: d.Fee.SourceKey,
-			})
-			if err != nil {
-				return err
-			}
-			res = wallet.CaptureResult{Hold: h, Fee: toTransaction(fee), Fresh: true}
-			res.Hold.Status = wallet.HoldCaptured
-			if d.Cross == nil {
-				return nil
-			}
-			res.Crossings, err = s.cross(ctx, tx, h, d)
-			return err
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
+		out, err := s.settle(ctx, settleIn{op: opCapture, hold: h, d: d})
+		if errors.Is(err, errSettled) {
 			continue // settled by a concurrent call: decide again
 		}
 		if err != nil {
 			return wallet.CaptureResult{}, err
 		}
-		return res, nil
+		return wallet.CaptureResult{Hold: out.hold, Fee: out.fee, Fresh: true, Crossings: out.crossings}, nil
 	}
 	return wallet.CaptureResult{}, errHoldRace
+}
+
+// captureOne captures the open hold h alone: the capture statement locks
+// the account; the user's settings, when any, are locked after it (the
+// same order as every credit), and the crossings, the automatic top-up
+// and its charge job are written before the commit. errSettled when the
+// hold is no longer open.
+func (s *Store) captureOne(ctx context.Context, h wallet.Hold, d wallet.Settlement) (settleOut, error) {
+	var out settleOut
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		fee, err := s.q.CaptureHold(ctx, tx, db.CaptureHoldParams{
+			HoldID: h.ID, ID: d.Fee.ID, Kind: d.Fee.Kind, AmountCents: d.Fee.AmountCents, Description: d.Fee.Description,
+			ReferenceType: d.Fee.ReferenceType, ReferenceID: d.Fee.ReferenceID, SourceKey: d.Fee.SourceKey,
+		})
+		if err != nil {
+			return err
+		}
+		out = settleOut{hold: h, fee: toTransaction(fee)}
+		out.hold.Status = wallet.HoldCaptured
+		if d.Cross == nil {
+			return nil
+		}
+		out.crossings, err = s.cross(ctx, tx, h, d, nil)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return settleOut{}, errSettled
+	}
+	return out, err
 }
 
 // cross locks the settings of the hold's user (none: nothing to decide),
 // asks decide about the account after the capture, and writes the
 // crossings, the automatic top-up and its job, and the crossings' emails
-// and webhook events.
-func (s *Store) cross(ctx context.Context, tx pgx.Tx, h wallet.Hold, d wallet.Settlement) ([]wallet.Crossing, error) {
+// and webhook events. The account after the capture is the one read in
+// tx, or, when at is not nil, at's balance and held amount (a batch's
+// capture that other settlements of the batch followed, ADR 0018).
+func (s *Store) cross(ctx context.Context, tx pgx.Tx, h wallet.Hold, d wallet.Settlement, at *wallet.Wallet) ([]wallet.Crossing, error) {
 	row, err := s.q.LockSettings(ctx, tx, h.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -129,6 +143,9 @@ func (s *Store) cross(ctx context.Context, tx pgx.Tx, h wallet.Hold, d wallet.Se
 		return nil, err
 	}
 	in := wallet.CrossingInput{Hold: h, Wallet: toWallet(acct), InDebt: acct.InDebtSince != nil, Settings: toSettings(row)}
+	if at != nil {
+		in.Wallet.BalanceCents, in.Wallet.HeldCents = at.BalanceCents, at.HeldCents
+	}
 	if in.Settings.AutoTopUp.Enabled {
 		if in.AutoMonthCents, err = s.q.AutoTopUpMonthCents(ctx, tx, db.AutoTopUpMonthCentsParams{UserID: h.UserID, Month: d.AutoMonth}); err != nil {
 			return nil, err
@@ -186,21 +203,34 @@ func (s *Store) ReleaseHold(ctx context.Context, key string, decide func(wallet.
 		if err != nil || !d.Apply {
 			return h, err
 		}
-		var row db.Hold
-		err = database.Retry(ctx, func() error {
-			var err error
-			row, err = s.q.ReleaseHold(ctx, s.pool, h.ID)
-			return err
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
+		out, err := s.settle(ctx, settleIn{op: opRelease, hold: h, d: d})
+		if errors.Is(err, errSettled) {
 			continue // settled by a concurrent call: decide again
 		}
 		if err != nil {
 			return wallet.Hold{}, err
 		}
-		return toHold(row), nil
+		return out.hold, nil
 	}
 	return wallet.Hold{}, errHoldRace
+}
+
+// releaseOne releases the open hold h alone, with release_hold;
+// errSettled when it is no longer open.
+func (s *Store) releaseOne(ctx context.Context, h wallet.Hold) (settleOut, error) {
+	var row db.Hold
+	err := database.Retry(ctx, func() error {
+		var err error
+		row, err = s.q.ReleaseHold(ctx, s.pool, h.ID)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return settleOut{}, errSettled
+	}
+	if err != nil {
+		return settleOut{}, err
+	}
+	return settleOut{hold: toHold(row)}, nil
 }
 
 // holdByKey loads the hold under key, or ErrNotFound.

@@ -32,6 +32,10 @@ type Store struct {
 	// one.
 	reserves  *groupcommit.Groups[uuid.UUID, wallet.ReserveInput, wallet.Hold]
 	batchOpts ReserveBatches
+	// settles batches captures and releases per account
+	// (BatchSettlements); nil: one by one.
+	settles    *groupcommit.Groups[uuid.UUID, settleIn, settleOut]
+	settleOpts SettleBatches
 }
 
 var _ wallet.Store = (*Store)(nil)
