@@ -171,3 +171,36 @@ func TestQueuedCheckLeavesOnCancel(t *testing.T) {
 		t.Fatalf("%d checks left in the queue", len(q.queue))
 	}
 }
+
+// TestConcurrentChecksWithRedisDown: checks queued behind one another when
+// Redis cannot be reached each get the error and are decided by the
+// fallback, which allows exactly the budget.
+func TestConcurrentChecksWithRedisDown(t *testing.T) {
+	t.Parallel()
+	l, err := New(newRedis(t, "redis://127.0.0.1:1/0"), Options{Prefix: prefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	allowed := 0
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := l.Allow(context.Background(), "auth", "198.51.100.7", 7)
+			if !d.Fallback {
+				t.Error("decision not marked as fallback")
+			}
+			if d.Allowed {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed != 7 {
+		t.Fatalf("allowed %d of 30, want 7", allowed)
+	}
+}
