@@ -119,10 +119,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if err != nil {
 		return nil, err
 	}
-	doc, err := openapi.JSON()
-	if err != nil {
-		return nil, err
-	}
 	a.server, err = api.New(api.Deps{
 		Identity: identity,
 		Wallet:   wallet,
@@ -147,7 +143,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		CORSOrigins:          cfg.CORSAllowedOrigins,
 		HSTSMaxAge:           cfg.HSTSMaxAge,
 		Ready:                a.ready,
-		OpenAPI:              doc,
+		OpenAPI:              openapi.JSON, // converted on the first request, not held by an idle gateway
 	})
 	if err != nil {
 		return nil, err

@@ -167,3 +167,7 @@ func (c *Console) Register(r fiber.Router) {
 func (c *Console) render(x *fiber.Ctx, s *web.Session, code int, name, title, nav string, data any) error {
 	return c.site.Render(x, s, code, name, title, nav, data)
 }
+
+// ParsePages parses every page template now (they are parsed on the first
+// page shown); tests call it so that a broken template fails them.
+func (x *Console) ParsePages() error { return x.site.ParsePages() }

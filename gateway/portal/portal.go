@@ -239,3 +239,7 @@ func (p *Portal) limitPer(ctx context.Context, class, key string, n int, period 
 	}
 	return nil
 }
+
+// ParsePages parses every page template now (they are parsed on the first
+// page shown); tests call it so that a broken template fails them.
+func (x *Portal) ParsePages() error { return x.site.ParsePages() }

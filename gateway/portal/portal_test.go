@@ -94,6 +94,10 @@ func start(t *testing.T) (*webtest.Browser, *linkIdentity) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Templates are parsed on the first page shown; every page must parse.
+	if err := p.ParsePages(); err != nil {
+		t.Fatal(err)
+	}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	p.Register(app.Group("/app"))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -6,10 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -21,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/meterflow/meterflow/platform/database/outage"
 )
 
 // DefaultMaxConns is the pool size when neither DATABASE_POOL_MAX_CONNS
@@ -170,14 +170,5 @@ func WithName(dbURL, name string) (string, error) {
 }
 
 // Unreachable reports whether err is a failure to reach the database rather
-// than a bug: a refused, reset or timed-out connection, or one cut in the
-// middle of an answer (pgx wraps the net.Error or io error, or reports
-// pgconn.ErrConnClosed when a COMMIT's connection was cut). Such an outage
-// is transient, so services answer Unavailable and callers may retry (with
-// their idempotency key: the outcome of a cut COMMIT is unknown) instead of
-// getting an Internal error. The reliability drills found the 500s.
-func Unreachable(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, pgconn.ErrConnClosed)
-}
+// than a bug (outage.Unreachable).
+func Unreachable(err error) bool { return outage.Unreachable(err) }

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/meterflow/meterflow/platform/database"
+	"github.com/meterflow/meterflow/platform/database/outage"
 	"github.com/meterflow/meterflow/platform/idempotency"
 	"github.com/meterflow/meterflow/platform/validation"
 )
@@ -42,7 +42,7 @@ func FromError(err error, unreachable string) error {
 		return status.Error(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	case database.Unreachable(err):
+	case outage.Unreachable(err):
 		return New(codes.Unavailable, ServiceUnavailable, unreachable)
 	}
 	return InternalError(err)

@@ -108,7 +108,7 @@ func fuzzServer(tb testing.TB, identity identityv1.IdentityServiceClient) (*Serv
 	srv, err := New(Deps{
 		Identity: identity, Wallet: walletv1.NewWalletServiceClient(conn), Workflow: workflowv1.NewWorkflowServiceClient(conn),
 		Webhooks: notifyv1.NewWebhookServiceClient(conn),
-		Tokens:   tv, OpenAPI: []byte(`{"openapi":"3.1.0"}`), CallTimeout: 5 * time.Second, RunTimeout: 5 * time.Second,
+		Tokens:   tv, OpenAPI: func() ([]byte, error) { return []byte(`{"openapi":"3.1.0"}`), nil }, CallTimeout: 5 * time.Second, RunTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		tb.Fatal(err)

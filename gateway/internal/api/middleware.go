@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
@@ -196,18 +197,27 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	method := strings.Clone(c.Method())
 	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	s.metrics.latency.WithLabelValues(route).Observe(d.Seconds())
-	attrs := []any{
-		"method", method, "route", route, "status", status,
-		"duration_ms", float64(d.Microseconds()) / 1000, "request_id", requestID(c),
-		"client_ip", s.clientIP(c).String(),
+	ctx := c.UserContext()
+	h := s.d.Log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return err
 	}
+	// The record Logger.InfoContext would make, without the caller's PC:
+	// the log has no source field, and runtime.Callers cost about 2 % of
+	// the gateway's CPU on the read path (ADR 0020).
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "http request", 0)
+	r.AddAttrs(
+		slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", requestID(c)),
+		slog.String("client_ip", s.clientIP(c).String()),
+	)
 	if p, ok := c.Locals(localPrincipal).(callauth.Principal); ok {
-		attrs = append(attrs, "user_id", p.UserID)
+		r.AddAttrs(slog.String("user_id", p.UserID))
 		if p.ViaAPIKey() {
-			attrs = append(attrs, "api_key_id", p.KeyID)
+			r.AddAttrs(slog.String("api_key_id", p.KeyID))
 		}
 	}
-	s.d.Log.InfoContext(c.UserContext(), "http request", attrs...)
+	_ = h.Handle(ctx, r)
 	return err
 }
 

@@ -45,9 +45,16 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 }
 
 func (s *Server) openapi(c *fiber.Ctx) error {
+	if s.d.OpenAPI == nil {
+		return problem.New(http.StatusNotFound, rpcerr.NotFound, "No such route.")
+	}
+	doc, err := s.d.OpenAPI()
+	if err != nil {
+		return err
+	}
 	c.Set(fiber.HeaderContentType, "application/json")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
-	return c.Send(s.d.OpenAPI)
+	return c.Send(doc)
 }
 
 func (s *Server) docsIndex(c *fiber.Ctx) error {

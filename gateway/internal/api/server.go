@@ -80,8 +80,9 @@ type Deps struct {
 
 	// Ready reports the dependencies for /readyz: HTTP status and JSON body.
 	Ready func(ctx context.Context) (int, any)
-	// OpenAPI is the OpenAPI document served at /openapi.json.
-	OpenAPI []byte
+	// OpenAPI returns the OpenAPI document served at /openapi.json; it is
+	// called on each request of it (openapi.JSON builds it once, on first use).
+	OpenAPI func() ([]byte, error)
 	// CSVMaxRows caps the rows of one CSV export of an admin listing;
 	// 0 means csvexport.DefaultMaxRows.
 	CSVMaxRows int

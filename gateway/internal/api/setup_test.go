@@ -190,7 +190,7 @@ func setup(t testing.TB, o setupOpts) bundle {
 	srv, err := New(Deps{
 		Identity: idc, Wallet: wallet, Workflow: wf, APIKeys: o.apiKeys,
 		Tokens: tv, Limiter: lim, ClientIP: ips, Registry: reg, Limits: o.limits,
-		OpenAPI: []byte(`{"openapi":"3.1.0"}`), CORSOrigins: o.cors, HSTSMaxAge: o.hsts, Log: o.log,
+		OpenAPI: func() ([]byte, error) { return []byte(`{"openapi":"3.1.0"}`), nil }, CORSOrigins: o.cors, HSTSMaxAge: o.hsts, Log: o.log,
 		CSVMaxRows: o.csvMaxRows, WriteTimeout: o.writeTimeout, CallTimeout: o.callTimeout, RequireVerifiedEmail: o.requireVerified,
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -13,8 +14,16 @@ import (
 //go:embed openapi.yaml
 var source []byte
 
-// JSON returns the document as JSON.
-func JSON() ([]byte, error) {
+// JSON returns the document as JSON, converted on the first call and
+// kept: the conversion (a YAML parse of the whole document) allocates
+// about 3 MB, which a gateway that nobody asks for its document should not
+// hold in its idle memory. Callers must not modify the returned bytes.
+func JSON() ([]byte, error) { return jsonOnce() }
+
+var jsonOnce = sync.OnceValues(convert)
+
+// convert parses openapi.yaml and encodes it as JSON.
+func convert() ([]byte, error) {
 	var doc any
 	if err := yaml.Unmarshal(source, &doc); err != nil {
 		return nil, fmt.Errorf("openapi: parse openapi.yaml: %w", err)

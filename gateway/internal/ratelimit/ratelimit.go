@@ -1,5 +1,6 @@
 // Package ratelimit decides whether a request may proceed: GCRA in Redis
-// (one atomic script call per decision, shared by every gateway replica),
+// (one atomic script call per decision, shared by every gateway replica;
+// concurrent decisions share a pipeline, coalesce.go),
 // and, while Redis is unreachable, a per-process in-memory token bucket so
 // the gateway keeps limiting instead of failing closed or open wide.
 package ratelimit
@@ -12,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -48,7 +48,7 @@ type Options struct {
 // Limiter checks per-key limits in Redis, falling back to memory.
 type Limiter struct {
 	rdb      redis.UniversalClient
-	gcra     *redis_rate.Limiter
+	gcra     *coalescer
 	opts     Options
 	log      *slog.Logger
 	fallback *lru.Cache[string, *rate.Limiter]
@@ -82,7 +82,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 		return nil, err
 	}
 	l := &Limiter{
-		rdb: rdb, gcra: redis_rate.NewLimiter(rdb), opts: o, log: o.Logger, fallback: cache,
+		rdb: rdb, gcra: &coalescer{rdb: rdb}, opts: o, log: o.Logger, fallback: cache,
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_ratelimit_rejections_total",
 			Help: "Requests refused with 429, by rate-limit class.",
@@ -128,7 +128,7 @@ func (l *Limiter) AllowPer(ctx context.Context, class, key string, n int, period
 	now := time.Now()
 	if now.UnixNano() >= l.downUntil.Load() {
 		rctx, cancel := context.WithTimeout(ctx, l.opts.RedisTimeout)
-		res, err := l.gcra.Allow(rctx, l.opts.Prefix+class+":"+key, redis_rate.Limit{Rate: n, Burst: n, Period: period})
+		res, err := l.gcra.allow(rctx, check{key: keyPrefix + l.opts.Prefix + class + ":" + key, burst: n, rate: n, period: period})
 		cancel()
 		if err == nil {
 			if l.usingFB.Swap(false) {

@@ -72,6 +72,14 @@ func parsePages(site Site) (map[string]*template.Template, error) {
 	return pages, nil
 }
 
+// ParsePages parses the site's templates now, as the first page shown
+// would, and returns the first error: the sites' tests call it, so that a
+// broken template fails a test rather than a user's first page.
+func (c *Server) ParsePages() error {
+	_, err := c.pages()
+	return err
+}
+
 // View is what every page template receives: the page's own data in Data,
 // and what the layout shows around it.
 type View struct {
@@ -100,7 +108,11 @@ func (c *Server) Render(x *fiber.Ctx, s *Session, code int, name, title, nav str
 			}
 		}
 	}
-	t, ok := c.pages[name]
+	pages, err := c.pages()
+	if err != nil {
+		return err
+	}
+	t, ok := pages[name]
 	if !ok {
 		return fmt.Errorf("web: no template %q", name)
 	}

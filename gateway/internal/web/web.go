@@ -23,6 +23,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -117,17 +118,20 @@ type Deps struct {
 
 // Server serves one Site: its sessions, its login and its pages.
 type Server struct {
-	site    Site
-	cfg     Config
-	d       Deps
-	log     *slog.Logger
-	pages   map[string]*template.Template
+	site Site
+	cfg  Config
+	d    Deps
+	log  *slog.Logger
+	// pages parses the site's templates on the first page shown (see
+	// parsePages): an idle gateway does not hold three sites' parsed trees.
+	pages   func() (map[string]*template.Template, error)
 	limiter *ratelimit.Limiter
 	box     *secretbox.Box
 	base    string
 }
 
-// New checks the configuration and parses the site's templates.
+// New checks the configuration; the site's templates are parsed when the
+// first page is shown (the tests of each site render every page).
 func New(site Site, cfg Config, deps Deps) (*Server, error) {
 	switch {
 	case deps.Identity == nil:
@@ -157,10 +161,7 @@ func New(site Site, cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
-	pages, err := parsePages(site)
-	if err != nil {
-		return nil, err
-	}
+	pages := sync.OnceValues(func() (map[string]*template.Template, error) { return parsePages(site) })
 	return &Server{site: site, cfg: cfg, d: deps, log: log, pages: pages, limiter: limiter, box: box, base: site.DefaultPath}, nil
 }
 

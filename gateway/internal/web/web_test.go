@@ -253,3 +253,32 @@ func TestErrorPages(t *testing.T) {
 		t.Errorf("unknown page: %d %s", p.Status, p.Body)
 	}
 }
+
+// TestPagesParsedOnFirstUse: New does not parse the templates (an idle
+// gateway does not hold them); ParsePages, like the first page shown,
+// parses them and reports a broken one.
+func TestPagesParsedOnFirstUse(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}) // never dialed here
+	t.Cleanup(func() { _ = rdb.Close() })
+	for _, tc := range []struct {
+		name    string
+		pages   fstest.MapFS
+		wantErr bool
+	}{
+		{"valid", pages, false},
+		{"broken", fstest.MapFS{"home.html": {Data: []byte(`{{define "content"}}{{.Data{{end}}`)}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, err := web.New(web.Site{ID: "app", Name: "App", DefaultPath: "/app", SessionCookie: "t_app", LoginCookie: "t_app_login", Home: "home", Pages: tc.pages},
+				web.Config{SessionKey: web.DevSessionKey()}, web.Deps{Identity: &identity{t: t}, Users: authtest.NewKeys(t).Verifier(), Redis: rdb})
+			if err != nil {
+				t.Fatalf("New: %v (templates are parsed later)", err)
+			}
+			if err := srv.ParsePages(); (err != nil) != tc.wantErr {
+				t.Fatalf("ParsePages: %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
+}

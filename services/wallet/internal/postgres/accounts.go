@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,20 @@ func (s *Store) GetWallets(ctx context.Context, userIDs []uuid.UUID) (map[uuid.U
 		out[a.UserID] = toWallet(a)
 	}
 	return out, nil
+}
+
+// GetWallet implements wallet.Store: GetAccount, `user_id = $1`, rather
+// than GetWallets' `= ANY($1::uuid[])`, which costs the wallet an array
+// parameter's encoding on every read.
+func (s *Store) GetWallet(ctx context.Context, userID uuid.UUID) (wallet.Wallet, bool, error) {
+	a, err := s.q.GetAccount(ctx, s.pool, userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return wallet.Wallet{}, false, nil
+	}
+	if err != nil {
+		return wallet.Wallet{}, false, err
+	}
+	return toWallet(a), true, nil
 }
 
 // Adjust implements wallet.Store.

@@ -122,11 +122,14 @@ func (s *Service) Currency() string { return s.cfg.Currency }
 
 // GetWallet returns the user's wallet, zero when the user has none yet.
 func (s *Service) GetWallet(ctx context.Context, userID uuid.UUID) (Wallet, error) {
-	ws, err := s.AdminGetWallets(ctx, []uuid.UUID{userID})
+	w, ok, err := s.store.GetWallet(ctx, userID)
 	if err != nil {
-		return Wallet{}, err
+		return Wallet{}, fmt.Errorf("get wallet: %w", err)
 	}
-	return ws[0], nil
+	if !ok {
+		w = Wallet{UserID: userID, Currency: s.cfg.Currency}
+	}
+	return w, nil
 }
 
 // AdminGetWallets returns one wallet per id, in order, zero for unknown

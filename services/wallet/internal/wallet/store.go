@@ -17,6 +17,9 @@ import (
 type Store interface {
 	// GetWallets returns the accounts that exist among userIDs.
 	GetWallets(ctx context.Context, userIDs []uuid.UUID) (map[uuid.UUID]Wallet, error)
+	// GetWallet returns the user's account, and false when it has none: the
+	// read every GET /v1/wallet makes, one primary-key SELECT.
+	GetWallet(ctx context.Context, userID uuid.UUID) (Wallet, bool, error)
 	// ListTransactions returns one page of ledger rows, newest first.
 	ListTransactions(ctx context.Context, f TransactionFilter) ([]Transaction, error)
 
