@@ -57,6 +57,11 @@ func newJobs(pool *pgxpool.Pool, notify notifyv1.NotifyServiceClient, reset *res
 			// (A discarded one has failed for days: its links have expired.)
 			CompletedJobRetentionPeriod: time.Minute,
 			CancelledJobRetentionPeriod: time.Hour,
+			// Every identity job is short (30 s timeouts): one a killed
+			// process left running is taken back after the outbox's
+			// horizon, as the wallet and workflow take back their outbox
+			// jobs (platform/outbox.Rescue), not after River's hour.
+			RescueStuckJobsAfter: outbox.RescueAfter,
 		},
 	})
 }
