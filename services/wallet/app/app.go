@@ -114,12 +114,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	if batchMax == 0 {
 		batchMax = DefaultReserveBatchMax
 	}
-	store.BatchReserves(postgres.ReserveBatches{Max: batchMax, Log: log, Observe: metrics.ReserveBatch})
+	store.BatchReserves(postgres.Batches{Max: batchMax, Log: log, Observe: metrics.ReserveBatch})
 	settleMax := cfg.SettleBatchMax
 	if settleMax == 0 {
 		settleMax = DefaultReserveBatchMax
 	}
-	store.BatchSettlements(postgres.SettleBatches{Max: settleMax, Log: log, Observe: metrics.SettleBatch})
+	store.BatchSettlements(postgres.Batches{Max: settleMax, Log: log, Observe: metrics.SettleBatch})
 	origins, _ := cfg.returnOrigins() // checked by validate
 	a.Wallet = wallet.NewService(wallet.Config{
 		Store: store, Payments: stripeclient.New(cfg.StripeSecretKey, cfg.StripeAPIBase), Log: log, Metrics: metrics,

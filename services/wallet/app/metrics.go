@@ -125,7 +125,7 @@ func (m *walletMetrics) StripeEventLag(d time.Duration) {
 	m.lag.Observe(max(0, d.Seconds()))
 }
 
-// ReserveBatch records one reserve batch (postgres.ReserveBatches.Observe).
+// ReserveBatch records one reserve batch (postgres.Batches.Observe).
 func (m *walletMetrics) ReserveBatch(size int, fellBack bool) {
 	m.batches.Observe(float64(size))
 	if fellBack {
@@ -134,7 +134,7 @@ func (m *walletMetrics) ReserveBatch(size int, fellBack bool) {
 }
 
 // SettleBatch records one capture and release batch
-// (postgres.SettleBatches.Observe).
+// (postgres.Batches.Observe).
 func (m *walletMetrics) SettleBatch(size int, fellBack bool) {
 	m.settleBatches.Observe(float64(size))
 	if fellBack {

@@ -9,9 +9,9 @@ import (
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
-// ReserveBatch runs ins as one batch, as the batcher does.
-func (s *Store) ReserveBatch(ctx context.Context, ins []wallet.ReserveInput) []groupcommit.Result[wallet.Hold] {
-	return s.reserveBatch(ctx, ins)
+// ReserveBatch runs ins as one batch, as a batcher configured by o does.
+func (s *Store) ReserveBatch(ctx context.Context, o Batches, ins []wallet.ReserveInput) []groupcommit.Result[wallet.Hold] {
+	return groupcommit.OneByOne(s.reserveHolds, s.reserveOne, o.observer("reserve"))(ctx, ins)
 }
 
 // SettlesQueued returns how many captures and releases of user wait for a

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,18 +12,33 @@ import (
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
-// ReserveBatches configures the batching of reserves (ADR 0017).
-type ReserveBatches struct {
-	// Max is the most holds one transaction decides; 1 reserves one by one
-	// (reserve_hold), as before batching.
+// Batches configures the batching of reserves (BatchReserves, ADR 0017)
+// or of captures and releases (BatchSettlements, ADR 0018).
+type Batches struct {
+	// Max is the most holds one transaction decides; 1 decides them one by
+	// one (reserve_hold; the CaptureHold query and release_hold), as before
+	// batching.
 	Max int
-	// Log receives a warning when a batch fails and its holds are reserved
+	// Log receives a warning when a batch fails and its holds are decided
 	// one by one.
 	Log *slog.Logger
-	// Observe, when set, is told each batch's size (1: a reserve that found
+	// Observe, when set, is told each batch's size (1: a call that found
 	// no batch running) and whether it fell back to one by one (the
 	// metrics).
 	Observe func(size int, fellBack bool)
+}
+
+// observer is groupcommit.OneByOne's observer for o: Observe, and the
+// warning of a failed batch of what ("reserve", "settle").
+func (o Batches) observer(what string) func(ctx context.Context, size int, err error) {
+	return func(ctx context.Context, size int, err error) {
+		if o.Observe != nil {
+			o.Observe(size, err != nil)
+		}
+		if err != nil && o.Log != nil {
+			o.Log.WarnContext(ctx, what+" batch failed: deciding its holds one by one", "holds", size, "err", err)
+		}
+	}
 }
 
 // BatchReserves makes Reserve coalesce concurrent calls of one account
@@ -34,43 +48,14 @@ type ReserveBatches struct {
 // and one commit, which writes the account once. Reserves of different
 // accounts never wait on one another, as one by one (ADR 0017 says why
 // batches do not mix accounts). Call it before the store is used.
-func (s *Store) BatchReserves(o ReserveBatches) {
+func (s *Store) BatchReserves(o Batches) {
 	s.reserves = nil
 	if o.Max <= 1 {
 		return
 	}
-	s.batchOpts = o
-	s.reserves = groupcommit.NewGroups[uuid.UUID](o.Max, func(in wallet.ReserveInput) string { return in.Key }, s.reserveBatch)
+	s.reserves = groupcommit.NewGroups[uuid.UUID](o.Max, func(in wallet.ReserveInput) string { return in.Key },
+		groupcommit.OneByOne(s.reserveHolds, s.reserveOne, o.observer("reserve")))
 }
-
-// reserveBatch answers each of ins: a batch of one through reserve_hold,
-// more through reserve_holds; when that fails as a whole (a constraint of
-// one hold, a deadlock, the connection), one by one, so that one bad hold
-// cannot fail the others. Holds are idempotent by key, so a hold that the
-// failed batch did commit (an error after the commit) is answered again.
-func (s *Store) reserveBatch(ctx context.Context, ins []wallet.ReserveInput) []groupcommit.Result[wallet.Hold] {
-	out := make([]groupcommit.Result[wallet.Hold], len(ins))
-	batchErr := errOneByOne
-	if len(ins) > 1 {
-		batchErr = s.reserveHolds(ctx, ins, out)
-	}
-	if s.batchOpts.Observe != nil {
-		s.batchOpts.Observe(len(ins), len(ins) > 1 && batchErr != nil)
-	}
-	if batchErr == nil {
-		return out
-	}
-	if len(ins) > 1 && s.batchOpts.Log != nil {
-		s.batchOpts.Log.WarnContext(ctx, "reserve batch failed: reserving its holds one by one", "holds", len(ins), "err", batchErr)
-	}
-	for i, in := range ins {
-		out[i].Out, out[i].Err = s.reserveOne(ctx, in)
-	}
-	return out
-}
-
-// errOneByOne: a batch of one goes through reserve_hold.
-var errOneByOne = errors.New("a batch of one")
 
 // reserveHoldsSQL calls reserve_holds (migration 00008). Written by hand:
 // sqlc (v1.31) does not type the columns of a function returning TABLE.

@@ -131,7 +131,7 @@ func TestReserveHoldsAgreesWithRules(t *testing.T) {
 					ins[i].Key, ins[i].AmountCents = before[h.reuse-1].Key, before[h.reuse-1].AmountCents
 				}
 			}
-			got := s.ReserveBatch(ctx, ins)
+			got := s.ReserveBatch(ctx, postgres.Batches{}, ins)
 			if len(got) != len(ins) {
 				t.Fatalf("%d answers for %d holds", len(got), len(ins))
 			}
@@ -204,12 +204,13 @@ func TestReserveBatchFallsBackOneByOne(t *testing.T) {
 	pool, _ := dbtest.New(t, migrations.FS)
 	s := postgres.New(pool)
 	var batches, fallbacks int
-	s.BatchReserves(postgres.ReserveBatches{Max: 64, Observe: func(size int, fellBack bool) {
+	opts := postgres.Batches{Max: 64, Observe: func(size int, fellBack bool) {
 		batches++
 		if fellBack {
 			fallbacks++
 		}
-	}})
+	}}
+	s.BatchReserves(opts)
 	ctx := context.Background()
 	user := uuid.New()
 	seed(t, s, user, 25)
@@ -218,7 +219,7 @@ func TestReserveBatchFallsBackOneByOne(t *testing.T) {
 		ins[i] = wallet.ReserveInput{ID: uuid.New(), Key: fmt.Sprintf("fallback-%d", i), UserID: user, AmountCents: 10, ExpiresAt: time.Now().Add(time.Hour)}
 	}
 	ins[1].AmountCents = 0
-	got := s.ReserveBatch(ctx, ins)
+	got := s.ReserveBatch(ctx, opts, ins)
 	if got[0].Err != nil || got[0].Out.ID != ins[0].ID || got[2].Err != nil || got[2].Out.ID != ins[2].ID {
 		t.Errorf("good holds = %+v, %+v", got[0], got[2])
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -15,20 +14,6 @@ import (
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
-// SettleBatches configures the batching of captures and releases (ADR
-// 0018).
-type SettleBatches struct {
-	// Max is the most holds one transaction settles; 1 settles one by one
-	// (the CaptureHold query, release_hold), as before batching.
-	Max int
-	// Log receives a warning when a batch fails and its holds are settled
-	// one by one.
-	Log *slog.Logger
-	// Observe, when set, is told each batch's size (1: a settlement that
-	// found no batch running) and whether it fell back to one by one.
-	Observe func(size int, fellBack bool)
-}
-
 // BatchSettlements makes the captures and releases of one account coalesce
 // (groupcommit), as BatchReserves does for reserves: a settlement that
 // finds none of its account's running goes at once, alone, through the
@@ -36,13 +21,13 @@ type SettleBatches struct {
 // in arrival order, by settle_holds in one statement, and the batch's
 // crossing is decided once, in the same transaction. Call it before the
 // store is used.
-func (s *Store) BatchSettlements(o SettleBatches) {
+func (s *Store) BatchSettlements(o Batches) {
 	s.settles = nil
 	if o.Max <= 1 {
 		return
 	}
-	s.settleOpts = o
-	s.settles = groupcommit.NewGroups[uuid.UUID](o.Max, func(in settleIn) string { return in.hold.Key }, s.settleBatch)
+	s.settles = groupcommit.NewGroups[uuid.UUID](o.Max, func(in settleIn) string { return in.hold.Key },
+		groupcommit.OneByOne(s.settleHolds, s.settleOne, o.observer("settle")))
 }
 
 // Operations of settle_holds.
@@ -86,32 +71,6 @@ func (s *Store) settleOne(ctx context.Context, in settleIn) (settleOut, error) {
 		return s.captureOne(ctx, in.hold, in.d)
 	}
 	return s.releaseOne(ctx, in.hold)
-}
-
-// settleBatch answers each of ins: a batch of one with the one-by-one
-// statements, more through settle_holds; when that fails as a whole, one
-// by one, so that one bad hold cannot fail the others. A hold the failed
-// batch did settle (an error after the commit) answers errSettled one by
-// one, and its caller finds it settled, as a repeat.
-func (s *Store) settleBatch(ctx context.Context, ins []settleIn) []groupcommit.Result[settleOut] {
-	out := make([]groupcommit.Result[settleOut], len(ins))
-	batchErr := errOneByOne
-	if len(ins) > 1 {
-		batchErr = s.settleHolds(ctx, ins, out)
-	}
-	if s.settleOpts.Observe != nil {
-		s.settleOpts.Observe(len(ins), len(ins) > 1 && batchErr != nil)
-	}
-	if batchErr == nil {
-		return out
-	}
-	if len(ins) > 1 && s.settleOpts.Log != nil {
-		s.settleOpts.Log.WarnContext(ctx, "settle batch failed: settling its holds one by one", "holds", len(ins), "err", batchErr)
-	}
-	for i, in := range ins {
-		out[i].Out, out[i].Err = s.settleOne(ctx, in)
-	}
-	return out
 }
 
 // settleHoldsSQL calls settle_holds (migration 00009). Written by hand:

@@ -185,7 +185,7 @@ func newSettleWorld(t *testing.T, pool *pgxpool.Pool, client postgres.Jobs, tc s
 	t.Helper()
 	w := &settleWorld{ctx: context.Background(), pool: pool, store: postgres.New(pool, client), tc: tc, user: uuid.New(),
 		ids: map[uuid.UUID]int{}, sizes: make(chan int, 1000)}
-	w.store.BatchSettlements(postgres.SettleBatches{Max: max, Observe: func(size int, fellBack bool) {
+	w.store.BatchSettlements(postgres.Batches{Max: max, Observe: func(size int, fellBack bool) {
 		if fellBack {
 			size = -size
 		}

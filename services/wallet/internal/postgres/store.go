@@ -30,12 +30,10 @@ type Store struct {
 	jobs Jobs
 	// reserves batches Reserve per account (BatchReserves); nil: one by
 	// one.
-	reserves  *groupcommit.Groups[uuid.UUID, wallet.ReserveInput, wallet.Hold]
-	batchOpts ReserveBatches
+	reserves *groupcommit.Groups[uuid.UUID, wallet.ReserveInput, wallet.Hold]
 	// settles batches captures and releases per account
 	// (BatchSettlements); nil: one by one.
-	settles    *groupcommit.Groups[uuid.UUID, settleIn, settleOut]
-	settleOpts SettleBatches
+	settles *groupcommit.Groups[uuid.UUID, settleIn, settleOut]
 }
 
 var _ wallet.Store = (*Store)(nil)

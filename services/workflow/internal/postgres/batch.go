@@ -1,7 +1,7 @@
 package postgres
 
 import (
-	"errors"
+	"context"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
@@ -41,17 +41,16 @@ func (s *Store) BatchWrites(o WriteBatches) {
 	s.applies = groupcommit.New(o.Max, func(in applyIn) string { return in.id.String() }, s.applyBatch)
 }
 
-// errOneByOne: a batch of one is written by the one-by-one statements.
-var errOneByOne = errors.New("a batch of one")
-
-// observe reports a batch to o.Observe and logs a fallback.
-func (s *Store) observe(kind string, size int, err error) {
-	fellBack := size > 1 && err != nil
-	if s.batchOpts.Observe != nil {
-		s.batchOpts.Observe(kind, size, fellBack)
-	}
-	if fellBack && s.batchOpts.Log != nil {
-		s.batchOpts.Log.Warn("run write batch failed: writing its runs one by one", "kind", kind, "runs", size, "err", err)
+// observer is groupcommit.OneByOne's observer for the batches of kind:
+// Observe, and the warning of a failed batch.
+func (o WriteBatches) observer(kind string) func(ctx context.Context, size int, err error) {
+	return func(ctx context.Context, size int, err error) {
+		if o.Observe != nil {
+			o.Observe(kind, size, err != nil)
+		}
+		if err != nil && o.Log != nil {
+			o.Log.WarnContext(ctx, "run write batch failed: writing its runs one by one", "kind", kind, "runs", size, "err", err)
+		}
 	}
 }
 

@@ -29,20 +29,10 @@ func createKey(r workflow.Run) string {
 // run, the connection), one by one, so that one bad run cannot fail the
 // others.
 func (s *Store) createBatch(ctx context.Context, rs []workflow.Run) []groupcommit.Result[created] {
-	out := make([]groupcommit.Result[created], len(rs))
-	err := errOneByOne
-	if len(rs) > 1 {
-		err = s.insertRuns(ctx, rs, out)
-	}
-	s.observe("create", len(rs), err)
-	if err == nil {
-		return out
-	}
-	for i, r := range rs {
+	return groupcommit.OneByOne(s.insertRuns, func(ctx context.Context, r workflow.Run) (created, error) {
 		run, isNew, err := s.createOne(ctx, r)
-		out[i] = groupcommit.Result[created]{Out: created{run: run, new: isNew}, Err: err}
-	}
-	return out
+		return created{run: run, new: isNew}, err
+	}, s.batchOpts.observer("create"))(ctx, rs)
 }
 
 // insertRunsSQL is InsertRun (queries/runs.sql) for many runs: the same

@@ -81,19 +81,7 @@ func prefixed(prefix, columns string) string {
 // replayed change is: its guard no longer holds, and its event and job
 // were committed once, with it.
 func (s *Store) applyBatch(ctx context.Context, ins []applyIn) []groupcommit.Result[workflow.Run] {
-	out := make([]groupcommit.Result[workflow.Run], len(ins))
-	err := errOneByOne
-	if len(ins) > 1 {
-		err = s.applyChanges(ctx, ins, out)
-	}
-	s.observe("apply", len(ins), err)
-	if err == nil {
-		return out
-	}
-	for i, in := range ins {
-		out[i].Out, out[i].Err = s.applyOne(ctx, in)
-	}
-	return out
+	return groupcommit.OneByOne(s.applyChanges, s.applyOne, s.batchOpts.observer("apply"))(ctx, ins)
 }
 
 // applyChanges applies ins in one transaction: one UPDATE, then the jobs
