@@ -36,9 +36,25 @@ func BenchmarkReserveBatch(b *testing.B) {
 func benchReserves(b *testing.B, accounts, callers, maxBatch int) {
 	bb := setup(b, func(o *options) { o.stripeBase = "http://127.0.0.1:9"; o.batchMax = maxBatch })
 	users := bb.fundMany(accounts, 1_000_000_000_000)
+	ctx := context.Background()
+	runCallers(b, callers, func(i int) error {
+		_, err := bb.workflow.Reserve(ctx, &walletv1.ReserveRequest{Key: fmt.Sprint("bench-", i), UserId: users[i%accounts], AmountCents: 10})
+		return err
+	})
+	var txs int
+	if err := bb.pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM holds`).Scan(&txs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/float64(txs), "holds/tx")
+	bb.verify()
+}
+
+// runCallers calls call(i) for every i of [0, b.N) from callers
+// goroutines, timed, and reports the rate and the calls' p50 and p99
+// latencies; a failed call fails the benchmark.
+func runCallers(b *testing.B, callers int, call func(i int) error) {
 	latencies := make([]time.Duration, b.N)
 	var seq atomic.Int64
-	ctx := context.Background()
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	for range callers {
@@ -49,7 +65,7 @@ func benchReserves(b *testing.B, accounts, callers, maxBatch int) {
 					return
 				}
 				start := time.Now()
-				if _, err := bb.workflow.Reserve(ctx, &walletv1.ReserveRequest{Key: fmt.Sprint("bench-", i), UserId: users[i%accounts], AmountCents: 10}); err != nil {
+				if err := call(i); err != nil {
 					b.Error(err)
 					return
 				}
@@ -63,10 +79,4 @@ func benchReserves(b *testing.B, accounts, callers, maxBatch int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	b.ReportMetric(float64(latencies[b.N/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(latencies[b.N*99/100].Microseconds()), "p99-µs")
-	var txs int
-	if err := bb.pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM holds`).Scan(&txs); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/float64(txs), "holds/tx")
-	bb.verify()
 }

@@ -3,11 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	walletv1 "github.com/meterflow/meterflow/proto/gen/meterflow/wallet/v1"
 )
@@ -44,39 +40,15 @@ func benchSettles(b *testing.B, op string, callers int) {
 		UPDATE accounts SET held_cents = held_cents + (SELECT sum(amount_cents) FROM h) WHERE user_id = $1`, user, b.N); err != nil {
 		b.Fatal(err)
 	}
-	latencies := make([]time.Duration, b.N)
-	var seq atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for range callers {
-		wg.Go(func() {
-			for {
-				i := int(seq.Add(1)) - 1
-				if i >= b.N {
-					return
-				}
-				key := fmt.Sprint("bench-", i)
-				start := time.Now()
-				var err error
-				if op == "capture" {
-					_, err = bb.workflow.Capture(ctx, &walletv1.CaptureRequest{Key: key})
-				} else {
-					_, err = bb.workflow.Release(ctx, &walletv1.ReleaseRequest{Key: key})
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				latencies[i] = time.Since(start)
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	slices.Sort(latencies)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-	b.ReportMetric(float64(latencies[b.N/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(latencies[b.N*99/100].Microseconds()), "p99-µs")
+	runCallers(b, callers, func(i int) error {
+		key := fmt.Sprint("bench-", i)
+		if op == "capture" {
+			_, err := bb.workflow.Capture(ctx, &walletv1.CaptureRequest{Key: key})
+			return err
+		}
+		_, err := bb.workflow.Release(ctx, &walletv1.ReleaseRequest{Key: key})
+		return err
+	})
 	var txs int
 	if err := bb.pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM holds WHERE status <> 'held'`).Scan(&txs); err != nil {
 		b.Fatal(err)
