@@ -14,9 +14,7 @@ import (
 
 	"github.com/meterflow/meterflow/platform/database"
 	"github.com/meterflow/meterflow/platform/database/dbtest"
-	"github.com/meterflow/meterflow/platform/jobs"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres"
-	"github.com/meterflow/meterflow/services/workflow/internal/queue"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 	"github.com/meterflow/meterflow/services/workflow/migrations"
 )
@@ -37,17 +35,7 @@ func benchStore(b *testing.B) (*postgres.Store, *pgxpool.Pool) {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	if err := jobs.Migrate(ctx, pool, nil); err != nil {
-		b.Fatal(err)
-	}
-	inserter, err := queue.NewInsertOnly(pool, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `INSERT INTO workflows (slug, name, webhook_url, fee_cents) VALUES ('greet', 'Greet', 'http://n8n.invalid/webhook/greet', 10)`); err != nil {
-		b.Fatal(err)
-	}
-	return postgres.NewStore(pool, inserter), pool
+	return storeOn(b, pool), pool
 }
 
 // benchWrites runs b.N calls of op (op(i) for i in 0..b.N-1) from callers

@@ -21,8 +21,15 @@ import (
 // workflow, "greet".
 func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
 	t.Helper()
-	ctx := context.Background()
 	pool, _ := dbtest.New(t, migrations.FS)
+	return storeOn(t, pool), pool
+}
+
+// storeOn migrates River's tables on pool, adds the workflow "greet" and
+// returns a store on pool.
+func storeOn(t testing.TB, pool *pgxpool.Pool) *postgres.Store {
+	t.Helper()
+	ctx := context.Background()
 	if err := jobs.Migrate(ctx, pool, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +40,7 @@ func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
 	if _, err := pool.Exec(ctx, `INSERT INTO workflows (slug, name, webhook_url, fee_cents) VALUES ('greet', 'Greet', 'http://n8n.invalid/webhook/greet', 10)`); err != nil {
 		t.Fatal(err)
 	}
-	return postgres.NewStore(pool, inserter), pool
+	return postgres.NewStore(pool, inserter)
 }
 
 // runRow is what the test reads back of a run.
