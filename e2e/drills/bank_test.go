@@ -187,6 +187,21 @@ func (b *bank) run(ctx context.Context) {
 	}
 }
 
+// runsOnly is run with paid runs alone: b.cfg.workers workers start runs
+// of random users for b.cfg.duration (the batch drills).
+func (b *bank) runsOnly(ctx context.Context) {
+	end := time.Now().Add(b.cfg.duration)
+	var wg sync.WaitGroup
+	for range b.cfg.workers {
+		wg.Go(func() {
+			for time.Now().Before(end) && ctx.Err() == nil {
+				b.runOnce(ctx, b.users[rand.IntN(len(b.users))])
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func (b *bank) step(ctx context.Context) {
 	u := b.users[rand.IntN(len(b.users))]
 	switch n := rand.IntN(100); {

@@ -5,15 +5,15 @@ package drills
 import (
 	"bufio"
 	"context"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 )
 
 // TestBatchKillDrill SIGKILLs the wallet in the middle of bursts of
@@ -46,36 +46,14 @@ func TestBatchKillDrill(t *testing.T) {
 	}
 	slow := s.toxic(t, edgeWalletPG, "batch-latency", "latency", "downstream", map[string]any{"latency": 3, "jitter": 1})
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	done := make(chan struct{})
 	var kills int
 	var seen batchCounts
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Duration(1500+rand.IntN(2000)) * time.Millisecond):
-			}
-			seen = seen.add(scrapeBatches(metrics))
-			s.wallet.Kill()
-			kills++
-			time.Sleep(time.Duration(100+rand.IntN(500)) * time.Millisecond)
-			restart(t, s.wallet)
-		}
+	stopKills := killLoop(t, 2000*time.Millisecond, 500*time.Millisecond, func() *e2e.Proc { return s.wallet }, func(*e2e.Proc) {
+		seen = seen.add(scrapeBatches(metrics))
+		kills++
 	})
-	var workers sync.WaitGroup
-	end := time.Now().Add(b.cfg.duration)
-	for range b.cfg.workers {
-		workers.Go(func() {
-			for time.Now().Before(end) {
-				b.runOnce(ctx, b.users[rand.IntN(len(b.users))])
-			}
-		})
-	}
-	workers.Wait()
-	close(done)
-	wg.Wait()
+	b.runsOnly(ctx)
+	stopKills()
 	slow()
 	seen = seen.add(scrapeBatches(metrics))
 	quiesce(t, s)

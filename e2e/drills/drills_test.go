@@ -57,28 +57,14 @@ func TestCrashDrill(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	crashes := map[string]int{}
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Duration(1500+rand.IntN(2500)) * time.Millisecond):
-			}
-			p := s.wallet
-			if rand.IntN(2) == 0 {
-				p = s.workflow
-			}
-			p.Kill()
-			crashes[p.Name]++
-			time.Sleep(time.Duration(100+rand.IntN(900)) * time.Millisecond)
-			restart(t, p)
+	stopKills := killLoop(t, 2500*time.Millisecond, 900*time.Millisecond, func() *e2e.Proc {
+		if rand.IntN(2) == 0 {
+			return s.workflow
 		}
-	})
+		return s.wallet
+	}, func(p *e2e.Proc) { crashes[p.Name]++ })
 	b.run(ctx)
-	close(done)
-	wg.Wait()
+	stopKills()
 	quiesce(t, s)
 	b.check(t)
 	t.Logf("DRILL crash: %s; SIGKILLs %v", b.summary(), crashes)
@@ -142,4 +128,31 @@ func TestFaultDrill(t *testing.T) {
 		total += n
 	}
 	t.Logf("DRILL faults: %s; %d faults injected %v; COMMITs cut %d", b.summary(), total, injected, budget(cutBudget).cut.Load())
+}
+
+// killLoop SIGKILLs the process pick returns every 1.5 s to 1.5 s + spread,
+// calling before(p) just before (a count, or a scrape of the counters the
+// kill loses), and restarts it 100 ms to 100 ms + down later, until the
+// returned stop is called; stop waits for the loop's last restart.
+func killLoop(t *testing.T, spread, down time.Duration, pick func() *e2e.Proc, before func(p *e2e.Proc)) (stop func()) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(1500*time.Millisecond + rand.N(spread)):
+			}
+			p := pick()
+			before(p)
+			p.Kill()
+			time.Sleep(100*time.Millisecond + rand.N(down))
+			restart(t, p)
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }

@@ -5,13 +5,13 @@ package drills
 import (
 	"bufio"
 	"context"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	e2e "github.com/meterflow/meterflow/e2e/stack"
 )
 
 // TestWorkflowBatchKill SIGKILLs the workflow service in the middle of
@@ -37,8 +37,6 @@ func TestWorkflowBatchKill(t *testing.T) {
 	}
 	slow := s.toxic(t, edgeWorkflowPG, "write-batch-latency", "latency", "downstream", map[string]any{"latency": 3, "jitter": 1})
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	done := make(chan struct{})
 	var kills int
 	written := map[string][2]float64{} // kind: statements, runs
 	add := func(m map[string][2]float64) {
@@ -46,32 +44,12 @@ func TestWorkflowBatchKill(t *testing.T) {
 			written[k] = [2]float64{written[k][0] + v[0], written[k][1] + v[1]}
 		}
 	}
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Duration(1500+rand.IntN(2000)) * time.Millisecond):
-			}
-			add(scrapeWriteBatches(metrics))
-			s.workflow.Kill()
-			kills++
-			time.Sleep(time.Duration(100+rand.IntN(500)) * time.Millisecond)
-			restart(t, s.workflow)
-		}
+	stopKills := killLoop(t, 2000*time.Millisecond, 500*time.Millisecond, func() *e2e.Proc { return s.workflow }, func(*e2e.Proc) {
+		add(scrapeWriteBatches(metrics))
+		kills++
 	})
-	var workers sync.WaitGroup
-	end := time.Now().Add(b.cfg.duration)
-	for range b.cfg.workers {
-		workers.Go(func() {
-			for time.Now().Before(end) {
-				b.runOnce(ctx, b.users[rand.IntN(len(b.users))])
-			}
-		})
-	}
-	workers.Wait()
-	close(done)
-	wg.Wait()
+	b.runsOnly(ctx)
+	stopKills()
 	slow()
 	add(scrapeWriteBatches(metrics))
 	quiesce(t, s)
