@@ -2,7 +2,6 @@ package callauth
 
 import (
 	"context"
-	"crypto/sha256"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -14,13 +13,16 @@ type UserVerifier interface {
 }
 
 // CachingVerifier wraps a UserVerifier and remembers the tokens it
-// verified, keyed by the SHA-256 of the token, until they expire: a token
-// that verified once verifies until its exp, so caching changes no decision
-// and spares an Ed25519 check and a JSON parse per request (the gateway and
-// every service check the same token once per call).
+// verified until they expire: a token that verified once verifies until
+// its exp, so caching changes no decision and spares an Ed25519 check and
+// a JSON parse per request (the gateway and every service check the same
+// token once per call). The token itself is the key: hashing it (SHA-256,
+// as before ADR 0023) cost more than the rest of a cache hit, and the
+// process holds the token for the call anyway; an entry is the token and
+// its principal, about 600 bytes.
 type CachingVerifier struct {
 	verifier UserVerifier
-	cache    *verified[Principal]
+	cache    *verified[string, Principal]
 }
 
 // NewCachingVerifier returns a verifier caching at most size tokens (0
@@ -28,7 +30,7 @@ type CachingVerifier struct {
 func NewCachingVerifier(v UserVerifier, size int) (*CachingVerifier, error) {
 	cv := &CachingVerifier{verifier: v}
 	if size > 0 {
-		c, err := newVerified(size, func(p Principal) time.Time { return p.ExpiresAt })
+		c, err := newVerified[string](size, func(p Principal) time.Time { return p.ExpiresAt })
 		if err != nil {
 			return nil, err
 		}
@@ -42,24 +44,25 @@ func (cv *CachingVerifier) Verify(ctx context.Context, token string) (Principal,
 	if cv.cache == nil {
 		return cv.verifier.Verify(ctx, token)
 	}
-	key := sha256.Sum256([]byte(token))
-	if p, ok := cv.cache.get(key); ok {
+	if p, ok := cv.cache.get(token); ok {
 		return p, nil
 	}
 	p, err := cv.verifier.Verify(ctx, token)
 	if err != nil {
 		return Principal{}, err
 	}
-	cv.cache.add(key, p)
+	cv.cache.add(token, p)
 	return p, nil
 }
 
-// serviceTokenCache remembers verified service tokens the same way. Each
-// caller mints a new token only every few minutes (serviceTokenReuse), so
-// a handful of entries serve every call.
+// serviceTokenCache remembers verified service tokens the same way, keyed
+// by audience and token. Each caller mints a new token only every few
+// minutes (serviceTokenReuse), so a handful of entries serve every call.
 type serviceTokenCache struct {
-	cache *verified[verifiedService]
+	cache *verified[serviceTokenKey, verifiedService]
 }
+
+type serviceTokenKey struct{ audience, token string }
 
 type verifiedService struct {
 	issuer    string
@@ -67,14 +70,14 @@ type verifiedService struct {
 }
 
 func newServiceTokenCache() serviceTokenCache {
-	c, _ := newVerified(256, func(v verifiedService) time.Time { return v.expiresAt }) // size > 0: no error
+	c, _ := newVerified[serviceTokenKey](256, func(v verifiedService) time.Time { return v.expiresAt }) // size > 0: no error
 	return serviceTokenCache{cache: c}
 }
 
 // verify returns the calling service named by a token for audience that
 // is valid under one of secrets (tried in order; empty ones skipped).
 func (c serviceTokenCache) verify(token, audience string, secrets ...[]byte) (string, error) {
-	key := sha256.Sum256([]byte(audience + "\x00" + token))
+	key := serviceTokenKey{audience: audience, token: token}
 	if v, ok := c.cache.get(key); ok {
 		return v.issuer, nil
 	}
@@ -95,21 +98,21 @@ func (c serviceTokenCache) verify(token, audience string, secrets ...[]byte) (st
 // verified is a bounded cache of verification results that answers only
 // until each result's expiry. Expiry is checked strictly (no leeway), so
 // the cache never accepts a token its verifier would refuse.
-type verified[V any] struct {
-	lru     *lru.Cache[[32]byte, V]
+type verified[K comparable, V any] struct {
+	lru     *lru.Cache[K, V]
 	expires func(V) time.Time
 }
 
-func newVerified[V any](size int, expires func(V) time.Time) (*verified[V], error) {
-	c, err := lru.New[[32]byte, V](size)
+func newVerified[K comparable, V any](size int, expires func(V) time.Time) (*verified[K, V], error) {
+	c, err := lru.New[K, V](size)
 	if err != nil {
 		return nil, err
 	}
-	return &verified[V]{lru: c, expires: expires}, nil
+	return &verified[K, V]{lru: c, expires: expires}, nil
 }
 
 // get returns the result for key while it has not expired.
-func (c *verified[V]) get(key [32]byte) (V, bool) {
+func (c *verified[K, V]) get(key K) (V, bool) {
 	v, ok := c.lru.Get(key)
 	if !ok {
 		return v, false
@@ -123,7 +126,7 @@ func (c *verified[V]) get(key [32]byte) (V, bool) {
 }
 
 // add remembers v for key unless it has already expired.
-func (c *verified[V]) add(key [32]byte, v V) {
+func (c *verified[K, V]) add(key K, v V) {
 	if time.Now().Before(c.expires(v)) {
 		c.lru.Add(key, v)
 	}

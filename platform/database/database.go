@@ -19,8 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/meterflow/meterflow/platform/database/outage"
+	"github.com/meterflow/meterflow/platform/telemetry"
 )
 
 // DefaultMaxConns is the pool size when neither DATABASE_POOL_MAX_CONNS
@@ -34,7 +36,7 @@ const DefaultMaxConns = 16
 // Open returns a traced pool for url and checks that the server answers.
 // Its size is DATABASE_POOL_MAX_CONNS, else pool_max_conns in url, else
 // DefaultMaxConns (see MaxConns). Query spans carry the SQL text but never
-// argument values.
+// argument values. Open it after telemetry.SetupTracing (see queryTracer).
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -50,7 +52,7 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		RegisterUUID(c.TypeMap())
 		return nil
 	}
-	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableQuerySpanNamePrefix(), otelpgx.WithDisableAcquireTracer())
+	cfg.ConnConfig.Tracer = queryTracer()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: open pool: %w", err)
@@ -62,6 +64,20 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("database: cannot reach %s (is Postgres running, and did `migrate` create the database?): %w", redact(url), err)
 	}
 	return pool, nil
+}
+
+// queryTracer is the pool's pgx tracer: otelpgx's query spans when the
+// process records spans; none when it records none
+// (telemetry.SpansUnrecorded), where otelpgx still timed every query into
+// a context value and an OTel histogram for no one (ADR 0023). Its OTel
+// metrics are off either way: no process installs an OTel MeterProvider
+// (the pool's metrics are Prometheus's, RegisterPoolMetrics).
+func queryTracer() pgx.QueryTracer {
+	if telemetry.SpansUnrecorded() {
+		return nil
+	}
+	return otelpgx.NewTracer(otelpgx.WithDisableQuerySpanNamePrefix(), otelpgx.WithDisableAcquireTracer(),
+		otelpgx.WithMeterProvider(noop.NewMeterProvider()))
 }
 
 // EnsureDatabase creates the database named in url if it does not exist,

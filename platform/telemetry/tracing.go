@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -50,6 +51,31 @@ func SetupTracing(ctx context.Context, service string, extra ...sdktrace.SpanPro
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
+	if exporting {
+		tracing.Store(int32(tracingRecorded))
+	} else {
+		tracing.Store(int32(tracingUnrecorded))
+	}
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	return tp.Shutdown, nil
 }
+
+// The tracing SetupTracing installed last: unknown until it runs.
+const (
+	tracingUnknown int32 = iota
+	tracingRecorded
+	tracingUnrecorded
+)
+
+var tracing atomic.Int32
+
+// SpansUnrecorded reports whether the process's tracing, as SetupTracing
+// installed it, records no span (no exporter, no span processor). The gRPC
+// and Postgres instrumentation then make only what logs and propagation
+// need (ADR 0023): a span context per incoming call, the W3C headers on
+// outgoing calls, no per-call attributes, events or query spans nobody
+// receives. False before SetupTracing runs (tests that install their own
+// provider keep the full instrumentation) and when it exports. Servers,
+// clients and pools read it when they are built, so build them after
+// SetupTracing (as process.Run does).
+func SpansUnrecorded() bool { return tracing.Load() == tracingUnrecorded }
