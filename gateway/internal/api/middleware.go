@@ -15,7 +15,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -125,18 +124,30 @@ var tracer = otel.Tracer("github.com/meterflow/meterflow/gateway")
 var edgePropagator = propagation.TraceContext{}
 
 // trace starts the server span (otelhttp semantics) and puts it in the
-// user context, so the gRPC client spans become its children.
+// user context, so the gRPC client spans become its children. Its
+// attributes are built only when the span records: without an exporter
+// (telemetry.SetupTracing's NeverSample) the span carries the ids that
+// logs and the services read, and nothing else (ADR 0023).
 func (s *Server) trace(c *fiber.Ctx) error {
 	ctx := edgePropagator.Extract(context.Background(), propagation.TextMapCarrier(headerCarrier{c}))
-	method := strings.Clone(c.Method())
-	ctx, span := tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
-		semconv.HTTPRequestMethodKey.String(method),
-		semconv.URLPath(strings.Clone(c.Path())),
-		semconv.ClientAddress(s.clientIP(c).String()),
-	))
+	ctx, span := tracer.Start(ctx, "HTTP", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
+	recording := span.IsRecording()
+	var method string
+	if recording {
+		method = methodName(c.Method())
+		span.SetName(method)
+		span.SetAttributes(
+			semconv.HTTPRequestMethodKey.String(method),
+			semconv.URLPath(strings.Clone(c.Path())),
+			semconv.ClientAddress(s.clientIP(c).String()),
+		)
+	}
 	c.SetUserContext(ctx)
 	err := c.Next()
+	if !recording {
+		return err
+	}
 	route := s.routeLabel(c)
 	status := c.Response().StatusCode()
 	span.SetName(method + " " + route)
@@ -145,33 +156,6 @@ func (s *Server) trace(c *fiber.Ctx) error {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 	return err
-}
-
-type httpMetrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-}
-
-func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
-	m := &httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_http_requests_total",
-			Help: "HTTP requests answered, by route template, method and status.",
-		}, []string{"route", "method", "status"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "gateway_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route template.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
-		}, []string{"route"}),
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
 }
 
 // routeLabel is the matched route template, or "unmatched", so metrics
@@ -192,11 +176,10 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	d := time.Since(start)
 	route := s.routeLabel(c)
 	status := c.Response().StatusCode()
-	// Copied: Fiber's strings point into buffers reused by the next request,
-	// and Prometheus keeps label values.
-	method := strings.Clone(c.Method())
-	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	s.metrics.latency.WithLabelValues(route).Observe(d.Seconds())
+	// Fiber's strings point into buffers reused by the next request: the
+	// log line gets a string of its own.
+	method := methodName(c.Method())
+	s.metrics.record(route, method, status, d)
 	ctx := c.UserContext()
 	h := s.d.Log.Handler()
 	if !h.Enabled(ctx, slog.LevelInfo) {
