@@ -17,7 +17,7 @@ import (
 	"github.com/meterflow/meterflow/services/workflow/app"
 )
 
-// fakeNotify is notify's PublishEvent as the workflow service sees it: it
+// fakeNotify is notify's PublishEvent(s) as the workflow service sees it: it
 // keeps every call (notify is another service; the workflow's own storage
 // is real).
 type fakeNotify struct {
@@ -31,6 +31,19 @@ func (f *fakeNotify) PublishEvent(_ context.Context, req *notifyv1.PublishEventR
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, req)
 	return &notifyv1.PublishEventResponse{EventId: req.GetIdempotencyKey(), Created: true}, nil
+}
+
+// PublishEvents keeps each event of the batch as a call of its own, as
+// notify answers them.
+func (f *fakeNotify) PublishEvents(_ context.Context, req *notifyv1.PublishEventsRequest) (*notifyv1.PublishEventsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := &notifyv1.PublishEventsResponse{}
+	for _, e := range req.GetEvents() {
+		f.calls = append(f.calls, e)
+		out.Results = append(out.Results, &notifyv1.PublishEventResult{EventId: e.GetIdempotencyKey(), Created: true})
+	}
+	return out, nil
 }
 
 // of returns the calls about run id.
