@@ -10,8 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"google.golang.org/grpc"
 
+	"github.com/meterflow/meterflow/platform/outbox"
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 	"github.com/meterflow/meterflow/services/workflow/app"
@@ -138,4 +144,39 @@ func TestSettledRunsReachNotifyOnce(t *testing.T) {
 		}
 	}
 	h.checkLedger(t)
+}
+
+// TestEventJobsQueuedBeforeTheRelayStillReachNotify: an event job River
+// held when the service was upgraded to the outbox relay (ADR 0021) is
+// still handed to notify, by the outbox queue's worker, with its job key.
+func TestEventJobsQueuedBeforeTheRelayStillReachNotify(t *testing.T) {
+	t.Parallel()
+	notify := &fakeNotify{}
+	h := setup(t, withNotify(t, notify))
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return outbox.EnqueueEvent(ctx, client, tx, outbox.Event{UserID: uuid.NewString(), Type: "run.succeeded",
+			Data: []byte(`{"id":"` + id + `","status":"succeeded"}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(notify.of(id)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := notify.of(id)
+	if len(got) != 1 || !strings.HasPrefix(got[0].GetIdempotencyKey(), "workflow:") || strings.Contains(got[0].GetIdempotencyKey(), "outbox") {
+		t.Fatalf("notify got %v, want the job's event once under workflow:<job id>", got)
+	}
 }
