@@ -78,6 +78,8 @@ func TestPublishEventsAnswersAsOneByOne(t *testing.T) {
 			event(p+"6", plain, "run.failed", `[1]`),          // refused: data
 			event("", plain, "run.failed", `{}`),              // refused: key
 			event(p+"7", plain, "run.failed", `{"id":"f"}`),
+			event(p+"8", subscribed, "run.succeeded", `{"id":"g"}`), // a key first subscribed,
+			event(p+"8", plain, "run.succeeded", `{"id":"g"}`),      // then reused for another user
 		}
 	}
 	ctx := context.Background()
@@ -121,11 +123,11 @@ func TestPublishEventsAnswersAsOneByOne(t *testing.T) {
 			t.Errorf("event %d: one by one %+v, batched %+v", i, one[i], batched[i])
 		}
 	}
-	if deliveriesOne != 2 || deliveriesBatch != 2 {
-		t.Errorf("deliveries: one by one %d, batched %d; want 2 each (b and e)", deliveriesOne, deliveriesBatch)
+	if deliveriesOne != 3 || deliveriesBatch != 3 {
+		t.Errorf("deliveries: one by one %d, batched %d; want 3 each (b, e and g)", deliveriesOne, deliveriesBatch)
 	}
 	if one[0].code != codes.OK || !one[0].created || one[3].created || one[3].sameAs != 0 || one[5].reason != rpcerr.IdempotencyKeyReused ||
-		one[8].code != codes.InvalidArgument || one[6].created {
+		one[8].code != codes.InvalidArgument || one[6].created || one[14].reason != rpcerr.IdempotencyKeyReused {
 		t.Errorf("one by one answered %+v", one)
 	}
 }

@@ -28,38 +28,56 @@ type PublishResult struct {
 
 // PublishEvents checks and stores rs as PublishEvent would one by one,
 // answering each in its order, in as few statements as it can: every
-// valid event nobody is subscribed to is stored by one INSERT (the common
-// case); the others (a subscribed endpoint, a key seen before, a key
-// repeated in the batch) take PublishEvent's own path, each under its
-// trace (the W3C carrier traces[i]; ctx's when empty). A refused event (its checks, a key
-// reused with another event) is answered in its result; an error of the
-// store fails the call as a whole, and a retry with the same keys stores
-// nothing twice.
+// valid event nobody is subscribed to, the first of its key in the batch,
+// is stored by one INSERT (the common case); the others (a subscribed
+// endpoint, a key seen before, a key repeated in the batch) take
+// PublishEvent's own path in the batch's order, each under its trace
+// (the W3C carrier traces[i]; ctx's when empty). A refused event (its
+// checks, a key reused with another event) is answered in its result; an
+// error of the store fails the call as a whole, and a retry with the same
+// keys stores nothing twice.
 func (s *Service) PublishEvents(ctx context.Context, rs []PublishRequest, traces []map[string]string) ([]PublishResult, error) {
 	if len(rs) == 0 || len(rs) > MaxBatch {
 		return nil, validation.Field("events", fmt.Sprintf("must hold 1 to %d events", MaxBatch))
 	}
 	out := make([]PublishResult, len(rs))
-	evs := make([]Event, 0, len(rs))
-	at := make([]int, 0, len(rs))
+	// The first event of each key may be stored by the one statement; a
+	// later one with the same key is answered after it, one by one, as
+	// PublishEvent would answer it after the first.
+	var (
+		evs        = make([]Event, len(rs))
+		bulk       = make([]Event, 0, len(rs))
+		inBulk     = make([]int, 0, len(rs))
+		firstOfKey = make(map[string]bool, len(rs))
+		valid      = make([]bool, len(rs))
+	)
 	for i, r := range rs {
 		ev, err := s.prepare(r)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		evs, at = append(evs, ev), append(at, i)
+		evs[i], valid[i] = ev, true
+		if !firstOfKey[ev.IdempotencyKey] {
+			firstOfKey[ev.IdempotencyKey] = true
+			bulk, inBulk = append(bulk, ev), append(inBulk, i)
+		}
 	}
-	if len(evs) == 0 {
-		return out, nil
+	stored := make([]bool, len(rs))
+	if len(bulk) > 0 {
+		ok, err := s.store.PublishUnsubscribed(ctx, bulk)
+		if err != nil {
+			return nil, fmt.Errorf("publish %d events: %w", len(bulk), err)
+		}
+		for j, i := range inBulk {
+			stored[i] = ok[j]
+		}
 	}
-	stored, err := s.store.PublishUnsubscribed(ctx, evs)
-	if err != nil {
-		return nil, fmt.Errorf("publish %d events: %w", len(evs), err)
-	}
-	for j, ev := range evs {
-		i := at[j]
-		if stored[j] {
+	for i, ev := range evs {
+		switch {
+		case !valid[i]:
+			continue
+		case stored[i]:
 			out[i] = PublishResult{EventID: ev.ID, Created: true}
 			s.log.InfoContext(ctx, "webhook event stored", "event_id", ev.ID, "type", ev.Type, "producer", ev.Producer, "deliveries", 0)
 			continue
