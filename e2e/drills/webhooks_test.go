@@ -341,8 +341,10 @@ func (r *eventsRig) leftRunning(t *testing.T, killedBefore time.Time) int {
 	return n
 }
 
-// waitOutboxDrained waits until the workflow's outbox has no job left to
-// work: every event job completed (none discarded or cancelled).
+// waitOutboxDrained waits until the workflow's outbox has nothing left to
+// hand to notify: no row in its outbox table (the relay's, ADR 0021) and
+// every event job (River's, queued before it) completed, none discarded
+// or cancelled.
 func (r *eventsRig) waitOutboxDrained(t *testing.T) {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), r.workflowDB)
@@ -357,14 +359,18 @@ func (r *eventsRig) waitOutboxDrained(t *testing.T) {
 			count(*) FILTER (WHERE state IN ('cancelled', 'discarded')) FROM river_job WHERE queue = 'outbox'`).Scan(&open, &lost); err != nil {
 			t.Fatal(err)
 		}
+		var rows int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox_events`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
 		if lost > 0 {
 			t.Fatalf("%d event jobs cancelled or discarded", lost)
 		}
-		if open == 0 {
+		if open+rows == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d event jobs still open", open)
+			t.Fatalf("%d event jobs still open, %d events in the outbox table", open, rows)
 		}
 		time.Sleep(time.Second)
 	}

@@ -10,14 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"google.golang.org/grpc"
 
+	"github.com/meterflow/meterflow/platform/outbox"
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	workflowv1 "github.com/meterflow/meterflow/proto/gen/meterflow/workflow/v1"
 	"github.com/meterflow/meterflow/services/workflow/app"
 )
 
-// fakeNotify is notify's PublishEvent as the workflow service sees it: it
+// fakeNotify is notify's PublishEvent(s) as the workflow service sees it: it
 // keeps every call (notify is another service; the workflow's own storage
 // is real).
 type fakeNotify struct {
@@ -31,6 +37,19 @@ func (f *fakeNotify) PublishEvent(_ context.Context, req *notifyv1.PublishEventR
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, req)
 	return &notifyv1.PublishEventResponse{EventId: req.GetIdempotencyKey(), Created: true}, nil
+}
+
+// PublishEvents keeps each event of the batch as a call of its own, as
+// notify answers them.
+func (f *fakeNotify) PublishEvents(_ context.Context, req *notifyv1.PublishEventsRequest) (*notifyv1.PublishEventsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := &notifyv1.PublishEventsResponse{}
+	for _, e := range req.GetEvents() {
+		f.calls = append(f.calls, e)
+		out.Results = append(out.Results, &notifyv1.PublishEventResult{EventId: e.GetIdempotencyKey(), Created: true})
+	}
+	return out, nil
 }
 
 // of returns the calls about run id.
@@ -125,4 +144,39 @@ func TestSettledRunsReachNotifyOnce(t *testing.T) {
 		}
 	}
 	h.checkLedger(t)
+}
+
+// TestEventJobsQueuedBeforeTheRelayStillReachNotify: an event job River
+// held when the service was upgraded to the outbox relay (ADR 0021) is
+// still handed to notify, by the outbox queue's worker, with its job key.
+func TestEventJobsQueuedBeforeTheRelayStillReachNotify(t *testing.T) {
+	t.Parallel()
+	notify := &fakeNotify{}
+	h := setup(t, withNotify(t, notify))
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return outbox.EnqueueEvent(ctx, client, tx, outbox.Event{UserID: uuid.NewString(), Type: "run.succeeded",
+			Data: []byte(`{"id":"` + id + `","status":"succeeded"}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(notify.of(id)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := notify.of(id)
+	if len(got) != 1 || !strings.HasPrefix(got[0].GetIdempotencyKey(), "workflow:") || strings.Contains(got[0].GetIdempotencyKey(), "outbox") {
+		t.Fatalf("notify got %v, want the job's event once under workflow:<job id>", got)
+	}
 }

@@ -61,16 +61,24 @@ func EnqueueEvent(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, 
 // same rules as EnqueueEvent, but e keeps its own Trace (Trace(ctx) of the
 // call that caused it).
 func EventJob(e Event) (river.InsertManyParams, error) {
-	if e.UserID == "" || e.Type == "" {
-		return river.InsertManyParams{}, fmt.Errorf("outbox: an event needs a user and a type")
-	}
-	if d := bytes.TrimSpace(e.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
-		return river.InsertManyParams{}, fmt.Errorf("outbox: the %s event's data is not a JSON object", e.Type)
+	if err := check(e); err != nil {
+		return river.InsertManyParams{}, err
 	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = time.Now()
 	}
 	return river.InsertManyParams{Args: e}, nil
+}
+
+// check: an event needs a user, a type and a JSON object as its data.
+func check(e Event) error {
+	if e.UserID == "" || e.Type == "" {
+		return fmt.Errorf("outbox: an event needs a user and a type")
+	}
+	if d := bytes.TrimSpace(e.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
+		return fmt.Errorf("outbox: the %s event's data is not a JSON object", e.Type)
+	}
+	return nil
 }
 
 // Trace is the trace of ctx as an Event or Email carries it.

@@ -30,6 +30,10 @@ type fakeNotify struct {
 	calls       int
 	emails      map[string]*notifyv1.SendEmailRequest
 	events      map[string]*notifyv1.PublishEventRequest
+	// batches is the size of each PublishEvents call answered; published
+	// counts the events they stored or answered (repeats included).
+	batches   []int
+	published int
 }
 
 // refuse counts a call and answers Unavailable while notify is, and
@@ -73,6 +77,34 @@ func (f *fakeNotify) PublishEvent(_ context.Context, req *notifyv1.PublishEventR
 		f.events[req.GetIdempotencyKey()] = req
 	}
 	return &notifyv1.PublishEventResponse{EventId: req.GetIdempotencyKey(), Created: !seen}, nil
+}
+
+// PublishEvents answers each event as PublishEvent would, in one call
+// that fails as a whole while notify is unavailable.
+func (f *fakeNotify) PublishEvents(_ context.Context, req *notifyv1.PublishEventsRequest, _ ...grpc.CallOption) (*notifyv1.PublishEventsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.refuse(""); err != nil {
+		return nil, err
+	}
+	if f.events == nil {
+		f.events = map[string]*notifyv1.PublishEventRequest{}
+	}
+	f.batches = append(f.batches, len(req.GetEvents()))
+	out := &notifyv1.PublishEventsResponse{}
+	for _, e := range req.GetEvents() {
+		if e.GetType() == "bad" {
+			out.Results = append(out.Results, &notifyv1.PublishEventResult{Code: int32(codes.InvalidArgument), Message: "unknown: bad"})
+			continue
+		}
+		_, seen := f.events[e.GetIdempotencyKey()]
+		if !seen {
+			f.events[e.GetIdempotencyKey()] = e
+		}
+		f.published++
+		out.Results = append(out.Results, &notifyv1.PublishEventResult{EventId: e.GetIdempotencyKey(), Created: !seen})
+	}
+	return out, nil
 }
 
 func (f *fakeNotify) snapshot() (int, map[string]*notifyv1.SendEmailRequest) {

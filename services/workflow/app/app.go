@@ -48,6 +48,8 @@ type App struct {
 	closers process.Closers
 	svc     *workflow.Service
 	workers *river.Client[pgx.Tx]
+	// relay hands the runs' webhook events to notify (ADR 0021).
+	relay *outbox.Relay
 	// pool is the database, for the outbox's rescuer (Serve).
 	pool   *pgxpool.Pool
 	grpc   *grpc.Server
@@ -128,14 +130,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 		CatalogTTL:       cfg.CatalogTTL,
 		CallbackBaseURL:  cfg.callbackBaseURL(),
 	})
-	// The outbox hands the runs' webhook events to notify (dialled lazily:
-	// notify down delays events, River retries them, no run waits).
+	// The outbox relay hands the runs' webhook events to notify in batches
+	// (dialled lazily: notify down delays events, the relay retries them,
+	// no run waits). The River event worker stays registered for the
+	// event jobs queued before the outbox table existed (ADR 0021).
 	notifyConn, err := grpcservice.Dial(cfg.NotifyAddr, minter.Credentials("notify"))
 	if err != nil {
 		return nil, err
 	}
 	a.closers.AddCloser(notifyConn)
-	events := &outbox.EventWorker{Notify: notifyv1.NewNotifyServiceClient(notifyConn), Service: Service}
+	notify := notifyv1.NewNotifyServiceClient(notifyConn)
+	if a.relay, err = outbox.NewRelay(&outbox.Relay{Pool: pool, Notify: notify, Service: Service, Batch: cfg.OutboxBatch,
+		Poll: cfg.OutboxPoll, Metrics: newOutboxMetrics(a.Registry, pool), Log: log}); err != nil {
+		return nil, err
+	}
+	store.OnEvents(a.relay.Wake)
+	events := &outbox.EventWorker{Notify: notify, Service: Service}
 	if a.workers, err = queue.NewWorkerClient(pool, a.svc, events, cfg.Workers, a.Registry, log); err != nil {
 		return nil, err
 	}
@@ -155,7 +165,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 const workerCancelTimeout = 2 * time.Second
 
 // Serve serves gRPC on lis (and metrics on cfg.MetricsAddr when set), works
-// off queued async runs and settles overdue runs until ctx ends. Then two
+// off queued async runs, relays the runs' webhook events to notify and
+// settles overdue runs until ctx ends. Then two
 // drains run side by side, each for up to cfg.Grace(): gRPC finishes the
 // calls in flight (sync runs) while the queue stops taking jobs at once
 // and lets the running ones (async runs) finish. So a pod needs one grace
@@ -172,6 +183,9 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	// the longest run's horizon (RescueStuckJobsAfter, 35 min); the outbox
 	// takes its own back after two (platform/outbox.Rescue).
 	stopRescuer := process.Go(ctx, func(ctx context.Context) { outbox.RunRescuer(ctx, a.pool, a.log, 30*time.Second) })
+	// The relay runs until the job workers have stopped: the async runs
+	// that finish during the drain publish their events too.
+	stopRelay := process.Go(context.WithoutCancel(ctx), a.relay.Run)
 
 	served, doneServing := context.WithCancel(ctx)
 	workersStopped := make(chan struct{})
@@ -183,6 +197,8 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	err := grpcservice.Serve(ctx, a.log, lis, a.grpc, a.health, a.cfg.MetricsAddr, telemetry.AdminHandler(a.Registry, a.cfg.Pprof), a.cfg.Grace())
 	doneServing()
 	<-workersStopped
+	stopRelay()
+	a.drainRelay()
 	stopRescuer()
 	stopSettler()
 	return err
@@ -199,6 +215,16 @@ func (a *App) stopWorkers() {
 		hardCtx, hardCancel := context.WithTimeout(context.Background(), workerCancelTimeout)
 		_ = a.workers.StopAndCancel(hardCtx)
 		hardCancel()
+	}
+}
+
+// drainRelay hands what the outbox still holds to notify, for up to
+// relayDrainTimeout (the relay finished its batch in flight already).
+func (a *App) drainRelay() {
+	ctx, cancel := context.WithTimeout(context.Background(), relayDrainTimeout)
+	defer cancel()
+	if _, err := a.relay.Flush(ctx); err != nil {
+		a.log.Warn("outbox relay: events left for the next start or another replica", "err", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meterflow/meterflow/platform/callauth"
 	"github.com/meterflow/meterflow/platform/envconfig"
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/platform/safehttp"
 	"github.com/meterflow/meterflow/platform/secretbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
@@ -88,6 +89,13 @@ type Config struct {
 	// state change, writes (WORKFLOW_WRITE_BATCH_MAX, ADR 0019); 1 writes
 	// one by one, 0 means DefaultWriteBatchMax.
 	WriteBatchMax int
+	// OutboxBatch is the most webhook events the outbox relay hands to
+	// notify in one transaction (WORKFLOW_OUTBOX_BATCH, ADR 0021).
+	OutboxBatch int
+	// OutboxPoll is how often the relay looks at an idle outbox table for
+	// events it was not woken for (WORKFLOW_OUTBOX_POLL): other replicas',
+	// a stopped process's.
+	OutboxPoll time.Duration
 	// PublicBaseURL is the gateway's public URL (PUBLIC_BASE_URL, the same
 	// value the gateway has): runs in callback mode tell n8n to post their
 	// verdict to it. Required in production.
@@ -101,6 +109,10 @@ const (
 	DefaultWriteBatchMax = 64
 	MaxWriteBatchMax     = 1000
 )
+
+// MaxOutboxBatch is WORKFLOW_OUTBOX_BATCH's largest value: the rows one
+// relay transaction locks and deletes (in calls of at most 500 events).
+const MaxOutboxBatch = 5000
 
 // DevPublicBaseURL is PUBLIC_BASE_URL outside production when unset: the
 // gateway of `make run`.
@@ -139,6 +151,7 @@ func ConfigFromEnv() (Config, error) {
 		{"WORKFLOW_SETTLE_INTERVAL", 15 * time.Second, &c.SettleInterval},
 		{"WORKFLOW_ASYNC_START_WINDOW", 10 * time.Minute, &c.AsyncStartWindow},
 		{"WORKFLOW_CATALOG_TTL", workflow.DefaultCatalogTTL, &c.CatalogTTL},
+		{"WORKFLOW_OUTBOX_POLL", outbox.DefaultRelayPoll, &c.OutboxPoll},
 	}
 	for _, d := range durations {
 		v, err := envconfig.Duration(d.name, d.def)
@@ -154,6 +167,9 @@ func ConfigFromEnv() (Config, error) {
 	batchMax, err := envconfig.PositiveInt("WORKFLOW_WRITE_BATCH_MAX", DefaultWriteBatchMax)
 	errs = append(errs, err)
 	c.WriteBatchMax = int(min(batchMax, MaxWriteBatchMax+1)) // validate refuses more
+	outboxBatch, err := envconfig.PositiveInt("WORKFLOW_OUTBOX_BATCH", outbox.DefaultRelayBatch)
+	errs = append(errs, err)
+	c.OutboxBatch = int(min(outboxBatch, MaxOutboxBatch+1)) // validate refuses more
 	errs = append(errs, c.readAddressPolicy())
 
 	key, err := c.Secret("WORKFLOW_SECRETS_KEY", DevSecretsKey, "base64 of 32 random bytes: head -c 32 /dev/urandom | base64")
@@ -236,6 +252,12 @@ func (c Config) validate() error {
 	}
 	if c.WriteBatchMax < 0 || c.WriteBatchMax > MaxWriteBatchMax {
 		errs = append(errs, fmt.Errorf("WORKFLOW_WRITE_BATCH_MAX must be at most %d (1 writes runs one by one)", MaxWriteBatchMax))
+	}
+	if c.OutboxBatch < 0 || c.OutboxBatch > MaxOutboxBatch {
+		errs = append(errs, fmt.Errorf("WORKFLOW_OUTBOX_BATCH must be between 1 and %d", MaxOutboxBatch))
+	}
+	if c.OutboxPoll < 0 {
+		errs = append(errs, errors.New("WORKFLOW_OUTBOX_POLL must be positive"))
 	}
 	if c.DatabaseURL == "" || c.WalletAddr == "" {
 		errs = append(errs, errors.New("DATABASE_URL and WALLET_ADDR must not be empty"))

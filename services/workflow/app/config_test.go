@@ -61,6 +61,18 @@ func TestConfigFromEnv(t *testing.T) {
 		}},
 		{"write batch max zero", map[string]string{"APP_ENV": "development", "WORKFLOW_WRITE_BATCH_MAX": "0"}, "WORKFLOW_WRITE_BATCH_MAX", nil},
 		{"write batch max too large", map[string]string{"APP_ENV": "development", "WORKFLOW_WRITE_BATCH_MAX": "5000"}, "WORKFLOW_WRITE_BATCH_MAX must be at most 1000", nil},
+		{"outbox relay", map[string]string{"APP_ENV": "development", "WORKFLOW_OUTBOX_BATCH": "32", "WORKFLOW_OUTBOX_POLL": "250ms"}, "", func(t *testing.T, c Config) {
+			if c.OutboxBatch != 32 || c.OutboxPoll != 250*time.Millisecond {
+				t.Errorf("OutboxBatch, OutboxPoll = %d, %v", c.OutboxBatch, c.OutboxPoll)
+			}
+		}},
+		{"outbox relay defaults", map[string]string{"APP_ENV": "development"}, "", func(t *testing.T, c Config) {
+			if c.OutboxBatch != 256 || c.OutboxPoll != time.Second {
+				t.Errorf("OutboxBatch, OutboxPoll = %d, %v", c.OutboxBatch, c.OutboxPoll)
+			}
+		}},
+		{"outbox batch too large", map[string]string{"APP_ENV": "development", "WORKFLOW_OUTBOX_BATCH": "5001"}, "WORKFLOW_OUTBOX_BATCH must be between 1 and 5000", nil},
+		{"outbox batch zero", map[string]string{"APP_ENV": "development", "WORKFLOW_OUTBOX_BATCH": "0"}, "WORKFLOW_OUTBOX_BATCH", nil},
 		{"bad allow private", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOW_PRIVATE": "yes please"}, "WORKFLOW_ALLOW_PRIVATE", nil},
 		{"bad CIDR", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "10.0.0.0/8,n8n.internal"}, "WORKFLOW_ALLOWED_CIDRS", nil},
 		{"CIDR allowing everything", map[string]string{"APP_ENV": "development", "WORKFLOW_ALLOWED_CIDRS": "0.0.0.0/0"}, "WORKFLOW_ALLOWED_CIDRS", nil},

@@ -16,8 +16,9 @@ func Policy() callauth.Policy {
 	user := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.UserRequired}
 	admin := callauth.Rule{Callers: []string{"gateway"}, Access: callauth.AdminRequired}
 	return callauth.Policy{
-		notifyv1.NotifyService_SendEmail_FullMethodName:    {Callers: []string{"identity", "wallet", "workflow"}, Access: callauth.ServiceOnly},
-		notifyv1.NotifyService_PublishEvent_FullMethodName: {Callers: []string{"wallet", "workflow"}, Access: callauth.ServiceOnly},
+		notifyv1.NotifyService_SendEmail_FullMethodName:     {Callers: []string{"identity", "wallet", "workflow"}, Access: callauth.ServiceOnly},
+		notifyv1.NotifyService_PublishEvent_FullMethodName:  {Callers: []string{"wallet", "workflow"}, Access: callauth.ServiceOnly},
+		notifyv1.NotifyService_PublishEvents_FullMethodName: {Callers: []string{"wallet", "workflow"}, Access: callauth.ServiceOnly},
 
 		notifyv1.WebhookService_CreateEndpoint_FullMethodName: user,
 		notifyv1.WebhookService_ListEndpoints_FullMethodName:  user,

@@ -2,11 +2,16 @@ package grpcapi
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc/status"
 
 	"github.com/meterflow/meterflow/platform/callauth"
+	"github.com/meterflow/meterflow/platform/rpcerr"
 	"github.com/meterflow/meterflow/platform/validation"
 	notifyv1 "github.com/meterflow/meterflow/proto/gen/meterflow/notify/v1"
 	"github.com/meterflow/meterflow/services/notify/internal/notify"
@@ -53,9 +58,62 @@ func (s *Server) PublishEvent(ctx context.Context, req *notifyv1.PublishEventReq
 	if ms := req.GetOccurredAtUnixMs(); ms > 0 {
 		r.OccurredAt = time.UnixMilli(ms).UTC()
 	}
+	if trace := req.GetTrace(); len(trace) > 0 {
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(trace))
+	}
 	id, created, err := s.Webhooks.PublishEvent(ctx, r)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &notifyv1.PublishEventResponse{EventId: id.String(), Created: created}, nil
+}
+
+// PublishEvents implements notifyv1.NotifyServiceServer: each event is
+// mapped and answered as PublishEvent would (a refusal in its result,
+// with PublishEvent's code, reason and message); a failure of the store
+// fails the call.
+func (s *Server) PublishEvents(ctx context.Context, req *notifyv1.PublishEventsRequest) (*notifyv1.PublishEventsResponse, error) {
+	caller, _ := callauth.CallerFrom(ctx)
+	events := req.GetEvents()
+	if len(events) == 0 || len(events) > webhooks.MaxBatch {
+		return nil, toStatus(validation.Field("events", fmt.Sprintf("must hold 1 to %d events", webhooks.MaxBatch)))
+	}
+	results := make([]*notifyv1.PublishEventResult, len(events))
+	rs := make([]webhooks.PublishRequest, 0, len(events))
+	traces := make([]map[string]string, 0, len(events))
+	at := make([]int, 0, len(events))
+	for i, e := range events {
+		uid, err := uuid.Parse(e.GetUserId())
+		if err != nil {
+			results[i] = refusal(toStatus(validation.Field("user_id", "must be a user id (a UUID)")))
+			continue
+		}
+		r := webhooks.PublishRequest{Producer: caller.Service, IdempotencyKey: e.GetIdempotencyKey(), UserID: uid,
+			Type: e.GetType(), Data: e.GetDataJson()}
+		if ms := e.GetOccurredAtUnixMs(); ms > 0 {
+			r.OccurredAt = time.UnixMilli(ms).UTC()
+		}
+		rs, traces, at = append(rs, r), append(traces, e.GetTrace()), append(at, i)
+	}
+	if len(rs) > 0 {
+		out, err := s.Webhooks.PublishEvents(ctx, rs, traces)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		for j, o := range out {
+			if o.Err != nil {
+				results[at[j]] = refusal(toStatus(o.Err))
+				continue
+			}
+			results[at[j]] = &notifyv1.PublishEventResult{EventId: o.EventID.String(), Created: o.Created}
+		}
+	}
+	return &notifyv1.PublishEventsResponse{Results: results}, nil
+}
+
+// refusal is one event's refusal as a result: the status PublishEvent
+// would have answered.
+func refusal(err error) *notifyv1.PublishEventResult {
+	st := status.Convert(err)
+	return &notifyv1.PublishEventResult{Code: int32(st.Code()), Reason: rpcerr.Reason(err), Message: st.Message()}
 }

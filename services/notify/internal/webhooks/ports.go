@@ -32,6 +32,12 @@ type Store interface {
 	// per enabled endpoint of its user subscribed to its type, with their
 	// jobs. A repeated key stores nothing and returns the first event.
 	PublishEvent(ctx context.Context, ev Event, newDelivery func(Endpoint) Delivery) (stored Event, created bool, err error)
+	// PublishUnsubscribed stores, in one statement, each of evs whose key
+	// is new and that no enabled endpoint of its user is subscribed to
+	// (without its body, as PublishEvent does), and says which it stored:
+	// stored[i] for evs[i]. Of several events with one key, at most the
+	// first is stored. The others are PublishEvent's to store or answer.
+	PublishUnsubscribed(ctx context.Context, evs []Event) (stored []bool, err error)
 	// CreateTestDelivery stores a ping event and its one delivery, queued.
 	CreateTestDelivery(ctx context.Context, ev Event, d Delivery) error
 	// RetryDelivery makes the user's delivery pending again and queues

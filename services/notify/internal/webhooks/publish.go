@@ -42,6 +42,15 @@ type PublishRequest struct {
 // idempotency.ErrKeyReused. A user without endpoints gets none: the event
 // is stored all the same, so a repeat is still recognised.
 func (s *Service) PublishEvent(ctx context.Context, r PublishRequest) (uuid.UUID, bool, error) {
+	ev, err := s.prepare(r)
+	if err != nil {
+		return uuid.Nil, false, err
+	}
+	return s.publish(ctx, ev)
+}
+
+// prepare checks r and makes its event, stamped now.
+func (s *Service) prepare(r PublishRequest) (Event, error) {
 	var v validation.Error
 	if n := utf8.RuneCountInString(r.IdempotencyKey); n < 1 || n > MaxKeyLen {
 		v.Add("idempotency_key", fmt.Sprintf("must be 1 to %d characters", MaxKeyLen))
@@ -60,21 +69,24 @@ func (s *Service) PublishEvent(ctx context.Context, r PublishRequest) (uuid.UUID
 		v.Add("data_json", err.Error())
 	}
 	if err := v.Err(); err != nil {
-		return uuid.Nil, false, err
+		return Event{}, err
 	}
-	now := s.now()
-	ev := Event{
+	return Event{
 		ID: uuid.Must(uuid.NewV7()), Producer: r.Producer, IdempotencyKey: r.IdempotencyKey,
 		RequestHash: idempotency.Hash(r.UserID.String(), r.Type, string(body)), UserID: r.UserID, Type: r.Type,
-		Body: body, OccurredAt: r.OccurredAt, CreatedAt: now,
-	}
+		Body: body, OccurredAt: r.OccurredAt, CreatedAt: s.now(),
+	}, nil
+}
+
+// publish stores ev and fans it out (PublishEvent after its checks).
+func (s *Service) publish(ctx context.Context, ev Event) (uuid.UUID, bool, error) {
 	fanned := 0
 	stored, created, err := s.store.PublishEvent(ctx, ev, func(ep Endpoint) Delivery {
 		fanned++
-		return newDelivery(ev, ep, now)
+		return newDelivery(ev, ep, ev.CreatedAt)
 	})
 	if err != nil {
-		return uuid.Nil, false, fmt.Errorf("publish %s event: %w", r.Type, err)
+		return uuid.Nil, false, fmt.Errorf("publish %s event: %w", ev.Type, err)
 	}
 	if !created && !bytes.Equal(stored.RequestHash, ev.RequestHash) {
 		return uuid.Nil, false, idempotency.ErrKeyReused

@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -16,22 +15,23 @@ import (
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
-// eventJobs returns the outbox's event jobs, oldest first.
+// eventJobs returns the events in the outbox table, oldest first; no
+// River event job is ever inserted any more.
 func eventJobs(t *testing.T, pool *pgxpool.Pool) []outbox.Event {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT args FROM river_job WHERE kind = $1 ORDER BY id`, outbox.Event{}.Kind())
+	var jobs int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = $1`, outbox.Event{}.Kind()).Scan(&jobs); err != nil || jobs != 0 {
+		t.Fatalf("%d River event jobs (%v), want none: events are outbox rows", jobs, err)
+	}
+	rows, err := pool.Query(context.Background(), `SELECT user_id, type, data, occurred_at, trace FROM outbox_events ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	var out []outbox.Event
 	for rows.Next() {
-		var args []byte
-		if err := rows.Scan(&args); err != nil {
-			t.Fatal(err)
-		}
 		var e outbox.Event
-		if err := json.Unmarshal(args, &e); err != nil {
+		if err := rows.Scan(&e.UserID, &e.Type, &e.Data, &e.OccurredAt, &e.Trace); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, e)
@@ -138,7 +138,7 @@ func TestASettlementThatRollsBackPublishesNothing(t *testing.T) {
 	r := insertRun(t, store, uuid.New(), false, workflow.CompletionResponse)
 	if _, err := pool.Exec(ctx, `
 CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no events today'; END $$;
-CREATE TRIGGER refuse_events BEFORE INSERT ON river_job FOR EACH ROW WHEN (NEW.kind = 'outbox_event') EXECUTE FUNCTION refuse_events();`); err != nil {
+CREATE TRIGGER refuse_events BEFORE INSERT ON outbox_events FOR EACH ROW EXECUTE FUNCTION refuse_events();`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Apply(ctx, r.ID, workflow.Step(workflow.EventCallFailed)); err == nil {
@@ -147,7 +147,7 @@ CREATE TRIGGER refuse_events BEFORE INSERT ON river_job FOR EACH ROW WHEN (NEW.k
 	if got := readRun(t, pool, r.ID); got.status != "running" || got.hold != "pending" || got.finished != nil || len(eventJobs(t, pool)) != 0 {
 		t.Fatalf("after the rolled-back settlement: run %+v, %d event jobs; want running/pending and none", got, len(eventJobs(t, pool)))
 	}
-	if _, err := pool.Exec(ctx, `DROP TRIGGER refuse_events ON river_job`); err != nil {
+	if _, err := pool.Exec(ctx, `DROP TRIGGER refuse_events ON outbox_events`); err != nil {
 		t.Fatal(err)
 	}
 

@@ -56,6 +56,9 @@ type Store struct {
 	creates   *groupcommit.Batcher[workflow.Run, created]
 	applies   *groupcommit.Batcher[applyIn, workflow.Run]
 	batchOpts WriteBatches
+	// onEvents is called after a commit that inserted webhook events
+	// (OnEvents); nil: nobody is told.
+	onEvents func()
 }
 
 // NewStore returns a store on pool that inserts jobs with queue (an

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
@@ -18,20 +17,36 @@ import (
 // guarded by c.From, chosen by the state it enters, since that state
 // decides which columns are written. The store decides nothing: which
 // event may leave which state is the transition table's (workflow.Step).
-// A change that settles the run's status also enqueues its webhook event
-// (workflow.Change.Publishes) in the UPDATE's transaction: the event
-// exists exactly when the settled run does (docs/adr/0014). With
-// BatchWrites, concurrent calls share one transaction (applyBatch).
+// A change that settles the run's status also inserts its webhook event
+// (workflow.Change.Publishes) as a row of the outbox table in the
+// UPDATE's transaction: the event exists exactly when the settled run
+// does (docs/adr/0014, 0021), and the store's relay is woken after the
+// commit (OnEvents). With BatchWrites, concurrent calls share one
+// transaction (applyBatch).
 func (s *Store) Apply(ctx context.Context, id uuid.UUID, c workflow.Change) (workflow.Run, error) {
 	in := applyIn{id: id, c: c}
-	if _, publishes := c.Publishes(); publishes {
+	_, publishes := c.Publishes()
+	if publishes {
 		in.trace = outbox.Trace(ctx)
 	}
+	var (
+		r   workflow.Run
+		err error
+	)
 	if s.applies == nil {
-		return s.applyOne(ctx, in)
+		r, err = s.applyOne(ctx, in)
+	} else {
+		r, err = s.applies.Do(ctx, in)
 	}
-	return s.applies.Do(ctx, in)
+	if err == nil && publishes && s.onEvents != nil {
+		s.onEvents()
+	}
+	return r, err
 }
+
+// OnEvents sets what the store calls after a commit that inserted
+// webhook events: the relay's Wake. Call it before the store is used.
+func (s *Store) OnEvents(wake func()) { s.onEvents = wake }
 
 // applyIn is one Apply call: the change, and the trace of the call for
 // the webhook event it may enqueue.
@@ -42,7 +57,7 @@ type applyIn struct {
 }
 
 // applyOne applies in alone, in a transaction of its own when it also
-// inserts a job.
+// inserts a job or an event.
 func (s *Store) applyOne(ctx context.Context, in applyIn) (workflow.Run, error) {
 	id, c := in.id, in.c
 	if c.To == workflow.StateQueuedHeld {
@@ -59,17 +74,11 @@ func (s *Store) applyOne(ctx context.Context, in applyIn) (workflow.Run, error) 
 		if out, err = transition(r, err, c.Event); err != nil {
 			return err
 		}
-		job, err := eventJob(typ, out, in.trace)
+		e, err := runEvent(typ, out, in.trace)
 		if err != nil {
 			return err
 		}
-		if s.queue == nil {
-			return errNoQueue(typ)
-		}
-		if _, err := s.queue.InsertTx(ctx, tx, job.Args, nil); err != nil {
-			return fmt.Errorf("outbox: enqueue %s event: %w", typ, err)
-		}
-		return nil
+		return outbox.InsertEvents(ctx, tx, []outbox.Event{e})
 	})
 	return out, err
 }
@@ -121,24 +130,20 @@ func fromStates(c workflow.Change) []string {
 	return from
 }
 
-// errNoQueue: a store made without a job queue cannot publish typ.
-func errNoQueue(typ string) error {
-	return fmt.Errorf("publish %s: the store has no job queue (NewStore without one)", typ)
-}
-
-// eventJob is run's webhook event typ as a River job (platform/outbox):
-// its data is the run as GET /v1/runs/{id} shows it, as of the
-// transaction that settled it, and trace is the trace of the call.
-func eventJob(typ string, run workflow.Run, trace map[string]string) (river.InsertManyParams, error) {
+// runEvent is run's webhook event typ, a row of the outbox table
+// (platform/outbox): its data is the run as GET /v1/runs/{id} shows it,
+// as of the transaction that settled it, and trace is the trace of the
+// call.
+func runEvent(typ string, run workflow.Run, trace map[string]string) (outbox.Event, error) {
 	data, err := run.PublicJSON()
 	if err != nil {
-		return river.InsertManyParams{}, fmt.Errorf("publish %s: %w", typ, err)
+		return outbox.Event{}, fmt.Errorf("publish %s: %w", typ, err)
 	}
 	e := outbox.Event{UserID: run.UserID.String(), Type: typ, Data: data, Trace: trace}
 	if run.FinishedAt != nil {
 		e.OccurredAt = *run.FinishedAt
 	}
-	return outbox.EventJob(e)
+	return e, nil
 }
 
 // transition maps a conditional update's result: no row means the run was

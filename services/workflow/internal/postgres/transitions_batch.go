@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/meterflow/meterflow/platform/groupcommit"
+	"github.com/meterflow/meterflow/platform/outbox"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
@@ -85,8 +87,8 @@ func (s *Store) applyBatch(ctx context.Context, ins []applyIn) []groupcommit.Res
 }
 
 // applyChanges applies ins in one transaction: one UPDATE, then the jobs
-// of the runs it marked held and the webhook events of the runs it
-// settled, in one River InsertManyTx. It stores each answer in out only
+// of the runs it marked held (one River InsertManyTx) and the webhook
+// events of the runs it settled (one INSERT into the outbox table). It stores each answer in out only
 // when the transaction committed.
 func (s *Store) applyChanges(ctx context.Context, ins []applyIn, out []groupcommit.Result[workflow.Run]) error {
 	n := len(ins)
@@ -152,10 +154,14 @@ func (s *Store) applyChanges(ctx context.Context, ins []applyIn, out []groupcomm
 	return nil
 }
 
-// insertJobs inserts, in tx, the job of each run answers marks held and
-// the webhook event of each run they settle, as applyOne does one by one.
+// insertJobs inserts, in tx, the job of each run answers mark held (one
+// River InsertManyTx) and the webhook event of each run they settle (one
+// INSERT into the outbox table), as applyOne does one by one.
 func (s *Store) insertJobs(ctx context.Context, tx pgx.Tx, ins []applyIn, answers []groupcommit.Result[workflow.Run]) error {
-	var jobs []river.InsertManyParams
+	var (
+		jobs   []river.InsertManyParams
+		events []outbox.Event
+	)
 	for i, in := range ins {
 		if answers[i].Err != nil {
 			continue
@@ -169,20 +175,23 @@ func (s *Store) insertJobs(ctx context.Context, tx pgx.Tx, ins []applyIn, answer
 		if !publishes {
 			continue
 		}
-		job, err := eventJob(typ, run, in.trace)
+		e, err := runEvent(typ, run, in.trace)
 		if err != nil {
 			return err
 		}
-		jobs = append(jobs, job)
+		events = append(events, e)
+	}
+	if err := outbox.InsertEvents(ctx, tx, events); err != nil {
+		return err
 	}
 	if len(jobs) == 0 {
 		return nil
 	}
 	if s.queue == nil {
-		return errNoQueue("run jobs and events")
+		return errors.New("insert run jobs: the store has no job queue (NewStore without one)")
 	}
 	if _, err := s.queue.InsertManyTx(ctx, tx, jobs); err != nil {
-		return fmt.Errorf("insert %d run jobs and events: %w", len(jobs), err)
+		return fmt.Errorf("insert %d run jobs: %w", len(jobs), err)
 	}
 	return nil
 }

@@ -87,10 +87,11 @@ func versions(t *testing.T, pool *pgxpool.Pool) map[uuid.UUID]string {
 	return out
 }
 
+// countJobs counts River's jobs (async runs) and the outbox's events.
 func countJobs(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()
 	var n int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job`).Scan(&n); err != nil {
+	if err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM river_job) + (SELECT count(*) FROM outbox_events)`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -21,6 +21,181 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PublishEventsRequest is a batch of events, 1 to 500, in one message of at
+// most gRPC's 4 MiB.
+type PublishEventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*PublishEventRequest `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishEventsRequest) Reset() {
+	*x = PublishEventsRequest{}
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishEventsRequest) ProtoMessage() {}
+
+func (x *PublishEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishEventsRequest.ProtoReflect.Descriptor instead.
+func (*PublishEventsRequest) Descriptor() ([]byte, []int) {
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PublishEventsRequest) GetEvents() []*PublishEventRequest {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// PublishEventsResponse answers each event of the request, in its order.
+type PublishEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*PublishEventResult  `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishEventsResponse) Reset() {
+	*x = PublishEventsResponse{}
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishEventsResponse) ProtoMessage() {}
+
+func (x *PublishEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishEventsResponse.ProtoReflect.Descriptor instead.
+func (*PublishEventsResponse) Descriptor() ([]byte, []int) {
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PublishEventsResponse) GetResults() []*PublishEventResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// PublishEventResult is what PublishEvent would have answered for the
+// event: its response, or its refusal (code not 0).
+type PublishEventResult struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// False when the idempotency key had been seen before.
+	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// The gRPC code PublishEvent would have failed with (0: stored).
+	// Only refusals of the event itself appear here: InvalidArgument
+	// (validation_failed) and FailedPrecondition (idempotency_key_reused).
+	Code int32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	// The refusal's reason (the ErrorInfo reason PublishEvent's status would
+	// carry, e.g. validation_failed) and its message.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishEventResult) Reset() {
+	*x = PublishEventResult{}
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishEventResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishEventResult) ProtoMessage() {}
+
+func (x *PublishEventResult) ProtoReflect() protoreflect.Message {
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishEventResult.ProtoReflect.Descriptor instead.
+func (*PublishEventResult) Descriptor() ([]byte, []int) {
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PublishEventResult) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *PublishEventResult) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+func (x *PublishEventResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *PublishEventResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PublishEventResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // PublishEventRequest is one event that happened to a user.
 type PublishEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -39,13 +214,18 @@ type PublishEventRequest struct {
 	// When the event happened in the producer (its commit), in Unix
 	// milliseconds: the body's "timestamp".
 	OccurredAtUnixMs int64 `protobuf:"varint,5,opt,name=occurred_at_unix_ms,json=occurredAtUnixMs,proto3" json:"occurred_at_unix_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The W3C trace context (traceparent, tracestate) of the change that
+	// caused the event, for a batch whose events come from several traces
+	// (PublishEvents): notify continues it in the event's deliveries. Empty:
+	// the call's own trace, as PublishEvent always did.
+	Trace         map[string]string `protobuf:"bytes,6,rep,name=trace,proto3" json:"trace,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishEventRequest) Reset() {
 	*x = PublishEventRequest{}
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -57,7 +237,7 @@ func (x *PublishEventRequest) String() string {
 func (*PublishEventRequest) ProtoMessage() {}
 
 func (x *PublishEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[0]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -70,7 +250,7 @@ func (x *PublishEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishEventRequest.ProtoReflect.Descriptor instead.
 func (*PublishEventRequest) Descriptor() ([]byte, []int) {
-	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{0}
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PublishEventRequest) GetIdempotencyKey() string {
@@ -108,6 +288,13 @@ func (x *PublishEventRequest) GetOccurredAtUnixMs() int64 {
 	return 0
 }
 
+func (x *PublishEventRequest) GetTrace() map[string]string {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
+}
+
 // PublishEventResponse names the stored event.
 type PublishEventResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -120,7 +307,7 @@ type PublishEventResponse struct {
 
 func (x *PublishEventResponse) Reset() {
 	*x = PublishEventResponse{}
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -132,7 +319,7 @@ func (x *PublishEventResponse) String() string {
 func (*PublishEventResponse) ProtoMessage() {}
 
 func (x *PublishEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[1]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -145,7 +332,7 @@ func (x *PublishEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishEventResponse.ProtoReflect.Descriptor instead.
 func (*PublishEventResponse) Descriptor() ([]byte, []int) {
-	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{1}
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PublishEventResponse) GetEventId() string {
@@ -188,7 +375,7 @@ type SendEmailRequest struct {
 
 func (x *SendEmailRequest) Reset() {
 	*x = SendEmailRequest{}
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[2]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -200,7 +387,7 @@ func (x *SendEmailRequest) String() string {
 func (*SendEmailRequest) ProtoMessage() {}
 
 func (x *SendEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[2]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -213,7 +400,7 @@ func (x *SendEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendEmailRequest.ProtoReflect.Descriptor instead.
 func (*SendEmailRequest) Descriptor() ([]byte, []int) {
-	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{2}
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SendEmailRequest) GetIdempotencyKey() string {
@@ -290,7 +477,7 @@ type SendEmailResponse struct {
 
 func (x *SendEmailResponse) Reset() {
 	*x = SendEmailResponse{}
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[3]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +489,7 @@ func (x *SendEmailResponse) String() string {
 func (*SendEmailResponse) ProtoMessage() {}
 
 func (x *SendEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[3]
+	mi := &file_meterflow_notify_v1_notify_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +502,7 @@ func (x *SendEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendEmailResponse.ProtoReflect.Descriptor instead.
 func (*SendEmailResponse) Descriptor() ([]byte, []int) {
-	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{3}
+	return file_meterflow_notify_v1_notify_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SendEmailResponse) GetEmailId() string {
@@ -336,13 +523,28 @@ var File_meterflow_notify_v1_notify_proto protoreflect.FileDescriptor
 
 const file_meterflow_notify_v1_notify_proto_rawDesc = "" +
 	"\n" +
-	" meterflow/notify/v1/notify.proto\x12\x13meterflow.notify.v1\"\xb7\x01\n" +
+	" meterflow/notify/v1/notify.proto\x12\x13meterflow.notify.v1\"X\n" +
+	"\x14PublishEventsRequest\x12@\n" +
+	"\x06events\x18\x01 \x03(\v2(.meterflow.notify.v1.PublishEventRequestR\x06events\"Z\n" +
+	"\x15PublishEventsResponse\x12A\n" +
+	"\aresults\x18\x01 \x03(\v2'.meterflow.notify.v1.PublishEventResultR\aresults\"\x8f\x01\n" +
+	"\x12PublishEventResult\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xbc\x02\n" +
 	"\x13PublishEventRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n" +
 	"\tdata_json\x18\x04 \x01(\fR\bdataJson\x12-\n" +
-	"\x13occurred_at_unix_ms\x18\x05 \x01(\x03R\x10occurredAtUnixMs\"K\n" +
+	"\x13occurred_at_unix_ms\x18\x05 \x01(\x03R\x10occurredAtUnixMs\x12I\n" +
+	"\x05trace\x18\x06 \x03(\v23.meterflow.notify.v1.PublishEventRequest.TraceEntryR\x05trace\x1a8\n" +
+	"\n" +
+	"TraceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
 	"\x14PublishEventResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\"\xa3\x02\n" +
@@ -360,10 +562,11 @@ const file_meterflow_notify_v1_notify_proto_rawDesc = "" +
 	"\trecipient\"H\n" +
 	"\x11SendEmailResponse\x12\x19\n" +
 	"\bemail_id\x18\x01 \x01(\tR\aemailId\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated2\xd0\x01\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated2\xb8\x02\n" +
 	"\rNotifyService\x12Z\n" +
 	"\tSendEmail\x12%.meterflow.notify.v1.SendEmailRequest\x1a&.meterflow.notify.v1.SendEmailResponse\x12c\n" +
-	"\fPublishEvent\x12(.meterflow.notify.v1.PublishEventRequest\x1a).meterflow.notify.v1.PublishEventResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/notify/v1;notifyv1b\x06proto3"
+	"\fPublishEvent\x12(.meterflow.notify.v1.PublishEventRequest\x1a).meterflow.notify.v1.PublishEventResponse\x12f\n" +
+	"\rPublishEvents\x12).meterflow.notify.v1.PublishEventsRequest\x1a*.meterflow.notify.v1.PublishEventsResponseBGZEgithub.com/meterflow/meterflow/proto/gen/meterflow/notify/v1;notifyv1b\x06proto3"
 
 var (
 	file_meterflow_notify_v1_notify_proto_rawDescOnce sync.Once
@@ -377,25 +580,34 @@ func file_meterflow_notify_v1_notify_proto_rawDescGZIP() []byte {
 	return file_meterflow_notify_v1_notify_proto_rawDescData
 }
 
-var file_meterflow_notify_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_meterflow_notify_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_meterflow_notify_v1_notify_proto_goTypes = []any{
-	(*PublishEventRequest)(nil),  // 0: meterflow.notify.v1.PublishEventRequest
-	(*PublishEventResponse)(nil), // 1: meterflow.notify.v1.PublishEventResponse
-	(*SendEmailRequest)(nil),     // 2: meterflow.notify.v1.SendEmailRequest
-	(*SendEmailResponse)(nil),    // 3: meterflow.notify.v1.SendEmailResponse
-	nil,                          // 4: meterflow.notify.v1.SendEmailRequest.DataEntry
+	(*PublishEventsRequest)(nil),  // 0: meterflow.notify.v1.PublishEventsRequest
+	(*PublishEventsResponse)(nil), // 1: meterflow.notify.v1.PublishEventsResponse
+	(*PublishEventResult)(nil),    // 2: meterflow.notify.v1.PublishEventResult
+	(*PublishEventRequest)(nil),   // 3: meterflow.notify.v1.PublishEventRequest
+	(*PublishEventResponse)(nil),  // 4: meterflow.notify.v1.PublishEventResponse
+	(*SendEmailRequest)(nil),      // 5: meterflow.notify.v1.SendEmailRequest
+	(*SendEmailResponse)(nil),     // 6: meterflow.notify.v1.SendEmailResponse
+	nil,                           // 7: meterflow.notify.v1.PublishEventRequest.TraceEntry
+	nil,                           // 8: meterflow.notify.v1.SendEmailRequest.DataEntry
 }
 var file_meterflow_notify_v1_notify_proto_depIdxs = []int32{
-	4, // 0: meterflow.notify.v1.SendEmailRequest.data:type_name -> meterflow.notify.v1.SendEmailRequest.DataEntry
-	2, // 1: meterflow.notify.v1.NotifyService.SendEmail:input_type -> meterflow.notify.v1.SendEmailRequest
-	0, // 2: meterflow.notify.v1.NotifyService.PublishEvent:input_type -> meterflow.notify.v1.PublishEventRequest
-	3, // 3: meterflow.notify.v1.NotifyService.SendEmail:output_type -> meterflow.notify.v1.SendEmailResponse
-	1, // 4: meterflow.notify.v1.NotifyService.PublishEvent:output_type -> meterflow.notify.v1.PublishEventResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: meterflow.notify.v1.PublishEventsRequest.events:type_name -> meterflow.notify.v1.PublishEventRequest
+	2, // 1: meterflow.notify.v1.PublishEventsResponse.results:type_name -> meterflow.notify.v1.PublishEventResult
+	7, // 2: meterflow.notify.v1.PublishEventRequest.trace:type_name -> meterflow.notify.v1.PublishEventRequest.TraceEntry
+	8, // 3: meterflow.notify.v1.SendEmailRequest.data:type_name -> meterflow.notify.v1.SendEmailRequest.DataEntry
+	5, // 4: meterflow.notify.v1.NotifyService.SendEmail:input_type -> meterflow.notify.v1.SendEmailRequest
+	3, // 5: meterflow.notify.v1.NotifyService.PublishEvent:input_type -> meterflow.notify.v1.PublishEventRequest
+	0, // 6: meterflow.notify.v1.NotifyService.PublishEvents:input_type -> meterflow.notify.v1.PublishEventsRequest
+	6, // 7: meterflow.notify.v1.NotifyService.SendEmail:output_type -> meterflow.notify.v1.SendEmailResponse
+	4, // 8: meterflow.notify.v1.NotifyService.PublishEvent:output_type -> meterflow.notify.v1.PublishEventResponse
+	1, // 9: meterflow.notify.v1.NotifyService.PublishEvents:output_type -> meterflow.notify.v1.PublishEventsResponse
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_meterflow_notify_v1_notify_proto_init() }
@@ -403,7 +615,7 @@ func file_meterflow_notify_v1_notify_proto_init() {
 	if File_meterflow_notify_v1_notify_proto != nil {
 		return
 	}
-	file_meterflow_notify_v1_notify_proto_msgTypes[2].OneofWrappers = []any{
+	file_meterflow_notify_v1_notify_proto_msgTypes[5].OneofWrappers = []any{
 		(*SendEmailRequest_ToUserId)(nil),
 		(*SendEmailRequest_ToAddress)(nil),
 	}
@@ -413,7 +625,7 @@ func file_meterflow_notify_v1_notify_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meterflow_notify_v1_notify_proto_rawDesc), len(file_meterflow_notify_v1_notify_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotifyService_SendEmail_FullMethodName    = "/meterflow.notify.v1.NotifyService/SendEmail"
-	NotifyService_PublishEvent_FullMethodName = "/meterflow.notify.v1.NotifyService/PublishEvent"
+	NotifyService_SendEmail_FullMethodName     = "/meterflow.notify.v1.NotifyService/SendEmail"
+	NotifyService_PublishEvent_FullMethodName  = "/meterflow.notify.v1.NotifyService/PublishEvent"
+	NotifyService_PublishEvents_FullMethodName = "/meterflow.notify.v1.NotifyService/PublishEvents"
 )
 
 // NotifyServiceClient is the client API for NotifyService service.
@@ -44,6 +45,17 @@ type NotifyServiceClient interface {
 	// webhook-id per event however often the producer's outbox calls.
 	// Services: wallet, workflow.
 	PublishEvent(ctx context.Context, in *PublishEventRequest, opts ...grpc.CallOption) (*PublishEventResponse, error)
+	// PublishEvents stores up to 500 events in one call (a producer's outbox
+	// relay, docs/adr/0021-event-outbox-relay.md), each exactly as PublishEvent
+	// would one by one: its own idempotency key, the same checks, the same
+	// answer (a repeated key answers the first call's event and stores
+	// nothing). An event notify refuses (InvalidArgument, or a key reused with
+	// another event: FailedPrecondition) gets its refusal in its result and
+	// does not fail the others; the call itself fails only as a whole
+	// (InvalidArgument for no events or more than 500, Unavailable when the
+	// database is), and then stores nothing it would not store again for the
+	// same keys. Services: wallet, workflow.
+	PublishEvents(ctx context.Context, in *PublishEventsRequest, opts ...grpc.CallOption) (*PublishEventsResponse, error)
 }
 
 type notifyServiceClient struct {
@@ -74,6 +86,16 @@ func (c *notifyServiceClient) PublishEvent(ctx context.Context, in *PublishEvent
 	return out, nil
 }
 
+func (c *notifyServiceClient) PublishEvents(ctx context.Context, in *PublishEventsRequest, opts ...grpc.CallOption) (*PublishEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishEventsResponse)
+	err := c.cc.Invoke(ctx, NotifyService_PublishEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotifyServiceServer is the server API for NotifyService service.
 // All implementations must embed UnimplementedNotifyServiceServer
 // for forward compatibility.
@@ -95,6 +117,17 @@ type NotifyServiceServer interface {
 	// webhook-id per event however often the producer's outbox calls.
 	// Services: wallet, workflow.
 	PublishEvent(context.Context, *PublishEventRequest) (*PublishEventResponse, error)
+	// PublishEvents stores up to 500 events in one call (a producer's outbox
+	// relay, docs/adr/0021-event-outbox-relay.md), each exactly as PublishEvent
+	// would one by one: its own idempotency key, the same checks, the same
+	// answer (a repeated key answers the first call's event and stores
+	// nothing). An event notify refuses (InvalidArgument, or a key reused with
+	// another event: FailedPrecondition) gets its refusal in its result and
+	// does not fail the others; the call itself fails only as a whole
+	// (InvalidArgument for no events or more than 500, Unavailable when the
+	// database is), and then stores nothing it would not store again for the
+	// same keys. Services: wallet, workflow.
+	PublishEvents(context.Context, *PublishEventsRequest) (*PublishEventsResponse, error)
 	mustEmbedUnimplementedNotifyServiceServer()
 }
 
@@ -110,6 +143,9 @@ func (UnimplementedNotifyServiceServer) SendEmail(context.Context, *SendEmailReq
 }
 func (UnimplementedNotifyServiceServer) PublishEvent(context.Context, *PublishEventRequest) (*PublishEventResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PublishEvent not implemented")
+}
+func (UnimplementedNotifyServiceServer) PublishEvents(context.Context, *PublishEventsRequest) (*PublishEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishEvents not implemented")
 }
 func (UnimplementedNotifyServiceServer) mustEmbedUnimplementedNotifyServiceServer() {}
 func (UnimplementedNotifyServiceServer) testEmbeddedByValue()                       {}
@@ -168,6 +204,24 @@ func _NotifyService_PublishEvent_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotifyService_PublishEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotifyServiceServer).PublishEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotifyService_PublishEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotifyServiceServer).PublishEvents(ctx, req.(*PublishEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotifyService_ServiceDesc is the grpc.ServiceDesc for NotifyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -182,6 +236,10 @@ var NotifyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PublishEvent",
 			Handler:    _NotifyService_PublishEvent_Handler,
+		},
+		{
+			MethodName: "PublishEvents",
+			Handler:    _NotifyService_PublishEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
