@@ -14,6 +14,7 @@ import (
 
 	"github.com/meterflow/meterflow/platform/groupcommit"
 	"github.com/meterflow/meterflow/platform/outbox"
+	"github.com/meterflow/meterflow/services/workflow/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/workflow/internal/workflow"
 )
 
@@ -88,8 +89,9 @@ func (s *Store) applyBatch(ctx context.Context, ins []applyIn) []groupcommit.Res
 
 // applyChanges applies ins in one transaction: one UPDATE, then the jobs
 // of the runs it marked held (one River InsertManyTx) and the webhook
-// events of the runs it settled (one INSERT into the outbox table). It stores each answer in out only
-// when the transaction committed.
+// events of the runs it settled (one INSERT into the outbox table); a
+// batch with neither (a sync run's success, most failures) is the UPDATE
+// alone. It stores each answer in out only when the transaction committed.
 func (s *Store) applyChanges(ctx context.Context, ins []applyIn, out []groupcommit.Result[workflow.Run]) error {
 	n := len(ins)
 	var (
@@ -120,8 +122,8 @@ func (s *Store) applyChanges(ctx context.Context, ins []applyIn, out []groupcomm
 		tokenHashes[i], deadlines[i] = c.CallbackTokenHash, c.Deadline
 		answers[i].Err = workflow.ErrStateChanged
 	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, applyChangesSQL, ids, names, statuses, holds, froms, httpStatuses, outputs, errs,
+	update := func(q db.DBTX) error {
+		rows, err := q.Query(ctx, applyChangesSQL, ids, names, statuses, holds, froms, httpStatuses, outputs, errs,
 			inputs, tokenHashes, deadlines)
 		if err != nil {
 			return err
@@ -142,16 +144,45 @@ func (s *Store) applyChanges(ctx context.Context, ins []applyIn, out []groupcomm
 			}
 			answers[i].Err = nil
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return s.insertJobs(ctx, tx, ins, answers)
-	})
+		return rows.Err()
+	}
+	var err error
+	if followed(ins) {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			if err := update(tx); err != nil {
+				return err
+			}
+			return s.insertJobs(ctx, tx, ins, answers)
+		})
+	} else {
+		// Nothing follows the UPDATE: it is its own (implicit)
+		// transaction, one round trip instead of BEGIN, UPDATE, COMMIT,
+		// as applyOne writes such a change alone. If its answer is lost
+		// after it committed, the one-by-one fallback finds the runs
+		// changed (ErrStateChanged) and the caller reloads them, as after
+		// any lost answer.
+		err = update(s.pool)
+	}
 	if err != nil {
 		return err
 	}
 	copy(out, answers)
 	return nil
+}
+
+// followed reports whether any change of ins writes more than its run's
+// row when it applies: a job (a run marked held) or a webhook event (a
+// run settled), which must commit in the UPDATE's transaction.
+func followed(ins []applyIn) bool {
+	for _, in := range ins {
+		if in.c.To == workflow.StateQueuedHeld {
+			return true
+		}
+		if _, publishes := in.c.Publishes(); publishes {
+			return true
+		}
+	}
+	return false
 }
 
 // insertJobs inserts, in tx, the job of each run answers mark held (one
