@@ -22,3 +22,10 @@ func (s *Store) SettlesQueued(user uuid.UUID) int {
 	}
 	return s.settles.Queued(user)
 }
+
+// SettleInTransactions makes the store capture and settle batches in
+// transactions, as for users with settings: the path the one-statement
+// captures (ADR 0022) are held against.
+func (s *Store) SettleInTransactions() {
+	s.settleInTx = true
+}

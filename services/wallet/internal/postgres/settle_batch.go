@@ -86,31 +86,26 @@ const (
 	outcomeSettled  = "settled"
 )
 
-// settleHolds applies ins in one transaction: settle_holds, then the
-// crossing of the batch's first capture (of each account, in user id
-// order: a batch is of one account), on the account as that capture left
-// it (ADR 0018 says why that is the one crossing one by one would write). It stores each answer in out only once the transaction
-// committed; an error means nothing was answered.
+// settleHolds applies ins in one statement when no capture's user has
+// settings (settle_holds_alone, ADR 0022), else in one transaction:
+// settle_holds, then the crossing of the batch's first capture (of each
+// account, in user id order: a batch is of one account), on the account as
+// that capture left it (ADR 0018 says why that is the one crossing one by
+// one would write). It stores each answer in out only once the
+// transaction committed; an error means nothing was answered.
 func (s *Store) settleHolds(ctx context.Context, ins []settleIn, out []groupcommit.Result[settleOut]) error {
-	n := len(ins)
-	var (
-		holdIDs, feeIDs         = make([]uuid.UUID, n), make([]uuid.UUID, n)
-		ops, kinds, descs       = make([]string, n), make([]string, n), make([]string, n)
-		refTypes, refIDs, srcKs = make([]string, n), make([]string, n), make([]string, n)
-		amounts                 = make([]int64, n)
-	)
-	for i, in := range ins {
-		f := in.d.Fee
-		holdIDs[i], ops[i], feeIDs[i], kinds[i], amounts[i] = in.hold.ID, in.op, f.ID, f.Kind, f.AmountCents
-		descs[i], refTypes[i], refIDs[i], srcKs[i] = f.Description, f.ReferenceType, f.ReferenceID, f.SourceKey
-		if in.op == opRelease {
-			feeIDs[i], kinds[i], amounts[i] = uuid.Nil, "", 0
+	args := settleArgs(ins)
+	if !s.settleInTx {
+		err := s.settleHoldsAlone(ctx, ins, out, args)
+		if !errors.Is(err, errHasSettings) {
+			return err
 		}
 	}
+	n := len(ins)
 	var res []groupcommit.Result[settleOut]
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		res = make([]groupcommit.Result[settleOut], n)
-		firsts, err := s.applySettlements(ctx, tx, ins, res, holdIDs, ops, feeIDs, kinds, amounts, descs, refTypes, refIDs, srcKs)
+		firsts, err := s.applySettlements(ctx, tx, settleHoldsSQL, ins, res, args...)
 		if err != nil {
 			return err
 		}
@@ -128,6 +123,26 @@ func (s *Store) settleHolds(ctx context.Context, ins []settleIn, out []groupcomm
 	return nil
 }
 
+// settleArgs are settle_holds' arrays for ins.
+func settleArgs(ins []settleIn) []any {
+	n := len(ins)
+	var (
+		holdIDs, feeIDs         = make([]uuid.UUID, n), make([]uuid.UUID, n)
+		ops, kinds, descs       = make([]string, n), make([]string, n), make([]string, n)
+		refTypes, refIDs, srcKs = make([]string, n), make([]string, n), make([]string, n)
+		amounts                 = make([]int64, n)
+	)
+	for i, in := range ins {
+		f := in.d.Fee
+		holdIDs[i], ops[i], feeIDs[i], kinds[i], amounts[i] = in.hold.ID, in.op, f.ID, f.Kind, f.AmountCents
+		descs[i], refTypes[i], refIDs[i], srcKs[i] = f.Description, f.ReferenceType, f.ReferenceID, f.SourceKey
+		if in.op == opRelease {
+			feeIDs[i], kinds[i], amounts[i] = uuid.Nil, "", 0
+		}
+	}
+	return []any{holdIDs, ops, feeIDs, kinds, amounts, descs, refTypes, refIDs, srcKs}
+}
+
 // firstCapture is an account's first applied capture in a batch that
 // decides crossings (ins[i]) and the account right after it.
 type firstCapture struct {
@@ -135,12 +150,13 @@ type firstCapture struct {
 	at wallet.Wallet
 }
 
-// applySettlements runs settle_holds in tx and stores its answers in res.
-// It returns each account's first applied capture that decides crossings,
+// applySettlements runs sql (settle_holds or settle_holds_alone) on q and
+// stores its answers in res; errHasSettings when settle_holds_alone
+// answered nothing. It returns each account's first applied capture that decides crossings,
 // in user id order.
-func (s *Store) applySettlements(ctx context.Context, tx pgx.Tx, ins []settleIn, res []groupcommit.Result[settleOut], args ...any) ([]firstCapture, error) {
+func (s *Store) applySettlements(ctx context.Context, q querier, sql string, ins []settleIn, res []groupcommit.Result[settleOut], args ...any) ([]firstCapture, error) {
 	var firsts []firstCapture
-	rows, err := tx.Query(ctx, settleHoldsSQL, args...)
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +208,9 @@ func (s *Store) applySettlements(ctx context.Context, tx pgx.Tx, ins []settleIn,
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if answered == 0 && sql == settleHoldsAloneSQL {
+		return nil, errHasSettings
 	}
 	if answered != len(ins) {
 		return nil, fmt.Errorf("settle_holds answered %d of %d holds", answered, len(ins))

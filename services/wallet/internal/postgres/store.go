@@ -34,6 +34,10 @@ type Store struct {
 	// settles batches captures and releases per account
 	// (BatchSettlements); nil: one by one.
 	settles *groupcommit.Groups[uuid.UUID, settleIn, settleOut]
+	// settleInTx: captures and batches always settle in a transaction,
+	// as for a user with settings (tests hold the one-statement path,
+	// ADR 0022, against it).
+	settleInTx bool
 }
 
 var _ wallet.Store = (*Store)(nil)
