@@ -49,14 +49,9 @@ func (s *Server) SendEmail(ctx context.Context, req *notifyv1.SendEmailRequest) 
 // PublishEvent implements notifyv1.NotifyServiceServer.
 func (s *Server) PublishEvent(ctx context.Context, req *notifyv1.PublishEventRequest) (*notifyv1.PublishEventResponse, error) {
 	caller, _ := callauth.CallerFrom(ctx)
-	uid, err := uuid.Parse(req.GetUserId())
+	r, err := publishRequest(caller.Service, req)
 	if err != nil {
-		return nil, toStatus(validation.Field("user_id", "must be a user id (a UUID)"))
-	}
-	r := webhooks.PublishRequest{Producer: caller.Service, IdempotencyKey: req.GetIdempotencyKey(), UserID: uid,
-		Type: req.GetType(), Data: req.GetDataJson()}
-	if ms := req.GetOccurredAtUnixMs(); ms > 0 {
-		r.OccurredAt = time.UnixMilli(ms).UTC()
+		return nil, toStatus(err)
 	}
 	if trace := req.GetTrace(); len(trace) > 0 {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(trace))
@@ -83,15 +78,10 @@ func (s *Server) PublishEvents(ctx context.Context, req *notifyv1.PublishEventsR
 	traces := make([]map[string]string, 0, len(events))
 	at := make([]int, 0, len(events))
 	for i, e := range events {
-		uid, err := uuid.Parse(e.GetUserId())
+		r, err := publishRequest(caller.Service, e)
 		if err != nil {
-			results[i] = refusal(toStatus(validation.Field("user_id", "must be a user id (a UUID)")))
+			results[i] = refusal(toStatus(err))
 			continue
-		}
-		r := webhooks.PublishRequest{Producer: caller.Service, IdempotencyKey: e.GetIdempotencyKey(), UserID: uid,
-			Type: e.GetType(), Data: e.GetDataJson()}
-		if ms := e.GetOccurredAtUnixMs(); ms > 0 {
-			r.OccurredAt = time.UnixMilli(ms).UTC()
 		}
 		rs, traces, at = append(rs, r), append(traces, e.GetTrace()), append(at, i)
 	}
@@ -109,6 +99,22 @@ func (s *Server) PublishEvents(ctx context.Context, req *notifyv1.PublishEventsR
 		}
 	}
 	return &notifyv1.PublishEventsResponse{Results: results}, nil
+}
+
+// publishRequest is req, from the calling service producer, as the
+// webhooks service takes it; a validation error when its user id is not
+// a UUID.
+func publishRequest(producer string, req *notifyv1.PublishEventRequest) (webhooks.PublishRequest, error) {
+	uid, err := uuid.Parse(req.GetUserId())
+	if err != nil {
+		return webhooks.PublishRequest{}, validation.Field("user_id", "must be a user id (a UUID)")
+	}
+	r := webhooks.PublishRequest{Producer: producer, IdempotencyKey: req.GetIdempotencyKey(), UserID: uid,
+		Type: req.GetType(), Data: req.GetDataJson()}
+	if ms := req.GetOccurredAtUnixMs(); ms > 0 {
+		r.OccurredAt = time.UnixMilli(ms).UTC()
+	}
+	return r, nil
 }
 
 // refusal is one event's refusal as a result: the status PublishEvent
