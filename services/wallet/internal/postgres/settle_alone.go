@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/meterflow/meterflow/platform/database"
@@ -21,11 +20,6 @@ var errHasSettings = errors.New("the user of a capture has settings")
 
 // outcomeSettings is capture_hold_alone's answer for a user with settings.
 const outcomeSettings = "settings"
-
-// querier runs a query on the pool or in a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
 
 // isSettingsAppeared reports the refusal of capture_hold_alone and
 // settle_holds_alone when settings committed while they ran (SQLSTATE

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/meterflow/meterflow/platform/groupcommit"
+	"github.com/meterflow/meterflow/services/wallet/internal/postgres/db"
 	"github.com/meterflow/meterflow/services/wallet/internal/wallet"
 )
 
@@ -154,7 +155,7 @@ type firstCapture struct {
 // stores its answers in res; errHasSettings when settle_holds_alone
 // answered nothing. It returns each account's first applied capture that decides crossings,
 // in user id order.
-func (s *Store) applySettlements(ctx context.Context, q querier, sql string, ins []settleIn, res []groupcommit.Result[settleOut], args ...any) ([]firstCapture, error) {
+func (s *Store) applySettlements(ctx context.Context, q db.DBTX, sql string, ins []settleIn, res []groupcommit.Result[settleOut], args ...any) ([]firstCapture, error) {
 	var firsts []firstCapture
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
