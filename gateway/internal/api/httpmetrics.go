@@ -43,7 +43,8 @@ type requestSeries struct {
 	status        int
 }
 
-// record counts one answer and its time.
+// record counts one answer and its time. method must outlive the
+// request (methodName's): Prometheus and the map keep it.
 func (m *httpMetrics) record(route, method string, status int, d time.Duration) {
 	key := requestSeries{route: route, method: method, status: status}
 	m.mu.RLock()
@@ -51,8 +52,7 @@ func (m *httpMetrics) record(route, method string, status int, d time.Duration) 
 	latency, ok2 := m.latencies[route]
 	m.mu.RUnlock()
 	if !ok || !ok2 {
-		key.method = strings.Clone(method) // Prometheus and the map keep it
-		counter = m.requests.WithLabelValues(route, key.method, strconv.Itoa(status))
+		counter = m.requests.WithLabelValues(route, method, strconv.Itoa(status))
 		latency = m.latency.WithLabelValues(route)
 		m.mu.Lock()
 		m.counters[key] = counter
