@@ -89,11 +89,21 @@ func key(service string, jobID int64) string { return fmt.Sprintf("%s:%d", servi
 // refusing the request itself (a bad template, recipient, type or data)
 // cancels the job, since no retry can fix it; any other failure is retried.
 func handedOver(err error, what string) error {
-	switch code := status.Code(err); code {
-	case codes.OK:
+	switch {
+	case err == nil:
 		return nil
-	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition:
+	case refusedByNotify(err):
 		return river.JobCancel(fmt.Errorf("outbox: notify refused the %s: %w", what, err))
 	}
 	return fmt.Errorf("outbox: hand the %s to notify: %w", what, err)
+}
+
+// refusedByNotify reports notify refusing a request itself (a bad
+// template, recipient, type or data): no retry can fix it.
+func refusedByNotify(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition:
+		return true
+	}
+	return false
 }

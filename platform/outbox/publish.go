@@ -76,9 +76,9 @@ func (r *Relay) oneByOne(ctx context.Context, rows []row, batchErr error) (int, 
 	refused := 0
 	for _, rw := range rows {
 		_, err := r.Notify.PublishEvent(withTrace(ctx, rw.event.Trace), r.request(rw))
-		switch status.Code(err) {
-		case codes.OK:
-		case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition:
+		switch {
+		case err == nil:
+		case refusedByNotify(err):
 			refused++
 			r.refused(ctx, rw, err, "")
 		default:
